@@ -1,0 +1,55 @@
+// The one registry of error codes. A world error (bad input, lost peer, full disk) is a ConvergeError with a
+// stable code mapped to one HTTP status; a broken invariant is an assertion failure and stops the program.
+// Every code here is documented in docs/errors.md (a test keeps the two in step).
+
+export const errorCodes = {
+  BAD_REQUEST: 400,
+  KEY_INVALID: 400,
+  KEY_TOO_LONG: 400,
+  VALUE_TOO_LARGE: 413,
+  BODY_TOO_LARGE: 413,
+  CONSISTENCY_INVALID: 400,
+  PROTOCOL_INVALID: 400,
+  PROTOCOL_VERSION: 400,
+  PROTOCOL_TOO_LARGE: 413,
+  LIMIT_EXCEEDED: 400,
+  NOT_FOUND: 404,
+  PEER_UNKNOWN: 404,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+  TIMEOUT: 504,
+  STORAGE_FAILED: 500,
+  CONFIG_INVALID: 400,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class ConvergeError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'ConvergeError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get httpStatus(): number {
+    return errorCodes[this.code];
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return this.details === undefined
+      ? { error: { code: this.code, message: this.message } }
+      : { error: { code: this.code, message: this.message, details: { ...this.details } } };
+  }
+}
+
+/** Programmer errors: a broken invariant stops the program instead of corrupting data. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}

@@ -1,0 +1,8 @@
+// The pure core: versions, records and merge, hashing, digests, reconciliation and the wire codec.
+// No Node imports, no timers, no randomness, no I/O: it could run in a browser.
+export * from './errors.js';
+export * from './hlc.js';
+export * from './hash.js';
+export * from './record.js';
+export * from './digest.js';
+export * from './random.js';

@@ -1,0 +1,145 @@
+// Records and the one merge function. Every path that changes a replica (client write, hint replay, read
+// repair, anti-entropy repair) goes through `merge`, which is last-writer-wins by version: idempotent,
+// commutative and associative, so the order and repetition of deliveries never matter.
+
+import { ConvergeError, assert } from './errors.js';
+import { type Hash64, fingerprintOf, valueHash } from './hash.js';
+import { type Version, compareVersions, counterMax, msMax, nodeIdBytesMax } from './hlc.js';
+
+export interface VersionedRecord {
+  readonly key: Uint8Array;
+  readonly version: Version;
+  /** A tombstone is the record a delete leaves; its value is empty. */
+  readonly tombstone: boolean;
+  readonly value: Uint8Array;
+  /** H(key, version, tombstone, H(value)); what digests are made of. */
+  readonly fp: Hash64;
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function makeRecord(key: Uint8Array, version: Version, value: Uint8Array | null): VersionedRecord {
+  const tombstone = value === null;
+  const bytes = value ?? new Uint8Array(0);
+  const fp = fingerprintOf(key, encodeVersion(version), tombstone, valueHash(bytes));
+  return { key, version, tombstone, value: bytes, fp };
+}
+
+/** The winner of two records of the same key. Equal versions with different contents (a bug or bit rot) are
+ * settled by the larger fingerprint, so the choice is the same on every replica. */
+export function merge(a: VersionedRecord, b: VersionedRecord): VersionedRecord {
+  const c = compareVersions(a.version, b.version);
+  if (c !== 0) return c > 0 ? a : b;
+  return compareFp(a.fp, b.fp) >= 0 ? a : b;
+}
+
+/** True when `incoming` would replace `current` under merge (and is not the same record). */
+export function supersedes(incoming: VersionedRecord, current: VersionedRecord | undefined): boolean {
+  if (current === undefined) return true;
+  const c = compareVersions(incoming.version, current.version);
+  if (c !== 0) return c > 0;
+  return compareFp(incoming.fp, current.fp) > 0;
+}
+
+export function compareFp(a: Hash64, b: Hash64): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  if (a[1] !== b[1]) return a[1] < b[1] ? -1 : 1;
+  return 0;
+}
+
+export function fpEquals(a: Hash64, b: Hash64): boolean {
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+// ---- version and record encodings (storage layout; the wire codec reuses the version encoding) ----
+
+/** ms: 6 bytes BE, counter: 2 bytes BE, node length: 1 byte, node: UTF-8. */
+export function encodeVersion(v: Version): Uint8Array {
+  const node = textEncoder.encode(v.node);
+  assert(node.length > 0 && node.length <= nodeIdBytesMax, 'node id length');
+  assert(Number.isInteger(v.ms) && v.ms >= 0 && v.ms <= msMax, 'version ms');
+  assert(Number.isInteger(v.counter) && v.counter >= 0 && v.counter <= counterMax, 'version counter');
+  const out = new Uint8Array(9 + node.length);
+  writeVersion(out, 0, v.ms, v.counter, node);
+  return out;
+}
+
+function writeVersion(out: Uint8Array, at: number, ms: number, counter: number, node: Uint8Array): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint16(at, Math.floor(ms / 2 ** 32));
+  view.setUint32(at + 2, ms % 2 ** 32);
+  view.setUint16(at + 6, counter);
+  out[at + 8] = node.length;
+  out.set(node, at + 9);
+  return at + 9 + node.length;
+}
+
+/** Decodes a version at `at`; returns it with the offset after it. Throws PROTOCOL_INVALID on bad bytes. */
+export function decodeVersion(buf: Uint8Array, at: number): { version: Version; end: number } {
+  if (at + 9 > buf.length) throw new ConvergeError('PROTOCOL_INVALID', 'truncated version');
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const ms = view.getUint16(at) * 2 ** 32 + view.getUint32(at + 2);
+  const counter = view.getUint16(at + 6);
+  const len = buf[at + 8]!;
+  if (len === 0 || len > nodeIdBytesMax) throw new ConvergeError('PROTOCOL_INVALID', 'bad node id length in version');
+  if (at + 9 + len > buf.length) throw new ConvergeError('PROTOCOL_INVALID', 'truncated version node id');
+  let node: string;
+  try {
+    node = textDecoder.decode(buf.subarray(at + 9, at + 9 + len));
+  } catch {
+    throw new ConvergeError('PROTOCOL_INVALID', 'node id in version is not UTF-8');
+  }
+  return { version: { ms, counter, node }, end: at + 9 + len };
+}
+
+const recordFormat = 1;
+
+/**
+ * Stored form of a record (the key is stored beside it, not inside):
+ * format (1) | version | flags (1: bit 0 = tombstone) | fingerprint (8) | value bytes.
+ */
+export function encodeRecordValue(r: VersionedRecord): Uint8Array {
+  const version = encodeVersion(r.version);
+  const out = new Uint8Array(1 + version.length + 1 + 8 + r.value.length);
+  out[0] = recordFormat;
+  out.set(version, 1);
+  let at = 1 + version.length;
+  out[at] = r.tombstone ? 1 : 0;
+  const view = new DataView(out.buffer);
+  view.setUint32(at + 1, r.fp[0]);
+  view.setUint32(at + 5, r.fp[1]);
+  at += 9;
+  out.set(r.value, at);
+  return out;
+}
+
+/** Decodes a stored record. The stored fingerprint is returned as stored: verification recomputes it. */
+export function decodeRecordValue(key: Uint8Array, buf: Uint8Array): VersionedRecord {
+  if (buf.length < 1 || buf[0] !== recordFormat) throw new ConvergeError('STORAGE_FAILED', 'unknown record format');
+  const { version, end } = decodeVersion(buf, 1);
+  if (end + 9 > buf.length) throw new ConvergeError('STORAGE_FAILED', 'truncated record');
+  const flags = buf[end]!;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const fp: Hash64 = [view.getUint32(end + 1), view.getUint32(end + 5)];
+  return { key, version, tombstone: (flags & 1) === 1, value: buf.subarray(end + 9), fp };
+}
+
+/** Header only (no value copy): what digest rebuilds and reconciliation need. */
+export function decodeRecordHeader(buf: Uint8Array): { version: Version; tombstone: boolean; fp: Hash64 } {
+  const r = decodeRecordValue(new Uint8Array(0), buf);
+  return { version: r.version, tombstone: r.tombstone, fp: r.fp };
+}
+
+/** Recomputes a record's fingerprint from its contents (used by verification to catch rot). */
+export function recomputeFingerprint(r: VersionedRecord): Hash64 {
+  return fingerprintOf(r.key, encodeVersion(r.version), r.tombstone, valueHash(r.value));
+}
+
+export function keyToBytes(key: string): Uint8Array {
+  return textEncoder.encode(key);
+}
+
+export function keyToString(key: Uint8Array): string {
+  return textDecoder.decode(key);
+}

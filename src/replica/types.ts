@@ -1,0 +1,36 @@
+// The surface of a replica that the coordinator, anti-entropy and the server use. A replica applies every
+// change through core merge and keeps its digest in step with storage on every change.
+
+import type { DigestTree } from '../core/digest.js';
+import type { VersionedRecord } from '../core/record.js';
+
+/** Why a change reached the replica; counted in metrics and shown in history. */
+export type ApplySource = 'client' | 'replication' | 'hint' | 'read-repair' | 'anti-entropy' | 'bulk';
+
+export interface ApplyResult {
+  /** Records that replaced the stored one (or were new). */
+  readonly applied: number;
+  /** Records that lost to the stored one (older, or identical). */
+  readonly ignored: number;
+}
+
+/** A record as listed in token order: the token plus the record (value included). */
+export interface TokenEntry {
+  readonly token: Uint8Array;
+  readonly record: VersionedRecord;
+}
+
+export interface ReplicaReader {
+  readonly id: string;
+  /** Maintained on every change; never rebuilt per session. */
+  readonly digest: DigestTree;
+  /** The current record of a key (tombstones included), reading its own pending writes. */
+  get(key: Uint8Array): VersionedRecord | undefined;
+  /** Records whose token lies in [start, end) in token order, at most `limit`. */
+  scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<TokenEntry>;
+}
+
+export interface Replica extends ReplicaReader {
+  /** Merges each record with the stored one; persists the winners atomically and updates the digest. */
+  apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult>;
+}
