@@ -1,0 +1,64 @@
+// The surface of one converge node as the HTTP server, the CLI and the simulation see it. The node owns a
+// replica, the coordinator (consistency levels), hinted handoff and read repair; anti-entropy plugs in later.
+
+export type Consistency = 'one' | 'quorum' | 'all';
+export const consistencyLevels: readonly Consistency[] = ['one', 'quorum', 'all'];
+
+export interface PeerConfig {
+  readonly id: string;
+  /** Base URL, e.g. http://127.0.0.1:7102 */
+  readonly url: string;
+}
+
+/** What a client read returns: the winning record, or none (never written, or deleted). */
+export interface ReadResult {
+  readonly found: boolean;
+  readonly value: Uint8Array | undefined;
+  /** Version of the winning record, as `ms.counter@node`, when there is one (tombstones included). */
+  readonly version: string | undefined;
+  /** Replicas that answered. */
+  readonly replied: readonly string[];
+  /** Replicas that were found stale and were sent the winning record (read repair). */
+  readonly repaired: readonly string[];
+}
+
+export interface WriteResult {
+  readonly version: string;
+  /** Replicas that acknowledged (persisted) the write, the coordinator's own included. */
+  readonly acknowledged: readonly string[];
+  /** Replicas that could not be reached in time; a hint was stored for each when hints are on. */
+  readonly unreachable: readonly string[];
+  readonly hinted: readonly string[];
+}
+
+export interface PeerStatus {
+  readonly id: string;
+  readonly url: string;
+  readonly reachable: boolean;
+  /** Milliseconds since the last successful contact, or null if never. */
+  readonly lastSeenAgeMs: number | null;
+  readonly hintsPending: number;
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly keys: number;
+  readonly digest: { readonly root: string; readonly leafBits: number; readonly ready: boolean };
+  readonly peers: readonly PeerStatus[];
+  readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean; readonly antiEntropy: boolean };
+  readonly hints: { readonly pending: number; readonly bytes: number };
+  /** Filled by the anti-entropy process once it lands. */
+  readonly antiEntropy: Record<string, unknown>;
+}
+
+/** A node as the server and CLI use it. Every method throws ConvergeError on a world error. */
+export interface NodeApi {
+  readonly id: string;
+  put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult>;
+  del(key: string, consistency: Consistency): Promise<WriteResult>;
+  get(key: string, consistency: Consistency): Promise<ReadResult>;
+  status(): NodeStatus;
+  /** Node-to-node requests (under /internal/): the server passes the route and raw body. */
+  handleInternal(route: string, body: Uint8Array, from: string | undefined): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
