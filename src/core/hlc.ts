@@ -22,8 +22,6 @@ export const counterMax = 0xffff;
 export const msMax = 2 ** 48 - 1;
 export const nodeIdBytesMax = 64;
 
-export const systemClock: Clock = { now: () => Date.now() };
-
 export function compareVersions(a: Version, b: Version): number {
   if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
   if (a.counter !== b.counter) return a.counter < b.counter ? -1 : 1;

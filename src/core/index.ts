@@ -6,3 +6,4 @@ export * from './hash.js';
 export * from './record.js';
 export * from './digest.js';
 export * from './random.js';
+export * from './timers.js';

@@ -5,8 +5,6 @@ export interface Random {
   next(): number;
 }
 
-export const systemRandom: Random = { next: () => Math.random() };
-
 /** A small seeded generator (sfc32): the same seed gives the same sequence on every platform. */
 export function seededRandom(seed: number): Random & { int(maxExclusive: number): number } {
   let a = 0x9e3779b9;

@@ -1,0 +1,89 @@
+// What the anti-entropy process reports: the JSON of `GET /antientropy`, the `antiEntropy` part of
+// `GET /status`, the CLI's status table and the dashboard all read these shapes.
+
+export type SessionResult = 'converged' | 'repaired' | 'failed' | 'cancelled' | 'aborted-by-restart';
+
+export interface SessionCounts {
+  /** Records (keys) whose fingerprints were compared, as far as the protocol can tell. */
+  readonly keysCompared: number;
+  /** Keys found to differ. */
+  readonly keysDivergent: number;
+  /** Records written locally (pulled from the peer). */
+  readonly keysPulled: number;
+  /** Records the peer applied (pushed to it). */
+  readonly keysPushed: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly roundTrips: number;
+}
+
+export interface SessionProgress extends SessionCounts {
+  readonly id: string;
+  readonly peer: string;
+  /** Token range of the session; the whole keyspace until sharding lands. */
+  readonly range: string;
+  readonly initiator: string;
+  readonly startedAtMs: number;
+  /** Rough share of the work done, 0..1, from the digest nodes resolved so far. */
+  readonly fraction: number;
+  /** Estimated milliseconds to completion, null until there is a rate to go by. */
+  readonly etaMs: number | null;
+  readonly phase: 'discovering' | 'repairing' | 'done';
+  /** True when it continues a session that a restart interrupted. */
+  readonly resumed: boolean;
+}
+
+export interface SessionHistoryEntry extends SessionCounts {
+  readonly id: string;
+  readonly peer: string;
+  readonly range: string;
+  readonly initiator: string;
+  readonly startedAtMs: number;
+  readonly endedAtMs: number;
+  readonly durationMs: number;
+  readonly result: SessionResult;
+  readonly error: string | null;
+  readonly resumed: boolean;
+}
+
+export interface PeerAntiEntropyState {
+  readonly peer: string;
+  readonly running: SessionProgress | null;
+  readonly last: SessionHistoryEntry | null;
+  /** Start of the last successful session with this peer (local clock), null if none. */
+  readonly lastSuccessStartedAtMs: number | null;
+  /** Seconds since the last successful session ended, null if none. */
+  readonly lastSuccessAgeSeconds: number | null;
+  /** Next scheduled session (local clock), null when paused or disabled. */
+  readonly nextAtMs: number | null;
+}
+
+export interface Throttle {
+  readonly recordsPerSecondMax: number;
+  readonly bytesPerSecondMax: number;
+}
+
+export interface AntiEntropyStatus {
+  readonly enabled: boolean;
+  readonly paused: boolean;
+  readonly intervalMs: number;
+  readonly throttle: Throttle;
+  readonly peers: readonly PeerAntiEntropyState[];
+  /** Recent sessions, newest first (bounded by historyEntriesMax). */
+  readonly history: readonly SessionHistoryEntry[];
+  readonly watermark: {
+    /** This node: every peer completed a session with it that started at or after this time. */
+    readonly localMs: number | null;
+    /** The cluster: minimum of every node's local watermark, as last heard. */
+    readonly clusterMs: number | null;
+    /** Tombstones with versions older than this may be purged (cluster watermark minus the grace). */
+    readonly purgeBeforeMs: number | null;
+    readonly tombstonesPurged: number;
+  };
+  readonly verification: {
+    readonly running: boolean;
+    readonly passes: number;
+    readonly mismatches: number;
+    readonly lastPassEndedAtMs: number | null;
+  };
+}

@@ -1,0 +1,2 @@
+// Real implementations of the injected world (clock, randomness, timers).
+export * from './system.js';
