@@ -1,0 +1,5 @@
+// Storage engines: an ordered map of bytes with atomic batches (lmdb by default, memory for tests and the
+// simulation) and the contract suite every engine runs.
+export * from './storage.js';
+export * from './lmdb.js';
+export * from './memory.js';

@@ -1,0 +1,81 @@
+// The acceptance suite every storage engine runs: `runStorageContract(name, setup)` in a few lines per engine.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Storage, StorageEntry } from './storage.js';
+
+export interface StorageFixture {
+  readonly storage: Storage;
+  /** Closes and opens the same data again, or undefined for engines without persistence. */
+  readonly reopen: (() => Promise<Storage>) | undefined;
+  readonly cleanup: () => Promise<void>;
+}
+
+const b = (...bytes: number[]): Uint8Array => new Uint8Array(bytes);
+const s = (text: string): Uint8Array => new TextEncoder().encode(text);
+const keysOf = (entries: Iterable<StorageEntry>): string[] => [...entries].map((e) => Buffer.from(e.key).toString('hex'));
+
+export function runStorageContract(name: string, setup: () => Promise<StorageFixture>): void {
+  const withFixture = (title: string, body: (f: StorageFixture) => Promise<void>): void => {
+    test(`${name}: ${title}`, async () => {
+      const fixture = await setup();
+      try {
+        await body(fixture);
+      } finally {
+        await fixture.cleanup();
+      }
+    });
+  };
+
+  withFixture('get returns what was written, undefined otherwise', async ({ storage }) => {
+    await storage.write([{ key: s('a'), value: s('1') }]);
+    assert.deepEqual(storage.get(s('a')), s('1'));
+    assert.equal(storage.get(s('b')), undefined);
+  });
+
+  withFixture('scan is in byte order with bounds and limit, binary keys included', async ({ storage }) => {
+    const keys = [b(0xff), b(0x00), b(0x01, 0x00), b(0x01), b(0x7f, 0xff), b(0x80)];
+    await storage.write(keys.map((key) => ({ key, value: b(1) })));
+    assert.deepEqual(keysOf(storage.scan(b(0x00), undefined)), ['00', '01', '0100', '7fff', '80', 'ff']);
+    assert.deepEqual(keysOf(storage.scan(b(0x01), b(0x80))), ['01', '0100', '7fff']);
+    assert.deepEqual(keysOf(storage.scan(b(0x01), undefined, 2)), ['01', '0100']);
+    assert.deepEqual(keysOf(storage.scan(b(0x81), b(0xfe))), []);
+  });
+
+  withFixture('deletes remove entries; deleting a missing key is harmless', async ({ storage }) => {
+    await storage.write([{ key: s('a'), value: s('1') }, { key: s('b'), value: s('2') }]);
+    await storage.write([{ key: s('a'), value: null }, { key: s('zz'), value: null }]);
+    assert.equal(storage.get(s('a')), undefined);
+    assert.deepEqual(keysOf(storage.scan(s(''), undefined)), [Buffer.from('b').toString('hex')]);
+  });
+
+  withFixture('empty values are kept as empty, not as missing', async ({ storage }) => {
+    await storage.write([{ key: s('e'), value: new Uint8Array(0) }]);
+    assert.deepEqual(storage.get(s('e')), new Uint8Array(0));
+  });
+
+  withFixture('values handed out are not changed by later writes', async ({ storage }) => {
+    const value = s('before');
+    await storage.write([{ key: s('k'), value }]);
+    value[0] = 0x58;
+    const read = storage.get(s('k'));
+    assert.deepEqual(read, s('before'));
+    const scanned = [...storage.scan(s('k'), undefined)];
+    await storage.write([{ key: s('k'), value: s('after!') }]);
+    assert.deepEqual(scanned[0]?.value, s('before'));
+  });
+
+  withFixture('a large batch applies whole', async ({ storage }) => {
+    const ops = Array.from({ length: 5000 }, (_, i) => ({ key: s(`key-${String(i).padStart(5, '0')}`), value: s(`v${i}`) }));
+    await storage.write(ops);
+    assert.equal([...storage.scan(s('key-'), s('key.'))].length, 5000);
+    assert.deepEqual(storage.get(s('key-04999')), s('v4999'));
+  });
+
+  withFixture('data survives close and reopen', async (fixture) => {
+    if (fixture.reopen === undefined) return; // engines without persistence have nothing to reopen
+    await fixture.storage.write([{ key: s('p'), value: s('persisted') }]);
+    const again = await fixture.reopen();
+    assert.deepEqual(again.get(s('p')), s('persisted'));
+  });
+}
