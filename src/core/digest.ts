@@ -73,6 +73,23 @@ export class DigestTree {
     }
   }
 
+  /** Sets one leaf to a given content (verification's repair of a drifted leaf), keeping parents in step. */
+  setLeaf(leaf: number, target: DigestNode): void {
+    const current = this.node(this.leafBits, leaf);
+    const dhi = (current.hi ^ target.hi) >>> 0;
+    const dlo = (current.lo ^ target.lo) >>> 0;
+    const dcount = target.count - current.count;
+    let index = leaf;
+    for (let l = this.leafBits; l >= 0; l--) {
+      const words = this.levels[l]!;
+      const at = 3 * index;
+      words[at] = (words[at]! ^ dhi) >>> 0;
+      words[at + 1] = (words[at + 1]! ^ dlo) >>> 0;
+      words[at + 2] = (words[at + 2]! + dcount) >>> 0;
+      index >>>= 1;
+    }
+  }
+
   node(level: number, index: number): DigestNode {
     assert(level >= 0 && level <= this.leafBits, 'level in range');
     assert(index >= 0 && index < 2 ** level, 'index in range');

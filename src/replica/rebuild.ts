@@ -1,0 +1,36 @@
+// Rebuilding the digest from storage at startup, in slices, while reads and writes go on: writes to keys the
+// scan has passed update the digest directly; writes to keys ahead of it are left for the scan to count.
+
+import { recordBound } from './layout.js';
+import type { LocalReplica } from './replica.js';
+import { fromLatin1 } from './overlay.js';
+
+export interface RebuildProgress {
+  readonly scanned: number;
+  readonly done: boolean;
+}
+
+export interface RebuildOptions {
+  readonly sliceRecords: number;
+  readonly yieldNow: () => Promise<void>;
+  readonly onProgress: ((progress: RebuildProgress) => void) | undefined;
+}
+
+export async function rebuildDigest(replica: LocalReplica, options: RebuildOptions): Promise<void> {
+  const end = recordBound(undefined);
+  let scanned = 0;
+  for (;;) {
+    // One slice is synchronous: no write can interleave between reading records and moving the cursor.
+    const from = fromLatin1(replica.rebuildCursor!);
+    const page = replica.scanPage(from, end, options.sliceRecords);
+    for (const e of page.entries) {
+      if (e.record !== null) replica.digest.update(e.token, null, e.record.fp);
+    }
+    scanned += page.entries.length;
+    if (page.next === undefined) break;
+    replica.rebuildCursor = Buffer.from(page.next).toString('latin1');
+    options.onProgress?.({ scanned, done: false });
+    await options.yieldNow();
+  }
+  options.onProgress?.({ scanned, done: true });
+}

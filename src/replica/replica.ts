@@ -1,0 +1,270 @@
+// A replica: storage plus a digest that always describes exactly what storage (with pending writes) holds.
+// Every change goes through core merge. Applies update the digest and a pending overlay synchronously and
+// are group-committed: one storage batch in flight, the next accumulating, so many applies share a commit.
+
+import { DigestTree, leafBitsDefault } from '../core/digest.js';
+import { ConvergeError } from '../core/errors.js';
+import { tokenOf } from '../core/hash.js';
+import {
+  type VersionedRecord,
+  decodeRecordValue,
+  encodeRecordValue,
+  recomputeFingerprint,
+  supersedes,
+} from '../core/record.js';
+import type { Storage, WriteOp } from '../storage/storage.js';
+import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
+import { type MergedEntry, type OverlayEntry, scanMerged, toLatin1 } from './overlay.js';
+import { type RebuildProgress, rebuildDigest } from './rebuild.js';
+import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
+import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
+import { metaKey } from './layout.js';
+
+export interface ReplicaOptions {
+  readonly id: string;
+  readonly storage: Storage;
+  readonly leafBits?: number;
+  readonly onRebuildProgress?: (progress: RebuildProgress) => void;
+  /** Lets the event loop run between rebuild slices; the simulation passes its own. */
+  readonly yieldNow?: () => Promise<void>;
+  /** Records read per rebuild slice before yielding. */
+  readonly rebuildSliceRecords?: number;
+}
+
+interface Batch {
+  readonly ops: WriteOp[];
+  readonly entries: Array<{ lkey: string; entry: OverlayEntry }>;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+const scanPageRecords = 1024;
+
+export class LocalReplica implements Replica {
+  readonly id: string;
+  readonly storage: Storage;
+  readonly digest: DigestTree;
+  /** Not-yet-committed records by latin1 storage key; `record: null` is a pending removal. */
+  readonly overlay = new Map<string, OverlayEntry>();
+  /** While the digest is rebuilt: storage keys >= cursor are not in it yet (the scan will count them). */
+  rebuildCursor: string | null = null;
+  private readyWaiters: Array<() => void> = [];
+  private next: Batch | null = null;
+  private inFlight = false;
+  private readonly counts = { applied: 0, ignored: 0, bySource: new Map<ApplySource, number>() };
+
+  constructor(private readonly options: ReplicaOptions) {
+    this.id = options.id;
+    this.storage = options.storage;
+    this.digest = new DigestTree(options.leafBits ?? leafBitsDefault);
+  }
+
+  get digestReady(): boolean {
+    return this.rebuildCursor === null;
+  }
+
+  whenDigestReady(): Promise<void> {
+    if (this.digestReady) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** Rebuilds the digest from storage in slices, without blocking reads and writes. */
+  async rebuild(): Promise<void> {
+    this.digest.clear();
+    this.rebuildCursor = toLatin1(recordBound(new Uint8Array(0)));
+    await rebuildDigest(this, {
+      sliceRecords: this.options.rebuildSliceRecords ?? 20_000,
+      yieldNow: this.options.yieldNow ?? (() => new Promise((resolve) => setImmediate(resolve))),
+      onProgress: this.options.onRebuildProgress,
+    });
+    this.rebuildCursor = null;
+    for (const wake of this.readyWaiters.splice(0)) wake();
+  }
+
+  get(key: Uint8Array): VersionedRecord | undefined {
+    return this.read(recordKey(tokenOf(key), key), key);
+  }
+
+  *scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<TokenEntry> {
+    let from: Uint8Array | undefined = recordBound(start);
+    const to = recordBound(end);
+    let left = limit ?? Number.POSITIVE_INFINITY;
+    while (from !== undefined && left > 0) {
+      const page = scanMerged(this.storage, this.overlay, from, to, Math.min(scanPageRecords, left));
+      for (const e of page.entries) {
+        if (e.record === null) continue;
+        yield { token: e.token, record: e.record };
+        left -= 1;
+      }
+      from = page.next;
+    }
+  }
+
+  /** Raw merged page of records (rebuild and verification use it). */
+  scanPage(from: Uint8Array, to: Uint8Array, limit: number): { entries: MergedEntry[]; next: Uint8Array | undefined } {
+    return scanMerged(this.storage, this.overlay, from, to, limit);
+  }
+
+  async apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
+    const ops: WriteOp[] = [];
+    const entries: Batch['entries'] = [];
+    let applied = 0;
+    for (const r of records) {
+      const token = tokenOf(r.key);
+      const skey = recordKey(token, r.key);
+      const current = this.read(skey, r.key);
+      if (!supersedes(r, current)) continue;
+      applied += 1;
+      entries.push(this.stage(skey, token, current, r));
+      ops.push({ key: skey, value: encodeRecordValue(r) });
+      if (current?.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, r.key), value: null });
+      if (r.tombstone) ops.push({ key: tombstoneKey(r.version.ms, token, r.key), value: new Uint8Array(0) });
+    }
+    this.counts.applied += applied;
+    this.counts.ignored += records.length - applied;
+    this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + applied);
+    if (ops.length > 0) await this.enqueue(ops, entries);
+    return { applied, ignored: records.length - applied };
+  }
+
+  /**
+   * Removes records outright (purged tombstones, rotten records). Only the listed version is removed: if the
+   * key changed meanwhile, the newer record stays.
+   */
+  async remove(targets: ReadonlyArray<{ key: Uint8Array; expected: VersionedRecord }>): Promise<number> {
+    const ops: WriteOp[] = [];
+    const entries: Batch['entries'] = [];
+    for (const { key, expected } of targets) {
+      const token = tokenOf(key);
+      const skey = recordKey(token, key);
+      const current = this.read(skey, key);
+      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1]) continue;
+      entries.push(this.stage(skey, token, current, null));
+      ops.push({ key: skey, value: null });
+      if (current.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, key), value: null });
+    }
+    if (ops.length > 0) await this.enqueue(ops, entries);
+    return entries.length;
+  }
+
+  purgeTombstones(beforeMs: number, limit: number): Promise<number> {
+    return purgeTombstones(this, beforeMs, limit);
+  }
+
+  verifyLeaf(leaf: number): VerifyLeafResult {
+    return verifyLeaf(this, leaf);
+  }
+
+  getMeta(name: string): Uint8Array | undefined {
+    return this.storage.get(metaKey(name));
+  }
+
+  putMeta(name: string, value: Uint8Array): Promise<void> {
+    return this.storage.write([{ key: metaKey(name), value }]);
+  }
+
+  deleteMeta(name: string): Promise<void> {
+    return this.storage.write([{ key: metaKey(name), value: null }]);
+  }
+
+  stats(): { applied: number; ignored: number; bySource: Record<string, number>; pending: number } {
+    return {
+      applied: this.counts.applied,
+      ignored: this.counts.ignored,
+      bySource: Object.fromEntries(this.counts.bySource),
+      pending: this.overlay.size,
+    };
+  }
+
+  /** Waits until every accepted apply has reached storage. */
+  async flush(): Promise<void> {
+    while (this.next !== null || this.inFlight) {
+      const waiting = this.next?.done ?? Promise.resolve();
+      await waiting.catch(() => {});
+      if (this.inFlight) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Reads a record through the pending overlay. */
+  read(skey: Uint8Array, key: Uint8Array): VersionedRecord | undefined {
+    const pending = this.overlay.get(toLatin1(skey));
+    if (pending !== undefined) return pending.record ?? undefined;
+    const stored = this.storage.get(skey);
+    return stored === undefined ? undefined : decodeRecordValue(key.slice(), stored);
+  }
+
+  /** Records a change in the overlay and the digest, synchronously, before the write is queued. */
+  private stage(
+    skey: Uint8Array,
+    token: Uint8Array,
+    current: VersionedRecord | undefined,
+    next: VersionedRecord | null,
+  ): { lkey: string; entry: OverlayEntry } {
+    const lkey = toLatin1(skey);
+    const entry: OverlayEntry = { token, record: next };
+    this.overlay.set(lkey, entry);
+    if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
+      this.digest.update(token, current?.fp ?? null, next?.fp ?? null);
+    }
+    return { lkey, entry };
+  }
+
+  private enqueue(ops: WriteOp[], entries: Batch['entries']): Promise<void> {
+    if (this.next === null) this.next = newBatch();
+    this.next.ops.push(...ops);
+    this.next.entries.push(...entries);
+    const { done } = this.next;
+    this.pump();
+    return done;
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.next === null) return;
+    const batch = this.next;
+    this.next = null;
+    this.inFlight = true;
+    this.storage.write(batch.ops).then(
+      () => {
+        for (const { lkey, entry } of batch.entries) if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
+        this.inFlight = false;
+        batch.resolve();
+        this.pump();
+      },
+      (err: unknown) => this.failAll(batch, err),
+    );
+  }
+
+  /**
+   * A failed storage write fails every queued apply too (they were merged against the failed state); the
+   * overlay is dropped and the digest rebuilt from storage, so digest == storage holds again.
+   */
+  private failAll(batch: Batch, err: unknown): void {
+    const queued = this.next;
+    this.next = null;
+    this.overlay.clear();
+    this.inFlight = false;
+    const error = err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', String(err));
+    batch.reject(error);
+    queued?.reject(error);
+    void this.rebuild();
+  }
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => {}); // callers observe it through enqueue's return value
+  return { ops: [], entries: [], done, resolve, reject };
+}
+
+export async function openReplica(options: ReplicaOptions): Promise<LocalReplica> {
+  const replica = new LocalReplica(options);
+  void replica.rebuild();
+  return replica;
+}
+
