@@ -1,0 +1,143 @@
+// The coordinator: fans a client request out to every replica and answers once the consistency level is met.
+// A write that reaches fewer than W replicas fails with UNAVAILABLE, but the replicas that took it keep it
+// (drift, which hints and anti-entropy heal). A read returns the merge winner of R answers and, with read
+// repair on, sends the winner to the replicas that answered with something older.
+
+import { ConvergeError } from '../core/errors.js';
+import { type VersionedRecord, fpEquals, merge } from '../core/record.js';
+import { decodeOptionalRecord, encodeKey, encodeRecords } from './codec.js';
+import type { Consistency } from './node-types.js';
+import type { NodeContext } from './node-context.js';
+
+export function required(consistency: Consistency, replicas: number): number {
+  if (consistency === 'one') return 1;
+  if (consistency === 'all') return replicas;
+  return Math.floor(replicas / 2) + 1;
+}
+
+export interface WriteOutcome {
+  readonly acknowledged: string[];
+  readonly unreachable: string[];
+  readonly hinted: string[];
+}
+
+/** Sends `record` to every replica (self included); resolves once `consistency` is met. */
+export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consistency: Consistency): Promise<WriteOutcome> {
+  const need = required(consistency, ctx.peers.length + 1);
+  const outcome: WriteOutcome = { acknowledged: [], unreachable: [], hinted: [] };
+  const body = encodeRecords([record]);
+  return new Promise((resolve, reject) => {
+    let settled = 0;
+    let done = false;
+    const total = ctx.peers.length + 1;
+    const finish = (): void => {
+      if (done) return;
+      if (outcome.acknowledged.length >= need) {
+        done = true;
+        resolve({ acknowledged: [...outcome.acknowledged], unreachable: [...outcome.unreachable], hinted: [...outcome.hinted] });
+      } else if (settled === total) {
+        done = true;
+        reject(notEnough('wrote to', outcome, need, total, consistency));
+      }
+    };
+    const ack = (id: string): void => {
+      outcome.acknowledged.push(id);
+      settled += 1;
+      finish();
+    };
+    const fail = (id: string): void => {
+      outcome.unreachable.push(id);
+      settled += 1;
+      finish();
+    };
+    ctx.replica.apply([record], 'client').then(() => ack(ctx.id), () => fail(ctx.id));
+    for (const peer of ctx.peers) {
+      ctx.transport
+        .call(peer.id, { route: 'replicate', body, timeoutMs: ctx.limits.requestTimeoutMs })
+        .then(
+          () => {
+            ctx.markSeen(peer.id, true);
+            ack(peer.id);
+          },
+          async () => {
+            ctx.markSeen(peer.id, false);
+            if (ctx.hints !== undefined && (await ctx.hints.add(peer.id, record).catch(() => false))) {
+              outcome.hinted.push(peer.id);
+              ctx.metrics.hintsStored.inc();
+            }
+            fail(peer.id);
+          },
+        );
+    }
+  });
+}
+
+function notEnough(verb: string, outcome: WriteOutcome, need: number, total: number, consistency: Consistency): ConvergeError {
+  const unreachable = [...outcome.unreachable].sort();
+  return new ConvergeError(
+    'UNAVAILABLE',
+    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); unreachable: ${unreachable.join(', ') || 'none'}`,
+    { acknowledged: [...outcome.acknowledged].sort(), unreachable, required: need, hinted: [...outcome.hinted].sort() },
+  );
+}
+
+export interface ReadOutcome {
+  readonly winner: VersionedRecord | undefined;
+  readonly replied: string[];
+  readonly repaired: string[];
+}
+
+/** Reads from R replicas (self first); the merge winner is returned, stale repliers are repaired. */
+export async function coordinateRead(ctx: NodeContext, key: Uint8Array, consistency: Consistency): Promise<ReadOutcome> {
+  const total = ctx.peers.length + 1;
+  const need = required(consistency, total);
+  const answers = new Map<string, VersionedRecord | undefined>([[ctx.id, ctx.replica.get(key)]]);
+  if (need > 1) await collectReads(ctx, key, need, answers);
+  if (answers.size < need) {
+    const outcome = { acknowledged: [...answers.keys()], unreachable: ctx.peers.map((p) => p.id).filter((id) => !answers.has(id)), hinted: [] };
+    throw notEnough('read from', outcome, need, total, consistency);
+  }
+  let winner: VersionedRecord | undefined;
+  for (const r of answers.values()) if (r !== undefined) winner = winner === undefined ? r : merge(winner, r);
+  const stale = winner === undefined ? [] : [...answers].filter(([, r]) => r === undefined || !fpEquals(r.fp, winner.fp)).map(([id]) => id);
+  if (winner !== undefined && stale.length > 0 && ctx.mechanisms.readRepair) repairInBackground(ctx, winner, stale);
+  return { winner, replied: [...answers.keys()], repaired: ctx.mechanisms.readRepair ? stale : [] };
+}
+
+function collectReads(ctx: NodeContext, key: Uint8Array, need: number, answers: Map<string, VersionedRecord | undefined>): Promise<void> {
+  const body = encodeKey(key);
+  return new Promise((resolve) => {
+    let pending = ctx.peers.length;
+    const settle = (): void => {
+      pending -= 1;
+      if (answers.size >= need || pending === 0) resolve();
+    };
+    for (const peer of ctx.peers) {
+      ctx.transport.call(peer.id, { route: 'read', body, timeoutMs: ctx.limits.requestTimeoutMs }).then(
+        (bytes) => {
+          ctx.markSeen(peer.id, true);
+          const record = decodeOptionalRecord(bytes, ctx.limits.valueBytesMax);
+          if (record !== undefined) ctx.hlc.observe(record.version);
+          if (answers.size < need) answers.set(peer.id, record);
+          settle();
+        },
+        () => {
+          ctx.markSeen(peer.id, false);
+          settle();
+        },
+      );
+    }
+  });
+}
+
+function repairInBackground(ctx: NodeContext, winner: VersionedRecord, stale: string[]): void {
+  const body = encodeRecords([winner]);
+  for (const id of stale) {
+    ctx.metrics.readRepairs.inc();
+    if (id === ctx.id) {
+      void ctx.replica.apply([winner], 'read-repair').catch(() => {});
+      continue;
+    }
+    void ctx.transport.call(id, { route: 'repair', body, timeoutMs: ctx.limits.requestTimeoutMs }).catch(() => {});
+  }
+}

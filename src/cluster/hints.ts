@@ -1,0 +1,165 @@
+// Hinted handoff: a write that could not reach a replica is kept durably as a hint, in this node's storage,
+// and replayed in bounded batches with exponential backoff once the replica answers again. The store is
+// bounded per peer, in bytes and in age; a hint over a bound is dropped and counted — anti-entropy heals it.
+
+import { ConvergeError } from '../core/errors.js';
+import type { Clock } from '../core/hlc.js';
+import type { Random } from '../core/random.js';
+import type { VersionedRecord } from '../core/record.js';
+import { hintPrefix } from '../replica/layout.js';
+import type { Storage } from '../storage/storage.js';
+import { decodeRecords, encodeRecords } from './codec.js';
+import type { Transport } from './transport.js';
+
+export interface HintLimits {
+  readonly hintsPerPeerMax: number;
+  readonly hintBytesMax: number;
+  readonly hintAgeMsMax: number;
+  readonly hintReplayBatchMax: number;
+  readonly hintBackoffMsMax: number;
+}
+
+export const hintLimitsDefault: HintLimits = {
+  hintsPerPeerMax: 100_000,
+  hintBytesMax: 256 * 2 ** 20,
+  hintAgeMsMax: 3 * 60 * 60 * 1000,
+  hintReplayBatchMax: 500,
+  hintBackoffMsMax: 30_000,
+};
+
+interface PeerHints {
+  count: number;
+  bytes: number;
+  nextSeq: number;
+  failures: number;
+  retryAtMs: number;
+}
+
+export interface HintCounters {
+  stored: number;
+  replayed: number;
+  dropped: Record<'full' | 'expired' | 'rejected', number>;
+}
+
+const te = new TextEncoder();
+
+function hintKey(peer: string, seq: number): Uint8Array {
+  const id = te.encode(peer);
+  const out = new Uint8Array(2 + id.length + 8);
+  out[0] = hintPrefix;
+  out[1] = id.length;
+  out.set(id, 2);
+  new DataView(out.buffer).setBigUint64(2 + id.length, BigInt(seq));
+  return out;
+}
+
+function peerBounds(peer: string): { start: Uint8Array; end: Uint8Array } {
+  const start = hintKey(peer, 0).subarray(0, 2 + te.encode(peer).length);
+  const end = start.slice();
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  return { start: start.slice(), end };
+}
+
+/** Value: created ms (8 bytes) + packed record. */
+function encodeHint(createdMs: number, record: VersionedRecord): Uint8Array {
+  const packed = encodeRecords([record]);
+  const out = new Uint8Array(8 + packed.length);
+  new DataView(out.buffer).setFloat64(0, createdMs);
+  out.set(packed, 8);
+  return out;
+}
+
+export class HintStore {
+  private readonly peers = new Map<string, PeerHints>();
+  readonly counters: HintCounters = { stored: 0, replayed: 0, dropped: { full: 0, expired: 0, rejected: 0 } };
+  private totalBytes = 0;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    private readonly limits: HintLimits,
+    peerIds: readonly string[],
+  ) {
+    for (const peer of peerIds) this.peers.set(peer, this.load(peer));
+  }
+
+  /** Counts what survived a restart. */
+  private load(peer: string): PeerHints {
+    const state: PeerHints = { count: 0, bytes: 0, nextSeq: 0, failures: 0, retryAtMs: 0 };
+    const { start, end } = peerBounds(peer);
+    for (const { key, value } of this.storage.scan(start, end)) {
+      state.count += 1;
+      state.bytes += value.length;
+      state.nextSeq = Number(new DataView(key.buffer, key.byteOffset).getBigUint64(key.length - 8)) + 1;
+    }
+    this.totalBytes += state.bytes;
+    return state;
+  }
+
+  async add(peer: string, record: VersionedRecord): Promise<boolean> {
+    const state = this.peers.get(peer);
+    if (state === undefined) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
+    const value = encodeHint(this.clock.now(), record);
+    if (state.count >= this.limits.hintsPerPeerMax || this.totalBytes + value.length > this.limits.hintBytesMax) {
+      this.counters.dropped.full += 1;
+      return false;
+    }
+    const seq = state.nextSeq++;
+    state.count += 1;
+    state.bytes += value.length;
+    this.totalBytes += value.length;
+    await this.storage.write([{ key: hintKey(peer, seq), value }]);
+    this.counters.stored += 1;
+    return true;
+  }
+
+  pending(peer?: string): number {
+    if (peer !== undefined) return this.peers.get(peer)?.count ?? 0;
+    let n = 0;
+    for (const s of this.peers.values()) n += s.count;
+    return n;
+  }
+
+  bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Replays due hints of every peer; called on the node's own tick. */
+  async replayDue(transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+    const now = this.clock.now();
+    for (const [peer, state] of this.peers) {
+      if (state.count === 0 || now < state.retryAtMs) continue;
+      try {
+        await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
+        state.failures = 0;
+        state.retryAtMs = 0;
+      } catch {
+        state.failures += 1;
+        const backoff = Math.min(this.limits.hintBackoffMsMax, 250 * 2 ** Math.min(state.failures, 16));
+        state.retryAtMs = this.clock.now() + backoff * (0.5 + this.random.next() / 2);
+      }
+    }
+  }
+
+  private async replayBatch(peer: string, state: PeerHints, transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+    const { start, end } = peerBounds(peer);
+    const batch = [...this.storage.scan(start, end, this.limits.hintReplayBatchMax)];
+    const now = this.clock.now();
+    const send: VersionedRecord[] = [];
+    for (const { value } of batch) {
+      const created = new DataView(value.buffer, value.byteOffset).getFloat64(0);
+      if (now - created > this.limits.hintAgeMsMax) this.counters.dropped.expired += 1;
+      else send.push(...decodeRecords(value.subarray(8), valueBytesMax));
+    }
+    if (send.length > 0) await transport.call(peer, { route: 'hint', body: encodeRecords(send), timeoutMs });
+    // Re-checked after the await: only the hints we read are deleted; newer ones stay queued.
+    await this.storage.write(batch.map(({ key }) => ({ key, value: null })));
+    for (const { value } of batch) {
+      state.count -= 1;
+      state.bytes -= value.length;
+      this.totalBytes -= value.length;
+    }
+    this.counters.replayed += send.length;
+  }
+}

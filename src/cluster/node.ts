@@ -1,0 +1,221 @@
+// One converge node: the coordinator of client requests, the handler of its peers' internal requests, and
+// the owner of its replica and hint store. Clock, randomness, timers and transport are injected, so the same
+// node runs in the server and in the deterministic simulation. Background work (hint replay, peer pings)
+// runs on the node's own tick; requests only feed it.
+
+import { Registry } from 'prom-client';
+import { ConvergeError } from '../core/errors.js';
+import { type Clock, HybridLogicalClock, versionToString } from '../core/hlc.js';
+import type { Random } from '../core/random.js';
+import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js';
+import type { Timers } from '../core/timers.js';
+import type { LocalReplica } from '../replica/replica.js';
+import type { ApplySource } from '../replica/types.js';
+import { decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
+import { coordinateRead, coordinateWrite } from './coordinator.js';
+import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
+import { type ClusterMetrics, createClusterMetrics } from './metrics.js';
+import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
+import type { Consistency, NodeApi, NodeStatus, PeerConfig, ReadResult, WriteResult } from './node-types.js';
+import type { InternalHandler, Transport } from './transport.js';
+
+export interface NodeOptions {
+  readonly id: string;
+  readonly peers: readonly PeerConfig[];
+  readonly replica: LocalReplica;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly timers: Timers;
+  readonly limits?: Partial<NodeLimits>;
+  readonly mechanisms?: Partial<Mechanisms>;
+  readonly hintLimits?: Partial<HintLimits>;
+  readonly registry?: Registry;
+  /** Period of the node's own tick (hint replay, peer pings). */
+  readonly tickMs?: number;
+}
+
+/** Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it). */
+export type RecordGuard = (record: VersionedRecord, source: ApplySource) => boolean;
+
+export class ConvergeNode implements NodeApi {
+  readonly id: string;
+  readonly ctx: NodeContext;
+  readonly registry: Registry;
+  readonly hlc: HybridLogicalClock;
+  private readonly routes = new Map<string, InternalHandler>();
+  private readonly seen = new Map<string, { ok: boolean; atMs: number | null }>();
+  private readonly abort = new AbortController();
+  private guard: RecordGuard = () => true;
+  private antiEntropyStatus: () => Record<string, unknown> = () => ({});
+  private closed = false;
+
+  constructor(private readonly options: NodeOptions) {
+    this.id = options.id;
+    this.registry = options.registry ?? new Registry();
+    this.hlc = new HybridLogicalClock(options.id, options.clock);
+    const peers = options.peers.filter((p) => p.id !== options.id);
+    const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
+    const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
+    const hints = mechanisms.hints
+      ? new HintStore(options.replica.storage, options.clock, options.random, { ...hintLimitsDefault, ...options.hintLimits }, peers.map((p) => p.id))
+      : undefined;
+    const metrics: ClusterMetrics = createClusterMetrics(this.registry, {
+      hintsPending: () => hints?.pending() ?? 0,
+      hintBytes: () => hints?.bytes() ?? 0,
+      hintsDropped: () => hints?.counters.dropped ?? {},
+      hintsReplayed: () => hints?.counters.replayed ?? 0,
+      keys: () => options.replica.digest.count(),
+    });
+    for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
+    this.ctx = {
+      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics,
+      markSeen: (peer, ok) => this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) }),
+    };
+    this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
+    this.routes.set('hint', (_r, body) => this.applyFromPeer(body, 'hint'));
+    this.routes.set('repair', (_r, body) => this.applyFromPeer(body, 'read-repair'));
+    this.routes.set('read', async (_r, body) => encodeOptionalRecord(this.ctx.replica.get(decodeKey(body))));
+    this.routes.set('ping', async () => encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex() }));
+  }
+
+  /** Starts the node's own tick. */
+  start(): void {
+    void this.tickLoop();
+  }
+
+  async put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult> {
+    const k = this.validateKey(key);
+    if (value.length > this.ctx.limits.valueBytesMax) {
+      throw new ConvergeError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds valueBytesMax ${this.ctx.limits.valueBytesMax}`);
+    }
+    return this.write(makeRecord(k, this.hlc.now(), value), consistency, 'put');
+  }
+
+  async del(key: string, consistency: Consistency): Promise<WriteResult> {
+    return this.write(makeRecord(this.validateKey(key), this.hlc.now(), null), consistency, 'del');
+  }
+
+  async get(key: string, consistency: Consistency): Promise<ReadResult> {
+    const k = this.validateKey(key);
+    const end = this.ctx.metrics.requestSeconds.startTimer({ op: 'get' });
+    try {
+      const { winner, replied, repaired } = await coordinateRead(this.ctx, k, consistency);
+      this.ctx.metrics.reads.inc({ consistency, result: 'ok' });
+      const live = winner !== undefined && !winner.tombstone;
+      return { found: live, value: live ? winner.value : undefined, version: winner ? versionToString(winner.version) : undefined, replied, repaired };
+    } catch (err) {
+      this.ctx.metrics.reads.inc({ consistency, result: 'unavailable' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  private async write(record: VersionedRecord, consistency: Consistency, op: string): Promise<WriteResult> {
+    const end = this.ctx.metrics.requestSeconds.startTimer({ op });
+    try {
+      const outcome = await coordinateWrite(this.ctx, record, consistency);
+      this.ctx.metrics.writes.inc({ consistency, result: 'ok' });
+      return { version: versionToString(record.version), ...outcome };
+    } catch (err) {
+      this.ctx.metrics.writes.inc({ consistency, result: 'unavailable' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  private validateKey(key: string): Uint8Array {
+    if (key.length === 0) throw new ConvergeError('KEY_INVALID', 'the key is empty');
+    const bytes = keyToBytes(key);
+    if (bytes.length > this.ctx.limits.keyBytesMax) {
+      throw new ConvergeError('KEY_TOO_LONG', `key of ${bytes.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`);
+    }
+    return bytes;
+  }
+
+  private async applyFromPeer(body: Uint8Array, source: ApplySource): Promise<Uint8Array> {
+    const records = decodeRecords(body, this.ctx.limits.valueBytesMax);
+    for (const r of records) {
+      if (r.key.length > this.ctx.limits.keyBytesMax) throw new ConvergeError('KEY_TOO_LONG', `key of ${r.key.length} bytes exceeds keyBytesMax`);
+    }
+    const accepted = records.filter((r) => this.guard(r, source));
+    for (const r of accepted) this.hlc.observe(r.version);
+    const result = await this.ctx.replica.apply(accepted, source);
+    return encodeJson({ ...result, refused: records.length - accepted.length });
+  }
+
+  registerInternal(route: string, handler: InternalHandler): void {
+    this.routes.set(route, handler);
+  }
+
+  setRecordGuard(guard: RecordGuard): void {
+    this.guard = guard;
+  }
+
+  setAntiEntropyStatus(status: () => Record<string, unknown>): void {
+    this.antiEntropyStatus = status;
+  }
+
+  async handleInternal(route: string, body: Uint8Array, from: string | undefined): Promise<Uint8Array> {
+    if (this.closed) throw new ConvergeError('UNAVAILABLE', `node ${this.id} is shutting down`);
+    const handler = this.routes.get(route);
+    if (handler === undefined) throw new ConvergeError('NOT_FOUND', `no internal route ${route}`);
+    if (from !== undefined && this.seen.has(from)) this.ctx.markSeen(from, true);
+    return handler(route, body, from);
+  }
+
+  status(): NodeStatus {
+    const now = this.options.clock.now();
+    const replica = this.ctx.replica;
+    return {
+      id: this.id,
+      keys: replica.digest.count(),
+      digest: { root: replica.digest.rootHex(), leafBits: replica.digest.leafBits, ready: replica.digestReady },
+      peers: this.ctx.peers.map((p) => {
+        const s = this.seen.get(p.id);
+        return { id: p.id, url: p.url, reachable: s?.ok ?? false, lastSeenAgeMs: s?.atMs == null ? null : now - s.atMs, hintsPending: this.ctx.hints?.pending(p.id) ?? 0 };
+      }),
+      mechanisms: { ...this.ctx.mechanisms },
+      hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
+      antiEntropy: this.antiEntropyStatus(),
+    };
+  }
+
+  private async tickLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    const tickMs = this.options.tickMs ?? 500;
+    while (!signal.aborted) {
+      try {
+        await this.options.timers.sleep(tickMs, signal);
+      } catch {
+        return;
+      }
+      await this.pingPeers();
+      if (signal.aborted) return;
+      await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(() => {});
+    }
+  }
+
+  private async pingPeers(): Promise<void> {
+    await Promise.all(
+      this.ctx.peers.map((p) =>
+        this.ctx.transport
+          .call(p.id, { route: 'ping', body: new Uint8Array(0), timeoutMs: this.ctx.limits.requestTimeoutMs, signal: this.abort.signal })
+          .then(() => this.ctx.markSeen(p.id, true), () => this.ctx.markSeen(p.id, false)),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort(new ConvergeError('UNAVAILABLE', 'node closed'));
+    await this.ctx.replica.flush();
+  }
+}
+
+export function createNode(options: NodeOptions): ConvergeNode {
+  return new ConvergeNode(options);
+}
