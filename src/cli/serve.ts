@@ -1,0 +1,107 @@
+// `converge serve` and `converge demo`.
+
+import type { Command } from 'commander';
+import { readConfigFile, readEnv, resolveConfig, type RawSettings } from '../config/config.js';
+import { startNode } from '../server/server.js';
+import { LocalCluster } from './cluster.js';
+import { extendWithAntiEntropy } from './wiring.js';
+import { runScenario, scenarioNames } from './scenarios.js';
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+/** Flags as commander parsed them, in the flag-name form config expects. */
+function flagSettings(opts: Record<string, unknown>): RawSettings {
+  const map: Record<string, string> = {
+    id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
+    hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
+    keyBytesMax: 'key-bytes-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
+  };
+  const out: RawSettings = {};
+  for (const [k, name] of Object.entries(map)) {
+    const v = opts[k];
+    if (typeof v === 'string' || typeof v === 'boolean') out[name] = v;
+  }
+  return out;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run one node')
+    .option('--id <id>', 'this node\'s id')
+    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:7101)')
+    .option('--data <dir>', 'data directory (lmdb)')
+    .option('--peers <list>', 'the other replicas: ID=URL,ID=URL')
+    .option('--config <file>', 'JSON config file (keys are flag names)')
+    .option('--ae-interval <duration>', 'anti-entropy interval, e.g. 500ms, 2s, 10m')
+    .option('--sync <policy>', 'always | group | none (see docs/operations.md)')
+    .option('--leaf-bits <n>', 'digest leaves = 2^n')
+    .option('--key-bytes-max <n>', 'longest key in bytes')
+    .option('--value-bytes-max <size>', 'largest value, e.g. 1MiB')
+    .option('--body-bytes-max <size>', 'largest request body')
+    .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
+    .option('--no-hints', 'switch hinted handoff off')
+    .option('--no-read-repair', 'switch read repair off')
+    .option('--no-anti-entropy', 'switch anti-entropy off')
+    .action(async (opts: Record<string, unknown>) => {
+      const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
+      // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
+      const flags = flagSettings(opts);
+      for (const k of ['hints', 'read-repair', 'anti-entropy']) if (flags[k] === true) delete flags[k];
+      const config = resolveConfig(file, readEnv(process.env), flags);
+      let lastReport = 0;
+      const node = await startNode({
+        config,
+        extend: extendWithAntiEntropy,
+        onRebuildProgress: (p) => {
+          if (p.done || Date.now() - lastReport > 1000) {
+            lastReport = Date.now();
+            process.stderr.write(`digest rebuild: ${p.scanned} records${p.done ? ', done' : '…'}\n`);
+          }
+        },
+      });
+      process.stdout.write(`converge node ${config.id} listening on ${node.url} (data ${config.dataDir}, peers ${config.peers.map((p) => p.id).join(', ') || 'none'})\n`);
+      await untilSignal();
+      await node.stop();
+    });
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('start a local cluster on 127.0.0.1 with data in a temporary folder')
+    .option('--nodes <n>', 'number of nodes', '3')
+    .option('--base-port <p>', 'node i listens on P+i', '7100')
+    .option('--ae-interval <duration>', 'anti-entropy interval', '2s')
+    .option('--scenario <name>', `run a narrated scenario: ${scenarioNames.join(', ')}`)
+    .action(async (opts: { nodes: string; basePort: string; aeInterval: string; scenario?: string }) => {
+      const nodes = Number(opts.nodes);
+      const basePort = Number(opts.basePort);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error('--nodes must be 1..9');
+      if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65000) throw new Error('--base-port must be a port number');
+      if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
+        throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
+      }
+      const cluster = new LocalCluster({ nodes, basePort, settings: { 'ae-interval': opts.aeInterval }, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null });
+      process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
+      await cluster.startAll();
+      const urls = cluster.configs.map((c) => cluster.url(c.id));
+      process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
+      for (const c of cluster.configs) process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
+      process.stdout.write(`\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`);
+      if (opts.scenario !== undefined) {
+        const ok = await runScenario(opts.scenario, cluster, (line) => process.stdout.write(`${line}\n`));
+        await cluster.close();
+        process.exit(ok ? 0 : 1);
+      }
+      await untilSignal();
+      process.stdout.write('stopping…\n');
+      await cluster.close();
+    });
+}

@@ -1,0 +1,113 @@
+// The node's configuration: defaults, then a JSON config file, then CONVERGE_* environment variables, then
+// command-line flags (each later source wins). Every value is validated here, once, with a one-line error.
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { syncPolicies, type SyncPolicy } from '../storage/storage.js';
+import { configError, parseDuration, parseInteger, parseListen, parsePeers, parseSize, validateNodeId } from './parse.js';
+
+export interface NodeConfig {
+  readonly id: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly dataDir: string;
+  readonly peers: ReadonlyArray<{ readonly id: string; readonly url: string }>;
+  readonly sync: SyncPolicy;
+  readonly aeIntervalMs: number;
+  readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean; readonly antiEntropy: boolean };
+  readonly limits: {
+    readonly keyBytesMax: number;
+    readonly valueBytesMax: number;
+    readonly bodyBytesMax: number;
+    readonly requestTimeoutMs: number;
+  };
+  readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
+  readonly leafBits: number;
+  readonly logLevel: string;
+}
+
+/** Raw settings as strings or booleans, whichever source they came from; keys are the flag names. */
+export type RawSettings = Partial<Record<string, string | boolean | undefined>>;
+
+export const configDefaults: Readonly<Record<string, string | boolean>> = {
+  listen: '127.0.0.1:7101',
+  sync: 'group',
+  'ae-interval': '10s',
+  hints: true,
+  'read-repair': true,
+  'anti-entropy': true,
+  'key-bytes-max': '1024',
+  'value-bytes-max': '1MiB',
+  'body-bytes-max': '2MiB',
+  'request-timeout': '2s',
+  'hints-per-peer-max': '100000',
+  'hint-bytes-max': '256MiB',
+  'hint-age-max': '3h',
+  'leaf-bits': '18',
+  'log-level': 'info',
+};
+
+const fileSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.object({ id: z.string(), url: z.string() }))]));
+
+/** Reads a JSON config file whose keys are flag names (`"ae-interval": "2s"`). */
+export function readConfigFile(path: string): RawSettings {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw configError(`--config ${path}: ${(err as Error).message}`);
+  }
+  const result = fileSchema.safeParse(parsed);
+  if (!result.success) throw configError(`--config ${path}: expected an object of flag names to values`);
+  const out: RawSettings = {};
+  for (const [k, v] of Object.entries(result.data)) {
+    out[k] = Array.isArray(v) ? v.map((p) => `${p.id}=${p.url}`).join(',') : typeof v === 'number' ? String(v) : v;
+  }
+  return out;
+}
+
+/** CONVERGE_AE_INTERVAL=2s → { 'ae-interval': '2s' }; CONVERGE_HINTS=false → { hints: false }. */
+export function readEnv(env: NodeJS.ProcessEnv): RawSettings {
+  const out: RawSettings = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('CONVERGE_') || value === undefined || name === 'CONVERGE_CLUSTER_SECRET') continue;
+    const key = name.slice('CONVERGE_'.length).toLowerCase().replace(/_/g, '-');
+    out[key] = value === 'true' ? true : value === 'false' ? false : value;
+  }
+  return out;
+}
+
+export function resolveConfig(...sources: RawSettings[]): NodeConfig {
+  const raw: RawSettings = { ...configDefaults };
+  for (const s of sources) for (const [k, v] of Object.entries(s)) if (v !== undefined) raw[k] = v;
+  const str = (k: string): string => {
+    const v = raw[k];
+    if (typeof v !== 'string' || v === '') throw configError(`--${k} is required`);
+    return v;
+  };
+  const bool = (k: string): boolean => raw[k] === true || raw[k] === 'true';
+  const sync = str('sync');
+  if (!syncPolicies.includes(sync as SyncPolicy)) throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
+  const id = validateNodeId('--id', str('id'));
+  return {
+    id,
+    listen: parseListen('--listen', str('listen')),
+    dataDir: str('data'),
+    peers: parsePeers('--peers', typeof raw.peers === 'string' ? raw.peers : '').filter((p) => p.id !== id),
+    sync: sync as SyncPolicy,
+    aeIntervalMs: parseDuration('--ae-interval', str('ae-interval')),
+    mechanisms: { hints: bool('hints'), readRepair: bool('read-repair'), antiEntropy: bool('anti-entropy') },
+    limits: {
+      keyBytesMax: parseInteger('--key-bytes-max', str('key-bytes-max'), 1, 4000),
+      valueBytesMax: parseSize('--value-bytes-max', str('value-bytes-max')),
+      bodyBytesMax: parseSize('--body-bytes-max', str('body-bytes-max')),
+      requestTimeoutMs: parseDuration('--request-timeout', str('request-timeout')),
+    },
+    hints: {
+      hintsPerPeerMax: parseInteger('--hints-per-peer-max', str('hints-per-peer-max'), 0, 1e9),
+      hintBytesMax: parseSize('--hint-bytes-max', str('hint-bytes-max')),
+      hintAgeMsMax: parseDuration('--hint-age-max', str('hint-age-max')),
+    },
+    leafBits: parseInteger('--leaf-bits', str('leaf-bits'), 4, 24),
+    logLevel: str('log-level'),
+  };
+}

@@ -1,0 +1,79 @@
+// The service skeleton: config → context → server. The context wires the real world (lmdb storage, undici
+// transport, wall clock, timers) into the same node code the simulation wires virtually.
+
+import { Registry } from 'prom-client';
+import type { NodeConfig } from '../config/config.js';
+import { TransportFaults } from '../cluster/faults.js';
+import { HttpTransport } from '../cluster/http-transport.js';
+import { type ConvergeNode, createNode } from '../cluster/node.js';
+import type { Transport } from '../cluster/transport.js';
+import { openReplica, type LocalReplica } from '../replica/replica.js';
+import type { RebuildProgress } from '../replica/rebuild.js';
+import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
+import { openLmdbStorage } from '../storage/lmdb.js';
+import type { Storage } from '../storage/storage.js';
+import type { AntiEntropyControl } from './antientropy-control.js';
+
+export interface NodeContextOptions {
+  readonly config: NodeConfig;
+  /** Called while the digest is rebuilt at startup (large replicas take a moment). */
+  readonly onRebuildProgress?: (progress: RebuildProgress) => void;
+  /** Adds authentication headers to outgoing peer requests. */
+  readonly sign?: (method: string, path: string, body: Uint8Array) => Record<string, string>;
+  readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
+export interface ServiceContext {
+  readonly config: NodeConfig;
+  readonly storage: Storage;
+  readonly replica: LocalReplica;
+  readonly transport: Transport & { close(): Promise<void> };
+  readonly faults: TransportFaults;
+  readonly node: ConvergeNode;
+  readonly registry: Registry;
+  antiEntropy: AntiEntropyControl | undefined;
+  close(): Promise<void>;
+}
+
+export async function createServiceContext(options: NodeContextOptions): Promise<ServiceContext> {
+  const { config } = options;
+  const storage = openLmdbStorage({ path: config.dataDir, sync: config.sync });
+  const replica = await openReplica({
+    id: config.id,
+    storage,
+    leafBits: config.leafBits,
+    ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
+  });
+  const faults = new TransportFaults(systemRandom);
+  const transport = new HttpTransport({
+    self: config.id,
+    peers: new Map(config.peers.map((p) => [p.id, p.url])),
+    faults,
+    ...(options.sign === undefined ? {} : { sign: options.sign }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+  });
+  const registry = new Registry();
+  const node = createNode({
+    id: config.id,
+    peers: config.peers,
+    replica,
+    transport,
+    clock: systemClock,
+    random: systemRandom,
+    timers: systemTimers,
+    limits: { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, requestTimeoutMs: config.limits.requestTimeoutMs },
+    mechanisms: config.mechanisms,
+    hintLimits: config.hints,
+    registry,
+  });
+  node.start();
+  const ctx: ServiceContext = {
+    config, storage, replica, transport, faults, node, registry, antiEntropy: undefined,
+    async close() {
+      await node.close();
+      await transport.close();
+      await storage.close();
+    },
+  };
+  return ctx;
+}

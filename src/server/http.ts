@@ -1,0 +1,155 @@
+// The HTTP API of a node (docs/http-api.md): key-value routes with consistency levels, status, metrics,
+// anti-entropy controls, and node-to-node traffic under /internal/. Errors are always JSON
+// `{"error":{"code","message"}}` with the status of their code; never a stack trace.
+
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
+import type { ConvergeNode } from '../cluster/node.js';
+import { ConvergeError } from '../core/errors.js';
+import type { AntiEntropyControl } from './antientropy-control.js';
+
+export interface HttpOptions {
+  readonly node: ConvergeNode;
+  readonly antiEntropy: () => AntiEntropyControl | undefined;
+  readonly bodyBytesMax: number;
+  /** Hooks that run before any route (authentication lands here). */
+  readonly onRequest?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
+  readonly connectionTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly https?: { key: Buffer; cert: Buffer; ca?: Buffer } | undefined;
+}
+
+export function buildHttpServer(options: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyBytesMax,
+    routerOptions: { maxParamLength: 8192 },
+    connectionTimeout: options.connectionTimeoutMs ?? 30_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeout: 60_000,
+    ...(options.https === undefined ? {} : { https: options.https }),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  for (const hook of options.onRequest ?? []) app.addHook('onRequest', hook);
+  app.setErrorHandler(replyError);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(new ConvergeError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
+  });
+  registerKv(app, options.node);
+  registerStatus(app, options);
+  registerAntiEntropy(app, options.antiEntropy);
+  app.post('/internal/*', async (req, reply) => {
+    const route = (req.params as { '*': string })['*'];
+    const from = req.headers['x-converge-from'];
+    const body = await options.node.handleInternal(route, bodyOf(req), typeof from === 'string' ? from : undefined);
+    return reply.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  });
+  return app;
+}
+
+function registerKv(app: FastifyInstance, node: ConvergeNode): void {
+  app.put('/kv/*', async (req) => node.put(keyOf(req), bodyOf(req), consistencyOf(req)));
+  app.delete('/kv/*', async (req) => node.del(keyOf(req), consistencyOf(req)));
+  app.get('/kv/*', async (req, reply) => {
+    const result = await node.get(keyOf(req), consistencyOf(req));
+    if (!result.found) {
+      const what = result.version === undefined ? 'was never written' : `was deleted (version ${result.version})`;
+      throw new ConvergeError('NOT_FOUND', `key ${keyOf(req)} ${what}`);
+    }
+    void reply.header('x-converge-version', result.version ?? '');
+    void reply.header('x-converge-replied', result.replied.join(','));
+    return reply.type('application/octet-stream').send(Buffer.from(result.value!));
+  });
+}
+
+function registerStatus(app: FastifyInstance, options: HttpOptions): void {
+  app.get('/status', async () => options.node.status());
+  app.get('/metrics', async (_req, reply) => {
+    const text = await options.node.registry.metrics();
+    return reply.type(options.node.registry.contentType).send(text);
+  });
+}
+
+function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyControl | undefined): void {
+  const need = (): AntiEntropyControl => {
+    const ae = control();
+    if (ae === undefined) throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    return ae;
+  };
+  app.get('/antientropy', async () => need().status());
+  app.post('/antientropy/run', async (req) => {
+    const peer = (req.query as { peer?: string }).peer;
+    const sessions = await need().runNow(peer === '' ? undefined : peer);
+    return { sessions };
+  });
+  app.post('/antientropy/pause', async () => {
+    need().pause();
+    return { paused: true };
+  });
+  app.post('/antientropy/resume', async () => {
+    need().resume();
+    return { paused: false };
+  });
+  app.get('/antientropy/preview', async (req) => {
+    const q = req.query as { peer?: string; limit?: string };
+    if (q.peer === undefined || q.peer === '') throw new ConvergeError('BAD_REQUEST', 'preview needs ?peer=ID');
+    const limit = q.limit === undefined ? 1000 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new ConvergeError('LIMIT_EXCEEDED', 'limit must be 1..100000');
+    return need().preview(q.peer, limit);
+  });
+  app.post('/antientropy/throttle', async (req) => {
+    const q = req.query as { records?: string; bytes?: string };
+    const parse = (name: string, v: string | undefined): number | undefined => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new ConvergeError('BAD_REQUEST', `${name} must be a positive number`);
+      return n;
+    };
+    const records = parse('records', q.records);
+    const bytes = parse('bytes', q.bytes);
+    need().setThrottle({ ...(records === undefined ? {} : { recordsPerSecondMax: records }), ...(bytes === undefined ? {} : { bytesPerSecondMax: bytes }) });
+    return need().status().throttle;
+  });
+}
+
+/** The key is the rest of the raw path, percent-decoded once; invalid encodings are refused. */
+function keyOf(req: FastifyRequest): string {
+  const raw = req.url.slice(req.url.indexOf('/kv/') + 4).split('?')[0]!;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ConvergeError('KEY_INVALID', 'the key is not valid percent-encoded UTF-8');
+  }
+}
+
+function bodyOf(req: FastifyRequest): Uint8Array {
+  const body = req.body;
+  if (body === undefined || body === null) return new Uint8Array(0);
+  if (Buffer.isBuffer(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  throw new ConvergeError('BAD_REQUEST', 'unexpected request body');
+}
+
+function consistencyOf(req: FastifyRequest): Consistency {
+  const c = (req.query as { consistency?: unknown }).consistency ?? 'quorum';
+  if (typeof c !== 'string' || !consistencyLevels.includes(c as Consistency)) {
+    throw new ConvergeError('CONSISTENCY_INVALID', `consistency must be one of ${consistencyLevels.join(', ')} (got ${String(c)})`);
+  }
+  return c as Consistency;
+}
+
+function replyError(err: FastifyError | ConvergeError, _req: FastifyRequest, reply: FastifyReply): void {
+  if (err instanceof ConvergeError) {
+    void reply.code(err.httpStatus).send(err.toJSON());
+    return;
+  }
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (status === 413) {
+    void reply.code(413).send(new ConvergeError('BODY_TOO_LARGE', `request body exceeds bodyBytesMax: ${err.message}`).toJSON());
+  } else if (status >= 400 && status < 500) {
+    void reply.code(status).send(new ConvergeError('BAD_REQUEST', err.message).toJSON());
+  } else {
+    void reply.code(500).send(new ConvergeError('INTERNAL', 'internal error; see the node log').toJSON());
+    console.error(`converge: internal error: ${err.stack ?? err.message}`);
+  }
+}
