@@ -1,0 +1,67 @@
+// Runs a reconciliation to the end over any request/response channel, and answers the repair messages.
+// The anti-entropy sessions, `converge diff`, the benchmarks and the property tests all drive it.
+
+import { ConvergeError } from './errors.js';
+import { type ReconcilerOptions, Reconciler } from './reconciler.js';
+import type { Difference, ReplicaReader } from './reconcile-types.js';
+import type { VersionedRecord } from './record.js';
+import { decodeFetchRequest, decodePushRequest, encodeFetchResponse, encodePushResponse } from './wire-repair.js';
+import { MessageType, peekType } from './wire.js';
+import { respondRound, responderLimitsDefault, type ResponderLimits } from './reconcile-responder.js';
+
+export type Exchange = (request: Uint8Array) => Promise<Uint8Array>;
+
+/** Runs rounds until the frontier is empty; `onRound` sees each round's differences (e.g. to repair them). */
+export async function reconcile(
+  reconciler: Reconciler,
+  exchange: Exchange,
+  onRound?: (differences: Difference[]) => Promise<void> | void,
+): Promise<Difference[]> {
+  const all: Difference[] = [];
+  for (let req = reconciler.nextRequest(); req !== null; req = reconciler.nextRequest()) {
+    const diffs = reconciler.onResponse(await exchange(req));
+    if (onRound !== undefined) await onRound(diffs);
+    else all.push(...diffs);
+  }
+  return all;
+}
+
+export function newReconciler(reader: ReplicaReader, options: ReconcilerOptions): Reconciler {
+  return new Reconciler(reader, options);
+}
+
+export interface RepairResponderLimits extends ResponderLimits {
+  /** A fetch response stops adding records past this many bytes. */
+  readonly fetchResponseBytesMax: number;
+}
+
+export const repairResponderLimitsDefault: RepairResponderLimits = { ...responderLimitsDefault, fetchResponseBytesMax: 8 * 2 ** 20 };
+
+/** Answers any reconciliation or repair message; `apply` merges pushed records into the replica. */
+export async function respond(
+  reader: ReplicaReader,
+  apply: (records: VersionedRecord[]) => Promise<{ applied: number; ignored: number }>,
+  bytes: Uint8Array,
+  limits: RepairResponderLimits = repairResponderLimitsDefault,
+): Promise<Uint8Array> {
+  const type = peekType(bytes);
+  if (type === MessageType.roundRequest) return respondRound(reader, bytes, limits);
+  if (type === MessageType.fetchRequest) {
+    const { keys } = decodeFetchRequest(bytes);
+    const records: VersionedRecord[] = [];
+    let size = 0;
+    let processed = 0;
+    for (const key of keys) {
+      if (processed > 0 && size > limits.fetchResponseBytesMax) break;
+      const r = reader.get(key);
+      if (r !== undefined) {
+        records.push(r);
+        size += r.key.length + r.value.length + 32;
+      }
+      processed += 1;
+    }
+    return encodeFetchResponse({ processed, records });
+  }
+  if (type === MessageType.pushRequest) return encodePushResponse(await apply(decodePushRequest(bytes)));
+  throw new ConvergeError('PROTOCOL_INVALID', `message type ${type} is not a request`);
+}

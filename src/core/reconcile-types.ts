@@ -1,0 +1,20 @@
+// What reconciliation reads from a replica: its digest, its records by key, and its records in token order.
+// The replica (src/replica) implements it; tests use an in-memory one.
+
+import type { DigestTree } from './digest.js';
+import type { VersionedRecord } from './record.js';
+import type { RecordHeader } from './wire.js';
+
+export interface ReplicaReader {
+  readonly digest: DigestTree;
+  get(key: Uint8Array): VersionedRecord | undefined;
+  scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<{ readonly token: Uint8Array; readonly record: VersionedRecord }>;
+}
+
+/**
+ * One difference found: a key whose records differ, with the local record (if any) and the peer's header
+ * (if any); or a whole prefix where the peer holds nothing, so every local record under it is missing there.
+ */
+export type Difference =
+  | { readonly kind: 'key'; readonly key: Uint8Array; readonly local: VersionedRecord | undefined; readonly remote: RecordHeader | undefined }
+  | { readonly kind: 'local-range'; readonly level: number; readonly index: number; readonly records: number };
