@@ -87,3 +87,12 @@ export interface AntiEntropyStatus {
     readonly lastPassEndedAtMs: number | null;
   };
 }
+
+/** One line of `converge diff`: a key a session would repair, which way and why. */
+export interface RepairPreviewEntry {
+  readonly key: string;
+  readonly direction: 'pull' | 'push';
+  readonly reason: string;
+  readonly local: string | null;
+  readonly remote: string | null;
+}

@@ -20,7 +20,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
   const map: Record<string, string> = {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
-    keyBytesMax: 'key-bytes-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
+    keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
   };
   const out: RawSettings = {};
   for (const [k, name] of Object.entries(map)) {
@@ -46,6 +46,7 @@ export function registerServe(program: Command): void {
     .option('--value-bytes-max <size>', 'largest value, e.g. 1MiB')
     .option('--body-bytes-max <size>', 'largest request body')
     .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
+    .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')

@@ -1,7 +1,24 @@
-// Wires the anti-entropy process into a node's context (kept apart so serve, demo and tests share it).
+// Wires the anti-entropy process into a node's context (shared by serve, demo and the tests).
 
+import { createAntiEntropy } from '../antientropy/process.js';
+import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
 import type { ServiceContext } from '../server/context.js';
 
-export async function extendWithAntiEntropy(_ctx: ServiceContext): Promise<void> {
-  // The anti-entropy process attaches here once it lands (issue 4).
+export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> {
+  const ae = createAntiEntropy({
+    node: ctx.node,
+    replica: ctx.replica,
+    transport: ctx.transport,
+    peers: ctx.config.peers.map((p) => p.id),
+    clock: systemClock,
+    random: systemRandom,
+    timers: systemTimers,
+    registry: ctx.registry,
+    intervalMs: ctx.config.aeIntervalMs,
+    enabled: ctx.config.mechanisms.antiEntropy,
+    tombstoneGraceMs: ctx.config.tombstoneGraceMs,
+  });
+  ae.start();
+  ctx.antiEntropy = ctx.config.mechanisms.antiEntropy ? ae : undefined;
+  ctx.onClose(() => ae.stop());
 }

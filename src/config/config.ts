@@ -22,6 +22,8 @@ export interface NodeConfig {
   };
   readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
   readonly leafBits: number;
+  /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
+  readonly tombstoneGraceMs: number;
   readonly logLevel: string;
 }
 
@@ -43,6 +45,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'hint-bytes-max': '256MiB',
   'hint-age-max': '3h',
   'leaf-bits': '18',
+  'tombstone-grace': '60s',
   'log-level': 'info',
 };
 
@@ -108,6 +111,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       hintAgeMsMax: parseDuration('--hint-age-max', str('hint-age-max')),
     },
     leafBits: parseInteger('--leaf-bits', str('leaf-bits'), 4, 24),
+    tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
     logLevel: str('log-level'),
   };
 }

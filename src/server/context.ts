@@ -32,6 +32,8 @@ export interface ServiceContext {
   readonly node: ConvergeNode;
   readonly registry: Registry;
   antiEntropy: AntiEntropyControl | undefined;
+  /** Registers shutdown work that runs before the node and storage close (newest first). */
+  onClose(fn: () => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -67,9 +69,12 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     registry,
   });
   node.start();
+  const closers: Array<() => Promise<void>> = [];
   const ctx: ServiceContext = {
     config, storage, replica, transport, faults, node, registry, antiEntropy: undefined,
+    onClose: (fn) => closers.unshift(fn),
     async close() {
+      for (const fn of closers) await fn().catch(() => {});
       await node.close();
       await transport.close();
       await storage.close();

@@ -1,0 +1,51 @@
+// `converge diff`: what a session with a peer would repair, in which direction and why — reconciliation
+// without the repair step, so nothing is written on either side.
+
+import { prefixRange } from '../core/digest.js';
+import { versionToString } from '../core/hlc.js';
+import { reconcile } from '../core/reconcile-driver.js';
+import { Reconciler } from '../core/reconciler.js';
+import { keyToString } from '../core/record.js';
+import { planKey } from '../core/repair-plan.js';
+import type { RepairPreviewEntry } from './types.js';
+import { reconcilerOptions } from './session.js';
+import type { SessionEnv } from './session-env.js';
+
+const printable = (key: Uint8Array): string => {
+  try {
+    return keyToString(key);
+  } catch {
+    return `0x${Buffer.from(key).toString('hex')}`;
+  }
+};
+
+export async function previewRepairs(env: SessionEnv, peer: string, limit: number): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }> {
+  const reconciler = new Reconciler(env.replica, reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0));
+  const entries: RepairPreviewEntry[] = [];
+  let divergent = 0;
+  await reconcile(
+    reconciler,
+    (body) => env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs }),
+    (diffs) => {
+      for (const d of diffs) {
+        if (d.kind === 'local-range') {
+          divergent += d.records;
+          const { start, end } = prefixRange(d.level, d.index);
+          for (const { record } of env.replica.scanTokens(start, end, Math.max(0, limit - entries.length))) {
+            entries.push({ key: printable(record.key), direction: 'push', reason: `missing on peer (it holds nothing in this key range); local ${record.tombstone ? 'tombstone' : 'value'} ${versionToString(record.version)}`, local: versionToString(record.version), remote: null });
+          }
+          continue;
+        }
+        divergent += 1;
+        if (entries.length >= limit) continue;
+        const p = planKey(d);
+        entries.push({
+          key: printable(d.key), direction: p.direction, reason: p.reason,
+          local: d.local === undefined ? null : versionToString(d.local.version),
+          remote: d.remote === undefined ? null : versionToString(d.remote.version),
+        });
+      }
+    },
+  );
+  return { peer, entries, truncated: divergent > entries.length, divergent };
+}

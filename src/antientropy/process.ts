@@ -1,0 +1,210 @@
+// The background anti-entropy process of one node: a session with every peer on its own jittered timer, one
+// session per pair at a time, throttled, pausable, resumable after a crash, with history, previews, the
+// tombstone watermark and background digest verification. Requests only feed it; it runs on its own ticks.
+
+import type { Registry } from 'prom-client';
+import type { Transport } from '../cluster/transport.js';
+import type { ConvergeNode } from '../cluster/node.js';
+import { ConvergeError } from '../core/errors.js';
+import type { Clock } from '../core/hlc.js';
+import type { Random } from '../core/random.js';
+import type { Timers } from '../core/timers.js';
+import type { LocalReplica } from '../replica/replica.js';
+import { DigestVerifier } from '../replica/verify.js';
+import { createAntiEntropyMetrics } from './metrics.js';
+import { previewRepairs } from './preview.js';
+import { registerResponder } from './responder.js';
+import { SessionRunner } from './runner.js';
+import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
+import { AntiEntropyState } from './state.js';
+import { TokenBucket, throttleDefault } from './throttle.js';
+import type { AntiEntropyStatus, SessionHistoryEntry, Throttle } from './types.js';
+import { Watermark } from './watermark.js';
+
+export interface AntiEntropyOptions {
+  readonly node: ConvergeNode;
+  readonly replica: LocalReplica;
+  readonly transport: Transport;
+  readonly peers: readonly string[];
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly timers: Timers;
+  readonly registry: Registry;
+  readonly intervalMs: number;
+  readonly enabled: boolean;
+  readonly throttle?: Partial<Throttle>;
+  readonly limits?: Partial<SessionLimits>;
+  /** Covers clock skew and the write timeout between nodes; tombstones younger than this are never purged. */
+  readonly tombstoneGraceMs?: number;
+  readonly purgeBatchMax?: number;
+  readonly verifyRecordsPerSecondMax?: number;
+  readonly verifyPassIntervalMs?: number;
+}
+
+export class AntiEntropyProcess {
+  readonly state: AntiEntropyState;
+  readonly throttle: TokenBucket;
+  readonly runner: SessionRunner;
+  readonly watermark: Watermark;
+  readonly verifier: DigestVerifier;
+  private paused = false;
+  private readonly abort = new AbortController();
+  private readonly nextAt = new Map<string, number>();
+  private readonly wake = new Map<string, () => void>();
+
+  constructor(private readonly options: AntiEntropyOptions) {
+    this.state = new AntiEntropyState(options.replica);
+    this.throttle = new TokenBucket({ ...throttleDefault, ...options.throttle }, options.clock, options.timers);
+    const metrics = createAntiEntropyMetrics(options.registry, () => this.lastSuccessAges());
+    this.watermark = new Watermark(this.state, options.peers, options.tombstoneGraceMs ?? 60_000);
+    this.runner = new SessionRunner(
+      {
+        id: options.node.id, replica: options.replica, transport: options.transport, clock: options.clock, random: options.random,
+        timers: options.timers, throttle: this.throttle, state: this.state, limits: { ...sessionLimitsDefault, ...options.limits },
+        metrics: { repaired: (d, n, b) => { metrics.repaired.inc({ direction: d }, n); metrics.bytes.inc({ direction: d }, b); } },
+        purgedBeforeMs: () => this.state.purgedBeforeMs,
+      },
+      metrics,
+      this.watermark,
+      options.peers,
+    );
+    this.verifier = new DigestVerifier({
+      replica: options.replica, clock: options.clock, timers: options.timers,
+      recordsPerSecondMax: options.verifyRecordsPerSecondMax ?? 20_000, passIntervalMs: options.verifyPassIntervalMs ?? 10 * 60_000,
+      onMismatch: (m) => metrics.verificationMismatches.inc({ kind: m.kind }),
+    });
+    registerResponder(options.node, options.replica, this.runner, this.watermark);
+    // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
+    options.node.setRecordGuard((record, source) => source === 'anti-entropy' || source === 'client' || record.version.ms >= this.state.purgedBeforeMs);
+    options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
+    this.gcMetrics = metrics;
+  }
+
+  private readonly gcMetrics: ReturnType<typeof createAntiEntropyMetrics>;
+
+  /** Starts the per-peer loops, the purge tick and the verifier; resumes interrupted sessions first. */
+  start(): void {
+    const signal = this.abort.signal;
+    if (!this.options.enabled) return;
+    for (const peer of this.options.peers) void this.peerLoop(peer, signal);
+    void this.gcLoop(signal);
+    void this.options.replica.whenDigestReady().then(() => this.verifier.run(signal)).catch(() => {});
+  }
+
+  private async peerLoop(peer: string, signal: AbortSignal): Promise<void> {
+    const { timers, clock, random, intervalMs } = this.options;
+    await this.options.replica.whenDigestReady();
+    // A checkpoint means the last incarnation died mid-session: finish it right away.
+    let delayMs = this.state.checkpoint(peer) !== undefined ? 0 : intervalMs * random.next();
+    while (!signal.aborted) {
+      this.nextAt.set(peer, clock.now() + delayMs);
+      await new Promise<void>((resolve) => {
+        const cancel = timers.schedule(delayMs, resolve);
+        this.wake.set(peer, () => { cancel(); resolve(); });
+        signal.addEventListener('abort', () => { cancel(); resolve(); }, { once: true });
+      });
+      if (signal.aborted) return;
+      if (!this.paused) await this.runner.run(peer, signal).catch(() => {});
+      delayMs = intervalMs * (0.75 + 0.5 * random.next());
+    }
+  }
+
+  private async gcLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.options.timers.sleep(this.options.intervalMs, signal);
+      } catch {
+        return;
+      }
+      await this.purgeOnce().catch(() => {});
+    }
+  }
+
+  /** Purges tombstones the cluster watermark proves every replica holds. Returns how many. */
+  async purgeOnce(): Promise<number> {
+    const bound = this.watermark.purgeBeforeMs(this.state.purgedBeforeMs);
+    if (bound === null) return 0;
+    const purged = await this.options.replica.purgeTombstones(bound, this.options.purgeBatchMax ?? 10_000);
+    if (bound > this.state.purgedBeforeMs || purged > 0) {
+      this.state.purgedBeforeMs = Math.max(this.state.purgedBeforeMs, bound);
+      this.state.tombstonesPurged += purged;
+      this.gcMetrics.tombstonesPurged.inc(purged);
+      await this.state.saveGc();
+    }
+    return purged;
+  }
+
+  async runNow(peer?: string): Promise<SessionHistoryEntry[]> {
+    if (!this.options.enabled) throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    if (peer !== undefined && !this.options.peers.includes(peer)) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
+    const peers = peer === undefined ? this.options.peers : [peer];
+    await this.options.replica.whenDigestReady();
+    const out: SessionHistoryEntry[] = [];
+    for (const p of peers) out.push(await this.runner.run(p, this.abort.signal, { wait: true }));
+    return out;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  setThrottle(t: Partial<Throttle>): void {
+    for (const [k, v] of Object.entries(t)) {
+      if (v !== undefined && (!Number.isFinite(v) || v <= 0)) throw new ConvergeError('BAD_REQUEST', `${k} must be a positive number`);
+    }
+    this.throttle.set(t);
+  }
+
+  preview(peer: string, limit: number) {
+    if (!this.options.peers.includes(peer)) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
+    return previewRepairs(this.runner.env, peer, limit);
+  }
+
+  status(): AntiEntropyStatus {
+    const now = this.options.clock.now();
+    return {
+      enabled: this.options.enabled,
+      paused: this.paused,
+      intervalMs: this.options.intervalMs,
+      throttle: this.throttle.current,
+      peers: this.options.peers.map((peer) => {
+        const p = this.state.peer(peer);
+        const last = this.state.history.find((h) => h.peer === peer) ?? null;
+        return {
+          peer,
+          running: this.runner.progress(peer),
+          last,
+          lastSuccessStartedAtMs: p.lastSuccessStartedAtMs,
+          lastSuccessAgeSeconds: p.lastSuccessEndedAtMs === null ? null : (now - p.lastSuccessEndedAtMs) / 1000,
+          nextAtMs: this.options.enabled && !this.paused ? (this.nextAt.get(peer) ?? null) : null,
+        };
+      }),
+      history: this.state.history.slice(0, 50),
+      watermark: { ...this.watermark.describe(), purgeBeforeMs: this.state.purgedBeforeMs || null, tombstonesPurged: this.state.tombstonesPurged },
+      verification: { running: this.verifier.running, passes: this.verifier.passes, mismatches: this.verifier.mismatches, lastPassEndedAtMs: this.verifier.lastPassEndedAtMs },
+    };
+  }
+
+  private lastSuccessAges(): Record<string, number | null> {
+    const now = this.options.clock.now();
+    const out: Record<string, number | null> = {};
+    for (const peer of this.options.peers) {
+      const ended = this.state.peer(peer).lastSuccessEndedAtMs;
+      out[peer] = ended === null ? null : (now - ended) / 1000;
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
+    await this.runner.idle();
+  }
+}
+
+export function createAntiEntropy(options: AntiEntropyOptions): AntiEntropyProcess {
+  return new AntiEntropyProcess(options);
+}

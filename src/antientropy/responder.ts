@@ -1,0 +1,56 @@
+// The peer side of anti-entropy: the internal routes a node answers. Reconciliation itself is stateless
+// (core responder); begin/end only coordinate the one-session-per-pair rule and exchange watermarks.
+
+import { decodeJson, encodeJson } from '../cluster/codec.js';
+import type { ConvergeNode } from '../cluster/node.js';
+import { ConvergeError } from '../core/errors.js';
+import { respond } from '../core/reconcile-driver.js';
+import type { LocalReplica } from '../replica/replica.js';
+import type { SessionRunner } from './runner.js';
+import type { SessionHistoryEntry } from './types.js';
+import type { Watermark } from './watermark.js';
+
+interface BeginMessage {
+  id: string;
+  watermarkMs: number | null;
+}
+
+interface EndMessage {
+  entry: SessionHistoryEntry;
+  watermarkMs: number | null;
+}
+
+function parse<T>(body: Uint8Array, fields: string[]): T {
+  const msg = decodeJson(body) as Record<string, unknown> | null;
+  if (msg === null || typeof msg !== 'object' || fields.some((f) => !(f in msg))) {
+    throw new ConvergeError('PROTOCOL_INVALID', `malformed anti-entropy message: expected ${fields.join(', ')}`);
+  }
+  return msg as T;
+}
+
+export function registerResponder(node: ConvergeNode, replica: LocalReplica, runner: SessionRunner, watermark: Watermark): void {
+  const requirePeer = (from: string | undefined): string => {
+    if (from === undefined || !runner.knows(from)) throw new ConvergeError('FORBIDDEN', `anti-entropy only with known peers (got ${from ?? 'none'})`);
+    return from;
+  };
+  node.registerInternal('ae/begin', async (_route, body, from) => {
+    const peer = requirePeer(from);
+    const msg = parse<BeginMessage>(body, ['id', 'watermarkMs']);
+    runner.acceptIncoming(peer, msg.id);
+    watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
+    return encodeJson({ watermarkMs: watermark.local(), digestReady: replica.digestReady });
+  });
+  node.registerInternal('ae/msg', async (_route, body, from) => {
+    const peer = requirePeer(from);
+    runner.touchIncoming(peer);
+    if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
+    return respond(replica, (records) => replica.apply(records, 'anti-entropy'), body);
+  });
+  node.registerInternal('ae/end', async (_route, body, from) => {
+    const peer = requirePeer(from);
+    const msg = parse<EndMessage>(body, ['entry', 'watermarkMs']);
+    watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
+    await runner.finishIncoming(peer, msg.entry);
+    return encodeJson({ watermarkMs: watermark.local() });
+  });
+}

@@ -1,0 +1,162 @@
+// Runs sessions: one per pair of replicas at a time (whichever side began it), with begin/end messages that
+// exchange watermarks, a durable checkpoint after every round, and a history entry per session.
+
+import { decodeJson, encodeJson } from '../cluster/codec.js';
+import { ConvergeError } from '../core/errors.js';
+import { Reconciler } from '../core/reconciler.js';
+import type { AntiEntropyMetrics } from './metrics.js';
+import { type SessionRun, reconcilerOptions, runRounds } from './session.js';
+import type { SessionEnv } from './session-env.js';
+import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
+import type { Watermark } from './watermark.js';
+
+const zeroCounts = { keysCompared: 0, keysDivergent: 0, keysPulled: 0, keysPushed: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
+
+export class SessionRunner {
+  private readonly outgoing = new Map<string, { run: SessionRun; done: Promise<SessionHistoryEntry> }>();
+  /** Sessions peers run with us, with a lease that each of their messages renews. */
+  private readonly incoming = new Map<string, { id: string; leaseUntilMs: number }>();
+  private seq = 0;
+
+  constructor(
+    readonly env: SessionEnv,
+    private readonly metrics: AntiEntropyMetrics,
+    private readonly watermark: Watermark,
+    private readonly peers: readonly string[],
+  ) {}
+
+  knows(peer: string): boolean {
+    return this.peers.includes(peer);
+  }
+
+  /** Runs one session with `peer`; without `wait`, a session already running with it is left alone. */
+  async run(peer: string, signal: AbortSignal, options: { wait?: boolean } = {}): Promise<SessionHistoryEntry> {
+    for (;;) {
+      const active = this.outgoing.get(peer);
+      if (active !== undefined) {
+        if (!options.wait) return active.done;
+        await active.done.catch(() => {});
+        continue;
+      }
+      if (this.incomingActive(peer)) {
+        if (!options.wait) throw new ConvergeError('CONFLICT', `${peer} is running a session with this node`);
+        await this.env.timers.sleep(50, signal);
+        continue;
+      }
+      break;
+    }
+    const run = this.newRun(peer);
+    const done = this.execute(run, signal).finally(() => this.outgoing.delete(peer));
+    this.outgoing.set(peer, { run, done });
+    return done;
+  }
+
+  private newRun(peer: string): SessionRun {
+    const cp = this.env.state.checkpoint(peer);
+    if (cp !== undefined) {
+      const reconciler = Reconciler.resume(this.env.replica, reconcilerOptions(this.env, cp.salt), Buffer.from(cp.frontier, 'base64'));
+      return { id: cp.id, peer, startedAtMs: cp.startedAtMs, salt: cp.salt, resumed: true, counts: { ...cp.counts }, phase: 'discovering', reconciler };
+    }
+    const salt = Math.floor(this.env.random.next() * 2 ** 32) >>> 0;
+    const id = `${this.env.id}-${peer}-${this.env.clock.now().toString(36)}-${(this.seq++).toString(36)}`;
+    const reconciler = new Reconciler(this.env.replica, reconcilerOptions(this.env, salt));
+    return { id, peer, startedAtMs: this.env.clock.now(), salt, resumed: false, counts: { ...zeroCounts }, phase: 'discovering', reconciler };
+  }
+
+  private async execute(run: SessionRun, signal: AbortSignal): Promise<SessionHistoryEntry> {
+    const { env } = this;
+    let result: SessionResult = 'failed';
+    let error: string | null = null;
+    try {
+      const begin = decodeJson(await env.transport.call(run.peer, {
+        route: 'ae/begin', body: encodeJson({ id: run.id, watermarkMs: this.watermark.local() }), timeoutMs: env.limits.requestTimeoutMs, signal,
+      })) as { watermarkMs?: unknown };
+      this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
+      await runRounds(env, run, signal);
+      result = run.counts.keysPulled + run.counts.keysPushed > 0 || run.counts.keysDivergent > 0 ? 'repaired' : 'converged';
+    } catch (err) {
+      result = signal.aborted ? 'cancelled' : 'failed';
+      error = err instanceof Error ? err.message : String(err);
+    }
+    const entry = this.entry(run, result, error);
+    if (result !== 'failed' && result !== 'cancelled') {
+      await env.state.clearCheckpoint(run.peer);
+      await env.transport
+        .call(run.peer, { route: 'ae/end', body: encodeJson({ entry, watermarkMs: this.watermarkAfter(entry) }), timeoutMs: env.limits.requestTimeoutMs })
+        .then((b) => this.watermark.heard(run.peer, (decodeJson(b) as { watermarkMs?: number }).watermarkMs ?? null))
+        .catch(() => {});
+    } else if (result === 'failed') {
+      // A failed session starts over next time; a cancelled one (shutdown) keeps its checkpoint to resume.
+      await env.state.clearCheckpoint(run.peer).catch(() => {});
+    }
+    await env.state.record(entry);
+    this.metrics.sessions.inc({ peer: run.peer, result });
+    this.metrics.divergent.inc(run.counts.keysDivergent);
+    this.metrics.duration.observe(entry.durationMs / 1000);
+    return entry;
+  }
+
+  /** Our local watermark as it will be once this entry is recorded (so the peer hears the fresh value). */
+  private watermarkAfter(entry: SessionHistoryEntry): number | null {
+    const p = this.env.state.peer(entry.peer);
+    const before = p.lastSuccessStartedAtMs;
+    p.lastSuccessStartedAtMs = Math.max(before ?? 0, entry.startedAtMs);
+    const w = this.watermark.local();
+    p.lastSuccessStartedAtMs = before;
+    return w;
+  }
+
+  private entry(run: SessionRun, result: SessionResult, error: string | null): SessionHistoryEntry {
+    const endedAtMs = this.env.clock.now();
+    return {
+      id: run.id, peer: run.peer, range: 'all', initiator: this.env.id, startedAtMs: run.startedAtMs, endedAtMs,
+      durationMs: endedAtMs - run.startedAtMs, result, error, resumed: run.resumed, ...run.counts,
+    };
+  }
+
+  progress(peer: string): SessionProgress | null {
+    const active = this.outgoing.get(peer);
+    if (active === undefined) return null;
+    const { run } = active;
+    const fraction = Math.min(1, run.reconciler.stats.fraction);
+    const elapsed = this.env.clock.now() - run.startedAtMs;
+    return {
+      id: run.id, peer, range: 'all', initiator: this.env.id, startedAtMs: run.startedAtMs, fraction,
+      etaMs: fraction > 0.01 && fraction < 1 ? Math.round((elapsed * (1 - fraction)) / fraction) : null,
+      phase: run.phase, resumed: run.resumed, ...run.counts,
+    };
+  }
+
+  acceptIncoming(peer: string, id: string): void {
+    // Both sides began at once: the node with the smaller id keeps its session, the other yields.
+    if (this.outgoing.has(peer) && this.env.id < peer) {
+      throw new ConvergeError('CONFLICT', `${this.env.id} is already running a session with ${peer}`);
+    }
+    this.incoming.set(peer, { id, leaseUntilMs: this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs });
+  }
+
+  touchIncoming(peer: string): void {
+    const s = this.incoming.get(peer);
+    if (s !== undefined) s.leaseUntilMs = this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs;
+  }
+
+  async finishIncoming(peer: string, entry: SessionHistoryEntry): Promise<void> {
+    this.incoming.delete(peer);
+    if (typeof entry !== 'object' || entry === null || typeof entry.startedAtMs !== 'number' || typeof entry.result !== 'string') {
+      throw new ConvergeError('PROTOCOL_INVALID', 'malformed session entry');
+    }
+    // The same session seen from this side: what the initiator pulled, we pushed, and the other way round.
+    await this.env.state.record({
+      ...entry, peer, keysPulled: entry.keysPushed, keysPushed: entry.keysPulled, bytesSent: entry.bytesReceived, bytesReceived: entry.bytesSent,
+    });
+  }
+
+  private incomingActive(peer: string): boolean {
+    const s = this.incoming.get(peer);
+    return s !== undefined && s.leaseUntilMs > this.env.clock.now();
+  }
+
+  async idle(): Promise<void> {
+    await Promise.all([...this.outgoing.values()].map((a) => a.done.catch(() => {})));
+  }
+}

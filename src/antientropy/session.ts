@@ -1,0 +1,119 @@
+// One anti-entropy session between this node and a peer: reconciliation rounds, each followed by the repair of
+// what it found in both directions through merge, throttled, checkpointed after every round so that a crash
+// resumes where it stopped. The peer answers statelessly (core responder) over the transport.
+
+import { prefixRange } from '../core/digest.js';
+import { ConvergeError } from '../core/errors.js';
+import type { Difference } from '../core/reconcile-types.js';
+import { Reconciler, type ReconcilerOptions } from '../core/reconciler.js';
+import type { VersionedRecord } from '../core/record.js';
+import { planKey } from '../core/repair-plan.js';
+import { decodeFetchResponse, decodePushResponse, encodeFetchRequest, encodePushRequest } from '../core/wire-repair.js';
+import type { SessionCounts, SessionProgress } from './types.js';
+import type { SessionEnv } from './session-env.js';
+
+export const repairBatchRecordsMax = 1000;
+
+export interface SessionRun {
+  readonly id: string;
+  readonly peer: string;
+  readonly startedAtMs: number;
+  readonly salt: number;
+  readonly resumed: boolean;
+  counts: { -readonly [K in keyof SessionCounts]: SessionCounts[K] };
+  phase: SessionProgress['phase'];
+  reconciler: Reconciler;
+}
+
+export function reconcilerOptions(env: SessionEnv, salt: number): ReconcilerOptions {
+  return { salt, branchBits: env.limits.branchBits, entriesMax: env.limits.entriesMax, roundBytesMax: env.limits.roundBytesMax };
+}
+
+/** Runs rounds to the end. Throws on a lost peer or cancellation; the caller records the outcome. */
+export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortSignal): Promise<void> {
+  const call = (body: Uint8Array): Promise<Uint8Array> =>
+    env.transport.call(run.peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs, signal });
+  for (let req = run.reconciler.nextRequest(); req !== null; req = run.reconciler.nextRequest()) {
+    await env.throttle.take(0, req.length, signal);
+    run.phase = 'discovering';
+    const diffs = run.reconciler.onResponse(await call(req));
+    const s = run.reconciler.stats;
+    Object.assign(run.counts, { bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, roundTrips: s.roundTrips, keysCompared: s.keysCompared });
+    if (diffs.length > 0) {
+      run.phase = 'repairing';
+      await repair(env, run, diffs, call, signal);
+    }
+    if (signal.aborted) throw signal.reason;
+    await env.state.saveCheckpoint({
+      id: run.id, peer: run.peer, startedAtMs: run.startedAtMs, salt: run.salt, counts: { ...run.counts },
+      frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
+    });
+  }
+  run.phase = 'done';
+}
+
+async function repair(env: SessionEnv, run: SessionRun, diffs: Difference[], call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+  const pulls: Uint8Array[] = [];
+  const pushes: Uint8Array[] = [];
+  for (const d of diffs) {
+    if (d.kind === 'local-range') {
+      run.counts.keysDivergent += d.records;
+      await pushRange(env, run, d.level, d.index, call, signal);
+      continue;
+    }
+    run.counts.keysDivergent += 1;
+    const plan = planKey(d);
+    // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+    if (plan.direction === 'pull' && plan.remote?.tombstone === true && plan.remote.version.ms < env.purgedBeforeMs()) continue;
+    (plan.direction === 'pull' ? pulls : pushes).push(d.key);
+  }
+  for (let i = 0; i < pulls.length; i += repairBatchRecordsMax) {
+    await pullBatch(env, run, pulls.slice(i, i + repairBatchRecordsMax), call, signal);
+  }
+  for (let i = 0; i < pushes.length; i += repairBatchRecordsMax) {
+    // Re-read after the awaits above: push what we hold now, merge on the peer sorts out the rest.
+    const records = pushes.slice(i, i + repairBatchRecordsMax).map((k) => env.replica.get(k)).filter((r): r is VersionedRecord => r !== undefined);
+    await pushBatch(env, run, records, call, signal);
+  }
+}
+
+async function pullBatch(env: SessionEnv, run: SessionRun, keys: Uint8Array[], call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+  let rest = keys;
+  while (rest.length > 0) {
+    const req = encodeFetchRequest({ keys: rest });
+    const res = decodeFetchResponse(await call(req));
+    if (res.processed === 0) throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a fetch with no records`);
+    const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
+    run.counts.bytesSent += req.length;
+    run.counts.bytesReceived += bytes;
+    await env.throttle.take(res.records.length, bytes, signal);
+    const applied = await env.replica.apply(res.records, 'anti-entropy');
+    run.counts.keysPulled += applied.applied;
+    env.metrics.repaired('pull', applied.applied, bytes);
+    rest = rest.slice(res.processed);
+  }
+}
+
+async function pushBatch(env: SessionEnv, run: SessionRun, records: VersionedRecord[], call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+  if (records.length === 0) return;
+  const req = encodePushRequest(records);
+  await env.throttle.take(records.length, req.length, signal);
+  const res = decodePushResponse(await call(req));
+  run.counts.bytesSent += req.length;
+  run.counts.keysPushed += res.applied;
+  env.metrics.repaired('push', res.applied, req.length);
+}
+
+/** The peer holds nothing under this prefix: stream every local record there, in bounded batches. */
+async function pushRange(env: SessionEnv, run: SessionRun, level: number, index: number, call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+  const { start, end } = prefixRange(level, index);
+  let batch: VersionedRecord[] = [];
+  for (const { record } of env.replica.scanTokens(start, end)) {
+    batch.push(record);
+    if (batch.length >= repairBatchRecordsMax) {
+      await pushBatch(env, run, batch, call, signal);
+      batch = [];
+    }
+  }
+  await pushBatch(env, run, batch, call, signal);
+}
