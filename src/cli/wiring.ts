@@ -17,6 +17,7 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
     intervalMs: ctx.config.aeIntervalMs,
     enabled: ctx.config.mechanisms.antiEntropy,
     tombstoneGraceMs: ctx.config.tombstoneGraceMs,
+    throttle: ctx.config.aeThrottle,
   });
   ae.start();
   ctx.antiEntropy = ctx.config.mechanisms.antiEntropy ? ae : undefined;

@@ -24,6 +24,7 @@ export interface NodeConfig {
   readonly leafBits: number;
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
   readonly tombstoneGraceMs: number;
+  readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
   readonly logLevel: string;
 }
 
@@ -46,6 +47,8 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'hint-age-max': '3h',
   'leaf-bits': '18',
   'tombstone-grace': '60s',
+  'ae-records-per-second': '50000',
+  'ae-bytes-per-second': '64MiB',
   'log-level': 'info',
 };
 
@@ -112,6 +115,10 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     },
     leafBits: parseInteger('--leaf-bits', str('leaf-bits'), 4, 24),
     tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
+    aeThrottle: {
+      recordsPerSecondMax: parseInteger('--ae-records-per-second', str('ae-records-per-second'), 1, 1e9),
+      bytesPerSecondMax: parseSize('--ae-bytes-per-second', str('ae-bytes-per-second')),
+    },
     logLevel: str('log-level'),
   };
 }

@@ -27,6 +27,10 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
     connectionTimeout: options.connectionTimeoutMs ?? 30_000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
     keepAliveTimeout: 60_000,
+    // Malformed percent-encoding is refused by the router before any route: answer in our error format.
+    frameworkErrors: (_err: Error, _req: FastifyRequest, reply: FastifyReply) => {
+      void reply.code(400).send(new ConvergeError('KEY_INVALID', 'the request path is not valid percent-encoded UTF-8').toJSON());
+    },
     ...(options.https === undefined ? {} : { https: options.https }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.removeAllContentTypeParsers();
