@@ -85,10 +85,8 @@ export class SessionRunner {
         .call(run.peer, { route: 'ae/end', body: encodeJson({ entry, watermarkMs: this.watermarkAfter(entry) }), timeoutMs: env.limits.requestTimeoutMs })
         .then((b) => this.watermark.heard(run.peer, (decodeJson(b) as { watermarkMs?: number }).watermarkMs ?? null))
         .catch(() => {});
-    } else if (result === 'failed') {
-      // A failed session starts over next time; a cancelled one (shutdown) keeps its checkpoint to resume.
-      await env.state.clearCheckpoint(run.peer).catch(() => {});
     }
+    // A failed or cancelled session keeps its checkpoint: the next one resumes where it stopped.
     await env.state.record(entry);
     this.metrics.sessions.inc({ peer: run.peer, result });
     this.metrics.divergent.inc(run.counts.keysDivergent);
