@@ -2,6 +2,7 @@
 // session resumes from its checkpoint and completes; no key is lost and no deleted key comes back.
 
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,9 +40,15 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
   const argsA = ['--id', 'a', '--listen', `127.0.0.1:${port + 1}`, '--data', join(root, 'a'), ...common];
   const argsB = ['--id', 'b', '--listen', `127.0.0.1:${port + 2}`, '--data', join(root, 'b'), ...common];
   await seed(join(root, 'a'));
-  let a = await spawnServe(argsA);
-  let b = await spawnServe(argsB);
+  const children: ChildProcess[] = [];
+  const start = async (args: string[]): Promise<ChildProcess> => {
+    const child = await spawnServe(args);
+    children.push(child);
+    return child;
+  };
   try {
+    await start(argsA);
+    let b = await start(argsB);
     const ae = async (url: string) => (await http('GET', `${url}/antientropy`)).json as AntiEntropyStatus;
     const keys = async (url: string) => ((await http('GET', `${url}/status`)).json as { keys: number }).keys;
     await eventually(async () => {
@@ -51,7 +58,7 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
     b.kill('SIGKILL');
     await killed(b);
     const mid = await ae(urls.a);
-    b = await spawnServe(argsB);
+    b = await start(argsB);
     await eventually(async () => (await keys(urls.b)) === total, 120_000, 'b to hold every record');
     await eventually(async () => {
       const [sa, sb] = await Promise.all([http('GET', `${urls.a}/status`), http('GET', `${urls.b}/status`)]);
@@ -66,7 +73,7 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
     assert.ok(history.some((h) => h.result === 'repaired' && h.resumed), 'a resumed session finished the repair');
     assert.ok(mid.peers.length === 1);
   } finally {
-    for (const child of [a, b]) {
+    for (const child of children) {
       child.kill('SIGKILL');
       await killed(child);
     }

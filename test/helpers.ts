@@ -7,7 +7,8 @@ import { extendWithAntiEntropy } from '../src/cli/wiring.js';
 
 /** A base port unlikely to collide with other test files or a running demo. */
 export function randomBasePort(): number {
-  return 20_000 + Math.floor(Math.random() * 400) * 100;
+  // Below the kernel's ephemeral range (32768+), where outgoing connections would collide with listeners.
+  return 20_000 + Math.floor(Math.random() * 120) * 100;
 }
 
 export async function startCluster(options: Partial<LocalClusterOptions> = {}): Promise<LocalCluster> {
@@ -85,7 +86,12 @@ export async function spawnServe(args: string[]): Promise<ChildProcess> {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  await eventually(() => out.includes('listening on') || child.exitCode !== null, 20_000, 'the node to listen');
+  try {
+    await eventually(() => out.includes('listening on') || child.exitCode !== null, 20_000, 'the node to listen');
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   if (child.exitCode !== null) throw new Error(`converge serve exited: ${out}`);
   return child;
 }

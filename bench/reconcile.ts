@@ -1,0 +1,141 @@
+// `npm run bench -- reconcile [--json] [--quick]`: discovery cost of converge's reconciliation against two
+// baselines measured in the same run, at n records with d of them differing:
+//   baseline-full-list: one side sends every (key, version); the other answers with the differing keys;
+//   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
+//                       every record in a differing leaf is streamed (Cassandra's validation + overstreaming).
+// Plus the digest maintenance cost: replica puts with and without the digest update.
+
+import { rmSync } from 'node:fs';
+import { respond } from '../src/core/reconcile-driver.js';
+import type { Difference } from '../src/core/reconcile-types.js';
+import { Reconciler, reconcilerOptionsDefault } from '../src/core/reconciler.js';
+import { planKey } from '../src/core/repair-plan.js';
+import { encodeVersion } from '../src/core/record.js';
+import type { LocalReplica } from '../src/replica/replica.js';
+import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
+import { Report, progress, withPeakRss } from './report.js';
+import { digestCost } from './digest-cost.js';
+
+interface Case {
+  n: number;
+  d: number;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const json = args.includes('--json');
+  const n = args.includes('--quick') ? 100_000 : 1_000_000;
+  const ds = [0, 10, 1000, 10_000, 100_000].filter((d) => d < n);
+  const report = new Report(json);
+  const root = benchRoot();
+  try {
+    const a = await openBenchReplica(root, 'a');
+    const b = await openBenchReplica(root, 'b');
+    await fill([a.replica, b.replica], n, progress(`loading 2 × ${n.toLocaleString()} records`));
+    let offset = 0;
+    for (const d of ds) {
+      await diverge(b.replica, offset, d);
+      offset += d;
+      await measureCase(report, { n, d }, a.replica, b.replica);
+      await repairAll(a.replica, b.replica);
+    }
+    const empty = await openBenchReplica(root, 'empty');
+    await measureCase(report, { n, d: n }, empty.replica, a.replica);
+    for (const r of [a, b, empty]) await r.storage.close();
+    await digestCost(report, root, Math.min(n, 200_000));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  report.print(['bench', 'impl', 'n', 'd', 'bytes', 'roundTrips', 'ms', 'records', 'peakRssBytes', 'opsPerSec', 'overhead']);
+}
+
+/** Gives d keys a newer version on b. */
+async function diverge(b: LocalReplica, offset: number, d: number): Promise<void> {
+  for (let i = 0; i < d; i += 10_000) {
+    const records = Array.from({ length: Math.min(10_000, d - i) }, (_, j) => recordOf(offset + i + j, 1));
+    await b.apply(records, 'client');
+  }
+  await b.flush();
+}
+
+async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalReplica): Promise<void> {
+  const conv = await withPeakRss(() => discover(a, b));
+  report.add({ bench: 'reconcile', impl: 'converge', n: c.n, d: c.d, bytes: conv.result.bytes, roundTrips: conv.result.roundTrips, ms: conv.result.ms, records: conv.result.records, peakRssBytes: conv.peakRssBytes });
+  const list = await withPeakRss(async () => baselineList(a, b));
+  report.add({ bench: 'reconcile', impl: 'baseline-full-list', n: c.n, d: c.d, ...list.result, roundTrips: 1, peakRssBytes: list.peakRssBytes });
+  const merkle = await withPeakRss(async () => baselineMerkle(a, b));
+  report.add({ bench: 'reconcile', impl: 'baseline-merkle-15', n: c.n, d: c.d, ...merkle.result, roundTrips: 1, peakRssBytes: merkle.peakRssBytes });
+}
+
+async function discover(a: LocalReplica, b: LocalReplica): Promise<{ bytes: number; roundTrips: number; ms: number; records: number }> {
+  const start = performance.now();
+  const rec = new Reconciler(a, { ...reconcilerOptionsDefault, salt: 0x5eed });
+  let records = 0;
+  const noApply = async (): Promise<{ applied: number; ignored: number }> => ({ applied: 0, ignored: 0 });
+  for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
+    for (const diff of rec.onResponse(await respond(b, noApply, req))) records += diff.kind === 'key' ? 1 : diff.records;
+  }
+  return { bytes: rec.stats.bytesSent + rec.stats.bytesReceived, roundTrips: rec.stats.roundTrips, ms: performance.now() - start, records };
+}
+
+/** Makes a equal to b again by the same reconciliation, so the next case starts from equal replicas. */
+async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
+  const rec = new Reconciler(a, { ...reconcilerOptionsDefault, salt: 7 });
+  const diffs: Difference[] = [];
+  for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
+    diffs.push(...rec.onResponse(await respond(b, async (rs) => b.apply(rs, 'anti-entropy'), req)));
+  }
+  for (const d of diffs) {
+    if (d.kind !== 'key') continue;
+    const p = planKey(d);
+    if (p.direction === 'pull') await a.apply([b.get(d.key)!], 'anti-entropy');
+    else await b.apply([a.get(d.key)!], 'anti-entropy');
+  }
+  await Promise.all([a.flush(), b.flush()]);
+  if (a.digest.rootHex() !== b.digest.rootHex()) throw new Error('bench replicas did not converge');
+}
+
+function baselineList(a: LocalReplica, b: LocalReplica): { bytes: number; ms: number; records: number } {
+  const start = performance.now();
+  const list = fullList(a);
+  // The receiver walks the list against its own records and answers with the keys that differ.
+  const view = new DataView(list.buffer);
+  const seen = new Set<string>();
+  let answer = 0;
+  let differing = 0;
+  for (let at = 0; at < list.length; ) {
+    const len = view.getUint16(at);
+    const key = list.subarray(at + 2, at + 2 + len);
+    const vlen = 9 + list[at + 2 + len + 8]!;
+    const version = list.subarray(at + 2 + len, at + 2 + len + vlen);
+    at += 2 + len + vlen;
+    const mine = b.get(key);
+    seen.add(Buffer.from(key).toString('latin1'));
+    if (mine === undefined || Buffer.compare(encodeVersion(mine.version), version) !== 0) {
+      differing += 1;
+      answer += 2 + len;
+    }
+  }
+  for (const { record } of b.scanTokens(new Uint8Array(8), undefined)) {
+    if (!seen.has(Buffer.from(record.key).toString('latin1'))) {
+      differing += 1;
+      answer += 2 + record.key.length + 16;
+    }
+  }
+  return { bytes: list.length + answer, ms: performance.now() - start, records: differing };
+}
+
+function baselineMerkle(a: LocalReplica, b: LocalReplica): { bytes: number; ms: number; records: number } {
+  const depth = 15;
+  const start = performance.now();
+  const ta = merkleLeaves(a, depth);
+  const tb = merkleLeaves(b, depth);
+  let streamed = 0;
+  for (let leaf = 0; leaf < 2 ** depth; leaf++) {
+    const same = ta.words[2 * leaf] === tb.words[2 * leaf] && ta.words[2 * leaf + 1] === tb.words[2 * leaf + 1] && ta.counts[leaf] === tb.counts[leaf];
+    // A differing leaf's range is streamed whole, from both sides.
+    if (!same) streamed += ta.counts[leaf]! + tb.counts[leaf]!;
+  }
+  // Both trees travel: 2^(depth+1)-1 nodes of 32-byte hashes each way, as a validation compaction ships them.
+  const bytes = 2 * (2 ** (depth + 1) - 1) * 32;
+  return { bytes, ms: performance.now() - start, records: streamed };
+}
