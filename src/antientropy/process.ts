@@ -50,7 +50,6 @@ export class AntiEntropyProcess {
   private paused = false;
   private readonly abort = new AbortController();
   private readonly nextAt = new Map<string, number>();
-  private readonly wake = new Map<string, () => void>();
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.state = new AntiEntropyState(options.replica);
@@ -99,9 +98,15 @@ export class AntiEntropyProcess {
     while (!signal.aborted) {
       this.nextAt.set(peer, clock.now() + delayMs);
       await new Promise<void>((resolve) => {
-        const cancel = timers.schedule(delayMs, resolve);
-        this.wake.set(peer, () => { cancel(); resolve(); });
-        signal.addEventListener('abort', () => { cancel(); resolve(); }, { once: true });
+        const onAbort = (): void => {
+          cancel();
+          resolve();
+        };
+        const cancel = timers.schedule(delayMs, () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        });
+        signal.addEventListener('abort', onAbort, { once: true });
       });
       if (signal.aborted) return;
       if (!this.paused) await this.runner.run(peer, signal).catch(() => {});

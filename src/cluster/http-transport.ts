@@ -37,16 +37,22 @@ export class HttpTransport implements Transport {
       'x-converge-from': this.options.self,
       ...(this.options.sign?.('POST', path, request.body) ?? {}),
     };
-    const signal = request.signal === undefined
-      ? AbortSignal.timeout(request.timeoutMs)
-      : AbortSignal.any([request.signal, AbortSignal.timeout(request.timeoutMs)]);
+    // One controller per call, both its listeners removed afterwards (AbortSignal.any would leak them).
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(Object.assign(new Error('timeout'), { name: 'TimeoutError' })), request.timeoutMs);
+    const onAbort = (): void => controller.abort(request.signal?.reason);
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = controller.signal;
     try {
       const res = await this.pool(peer, url).request({ method: 'POST', path, body: request.body, headers, signal });
       const body = await readBounded(res.body, this.options.responseBytesMax ?? responseBytesMaxDefault, peer);
       if (res.statusCode >= 200 && res.statusCode < 300) return body;
       throw peerError(peer, res.statusCode, body);
     } catch (err) {
-      throw mapError(peer, err, request.timeoutMs);
+      throw mapError(peer, signal.aborted && signal.reason?.name === 'TimeoutError' ? signal.reason : err, request.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
     }
   }
 

@@ -6,13 +6,13 @@ import type { DigestNode } from './digest.js';
 import { childCount } from './wire.js';
 
 export interface ReconcileLimits {
-  /** Digest levels descended per half round trip (16 children per node at 4). */
+  /** Digest levels descended per half round trip (4 children per node at 2). */
   readonly branchBits: number;
   /** A node with more records than this on either side is never listed, always descended. */
   readonly entriesMax: number;
 }
 
-export const reconcileLimitsDefault: ReconcileLimits = { branchBits: 4, entriesMax: 4096 };
+export const reconcileLimitsDefault: ReconcileLimits = { branchBits: 2, entriesMax: 4096 };
 
 /** Mixes a node's 64-bit XOR and count with the session salt into 32 bits. */
 export function saltedHash(node: DigestNode, salt: number): number {
