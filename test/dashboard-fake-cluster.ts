@@ -273,12 +273,18 @@ export class FakeCluster {
 
   /** Like a real node, `POST /antientropy/run` can answer only when its sessions end; tests set this. */
   runAnswerDelayMs = 0;
+  /** Delayed answers still open; close() releases them so no server waits on a cleared timer. */
+  private readonly answersPending = new Set<() => void>();
 
   private async aeAction(n: FakeNode, action: string): Promise<{ ok: true }> {
     if (action === 'run') {
       this.runSessions(n);
-      if (this.runAnswerDelayMs > 0)
-        await new Promise<void>((resolve) => this.later(resolve, this.runAnswerDelayMs));
+      if (this.runAnswerDelayMs > 0) {
+        await new Promise<void>((resolve) => {
+          this.answersPending.add(resolve);
+          this.later(resolve, this.runAnswerDelayMs);
+        });
+      }
     } else if (action === 'pause' || action === 'resume') n.paused = action === 'pause';
     else throw new ConvergeError('NOT_FOUND', `no action ${action}`);
     return { ok: true };
@@ -292,6 +298,7 @@ export class FakeCluster {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
+    for (const release of this.answersPending) release();
     for (const n of this.nodes) await n.app?.close();
   }
 }

@@ -1,0 +1,109 @@
+// Pure derivations from what the serving node reports: which replicas agree, how far each pair is apart and
+// where in the keyspace they differ. No DOM here, so the node test runner checks it directly.
+
+import type { PeerAntiEntropyState } from '../src/antientropy/types.js';
+import type { ClusterDigestView, ClusterView, DigestLevelView } from '../src/server/dashboard/types.js';
+
+export interface PairDiff {
+  readonly a: string;
+  readonly b: string;
+  /** Both digests were fetched at the same level, so the pair can be compared. */
+  readonly comparable: boolean;
+  readonly rootsEqual: boolean;
+  /** Indices (at the view's level) of the prefixes whose hashes differ. */
+  readonly differing: readonly number[];
+  /** Per differing prefix: the estimated number of differing keys under it. */
+  readonly keysByPrefix: ReadonlyMap<number, number>;
+  /** Estimated differing keys: per differing prefix, the count gap, or 1 when counts match (a changed version). */
+  readonly keysEstimate: number;
+}
+
+const hexPerHash = 16;
+
+export function hashAt(d: DigestLevelView, index: number): string {
+  return d.hashes.slice(index * hexPerHash, (index + 1) * hexPerHash);
+}
+
+/** Compares two nodes' digests prefix by prefix. A lower bound in general, exact when each prefix holds one difference. */
+export function comparePair(a: DigestLevelView, b: DigestLevelView): PairDiff {
+  const base = { a: a.id, b: b.id, rootsEqual: a.root === b.root };
+  if (a.level !== b.level || a.counts.length !== b.counts.length) {
+    return { ...base, comparable: false, differing: [], keysByPrefix: new Map(), keysEstimate: 0 };
+  }
+  const differing: number[] = [];
+  const keysByPrefix = new Map<number, number>();
+  let keysEstimate = 0;
+  for (let i = 0; i < a.counts.length; i++) {
+    if (hashAt(a, i) === hashAt(b, i) && a.counts[i] === b.counts[i]) continue;
+    const keys = Math.max(1, Math.abs((a.counts[i] ?? 0) - (b.counts[i] ?? 0)));
+    differing.push(i);
+    keysByPrefix.set(i, keys);
+    keysEstimate += keys;
+  }
+  return { ...base, comparable: true, differing, keysByPrefix, keysEstimate };
+}
+
+/** Every unordered pair of nodes whose digest level could be fetched, in node order. */
+export function comparePairs(view: ClusterDigestView): PairDiff[] {
+  const digests = view.nodes.flatMap((n) => (n.digest === null ? [] : [n.digest]));
+  const out: PairDiff[] = [];
+  for (let i = 0; i < digests.length; i++) {
+    for (let j = i + 1; j < digests.length; j++) out.push(comparePair(digests[i]!, digests[j]!));
+  }
+  return out;
+}
+
+export function findPair(pairs: readonly PairDiff[], x: string, y: string): PairDiff | undefined {
+  return pairs.find((p) => (p.a === x && p.b === y) || (p.a === y && p.b === x));
+}
+
+export type Convergence =
+  | { readonly kind: 'converged'; readonly nodes: number }
+  | {
+      readonly kind: 'diverging';
+      readonly keysEstimate: number;
+      readonly pairs: number;
+      readonly unreachable: readonly string[];
+    }
+  | { readonly kind: 'unknown'; readonly unreachable: readonly string[] };
+
+/** The headline: converged when every node answered and every pair of digests is equal. */
+export function convergence(cluster: ClusterView, pairs: readonly PairDiff[]): Convergence {
+  const unreachable = cluster.nodes.filter((n) => !n.reachable || n.status === null).map((n) => n.id);
+  const differing = pairs.filter((p) => !p.rootsEqual);
+  if (differing.length > 0) {
+    const keysEstimate = Math.max(...differing.map((p) => p.keysEstimate));
+    return { kind: 'diverging', keysEstimate, pairs: differing.length, unreachable };
+  }
+  if (unreachable.length > 0) return { kind: 'unknown', unreachable };
+  const roots = new Set(cluster.nodes.map((n) => n.status?.digest.root));
+  if (roots.size > 1) return { kind: 'diverging', keysEstimate: 0, pairs: 0, unreachable };
+  return { kind: 'converged', nodes: cluster.nodes.length };
+}
+
+/**
+ * Groups nodes by digest root, largest group first, so the page can colour nodes that agree alike. Group 0
+ * is the majority (shown as "in agreement"); ties go to the serving node's group.
+ */
+export function rootGroups(cluster: ClusterView): Map<string, number> {
+  const byRoot = new Map<string, string[]>();
+  for (const n of cluster.nodes) {
+    const root = n.status?.digest.root;
+    if (root === undefined) continue;
+    byRoot.set(root, [...(byRoot.get(root) ?? []), n.id]);
+  }
+  const ordered = [...byRoot.entries()].sort(
+    (x, y) =>
+      y[1].length - x[1].length || Number(y[1].includes(cluster.self)) - Number(x[1].includes(cluster.self)),
+  );
+  const out = new Map<string, number>();
+  ordered.forEach(([, ids], group) => {
+    for (const id of ids) out.set(id, group);
+  });
+  return out;
+}
+
+/** The anti-entropy state that node `from` keeps about peer `to`, when `from` reported one. */
+export function peerState(cluster: ClusterView, from: string, to: string): PeerAntiEntropyState | undefined {
+  return cluster.nodes.find((n) => n.id === from)?.antiEntropy?.peers.find((p) => p.peer === to);
+}

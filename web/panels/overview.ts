@@ -1,0 +1,67 @@
+// The headline: is the cluster converged, and if not, how far apart are its replicas; with a few totals.
+
+import { h } from '../dom.js';
+import { count } from '../format.js';
+import { keysRepaired } from '../history-store.js';
+import { type Convergence, convergence } from '../model.js';
+import type { ViewState } from '../view.js';
+
+function stat(label: string, value: string, testid: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'stat', 'data-testid': testid },
+    h('div', { class: 'stat-value' }, value),
+    h('div', { class: 'stat-label' }, label),
+  );
+}
+
+/** [css class, title, subtitle] of the headline. */
+function headlineOf(c: Convergence): [string, string, string] {
+  if (c.kind === 'converged')
+    return ['converged', 'Converged', `all ${c.nodes} replicas hold identical records`];
+  if (c.kind === 'unknown')
+    return ['unknown', 'Unknown', `cannot compare: ${c.unreachable.join(', ')} unreachable`];
+  const away = c.unreachable.length > 0 ? `; ${c.unreachable.join(', ')} unreachable` : '';
+  return [
+    'diverging',
+    `Diverging · ≈ ${count(c.keysEstimate)} keys`,
+    `${c.pairs} pair(s) of replicas differ${away}`,
+  ];
+}
+
+export function renderOverview(body: HTMLElement, view: ViewState): void {
+  const c = convergence(view.cluster, view.pairs);
+  const nodes = view.cluster.nodes;
+  const reachable = nodes.filter((n) => n.reachable && n.status !== null).length;
+  const running = nodes.reduce(
+    (k, n) =>
+      k +
+      (n.antiEntropy?.peers.filter((p) => p.running !== null && p.running.initiator === n.id).length ?? 0),
+    0,
+  );
+  const sessions = view.history.sessionList();
+  const repaired = sessions.reduce((k, e) => k + keysRepaired(e), 0);
+  const keys = c.kind === 'diverging' ? c.keysEstimate : c.kind === 'converged' ? 0 : null;
+  const headline = headlineOf(c);
+  body.replaceChildren(
+    h(
+      'div',
+      {
+        class: `headline ${headline[0]}`,
+        'data-testid': 'divergence',
+        'data-state': c.kind,
+        'data-keys': keys ?? '',
+      },
+      h('div', { class: 'headline-title' }, headline[1]),
+      h('div', { class: 'headline-sub' }, headline[2]),
+    ),
+    h(
+      'div',
+      { class: 'stats' },
+      stat('nodes reachable', `${reachable} / ${nodes.length}`, 'stat-reachable'),
+      stat('sessions running', count(running), 'stat-running'),
+      stat('sessions seen', count(sessions.length), 'stat-sessions'),
+      stat('keys repaired (seen)', count(repaired), 'stat-repaired'),
+    ),
+  );
+}
