@@ -171,7 +171,8 @@ export class Reconciler {
       const id = keyId(h.key);
       const entry = byKey.get(id);
       if (entry !== undefined) entry.remote = h;
-      else byKey.set(id, { key: h.key, local: this.reader.get(h.key), remote: h });
+      // Not among our listed records: we held nothing for this key when the list was sent.
+      else byKey.set(id, { key: h.key, local: undefined, remote: h });
     }
     for (const d of byKey.values()) out.push({ kind: 'key', key: d.key, local: d.local, remote: d.remote });
     this.stats.fraction += weight(level);
