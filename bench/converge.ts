@@ -1,4 +1,4 @@
-// `npm run bench -- converge [--json] [--keys N]`: a 3-node loopback cluster (hints and read repair off, so
+// `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S]`: a 3-node loopback cluster (hints and read repair off, so
 // anti-entropy alone heals), one node down while N keys (default 100,000) are written, then started: time from
 // its restart to equal digests, repair rate beside lmdb's raw write rate measured in the same run, and the
 // foreground write latency p99 during the repair beside p99 with no repair running.
@@ -17,10 +17,12 @@ export async function run(args: string[]): Promise<void> {
   const report = new Report(args.includes('--json'));
   const at = args.indexOf('--keys');
   const n = at >= 0 ? Number(args[at + 1]) : 100_000;
+  const t = args.indexOf('--throttle');
+  const throttle = t >= 0 ? String(Number(args[t + 1])) : '10000000';
   const root = benchRoot();
   const cluster = new LocalCluster({
     nodes: 3, basePort: 22_000 + Math.floor(Math.random() * 50) * 10, dataRoot: root, extend: extendWithAntiEntropy,
-    settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms', 'ae-records-per-second': '10000000', 'ae-bytes-per-second': '10GiB', sync: 'group' },
+    settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms', 'ae-records-per-second': throttle, 'ae-bytes-per-second': '10GiB', sync: 'group' },
   });
   try {
     await cluster.startAll();
@@ -41,7 +43,7 @@ export async function run(args: string[]): Promise<void> {
     const raw = await rawLmdbPutsPerSecond(root, 'group', 100_000, 100, 32);
     // Conservative: the whole time from restart to equal digests counts, foreground writes included.
     const repairRate = n / convergedSeconds;
-    report.add({ bench: 'converge', impl: 'converge', n, ms: Math.round(convergedSeconds * 1000), records: n, recordsPerSec: Math.round(repairRate), ratioToRaw: Number((repairRate / raw).toFixed(2)) });
+    report.add({ bench: 'converge', impl: 'converge', throttle: Number(throttle), n, ms: Math.round(convergedSeconds * 1000), records: n, recordsPerSec: Math.round(repairRate), ratioToRaw: Number((repairRate / raw).toFixed(2)) });
     report.add({ bench: 'converge', impl: 'baseline-lmdb-raw', n: 100_000, recordsPerSec: Math.round(raw) });
     report.add({ bench: 'converge', impl: 'foreground-quiet', consistency: 'quorum', opsPerSec: Math.round(quiet.ops / quiet.seconds), p50Ms: round(percentile(quiet.latenciesMs, 50)), p99Ms: round(percentile(quiet.latenciesMs, 99)) });
     report.add({ bench: 'converge', impl: 'foreground-during-repair', consistency: 'quorum', opsPerSec: Math.round(fg.ops / fg.seconds), p50Ms: round(percentile(fg.latenciesMs, 50)), p99Ms: round(percentile(fg.latenciesMs, 99)), p99Ratio: round(percentile(fg.latenciesMs, 99) / percentile(quiet.latenciesMs, 99)) });
@@ -49,7 +51,7 @@ export async function run(args: string[]): Promise<void> {
     await cluster.close();
     rmSync(root, { recursive: true, force: true });
   }
-  report.print(['bench', 'impl', 'n', 'ms', 'records', 'recordsPerSec', 'ratioToRaw', 'opsPerSec', 'p50Ms', 'p99Ms', 'p99Ratio']);
+  report.print(['bench', 'impl', 'throttle', 'n', 'ms', 'records', 'recordsPerSec', 'ratioToRaw', 'opsPerSec', 'p50Ms', 'p99Ms', 'p99Ratio']);
 }
 
 const round = (x: number): number => Number(x.toFixed(2));

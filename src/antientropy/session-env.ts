@@ -15,7 +15,7 @@ export interface SessionLimits {
   readonly requestTimeoutMs: number;
 }
 
-export const sessionLimitsDefault: SessionLimits = { branchBits: 2, entriesMax: 4096, roundBytesMax: 2 * 2 ** 20, requestTimeoutMs: 30_000 };
+export const sessionLimitsDefault: SessionLimits = { branchBits: 2, entriesMax: 4096, roundBytesMax: 2 ** 20, requestTimeoutMs: 30_000 };
 
 export interface SessionMetricsSink {
   repaired(direction: 'pull' | 'push', records: number, bytes: number): void;

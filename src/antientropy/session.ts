@@ -12,6 +12,7 @@ import { decodeFetchResponse, decodePushResponse, encodeFetchRequest, encodePush
 import type { SessionCounts, SessionProgress } from './types.js';
 import type { SessionEnv } from './session-env.js';
 
+/** Records per fetch or push: small enough that one batch never holds the event loop for long. */
 export const repairBatchRecordsMax = 1000;
 
 export interface SessionRun {
@@ -87,6 +88,7 @@ async function pullBatch(env: SessionEnv, run: SessionRun, keys: Uint8Array[], c
     run.counts.bytesSent += req.length;
     run.counts.bytesReceived += bytes;
     await env.throttle.take(res.records.length, bytes, signal);
+    await env.timers.sleep(0, signal);
     const applied = await env.replica.apply(res.records, 'anti-entropy');
     run.counts.keysPulled += applied.applied;
     env.metrics.repaired('pull', applied.applied, bytes);
@@ -98,6 +100,8 @@ async function pushBatch(env: SessionEnv, run: SessionRun, records: VersionedRec
   if (records.length === 0) return;
   const req = encodePushRequest(records);
   await env.throttle.take(records.length, req.length, signal);
+  // Foreground requests go first: repair resumes only after the event loop has drained what is waiting.
+  await env.timers.sleep(0, signal);
   const res = decodePushResponse(await call(req));
   run.counts.bytesSent += req.length;
   run.counts.keysPushed += res.applied;

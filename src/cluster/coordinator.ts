@@ -51,22 +51,32 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
       finish();
     };
     ctx.replica.apply([record], 'client').then(() => ack(ctx.id), () => fail(ctx.id));
+    const missed = async (peer: string, reachable: boolean): Promise<void> => {
+      if (!reachable) ctx.markSeen(peer, false);
+      if (ctx.hints !== undefined && (await ctx.hints.add(peer, record).catch(() => false))) {
+        outcome.hinted.push(peer);
+        ctx.metrics.hintsStored.inc();
+      }
+      fail(peer);
+    };
     for (const peer of ctx.peers) {
+      const inFlight = ctx.inFlight.get(peer.id) ?? 0;
+      // Backpressure: a peer that cannot keep up gets a hint instead of an ever-growing request queue.
+      if (inFlight >= ctx.limits.replicationInFlightMax) {
+        ctx.metrics.replicationShed.inc();
+        void missed(peer.id, true);
+        continue;
+      }
+      ctx.inFlight.set(peer.id, inFlight + 1);
       ctx.transport
         .call(peer.id, { route: 'replicate', body, timeoutMs: ctx.limits.requestTimeoutMs })
+        .finally(() => ctx.inFlight.set(peer.id, (ctx.inFlight.get(peer.id) ?? 1) - 1))
         .then(
           () => {
             ctx.markSeen(peer.id, true);
             ack(peer.id);
           },
-          async () => {
-            ctx.markSeen(peer.id, false);
-            if (ctx.hints !== undefined && (await ctx.hints.add(peer.id, record).catch(() => false))) {
-              outcome.hinted.push(peer.id);
-              ctx.metrics.hintsStored.inc();
-            }
-            fail(peer.id);
-          },
+          () => missed(peer.id, false),
         );
     }
   });

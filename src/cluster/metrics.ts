@@ -8,6 +8,7 @@ export interface ClusterMetrics {
   readonly requestSeconds: Histogram<'op'>;
   readonly readRepairs: Counter;
   readonly hintsStored: Counter;
+  readonly replicationShed: Counter;
 }
 
 export function createClusterMetrics(
@@ -40,5 +41,10 @@ export function createClusterMetrics(
     }),
     readRepairs: new Counter({ name: 'converge_read_repairs_total', help: 'Stale replicas sent the winning record by a read', registers }),
     hintsStored: new Counter({ name: 'converge_hints_stored_total', help: 'Hints stored for unreachable replicas', registers }),
+    replicationShed: new Counter({
+      name: 'converge_replication_shed_total',
+      help: 'Replication requests not sent because replicationInFlightMax requests to that peer were already in flight',
+      registers,
+    }),
   };
 }

@@ -11,12 +11,15 @@ export interface NodeLimits {
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
   readonly requestTimeoutMs: number;
+  /** Replication requests in flight to one peer; past it a write is hinted instead of queued (backpressure). */
+  readonly replicationInFlightMax: number;
 }
 
 export const nodeLimitsDefault: NodeLimits = {
   keyBytesMax: 1024,
   valueBytesMax: 1024 * 1024,
   requestTimeoutMs: 2000,
+  replicationInFlightMax: 1024,
 };
 
 export interface Mechanisms {
@@ -35,5 +38,7 @@ export interface NodeContext {
   readonly mechanisms: Mechanisms;
   readonly hints: HintStore | undefined;
   readonly metrics: ClusterMetrics;
+  /** Replication requests currently in flight, per peer. */
+  readonly inFlight: Map<string, number>;
   markSeen(peer: string, ok: boolean): void;
 }

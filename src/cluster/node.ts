@@ -69,7 +69,7 @@ export class ConvergeNode implements NodeApi {
     });
     for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
     this.ctx = {
-      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics,
+      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics, inFlight: new Map(),
       markSeen: (peer, ok) => this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) }),
     };
     this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
