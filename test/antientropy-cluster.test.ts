@@ -128,3 +128,28 @@ test('a tombstone is purged only after the replica that missed the delete was re
     await cluster.close();
   }
 });
+
+test('converge ae pause stops scheduled sessions, resume restarts them; the throttle changes at run time', async () => {
+  const cluster = await startCluster({ settings: { ...quiet, 'ae-interval': '200ms' } });
+  try {
+    const url = cluster.url('n1');
+    const paused = await cli(['ae', 'pause', '--node', url, '--json']);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.deepEqual(JSON.parse(paused.stdout), { paused: true });
+    const ae = cluster.node('n1').ctx.antiEntropy!;
+    const count = (): number => ae.status().history.filter((h) => h.initiator === 'n1').length;
+    // Let sessions that were already running finish, then nothing new may start while paused.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = count();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(count(), before, 'no session initiated while paused');
+    assert.equal(ae.status().paused, true);
+    assert.equal((await cli(['ae', 'resume', '--node', url])).stdout.trim(), 'anti-entropy resumed');
+    await eventually(() => count() > before, 5000, 'sessions to start again');
+    const t = await http('POST', `${url}/antientropy/throttle?records=1234&bytes=5678`);
+    assert.deepEqual(t.json, { recordsPerSecondMax: 1234, bytesPerSecondMax: 5678 });
+    assert.equal((await http('POST', `${url}/antientropy/throttle?records=-1`)).status, 400);
+  } finally {
+    await cluster.close();
+  }
+});

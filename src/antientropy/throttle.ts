@@ -36,13 +36,19 @@ export class TokenBucket {
     this.records -= records;
     this.bytes -= bytes;
     const waitMs = Math.max(-this.records / this.limits.recordsPerSecondMax, -this.bytes / this.limits.bytesPerSecondMax, 0) * 1000;
-    if (waitMs > 0) await this.timers.sleep(waitMs, signal);
+    if (waitMs <= 0) return;
+    // The wait pays the debt: the bucket is empty when it ends and refills from then on, whatever the rate
+    // becomes meanwhile.
+    this.records = Math.max(this.records, 0);
+    this.bytes = Math.max(this.bytes, 0);
+    this.lastMs = this.clock.now() + waitMs;
+    await this.timers.sleep(waitMs, signal);
   }
 
   private refill(): void {
     const now = this.clock.now();
     const seconds = Math.max(0, now - this.lastMs) / 1000;
-    this.lastMs = now;
+    this.lastMs = Math.max(this.lastMs, now);
     this.records = Math.min(this.limits.recordsPerSecondMax, this.records + seconds * this.limits.recordsPerSecondMax);
     this.bytes = Math.min(this.limits.bytesPerSecondMax, this.bytes + seconds * this.limits.bytesPerSecondMax);
   }
