@@ -60,17 +60,7 @@ export class DigestTree {
       dlo ^= newFp[1];
       dcount += 1;
     }
-    let index = leaf;
-    for (let l = this.leafBits; l >= 0; l--) {
-      const words = this.levels[l]!;
-      const at = 3 * index;
-      words[at] = (words[at]! ^ dhi) >>> 0;
-      words[at + 1] = (words[at + 1]! ^ dlo) >>> 0;
-      const count = words[at + 2]! + dcount;
-      assert(this.delta || count >= 0, 'digest count never negative');
-      words[at + 2] = count >>> 0;
-      index >>>= 1;
-    }
+    this.applyDelta(leaf, dhi, dlo, dcount);
   }
 
   /** Sets one leaf to a given content (verification's repair of a drifted leaf), keeping parents in step. */
@@ -78,14 +68,20 @@ export class DigestTree {
     const current = this.node(this.leafBits, leaf);
     const dhi = (current.hi ^ target.hi) >>> 0;
     const dlo = (current.lo ^ target.lo) >>> 0;
-    const dcount = target.count - current.count;
+    this.applyDelta(leaf, dhi, dlo, target.count - current.count);
+  }
+
+  /** XORs a delta into one leaf and every node above it, adding `dcount` to their counts. */
+  private applyDelta(leaf: number, dhi: number, dlo: number, dcount: number): void {
     let index = leaf;
     for (let l = this.leafBits; l >= 0; l--) {
       const words = this.levels[l]!;
       const at = 3 * index;
       words[at] = (words[at]! ^ dhi) >>> 0;
       words[at + 1] = (words[at + 1]! ^ dlo) >>> 0;
-      words[at + 2] = (words[at + 2]! + dcount) >>> 0;
+      const count = words[at + 2]! + dcount;
+      assert(this.delta || (count >= 0 && count < 2 ** 32), 'digest count never negative');
+      words[at + 2] = count >>> 0;
       index >>>= 1;
     }
   }

@@ -69,18 +69,19 @@ export function readHeader(r: WireReader, expected: number, bytes: Uint8Array): 
   if (bytes.length > wireMessageBytesMax) {
     throw new ConvergeError('PROTOCOL_TOO_LARGE', `message of ${bytes.length} bytes exceeds wireMessageBytesMax ${wireMessageBytesMax}`);
   }
+  const type = readVersionAndType(r);
+  if (type !== expected) throw invalid(`expected message type ${expected}, got ${type}`);
+}
+
+function readVersionAndType(r: WireReader): number {
   const version = r.u8('version');
   if (version !== wireVersion) throw new ConvergeError('PROTOCOL_VERSION', `protocol version ${version} is not supported (this node speaks ${wireVersion})`);
-  const type = r.u8('message type');
-  if (type !== expected) throw invalid(`expected message type ${expected}, got ${type}`);
+  return r.u8('message type');
 }
 
 /** The type byte of a message, after checking its version. */
 export function peekType(bytes: Uint8Array): number {
-  const r = new WireReader(bytes);
-  const version = r.u8('version');
-  if (version !== wireVersion) throw new ConvergeError('PROTOCOL_VERSION', `protocol version ${version} is not supported (this node speaks ${wireVersion})`);
-  return r.u8('message type');
+  return readVersionAndType(new WireReader(bytes));
 }
 
 export function childCount(level: number, leafBits: number, branchBits: number): number {
