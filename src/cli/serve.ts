@@ -20,7 +20,8 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
   const map: Record<string, string> = {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
-    keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
+    keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
+    hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
   };
   const out: RawSettings = {};
   for (const [k, name] of Object.entries(map)) {
@@ -47,6 +48,9 @@ export function registerServe(program: Command): void {
     .option('--body-bytes-max <size>', 'largest request body')
     .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
     .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
+    .option('--hints-per-peer-max <n>', 'hint store bound: hints per unreachable peer')
+    .option('--hint-bytes-max <size>', 'hint store bound: bytes in all')
+    .option('--hint-age-max <duration>', 'hints older than this are dropped (anti-entropy heals them)')
     .option('--ae-records-per-second <n>', 'repair throttle: records per second')
     .option('--ae-bytes-per-second <size>', 'repair throttle: bytes per second')
     .option('--no-hints', 'switch hinted handoff off')
