@@ -5,7 +5,7 @@ import { readConfigFile, readEnv, resolveConfig, type RawSettings } from '../con
 import { startNode } from '../server/server.js';
 import { LocalCluster } from './cluster.js';
 import { extendWithAntiEntropy } from './wiring.js';
-import { runScenario, scenarioNames } from './scenarios.js';
+import { runScenario, scenarioNames, scenarioSettings } from './scenarios.js';
 
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -95,7 +95,8 @@ export function registerDemo(program: Command): void {
       if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
         throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
       }
-      const cluster = new LocalCluster({ nodes, basePort, settings: { 'ae-interval': opts.aeInterval }, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null });
+      const settings = { 'ae-interval': opts.aeInterval, ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)) };
+      const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null });
       process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
       await cluster.startAll();
       const urls = cluster.configs.map((c) => cluster.url(c.id));

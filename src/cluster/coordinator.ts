@@ -53,7 +53,7 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
     ctx.replica.apply([record], 'client').then(() => ack(ctx.id), () => fail(ctx.id));
     const missed = async (peer: string, reachable: boolean): Promise<void> => {
       if (!reachable) ctx.markSeen(peer, false);
-      if (ctx.hints !== undefined && (await ctx.hints.add(peer, record).catch(() => false))) {
+      if (ctx.mechanisms.hints && ctx.hints !== undefined && (await ctx.hints.add(peer, record).catch(() => false))) {
         outcome.hinted.push(peer);
         ctx.metrics.hintsStored.inc();
       }

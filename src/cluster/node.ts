@@ -194,7 +194,7 @@ export class ConvergeNode implements NodeApi {
       }
       await this.pingPeers();
       if (signal.aborted) return;
-      await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(() => {});
+      if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(() => {});
     }
   }
 
