@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { repairBatchRecordsMax } from '../src/antientropy/session.js';
 import type { AntiEntropyStatus } from '../src/antientropy/types.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { openReplica } from '../src/replica/replica.js';
@@ -51,13 +52,14 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
     let b = await start(argsB);
     const ae = async (url: string) => (await http('GET', `${url}/antientropy`)).json as AntiEntropyStatus;
     const keys = async (url: string) => ((await http('GET', `${url}/status`)).json as { keys: number }).keys;
+    let atKill = 0;
     await eventually(async () => {
-      const n = await keys(urls.b);
-      return n > 10_000 && n < total - 10_000;
+      atKill = await keys(urls.b);
+      return atKill > 10_000 && atKill < total - 10_000;
     }, 60_000, 'a session to be well under way');
     b.kill('SIGKILL');
     await killed(b);
-    const mid = await ae(urls.a);
+    const restartedAtMs = Date.now();
     b = await start(argsB);
     await eventually(async () => (await keys(urls.b)) === total, 120_000, 'b to hold every record');
     await eventually(async () => {
@@ -69,9 +71,15 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
       if (k % 10 === 0) assert.equal(res.status, 404, `key-${k} was deleted and must stay deleted`);
       else assert.equal(res.body, `value-${k}`, `key-${k}`);
     }
-    const history = [...(await ae(urls.a)).history, ...(await ae(urls.b)).history];
-    assert.ok(history.some((h) => h.result === 'repaired' && h.resumed), 'a resumed session finished the repair');
-    assert.ok(mid.peers.length === 1);
+    // What finished before the kill is not redone: sessions after the restart move only what was missing.
+    const after = (h: { startedAtMs: number; endedAtMs: number }) => h.endedAtMs >= restartedAtMs;
+    const pushedByA = (await ae(urls.a)).history.filter((h) => h.initiator === 'a' && after(h)).reduce((n, h) => n + h.keysPushed, 0);
+    const pulledByB = (await ae(urls.b)).history.filter((h) => h.initiator === 'b' && after(h)).reduce((n, h) => n + h.keysPulled, 0);
+    assert.ok(pushedByA + pulledByB > 0, 'sessions after the restart completed the repair');
+    // The count read before the kill may include one batch that was applied but not yet committed (never
+    // acknowledged), which the crash loses and a later session sends again.
+    const missing = total - atKill + repairBatchRecordsMax;
+    assert.ok(pushedByA + pulledByB <= missing, `moved ${pushedByA + pulledByB} records after the restart; at most ${missing} were missing`);
   } finally {
     for (const child of children) {
       child.kill('SIGKILL');
