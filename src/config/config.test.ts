@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { readConfigFile, readEnv, resolveConfig } from './config.js';
+import { parseDuration, parseSize } from './parse.js';
+
+test('configuration: flags win over environment, environment over the file, the file over defaults', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-config-'));
+  const file = join(dir, 'node.json');
+  writeFileSync(file, JSON.stringify({ id: 'from-file', data: '/d', 'ae-interval': '5s', sync: 'none', peers: [{ id: 'b', url: 'http://127.0.0.1:2' }] }));
+  const env = readEnv({ CONVERGE_AE_INTERVAL: '3s', CONVERGE_HINTS: 'false', CONVERGE_CLUSTER_SECRET: 'never-a-setting', PATH: '/bin' });
+  assert.equal(env['cluster-secret'], undefined, 'the cluster secret is not a config value');
+  const c = resolveConfig(readConfigFile(file), env, { id: 'from-flag' });
+  assert.equal(c.id, 'from-flag');
+  assert.equal(c.aeIntervalMs, 3000);
+  assert.equal(c.sync, 'none');
+  assert.equal(c.mechanisms.hints, false);
+  assert.equal(c.mechanisms.readRepair, true);
+  assert.deepEqual(c.peers, [{ id: 'b', url: 'http://127.0.0.1:2' }]);
+  assert.equal(c.limits.valueBytesMax, 1024 * 1024, 'defaults fill the rest');
+});
+
+test('configuration errors name the option', () => {
+  const base = { id: 'a', data: '/d' };
+  assert.throws(() => resolveConfig({ ...base, sync: 'sometimes' }), /--sync: "sometimes" must be one of always, group, none/);
+  assert.throws(() => resolveConfig({ ...base, peers: 'b=ftp://x' }), /--peers: "ftp:\/\/x" \(peer b\) is not an http/);
+  assert.throws(() => resolveConfig({ ...base, peers: 'b=http://x,b=http://y' }), /peer b is listed twice/);
+  assert.throws(() => resolveConfig({ data: '/d' }), /--id is required/);
+  assert.throws(() => resolveConfig({ ...base, listen: 'nowhere' }), /--listen: "nowhere" is not HOST:PORT/);
+  assert.throws(() => resolveConfig({ ...base, id: 'bad id!' }), /--id: node id "bad id!"/);
+  assert.equal(parseDuration('--x', '10m'), 600_000);
+  assert.equal(parseSize('--x', '64KiB'), 65_536);
+  assert.equal(resolveConfig({ ...base, peers: 'a=http://127.0.0.1:1,b=http://127.0.0.1:2' }).peers.length, 1, 'the node itself is ignored in --peers');
+});
