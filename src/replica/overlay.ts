@@ -9,6 +9,8 @@ export interface OverlayEntry {
   readonly token: Uint8Array;
   /** null: a pending removal. */
   readonly record: VersionedRecord | null;
+  /** Resolves when the batch holding this entry is committed. */
+  committed?: Promise<void>;
 }
 
 export interface MergedEntry {

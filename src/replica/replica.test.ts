@@ -141,3 +141,23 @@ test('replica: tombstones are purged by version time through the index, newer wr
   assert.equal(replica.get(keyToBytes('revived'))?.tombstone, false);
   assert.equal(replica.digest.count(), 2);
 });
+
+test('replica: a record ignored in favour of an uncommitted newer one is answered only once that one is durable', async () => {
+  let release: () => void = () => {};
+  let hold = false;
+  const storage = createMemoryStorage({ writeDelay: () => (hold ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve()) });
+  const replica = await ready(storage);
+  hold = true;
+  const newer = replica.apply([makeRecord(keyToBytes('k'), { ms: 2, counter: 0, node: 'a' }, keyToBytes('new'))], 'client');
+  let olderAnswered = false;
+  const older = replica.apply([makeRecord(keyToBytes('k'), { ms: 1, counter: 0, node: 'b' }, keyToBytes('old'))], 'replication').then((r) => {
+    olderAnswered = true;
+    return r;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(olderAnswered, false, 'not answered while the newer version is still in flight');
+  hold = false;
+  release();
+  assert.deepEqual(await older, { applied: 0, ignored: 1 });
+  await newer;
+});

@@ -109,12 +109,19 @@ export class LocalReplica implements Replica {
   async apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
     const ops: WriteOp[] = [];
     const entries: Batch['entries'] = [];
+    const losers: Promise<void>[] = [];
     let applied = 0;
     for (const r of records) {
       const token = tokenOf(r.key);
       const skey = recordKey(token, r.key);
       const current = this.read(skey, r.key);
-      if (!supersedes(r, current)) continue;
+      if (!supersedes(r, current)) {
+        // Ignored in favour of a version not yet committed: answer only once that version is durable, or a
+        // crash could lose both while the sender believes this replica holds one of them.
+        const pending = this.overlay.get(toLatin1(skey))?.committed;
+        if (pending !== undefined) losers.push(pending);
+        continue;
+      }
       applied += 1;
       entries.push(this.stage(skey, token, current, r));
       ops.push({ key: skey, value: encodeRecordValue(r) });
@@ -125,6 +132,7 @@ export class LocalReplica implements Replica {
     this.counts.ignored += records.length - applied;
     this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + applied);
     if (ops.length > 0) await this.enqueue(ops, entries);
+    if (losers.length > 0) await Promise.all(losers);
     return { applied, ignored: records.length - applied };
   }
 
@@ -215,6 +223,7 @@ export class LocalReplica implements Replica {
     this.next.ops.push(...ops);
     this.next.entries.push(...entries);
     const { done } = this.next;
+    for (const { entry } of entries) entry.committed = done;
     this.pump();
     return done;
   }
