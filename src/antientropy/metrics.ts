@@ -12,7 +12,10 @@ export interface AntiEntropyMetrics {
   readonly tombstonesPurged: Counter;
 }
 
-export function createAntiEntropyMetrics(registry: Registry, lastSuccessAge: () => Record<string, number | null>): AntiEntropyMetrics {
+export function createAntiEntropyMetrics(
+  registry: Registry,
+  lastSuccessAge: () => Record<string, number | null>,
+): AntiEntropyMetrics {
   const registers = [registry];
   new Gauge({
     name: 'converge_ae_last_success_age_seconds',
@@ -24,12 +27,45 @@ export function createAntiEntropyMetrics(registry: Registry, lastSuccessAge: () 
     },
   });
   return {
-    sessions: new Counter({ name: 'converge_ae_sessions_total', help: 'Anti-entropy sessions by peer and result', labelNames: ['peer', 'result'], registers }),
-    divergent: new Counter({ name: 'converge_ae_keys_divergent_total', help: 'Keys found divergent by sessions this node initiated', registers }),
-    repaired: new Counter({ name: 'converge_ae_keys_repaired_total', help: 'Records repaired, by direction (pull: written here, push: written on the peer)', labelNames: ['direction'], registers }),
-    bytes: new Counter({ name: 'converge_ae_bytes_total', help: 'Repair bytes by direction', labelNames: ['direction'], registers }),
-    duration: new Histogram({ name: 'converge_ae_session_duration_seconds', help: 'Anti-entropy session duration', buckets: [0.005, 0.02, 0.1, 0.5, 1, 5, 15, 60, 300], registers }),
-    verificationMismatches: new Counter({ name: 'converge_digest_verification_mismatches_total', help: 'Digest verification mismatches found and repaired', labelNames: ['kind'], registers }),
-    tombstonesPurged: new Counter({ name: 'converge_tombstones_purged_total', help: 'Tombstones purged after the watermark proved every replica had them', registers }),
+    sessions: new Counter({
+      name: 'converge_ae_sessions_total',
+      help: 'Anti-entropy sessions by peer and result',
+      labelNames: ['peer', 'result'],
+      registers,
+    }),
+    divergent: new Counter({
+      name: 'converge_ae_keys_divergent_total',
+      help: 'Keys found divergent by sessions this node initiated',
+      registers,
+    }),
+    repaired: new Counter({
+      name: 'converge_ae_keys_repaired_total',
+      help: 'Records repaired, by direction (pull: written here, push: written on the peer)',
+      labelNames: ['direction'],
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'converge_ae_bytes_total',
+      help: 'Repair bytes by direction',
+      labelNames: ['direction'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'converge_ae_session_duration_seconds',
+      help: 'Anti-entropy session duration',
+      buckets: [0.005, 0.02, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    }),
+    verificationMismatches: new Counter({
+      name: 'converge_digest_verification_mismatches_total',
+      help: 'Digest verification mismatches found and repaired',
+      labelNames: ['kind'],
+      registers,
+    }),
+    tombstonesPurged: new Counter({
+      name: 'converge_tombstones_purged_total',
+      help: 'Tombstones purged after the watermark proved every replica had them',
+      registers,
+    }),
   };
 }

@@ -7,9 +7,9 @@ import { reconcile } from '../core/reconcile-driver.js';
 import { Reconciler } from '../core/reconciler.js';
 import { keyToString } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
-import type { RepairPreviewEntry } from './types.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
+import type { RepairPreviewEntry } from './types.js';
 
 const printable = (key: Uint8Array): string => {
   try {
@@ -19,8 +19,15 @@ const printable = (key: Uint8Array): string => {
   }
 };
 
-export async function previewRepairs(env: SessionEnv, peer: string, limit: number): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }> {
-  const reconciler = new Reconciler(env.replica, reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0));
+export async function previewRepairs(
+  env: SessionEnv,
+  peer: string,
+  limit: number,
+): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }> {
+  const reconciler = new Reconciler(
+    env.replica,
+    reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0),
+  );
   const entries: RepairPreviewEntry[] = [];
   let divergent = 0;
   await reconcile(
@@ -32,7 +39,13 @@ export async function previewRepairs(env: SessionEnv, peer: string, limit: numbe
           divergent += d.records;
           const { start, end } = prefixRange(d.level, d.index);
           for (const { record } of env.replica.scanTokens(start, end, Math.max(0, limit - entries.length))) {
-            entries.push({ key: printable(record.key), direction: 'push', reason: `missing on peer (it holds nothing in this key range); local ${record.tombstone ? 'tombstone' : 'value'} ${versionToString(record.version)}`, local: versionToString(record.version), remote: null });
+            entries.push({
+              key: printable(record.key),
+              direction: 'push',
+              reason: `missing on peer (it holds nothing in this key range); local ${record.tombstone ? 'tombstone' : 'value'} ${versionToString(record.version)}`,
+              local: versionToString(record.version),
+              remote: null,
+            });
           }
           continue;
         }
@@ -40,7 +53,9 @@ export async function previewRepairs(env: SessionEnv, peer: string, limit: numbe
         if (entries.length >= limit) continue;
         const p = planKey(d);
         entries.push({
-          key: printable(d.key), direction: p.direction, reason: p.reason,
+          key: printable(d.key),
+          direction: p.direction,
+          reason: p.reason,
           local: d.local === undefined ? null : versionToString(d.local.version),
           remote: d.remote === undefined ? null : versionToString(d.remote.version),
         });

@@ -3,8 +3,8 @@
 // tombstone watermark and background digest verification. Requests only feed it; it runs on its own ticks.
 
 import type { Registry } from 'prom-client';
-import type { Transport } from '../cluster/transport.js';
 import type { ConvergeNode } from '../cluster/node.js';
+import type { Transport } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
@@ -53,14 +53,30 @@ export class AntiEntropyProcess {
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.state = new AntiEntropyState(options.replica);
-    this.throttle = new TokenBucket({ ...throttleDefault, ...options.throttle }, options.clock, options.timers);
+    this.throttle = new TokenBucket(
+      { ...throttleDefault, ...options.throttle },
+      options.clock,
+      options.timers,
+    );
     const metrics = createAntiEntropyMetrics(options.registry, () => this.lastSuccessAges());
     this.watermark = new Watermark(this.state, options.peers, options.tombstoneGraceMs ?? 60_000);
     this.runner = new SessionRunner(
       {
-        id: options.node.id, replica: options.replica, transport: options.transport, clock: options.clock, random: options.random,
-        timers: options.timers, throttle: this.throttle, state: this.state, limits: { ...sessionLimitsDefault, ...options.limits },
-        metrics: { repaired: (d, n, b) => { metrics.repaired.inc({ direction: d }, n); metrics.bytes.inc({ direction: d }, b); } },
+        id: options.node.id,
+        replica: options.replica,
+        transport: options.transport,
+        clock: options.clock,
+        random: options.random,
+        timers: options.timers,
+        throttle: this.throttle,
+        state: this.state,
+        limits: { ...sessionLimitsDefault, ...options.limits },
+        metrics: {
+          repaired: (d, n, b) => {
+            metrics.repaired.inc({ direction: d }, n);
+            metrics.bytes.inc({ direction: d }, b);
+          },
+        },
         purgedBeforeMs: () => this.state.purgedBeforeMs,
       },
       metrics,
@@ -68,13 +84,19 @@ export class AntiEntropyProcess {
       options.peers,
     );
     this.verifier = new DigestVerifier({
-      replica: options.replica, clock: options.clock, timers: options.timers,
-      recordsPerSecondMax: options.verifyRecordsPerSecondMax ?? 20_000, passIntervalMs: options.verifyPassIntervalMs ?? 10 * 60_000,
+      replica: options.replica,
+      clock: options.clock,
+      timers: options.timers,
+      recordsPerSecondMax: options.verifyRecordsPerSecondMax ?? 20_000,
+      passIntervalMs: options.verifyPassIntervalMs ?? 10 * 60_000,
       onMismatch: (m) => metrics.verificationMismatches.inc({ kind: m.kind }),
     });
     registerResponder(options.node, options.replica, this.runner, this.watermark);
     // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
-    options.node.setRecordGuard((record, source) => source === 'anti-entropy' || source === 'client' || record.version.ms >= this.state.purgedBeforeMs);
+    options.node.setRecordGuard(
+      (record, source) =>
+        source === 'anti-entropy' || source === 'client' || record.version.ms >= this.state.purgedBeforeMs,
+    );
     options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
     this.gcMetrics = metrics;
   }
@@ -82,12 +104,17 @@ export class AntiEntropyProcess {
   private readonly gcMetrics: ReturnType<typeof createAntiEntropyMetrics>;
 
   /** Starts the per-peer loops, the purge tick and the verifier; resumes interrupted sessions first. */
-  start(): void {
+  start(shutdown?: AbortSignal): void {
     const signal = this.abort.signal;
+    // The service's shutdown signal stops the process like stop() does (the caller may still await stop()).
+    shutdown?.addEventListener('abort', () => void this.stop(), { once: true });
     if (!this.options.enabled) return;
     for (const peer of this.options.peers) void this.peerLoop(peer, signal);
     void this.gcLoop(signal);
-    void this.options.replica.whenDigestReady().then(() => this.verifier.run(signal)).catch(() => {});
+    void this.options.replica
+      .whenDigestReady()
+      .then(() => this.verifier.run(signal))
+      .catch(() => {});
   }
 
   private async peerLoop(peer: string, signal: AbortSignal): Promise<void> {
@@ -140,8 +167,10 @@ export class AntiEntropyProcess {
   }
 
   async runNow(peer?: string): Promise<SessionHistoryEntry[]> {
-    if (!this.options.enabled) throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
-    if (peer !== undefined && !this.options.peers.includes(peer)) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
+    if (!this.options.enabled)
+      throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    if (peer !== undefined && !this.options.peers.includes(peer))
+      throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
     const peers = peer === undefined ? this.options.peers : [peer];
     await this.options.replica.whenDigestReady();
     const out: SessionHistoryEntry[] = [];
@@ -159,7 +188,8 @@ export class AntiEntropyProcess {
 
   setThrottle(t: Partial<Throttle>): void {
     for (const [k, v] of Object.entries(t)) {
-      if (v !== undefined && (!Number.isFinite(v) || v <= 0)) throw new ConvergeError('BAD_REQUEST', `${k} must be a positive number`);
+      if (v !== undefined && (!Number.isFinite(v) || v <= 0))
+        throw new ConvergeError('BAD_REQUEST', `${k} must be a positive number`);
     }
     this.throttle.set(t);
   }
@@ -184,13 +214,23 @@ export class AntiEntropyProcess {
           running: this.runner.progress(peer),
           last,
           lastSuccessStartedAtMs: p.lastSuccessStartedAtMs,
-          lastSuccessAgeSeconds: p.lastSuccessEndedAtMs === null ? null : (now - p.lastSuccessEndedAtMs) / 1000,
+          lastSuccessAgeSeconds:
+            p.lastSuccessEndedAtMs === null ? null : (now - p.lastSuccessEndedAtMs) / 1000,
           nextAtMs: this.options.enabled && !this.paused ? (this.nextAt.get(peer) ?? null) : null,
         };
       }),
       history: this.state.history.slice(0, 50),
-      watermark: { ...this.watermark.describe(), purgeBeforeMs: this.state.purgedBeforeMs || null, tombstonesPurged: this.state.tombstonesPurged },
-      verification: { running: this.verifier.running, passes: this.verifier.passes, mismatches: this.verifier.mismatches, lastPassEndedAtMs: this.verifier.lastPassEndedAtMs },
+      watermark: {
+        ...this.watermark.describe(),
+        purgeBeforeMs: this.state.purgedBeforeMs || null,
+        tombstonesPurged: this.state.tombstonesPurged,
+      },
+      verification: {
+        running: this.verifier.running,
+        passes: this.verifier.passes,
+        mismatches: this.verifier.mismatches,
+        lastPassEndedAtMs: this.verifier.lastPassEndedAtMs,
+      },
     };
   }
 

@@ -23,14 +23,23 @@ interface EndMessage {
 function parse<T>(body: Uint8Array, fields: string[]): T {
   const msg = decodeJson(body) as Record<string, unknown> | null;
   if (msg === null || typeof msg !== 'object' || fields.some((f) => !(f in msg))) {
-    throw new ConvergeError('PROTOCOL_INVALID', `malformed anti-entropy message: expected ${fields.join(', ')}`);
+    throw new ConvergeError(
+      'PROTOCOL_INVALID',
+      `malformed anti-entropy message: expected ${fields.join(', ')}`,
+    );
   }
   return msg as T;
 }
 
-export function registerResponder(node: ConvergeNode, replica: LocalReplica, runner: SessionRunner, watermark: Watermark): void {
+export function registerResponder(
+  node: ConvergeNode,
+  replica: LocalReplica,
+  runner: SessionRunner,
+  watermark: Watermark,
+): void {
   const requirePeer = (from: string | undefined): string => {
-    if (from === undefined || !runner.knows(from)) throw new ConvergeError('FORBIDDEN', `anti-entropy only with known peers (got ${from ?? 'none'})`);
+    if (from === undefined || !runner.knows(from))
+      throw new ConvergeError('FORBIDDEN', `anti-entropy only with known peers (got ${from ?? 'none'})`);
     return from;
   };
   node.registerInternal('ae/begin', async (_route, body, from) => {

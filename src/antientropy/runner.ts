@@ -5,12 +5,20 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import { ConvergeError } from '../core/errors.js';
 import { Reconciler } from '../core/reconciler.js';
 import type { AntiEntropyMetrics } from './metrics.js';
-import { type SessionRun, reconcilerOptions, runRounds } from './session.js';
+import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { Watermark } from './watermark.js';
 
-const zeroCounts = { keysCompared: 0, keysDivergent: 0, keysPulled: 0, keysPushed: 0, bytesSent: 0, bytesReceived: 0, roundTrips: 0 };
+const zeroCounts = {
+  keysCompared: 0,
+  keysDivergent: 0,
+  keysPulled: 0,
+  keysPushed: 0,
+  bytesSent: 0,
+  bytesReceived: 0,
+  roundTrips: 0,
+};
 
 export class SessionRunner {
   private readonly outgoing = new Map<string, { run: SessionRun; done: Promise<SessionHistoryEntry> }>();
@@ -30,7 +38,11 @@ export class SessionRunner {
   }
 
   /** Runs one session with `peer`; without `wait`, a session already running with it is left alone. */
-  async run(peer: string, signal: AbortSignal, options: { wait?: boolean } = {}): Promise<SessionHistoryEntry> {
+  async run(
+    peer: string,
+    signal: AbortSignal,
+    options: { wait?: boolean } = {},
+  ): Promise<SessionHistoryEntry> {
     for (;;) {
       const active = this.outgoing.get(peer);
       if (active !== undefined) {
@@ -54,13 +66,35 @@ export class SessionRunner {
   private newRun(peer: string): SessionRun {
     const cp = this.env.state.checkpoint(peer);
     if (cp !== undefined) {
-      const reconciler = Reconciler.resume(this.env.replica, reconcilerOptions(this.env, cp.salt), Buffer.from(cp.frontier, 'base64'));
-      return { id: cp.id, peer, startedAtMs: cp.startedAtMs, salt: cp.salt, resumed: true, counts: { ...cp.counts }, phase: 'discovering', reconciler };
+      const reconciler = Reconciler.resume(
+        this.env.replica,
+        reconcilerOptions(this.env, cp.salt),
+        Buffer.from(cp.frontier, 'base64'),
+      );
+      return {
+        id: cp.id,
+        peer,
+        startedAtMs: cp.startedAtMs,
+        salt: cp.salt,
+        resumed: true,
+        counts: { ...cp.counts },
+        phase: 'discovering',
+        reconciler,
+      };
     }
     const salt = Math.floor(this.env.random.next() * 2 ** 32) >>> 0;
     const id = `${this.env.id}-${peer}-${this.env.clock.now().toString(36)}-${(this.seq++).toString(36)}`;
     const reconciler = new Reconciler(this.env.replica, reconcilerOptions(this.env, salt));
-    return { id, peer, startedAtMs: this.env.clock.now(), salt, resumed: false, counts: { ...zeroCounts }, phase: 'discovering', reconciler };
+    return {
+      id,
+      peer,
+      startedAtMs: this.env.clock.now(),
+      salt,
+      resumed: false,
+      counts: { ...zeroCounts },
+      phase: 'discovering',
+      reconciler,
+    };
   }
 
   private async execute(run: SessionRun, signal: AbortSignal): Promise<SessionHistoryEntry> {
@@ -68,12 +102,20 @@ export class SessionRunner {
     let result: SessionResult = 'failed';
     let error: string | null = null;
     try {
-      const begin = decodeJson(await env.transport.call(run.peer, {
-        route: 'ae/begin', body: encodeJson({ id: run.id, watermarkMs: this.watermark.local() }), timeoutMs: env.limits.requestTimeoutMs, signal,
-      })) as { watermarkMs?: unknown };
+      const begin = decodeJson(
+        await env.transport.call(run.peer, {
+          route: 'ae/begin',
+          body: encodeJson({ id: run.id, watermarkMs: this.watermark.local() }),
+          timeoutMs: env.limits.requestTimeoutMs,
+          signal,
+        }),
+      ) as { watermarkMs?: unknown };
       this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
       await runRounds(env, run, signal);
-      result = run.counts.keysPulled + run.counts.keysPushed > 0 || run.counts.keysDivergent > 0 ? 'repaired' : 'converged';
+      result =
+        run.counts.keysPulled + run.counts.keysPushed > 0 || run.counts.keysDivergent > 0
+          ? 'repaired'
+          : 'converged';
     } catch (err) {
       result = signal.aborted ? 'cancelled' : 'failed';
       error = err instanceof Error ? err.message : String(err);
@@ -82,8 +124,14 @@ export class SessionRunner {
     if (result !== 'failed' && result !== 'cancelled') {
       await env.state.clearCheckpoint(run.peer);
       await env.transport
-        .call(run.peer, { route: 'ae/end', body: encodeJson({ entry, watermarkMs: this.watermarkAfter(entry) }), timeoutMs: env.limits.requestTimeoutMs })
-        .then((b) => this.watermark.heard(run.peer, (decodeJson(b) as { watermarkMs?: number }).watermarkMs ?? null))
+        .call(run.peer, {
+          route: 'ae/end',
+          body: encodeJson({ entry, watermarkMs: this.watermarkAfter(entry) }),
+          timeoutMs: env.limits.requestTimeoutMs,
+        })
+        .then((b) =>
+          this.watermark.heard(run.peer, (decodeJson(b) as { watermarkMs?: number }).watermarkMs ?? null),
+        )
         .catch(() => {});
     }
     // A failed or cancelled session keeps its checkpoint: the next one resumes where it stopped.
@@ -107,8 +155,17 @@ export class SessionRunner {
   private entry(run: SessionRun, result: SessionResult, error: string | null): SessionHistoryEntry {
     const endedAtMs = this.env.clock.now();
     return {
-      id: run.id, peer: run.peer, range: 'all', initiator: this.env.id, startedAtMs: run.startedAtMs, endedAtMs,
-      durationMs: endedAtMs - run.startedAtMs, result, error, resumed: run.resumed, ...run.counts,
+      id: run.id,
+      peer: run.peer,
+      range: 'all',
+      initiator: this.env.id,
+      startedAtMs: run.startedAtMs,
+      endedAtMs,
+      durationMs: endedAtMs - run.startedAtMs,
+      result,
+      error,
+      resumed: run.resumed,
+      ...run.counts,
     };
   }
 
@@ -119,9 +176,16 @@ export class SessionRunner {
     const fraction = Math.min(1, run.reconciler.stats.fraction);
     const elapsed = this.env.clock.now() - run.startedAtMs;
     return {
-      id: run.id, peer, range: 'all', initiator: this.env.id, startedAtMs: run.startedAtMs, fraction,
+      id: run.id,
+      peer,
+      range: 'all',
+      initiator: this.env.id,
+      startedAtMs: run.startedAtMs,
+      fraction,
       etaMs: fraction > 0.01 && fraction < 1 ? Math.round((elapsed * (1 - fraction)) / fraction) : null,
-      phase: run.phase, resumed: run.resumed, ...run.counts,
+      phase: run.phase,
+      resumed: run.resumed,
+      ...run.counts,
     };
   }
 
@@ -130,7 +194,10 @@ export class SessionRunner {
     if (this.outgoing.has(peer) && this.env.id < peer) {
       throw new ConvergeError('CONFLICT', `${this.env.id} is already running a session with ${peer}`);
     }
-    this.incoming.set(peer, { id, leaseUntilMs: this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs });
+    this.incoming.set(peer, {
+      id,
+      leaseUntilMs: this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs,
+    });
   }
 
   touchIncoming(peer: string): void {
@@ -140,12 +207,22 @@ export class SessionRunner {
 
   async finishIncoming(peer: string, entry: SessionHistoryEntry): Promise<void> {
     this.incoming.delete(peer);
-    if (typeof entry !== 'object' || entry === null || typeof entry.startedAtMs !== 'number' || typeof entry.result !== 'string') {
+    if (
+      typeof entry !== 'object' ||
+      entry === null ||
+      typeof entry.startedAtMs !== 'number' ||
+      typeof entry.result !== 'string'
+    ) {
       throw new ConvergeError('PROTOCOL_INVALID', 'malformed session entry');
     }
     // The same session seen from this side: what the initiator pulled, we pushed, and the other way round.
     await this.env.state.record({
-      ...entry, peer, keysPulled: entry.keysPushed, keysPushed: entry.keysPulled, bytesSent: entry.bytesReceived, bytesReceived: entry.bytesSent,
+      ...entry,
+      peer,
+      keysPulled: entry.keysPushed,
+      keysPushed: entry.keysPulled,
+      bytesSent: entry.bytesReceived,
+      bytesReceived: entry.bytesSent,
     });
   }
 

@@ -1,9 +1,9 @@
 // What a session needs from its node: injected, so sessions run the same in the server and the simulation.
 
+import type { Transport } from '../cluster/transport.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
-import type { Transport } from '../cluster/transport.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { AntiEntropyState } from './state.js';
 import type { TokenBucket } from './throttle.js';
@@ -15,7 +15,12 @@ export interface SessionLimits {
   readonly requestTimeoutMs: number;
 }
 
-export const sessionLimitsDefault: SessionLimits = { branchBits: 2, entriesMax: 4096, roundBytesMax: 2 ** 20, requestTimeoutMs: 30_000 };
+export const sessionLimitsDefault: SessionLimits = {
+  branchBits: 2,
+  entriesMax: 4096,
+  roundBytesMax: 2 ** 20,
+  requestTimeoutMs: 30_000,
+};
 
 export interface SessionMetricsSink {
   repaired(direction: 'pull' | 'push', records: number, bytes: number): void;

@@ -5,12 +5,17 @@
 import { prefixRange } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Difference } from '../core/reconcile-types.js';
-import { Reconciler, type ReconcilerOptions } from '../core/reconciler.js';
+import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
 import type { VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
-import { decodeFetchResponse, decodePushResponse, encodeFetchRequest, encodePushRequest } from '../core/wire-repair.js';
-import type { SessionCounts, SessionProgress } from './types.js';
+import {
+  decodeFetchResponse,
+  decodePushResponse,
+  encodeFetchRequest,
+  encodePushRequest,
+} from '../core/wire-repair.js';
 import type { SessionEnv } from './session-env.js';
+import type { SessionCounts, SessionProgress } from './types.js';
 
 /** Records per fetch or push: small enough that one batch never holds the event loop for long. */
 export const repairBatchRecordsMax = 1000;
@@ -27,7 +32,12 @@ export interface SessionRun {
 }
 
 export function reconcilerOptions(env: SessionEnv, salt: number): ReconcilerOptions {
-  return { salt, branchBits: env.limits.branchBits, entriesMax: env.limits.entriesMax, roundBytesMax: env.limits.roundBytesMax };
+  return {
+    salt,
+    branchBits: env.limits.branchBits,
+    entriesMax: env.limits.entriesMax,
+    roundBytesMax: env.limits.roundBytesMax,
+  };
 }
 
 /** Runs rounds to the end. Throws on a lost peer or cancellation; the caller records the outcome. */
@@ -39,21 +49,36 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
     run.phase = 'discovering';
     const diffs = run.reconciler.onResponse(await call(req));
     const s = run.reconciler.stats;
-    Object.assign(run.counts, { bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, roundTrips: s.roundTrips, keysCompared: s.keysCompared });
+    Object.assign(run.counts, {
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      roundTrips: s.roundTrips,
+      keysCompared: s.keysCompared,
+    });
     if (diffs.length > 0) {
       run.phase = 'repairing';
       await repair(env, run, diffs, call, signal);
     }
     if (signal.aborted) throw signal.reason;
     await env.state.saveCheckpoint({
-      id: run.id, peer: run.peer, startedAtMs: run.startedAtMs, salt: run.salt, counts: { ...run.counts },
+      id: run.id,
+      peer: run.peer,
+      startedAtMs: run.startedAtMs,
+      salt: run.salt,
+      counts: { ...run.counts },
       frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
     });
   }
   run.phase = 'done';
 }
 
-async function repair(env: SessionEnv, run: SessionRun, diffs: Difference[], call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+async function repair(
+  env: SessionEnv,
+  run: SessionRun,
+  diffs: Difference[],
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
   const pulls: Uint8Array[] = [];
   const pushes: Uint8Array[] = [];
   for (const d of diffs) {
@@ -65,7 +90,12 @@ async function repair(env: SessionEnv, run: SessionRun, diffs: Difference[], cal
     run.counts.keysDivergent += 1;
     const plan = planKey(d);
     // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-    if (plan.direction === 'pull' && plan.remote?.tombstone === true && plan.remote.version.ms < env.purgedBeforeMs()) continue;
+    if (
+      plan.direction === 'pull' &&
+      plan.remote?.tombstone === true &&
+      plan.remote.version.ms < env.purgedBeforeMs()
+    )
+      continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
   for (let i = 0; i < pulls.length; i += repairBatchRecordsMax) {
@@ -73,17 +103,27 @@ async function repair(env: SessionEnv, run: SessionRun, diffs: Difference[], cal
   }
   for (let i = 0; i < pushes.length; i += repairBatchRecordsMax) {
     // Re-read after the awaits above: push what we hold now, merge on the peer sorts out the rest.
-    const records = pushes.slice(i, i + repairBatchRecordsMax).map((k) => env.replica.get(k)).filter((r): r is VersionedRecord => r !== undefined);
+    const records = pushes
+      .slice(i, i + repairBatchRecordsMax)
+      .map((k) => env.replica.get(k))
+      .filter((r): r is VersionedRecord => r !== undefined);
     await pushBatch(env, run, records, call, signal);
   }
 }
 
-async function pullBatch(env: SessionEnv, run: SessionRun, keys: Uint8Array[], call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+async function pullBatch(
+  env: SessionEnv,
+  run: SessionRun,
+  keys: Uint8Array[],
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
   let rest = keys;
   while (rest.length > 0) {
     const req = encodeFetchRequest({ keys: rest });
     const res = decodeFetchResponse(await call(req));
-    if (res.processed === 0) throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a fetch with no records`);
+    if (res.processed === 0)
+      throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a fetch with no records`);
     const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
     run.counts.bytesSent += req.length;
     run.counts.bytesReceived += bytes;
@@ -96,7 +136,13 @@ async function pullBatch(env: SessionEnv, run: SessionRun, keys: Uint8Array[], c
   }
 }
 
-async function pushBatch(env: SessionEnv, run: SessionRun, records: VersionedRecord[], call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+async function pushBatch(
+  env: SessionEnv,
+  run: SessionRun,
+  records: VersionedRecord[],
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
   if (records.length === 0) return;
   const req = encodePushRequest(records);
   await env.throttle.take(records.length, req.length, signal);
@@ -109,7 +155,14 @@ async function pushBatch(env: SessionEnv, run: SessionRun, records: VersionedRec
 }
 
 /** The peer holds nothing under this prefix: stream every local record there, in bounded batches. */
-async function pushRange(env: SessionEnv, run: SessionRun, level: number, index: number, call: (b: Uint8Array) => Promise<Uint8Array>, signal: AbortSignal): Promise<void> {
+async function pushRange(
+  env: SessionEnv,
+  run: SessionRun,
+  level: number,
+  index: number,
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
   const { start, end } = prefixRange(level, index);
   let batch: VersionedRecord[] = [];
   for (const { record } of env.replica.scanTokens(start, end)) {

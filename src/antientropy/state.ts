@@ -65,7 +65,8 @@ export class AntiEntropyState {
     if (entry.result === 'converged' || entry.result === 'repaired') {
       const p = this.peer(entry.peer);
       // A session counts from when it began; a later-finishing but earlier-started one never moves it back.
-      if (p.lastSuccessStartedAtMs === null || entry.startedAtMs > p.lastSuccessStartedAtMs) p.lastSuccessStartedAtMs = entry.startedAtMs;
+      if (p.lastSuccessStartedAtMs === null || entry.startedAtMs > p.lastSuccessStartedAtMs)
+        p.lastSuccessStartedAtMs = entry.startedAtMs;
       p.lastSuccessEndedAtMs = entry.endedAtMs;
     }
     await this.replica.putMeta('ae/history', enc.encode(JSON.stringify(this.history)));
@@ -77,7 +78,12 @@ export class AntiEntropyState {
   }
 
   async saveGc(): Promise<void> {
-    await this.replica.putMeta('ae/gc', enc.encode(JSON.stringify({ purgedBeforeMs: this.purgedBeforeMs, tombstonesPurged: this.tombstonesPurged })));
+    await this.replica.putMeta(
+      'ae/gc',
+      enc.encode(
+        JSON.stringify({ purgedBeforeMs: this.purgedBeforeMs, tombstonesPurged: this.tombstonesPurged }),
+      ),
+    );
   }
 
   checkpoint(peer: string): SessionCheckpoint | undefined {

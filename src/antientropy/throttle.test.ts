@@ -6,7 +6,13 @@ test('the token bucket makes callers wait in proportion to what they spend over 
   let now = 0;
   const waits: number[] = [];
   const clock = { now: () => now };
-  const timers = { sleep: async (ms: number) => { waits.push(ms); now += ms; }, schedule: () => () => {} };
+  const timers = {
+    sleep: async (ms: number) => {
+      waits.push(ms);
+      now += ms;
+    },
+    schedule: () => () => {},
+  };
   const bucket = new TokenBucket({ recordsPerSecondMax: 1000, bytesPerSecondMax: 1e9 }, clock, timers);
   await bucket.take(1000, 0); // the first second's burst is free
   assert.deepEqual(waits, []);

@@ -35,7 +35,12 @@ export class TokenBucket {
     this.refill();
     this.records -= records;
     this.bytes -= bytes;
-    const waitMs = Math.max(-this.records / this.limits.recordsPerSecondMax, -this.bytes / this.limits.bytesPerSecondMax, 0) * 1000;
+    const waitMs =
+      Math.max(
+        -this.records / this.limits.recordsPerSecondMax,
+        -this.bytes / this.limits.bytesPerSecondMax,
+        0,
+      ) * 1000;
     if (waitMs <= 0) return;
     // The wait pays the debt: the bucket is empty when it ends and refills from then on, whatever the rate
     // becomes meanwhile.
@@ -49,7 +54,13 @@ export class TokenBucket {
     const now = this.clock.now();
     const seconds = Math.max(0, now - this.lastMs) / 1000;
     this.lastMs = Math.max(this.lastMs, now);
-    this.records = Math.min(this.limits.recordsPerSecondMax, this.records + seconds * this.limits.recordsPerSecondMax);
-    this.bytes = Math.min(this.limits.bytesPerSecondMax, this.bytes + seconds * this.limits.bytesPerSecondMax);
+    this.records = Math.min(
+      this.limits.recordsPerSecondMax,
+      this.records + seconds * this.limits.recordsPerSecondMax,
+    );
+    this.bytes = Math.min(
+      this.limits.bytesPerSecondMax,
+      this.bytes + seconds * this.limits.bytesPerSecondMax,
+    );
   }
 }

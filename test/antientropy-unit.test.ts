@@ -1,0 +1,318 @@
+// Unit tests of the anti-entropy process over the loopback transport and memory storage: convergence from
+// random divergence, idempotent repair, checkpoint/resume after a simulated crash, and watermark-gated purge.
+// Every wait is a condition with a deadline; sessions are triggered with runNow so the tests stay fast.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Registry } from 'prom-client';
+import { type AntiEntropyProcess, createAntiEntropy } from '../src/antientropy/process.js';
+import { eventually } from '../src/cluster/cluster-test-helpers.js';
+import { decodeJson, encodeRecords } from '../src/cluster/codec.js';
+import { TransportFaults } from '../src/cluster/faults.js';
+import { LoopbackNetwork } from '../src/cluster/loopback-transport.js';
+import { type ConvergeNode, createNode } from '../src/cluster/node.js';
+import { seededRandom } from '../src/core/random.js';
+import { keyToBytes, makeRecord } from '../src/core/record.js';
+import { type LocalReplica, openReplica } from '../src/replica/replica.js';
+import { systemClock, systemTimers } from '../src/runtime/system.js';
+import { createMemoryStorage, type MemoryStorage } from '../src/storage/memory.js';
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const quietIntervalMs = 60_000; // scheduled sessions stay out of the way; most tests call runNow
+
+interface Member {
+  readonly id: string;
+  readonly storage: MemoryStorage;
+  readonly faults: TransportFaults;
+  node: ConvergeNode;
+  replica: LocalReplica;
+  ae: AntiEntropyProcess;
+}
+
+interface Harness {
+  readonly members: Member[];
+  readonly network: LoopbackNetwork;
+  /** Stops a member's node and process (its storage survives, like a killed process's disk). */
+  crash(i: number): Promise<void>;
+  restart(i: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Setup {
+  readonly network: LoopbackNetwork;
+  readonly ids: string[];
+  readonly graceMs: number;
+  readonly intervalMs: number;
+}
+
+async function boot(h: Setup, m: Omit<Member, 'node' | 'replica' | 'ae'>, seed: number) {
+  const replica = await openReplica({ id: m.id, storage: m.storage, leafBits: 8 });
+  await replica.whenDigestReady();
+  const node = createNode({
+    id: m.id,
+    peers: h.ids.map((id) => ({ id, url: `loopback://${id}` })),
+    replica,
+    transport: h.network.transport(m.id, m.faults),
+    clock: systemClock,
+    random: seededRandom(seed),
+    timers: systemTimers,
+    mechanisms: { hints: false, readRepair: false, antiEntropy: true },
+    tickMs: 20,
+    limits: { requestTimeoutMs: 500 },
+  });
+  const ae = createAntiEntropy({
+    node,
+    replica,
+    transport: h.network.transport(m.id, m.faults),
+    peers: h.ids.filter((id) => id !== m.id),
+    clock: systemClock,
+    random: seededRandom(seed + 1),
+    timers: systemTimers,
+    registry: new Registry(),
+    intervalMs: h.intervalMs,
+    enabled: true,
+    tombstoneGraceMs: h.graceMs,
+    limits: { entriesMax: 64 },
+  });
+  h.network.register(m.id, (route, body, from) => node.handleInternal(route, body, from));
+  node.start();
+  ae.start();
+  return { node, replica, ae };
+}
+
+async function harness(size: number, graceMs = 0, intervalMs = quietIntervalMs): Promise<Harness> {
+  const network = new LoopbackNetwork();
+  const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+  const setup: Setup = { network, ids, graceMs, intervalMs };
+  const members: Member[] = [];
+  for (const [i, id] of ids.entries()) {
+    const base = { id, storage: createMemoryStorage(), faults: new TransportFaults(seededRandom(i + 1)) };
+    members.push({ ...base, ...(await boot(setup, base, 100 + 10 * i)) });
+  }
+  const crash = async (i: number): Promise<void> => {
+    const m = members[i]!;
+    network.unregister(m.id);
+    await m.ae.stop();
+    await m.node.close();
+  };
+  return {
+    members,
+    network,
+    crash,
+    async restart(i) {
+      const m = members[i]!;
+      Object.assign(m, await boot(setup, m, 500 + i));
+    },
+    async close() {
+      for (const i of members.keys()) await crash(i).catch(() => {});
+    },
+  };
+}
+
+const roots = (h: Harness): string[] => h.members.map((m) => m.replica.digest.rootHex());
+const allEqual = (xs: string[]): boolean => xs.every((x) => x === xs[0]);
+
+/** Writes `n` records straight into chosen replicas (as if writes had reached only some of them). */
+async function diverge(h: Harness, n: number, seed: number): Promise<void> {
+  const random = seededRandom(seed);
+  for (let k = 0; k < n; k++) {
+    const key = `k${random.int(n)}`;
+    const value = random.int(5) === 0 ? null : text(`v${k}`);
+    const version = h.members[0]!.node.hlc.now();
+    const record = makeRecord(keyToBytes(key), version, value);
+    for (const m of h.members) if (random.int(2) === 0) await m.replica.apply([record], 'client');
+  }
+}
+
+test('three replicas with random divergence converge to equal digests; a second session moves nothing', async () => {
+  const h = await harness(3);
+  try {
+    await diverge(h, 2000, 7);
+    assert.ok(!allEqual(roots(h)), 'the replicas start divergent');
+    await h.members[0]!.ae.runNow();
+    await h.members[1]!.ae.runNow('n3');
+    assert.ok(allEqual(roots(h)), `digests equal after sessions: ${roots(h).join(' ')}`);
+    const again = await h.members[0]!.ae.runNow();
+    for (const e of again) {
+      assert.equal(e.result, 'converged');
+      assert.equal(e.keysPulled + e.keysPushed, 0, 'a session on converged replicas moves no records');
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+test('a session cut short by a crash resumes from its checkpoint and completes without loss', async () => {
+  const h = await harness(2);
+  try {
+    // Both hold every key, the first node newer versions: key-level differences spread over many rounds.
+    for (let k = 0; k < 4000; k++) {
+      await h.members[1]!.replica.apply(
+        [makeRecord(keyToBytes(`c${k}`), h.members[0]!.node.hlc.now(), text('stale'))],
+        'client',
+      );
+    }
+    for (let k = 0; k < 4000; k++) {
+      await h.members[0]!.replica.apply(
+        [makeRecord(keyToBytes(`c${k}`), h.members[0]!.node.hlc.now(), text(`v${k}`))],
+        'client',
+      );
+    }
+    // A slow throttle keeps the session running long enough to crash it after its first checkpoint.
+    h.members[0]!.ae.setThrottle({ recordsPerSecondMax: 2000 });
+    let firstError: unknown;
+    void h.members[0]!.ae.runNow('n2').catch((e: unknown) => {
+      firstError = e;
+    });
+    await eventually(
+      () => firstError !== undefined || h.members[0]!.ae.state.checkpoint('n2') !== undefined,
+      10_000,
+      'a checkpoint',
+    );
+    assert.equal(firstError, undefined);
+    await h.crash(0);
+    assert.ok(h.members[0]!.ae.state.checkpoint('n2') !== undefined, 'the checkpoint survives the crash');
+    await h.restart(0);
+    const [entry] = await h.members[0]!.ae.runNow('n2');
+    assert.ok(entry !== undefined, 'a session ran');
+    assert.ok(entry.resumed, 'the session after the restart continues the checkpointed one');
+    assert.ok(
+      entry.result === 'repaired' || entry.result === 'converged',
+      `result ${entry.result}: ${entry.error}`,
+    );
+    assert.equal(h.members[1]!.replica.digest.count(), 4000);
+    for (let k = 0; k < 4000; k += 97) {
+      const r = h.members[1]!.replica.get(keyToBytes(`c${k}`));
+      assert.equal(Buffer.from(r!.value!).toString(), `v${k}`, 'every newer version reached the peer');
+    }
+    assert.ok(allEqual(roots(h)));
+    assert.equal(
+      h.members[0]!.ae.state.checkpoint('n2'),
+      undefined,
+      'a finished session leaves no checkpoint',
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test('the throttle bounds the repair rate and can be changed at run time', async () => {
+  const h = await harness(2);
+  try {
+    const [a, b] = h.members as [Member, Member];
+    const n = 3000;
+    for (let k = 0; k < n; k++)
+      await b.replica.apply([makeRecord(keyToBytes(`t${k}`), a.node.hlc.now(), text('stale'))], 'client');
+    for (let k = 0; k < n; k++)
+      await a.replica.apply([makeRecord(keyToBytes(`t${k}`), a.node.hlc.now(), text(`v${k}`))], 'client');
+    const recordsPerSecondMax = 2000;
+    assert.throws(
+      () => a.ae.setThrottle({ recordsPerSecondMax: -1 }),
+      /recordsPerSecondMax must be a positive number/,
+    );
+    a.ae.setThrottle({ recordsPerSecondMax });
+    assert.equal(a.ae.status().throttle.recordsPerSecondMax, recordsPerSecondMax);
+    const [entry] = await a.ae.runNow('n2');
+    assert.ok(entry !== undefined && entry.keysPushed === n, `pushed ${entry?.keysPushed}`);
+    // The bucket allows a burst of one second's worth, then the rate: n ≤ rate × (1 s + duration).
+    const allowed = (recordsPerSecondMax * (1000 + entry.durationMs)) / 1000;
+    assert.ok(
+      n <= allowed,
+      `${n} records in ${entry.durationMs} ms exceeds ${recordsPerSecondMax} records/s`,
+    );
+    assert.ok(
+      entry.durationMs >= ((n - recordsPerSecondMax) / recordsPerSecondMax) * 1000 * 0.9,
+      `took only ${entry.durationMs} ms`,
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test('pause stops new sessions from starting on the paused node; resume restarts them', async () => {
+  const h = await harness(2, 0, 30);
+  try {
+    const [a] = h.members as [Member, Member];
+    await eventually(
+      () => a.ae.status().history.some((e) => e.initiator === 'n1'),
+      5000,
+      'a first scheduled session',
+    );
+    a.ae.pause();
+    const pausedAtMs = Date.now();
+    assert.equal(a.ae.status().paused, true);
+    assert.ok(
+      a.ae.status().peers.every((p) => p.nextAtMs === null),
+      'nothing scheduled while paused',
+    );
+    // The unpaused peer keeps running its sessions: several of them measure that several intervals passed.
+    const since = (initiator: string, t: number) =>
+      a.ae.status().history.filter((e) => e.initiator === initiator && e.startedAtMs > t);
+    await eventually(() => since('n2', pausedAtMs).length >= 4, 5000, 'the peer to run sessions meanwhile');
+    assert.equal(since('n1', pausedAtMs).length, 0, 'no session began on the paused node');
+    a.ae.resume();
+    const resumedAtMs = Date.now();
+    await eventually(() => since('n1', resumedAtMs).length > 0, 5000, 'sessions to start again after resume');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a tombstone is purged only after every replica completed a session since; the key never reappears', async () => {
+  const h = await harness(3, 0);
+  try {
+    const [a, b, c] = h.members as [Member, Member, Member];
+    const key = keyToBytes('gone');
+    const old = makeRecord(key, a.node.hlc.now(), text('old'));
+    await a.replica.apply([old], 'client');
+    await a.ae.runNow();
+    await b.ae.runNow('n3');
+    assert.ok(c.replica.get(key)?.value !== null, 'every replica holds the value');
+    await h.crash(2); // n3 is down and misses the delete
+    await a.replica.apply([makeRecord(key, a.node.hlc.now(), null)], 'client');
+    await b.replica.apply([a.replica.get(key)!], 'client');
+    const failed = await a.ae.runNow().catch(() => []);
+    assert.ok(
+      failed.some((e) => e.result === 'failed'),
+      'the session with the down replica fails',
+    );
+    await a.ae.purgeOnce();
+    await b.ae.purgeOnce();
+    assert.ok(
+      a.replica.get(key) !== undefined && b.replica.get(key) !== undefined,
+      'a down replica blocks purging',
+    );
+    assert.equal(
+      a.ae.status().watermark.clusterMs === null ||
+        a.ae.status().watermark.clusterMs! < a.replica.get(key)!.version.ms,
+      true,
+    );
+
+    await h.restart(2);
+    // Rounds of sessions: the first carries the tombstone to n3, later ones spread everyone's watermark.
+    await eventually(
+      async () => {
+        for (const m of h.members) await m.ae.runNow().catch(() => []);
+        for (const m of h.members) await m.ae.purgeOnce();
+        return h.members.every((m) => m.replica.get(key) === undefined);
+      },
+      20_000,
+      'the tombstone to be purged everywhere',
+    );
+    // A late replication message carrying the old value is refused by the purge bound; sessions do not revive it.
+    for (const m of h.members) {
+      const reply = decodeJson(await m.node.handleInternal('replicate', encodeRecords([old]), 'n1')) as {
+        refused: number;
+      };
+      assert.equal(reply.refused, 1, `${m.id} refuses a record older than its purge bound`);
+    }
+    for (const m of h.members) await m.ae.runNow().catch(() => []);
+    assert.ok(
+      h.members.every((m) => m.replica.get(key) === undefined),
+      'the key never reappears',
+    );
+    assert.ok(old.version.ms < a.ae.status().watermark.purgeBeforeMs!, 'the purge bound is shown in status');
+  } finally {
+    await h.close();
+  }
+});
