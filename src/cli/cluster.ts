@@ -19,6 +19,8 @@ export interface LocalClusterOptions {
   /** Wires extra subsystems into each node's context (anti-entropy). */
   readonly extend?: (ctx: ServiceContext) => Promise<void> | void;
   readonly scenario?: string | null;
+  /** Shared secret for the nodes' internal traffic; none leaves it open. */
+  readonly clusterSecret?: Buffer;
 }
 
 export class LocalCluster implements DemoControls {
@@ -90,6 +92,7 @@ export class LocalCluster implements DemoControls {
     const running = await startNode({
       config,
       demo: this,
+      clusterSecret: this.options.clusterSecret,
       ...(this.options.extend === undefined ? {} : { extend: this.options.extend }),
     });
     this.running.set(nodeId, running);

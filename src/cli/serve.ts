@@ -1,6 +1,8 @@
 // `converge serve` and `converge demo`.
 
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import { loadClusterSecret } from '../server/auth/cluster-auth.js';
 import { readConfigFile, readEnv, resolveConfig, type RawSettings } from '../config/config.js';
 import { startNode } from '../server/server.js';
 import { LocalCluster } from './cluster.js';
@@ -53,6 +55,7 @@ export function registerServe(program: Command): void {
     .option('--hint-age-max <duration>', 'hints older than this are dropped (anti-entropy heals them)')
     .option('--ae-records-per-second <n>', 'repair throttle: records per second')
     .option('--ae-bytes-per-second <size>', 'repair throttle: bytes per second')
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or set CONVERGE_CLUSTER_SECRET)')
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')
@@ -63,8 +66,13 @@ export function registerServe(program: Command): void {
       for (const k of ['hints', 'read-repair', 'anti-entropy']) if (flags[k] === true) delete flags[k];
       const config = resolveConfig(file, readEnv(process.env), flags);
       let lastReport = 0;
+      const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);
+      if (clusterSecret === undefined) {
+        process.stderr.write('converge: WARNING: no cluster secret (CONVERGE_CLUSTER_SECRET or --cluster-secret-file): anyone who can reach this node can write through /internal/\n');
+      }
       const node = await startNode({
         config,
+        clusterSecret,
         extend: extendWithAntiEntropy,
         onRebuildProgress: (p) => {
           if (p.done || Date.now() - lastReport > 1000) {
@@ -96,7 +104,8 @@ export function registerDemo(program: Command): void {
         throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
       }
       const settings = { 'ae-interval': opts.aeInterval, ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)) };
-      const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null });
+      // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real cluster's.
+      const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null, clusterSecret: randomBytes(32) });
       process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
       await cluster.startAll();
       const urls = cluster.configs.map((c) => cluster.url(c.id));

@@ -14,6 +14,8 @@ export interface HttpOptions {
   readonly bodyBytesMax: number;
   /** Hooks that run before any route (authentication lands here). */
   readonly onRequest?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
+  /** Hooks that run after the body is read, before the handler (body authentication). */
+  readonly preHandler?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   readonly https?: { key: Buffer; cert: Buffer; ca?: Buffer } | undefined;
@@ -36,6 +38,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   for (const hook of options.onRequest ?? []) app.addHook('onRequest', hook);
+  for (const hook of options.preHandler ?? []) app.addHook('preHandler', hook);
   app.setErrorHandler(replyError);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new ConvergeError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());

@@ -5,6 +5,7 @@ import type { NodeConfig } from '../config/config.js';
 import { type ServiceContext, createServiceContext, type NodeContextOptions } from './context.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import type { DemoControls } from './dashboard/types.js';
+import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
 import { buildHttpServer } from './http.js';
 
 export interface RunningNode {
@@ -22,18 +23,23 @@ export interface StartNodeOptions extends NodeContextOptions {
   /** Hooks that run before every route (authentication). */
   readonly onRequest?: Parameters<typeof buildHttpServer>[0]['onRequest'];
   readonly https?: { key: Buffer; cert: Buffer; ca?: Buffer };
+  /** The cluster's shared secret: internal requests are signed and verified with it (none: open, with a warning). */
+  readonly clusterSecret?: Buffer | undefined;
   /** Wires extra subsystems (anti-entropy) into the context before the server listens. */
   readonly extend?: (ctx: ServiceContext) => Promise<void> | void;
 }
 
 export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
-  const ctx = await createServiceContext(options);
+  const secret = options.clusterSecret;
+  const ctx = await createServiceContext(secret === undefined ? options : { ...options, sign: clusterSigner(options.config.id, secret) });
   await options.extend?.(ctx);
+  const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
   const app = buildHttpServer({
     node: ctx.node,
     antiEntropy: () => ctx.antiEntropy,
     bodyBytesMax: options.config.limits.bodyBytesMax,
-    ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest }),
+    onRequest: [...(verifier === undefined ? [] : [verifier.onRequest]), ...(options.onRequest ?? [])],
+    preHandler: verifier === undefined ? [] : [verifier.preHandler],
     https: options.https,
   });
   await app.register(dashboardPlugin, {
