@@ -51,7 +51,8 @@ export class LocalReplica implements Replica {
   rebuildCursor: string | null = null;
   private readyWaiters: Array<() => void> = [];
   private next: Batch | null = null;
-  private inFlight = false;
+  /** The batch storage is writing now, if any. */
+  private current: Batch | null = null;
   private readonly counts = { applied: 0, ignored: 0, bySource: new Map<ApplySource, number>() };
 
   constructor(private readonly options: ReplicaOptions) {
@@ -187,10 +188,8 @@ export class LocalReplica implements Replica {
 
   /** Waits until every accepted apply has reached storage. */
   async flush(): Promise<void> {
-    while (this.next !== null || this.inFlight) {
-      const waiting = this.next?.done ?? Promise.resolve();
-      await waiting.catch(() => {});
-      if (this.inFlight) await new Promise((resolve) => setImmediate(resolve));
+    for (let batch = this.next ?? this.current; batch !== null; batch = this.next ?? this.current) {
+      await batch.done.catch(() => {});
     }
   }
 
@@ -229,14 +228,14 @@ export class LocalReplica implements Replica {
   }
 
   private pump(): void {
-    if (this.inFlight || this.next === null) return;
+    if (this.current !== null || this.next === null) return;
     const batch = this.next;
     this.next = null;
-    this.inFlight = true;
+    this.current = batch;
     this.storage.write(batch.ops).then(
       () => {
         for (const { lkey, entry } of batch.entries) if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
-        this.inFlight = false;
+        this.current = null;
         batch.resolve();
         this.pump();
       },
@@ -252,7 +251,7 @@ export class LocalReplica implements Replica {
     const queued = this.next;
     this.next = null;
     this.overlay.clear();
-    this.inFlight = false;
+    this.current = null;
     const error = err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', String(err));
     batch.reject(error);
     queued?.reject(error);
