@@ -3,7 +3,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { AntiEntropyStatus, RepairPreviewEntry, SessionHistoryEntry } from '../antientropy/types.js';
-import { baseUrl, call, json } from './client.js';
+import { baseUrl, call, json, withClientOptions } from './client.js';
 import { age, print, table } from './output.js';
 
 interface NodeOpts {
@@ -12,8 +12,7 @@ interface NodeOpts {
 }
 
 export function registerAntiEntropyCommands(program: Command): void {
-  program
-    .command('diff')
+  withClientOptions(program.command('diff'))
     .description('preview what a session with a peer would repair, which way and why (writes nothing)')
     .requiredOption('--peer <id>', 'the peer to compare with')
     .option('--node <url>', 'the node to compare from', 'http://127.0.0.1:7101')
@@ -33,8 +32,7 @@ export function registerAntiEntropyCommands(program: Command): void {
       print(opts, res, text);
     });
 
-  program
-    .command('repair')
+  withClientOptions(program.command('repair'))
     .description('run an anti-entropy session now, with a progress bar')
     .option('--node <url>', 'the node that runs the session', 'http://127.0.0.1:7101')
     .option('--peer <id>', 'only this peer (default: every peer)')
@@ -73,7 +71,7 @@ export function registerAntiEntropyCommands(program: Command): void {
 
   const ae = program.command('ae').description('pause or resume the anti-entropy process');
   for (const action of ['pause', 'resume'] as const) {
-    ae.command(action)
+    withClientOptions(ae.command(action))
       .description(`${action} scheduled sessions on a node`)
       .option('--node <url>', 'the node', 'http://127.0.0.1:7101')
       .option('--json', 'machine-readable output')

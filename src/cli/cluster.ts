@@ -35,7 +35,9 @@ export class LocalCluster implements DemoControls {
     this.ownsDataRoot = options.dataRoot === undefined;
     this.dataRoot = options.dataRoot ?? mkdtempSync(join(tmpdir(), 'converge-demo-'));
     const ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
-    const peers = ids.map((id, i) => `${id}=http://127.0.0.1:${options.basePort + i + 1}`).join(',');
+    // With a certificate in the settings every node serves HTTPS, and so is every peer URL.
+    const scheme = typeof options.settings?.['tls-cert'] === 'string' ? 'https' : 'http';
+    const peers = ids.map((id, i) => `${id}=${scheme}://127.0.0.1:${options.basePort + i + 1}`).join(',');
     this.configs = ids.map((id, i) =>
       resolveConfig(
         { 'ae-interval': '2s', sync: 'group', 'leaf-bits': '16' },
@@ -51,7 +53,7 @@ export class LocalCluster implements DemoControls {
 
   url(id: string): string {
     const c = this.config(id);
-    return `http://${c.listen.host}:${c.listen.port}`;
+    return `${c.tls.certFile === null ? 'http' : 'https'}://${c.listen.host}:${c.listen.port}`;
   }
 
   node(id: string): RunningNode {

@@ -1,7 +1,7 @@
 // `converge put|get|del KEY [VALUE] --node URL [--consistency one|quorum|all]`
 
 import type { Command } from 'commander';
-import { CliError, baseUrl, call, errorMessage, json } from './client.js';
+import { CliError, baseUrl, call, errorMessage, json, withClientOptions } from './client.js';
 import { print } from './output.js';
 
 interface KvOptions {
@@ -22,7 +22,7 @@ function kvUrl(opts: KvOptions, key: string): string {
 
 export function registerKv(program: Command): void {
   const common = (c: Command): Command =>
-    c
+    withClientOptions(c)
       .option('--node <url>', 'node to send the request to', 'http://127.0.0.1:7101')
       .option('--consistency <level>', 'one | quorum | all', 'quorum')
       .option('--json', 'machine-readable output');

@@ -24,6 +24,8 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
     keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
+    tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
+    connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
   };
   const out: RawSettings = {};
   for (const [k, name] of Object.entries(map)) {
@@ -56,6 +58,15 @@ export function registerServe(program: Command): void {
     .option('--ae-records-per-second <n>', 'repair throttle: records per second')
     .option('--ae-bytes-per-second <size>', 'repair throttle: bytes per second')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or set CONVERGE_CLUSTER_SECRET)')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); peers are then https:// URLs')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', 'CA certificate (PEM) that peers\' certificates must chain to')
+    .option('--client-tokens-file <file>', 'require bearer tokens on the public API: lines of read-only|read-write TOKEN [NAME]')
+    .option('--connections-max <n>', 'open connections at most; further ones are closed at once')
+    .option('--headers-timeout <duration>', 'a client must send its request headers within this')
+    .option('--receive-timeout <duration>', 'a client must send its whole request within this')
+    .option('--idle-timeout <duration>', 'a connection with no traffic for this long is closed')
+    .option('--keep-alive-timeout <duration>', 'an idle keep-alive connection is closed after this')
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import type { NodeStatus } from '../cluster/node-types.js';
-import { baseUrl, call, json } from './client.js';
+import { baseUrl, call, json, withClientOptions } from './client.js';
 import { age, print, table } from './output.js';
 
 interface NodeRow {
@@ -42,8 +42,7 @@ function aeSummary(s: NodeStatus): string {
 }
 
 export function registerStatus(program: Command): void {
-  program
-    .command('status')
+  withClientOptions(program.command('status'))
     .description('every node: reachable, key count, digest root, anti-entropy state per peer')
     .option('--node <url>', 'any node of the cluster', 'http://127.0.0.1:7101')
     .option('--json', 'machine-readable output')

@@ -26,6 +26,18 @@ export interface NodeConfig {
   readonly tombstoneGraceMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
   readonly logLevel: string;
+  /** Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers. */
+  readonly tls: { readonly certFile: string | null; readonly keyFile: string | null; readonly caFile: string | null };
+  /** Bearer tokens for the public API (docs/security.md); null leaves the public API open. */
+  readonly clientTokensFile: string | null;
+  /** Connection limits and slow-client timeouts of the HTTP server. */
+  readonly http: {
+    readonly connectionsMax: number;
+    readonly headersTimeoutMs: number;
+    readonly receiveTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
 }
 
 /** Raw settings as strings or booleans, whichever source they came from; keys are the flag names. */
@@ -50,7 +62,15 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-records-per-second': '50000',
   'ae-bytes-per-second': '64MiB',
   'log-level': 'info',
+  'connections-max': '1024',
+  'headers-timeout': '10s',
+  'receive-timeout': '30s',
+  'idle-timeout': '60s',
+  'keep-alive-timeout': '5s',
 };
+
+/** Secrets are read from their own variables, never taken as settings. */
+const secretEnvNames = new Set(['CONVERGE_CLUSTER_SECRET', 'CONVERGE_TOKEN']);
 
 const fileSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.object({ id: z.string(), url: z.string() }))]));
 
@@ -75,7 +95,7 @@ export function readConfigFile(path: string): RawSettings {
 export function readEnv(env: NodeJS.ProcessEnv): RawSettings {
   const out: RawSettings = {};
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('CONVERGE_') || value === undefined || name === 'CONVERGE_CLUSTER_SECRET') continue;
+    if (!name.startsWith('CONVERGE_') || value === undefined || secretEnvNames.has(name)) continue;
     const key = name.slice('CONVERGE_'.length).toLowerCase().replace(/_/g, '-');
     out[key] = value === 'true' ? true : value === 'false' ? false : value;
   }
@@ -94,11 +114,14 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
   const sync = str('sync');
   if (!syncPolicies.includes(sync as SyncPolicy)) throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
   const id = validateNodeId('--id', str('id'));
+  const optional = (k: string): string | null => (typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : null);
+  const peers = parsePeers('--peers', typeof raw.peers === 'string' ? raw.peers : '').filter((p) => p.id !== id);
+  const tls = parseTls(optional('tls-cert'), optional('tls-key'), optional('tls-ca'), peers);
   return {
     id,
     listen: parseListen('--listen', str('listen')),
     dataDir: str('data'),
-    peers: parsePeers('--peers', typeof raw.peers === 'string' ? raw.peers : '').filter((p) => p.id !== id),
+    peers,
     sync: sync as SyncPolicy,
     aeIntervalMs: parseDuration('--ae-interval', str('ae-interval')),
     mechanisms: { hints: bool('hints'), readRepair: bool('read-repair'), antiEntropy: bool('anti-entropy') },
@@ -120,5 +143,34 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       bytesPerSecondMax: parseSize('--ae-bytes-per-second', str('ae-bytes-per-second')),
     },
     logLevel: str('log-level'),
+    tls,
+    clientTokensFile: optional('client-tokens-file'),
+    http: parseHttpLimits(str),
   };
+}
+
+function parseTls(certFile: string | null, keyFile: string | null, caFile: string | null, peers: ReadonlyArray<{ id: string; url: string }>): NodeConfig['tls'] {
+  if ((certFile === null) !== (keyFile === null)) {
+    throw configError(`--tls-cert and --tls-key go together (only ${certFile === null ? '--tls-key' : '--tls-cert'} is set)`);
+  }
+  const plain = peers.find((p) => p.url.startsWith('http:'));
+  if (certFile !== null && plain !== undefined) {
+    throw configError(`--peers: peer ${plain.id} is ${plain.url}, but this node serves TLS (--tls-cert): list peers as https://`);
+  }
+  return { certFile, keyFile, caFile };
+}
+
+function parseHttpLimits(str: (k: string) => string): NodeConfig['http'] {
+  const http = {
+    connectionsMax: parseInteger('--connections-max', str('connections-max'), 1, 1_000_000),
+    headersTimeoutMs: parseDuration('--headers-timeout', str('headers-timeout')),
+    receiveTimeoutMs: parseDuration('--receive-timeout', str('receive-timeout')),
+    idleTimeoutMs: parseDuration('--idle-timeout', str('idle-timeout')),
+    keepAliveTimeoutMs: parseDuration('--keep-alive-timeout', str('keep-alive-timeout')),
+  };
+  // Node refuses a headers timeout longer than the whole-request timeout.
+  if (http.headersTimeoutMs > http.receiveTimeoutMs) {
+    throw configError(`--headers-timeout (${http.headersTimeoutMs} ms) must not exceed --receive-timeout (${http.receiveTimeoutMs} ms)`);
+  }
+  return http;
 }

@@ -20,7 +20,8 @@ export interface NodeContextOptions {
   readonly onRebuildProgress?: (progress: RebuildProgress) => void;
   /** Adds authentication headers to outgoing peer requests. */
   readonly sign?: (method: string, path: string, body: Uint8Array) => Record<string, string>;
-  readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** The CA that https:// peers' certificates must chain to. */
+  readonly tls?: { ca?: Buffer };
 }
 
 export interface ServiceContext {

@@ -2,6 +2,8 @@
 // anti-entropy controls, and node-to-node traffic under /internal/. Errors are always JSON
 // `{"error":{"code","message"}}` with the status of their code; never a stack trace.
 
+import { STATUS_CODES, maxHeaderSize } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import type { ConvergeNode } from '../cluster/node.js';
@@ -16,25 +18,63 @@ export interface HttpOptions {
   readonly onRequest?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
   /** Hooks that run after the body is read, before the handler (body authentication). */
   readonly preHandler?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
-  readonly connectionTimeoutMs?: number;
-  readonly requestTimeoutMs?: number;
+  /** Connection limits and slow-client timeouts (docs/operations.md). */
+  readonly http?: HttpServerLimits;
   readonly https?: { key: Buffer; cert: Buffer; ca?: Buffer } | undefined;
+  /** Told about every connection refused at connectionsMax and every request the HTTP parser refused. */
+  readonly onConnectionDropped?: () => void;
+  readonly onClientError?: (code: string) => void;
+}
+
+export interface HttpServerLimits {
+  readonly connectionsMax: number;
+  readonly headersTimeoutMs: number;
+  readonly receiveTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+}
+
+export const httpServerLimitsDefault: HttpServerLimits = {
+  connectionsMax: 1024,
+  headersTimeoutMs: 10_000,
+  receiveTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+};
+
+const clientErrorLingerMs = 1000;
+
+/** Node checks its headers and request timeouts on this period (its default of 30 s lets a slow client linger). */
+export function connectionsCheckIntervalMs(limits: HttpServerLimits): number {
+  return Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
 }
 
 export function buildHttpServer(options: HttpOptions): FastifyInstance {
+  const limits = options.http ?? httpServerLimitsDefault;
+  // Options of node's own server (https.createServer takes them beside the TLS ones).
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.receiveTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckIntervalMs(limits),
+  };
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyBytesMax,
     routerOptions: { maxParamLength: 8192 },
-    connectionTimeout: options.connectionTimeoutMs ?? 30_000,
-    requestTimeout: options.requestTimeoutMs ?? 30_000,
-    keepAliveTimeout: 60_000,
+    connectionTimeout: limits.idleTimeoutMs,
+    requestTimeout: limits.receiveTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    clientErrorHandler: clientErrorHandler(limits, options.onClientError),
     // Malformed percent-encoding is refused by the router before any route: answer in our error format.
     frameworkErrors: (_err: Error, _req: FastifyRequest, reply: FastifyReply) => {
       void reply.code(400).send(new ConvergeError('KEY_INVALID', 'the request path is not valid percent-encoded UTF-8').toJSON());
     },
-    ...(options.https === undefined ? {} : { https: options.https }),
+    ...(options.https === undefined ? { http: serverOptions } : { https: { ...options.https, ...serverOptions } }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  app.server.maxConnections = limits.connectionsMax;
+  app.server.headersTimeout = limits.headersTimeoutMs;
+  if (options.onConnectionDropped !== undefined) app.server.on('drop', options.onConnectionDropped);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   for (const hook of options.onRequest ?? []) app.addHook('onRequest', hook);
@@ -143,6 +183,39 @@ function consistencyOf(req: FastifyRequest): Consistency {
     throw new ConvergeError('CONSISTENCY_INVALID', `consistency must be one of ${consistencyLevels.join(', ')} (got ${String(c)})`);
   }
   return c as Consistency;
+}
+
+/**
+ * Requests the HTTP parser refuses (bad syntax, oversized headers) or that arrive too slowly never reach a route:
+ * answer them in the same JSON error format, naming what was wrong, and close the connection.
+ */
+function clientErrorHandler(limits: HttpServerLimits, onClientError: ((code: string) => void) | undefined) {
+  return (err: Error & { code?: string; reason?: string }, socket: Duplex): void => {
+    onClientError?.(err.code ?? 'unknown');
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    let error: ConvergeError;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      error = new ConvergeError('REQUEST_TIMEOUT', `the request arrived too slowly: headers must be complete within headersTimeoutMs ${limits.headersTimeoutMs}, the whole request within receiveTimeoutMs ${limits.receiveTimeoutMs}`);
+    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+      error = new ConvergeError('HEADERS_TOO_LARGE', `the request headers exceed ${maxHeaderSize} bytes`);
+    } else {
+      error = new ConvergeError('BAD_REQUEST', `malformed HTTP request: ${err.reason ?? err.message} (${err.code ?? 'no code'})`);
+    }
+    const body = JSON.stringify(error.toJSON());
+    const status = error.httpStatus;
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // A client that never reads its answer must not keep the socket: it is destroyed after a short linger.
+    const linger = setTimeout(() => socket.destroy(), clientErrorLingerMs);
+    linger.unref();
+    socket.end(head + body, () => {
+      clearTimeout(linger);
+      socket.destroy();
+    });
+  };
 }
 
 function replyError(err: FastifyError | ConvergeError, _req: FastifyRequest, reply: FastifyReply): void {

@@ -1,12 +1,15 @@
 // Starts one node: context, HTTP server, dashboard; stops it through an AbortSignal.
 
 import type { FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
 import type { NodeConfig } from '../config/config.js';
 import { type ServiceContext, createServiceContext, type NodeContextOptions } from './context.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import type { DemoControls } from './dashboard/types.js';
+import { type ClientToken, clientAuthHook, loadClientTokens } from './auth/client-auth.js';
 import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
 import { buildHttpServer } from './http.js';
+import { loadTlsMaterial } from './tls.js';
 
 export interface RunningNode {
   readonly ctx: ServiceContext;
@@ -22,7 +25,6 @@ export interface StartNodeOptions extends NodeContextOptions {
   readonly signal?: AbortSignal;
   /** Hooks that run before every route (authentication). */
   readonly onRequest?: Parameters<typeof buildHttpServer>[0]['onRequest'];
-  readonly https?: { key: Buffer; cert: Buffer; ca?: Buffer };
   /** The cluster's shared secret: internal requests are signed and verified with it (none: open, with a warning). */
   readonly clusterSecret?: Buffer | undefined;
   /** Wires extra subsystems (anti-entropy) into the context before the server listens. */
@@ -30,25 +32,43 @@ export interface StartNodeOptions extends NodeContextOptions {
 }
 
 export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
+  const { config } = options;
   const secret = options.clusterSecret;
-  const ctx = await createServiceContext(secret === undefined ? options : { ...options, sign: clusterSigner(options.config.id, secret) });
+  // Files are read before anything opens, so a bad certificate or tokens file fails the start cleanly.
+  const tls = loadTlsMaterial(config.tls);
+  const tokens: ClientToken[] | undefined = config.clientTokensFile === null ? undefined : loadClientTokens(config.clientTokensFile);
+  const ctx = await createServiceContext({
+    ...options,
+    ...(secret === undefined ? {} : { sign: clusterSigner(config.id, secret) }),
+    ...(tls.ca === undefined ? {} : { tls: { ca: tls.ca } }),
+  });
   await options.extend?.(ctx);
   const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
+  const dropped = new Counter({ name: 'converge_http_connections_dropped_total', help: 'Connections refused because connectionsMax were open', registers: [ctx.registry] });
+  const clientErrors = new Counter({ name: 'converge_http_client_errors_total', help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow', labelNames: ['code'], registers: [ctx.registry] });
   const app = buildHttpServer({
     node: ctx.node,
     antiEntropy: () => ctx.antiEntropy,
-    bodyBytesMax: options.config.limits.bodyBytesMax,
-    onRequest: [...(verifier === undefined ? [] : [verifier.onRequest]), ...(options.onRequest ?? [])],
+    bodyBytesMax: config.limits.bodyBytesMax,
+    onRequest: [
+      ...(verifier === undefined ? [] : [verifier.onRequest]),
+      ...(tokens === undefined ? [] : [clientAuthHook(tokens)]),
+      ...(options.onRequest ?? []),
+    ],
     preHandler: verifier === undefined ? [] : [verifier.preHandler],
-    https: options.https,
+    http: config.http,
+    https: tls.server,
+    onConnectionDropped: () => dropped.inc(),
+    onClientError: (code) => clientErrors.inc({ code }),
   });
   await app.register(dashboardPlugin, {
     status: () => ctx.node.status(),
     antiEntropy: () => ctx.antiEntropy?.status() ?? null,
     digest: () => ctx.replica.digest,
     demo: options.demo,
+    peerCa: tls.ca,
   });
-  const { host, port } = options.config.listen;
+  const { host, port } = config.listen;
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -57,7 +77,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   }
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
-  const scheme = options.https === undefined ? 'http' : 'https';
+  const scheme = tls.server === undefined ? 'http' : 'https';
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;

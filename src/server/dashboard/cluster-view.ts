@@ -15,9 +15,9 @@ export class PeerClient {
   private readonly agent: Agent;
   private readonly timeoutMs: number;
 
-  constructor(timeoutMs: number = peerTimeoutMsDefault) {
+  constructor(timeoutMs: number = peerTimeoutMsDefault, ca?: Buffer) {
     this.timeoutMs = timeoutMs;
-    this.agent = new Agent({ connections: 4, keepAliveTimeout: 4_000, connectTimeout: timeoutMs });
+    this.agent = new Agent({ connections: 4, keepAliveTimeout: 4_000, connectTimeout: timeoutMs, ...(ca === undefined ? {} : { connect: { ca } }) });
   }
 
   /** GET a JSON document; throws on a network error, a timeout or a non-2xx answer. */

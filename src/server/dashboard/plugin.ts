@@ -35,10 +35,12 @@ export interface DashboardOptions {
   readonly demo: DemoControls | undefined;
   /** How long the serving node waits for a peer's answer before marking it unreachable. */
   readonly peerTimeoutMs?: number | undefined;
+  /** The CA that https:// peers' certificates chain to (the node's --tls-ca). */
+  readonly peerCa?: Buffer | undefined;
 }
 
 export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app, options) => {
-  const client = new PeerClient(options.peerTimeoutMs);
+  const client = new PeerClient(options.peerTimeoutMs, options.peerCa);
   app.addHook('onClose', async () => client.close());
   app.setErrorHandler(replyError);
   // Build (or reuse) the bundle now, so a broken web/ fails the server's start, not the first page view.
