@@ -68,9 +68,9 @@ export function converged(cluster: LocalCluster): boolean {
 }
 
 /** Runs the CLI in a child process and collects its output. */
-export function cli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export function cli(args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/converge.js', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/converge.js', ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -81,6 +81,9 @@ export function registerServe(program: Command): void {
       if (clusterSecret === undefined) {
         process.stderr.write('converge: WARNING: no cluster secret (CONVERGE_CLUSTER_SECRET or --cluster-secret-file): anyone who can reach this node can write through /internal/\n');
       }
+      if (config.clientTokensFile !== null && config.tls.certFile === null) {
+        process.stderr.write('converge: WARNING: client tokens without TLS (--tls-cert) travel in clear and can be captured on the network\n');
+      }
       const node = await startNode({
         config,
         clusterSecret,
