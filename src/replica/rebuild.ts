@@ -27,7 +27,12 @@ export async function rebuildDigest(replica: LocalReplica, options: RebuildOptio
       if (e.record !== null) replica.digest.update(e.token, null, e.record.fp);
     }
     scanned += page.entries.length;
-    if (page.next === undefined) break;
+    if (page.next === undefined) {
+      // Still inside the last slice: a write queued behind this one must already see the digest as ready,
+      // or it would skip the digest for a key the scan has passed.
+      replica.rebuildCursor = null;
+      break;
+    }
     replica.rebuildCursor = Buffer.from(page.next).toString('latin1');
     options.onProgress?.({ scanned, done: false });
     await options.yieldNow();

@@ -79,7 +79,6 @@ export class LocalReplica implements Replica {
       yieldNow: this.options.yieldNow ?? (() => new Promise((resolve) => setImmediate(resolve))),
       onProgress: this.options.onRebuildProgress,
     });
-    this.rebuildCursor = null;
     for (const wake of this.readyWaiters.splice(0)) wake();
   }
 
