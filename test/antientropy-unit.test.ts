@@ -316,3 +316,33 @@ test('a tombstone is purged only after every replica completed a session since; 
     await h.close();
   }
 });
+
+test('a hint replayed while tombstones are being purged cannot bring the deleted value back', async () => {
+  // Found by the simulator: the purge bound used to rise only after the purge had committed, and a hint
+  // carrying the old value slipped in between.
+  const h = await harness(2, 0);
+  try {
+    const [a, b] = h.members as [Member, Member];
+    const key = keyToBytes('raced');
+    const old = makeRecord(key, a.node.hlc.now(), text('old'));
+    await a.replica.apply([old], 'client');
+    await a.replica.apply([makeRecord(key, a.node.hlc.now(), null)], 'client');
+    const deletedMs = a.replica.get(key)!.version.ms;
+    await eventually(
+      async () => {
+        await a.ae.runNow();
+        await b.ae.runNow();
+        return (a.ae.watermark.purgeBeforeMs(0) ?? 0) > deletedMs;
+      },
+      5000,
+      'a session that began after the delete, on both sides',
+    );
+    const purging = a.ae.purgeOnce();
+    const reply = decodeJson(await a.node.handleInternal('hint', encodeRecords([old]), 'n2')) as { refused: number };
+    assert.equal(await purging, 1, 'the tombstone is purged');
+    assert.equal(reply.refused, 1, 'the hint is refused by the purge bound');
+    assert.equal(a.replica.get(key), undefined, 'the key stays deleted');
+  } finally {
+    await h.close();
+  }
+});

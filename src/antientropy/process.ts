@@ -155,10 +155,16 @@ export class AntiEntropyProcess {
   /** Purges tombstones the cluster watermark proves every replica holds. Returns how many. */
   async purgeOnce(): Promise<number> {
     const bound = this.watermark.purgeBeforeMs(this.state.purgedBeforeMs);
-    if (bound === null) return 0;
-    const purged = await this.options.replica.purgeTombstones(bound, this.options.purgeBatchMax ?? 10_000);
-    if (bound > this.state.purgedBeforeMs || purged > 0) {
-      this.state.purgedBeforeMs = Math.max(this.state.purgedBeforeMs, bound);
+    // The guard that refuses older records from hints, replication and read repair must hold, durably,
+    // before the first tombstone goes: otherwise a hint replayed meanwhile brings the deleted value back.
+    if (bound !== null) {
+      this.state.purgedBeforeMs = bound;
+      await this.state.saveGc();
+    }
+    if (this.state.purgedBeforeMs <= 0) return 0;
+    // Also below an unchanged bound: a batch limit or a restart may have left tombstones behind.
+    const purged = await this.options.replica.purgeTombstones(this.state.purgedBeforeMs, this.options.purgeBatchMax ?? 10_000);
+    if (purged > 0) {
       this.state.tombstonesPurged += purged;
       this.gcMetrics.tombstonesPurged.inc(purged);
       await this.state.saveGc();
