@@ -57,6 +57,8 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
     requestTimeout: limits.receiveTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: connectionsCheckIntervalMs(limits),
+    // Node would answer a missing Host with an empty 400; the hook below says what was wrong instead.
+    requireHostHeader: false,
   };
   const app = Fastify({
     logger: false,
@@ -77,6 +79,11 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   if (options.onConnectionDropped !== undefined) app.server.on('drop', options.onConnectionDropped);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      return reply.code(400).send(new ConvergeError('BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header').toJSON());
+    }
+  });
   for (const hook of options.onRequest ?? []) app.addHook('onRequest', hook);
   for (const hook of options.preHandler ?? []) app.addHook('preHandler', hook);
   app.setErrorHandler(replyError);
