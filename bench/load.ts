@@ -1,5 +1,5 @@
-// HTTP load for the write and converge benchmarks: PUTs through an undici Pool with a fixed number in flight,
-// recording each request's latency.
+// HTTP load for the write and converge benchmarks: PUTs through an undici Pool with a fixed number in flight
+// (or paced at a fixed rate, open-loop), recording each request's latency.
 
 import { Pool } from 'undici';
 
@@ -12,35 +12,63 @@ export interface LoadResult {
 
 export async function putLoad(
   url: string,
-  options: { consistency: string; inFlight: number; durationMs: number; keyPrefix: string; valueBytes: number; ratePerSecond?: number; signal?: AbortSignal },
+  options: {
+    consistency: string;
+    inFlight: number;
+    durationMs: number;
+    keyPrefix: string;
+    valueBytes: number;
+    ratePerSecond?: number;
+    signal?: AbortSignal;
+  },
 ): Promise<LoadResult> {
-  const pool = new Pool(url, { connections: Math.min(options.inFlight, 64), pipelining: Math.max(1, Math.ceil(options.inFlight / 64)) });
+  const pool = new Pool(url, {
+    connections: Math.min(options.inFlight, 64),
+    pipelining: Math.max(1, Math.ceil(options.inFlight / 64)),
+  });
   const value = Buffer.alloc(options.valueBytes, 0x61);
   const latencies: number[] = [];
   let failed = 0;
   let seq = 0;
   const start = performance.now();
   const deadline = start + options.durationMs;
-  const gapMs = options.ratePerSecond === undefined ? 0 : (1000 * options.inFlight) / options.ratePerSecond;
+  // Paced load is open-loop: request i is due at start + i × gap, and its latency counts from then, so a
+  // stalled server is charged for the requests it delayed (no coordinated omission).
+  const gapMs = options.ratePerSecond === undefined ? 0 : 1000 / options.ratePerSecond;
   await Promise.all(
     Array.from({ length: options.inFlight }, async () => {
       while (performance.now() < deadline && !options.signal?.aborted) {
-        const t0 = performance.now();
-        const key = `${options.keyPrefix}${seq++}`;
+        const i = seq++;
+        let t0 = performance.now();
+        if (gapMs > 0) {
+          t0 = start + i * gapMs;
+          if (t0 >= deadline) break;
+          if (t0 > performance.now()) await new Promise((r) => setTimeout(r, t0 - performance.now()));
+          if (options.signal?.aborted) break;
+        }
+        const key = `${options.keyPrefix}${i}`;
         try {
-          const res = await pool.request({ method: 'PUT', path: `/kv/${key}?consistency=${options.consistency}`, body: value });
+          const res = await pool.request({
+            method: 'PUT',
+            path: `/kv/${key}?consistency=${options.consistency}`,
+            body: value,
+          });
           await res.body.dump();
           if (res.statusCode === 200) latencies.push(performance.now() - t0);
           else failed += 1;
         } catch {
           failed += 1;
         }
-        if (gapMs > 0) await new Promise((r) => setTimeout(r, Math.max(0, gapMs - (performance.now() - t0))));
       }
     }),
   );
   await pool.close();
-  return { ops: latencies.length, failed, seconds: (performance.now() - start) / 1000, latenciesMs: latencies };
+  return {
+    ops: latencies.length,
+    failed,
+    seconds: (performance.now() - start) / 1000,
+    latenciesMs: latencies,
+  };
 }
 
 export function percentile(values: number[], p: number): number {
