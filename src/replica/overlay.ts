@@ -1,5 +1,6 @@
 // Reading storage through the pending overlay: writes accepted by the replica but not yet committed are
-// visible to reads and scans, so the digest (which includes them) and what a scan shows always agree.
+// visible to reads and scans, so the digest (which includes them) and what a scan shows always agree. The
+// overlay keeps its keys in order too, so a scan finds the pending entries in its range by binary search.
 
 import { decodeRecordValue, type VersionedRecord } from '../core/record.js';
 import type { Storage } from '../storage/storage.js';
@@ -19,7 +20,8 @@ export interface MergedEntry {
   readonly record: VersionedRecord | null;
 }
 
-export const toLatin1 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+export const toLatin1 = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 export const fromLatin1 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
 
 /**
@@ -29,7 +31,7 @@ export const fromLatin1 = (text: string): Uint8Array => new Uint8Array(Buffer.fr
  */
 export function scanMerged(
   storage: Storage,
-  overlay: ReadonlyMap<string, OverlayEntry>,
+  overlay: Overlay,
   from: Uint8Array,
   to: Uint8Array,
   limit: number,
@@ -51,11 +53,10 @@ export function scanMerged(
     }
   }
   if (overlay.size > 0) {
-    const lo = toLatin1(from);
-    const hi = last ?? toLatin1(to);
     let added = false;
-    for (const [skey, pending] of overlay) {
-      if (seen.has(skey) || skey < lo || (last === undefined ? skey >= hi : skey > hi)) continue;
+    for (const skey of overlay.keysBetween(toLatin1(from), last ?? toLatin1(to), last !== undefined)) {
+      if (seen.has(skey)) continue;
+      const pending = overlay.get(skey)!;
       entries.push({ skey, token: pending.token, record: pending.record });
       added = true;
     }
@@ -63,4 +64,85 @@ export function scanMerged(
   }
   const next = last === undefined ? undefined : fromLatin1(`${last}\u0000`);
   return { entries, next };
+}
+
+/**
+ * The pending entries by latin1 storage key, with the keys also kept in order. Repair keeps thousands of
+ * entries pending, and scans run per digest leaf (verification, reconciliation): walking every pending entry
+ * per scan made each page cost O(pending). Keys added since the last scan are sorted and merged in lazily,
+ * deleted keys are dropped at the same time; a scan that follows no change costs a binary search.
+ */
+export class Overlay extends Map<string, OverlayEntry> {
+  /** In order, without duplicates; may still hold keys deleted since the last merge (skipped on read). */
+  private sorted: string[] = [];
+  /** Keys set since the last merge that were not in the map when set. */
+  private added: string[] = [];
+  private deleted = 0;
+
+  override set(key: string, entry: OverlayEntry): this {
+    if (!this.has(key)) this.added.push(key);
+    return super.set(key, entry);
+  }
+
+  override delete(key: string): boolean {
+    const had = super.delete(key);
+    if (had) this.deleted += 1;
+    return had;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.sorted = [];
+    this.added = [];
+    this.deleted = 0;
+  }
+
+  /** Pending keys k with lo <= k < hi (k <= hi when `hiInclusive`), in order. */
+  keysBetween(lo: string, hi: string, hiInclusive: boolean): string[] {
+    this.merge();
+    const out: string[] = [];
+    for (let i = lowerBound(this.sorted, lo); i < this.sorted.length; i++) {
+      const key = this.sorted[i]!;
+      if (hiInclusive ? key > hi : key >= hi) break;
+      if (this.has(key)) out.push(key);
+    }
+    return out;
+  }
+
+  private merge(): void {
+    // Deleted keys are skipped on read; they alone trigger a merge only once they are half the list.
+    if (this.added.length === 0 && this.deleted * 2 <= this.sorted.length) return;
+    const added = this.added.sort();
+    const merged: string[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < this.sorted.length || j < added.length) {
+      const a = this.sorted[i];
+      const b = added[j];
+      let key: string;
+      if (b === undefined || (a !== undefined && a <= b)) {
+        key = a!;
+        i += 1;
+      } else {
+        key = b;
+        j += 1;
+      }
+      // A key deleted and set again sits in both lists: keep one.
+      if (this.has(key) && merged[merged.length - 1] !== key) merged.push(key);
+    }
+    this.sorted = merged;
+    this.added = [];
+    this.deleted = 0;
+  }
+}
+
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

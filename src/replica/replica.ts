@@ -14,7 +14,7 @@ import {
 } from '../core/record.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
-import { type MergedEntry, type OverlayEntry, scanMerged, toLatin1 } from './overlay.js';
+import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, toLatin1 } from './overlay.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
 import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
@@ -46,7 +46,7 @@ export class LocalReplica implements Replica {
   readonly storage: Storage;
   readonly digest: DigestTree;
   /** Not-yet-committed records by latin1 storage key; `record: null` is a pending removal. */
-  readonly overlay = new Map<string, OverlayEntry>();
+  readonly overlay = new Overlay();
   /** While the digest is rebuilt: storage keys >= cursor are not in it yet (the scan will count them). */
   rebuildCursor: string | null = null;
   private readyWaiters: Array<() => void> = [];
