@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { LocalCluster } from '../src/cli/cluster.js';
+import { readEnv, resolveConfig } from '../src/config/config.js';
 import { eventually, http, startCluster } from './helpers.js';
 
 interface SlowClient {
@@ -169,5 +170,41 @@ test('past --connections-max new connections are closed at once; the limit frees
   assert.ok(
     metric(res.body, 'converge_http_connections_dropped_total') >= 1,
     'the dropped connection is counted',
+  );
+});
+
+test('the connection limits and timeouts come from flags, environment or file, and are checked', () => {
+  const base = { id: 'a', data: '/d' };
+  const fromEnv = resolveConfig(
+    base,
+    readEnv({
+      CONVERGE_CONNECTIONS_MAX: '50',
+      CONVERGE_HEADERS_TIMEOUT: '2s',
+      CONVERGE_TOKEN: 'secret-token',
+    }),
+  );
+  assert.deepEqual(fromEnv.http, {
+    connectionsMax: 50,
+    headersTimeoutMs: 2000,
+    receiveTimeoutMs: 30_000,
+    idleTimeoutMs: 60_000,
+    keepAliveTimeoutMs: 5000,
+  });
+  assert.equal(
+    readEnv({ CONVERGE_TOKEN: 'secret-token' }).token,
+    undefined,
+    'a client token is never a setting',
+  );
+  assert.throws(
+    () => resolveConfig({ ...base, 'headers-timeout': '40s' }),
+    /--headers-timeout \(40000 ms\) must not exceed --receive-timeout \(30000 ms\)/,
+  );
+  assert.throws(
+    () => resolveConfig({ ...base, 'connections-max': '0' }),
+    /--connections-max: "0" must be an integer from 1 to 1000000/,
+  );
+  assert.throws(
+    () => resolveConfig({ ...base, 'idle-timeout': 'soon' }),
+    /--idle-timeout: "soon" is not a duration/,
   );
 });
