@@ -2,7 +2,7 @@
 // folders import each other without cycles, and the package's exports map points at existing index files.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { test } from 'node:test';
 
@@ -27,7 +27,11 @@ function sourceFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const specs: string[] = [];
-  const patterns = [/\bfrom\s+['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g, /^\s*import\s+['"]([^'"]+)['"]/gm];
+  const patterns = [
+    /\bfrom\s+['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /^\s*import\s+['"]([^'"]+)['"]/gm,
+  ];
   for (const re of patterns) for (const m of text.matchAll(re)) specs.push(m[1]!);
   return specs;
 }
@@ -45,7 +49,10 @@ test('src/core imports no Node module and nothing outside src/core', () => {
         const target = normalize(join(dirname(file), spec));
         assert.ok(target.startsWith(join(src, 'core')), `${where} imports ${spec}, outside src/core`);
       } else {
-        assert.ok(allowedPackages.has(spec), `${where} imports ${spec}; the core may import only ${[...allowedPackages]}`);
+        assert.ok(
+          allowedPackages.has(spec),
+          `${where} imports ${spec}; the core may import only ${[...allowedPackages]}`,
+        );
       }
     }
   }
@@ -71,7 +78,9 @@ test('no import cycles between the folders of src/', () => {
   const state = new Map<string, 'grey' | 'black'>();
   for (const start of edges.keys()) {
     if (state.has(start)) continue;
-    const stack: Array<{ node: string; next: string[] }> = [{ node: start, next: [...(edges.get(start) ?? [])] }];
+    const stack: Array<{ node: string; next: string[] }> = [
+      { node: start, next: [...(edges.get(start) ?? [])] },
+    ];
     const path = [start];
     state.set(start, 'grey');
     while (stack.length > 0) {
@@ -93,9 +102,46 @@ test('no import cycles between the folders of src/', () => {
 });
 
 test('the exports map points at existing index files of the folders', () => {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    exports: Record<string, string>;
+  };
   for (const [subpath, target] of Object.entries(pkg.exports)) {
     assert.ok(existsSync(join(root, target)), `exports["${subpath}"] → ${target} does not exist`);
-    if (subpath !== '.') assert.match(target, /\/index\.ts$/, `exports["${subpath}"] should point at a folder's index.ts`);
+    if (subpath !== '.')
+      assert.match(target, /\/index\.ts$/, `exports["${subpath}"] should point at a folder's index.ts`);
+  }
+});
+
+test('the simulator never reaches the real world: no real clock, timers, network or disk', () => {
+  const forbiddenFolders = new Set(['runtime', 'server', 'cli']);
+  const forbiddenPackages = new Set([
+    'undici',
+    'lmdb',
+    'fastify',
+    'node:net',
+    'node:http',
+    'node:fs',
+    'node:timers',
+  ]);
+  for (const file of sourceFiles(join(src, 'sim'))) {
+    const where = relative(root, file);
+    for (const spec of importsOf(file)) {
+      if (spec.startsWith('.')) {
+        const target = normalize(join(dirname(file), spec));
+        assert.ok(
+          !forbiddenFolders.has(folderOf(target)),
+          `${where} imports ${spec}; the simulator must not use src/${folderOf(target)}`,
+        );
+      } else {
+        assert.ok(
+          !forbiddenPackages.has(spec),
+          `${where} imports ${spec}; the simulator must not touch the real world`,
+        );
+      }
+    }
+    const text = readFileSync(file, 'utf8');
+    for (const real of ['Date.now(', 'Math.random(', 'setTimeout(', 'setInterval(']) {
+      assert.ok(!text.includes(real), `${where} calls ${real}: the simulator runs on its own clock and seed`);
+    }
   }
 });

@@ -7,6 +7,7 @@ import { registerKv } from './kv.js';
 import { registerDemo, registerServe } from './serve.js';
 import { registerStatus } from './status.js';
 import { registerAntiEntropyCommands } from './antientropy.js';
+import { registerSim } from './sim.js';
 
 const program = new Command();
 program
@@ -21,6 +22,7 @@ registerDemo(program);
 registerKv(program);
 registerStatus(program);
 registerAntiEntropyCommands(program);
+registerSim(program);
 
 try {
   await program.parseAsync(process.argv);

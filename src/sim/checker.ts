@@ -1,0 +1,176 @@
+// The properties every history must keep. During the history: hint stores within their bounds, no session
+// running past its bound, no protocol crash. After it: all replicas converged, each replica's digest equal to
+// a digest rebuilt from its records, no acknowledged write lost unless a newer one superseded it, no deleted
+// key resurrected, no value that no client wrote, and reads that returned only values a client wrote.
+
+import { DigestTree } from '../core/digest.js';
+import { compareVersions, type Version, versionToString } from '../core/hlc.js';
+import type { VersionedRecord } from '../core/record.js';
+import type { ClientOp } from './workload.js';
+import type { SimNode, World } from './world.js';
+
+export type Fail = (message: string) => void;
+
+const decoder = new TextDecoder();
+
+export function parseVersion(text: string): Version {
+  const match = /^(\d+)\.(\d+)@(.+)$/.exec(text);
+  if (match === null) throw new Error(`not a version: ${text}`);
+  return { ms: Number(match[1]), counter: Number(match[2]), node: match[3]! };
+}
+
+/** Checked every few hundred virtual milliseconds while the history runs. */
+export function checkRunning(world: World, fail: Fail): void {
+  const { config } = world;
+  for (const crash of world.network.crashes.splice(0)) {
+    fail(`protocol crash: ${crash.node} failed on ${crash.route}: ${crash.error}`);
+  }
+  for (const n of world.nodes) {
+    if (!n.up) continue;
+    const hints = n.node!.ctx.hints;
+    if (hints !== undefined) {
+      for (const peer of world.nodes) {
+        const pending = hints.pending(peer.id);
+        if (pending > config.hintLimits.hintsPerPeerMax)
+          fail(
+            `${n.id} holds ${pending} hints for ${peer.id}, over hintsPerPeerMax ${config.hintLimits.hintsPerPeerMax}`,
+          );
+      }
+      if (hints.bytes() > config.hintLimits.hintBytesMax)
+        fail(
+          `${n.id} holds ${hints.bytes()} bytes of hints, over hintBytesMax ${config.hintLimits.hintBytesMax}`,
+        );
+    }
+    for (const peer of n.ae!.status().peers) {
+      const running = peer.running;
+      if (running === null) continue;
+      // Timed from when this incarnation took it up: a resumed session keeps its original start time.
+      const seen = `${n.owner!.name} ${running.id}`;
+      const since = world.sessionsSeen.get(seen) ?? world.scheduler.nowMs;
+      world.sessionsSeen.set(seen, since);
+      if (world.scheduler.nowMs - since > config.sessionMsMax)
+        fail(
+          `${n.id}'s session ${running.id} with ${peer.peer} has run ${(world.scheduler.nowMs - since).toFixed(0)} ms, over ${config.sessionMsMax} ms`,
+        );
+    }
+  }
+}
+
+/** True when every node runs with a ready digest and all digests are equal. */
+export function converged(world: World): boolean {
+  let root: string | undefined;
+  for (const n of world.nodes) {
+    if (!n.up || !n.replica!.digestReady) return false;
+    const r = n.replica!.digest.rootHex();
+    if (root === undefined) root = r;
+    else if (r !== root) return false;
+  }
+  return true;
+}
+
+export function describeRoots(world: World): string {
+  return world.nodes.map((n) => `${n.id}=${n.up ? n.replica!.digest.rootHex() : 'down'}`).join(' ');
+}
+
+function contents(node: SimNode): Map<string, VersionedRecord> {
+  const out = new Map<string, VersionedRecord>();
+  for (const { record } of node.replica!.scanTokens(new Uint8Array(0), undefined))
+    out.set(decoder.decode(record.key), record);
+  return out;
+}
+
+/** Runs once the replicas have converged after the faults ended. */
+export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): void {
+  const maps = world.nodes.map((n) => ({ node: n, records: contents(n) }));
+  for (const { node } of maps) {
+    const rebuilt = new DigestTree(node.replica!.digest.leafBits);
+    for (const { token, record } of node.replica!.scanTokens(new Uint8Array(0), undefined))
+      rebuilt.update(token, null, record.fp);
+    if (rebuilt.rootHex() !== node.replica!.digest.rootHex())
+      fail(
+        `${node.id}'s digest ${node.replica!.digest.rootHex()} differs from its records' ${rebuilt.rootHex()}`,
+      );
+    const mismatches = node.ae!.verifier.mismatches;
+    if (mismatches > 0) fail(`${node.id}'s background verification found ${mismatches} digest mismatches`);
+  }
+  const first = maps[0]!;
+  for (const { node, records } of maps.slice(1)) {
+    for (const key of new Set([...records.keys(), ...first.records.keys()])) {
+      const a = first.records.get(key);
+      const b = records.get(key);
+      if (a === undefined || b === undefined || compareVersions(a.version, b.version) !== 0)
+        fail(`replicas differ on ${key}: ${first.node.id} has ${show(a)}, ${node.id} has ${show(b)}`);
+    }
+  }
+  for (const { node } of maps) {
+    for (const entry of node.ae!.state.history) {
+      if (entry.result === 'failed' && !world.network.networkErrors.has(entry.error ?? ''))
+        fail(`${node.id}'s session ${entry.id} with ${entry.peer} failed on its own side: ${entry.error}`);
+    }
+  }
+  checkKeys(world, ops, first.records, fail);
+  checkReads(world, ops, fail);
+}
+
+function show(r: VersionedRecord | undefined): string {
+  if (r === undefined) return 'nothing';
+  return `${r.tombstone ? 'a tombstone' : decoder.decode(r.value)} ${versionToString(r.version)}`;
+}
+
+function checkKeys(
+  world: World,
+  ops: readonly ClientOp[],
+  records: Map<string, VersionedRecord>,
+  fail: Fail,
+): void {
+  const latestAcked = new Map<string, ClientOp>();
+  for (const op of ops) {
+    if (op.kind === 'get' || op.outcome !== 'ok') continue;
+    const prev = latestAcked.get(op.key);
+    if (prev === undefined || compareVersions(parseVersion(op.version!), parseVersion(prev.version!)) > 0)
+      latestAcked.set(op.key, op);
+  }
+  for (const [key, record] of records) {
+    const origin = world.created.get(versionToString(record.version));
+    const value = record.tombstone ? null : decoder.decode(record.value);
+    if (
+      origin === undefined ||
+      origin.key !== key ||
+      origin.tombstone !== record.tombstone ||
+      origin.value !== value
+    )
+      fail(`${key} holds ${show(record)}, which no client wrote`);
+  }
+  for (const [key, acked] of latestAcked) {
+    const version = parseVersion(acked.version!);
+    const record = records.get(key);
+    if (record !== undefined) {
+      if (compareVersions(record.version, version) >= 0) continue;
+      const what =
+        acked.kind === 'del'
+          ? `resurrected: op${acked.id} deleted it`
+          : `lost write: op${acked.id} wrote ${acked.value}`;
+      fail(
+        `${key} ${what} at ${acked.version} (acknowledged at ${acked.consistency}), yet every replica holds ${show(record)}`,
+      );
+      continue;
+    }
+    // Absent everywhere: only a purged tombstone at least as new as the acknowledged write explains that.
+    let purged = false;
+    for (const [v, c] of world.created)
+      if (c.key === key && c.tombstone && compareVersions(parseVersion(v), version) >= 0) purged = true;
+    if (!purged)
+      fail(
+        `${key} lost write: op${acked.id} (${acked.kind} at ${acked.version}, acknowledged at ${acked.consistency}) is on no replica`,
+      );
+  }
+}
+
+function checkReads(world: World, ops: readonly ClientOp[], fail: Fail): void {
+  for (const op of ops) {
+    if (op.kind !== 'get' || op.outcome !== 'ok' || op.found !== true) continue;
+    const origin = world.created.get(op.version!);
+    if (origin === undefined || origin.key !== op.key || origin.value !== op.readValue)
+      fail(`op${op.id} read ${op.key} = ${op.readValue} at ${op.version}, which no client wrote`);
+  }
+}

@@ -1,0 +1,99 @@
+// What one history looks like, drawn from its seed: cluster size, mechanisms, durability policy, the pace of
+// the workload and the faults. Every bound the checks rely on (clock skew under the tombstone grace, the
+// convergence bound) is stated here, next to the setting it depends on.
+
+import type { HintLimits } from '../cluster/hints.js';
+import type { Random } from '../core/random.js';
+import type { SyncPolicy } from '../storage/storage.js';
+import type { PlantedBug } from './planted-bugs.js';
+
+export interface SimConfig {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean };
+  /** `none` is left out: a power loss may lose acknowledged writes under it, by design. */
+  readonly sync: Exclude<SyncPolicy, 'none'>;
+  readonly aeIntervalMs: number;
+  readonly aeRequestTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly tickMs: number;
+  /** Tombstone grace; the clock skew stays below it, as the operations guide requires. */
+  readonly tombstoneGraceMs: number;
+  readonly clockSkewMsMax: number;
+  readonly slowDiskMsMax: number;
+  readonly hintLimits: HintLimits;
+  /** Workload and faults run this long, then the network heals and every node restarts. */
+  readonly activeMs: number;
+  /** After healing, all digests must be equal within this much virtual time. */
+  readonly convergeBoundMs: number;
+  /** Then the history runs this much longer (tombstone GC) and must still be converged and correct. */
+  readonly settleMs: number;
+  /** Hot keys, written often and concurrently. */
+  readonly keys: number;
+  /** Cold keys, written now and then. */
+  readonly coldKeys: number;
+  readonly opGapMsMean: number;
+  readonly faultGapMsMean: number;
+  /** Sessions running longer than this count as stuck. */
+  readonly sessionMsMax: number;
+  readonly plantedBug: PlantedBug;
+}
+
+export interface SimOverrides {
+  readonly plantedBug?: PlantedBug;
+  readonly activeMs?: number;
+}
+
+/** Draws a history's configuration from its own random source. */
+export function configFor(
+  seed: number,
+  random: Random & { int(n: number): number },
+  overrides: SimOverrides = {},
+): SimConfig {
+  const aeIntervalMs = 1000;
+  const aeRequestTimeoutMs = 3000;
+  // Even seeds leave hints and read repair off, so anti-entropy alone must converge the replicas.
+  const mechanisms =
+    seed % 2 === 0
+      ? { hints: false, readRepair: false }
+      : { hints: random.next() < 0.7, readRepair: random.next() < 0.7 };
+  return {
+    seed,
+    nodes: 3 + (random.next() < 0.25 ? random.int(3) : 0),
+    mechanisms,
+    sync: random.next() < 0.5 ? 'group' : 'always',
+    aeIntervalMs,
+    aeRequestTimeoutMs,
+    requestTimeoutMs: 1000,
+    tickMs: 250,
+    tombstoneGraceMs: 2000,
+    clockSkewMsMax: 800,
+    slowDiskMsMax: 400,
+    hintLimits: {
+      hintsPerPeerMax: 40,
+      hintBytesMax: 16 * 1024,
+      hintAgeMsMax: 20_000,
+      hintReplayBatchMax: 8,
+      hintBackoffMsMax: 2000,
+    },
+    activeMs: overrides.activeMs ?? 12_000 + random.int(12_000),
+    // A session stuck on a lost message gives up after its request timeout; every pair then needs a few
+    // intervals (jittered up to 1.25x) for a session that starts after the heal and completes.
+    convergeBoundMs: aeRequestTimeoutMs + 8 * aeIntervalMs,
+    settleMs: 6 * aeIntervalMs,
+    keys: 4 + random.int(28),
+    coldKeys: 100 + random.int(400),
+    opGapMsMean: 20 + random.int(120),
+    faultGapMsMean: 600 + random.int(2400),
+    sessionMsMax: 20_000,
+    plantedBug: overrides.plantedBug ?? 'none',
+  };
+}
+
+export function describeConfig(c: SimConfig): string {
+  const mech = [
+    c.mechanisms.hints ? 'hints' : 'no-hints',
+    c.mechanisms.readRepair ? 'read-repair' : 'no-read-repair',
+  ];
+  return `${c.nodes} nodes, ${mech.join(', ')}, sync ${c.sync}, ${c.keys} hot and ${c.coldKeys} cold keys, ${(c.activeMs / 1000).toFixed(1)} s of faults${c.plantedBug === 'none' ? '' : `, planted bug ${c.plantedBug}`}`;
+}

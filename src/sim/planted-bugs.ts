@@ -1,0 +1,38 @@
+// Known bugs the simulator can plant, to prove its checks bite: a test asserts that each one makes some
+// history among the default seeds fail. They live here, not in the node code, and are wired only by the
+// simulator: the shipped code has no switch that turns them on.
+
+import type { AntiEntropyProcess } from '../antientropy/process.js';
+import type { Clock } from '../core/hlc.js';
+import type { VersionedRecord } from '../core/record.js';
+import { LocalReplica, type ReplicaOptions } from '../replica/replica.js';
+import type { ApplyResult, ApplySource } from '../replica/types.js';
+
+export const plantedBugs = ['none', 'purge-early', 'ack-before-persist'] as const;
+export type PlantedBug = (typeof plantedBugs)[number];
+
+/**
+ * Acknowledges an apply as soon as it is merged in memory, before storage has it: a crash then loses
+ * writes that a client (or a peer) was told are safe.
+ */
+class AckBeforePersistReplica extends LocalReplica {
+  override apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
+    const before = this.stats().applied;
+    // The merge and the staging run synchronously inside super.apply, before its first await.
+    super.apply(records, source).catch(() => {});
+    const applied = this.stats().applied - before;
+    return Promise.resolve({ applied, ignored: records.length - applied });
+  }
+}
+
+export function makeReplica(bug: PlantedBug, options: ReplicaOptions): LocalReplica {
+  return bug === 'ack-before-persist' ? new AckBeforePersistReplica(options) : new LocalReplica(options);
+}
+
+/** Purges tombstones once they are older than the grace, without waiting for the watermark's proof. */
+export function plantPurgeEarly(ae: AntiEntropyProcess, clock: Clock, graceMs: number): void {
+  ae.watermark.purgeBeforeMs = (current: number): number | null => {
+    const bound = clock.now() - graceMs;
+    return bound > current ? bound : null;
+  };
+}

@@ -1,0 +1,196 @@
+// The simulated cluster: real converge nodes (replica, coordinator, hints, read repair, anti-entropy with its
+// sessions and tombstone GC) wired to a virtual clock per node (with skew), the simulated network and one
+// in-memory disk per node that outlives its processes. A crash ends an incarnation: its timers, messages and
+// disk writes stop; what the disk loses is what the durability model says was not durable yet.
+
+import { Registry } from 'prom-client';
+import { type AntiEntropyProcess, createAntiEntropy } from '../antientropy/process.js';
+import { type ConvergeNode, createNode } from '../cluster/node.js';
+import { ConvergeError } from '../core/errors.js';
+import type { Clock } from '../core/hlc.js';
+import { versionToString } from '../core/hlc.js';
+import { type Random, seededRandom } from '../core/random.js';
+import type { VersionedRecord } from '../core/record.js';
+import type { LocalReplica } from '../replica/replica.js';
+import type { ApplySource } from '../replica/types.js';
+import { MemoryStorage } from '../storage/memory.js';
+import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
+import type { SimConfig } from './config.js';
+import { SimNetwork } from './network.js';
+import { makeReplica, plantPurgeEarly } from './planted-bugs.js';
+import type { Owner, Scheduler } from './scheduler.js';
+import type { Trace } from './trace.js';
+
+/** Virtual time zero, as wall-clock milliseconds (2026-01-01), so versions look like real ones. */
+export const epochMs = 1_767_225_600_000;
+
+export interface CreatedRecord {
+  readonly key: string;
+  readonly tombstone: boolean;
+  readonly value: string | null;
+}
+
+export class SimNode {
+  readonly disk: MemoryStorage;
+  offsetMs = 0;
+  slowDisk = false;
+  incarnations = 0;
+  owner: Owner | null = null;
+  node: ConvergeNode | null = null;
+  replica: LocalReplica | null = null;
+  ae: AntiEntropyProcess | null = null;
+
+  constructor(
+    readonly id: string,
+    world: World,
+  ) {
+    const diskOwner: Owner = { name: `${id}/disk`, alive: true };
+    this.disk = new MemoryStorage({
+      sync: world.config.sync,
+      writeDelay: () => world.scheduler.sleep(diskOwner, world.diskDelayMs(this)),
+    });
+  }
+
+  get up(): boolean {
+    return this.owner?.alive === true;
+  }
+}
+
+export class World {
+  readonly network: SimNetwork;
+  readonly nodes: SimNode[];
+  /** Every record a client write created, by version: the checker's ground truth. */
+  readonly created = new Map<string, CreatedRecord>();
+  /** When the checker first saw each running session, by incarnation and session id. */
+  readonly sessionsSeen = new Map<string, number>();
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    readonly config: SimConfig,
+    readonly scheduler: Scheduler,
+    readonly random: Random & { int(maxExclusive: number): number },
+    readonly trace: Trace,
+  ) {
+    this.network = new SimNetwork(scheduler, seededRandom(random.int(2 ** 32)));
+    this.nodes = Array.from({ length: config.nodes }, (_, i) => new SimNode(`n${i + 1}`, this));
+  }
+
+  diskDelayMs(node: SimNode): number {
+    const base = 0.2 + this.random.next() * 4;
+    return node.slowDisk ? base + this.random.next() * this.config.slowDiskMsMax : base;
+  }
+
+  clockOf(node: SimNode): Clock {
+    return { now: () => Math.floor(epochMs + this.scheduler.nowMs + node.offsetMs) };
+  }
+
+  /** Starts a new incarnation of `node` on its disk. */
+  boot(node: SimNode): void {
+    const { config, scheduler } = this;
+    const owner: Owner = { name: `${node.id}#${node.incarnations}`, alive: true };
+    node.incarnations += 1;
+    const clock = this.clockOf(node);
+    const timers = scheduler.timers(owner);
+    const replica = makeReplica(config.plantedBug, {
+      id: node.id,
+      storage: new IncarnationStorage(node.disk, owner),
+      leafBits: 8,
+      yieldNow: () => scheduler.sleep(owner, 0),
+      rebuildSliceRecords: 128,
+    });
+    this.observeClientWrites(replica);
+    void replica.rebuild().catch(() => {});
+    const transport = this.network.transport(node.id, owner);
+    const peers = this.nodes.map((n) => ({ id: n.id, url: `sim://${n.id}` }));
+    const converge = createNode({
+      id: node.id,
+      peers,
+      replica,
+      transport,
+      clock,
+      random: seededRandom(this.random.int(2 ** 32)),
+      timers,
+      mechanisms: { ...config.mechanisms, antiEntropy: true },
+      hintLimits: config.hintLimits,
+      limits: { requestTimeoutMs: config.requestTimeoutMs },
+      tickMs: config.tickMs,
+    });
+    const ae = createAntiEntropy({
+      node: converge,
+      replica,
+      transport,
+      peers: peers.map((p) => p.id).filter((id) => id !== node.id),
+      clock,
+      random: seededRandom(this.random.int(2 ** 32)),
+      timers,
+      registry: new Registry(),
+      intervalMs: config.aeIntervalMs,
+      enabled: true,
+      tombstoneGraceMs: config.tombstoneGraceMs,
+      limits: { entriesMax: 32, requestTimeoutMs: config.aeRequestTimeoutMs },
+      verifyPassIntervalMs: config.aeIntervalMs * 4,
+      verifyRecordsPerSecondMax: 2000,
+    });
+    if (config.plantedBug === 'purge-early') plantPurgeEarly(ae, clock, config.tombstoneGraceMs);
+    this.network.register(node.id, owner, (route, body, from) => converge.handleInternal(route, body, from));
+    Object.assign(node, { owner, node: converge, replica, ae });
+    converge.start();
+    ae.start();
+  }
+
+  /** Kills the running incarnation: a process crash, or a power loss that also drops un-fsynced writes. */
+  crash(node: SimNode, kind: 'process' | 'power'): void {
+    if (node.owner === null) return;
+    node.owner.alive = false;
+    this.network.unregister(node.id);
+    if (kind === 'power') node.disk.powerLoss();
+    else node.disk.crash();
+    Object.assign(node, { owner: null, node: null, replica: null, ae: null });
+  }
+
+  /** Records what each client write created, so the checker knows every version that ever existed. */
+  private observeClientWrites(replica: LocalReplica): void {
+    const apply = replica.apply.bind(replica);
+    replica.apply = (records: readonly VersionedRecord[], source: ApplySource) => {
+      if (source === 'client') {
+        for (const r of records) {
+          this.created.set(versionToString(r.version), {
+            key: this.decoder.decode(r.key),
+            tombstone: r.tombstone,
+            value: r.tombstone ? null : this.decoder.decode(r.value),
+          });
+        }
+      }
+      return apply(records, source);
+    };
+  }
+}
+
+/** One incarnation's handle on its node's disk: once the process is dead, it writes nothing more. */
+class IncarnationStorage implements Storage {
+  readonly engine = 'memory';
+
+  constructor(
+    private readonly disk: MemoryStorage,
+    private readonly owner: Owner,
+  ) {}
+
+  get sync() {
+    return this.disk.sync;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    return this.disk.get(key);
+  }
+
+  scan(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<StorageEntry> {
+    return this.disk.scan(start, end, limit);
+  }
+
+  write(ops: readonly WriteOp[]): Promise<void> {
+    if (!this.owner.alive) return Promise.reject(new ConvergeError('STORAGE_FAILED', 'the process is dead'));
+    return this.disk.write(ops);
+  }
+
+  async close(): Promise<void> {}
+}

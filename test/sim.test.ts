@@ -1,0 +1,54 @@
+// The deterministic simulation as part of the suite: a few hundred seeded histories of the real node code
+// under partitions, loss, duplication, crashes, power losses, clock jumps and slow disks must all pass; a
+// seed must replay exactly; and each planted bug must be caught within the same default seeds.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { replayCommand, runCampaign } from '../src/sim/campaign.js';
+import { runHistory } from '../src/sim/history.js';
+import { type PlantedBug, plantedBugs } from '../src/sim/planted-bugs.js';
+
+/** The default campaign of `npm test`; CONVERGE_SIM_SEEDS runs more (or fewer) locally. */
+const defaultSeeds = Number(process.env.CONVERGE_SIM_SEEDS ?? 300);
+
+test(`${defaultSeeds} simulated histories keep every property`, async () => {
+  const summary = await runCampaign({ first: 1, seeds: defaultSeeds });
+  const report = summary.failed
+    .map((f) => `seed ${f.seed}: ${f.failures.join('; ')}\n  replay: ${replayCommand(f)}`)
+    .join('\n');
+  assert.equal(summary.failed.length, 0, report);
+  assert.equal(summary.histories, defaultSeeds);
+  console.log(
+    `# ${summary.histories} histories, ${summary.historiesPerSecond.toFixed(1)} histories/s, slowest convergence ${summary.convergedAfterMsMax.toFixed(0)} ms after the heal`,
+  );
+});
+
+test('a seed replays the same history, event for event', async () => {
+  const a = await runHistory(11);
+  const b = await runHistory(11);
+  assert.ok(a.events > 1000, 'the history did something');
+  assert.deepEqual(b.trace, a.trace);
+  assert.equal(b.events, a.events);
+  assert.equal(b.signature, a.signature);
+  const other = await runHistory(12);
+  assert.notEqual(other.signature, a.signature, 'another seed is another history');
+});
+
+for (const bug of plantedBugs.filter((b): b is Exclude<PlantedBug, 'none'> => b !== 'none')) {
+  test(`the planted bug ${bug} fails a history within the default seeds`, async () => {
+    const summary = await runCampaign({
+      first: 1,
+      seeds: defaultSeeds,
+      plantedBug: bug,
+      stopOnFailure: true,
+    });
+    assert.equal(summary.failed.length, 1, `no history among ${defaultSeeds} seeds caught ${bug}`);
+    const failure = summary.failed[0]!;
+    assert.match(
+      failure.failures.join('\n'),
+      /lost write|resurrected/,
+      'caught as a lost write or a resurrection',
+    );
+    assert.match(replayCommand(failure), new RegExp(`--seed ${failure.seed} --planted-bug ${bug}`));
+  });
+}
