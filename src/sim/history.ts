@@ -87,7 +87,7 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
       await scheduler.runUntil(scheduler.nowMs + config.settleMs, failed);
       if ((await awaitConvergence(world, failed)) === null && !failed())
         fail(`replicas differ again after tombstone GC: ${describeRoots(world)}`);
-      checkRunning(world, fail);
+      if (!failed()) checkRunning(world, fail);
       if (!failed()) checkFinal(world, workload.ops, fail);
       if (!failed()) trace.log(`checks passed: ${describeRoots(world)}`);
     }
