@@ -61,8 +61,8 @@ export class World {
   readonly nodes: SimNode[];
   /** Every record a client write created, by version: the checker's ground truth. */
   readonly created = new Map<string, CreatedRecord>();
-  /** When the checker first saw each running session, by incarnation and session id. */
-  readonly sessionsSeen = new Map<string, number>();
+  /** The session the checker last saw running, by incarnation and peer, and since when. */
+  readonly sessionsSeen = new Map<string, { id: string; sinceMs: number }>();
   private readonly decoder = new TextDecoder();
 
   constructor(
