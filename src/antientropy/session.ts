@@ -81,10 +81,11 @@ async function repair(
 ): Promise<void> {
   const pulls: Uint8Array[] = [];
   const pushes: Uint8Array[] = [];
+  const ranges: Array<{ level: number; index: number }> = [];
   for (const d of diffs) {
     if (d.kind === 'local-range') {
       run.counts.keysDivergent += d.records;
-      await pushRange(env, run, d.level, d.index, call, signal);
+      ranges.push(d);
       continue;
     }
     run.counts.keysDivergent += 1;
@@ -101,14 +102,30 @@ async function repair(
   for (let i = 0; i < pulls.length; i += repairBatchRecordsMax) {
     await pullBatch(env, run, pulls.slice(i, i + repairBatchRecordsMax), call, signal);
   }
-  for (let i = 0; i < pushes.length; i += repairBatchRecordsMax) {
-    // Re-read after the awaits above: push what we hold now, merge on the peer sorts out the rest.
-    const records = pushes
-      .slice(i, i + repairBatchRecordsMax)
-      .map((k) => env.replica.get(k))
-      .filter((r): r is VersionedRecord => r !== undefined);
-    await pushBatch(env, run, records, call, signal);
+  // Whole ranges the peer lacks and single keys share full batches: a peer far behind lacks many small
+  // ranges, and one message per range would cost a round trip per handful of records.
+  let batch: VersionedRecord[] = [];
+  for (const { level, index } of ranges) {
+    const { start, end } = prefixRange(level, index);
+    for (const { record } of env.replica.scanTokens(start, end)) {
+      batch.push(record);
+      if (batch.length >= repairBatchRecordsMax) {
+        await pushBatch(env, run, batch, call, signal);
+        batch = [];
+      }
+    }
   }
+  for (const key of pushes) {
+    // Read while the batch fills, after the awaits above: push what we hold now, merge on the peer sorts out
+    // the rest.
+    const record = env.replica.get(key);
+    if (record !== undefined) batch.push(record);
+    if (batch.length >= repairBatchRecordsMax) {
+      await pushBatch(env, run, batch, call, signal);
+      batch = [];
+    }
+  }
+  await pushBatch(env, run, batch, call, signal);
 }
 
 async function pullBatch(
@@ -152,25 +169,4 @@ async function pushBatch(
   run.counts.bytesSent += req.length;
   run.counts.keysPushed += res.applied;
   env.metrics.repaired('push', res.applied, req.length);
-}
-
-/** The peer holds nothing under this prefix: stream every local record there, in bounded batches. */
-async function pushRange(
-  env: SessionEnv,
-  run: SessionRun,
-  level: number,
-  index: number,
-  call: (b: Uint8Array) => Promise<Uint8Array>,
-  signal: AbortSignal,
-): Promise<void> {
-  const { start, end } = prefixRange(level, index);
-  let batch: VersionedRecord[] = [];
-  for (const { record } of env.replica.scanTokens(start, end)) {
-    batch.push(record);
-    if (batch.length >= repairBatchRecordsMax) {
-      await pushBatch(env, run, batch, call, signal);
-      batch = [];
-    }
-  }
-  await pushBatch(env, run, batch, call, signal);
 }
