@@ -338,10 +338,53 @@ test('a hint replayed while tombstones are being purged cannot bring the deleted
       'a session that began after the delete, on both sides',
     );
     const purging = a.ae.purgeOnce();
-    const reply = decodeJson(await a.node.handleInternal('hint', encodeRecords([old]), 'n2')) as { refused: number };
+    const reply = decodeJson(await a.node.handleInternal('hint', encodeRecords([old]), 'n2')) as {
+      refused: number;
+    };
     assert.equal(await purging, 1, 'the tombstone is purged');
     assert.equal(reply.refused, 1, 'the hint is refused by the purge bound');
     assert.equal(a.replica.get(key), undefined, 'the key stays deleted');
+  } finally {
+    await h.close();
+  }
+});
+
+test('peers take turns repairing a replica that fell behind: a busy node refuses a second session, which is not recorded and moves nothing once its turn comes', async () => {
+  const h = await harness(3);
+  try {
+    const [a, b, c] = h.members as [Member, Member, Member];
+    const n = 3000;
+    for (let k = 0; k < n; k++) {
+      const record = makeRecord(keyToBytes(`behind${k}`), a.node.hlc.now(), text(`v${k}`));
+      await a.replica.apply([record], 'client');
+      await b.replica.apply([record], 'client');
+    }
+    // A slow throttle keeps n1's session with n3 running while n2 asks.
+    a.ae.setThrottle({ recordsPerSecondMax: 500 });
+    const first = a.ae.runNow('n3');
+    await eventually(
+      () => (a.ae.runner.progress('n3')?.keysPushed ?? 0) > 0,
+      10_000,
+      'n1 to be repairing n3',
+    );
+    await assert.rejects(
+      b.ae.runner.run('n3', new AbortController().signal),
+      (err: { code?: string }) => err.code === 'CONFLICT',
+      'n3 is busy with n1: the scheduler is told to try later',
+    );
+    assert.ok(
+      !b.ae.status().history.some((e) => e.peer === 'n3'),
+      'a session the peer refused to begin is not recorded',
+    );
+    const waited = b.ae.runNow('n3');
+    a.ae.setThrottle({ recordsPerSecondMax: 1_000_000 });
+    const [fromA] = await first;
+    const [fromB] = await waited;
+    assert.equal(fromA?.keysPushed, n, 'n1 repaired n3');
+    assert.equal(fromB?.result, 'converged', `n2 ran its session after n1's: ${fromB?.error}`);
+    assert.equal(fromB?.keysPushed, 0, 'nothing was sent to n3 twice');
+    assert.equal(c.replica.stats().ignored, 0, 'n3 merged no duplicate');
+    assert.ok(allEqual(roots(h)));
   } finally {
     await h.close();
   }

@@ -4,7 +4,7 @@
 import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
-import { respond } from '../core/reconcile-driver.js';
+import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { SessionRunner } from './runner.js';
 import type { SessionHistoryEntry } from './types.js';
@@ -49,11 +49,13 @@ export function registerResponder(
     watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
     return encodeJson({ watermarkMs: watermark.local(), digestReady: replica.digestReady });
   });
+  // The same bound as this node's own round requests: one answer never holds the event loop for long.
+  const limits = { ...repairResponderLimitsDefault, responseBytesMax: runner.env.limits.roundBytesMax };
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
-    return respond(replica, (records) => replica.apply(records, 'anti-entropy'), body);
+    return respond(replica, (records) => replica.apply(records, 'anti-entropy'), body, limits);
   });
   node.registerInternal('ae/end', async (_route, body, from) => {
     const peer = requirePeer(from);

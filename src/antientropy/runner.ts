@@ -1,5 +1,7 @@
-// Runs sessions: one per pair of replicas at a time (whichever side began it), with begin/end messages that
-// exchange watermarks, a durable checkpoint after every round, and a history entry per session.
+// Runs sessions: one per pair of replicas at a time (whichever side began it) and at most `sessionsMax` per
+// node (so peers take turns repairing a node that fell behind instead of sending it the same records), with
+// begin/end messages that exchange watermarks, a durable checkpoint after every round, and a history entry per
+// session. A session the peer refuses to begin (busy) is no session: nothing is recorded.
 
 import { decodeJson, encodeJson } from '../cluster/codec.js';
 import { ConvergeError } from '../core/errors.js';
@@ -9,6 +11,11 @@ import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { Watermark } from './watermark.js';
+
+/** How long a session that has to wait its turn (`wait`) sleeps before asking again. */
+const busyRetryMs = 50;
+
+const refused = (err: unknown): boolean => err instanceof ConvergeError && err.code === 'CONFLICT';
 
 const zeroCounts = {
   keysCompared: 0,
@@ -37,7 +44,10 @@ export class SessionRunner {
     return this.peers.includes(peer);
   }
 
-  /** Runs one session with `peer`; without `wait`, a session already running with it is left alone. */
+  /**
+   * Runs one session with `peer`. Without `wait`, a session already running with it is left alone and a busy
+   * node or peer throws CONFLICT (the scheduler tries again next interval); with `wait`, it waits its turn.
+   */
   async run(
     peer: string,
     signal: AbortSignal,
@@ -50,17 +60,32 @@ export class SessionRunner {
         await active.done.catch(() => {});
         continue;
       }
-      if (this.incomingActive(peer)) {
-        if (!options.wait) throw new ConvergeError('CONFLICT', `${peer} is running a session with this node`);
-        await this.env.timers.sleep(50, signal);
-        continue;
-      }
-      break;
+      const busy = this.incomingActive(peer)
+        ? `${peer} is running a session with this node`
+        : this.busyWithOthers(peer);
+      if (busy === null) {
+        const run = this.newRun(peer);
+        const done = this.execute(run, signal).finally(() => this.outgoing.delete(peer));
+        this.outgoing.set(peer, { run, done });
+        if (!options.wait) return done;
+        try {
+          return await done;
+        } catch (err) {
+          if (!refused(err)) throw err;
+        }
+      } else if (!options.wait) throw new ConvergeError('CONFLICT', busy);
+      await this.env.timers.sleep(busyRetryMs, signal);
     }
-    const run = this.newRun(peer);
-    const done = this.execute(run, signal).finally(() => this.outgoing.delete(peer));
-    this.outgoing.set(peer, { run, done });
-    return done;
+  }
+
+  /** Why this node may not run another session with `peer` now (sessionsMax reached), or null. */
+  private busyWithOthers(peer: string): string | null {
+    const now = this.env.clock.now();
+    let running = 0;
+    for (const p of this.outgoing.keys()) if (p !== peer) running += 1;
+    for (const [p, s] of this.incoming) if (p !== peer && s.leaseUntilMs > now) running += 1;
+    const max = this.env.limits.sessionsMax;
+    return running >= max ? `${this.env.id} is running ${running} sessions (sessionsMax ${max})` : null;
   }
 
   private newRun(peer: string): SessionRun {
@@ -101,6 +126,7 @@ export class SessionRunner {
     const { env } = this;
     let result: SessionResult = 'failed';
     let error: string | null = null;
+    let begun = false;
     try {
       const begin = decodeJson(
         await env.transport.call(run.peer, {
@@ -110,6 +136,7 @@ export class SessionRunner {
           signal,
         }),
       ) as { watermarkMs?: unknown };
+      begun = true;
       this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
       await runRounds(env, run, signal);
       result =
@@ -117,6 +144,8 @@ export class SessionRunner {
           ? 'repaired'
           : 'converged';
     } catch (err) {
+      // The peer is busy (its sessionsMax, or its own session with us): no session began, none is recorded.
+      if (!begun && refused(err)) throw err;
       result = signal.aborted ? 'cancelled' : 'failed';
       error = err instanceof Error ? err.message : String(err);
     }
@@ -194,6 +223,8 @@ export class SessionRunner {
     if (this.outgoing.has(peer) && this.env.id < peer) {
       throw new ConvergeError('CONFLICT', `${this.env.id} is already running a session with ${peer}`);
     }
+    const busy = this.busyWithOthers(peer);
+    if (busy !== null) throw new ConvergeError('CONFLICT', busy);
     this.incoming.set(peer, {
       id,
       leaseUntilMs: this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs,

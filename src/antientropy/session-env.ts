@@ -11,8 +11,14 @@ import type { TokenBucket } from './throttle.js';
 export interface SessionLimits {
   readonly branchBits: number;
   readonly entriesMax: number;
+  /**
+   * A round's request stops growing past this, and so does this node's answer to a peer's round: it bounds
+   * the work one message causes on either side (a wiped replica is sent every header of a range).
+   */
   readonly roundBytesMax: number;
   readonly requestTimeoutMs: number;
+  /** Sessions this node runs at once, begun by either side; a busy node refuses others (CONFLICT). */
+  readonly sessionsMax: number;
 }
 
 export const sessionLimitsDefault: SessionLimits = {
@@ -20,6 +26,7 @@ export const sessionLimitsDefault: SessionLimits = {
   entriesMax: 4096,
   roundBytesMax: 2 ** 20,
   requestTimeoutMs: 30_000,
+  sessionsMax: 1,
 };
 
 export interface SessionMetricsSink {
