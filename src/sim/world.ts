@@ -61,6 +61,8 @@ export class World {
   readonly nodes: SimNode[];
   /** Every record a client write created, by version: the checker's ground truth. */
   readonly created = new Map<string, CreatedRecord>();
+  /** How many times the checker has sampled the running history. */
+  samples = 0;
   /** The session the checker last saw running, by incarnation and peer, and since when. */
   readonly sessionsSeen = new Map<string, { id: string; sinceMs: number }>();
   private readonly decoder = new TextDecoder();
