@@ -52,6 +52,8 @@ before(async () => {
       'key-bytes-max': String(keyBytesMax),
       'value-bytes-max': `${valueBytesMax}`,
       'body-bytes-max': `${bodyBytesMax}`,
+      // Whatever is still incomplete when generation goes wrong gets its 408 well within answerMsMax.
+      'headers-timeout': '2s',
     },
   });
   port = Number(new URL(cluster.url('n1')).port);
@@ -483,7 +485,10 @@ const malformedHttp = fc.oneof(
   ),
   fc
     .uint8Array({ minLength: 1, maxLength: 300 })
-    .filter((b) => !/^[A-Z]+ /.test(Buffer.from(b).toString('latin1')))
+    // Node skips empty lines before a request line: bytes that are only line ends are no request yet, and bytes
+    // that start like a request line might be a valid one.
+    .filter((b) => /^[\r\n]*[^\r\n]/.test(Buffer.from(b).toString('latin1')))
+    .filter((b) => !/^[\r\n]*[A-Z]+ /.test(Buffer.from(b).toString('latin1')))
     .map(
       (b): Case => ({
         family: 'random bytes',
