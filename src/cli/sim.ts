@@ -20,6 +20,7 @@ interface SimFlags {
 }
 
 const traceTailLines = 40;
+const keyStoryLinesMax = 80;
 
 function positiveInt(text: string, flag: string): number {
   const n = Number(text);
@@ -28,11 +29,33 @@ function positiveInt(text: string, flag: string): number {
   return n;
 }
 
+/** The keys a failure names (`k3 lost write: …`), whose story is worth more than the trace's tail. */
+function keysOf(result: HistoryResult): Set<string> {
+  const keys = new Set<string>();
+  for (const f of result.failures) {
+    const key = /^\S+ (\S+) (lost write|resurrected|holds)/.exec(f)?.[1];
+    if (key !== undefined) keys.add(key);
+  }
+  return keys;
+}
+
 function report(result: HistoryResult): void {
   process.stderr.write(`\nseed ${result.seed} FAILED\n`);
   for (const f of result.failures) process.stderr.write(`  ${f}\n`);
-  process.stderr.write(`  last ${traceTailLines} lines of its trace:\n`);
-  for (const line of result.trace.slice(-traceTailLines)) process.stderr.write(`    ${line}\n`);
+  const keys = [...keysOf(result)].slice(0, 3);
+  const story = (line: string): boolean =>
+    / (fault|heal|converged|CHECK FAILED)/.test(line) ||
+    keys.some((k) => line.includes(` ${k} `) || line.includes(` ${k}=`));
+  const lines =
+    keys.length > 0
+      ? result.trace.filter(story).slice(-keyStoryLinesMax)
+      : result.trace.slice(-traceTailLines);
+  process.stderr.write(
+    keys.length > 0
+      ? `  its faults and the operations on ${keys.join(', ')}:\n`
+      : `  last ${traceTailLines} lines of its trace:\n`,
+  );
+  for (const line of lines) process.stderr.write(`    ${line}\n`);
   process.stderr.write(`  replay: ${replayCommand(result)}\n`);
 }
 
