@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { type AntiEntropyProcess, createAntiEntropy } from '../src/antientropy/process.js';
+import type { SessionLimits } from '../src/antientropy/session-env.js';
 import { eventually } from '../src/cluster/cluster-test-helpers.js';
 import { decodeJson, encodeRecords } from '../src/cluster/codec.js';
 import { TransportFaults } from '../src/cluster/faults.js';
@@ -43,6 +44,7 @@ interface Setup {
   readonly ids: string[];
   readonly graceMs: number;
   readonly intervalMs: number;
+  readonly limits?: Partial<SessionLimits>;
 }
 
 async function boot(h: Setup, m: Omit<Member, 'node' | 'replica' | 'ae'>, seed: number) {
@@ -72,7 +74,7 @@ async function boot(h: Setup, m: Omit<Member, 'node' | 'replica' | 'ae'>, seed: 
     intervalMs: h.intervalMs,
     enabled: true,
     tombstoneGraceMs: h.graceMs,
-    limits: { entriesMax: 64 },
+    limits: { entriesMax: 64, ...h.limits },
   });
   h.network.register(m.id, (route, body, from) => node.handleInternal(route, body, from));
   node.start();
@@ -80,10 +82,15 @@ async function boot(h: Setup, m: Omit<Member, 'node' | 'replica' | 'ae'>, seed: 
   return { node, replica, ae };
 }
 
-async function harness(size: number, graceMs = 0, intervalMs = quietIntervalMs): Promise<Harness> {
+async function harness(
+  size: number,
+  graceMs = 0,
+  intervalMs = quietIntervalMs,
+  limits?: Partial<SessionLimits>,
+): Promise<Harness> {
   const network = new LoopbackNetwork();
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const setup: Setup = { network, ids, graceMs, intervalMs };
+  const setup: Setup = { network, ids, graceMs, intervalMs, ...(limits === undefined ? {} : { limits }) };
   const members: Member[] = [];
   for (const [i, id] of ids.entries()) {
     const base = { id, storage: createMemoryStorage(), faults: new TransportFaults(seededRandom(i + 1)) };
@@ -385,6 +392,38 @@ test('peers take turns repairing a replica that fell behind: a busy node refuses
     assert.equal(fromB?.keysPushed, 0, 'nothing was sent to n3 twice');
     assert.equal(c.replica.stats().ignored, 0, 'n3 merged no duplicate');
     assert.ok(allEqual(roots(h)));
+  } finally {
+    await h.close();
+  }
+});
+
+test('tiny rounds and repair batches still repair exactly what differs: every key once, a second session moves nothing', async () => {
+  // Rounds of at most 512 bytes each way (initiator and responder) and batches of 7 records: many messages.
+  const h = await harness(2, 0, quietIntervalMs, { roundBytesMax: 512, repairBatchRecordsMax: 7 });
+  try {
+    const [a, b] = h.members as [Member, Member];
+    const n = 600;
+    for (let k = 0; k < n; k++) {
+      // A third only on a, a third only on b, a third newer on a.
+      const key = keyToBytes(`tiny${k}`);
+      const old = makeRecord(key, a.node.hlc.now(), text(`old${k}`));
+      const fresh = makeRecord(key, a.node.hlc.now(), k % 5 === 0 ? null : text(`new${k}`));
+      if (k % 3 === 0) await a.replica.apply([fresh], 'client');
+      else if (k % 3 === 1) await b.replica.apply([old], 'client');
+      else {
+        await b.replica.apply([old], 'client');
+        await a.replica.apply([fresh], 'client');
+      }
+    }
+    const [entry] = await a.ae.runNow('n2');
+    assert.equal(entry?.result, 'repaired', `${entry?.error}`);
+    assert.equal(entry.keysPushed, 400, 'only-on-a and newer-on-a keys, each pushed once');
+    assert.equal(entry.keysPulled, 200, 'only-on-b keys, each pulled once');
+    assert.ok(allEqual(roots(h)));
+    assert.equal(b.replica.stats().ignored + a.replica.stats().ignored, 0, 'no record was sent twice');
+    const [again] = await a.ae.runNow('n2');
+    assert.equal(again?.result, 'converged');
+    assert.equal(again.keysPulled + again.keysPushed, 0);
   } finally {
     await h.close();
   }

@@ -19,14 +19,17 @@ export interface SessionLimits {
   readonly requestTimeoutMs: number;
   /** Sessions this node runs at once, begun by either side; a busy node refuses others (CONFLICT). */
   readonly sessionsMax: number;
+  /** Records per fetch or push, i.e. per storage commit of repair on the receiving side. */
+  readonly repairBatchRecordsMax: number;
 }
 
 export const sessionLimitsDefault: SessionLimits = {
   branchBits: 2,
   entriesMax: 4096,
-  roundBytesMax: 2 ** 20,
+  roundBytesMax: 64 * 2 ** 10,
   requestTimeoutMs: 30_000,
   sessionsMax: 1,
+  repairBatchRecordsMax: 1000,
 };
 
 export interface SessionMetricsSink {

@@ -14,11 +14,11 @@ import {
   encodeFetchRequest,
   encodePushRequest,
 } from '../core/wire-repair.js';
-import type { SessionEnv } from './session-env.js';
+import { type SessionEnv, sessionLimitsDefault } from './session-env.js';
 import type { SessionCounts, SessionProgress } from './types.js';
 
-/** Records per fetch or push: small enough that one batch never holds the event loop for long. */
-export const repairBatchRecordsMax = 1000;
+/** Default records per fetch or push (SessionLimits.repairBatchRecordsMax). */
+export const repairBatchRecordsMax = sessionLimitsDefault.repairBatchRecordsMax;
 
 export interface SessionRun {
   readonly id: string;
@@ -79,6 +79,7 @@ async function repair(
   call: (b: Uint8Array) => Promise<Uint8Array>,
   signal: AbortSignal,
 ): Promise<void> {
+  const batchMax = env.limits.repairBatchRecordsMax;
   const pulls: Uint8Array[] = [];
   const pushes: Uint8Array[] = [];
   const ranges: Array<{ level: number; index: number }> = [];
@@ -99,8 +100,8 @@ async function repair(
       continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
-  for (let i = 0; i < pulls.length; i += repairBatchRecordsMax) {
-    await pullBatch(env, run, pulls.slice(i, i + repairBatchRecordsMax), call, signal);
+  for (let i = 0; i < pulls.length; i += batchMax) {
+    await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }
   // Whole ranges the peer lacks and single keys share full batches: a peer far behind lacks many small
   // ranges, and one message per range would cost a round trip per handful of records.
@@ -109,7 +110,7 @@ async function repair(
     const { start, end } = prefixRange(level, index);
     for (const { record } of env.replica.scanTokens(start, end)) {
       batch.push(record);
-      if (batch.length >= repairBatchRecordsMax) {
+      if (batch.length >= batchMax) {
         await pushBatch(env, run, batch, call, signal);
         batch = [];
       }
@@ -120,7 +121,7 @@ async function repair(
     // the rest.
     const record = env.replica.get(key);
     if (record !== undefined) batch.push(record);
-    if (batch.length >= repairBatchRecordsMax) {
+    if (batch.length >= batchMax) {
       await pushBatch(env, run, batch, call, signal);
       batch = [];
     }
