@@ -1,4 +1,5 @@
-// `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R]`: a 3-node loopback cluster
+// `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--set NAME=VALUE]…`
+// (--set: any node setting by its flag name, e.g. --set ae-adaptive=false): a 3-node loopback cluster
 // (hints and read repair off, so anti-entropy alone heals), one node down while N keys (default 100,000) are
 // written, then started: time from its restart to equal digests, repair rate beside lmdb's raw write rate
 // measured in the same run, and the foreground write latency p99 during the repair beside p99 with no repair
@@ -8,6 +9,7 @@
 import { rmSync } from 'node:fs';
 import { LocalCluster } from '../src/cli/cluster.js';
 import { extendWithAntiEntropy } from '../src/cli/wiring.js';
+import type { RawSettings } from '../src/config/config.js';
 import { percentile, putLoad } from './load.js';
 import { rawLmdbPutsPerSecond } from './raw-lmdb.js';
 import { benchRoot } from './reconcile-fixtures.js';
@@ -28,10 +30,17 @@ export async function run(args: string[]): Promise<void> {
   const n = option('--keys', 100_000);
   const throttle = option('--throttle', 10_000_000);
   const runs = option('--runs', 1);
+  const settings: RawSettings = {};
+  args.forEach((a, i) => {
+    if (a !== '--set') return;
+    const [name, value] = (args[i + 1] ?? '').split('=');
+    if (name === undefined || value === undefined) throw new Error('--set NAME=VALUE');
+    settings[name] = value === 'true' ? true : value === 'false' ? false : value;
+  });
   const results: Array<{ p99Ratio: number; ratioToRaw: number }> = [];
   for (let r = 1; r <= runs; r++) {
     if (runs > 1) process.stderr.write(`converge: run ${r} of ${runs}\n`);
-    results.push(await measure(report, n, throttle, r));
+    results.push(await measure(report, n, throttle, settings, r));
   }
   if (runs > 1) {
     const spread = (xs: number[]): string => {
@@ -69,6 +78,7 @@ async function measure(
   report: Report,
   n: number,
   throttle: number,
+  extra: RawSettings,
   runNo: number,
 ): Promise<{ p99Ratio: number; ratioToRaw: number }> {
   const root = benchRoot();
@@ -84,6 +94,7 @@ async function measure(
       'ae-records-per-second': String(throttle),
       'ae-bytes-per-second': '10GiB',
       sync: 'group',
+      ...extra,
     },
   });
   const load = (keyPrefix: string, durationMs: number, signal?: AbortSignal) =>
@@ -130,6 +141,7 @@ async function measure(
       recordsPerSec: Math.round(repairRate),
       ratioToRaw,
       sessions,
+      ...(Object.keys(extra).length === 0 ? {} : { settings: JSON.stringify(extra) }),
     });
     report.add({
       bench: 'converge',

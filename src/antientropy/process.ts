@@ -11,6 +11,7 @@ import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { DigestVerifier } from '../replica/verify.js';
+import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.js';
 import { createAntiEntropyMetrics } from './metrics.js';
 import { previewRepairs } from './preview.js';
 import { registerResponder } from './responder.js';
@@ -39,7 +40,17 @@ export interface AntiEntropyOptions {
   readonly purgeBatchMax?: number;
   readonly verifyRecordsPerSecondMax?: number;
   readonly verifyPassIntervalMs?: number;
+  /** The node's load, for the adaptive repair rate; without it (the simulation) the throttle alone applies. */
+  readonly loadProbe?: LoadProbe;
+  /** loopBusyPercentTarget 0 switches the adaptive rate off. */
+  readonly adaptive?: Partial<AdaptiveOptions>;
 }
+
+export const adaptiveDefault: AdaptiveOptions = {
+  loopBusyPercentTarget: 60,
+  intervalMs: 200,
+  recordsPerSecondMin: 1000,
+};
 
 export class AntiEntropyProcess {
   readonly state: AntiEntropyState;
@@ -47,6 +58,9 @@ export class AntiEntropyProcess {
   readonly runner: SessionRunner;
   readonly watermark: Watermark;
   readonly verifier: DigestVerifier;
+  /** Null when off (no probe, or a target of 0). */
+  readonly adaptive: AdaptiveRate | null;
+  private readonly adaptiveOptions: AdaptiveOptions;
   private paused = false;
   private readonly abort = new AbortController();
   private readonly nextAt = new Map<string, number>();
@@ -58,6 +72,17 @@ export class AntiEntropyProcess {
       options.clock,
       options.timers,
     );
+    this.adaptiveOptions = { ...adaptiveDefault, ...options.adaptive };
+    this.adaptive =
+      options.loadProbe === undefined || this.adaptiveOptions.loopBusyPercentTarget <= 0
+        ? null
+        : new AdaptiveRate(
+            this.throttle,
+            options.loadProbe,
+            options.clock,
+            options.timers,
+            this.adaptiveOptions,
+          );
     const metrics = createAntiEntropyMetrics(options.registry, () => this.lastSuccessAges());
     this.watermark = new Watermark(this.state, options.peers, options.tombstoneGraceMs ?? 60_000);
     this.runner = new SessionRunner(
@@ -111,6 +136,7 @@ export class AntiEntropyProcess {
     if (!this.options.enabled) return;
     for (const peer of this.options.peers) void this.peerLoop(peer, signal);
     void this.gcLoop(signal);
+    void this.adaptive?.run(signal);
     void this.options.replica
       .whenDigestReady()
       .then(() => this.verifier.run(signal))
@@ -163,7 +189,10 @@ export class AntiEntropyProcess {
     }
     if (this.state.purgedBeforeMs <= 0) return 0;
     // Also below an unchanged bound: a batch limit or a restart may have left tombstones behind.
-    const purged = await this.options.replica.purgeTombstones(this.state.purgedBeforeMs, this.options.purgeBatchMax ?? 10_000);
+    const purged = await this.options.replica.purgeTombstones(
+      this.state.purgedBeforeMs,
+      this.options.purgeBatchMax ?? 10_000,
+    );
     if (purged > 0) {
       this.state.tombstonesPurged += purged;
       this.gcMetrics.tombstonesPurged.inc(purged);
@@ -212,6 +241,14 @@ export class AntiEntropyProcess {
       paused: this.paused,
       intervalMs: this.options.intervalMs,
       throttle: this.throttle.current,
+      adaptive: {
+        enabled: this.adaptive !== null,
+        loopBusyPercentTarget: this.adaptiveOptions.loopBusyPercentTarget,
+        recordsPerSecondMin: this.adaptiveOptions.recordsPerSecondMin,
+        loopBusyPercentLast: this.adaptive === null ? null : Math.round(this.adaptive.busyPercentLast),
+        recordsPerSecond: this.throttle.recordsPerSecond,
+        backOffs: this.adaptive?.backOffs ?? 0,
+      },
       peers: this.options.peers.map((peer) => {
         const p = this.state.peer(peer);
         const last = this.state.history.find((h) => h.peer === peer) ?? null;

@@ -1,5 +1,6 @@
 // A token bucket over records and bytes: sessions await it between rounds, so repair traffic never exceeds
-// the configured rates. The rates can be changed while sessions run.
+// the configured rates. The rates can be changed while sessions run, and the records rate can be capped
+// lower for a while (the adaptive rate does, while the node is loaded) without touching the configured one.
 
 import type { Clock } from '../core/hlc.js';
 import type { Timers } from '../core/timers.js';
@@ -8,9 +9,12 @@ import type { Throttle } from './types.js';
 export const throttleDefault: Throttle = { recordsPerSecondMax: 50_000, bytesPerSecondMax: 64 * 2 ** 20 };
 
 export class TokenBucket {
+  /** Records spent so far: the adaptive rate measures what repair achieved from it. */
+  recordsTaken = 0;
   private records: number;
   private bytes: number;
   private lastMs: number;
+  private recordsCapPerSecond = Number.POSITIVE_INFINITY;
 
   constructor(
     private limits: Throttle,
@@ -30,17 +34,24 @@ export class TokenBucket {
     this.limits = { ...this.limits, ...limits };
   }
 
+  /** The records rate in force: the configured one, or the cap while one is set. */
+  get recordsPerSecond(): number {
+    return Math.min(this.limits.recordsPerSecondMax, this.recordsCapPerSecond);
+  }
+
+  /** Caps the records rate below the configured one (+Infinity lifts the cap). */
+  setRecordsCap(perSecond: number): void {
+    this.recordsCapPerSecond = perSecond;
+  }
+
   /** Spends records and bytes, waiting as long as the rates require. Bursts up to one second's worth. */
   async take(records: number, bytes: number, signal?: AbortSignal): Promise<void> {
     this.refill();
+    this.recordsTaken += records;
     this.records -= records;
     this.bytes -= bytes;
     const waitMs =
-      Math.max(
-        -this.records / this.limits.recordsPerSecondMax,
-        -this.bytes / this.limits.bytesPerSecondMax,
-        0,
-      ) * 1000;
+      Math.max(-this.records / this.recordsPerSecond, -this.bytes / this.limits.bytesPerSecondMax, 0) * 1000;
     if (waitMs <= 0) return;
     // The wait pays the debt: the bucket is empty when it ends and refills from then on, whatever the rate
     // becomes meanwhile.
@@ -54,10 +65,8 @@ export class TokenBucket {
     const now = this.clock.now();
     const seconds = Math.max(0, now - this.lastMs) / 1000;
     this.lastMs = Math.max(this.lastMs, now);
-    this.records = Math.min(
-      this.limits.recordsPerSecondMax,
-      this.records + seconds * this.limits.recordsPerSecondMax,
-    );
+    const rate = this.recordsPerSecond;
+    this.records = Math.min(rate, this.records + seconds * rate);
     this.bytes = Math.min(
       this.limits.bytesPerSecondMax,
       this.bytes + seconds * this.limits.bytesPerSecondMax,

@@ -68,6 +68,18 @@ export interface AntiEntropyStatus {
   readonly paused: boolean;
   readonly intervalMs: number;
   readonly throttle: Throttle;
+  /** The repair rate adapting to the node's load (event-loop utilisation); absent from older nodes. */
+  readonly adaptive?: {
+    readonly enabled: boolean;
+    readonly loopBusyPercentTarget: number;
+    readonly recordsPerSecondMin: number;
+    /** Share of the last interval the event loop was busy, in percent; null when off. */
+    readonly loopBusyPercentLast: number | null;
+    /** The records rate in force now: the throttle's, or lower while the node is loaded. */
+    readonly recordsPerSecond: number;
+    /** Intervals in which repair backed off. */
+    readonly backOffs: number;
+  };
   readonly peers: readonly PeerAntiEntropyState[];
   /** Recent sessions, newest first (bounded by historyEntriesMax). */
   readonly history: readonly SessionHistoryEntry[];

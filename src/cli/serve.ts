@@ -23,6 +23,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
     keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
+    aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
@@ -57,6 +58,13 @@ export function registerServe(program: Command): void {
     .option('--hint-age-max <duration>', 'hints older than this are dropped (anti-entropy heals them)')
     .option('--ae-records-per-second <n>', 'repair throttle: records per second')
     .option('--ae-bytes-per-second <size>', 'repair throttle: bytes per second')
+    .option('--ae-sessions-max <n>', 'anti-entropy sessions one node runs at once, begun by either side (default 1)')
+    .option('--ae-round-bytes-max <size>', 'bytes one reconciliation round carries each way (default 64KiB)')
+    .option('--ae-repair-batch-records-max <n>', 'records per repair fetch or push, i.e. per repair commit (default 1000)')
+    .option('--ae-loop-busy-target <percent>', 'adaptive repair rate: back off while the event loop is busier than this (default 60)')
+    .option('--ae-adapt-interval <duration>', 'adaptive repair rate: how often the load is read (default 200ms)')
+    .option('--ae-records-per-second-min <n>', 'adaptive repair rate: never slower than this (default 1000)')
+    .option('--no-ae-adaptive', 'switch the adaptive repair rate off (the throttle alone applies)')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or set CONVERGE_CLUSTER_SECRET)')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); peers are then https:// URLs')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
@@ -74,7 +82,7 @@ export function registerServe(program: Command): void {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
       const flags = flagSettings(opts);
-      for (const k of ['hints', 'read-repair', 'anti-entropy']) if (flags[k] === true) delete flags[k];
+      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-adaptive']) if (flags[k] === true) delete flags[k];
       const config = resolveConfig(file, readEnv(process.env), flags);
       let lastReport = 0;
       const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);

@@ -1,10 +1,12 @@
 // Wires the anti-entropy process into a node's context (shared by serve, demo and the tests).
 
 import { createAntiEntropy } from '../antientropy/process.js';
+import { eventLoopProbe } from '../runtime/load-probe.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
 import type { ServiceContext } from '../server/context.js';
 
 export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> {
+  const { aeAdaptive, aeSessions } = ctx.config;
   const ae = createAntiEntropy({
     node: ctx.node,
     replica: ctx.replica,
@@ -18,6 +20,13 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
     enabled: ctx.config.mechanisms.antiEntropy,
     tombstoneGraceMs: ctx.config.tombstoneGraceMs,
     throttle: ctx.config.aeThrottle,
+    limits: aeSessions,
+    ...(aeAdaptive.enabled ? { loadProbe: eventLoopProbe() } : {}),
+    adaptive: {
+      loopBusyPercentTarget: aeAdaptive.loopBusyPercentTarget,
+      intervalMs: aeAdaptive.intervalMs,
+      recordsPerSecondMin: aeAdaptive.recordsPerSecondMin,
+    },
   });
   ae.start();
   ctx.antiEntropy = ctx.config.mechanisms.antiEntropy ? ae : undefined;

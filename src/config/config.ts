@@ -25,6 +25,19 @@ export interface NodeConfig {
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
   readonly tombstoneGraceMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
+  /** Sessions at once per node (either side began them), bytes one round carries each way, records per repair batch. */
+  readonly aeSessions: {
+    readonly sessionsMax: number;
+    readonly roundBytesMax: number;
+    readonly repairBatchRecordsMax: number;
+  };
+  /** The repair rate backing off while the node's event loop is busier than the target (docs/anti-entropy.md). */
+  readonly aeAdaptive: {
+    readonly enabled: boolean;
+    readonly loopBusyPercentTarget: number;
+    readonly intervalMs: number;
+    readonly recordsPerSecondMin: number;
+  };
   readonly logLevel: string;
   /** Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers. */
   readonly tls: { readonly certFile: string | null; readonly keyFile: string | null; readonly caFile: string | null };
@@ -61,6 +74,13 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'tombstone-grace': '60s',
   'ae-records-per-second': '50000',
   'ae-bytes-per-second': '64MiB',
+  'ae-sessions-max': '1',
+  'ae-round-bytes-max': '64KiB',
+  'ae-repair-batch-records-max': '1000',
+  'ae-adaptive': true,
+  'ae-loop-busy-target': '60',
+  'ae-adapt-interval': '200ms',
+  'ae-records-per-second-min': '1000',
   'log-level': 'info',
   'connections-max': '1024',
   'headers-timeout': '10s',
@@ -141,6 +161,17 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     aeThrottle: {
       recordsPerSecondMax: parseInteger('--ae-records-per-second', str('ae-records-per-second'), 1, 1e9),
       bytesPerSecondMax: parseSize('--ae-bytes-per-second', str('ae-bytes-per-second')),
+    },
+    aeSessions: {
+      sessionsMax: parseInteger('--ae-sessions-max', str('ae-sessions-max'), 1, 1000),
+      roundBytesMax: parseSize('--ae-round-bytes-max', str('ae-round-bytes-max')),
+      repairBatchRecordsMax: parseInteger('--ae-repair-batch-records-max', str('ae-repair-batch-records-max'), 1, 65_536),
+    },
+    aeAdaptive: {
+      enabled: bool('ae-adaptive'),
+      loopBusyPercentTarget: parseInteger('--ae-loop-busy-target', str('ae-loop-busy-target'), 1, 100),
+      intervalMs: parseDuration('--ae-adapt-interval', str('ae-adapt-interval')),
+      recordsPerSecondMin: parseInteger('--ae-records-per-second-min', str('ae-records-per-second-min'), 1, 1e9),
     },
     logLevel: str('log-level'),
     tls,

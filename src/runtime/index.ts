@@ -1,2 +1,3 @@
 // Real implementations of the injected world (clock, randomness, timers).
 export * from './system.js';
+export * from './load-probe.js';

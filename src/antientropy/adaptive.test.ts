@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AdaptiveRate } from './adaptive.js';
+import { TokenBucket } from './throttle.js';
+
+function world() {
+  let now = 0;
+  const waits: number[] = [];
+  const clock = { now: () => now };
+  const timers = {
+    sleep: async (ms: number) => {
+      waits.push(ms);
+      now += ms;
+    },
+    schedule: () => () => {},
+  };
+  const advance = (ms: number): void => {
+    now += ms;
+  };
+  return { clock, timers, waits, advance };
+}
+
+const options = { loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 };
+
+test('adaptive rate: a busy event loop cuts the rate below what repair achieved, never under the floor', async () => {
+  const { clock, timers, advance } = world();
+  const bucket = new TokenBucket({ recordsPerSecondMax: 1e6, bytesPerSecondMax: 1e12 }, clock, timers);
+  let busy = 0.95;
+  const rate = new AdaptiveRate(bucket, { busy: () => busy }, clock, timers, options);
+  // 4,000 records per interval: 20,000 records/s achieved. The load is smoothed: one interval is not enough.
+  await bucket.take(4000, 0);
+  advance(200);
+  rate.tick();
+  assert.equal(rate.capPerSecond, Number.POSITIVE_INFINITY, 'one busy interval changes nothing');
+  await bucket.take(4000, 0);
+  advance(200);
+  rate.tick();
+  assert.ok(rate.capPerSecond < 20_000, `cut below the achieved rate: ${rate.capPerSecond}`);
+  assert.equal(bucket.recordsPerSecond, rate.capPerSecond, 'the bucket runs at the cap');
+  for (let i = 0; i < 50; i++) {
+    advance(200);
+    rate.tick();
+  }
+  assert.equal(rate.capPerSecond, options.recordsPerSecondMin, 'the floor holds however long the load lasts');
+  assert.equal(rate.backOffs, 51);
+  busy = 0.2;
+  for (let i = 0; i < 100 && Number.isFinite(rate.capPerSecond); i++) {
+    advance(200);
+    rate.tick();
+  }
+  assert.equal(rate.capPerSecond, Number.POSITIVE_INFINITY, 'a calm loop lifts the cap again');
+  assert.equal(bucket.recordsPerSecond, 1e6, 'back at the configured throttle');
+  assert.equal(bucket.current.recordsPerSecondMax, 1e6, 'the configured throttle itself never changed');
+});
+
+test('adaptive rate: load while no repair runs is the foreground own, and slows nothing', () => {
+  const { clock, timers, advance } = world();
+  const bucket = new TokenBucket({ recordsPerSecondMax: 50_000, bytesPerSecondMax: 1e12 }, clock, timers);
+  const rate = new AdaptiveRate(bucket, { busy: () => 1 }, clock, timers, options);
+  for (let i = 0; i < 10; i++) {
+    advance(200);
+    rate.tick();
+  }
+  assert.equal(rate.capPerSecond, Number.POSITIVE_INFINITY);
+  assert.equal(rate.backOffs, 0);
+});
+
+test('token bucket: a records cap makes callers wait as the capped rate requires', async () => {
+  const { clock, timers, waits } = world();
+  const bucket = new TokenBucket({ recordsPerSecondMax: 10_000, bytesPerSecondMax: 1e12 }, clock, timers);
+  bucket.setRecordsCap(1000);
+  await bucket.take(1000, 0); // the burst is one second at the capped rate
+  assert.deepEqual(waits, []);
+  await bucket.take(500, 0);
+  assert.deepEqual(waits, [500]);
+  assert.equal(bucket.recordsTaken, 1500);
+  bucket.setRecordsCap(Number.POSITIVE_INFINITY);
+  assert.equal(bucket.recordsPerSecond, 10_000);
+});
