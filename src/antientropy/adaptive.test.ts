@@ -22,11 +22,34 @@ function world() {
 
 const options = { loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 };
 
-test('adaptive rate: a busy event loop cuts the rate below what repair achieved, never under the floor', async () => {
+test('adaptive rate: repair starts from the floor, grows while the loop is calm, and the cap is lifted at the throttle', async () => {
+  const { clock, timers, advance } = world();
+  const bucket = new TokenBucket({ recordsPerSecondMax: 50_000, bytesPerSecondMax: 1e12 }, clock, timers);
+  const rate = new AdaptiveRate(bucket, { busy: () => 0.2 }, clock, timers, options);
+  assert.equal(bucket.recordsPerSecond, 1000, 'slow start: a session begins at the floor');
+  let intervals = 0;
+  while (Number.isFinite(rate.capPerSecond) && intervals < 100) {
+    await bucket.take(100, 0); // repair is running
+    advance(200);
+    rate.tick();
+    intervals += 1;
+  }
+  assert.ok(intervals > 5, `grew step by step (${intervals} intervals)`);
+  assert.equal(bucket.recordsPerSecond, 50_000, 'back at the configured throttle');
+  assert.equal(rate.backOffs, 0);
+});
+
+test('adaptive rate: a busy event loop cuts the rate, never under the floor; a calm one lifts the cap again', async () => {
   const { clock, timers, advance } = world();
   const bucket = new TokenBucket({ recordsPerSecondMax: 1e6, bytesPerSecondMax: 1e12 }, clock, timers);
-  let busy = 0.95;
+  let busy = 0.2;
   const rate = new AdaptiveRate(bucket, { busy: () => busy }, clock, timers, options);
+  while (Number.isFinite(rate.capPerSecond)) {
+    await bucket.take(4000, 0);
+    advance(200);
+    rate.tick();
+  }
+  busy = 0.95;
   // 4,000 records per interval: 20,000 records/s achieved. The load is smoothed: one interval is not enough.
   await bucket.take(4000, 0);
   advance(200);
@@ -38,6 +61,7 @@ test('adaptive rate: a busy event loop cuts the rate below what repair achieved,
   assert.ok(rate.capPerSecond < 20_000, `cut below the achieved rate: ${rate.capPerSecond}`);
   assert.equal(bucket.recordsPerSecond, rate.capPerSecond, 'the bucket runs at the cap');
   for (let i = 0; i < 50; i++) {
+    await bucket.take(10, 0);
     advance(200);
     rate.tick();
   }
@@ -45,24 +69,28 @@ test('adaptive rate: a busy event loop cuts the rate below what repair achieved,
   assert.equal(rate.backOffs, 51);
   busy = 0.2;
   for (let i = 0; i < 100 && Number.isFinite(rate.capPerSecond); i++) {
+    await bucket.take(10, 0);
     advance(200);
     rate.tick();
   }
   assert.equal(rate.capPerSecond, Number.POSITIVE_INFINITY, 'a calm loop lifts the cap again');
-  assert.equal(bucket.recordsPerSecond, 1e6, 'back at the configured throttle');
   assert.equal(bucket.current.recordsPerSecondMax, 1e6, 'the configured throttle itself never changed');
 });
 
-test('adaptive rate: load while no repair runs is the foreground own, and slows nothing', () => {
+test('adaptive rate: after a while without repair, the next repair starts from the floor again', async () => {
   const { clock, timers, advance } = world();
   const bucket = new TokenBucket({ recordsPerSecondMax: 50_000, bytesPerSecondMax: 1e12 }, clock, timers);
-  const rate = new AdaptiveRate(bucket, { busy: () => 1 }, clock, timers, options);
-  for (let i = 0; i < 10; i++) {
+  const rate = new AdaptiveRate(bucket, { busy: () => 0.1 }, clock, timers, options);
+  while (Number.isFinite(rate.capPerSecond)) {
+    await bucket.take(100, 0);
     advance(200);
     rate.tick();
   }
-  assert.equal(rate.capPerSecond, Number.POSITIVE_INFINITY);
-  assert.equal(rate.backOffs, 0);
+  for (let i = 0; i < 5; i++) {
+    advance(200);
+    rate.tick();
+  }
+  assert.equal(bucket.recordsPerSecond, options.recordsPerSecondMin);
 });
 
 test('token bucket: a records cap makes callers wait as the capped rate requires', async () => {
