@@ -26,10 +26,10 @@ export interface SessionLimits {
 export const sessionLimitsDefault: SessionLimits = {
   branchBits: 2,
   entriesMax: 4096,
-  roundBytesMax: 64 * 2 ** 10,
+  roundBytesMax: 16 * 2 ** 10,
   requestTimeoutMs: 30_000,
   sessionsMax: 1,
-  repairBatchRecordsMax: 1000,
+  repairBatchRecordsMax: 250,
 };
 
 export interface SessionMetricsSink {
