@@ -29,14 +29,27 @@ export async function collectStatus(node: string): Promise<NodeRow[]> {
   return [...rows, ...others].sort((a, b) => a.id.localeCompare(b.id));
 }
 
-function aeSummary(s: NodeStatus): string {
-  const ae = s.antiEntropy as { enabled?: boolean; paused?: boolean; peers?: Array<{ peer: string; last: { result: string } | null; lastSuccessAgeSeconds: number | null; running: { fraction: number } | null }> };
+export function aeSummary(s: NodeStatus): string {
+  const ae = s.antiEntropy as {
+    enabled?: boolean;
+    paused?: boolean;
+    peers?: Array<{
+      peer: string;
+      last: { result: string } | null;
+      lastSuccessAgeSeconds: number | null;
+      running: { fraction: number } | null;
+    }>;
+  };
   if (ae.enabled === false) return 'off';
   if (ae.peers === undefined) return s.mechanisms.antiEntropy ? 'starting' : 'off';
   const parts = ae.peers.map((p) => {
     if (p.running !== null) return `${p.peer}: running ${Math.round(p.running.fraction * 100)}%`;
     if (p.last === null) return `${p.peer}: no session yet`;
-    return `${p.peer}: ${p.last.result} ${age(p.lastSuccessAgeSeconds === null ? null : p.lastSuccessAgeSeconds * 1000)} ago`;
+    const success = p.lastSuccessAgeSeconds === null ? null : `${age(p.lastSuccessAgeSeconds * 1000)} ago`;
+    if (p.last.result === 'converged' || p.last.result === 'repaired')
+      return `${p.peer}: ${p.last.result} ${success ?? ''}`.trimEnd();
+    // The last session failed: its age is not the last success's, so say each apart.
+    return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
   return `${ae.paused ? 'paused; ' : ''}${parts.join('; ')}`;
 }
@@ -53,10 +66,18 @@ export function registerStatus(program: Command): void {
       const text = [
         table([
           ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'ANTI-ENTROPY'],
-          ...rows.map((r) => [r.id, r.reachable ? 'yes' : 'NO', r.status ? String(r.status.keys) : '-', r.status?.digest.root ?? '-', r.status ? aeSummary(r.status) : (r.error ?? '')]),
+          ...rows.map((r) => [
+            r.id,
+            r.reachable ? 'yes' : 'NO',
+            r.status ? String(r.status.keys) : '-',
+            r.status?.digest.root ?? '-',
+            r.status ? aeSummary(r.status) : (r.error ?? ''),
+          ]),
         ]),
         '',
-        converged ? 'converged: every replica has the same digest root' : `DIVERGENT: ${roots.size} different digest roots among reachable replicas`,
+        converged
+          ? 'converged: every replica has the same digest root'
+          : `DIVERGENT: ${roots.size} different digest roots among reachable replicas`,
       ].join('\n');
       print(opts, { nodes: rows, converged }, text);
     });
