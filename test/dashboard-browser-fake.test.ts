@@ -7,9 +7,13 @@ import { openBrowser, runDashboardScenario } from './dashboard-browser-scenario.
 import { FakeCluster } from './dashboard-fake-cluster.js';
 
 test('dashboard scenario against the stand-in cluster', async () => {
-  const cluster = new FakeCluster();
-  await cluster.start(true);
+  // The browser first: if it cannot start, no cluster is left running behind the failure.
   const browser = await openBrowser();
+  const cluster = new FakeCluster();
+  await cluster.start(true).catch(async (err) => {
+    await browser.close();
+    throw err;
+  });
   try {
     cluster.write(120, 'n1');
     await runDashboardScenario(browser.page, cluster.nodes[0]!.url, {

@@ -4,7 +4,7 @@
 // polls the page with a deadline; nothing sleeps a fixed time.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -20,6 +20,8 @@ export interface Browser {
 }
 
 export async function openBrowser(): Promise<Browser> {
+  if (!existsSync(chromiumPath))
+    throw new Error(`${chromiumPath} is missing: apt-get install -y chromium (.ci/run does)`);
   const profile = mkdtempSync(join(tmpdir(), 'converge-chromium-'));
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,

@@ -9,8 +9,12 @@ import { startCluster } from './helpers.js';
 
 test('dashboard of a running demo: isolate, write, heal, repair, converge', async () => {
   // The LocalCluster that `converge demo` runs: real nodes, lmdb, HTTP between nodes, anti-entropy.
-  const demo = await startCluster();
+  // The browser first: if it cannot start, no cluster is left running behind the failure.
   const browser = await openBrowser();
+  const demo = await startCluster().catch(async (err) => {
+    await browser.close();
+    throw err;
+  });
   try {
     const nodes = demo.configs.map((c) => c.id);
     await runDashboardScenario(browser.page, demo.url(nodes[0]!), {

@@ -8,9 +8,13 @@ import { openBrowser } from './dashboard-browser-scenario.js';
 import { FakeCluster } from './dashboard-fake-cluster.js';
 
 test('glossary page: every term, and links back to the panels', async () => {
-  const cluster = new FakeCluster();
-  await cluster.start(true);
+  // The browser first: if it cannot start, no cluster is left running behind the failure.
   const browser = await openBrowser();
+  const cluster = new FakeCluster();
+  await cluster.start(true).catch(async (err) => {
+    await browser.close();
+    throw err;
+  });
   const { page } = browser;
   try {
     await page.goto(`${cluster.nodes[0]!.url}/#/glossary/watermark`);
