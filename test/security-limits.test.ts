@@ -208,3 +208,38 @@ test('the connection limits and timeouts come from flags, environment or file, a
     /--idle-timeout: "soon" is not a duration/,
   );
 });
+
+test('converge repair outlasting --idle-timeout still gets its answer: the idle timer waits for the sessions', async () => {
+  const cluster = await startCluster({
+    nodes: 2,
+    settings: {
+      hints: false,
+      'read-repair': false,
+      'ae-interval': '1h',
+      'ae-adaptive': false,
+      'ae-records-per-second': '400',
+      'idle-timeout': '1s',
+    },
+  });
+  try {
+    const [n1, n2] = cluster.configs.map((c) => c.id) as [string, string];
+    await cluster.stop(n2);
+    for (let i = 0; i < 1200; i++) {
+      const res = await http('PUT', `${cluster.url(n1)}/kv/idle-${i}?consistency=one`, `v${i}`);
+      assert.equal(res.status, 200, res.body);
+    }
+    await cluster.start(n2);
+    // 1,200 records at 400 records/s keep the session, and the request, busy for about three idle timeouts.
+    const started = Date.now();
+    const res = await http('POST', `${cluster.url(n1)}/antientropy/run?peer=${n2}`);
+    assert.equal(res.status, 200, res.body);
+    const [session] = (res.json as { sessions: Array<{ result: string; keysPushed: number }> }).sessions;
+    assert.equal(session?.result, 'repaired');
+    assert.equal(session?.keysPushed, 1200);
+    assert.ok(Date.now() - started > 1000, 'the session outlasted the idle timeout');
+    const after = await http('GET', `${cluster.url(n1)}/status`);
+    assert.equal(after.status, 200, 'the node serves on');
+  } finally {
+    await cluster.close();
+  }
+});

@@ -134,8 +134,17 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
   app.get('/antientropy', async () => need().status());
   app.post('/antientropy/run', async (req) => {
     const peer = (req.query as { peer?: string }).peer;
-    const sessions = await need().runNow(peer === '' ? undefined : peer);
-    return { sessions };
+    const ae = need();
+    // The request is complete and the answer waits for the sessions, which may outlast --idle-timeout while
+    // nothing moves on this connection: lift its idle timer until the answer is out, then restore it.
+    const socket = req.raw.socket;
+    const idleMs = socket.timeout ?? 0;
+    socket.setTimeout(0);
+    try {
+      return { sessions: await ae.runNow(peer === '' ? undefined : peer) };
+    } finally {
+      if (!socket.destroyed) socket.setTimeout(idleMs);
+    }
   });
   app.post('/antientropy/pause', async () => {
     need().pause();
