@@ -64,7 +64,7 @@ export function registerServe(program: Command): void {
     .option('--ae-loop-busy-target <percent>', 'adaptive repair rate: back off while the event loop is busier than this (default 60)')
     .option('--ae-adapt-interval <duration>', 'adaptive repair rate: how often the load is read (default 200ms)')
     .option('--ae-records-per-second-min <n>', 'adaptive repair rate: never slower than this (default 1000)')
-    .option('--no-ae-adaptive', 'switch the adaptive repair rate off (the throttle alone applies)')
+    .option('--ae-adaptive', 'pace repair by the event loop\'s load as well as the throttle (off by default)')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or set CONVERGE_CLUSTER_SECRET)')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); peers are then https:// URLs')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
@@ -82,7 +82,7 @@ export function registerServe(program: Command): void {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
       const flags = flagSettings(opts);
-      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-adaptive']) if (flags[k] === true) delete flags[k];
+      for (const k of ['hints', 'read-repair', 'anti-entropy']) if (flags[k] === true) delete flags[k];
       const config = resolveConfig(file, readEnv(process.env), flags);
       let lastReport = 0;
       const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);

@@ -39,10 +39,10 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
   const base = { id: 'a', data: '/d' };
   const defaults = resolveConfig(base);
   assert.deepEqual(defaults.aeSessions, { sessionsMax: 1, roundBytesMax: 16 * 2 ** 10, repairBatchRecordsMax: 250 });
-  assert.deepEqual(defaults.aeAdaptive, { enabled: true, loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 });
-  const env = readEnv({ CONVERGE_AE_ADAPTIVE: 'false', CONVERGE_AE_SESSIONS_MAX: '2' });
+  assert.deepEqual(defaults.aeAdaptive, { enabled: false, loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 });
+  const env = readEnv({ CONVERGE_AE_ADAPTIVE: 'true', CONVERGE_AE_SESSIONS_MAX: '2' });
   const c = resolveConfig({ 'ae-round-bytes-max': '64KiB' }, env, { ...base, 'ae-loop-busy-target': '40', 'ae-repair-batch-records-max': '100' });
-  assert.equal(c.aeAdaptive.enabled, false);
+  assert.equal(c.aeAdaptive.enabled, true);
   assert.equal(c.aeAdaptive.loopBusyPercentTarget, 40);
   assert.deepEqual(c.aeSessions, { sessionsMax: 2, roundBytesMax: 65_536, repairBatchRecordsMax: 100 });
   assert.throws(() => resolveConfig({ ...base, 'ae-loop-busy-target': '0' }), /--ae-loop-busy-target: "0" must be an integer from 1 to 100/);

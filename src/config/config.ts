@@ -77,7 +77,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-sessions-max': '1',
   'ae-round-bytes-max': '16KiB',
   'ae-repair-batch-records-max': '250',
-  'ae-adaptive': true,
+  'ae-adaptive': false,
   'ae-loop-busy-target': '60',
   'ae-adapt-interval': '200ms',
   'ae-records-per-second-min': '1000',
