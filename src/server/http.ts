@@ -137,13 +137,14 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
     const ae = need();
     // The request is complete and the answer waits for the sessions, which may outlast --idle-timeout while
     // nothing moves on this connection: lift its idle timer until the answer is out, then restore it.
-    const socket = req.raw.socket;
-    const idleMs = socket.timeout ?? 0;
-    socket.setTimeout(0);
+    // A request injected in-process (the dashboard's proxy) has a stand-in socket without timers.
+    const socket = typeof req.raw.socket?.setTimeout === 'function' ? req.raw.socket : undefined;
+    const idleMs = socket?.timeout ?? 0;
+    socket?.setTimeout(0);
     try {
       return { sessions: await ae.runNow(peer === '' ? undefined : peer) };
     } finally {
-      if (!socket.destroyed) socket.setTimeout(idleMs);
+      if (socket !== undefined && !socket.destroyed) socket.setTimeout(idleMs);
     }
   });
   app.post('/antientropy/pause', async () => {
