@@ -149,19 +149,18 @@ const faults: ReadonlyArray<readonly [weight: number, fault: Fault]> = [
 const totalWeight = faults.reduce((sum, [w]) => sum + w, 0);
 
 export class Nemesis {
-  private running = false;
   private readonly owner: Owner = { name: 'nemesis', alive: true };
 
   constructor(private readonly world: World) {}
 
   start(): void {
-    this.running = true;
-    this.next();
+    this.world.scheduler.repeatAtRandom(this.owner, this.world.random, this.world.config.faultGapMsMean, () =>
+      this.strike(),
+    );
   }
 
   /** Stops new faults and the ones still unfolding (a flapping link). */
   stop(): void {
-    this.running = false;
     this.owner.alive = false;
   }
 
@@ -175,16 +174,6 @@ export class Nemesis {
       if (!n.up) world.boot(n);
     }
     world.trace.log('heal: every link up, calm network, fast disks, every node running');
-  }
-
-  private next(): void {
-    if (!this.running) return;
-    const gap = -Math.log(1 - this.world.random.next()) * this.world.config.faultGapMsMean;
-    this.world.scheduler.schedule(this.owner, gap, () => {
-      if (!this.running) return;
-      this.strike();
-      this.next();
-    });
   }
 
   private strike(): void {

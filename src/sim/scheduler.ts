@@ -4,6 +4,7 @@
 // Events belong to an owner (a node incarnation, the network, a disk); a crashed incarnation's events never
 // fire, which is how a process dies: its pending timers and callbacks simply never run again.
 
+import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 
 export interface Owner {
@@ -41,6 +42,18 @@ export class Scheduler {
     return () => {
       event.fn = null;
     };
+  }
+
+  /** Runs `fn` at random moments `meanMs` apart on average (exponential gaps), for as long as `owner` lives. */
+  repeatAtRandom(owner: Owner, random: Random, meanMs: number, fn: () => void): void {
+    const next = (): void => {
+      const gapMs = -Math.log(1 - random.next()) * meanMs;
+      this.schedule(owner, gapMs, () => {
+        fn();
+        next();
+      });
+    };
+    next();
   }
 
   sleep(owner: Owner, delayMs: number): Promise<void> {

@@ -29,28 +29,18 @@ const decoder = new TextDecoder();
 
 export class Workload {
   readonly ops: ClientOp[] = [];
-  private running = false;
   private readonly owner: Owner = { name: 'clients', alive: true };
 
   constructor(private readonly world: World) {}
 
   start(): void {
-    this.running = true;
-    this.next();
+    this.world.scheduler.repeatAtRandom(this.owner, this.world.random, this.world.config.opGapMsMean, () =>
+      this.issue(),
+    );
   }
 
   stop(): void {
-    this.running = false;
-  }
-
-  private next(): void {
-    if (!this.running) return;
-    const { world } = this;
-    const gap = -Math.log(1 - world.random.next()) * world.config.opGapMsMean;
-    world.scheduler.schedule(this.owner, gap, () => {
-      this.issue();
-      this.next();
-    });
+    this.owner.alive = false;
   }
 
   private issue(): void {
