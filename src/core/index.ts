@@ -16,3 +16,4 @@ export * from './reconciler.js';
 export * from './reconcile-driver.js';
 export * from './repair-plan.js';
 export * from './memory-reader.js';
+export * from './sorted.js';

@@ -3,6 +3,7 @@
 // overlay keeps its keys in order too, so a scan finds the pending entries in its range by binary search.
 
 import { decodeRecordValue, type VersionedRecord } from '../core/record.js';
+import { lowerBound, mergeSortedUnique } from '../core/sorted.js';
 import type { Storage } from '../storage/storage.js';
 import { splitRecordKey } from './layout.js';
 
@@ -112,37 +113,9 @@ export class Overlay extends Map<string, OverlayEntry> {
   private merge(): void {
     // Deleted keys are skipped on read; they alone trigger a merge only once they are half the list.
     if (this.added.length === 0 && this.deleted * 2 <= this.sorted.length) return;
-    const added = this.added.sort();
-    const merged: string[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < this.sorted.length || j < added.length) {
-      const a = this.sorted[i];
-      const b = added[j];
-      let key: string;
-      if (b === undefined || (a !== undefined && a <= b)) {
-        key = a!;
-        i += 1;
-      } else {
-        key = b;
-        j += 1;
-      }
-      // A key deleted and set again sits in both lists: keep one.
-      if (this.has(key) && merged[merged.length - 1] !== key) merged.push(key);
-    }
-    this.sorted = merged;
+    // A key deleted and set again may sit in both lists, or twice among the added: the merge keeps one.
+    this.sorted = mergeSortedUnique(this.sorted, this.added.sort()).filter((key) => this.has(key));
     this.added = [];
     this.deleted = 0;
   }
-}
-
-function lowerBound(sorted: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

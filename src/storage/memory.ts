@@ -3,6 +3,7 @@
 // crash), and `powerLoss()` also reverts resolved writes that were never fsynced (sync policy `none`).
 
 import { ConvergeError } from '../core/errors.js';
+import { lowerBound, mergeSortedUnique } from '../core/sorted.js';
 import type { Storage, StorageEntry, SyncPolicy, WriteOp } from './storage.js';
 
 export interface MemoryStorageOptions {
@@ -56,7 +57,10 @@ export class MemoryStorage implements Storage {
   async write(ops: readonly WriteOp[]): Promise<void> {
     this.checkOpen();
     const epoch = this.epoch;
-    const copies = ops.map((op) => ({ key: toKey(op.key), value: op.value === null ? null : op.value.slice() }));
+    const copies = ops.map((op) => ({
+      key: toKey(op.key),
+      value: op.value === null ? null : op.value.slice(),
+    }));
     if (this.options.writeDelay !== undefined) await this.options.writeDelay();
     if (epoch !== this.epoch || this.closed) {
       throw new ConvergeError('STORAGE_FAILED', 'the process crashed before the write reached storage');
@@ -113,7 +117,7 @@ export class MemoryStorage implements Storage {
     if (this.unsorted.length === 0 && this.sorted.length <= 2 * this.values.size + 1024) return;
     const live = this.sorted.filter((k) => this.values.has(k));
     const added = [...new Set(this.unsorted)].filter((k) => this.values.has(k)).sort();
-    this.sorted = mergeSorted(live, added);
+    this.sorted = mergeSortedUnique(live, added);
     this.unsorted = [];
   }
 
@@ -124,30 +128,4 @@ export class MemoryStorage implements Storage {
 
 export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryStorage {
   return new MemoryStorage(options);
-}
-
-function lowerBound(keys: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) out.push(a[i++]!);
-    else if (i >= a.length || b[j]! < a[i]!) out.push(b[j++]!);
-    else {
-      out.push(a[i++]!);
-      j++;
-    }
-  }
-  return out;
 }
