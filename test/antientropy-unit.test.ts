@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { type AntiEntropyProcess, createAntiEntropy } from '../src/antientropy/process.js';
 import type { SessionLimits } from '../src/antientropy/session-env.js';
+import { burstSeconds } from '../src/antientropy/throttle.js';
 import { eventually } from '../src/cluster/cluster-test-helpers.js';
 import { decodeJson, encodeRecords } from '../src/cluster/codec.js';
 import { TransportFaults } from '../src/cluster/faults.js';
@@ -221,14 +222,14 @@ test('the throttle bounds the repair rate and can be changed at run time', async
     assert.equal(a.ae.status().throttle.recordsPerSecondMax, recordsPerSecondMax);
     const [entry] = await a.ae.runNow('n2');
     assert.ok(entry !== undefined && entry.keysPushed === n, `pushed ${entry?.keysPushed}`);
-    // The bucket allows a burst of one second's worth, then the rate: n ≤ rate × (1 s + duration).
-    const allowed = (recordsPerSecondMax * (1000 + entry.durationMs)) / 1000;
+    // The bucket allows a burst of burstSeconds' worth, then the rate: n ≤ rate × (burst + duration).
+    const allowed = (recordsPerSecondMax * (burstSeconds * 1000 + entry.durationMs)) / 1000;
     assert.ok(
       n <= allowed,
       `${n} records in ${entry.durationMs} ms exceeds ${recordsPerSecondMax} records/s`,
     );
     assert.ok(
-      entry.durationMs >= ((n - recordsPerSecondMax) / recordsPerSecondMax) * 1000 * 0.9,
+      entry.durationMs >= ((n - recordsPerSecondMax * burstSeconds) / recordsPerSecondMax) * 1000 * 0.9,
       `took only ${entry.durationMs} ms`,
     );
   } finally {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdaptiveRate } from './adaptive.js';
-import { TokenBucket } from './throttle.js';
+import { TokenBucket, burstSeconds } from './throttle.js';
 
 function world() {
   let now = 0;
@@ -97,11 +97,11 @@ test('token bucket: a records cap makes callers wait as the capped rate requires
   const { clock, timers, waits } = world();
   const bucket = new TokenBucket({ recordsPerSecondMax: 10_000, bytesPerSecondMax: 1e12 }, clock, timers);
   bucket.setRecordsCap(1000);
-  await bucket.take(1000, 0); // the burst is one second at the capped rate
+  await bucket.take(1000 * burstSeconds, 0); // the burst is burstSeconds at the capped rate
   assert.deepEqual(waits, []);
   await bucket.take(500, 0);
   assert.deepEqual(waits, [500]);
-  assert.equal(bucket.recordsTaken, 1500);
+  assert.equal(bucket.recordsTaken, 1000 * burstSeconds + 500);
   bucket.setRecordsCap(Number.POSITIVE_INFINITY);
   assert.equal(bucket.recordsPerSecond, 10_000);
 });

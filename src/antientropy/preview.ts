@@ -7,6 +7,7 @@ import { reconcile } from '../core/reconcile-driver.js';
 import { Reconciler } from '../core/reconciler.js';
 import { keyToString } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
+import { decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import type { RepairPreviewEntry } from './types.js';
@@ -29,6 +30,7 @@ export async function previewRepairs(
     reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0),
   );
   const entries: RepairPreviewEntry[] = [];
+  const remoteRanges: Array<{ level: number; index: number }> = [];
   let divergent = 0;
   await reconcile(
     reconciler,
@@ -49,6 +51,11 @@ export async function previewRepairs(
           }
           continue;
         }
+        if (d.kind === 'remote-range') {
+          divergent += d.records;
+          remoteRanges.push(d);
+          continue;
+        }
         divergent += 1;
         if (entries.length >= limit) continue;
         const p = planKey(d);
@@ -62,5 +69,28 @@ export async function previewRepairs(
       }
     },
   );
+  // Ranges this node holds nothing of: the peer's records there, read with the same range fetch a session
+  // uses (a read on the peer), as many as the listing has room for.
+  for (const range of remoteRanges) {
+    const room = limit - entries.length;
+    if (room <= 0) break;
+    const res = decodeRangeFetchResponse(
+      await env.transport.call(peer, {
+        route: 'ae/msg',
+        body: encodeRangeFetchRequest({ ranges: [range], recordsMax: Math.min(room, env.limits.repairBatchRecordsMax) }),
+        timeoutMs: env.limits.requestTimeoutMs,
+      }),
+    );
+    for (const record of res.records) {
+      const version = versionToString(record.version);
+      entries.push({
+        key: printable(record.key),
+        direction: 'pull',
+        reason: `missing locally (this node holds nothing in this key range); peer has ${record.tombstone ? 'tombstone' : 'value'} ${version}`,
+        local: null,
+        remote: version,
+      });
+    }
+  }
   return { peer, entries, truncated: divergent > entries.length, divergent };
 }

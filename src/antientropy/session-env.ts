@@ -21,6 +21,8 @@ export interface SessionLimits {
   readonly sessionsMax: number;
   /** Records per fetch or push, i.e. per storage commit of repair on the receiving side. */
   readonly repairBatchRecordsMax: number;
+  /** Repair batches in flight at once in one session: the next is read and sent while the last commits. */
+  readonly repairBatchesInFlightMax: number;
 }
 
 export const sessionLimitsDefault: SessionLimits = {
@@ -30,6 +32,7 @@ export const sessionLimitsDefault: SessionLimits = {
   requestTimeoutMs: 30_000,
   sessionsMax: 1,
   repairBatchRecordsMax: 250,
+  repairBatchesInFlightMax: 2,
 };
 
 export interface SessionMetricsSink {

@@ -9,10 +9,14 @@ import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
 import type { VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import {
+  type RangeCursor,
+  type RangeFetchResponse,
   decodeFetchResponse,
   decodePushResponse,
+  decodeRangeFetchResponse,
   encodeFetchRequest,
   encodePushRequest,
+  encodeRangeFetchRequest,
 } from '../core/wire-repair.js';
 import { type SessionEnv, sessionLimitsDefault } from './session-env.js';
 import type { SessionCounts, SessionProgress } from './types.js';
@@ -83,10 +87,11 @@ async function repair(
   const pulls: Uint8Array[] = [];
   const pushes: Uint8Array[] = [];
   const ranges: Array<{ level: number; index: number }> = [];
+  const remoteRanges: Array<{ level: number; index: number }> = [];
   for (const d of diffs) {
-    if (d.kind === 'local-range') {
+    if (d.kind === 'local-range' || d.kind === 'remote-range') {
       run.counts.keysDivergent += d.records;
-      ranges.push(d);
+      (d.kind === 'local-range' ? ranges : remoteRanges).push(d);
       continue;
     }
     run.counts.keysDivergent += 1;
@@ -103,15 +108,18 @@ async function repair(
   for (let i = 0; i < pulls.length; i += batchMax) {
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }
+  if (remoteRanges.length > 0) await pullRanges(env, run, remoteRanges, call, signal);
   // Whole ranges the peer lacks and single keys share full batches: a peer far behind lacks many small
-  // ranges, and one message per range would cost a round trip per handful of records.
+  // ranges, and one message per range would cost a round trip per handful of records. Batches overlap: the
+  // next is read and sent while the peer commits the one before.
+  const sends = new Window(env.limits.repairBatchesInFlightMax);
   let batch: VersionedRecord[] = [];
   for (const { level, index } of ranges) {
     const { start, end } = prefixRange(level, index);
     for (const { record } of env.replica.scanTokens(start, end)) {
       batch.push(record);
       if (batch.length >= batchMax) {
-        await pushBatch(env, run, batch, call, signal);
+        await sends.add(pushBatch(env, run, batch, call, signal));
         batch = [];
       }
     }
@@ -122,11 +130,30 @@ async function repair(
     const record = env.replica.get(key);
     if (record !== undefined) batch.push(record);
     if (batch.length >= batchMax) {
-      await pushBatch(env, run, batch, call, signal);
+      await sends.add(pushBatch(env, run, batch, call, signal));
       batch = [];
     }
   }
-  await pushBatch(env, run, batch, call, signal);
+  await sends.add(pushBatch(env, run, batch, call, signal));
+  await sends.drain();
+}
+
+/** At most `depth` repair batches in flight: adding one more first waits for the oldest. */
+class Window {
+  private readonly inFlight: Promise<void>[] = [];
+
+  constructor(private readonly depth: number) {}
+
+  async add(op: Promise<void>): Promise<void> {
+    // Awaited below or by drain; if an earlier batch fails first, this one's outcome is moot but handled.
+    op.catch(() => {});
+    this.inFlight.push(op);
+    while (this.inFlight.length >= this.depth) await this.inFlight.shift();
+  }
+
+  async drain(): Promise<void> {
+    while (this.inFlight.length > 0) await this.inFlight.shift();
+  }
 }
 
 async function pullBatch(
@@ -151,6 +178,66 @@ async function pullBatch(
     run.counts.keysPulled += applied.applied;
     env.metrics.repaired('pull', applied.applied, bytes);
     rest = rest.slice(res.processed);
+  }
+}
+
+/**
+ * Fetches every record the peer holds under prefixes where this replica holds nothing, a batch at a time, in
+ * one step per batch (no headers, no key list). The next batch is requested while this one is applied, so the
+ * peer's scan and the transfer overlap the local commit.
+ */
+async function pullRanges(
+  env: SessionEnv,
+  run: SessionRun,
+  ranges: ReadonlyArray<{ level: number; index: number }>,
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  // A range costs 5 bytes in the request: keep requests within the round bound too.
+  const perRequest = Math.max(1, Math.floor(env.limits.roundBytesMax / 5));
+  type Fetched = { res: RangeFetchResponse; requestBytes: number; from: number };
+  const fetch = async (from: number, after: RangeCursor | undefined): Promise<Fetched> => {
+    const batch = ranges.slice(from, from + perRequest);
+    const req = encodeRangeFetchRequest({
+      ranges: batch,
+      recordsMax: env.limits.repairBatchRecordsMax,
+      ...(after === undefined ? {} : { after }),
+    });
+    const res = decodeRangeFetchResponse(await call(req));
+    if (res.processed > batch.length || (res.processed === 0 && res.next === undefined) || (res.processed === batch.length && res.next !== undefined))
+      throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a range fetch without progress`);
+    return { res, requestBytes: req.length, from };
+  };
+  const applies = new Window(env.limits.repairBatchesInFlightMax);
+  let pending: Promise<Fetched> | undefined = fetch(0, undefined);
+  try {
+    while (pending !== undefined) {
+      const got: Fetched = await pending;
+      const { res, requestBytes } = got;
+      const next: number = got.from + res.processed;
+      pending = next < ranges.length ? fetch(next, res.next) : undefined;
+      const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
+      run.counts.bytesSent += requestBytes;
+      run.counts.bytesReceived += bytes;
+      await env.throttle.take(res.records.length, bytes, signal);
+      await env.timers.sleep(0, signal);
+      // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+      const purgedBeforeMs = env.purgedBeforeMs();
+      const wanted = res.records.filter((r) => !(r.tombstone && r.version.ms < purgedBeforeMs));
+      if (wanted.length === 0) continue;
+      // Staged at once (reads see it), committed with the next group of writes: the following batch is
+      // merged while this one reaches the disk.
+      await applies.add(
+        env.replica.apply(wanted, 'anti-entropy').then(({ applied }) => {
+          run.counts.keysPulled += applied;
+          env.metrics.repaired('pull', applied, bytes);
+        }),
+      );
+    }
+    await applies.drain();
+  } finally {
+    // A failed apply leaves the prefetch behind: its outcome no longer matters, but must not go unhandled.
+    pending?.catch(() => {});
   }
 }
 

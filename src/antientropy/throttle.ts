@@ -8,6 +8,12 @@ import type { Throttle } from './types.js';
 
 export const throttleDefault: Throttle = { recordsPerSecondMax: 50_000, bytesPerSecondMax: 64 * 2 ** 20 };
 
+/**
+ * The most a bucket holds, in seconds of its rate: enough to cover a few repair batches, so a session never
+ * waits between batches at the configured rate, but no long burst at full speed when repair begins.
+ */
+export const burstSeconds = 0.1;
+
 export class TokenBucket {
   /** Records spent so far: the adaptive rate measures what repair achieved from it. */
   recordsTaken = 0;
@@ -21,8 +27,8 @@ export class TokenBucket {
     private readonly clock: Clock,
     private readonly timers: Timers,
   ) {
-    this.records = limits.recordsPerSecondMax;
-    this.bytes = limits.bytesPerSecondMax;
+    this.records = limits.recordsPerSecondMax * burstSeconds;
+    this.bytes = limits.bytesPerSecondMax * burstSeconds;
     this.lastMs = clock.now();
   }
 
@@ -54,11 +60,13 @@ export class TokenBucket {
       Math.max(-this.records / this.recordsPerSecond, -this.bytes / this.limits.bytesPerSecondMax, 0) * 1000;
     if (waitMs <= 0) return;
     // The wait pays the debt: the bucket is empty when it ends and refills from then on, whatever the rate
-    // becomes meanwhile.
+    // becomes meanwhile. Concurrent takers queue: a debt is paid after the ones already being paid (several
+    // batches in flight, several sessions), or together they would go as fast as each alone.
     this.records = Math.max(this.records, 0);
     this.bytes = Math.max(this.bytes, 0);
-    this.lastMs = this.clock.now() + waitMs;
-    await this.timers.sleep(waitMs, signal);
+    const now = this.clock.now();
+    this.lastMs = Math.max(this.lastMs, now) + waitMs;
+    await this.timers.sleep(this.lastMs - now, signal);
   }
 
   private refill(): void {
@@ -66,9 +74,9 @@ export class TokenBucket {
     const seconds = Math.max(0, now - this.lastMs) / 1000;
     this.lastMs = Math.max(this.lastMs, now);
     const rate = this.recordsPerSecond;
-    this.records = Math.min(rate, this.records + seconds * rate);
+    this.records = Math.min(rate * burstSeconds, this.records + seconds * rate);
     this.bytes = Math.min(
-      this.limits.bytesPerSecondMax,
+      this.limits.bytesPerSecondMax * burstSeconds,
       this.bytes + seconds * this.limits.bytesPerSecondMax,
     );
   }

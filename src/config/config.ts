@@ -25,11 +25,15 @@ export interface NodeConfig {
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
   readonly tombstoneGraceMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
-  /** Sessions at once per node (either side began them), bytes one round carries each way, records per repair batch. */
+  /**
+   * Sessions at once per node (either side began them), bytes one round carries each way, records per repair
+   * batch, repair batches in flight per session.
+   */
   readonly aeSessions: {
     readonly sessionsMax: number;
     readonly roundBytesMax: number;
     readonly repairBatchRecordsMax: number;
+    readonly repairBatchesInFlightMax: number;
   };
   /** The repair rate backing off while the node's event loop is busier than the target (docs/anti-entropy.md). */
   readonly aeAdaptive: {
@@ -77,6 +81,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-sessions-max': '1',
   'ae-round-bytes-max': '16KiB',
   'ae-repair-batch-records-max': '250',
+  'ae-repair-batches-in-flight': '2',
   'ae-adaptive': false,
   'ae-loop-busy-target': '60',
   'ae-adapt-interval': '200ms',
@@ -166,6 +171,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       sessionsMax: parseInteger('--ae-sessions-max', str('ae-sessions-max'), 1, 1000),
       roundBytesMax: parseSize('--ae-round-bytes-max', str('ae-round-bytes-max')),
       repairBatchRecordsMax: parseInteger('--ae-repair-batch-records-max', str('ae-repair-batch-records-max'), 1, 65_536),
+      repairBatchesInFlightMax: parseInteger('--ae-repair-batches-in-flight', str('ae-repair-batches-in-flight'), 1, 64),
     },
     aeAdaptive: {
       enabled: bool('ae-adaptive'),

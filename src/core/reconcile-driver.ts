@@ -5,7 +5,17 @@ import { ConvergeError } from './errors.js';
 import { type ReconcilerOptions, Reconciler } from './reconciler.js';
 import type { Difference, ReplicaReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
-import { decodeFetchRequest, decodePushRequest, encodeFetchResponse, encodePushResponse } from './wire-repair.js';
+import { prefixRange } from './digest.js';
+import {
+  type RangeFetchRequest,
+  type RangeFetchResponse,
+  decodeFetchRequest,
+  decodePushRequest,
+  decodeRangeFetchRequest,
+  encodeFetchResponse,
+  encodePushResponse,
+  encodeRangeFetchResponse,
+} from './wire-repair.js';
 import { MessageType, peekType } from './wire.js';
 import { respondRound, responderLimitsDefault, type ResponderLimits } from './reconcile-responder.js';
 
@@ -62,6 +72,36 @@ export async function respond(
     }
     return encodeFetchResponse({ processed, records });
   }
+  if (type === MessageType.rangeFetchRequest) {
+    return encodeRangeFetchResponse(answerRangeFetch(reader, decodeRangeFetchRequest(bytes), limits.fetchResponseBytesMax));
+  }
   if (type === MessageType.pushRequest) return encodePushResponse(await apply(decodePushRequest(bytes)));
   throw new ConvergeError('PROTOCOL_INVALID', `message type ${type} is not a request`);
+}
+
+/**
+ * Every record under the requested prefixes, in token order, up to the record and byte bounds; a range cut
+ * short comes with the cursor to continue it from.
+ */
+export function answerRangeFetch(reader: ReplicaReader, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
+  const records: VersionedRecord[] = [];
+  let size = 0;
+  let lastToken: Uint8Array | undefined;
+  for (let i = 0; i < req.ranges.length; i++) {
+    const { level, index } = req.ranges[i]!;
+    const { start, end } = prefixRange(level, index);
+    const after = i === 0 ? req.after : undefined;
+    const from = after !== undefined && Buffer.compare(after.token, start) > 0 ? after.token : start;
+    for (const { token, record } of reader.scanTokens(from, end)) {
+      // Records sharing the cursor's token come in key order: skip up to and including the cursor's key.
+      if (after !== undefined && Buffer.compare(token, after.token) === 0 && Buffer.compare(record.key, after.key) <= 0) continue;
+      if (records.length >= req.recordsMax || (records.length > 0 && size > bytesMax)) {
+        return { processed: i, next: { token: lastToken!, key: records[records.length - 1]!.key }, records };
+      }
+      records.push(record);
+      lastToken = token;
+      size += record.key.length + record.value.length + 32;
+    }
+  }
+  return { processed: req.ranges.length, records };
 }

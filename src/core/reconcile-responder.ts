@@ -83,9 +83,8 @@ function describeDiffering(
     out.push({ kind: 'small', level, index, count: 0 });
     return 8;
   }
-  if (preferEntries(level, digest.leafBits, limits, initiatorCount, own.count)) {
-    // The initiator has nothing here: send every header now instead of asking for its (empty) list.
-    if (initiatorCount === 0) return diffEntries(reader, level, index, [], out);
+  // The initiator has nothing here: it fetches the whole range in one step (no headers, no key list).
+  if (initiatorCount === 0 || preferEntries(level, digest.leafBits, limits, initiatorCount, own.count)) {
     out.push({ kind: 'small', level, index, count: own.count });
     return 8;
   }

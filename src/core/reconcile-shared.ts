@@ -26,16 +26,20 @@ export function saltedHash(node: DigestNode, salt: number): number {
 /** Estimated bytes per wire node hash (4-byte hash + a short varint count). */
 const nodeHashBytes = 5;
 const fingerprintBytes = 8;
+/** Estimated bytes per record header in an answer (key, version, flags, fingerprint). */
+const headerBytes = 40;
 
 /**
  * True when exchanging the fingerprints of the records under a differing node is expected to cost fewer
- * bytes than descending one more step (whose children are mostly equal when few keys differ).
+ * bytes than descending one more step (whose children are mostly equal when few keys differ). A list costs
+ * the initiator's fingerprints plus a header for each record the responder holds beyond them (which then has
+ * to be fetched by key); descending lets the parts the initiator holds nothing of be fetched as whole ranges.
  */
 export function preferEntries(level: number, leafBits: number, limits: ReconcileLimits, initiatorCount: number, responderCount: number): boolean {
   if (Math.max(initiatorCount, responderCount) > limits.entriesMax) return level >= leafBits;
   if (level >= leafBits) return true;
   const children = childCount(level, leafBits, limits.branchBits);
-  const listCost = fingerprintBytes * initiatorCount;
+  const listCost = fingerprintBytes * initiatorCount + headerBytes * Math.max(0, responderCount - initiatorCount);
   const descendCost = children * nodeHashBytes + (fingerprintBytes * Math.max(initiatorCount, responderCount)) / children;
   return listCost <= descendCost;
 }

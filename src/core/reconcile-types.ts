@@ -13,8 +13,11 @@ export interface ReplicaReader {
 
 /**
  * One difference found: a key whose records differ, with the local record (if any) and the peer's header
- * (if any); or a whole prefix where the peer holds nothing, so every local record under it is missing there.
+ * (if any); a whole prefix where the peer holds nothing, so every local record under it is missing there
+ * (local-range, pushed whole); or a whole prefix where this replica holds nothing, so every record the peer
+ * holds under it is missing here (remote-range, fetched whole).
  */
 export type Difference =
   | { readonly kind: 'key'; readonly key: Uint8Array; readonly local: VersionedRecord | undefined; readonly remote: RecordHeader | undefined }
-  | { readonly kind: 'local-range'; readonly level: number; readonly index: number; readonly records: number };
+  | { readonly kind: 'local-range'; readonly level: number; readonly index: number; readonly records: number }
+  | { readonly kind: 'remote-range'; readonly level: number; readonly index: number; readonly records: number };

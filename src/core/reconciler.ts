@@ -123,7 +123,7 @@ export class Reconciler {
         return;
       case 'small':
         if (r.count === 0) this.pushWhole(r.level, r.index, out);
-        else this.queue.push({ kind: 'entries', level: r.level, index: r.index });
+        else this.resolveSmall(r.level, r.index, r.count, out);
         return;
       case 'too-many':
         assert(r.level < this.leafBits, `leaf ${r.index} holds more than ${entriesPerItemMax} records: raise leafBits`);
@@ -147,6 +147,7 @@ export class Reconciler {
         continue;
       }
       if (t.count === 0) this.pushWhole(childLevel, childIndex, out);
+      else if (own.count === 0) this.pullWhole(childLevel, childIndex, t.count, out);
       else if (preferEntries(childLevel, this.leafBits, this.options, own.count, t.count)) {
         this.queue.push({ kind: 'entries', level: childLevel, index: childIndex });
       } else this.queue.push({ kind: 'children', level: childLevel, index: childIndex });
@@ -157,6 +158,24 @@ export class Reconciler {
   private pushWhole(level: number, index: number, out: Difference[]): void {
     const records = this.reader.digest.node(level, index).count;
     if (records > 0) out.push({ kind: 'local-range', level, index, records });
+    this.stats.fraction += weight(level);
+  }
+
+  /**
+   * The peer answered with its count alone: it holds few records here, or this replica held none when the
+   * request was built. Fetch the range whole if that is still so; otherwise compare lists, or descend when
+   * writes since then made the list too long for one answer.
+   */
+  private resolveSmall(level: number, index: number, theirs: number, out: Difference[]): void {
+    const own = this.reader.digest.node(level, index).count;
+    if (own === 0) this.pullWhole(level, index, theirs, out);
+    else if (preferEntries(level, this.leafBits, this.options, own, theirs)) this.queue.push({ kind: 'entries', level, index });
+    else this.queue.push({ kind: 'children', level, index });
+  }
+
+  /** This replica holds nothing under this node: every record the peer holds there is missing here. */
+  private pullWhole(level: number, index: number, records: number, out: Difference[]): void {
+    out.push({ kind: 'remote-range', level, index, records });
     this.stats.fraction += weight(level);
   }
 

@@ -1,10 +1,11 @@
-// Messages that move records once reconciliation has named them: fetch (pull from the peer) and push
-// (send to the peer). Records are rebuilt and fingerprinted on arrival; a peer's fingerprint is not trusted.
+// Messages that move records once reconciliation has named them: fetch (pull named keys from the peer), range
+// fetch (pull every record under digest prefixes the local replica holds nothing of) and push (send to the
+// peer). Records are rebuilt and fingerprinted on arrival; a peer's fingerprint is not trusted.
 
 import { ConvergeError } from './errors.js';
 import { type VersionedRecord, makeRecord } from './record.js';
 import { WireReader, WireWriter, invalid } from './wire-buffer.js';
-import { MessageType, keyBytesWireMax, readHeader, recordsPerMessageMax, valueBytesWireMax, wireVersion } from './wire.js';
+import { MessageType, keyBytesWireMax, readHeader, recordsPerMessageMax, roundItemsMax, valueBytesWireMax, wireVersion } from './wire.js';
 
 export interface FetchRequest {
   readonly keys: readonly Uint8Array[];
@@ -16,6 +17,33 @@ export interface FetchResponse {
   /** The peer's current records for the answered keys it holds. */
   readonly records: readonly VersionedRecord[];
 }
+
+/** A position inside a prefix range: the record with this token and key (ranges are in token, key order). */
+export interface RangeCursor {
+  readonly token: Uint8Array;
+  readonly key: Uint8Array;
+}
+
+export interface RangeFetchRequest {
+  /** Digest prefixes (node level and index), in token order. */
+  readonly ranges: readonly { readonly level: number; readonly index: number }[];
+  /** The first range resumes after this record (the cursor of the previous answer). */
+  readonly after?: RangeCursor;
+  /** The answer carries at most this many records. */
+  readonly recordsMax: number;
+}
+
+export interface RangeFetchResponse {
+  /** How many ranges were answered whole. */
+  readonly processed: number;
+  /** Set when range `processed` was cut short: it continues after this record. */
+  readonly next?: RangeCursor;
+  /** The peer's records, in token order. */
+  readonly records: readonly VersionedRecord[];
+}
+
+/** Token bytes on the wire (the digest's 64-bit token). */
+const tokenBytes = 8;
 
 export interface PushResponse {
   readonly applied: number;
@@ -120,4 +148,71 @@ export function decodePushResponse(bytes: Uint8Array): PushResponse {
   const res = { applied: r.u32('applied'), ignored: r.u32('ignored') };
   r.end('push response');
   return res;
+}
+
+function writeCursor(w: WireWriter, c: RangeCursor | undefined): void {
+  w.u8(c === undefined ? 0 : 1);
+  if (c === undefined) return;
+  if (c.token.length !== tokenBytes) throw new ConvergeError('PROTOCOL_INVALID', `a cursor token has ${tokenBytes} bytes`);
+  w.bytes(c.token);
+  w.lengthPrefixed(c.key);
+}
+
+function readCursor(r: WireReader): RangeCursor | undefined {
+  const flag = r.u8('cursor flag');
+  if (flag > 1) throw invalid(`unknown cursor flag ${flag}`);
+  if (flag === 0) return undefined;
+  const token = r.bytes(tokenBytes, 'cursor token').slice();
+  const key = r.lengthPrefixed('cursor key', keyBytesWireMax).slice();
+  return { token, key };
+}
+
+export function encodeRangeFetchRequest(req: RangeFetchRequest): Uint8Array {
+  if (req.ranges.length > roundItemsMax) throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many ranges for one fetch');
+  const w = start(MessageType.rangeFetchRequest);
+  w.varuint(req.recordsMax);
+  w.varuint(req.ranges.length);
+  for (const { level, index } of req.ranges) {
+    w.u8(level);
+    w.u32(index);
+  }
+  writeCursor(w, req.after);
+  return w.finish();
+}
+
+export function decodeRangeFetchRequest(bytes: Uint8Array): RangeFetchRequest {
+  const r = new WireReader(bytes);
+  readHeader(r, MessageType.rangeFetchRequest, bytes);
+  const recordsMax = r.varuint('records max', recordsPerMessageMax);
+  if (recordsMax === 0) throw invalid('a range fetch must allow at least one record');
+  const n = r.varuint('range count', roundItemsMax);
+  const ranges: Array<{ level: number; index: number }> = [];
+  for (let i = 0; i < n; i++) {
+    const level = r.u8('level');
+    if (level > 32) throw invalid(`level ${level} is deeper than a 32-bit prefix`);
+    const index = r.u32('index');
+    if (index >= 2 ** level) throw invalid(`index ${index} out of range for level ${level}`);
+    ranges.push({ level, index });
+  }
+  const after = readCursor(r);
+  r.end('range fetch request');
+  return after === undefined ? { ranges, recordsMax } : { ranges, after, recordsMax };
+}
+
+export function encodeRangeFetchResponse(res: RangeFetchResponse): Uint8Array {
+  const w = start(MessageType.rangeFetchResponse);
+  w.u32(res.processed);
+  writeCursor(w, res.next);
+  writeRecords(w, res.records);
+  return w.finish();
+}
+
+export function decodeRangeFetchResponse(bytes: Uint8Array): RangeFetchResponse {
+  const r = new WireReader(bytes);
+  readHeader(r, MessageType.rangeFetchResponse, bytes);
+  const processed = r.u32('processed');
+  const next = readCursor(r);
+  const records = readRecords(r);
+  r.end('range fetch response');
+  return next === undefined ? { processed, records } : { processed, next, records };
 }

@@ -17,7 +17,16 @@ export const keyBytesWireMax = 4096;
 export const valueBytesWireMax = 16 * 2 ** 20;
 export const branchBitsMax = 8;
 
-export const MessageType = { roundRequest: 1, roundResponse: 2, fetchRequest: 3, fetchResponse: 4, pushRequest: 5, pushResponse: 6 } as const;
+export const MessageType = {
+  roundRequest: 1,
+  roundResponse: 2,
+  fetchRequest: 3,
+  fetchResponse: 4,
+  pushRequest: 5,
+  pushResponse: 6,
+  rangeFetchRequest: 7,
+  rangeFetchResponse: 8,
+} as const;
 
 /** A digest node summarised on the wire: a session-salted 32-bit hash and the record count. */
 export interface WireNodeHash {
