@@ -108,6 +108,7 @@ export class AntiEntropyProcess {
       this.watermark,
       options.peers,
     );
+    let repairedSeen = options.replica.appliedFrom('anti-entropy');
     this.verifier = new DigestVerifier({
       replica: options.replica,
       clock: options.clock,
@@ -115,6 +116,13 @@ export class AntiEntropyProcess {
       recordsPerSecondMax: options.verifyRecordsPerSecondMax ?? 20_000,
       passIntervalMs: options.verifyPassIntervalMs ?? 10 * 60_000,
       onMismatch: (m) => metrics.verificationMismatches.inc({ kind: m.kind }),
+      // Repairing: records arrived from anti-entropy since the verifier last looked.
+      deferWhile: () => {
+        const repaired = options.replica.appliedFrom('anti-entropy');
+        const busy = repaired !== repairedSeen;
+        repairedSeen = repaired;
+        return busy;
+      },
     });
     registerResponder(options.node, options.replica, this.runner, this.watermark);
     // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.

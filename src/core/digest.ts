@@ -5,7 +5,7 @@
 
 import { assert } from './errors.js';
 import type { Hash64 } from './hash.js';
-import { tokenHi } from './hash.js';
+import { putU32, tokenHi } from './hash.js';
 
 export const leafBitsMin = 4;
 export const leafBitsMax = 24;
@@ -153,6 +153,6 @@ export function prefixRange(level: number, index: number): { start: Uint8Array; 
 
 function tokenFromHi(hi: number): Uint8Array {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setUint32(0, hi);
+  putU32(out, 0, hi);
   return out;
 }

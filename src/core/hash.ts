@@ -32,10 +32,20 @@ export function hash64(bytes: Uint8Array, seed: bigint = 0n): Hash64 {
 export function tokenOf(key: Uint8Array): Uint8Array {
   const [hi, lo] = hash64(key, tokenSeed);
   const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, hi);
-  view.setUint32(4, lo);
+  putU32(out, 0, hi);
+  putU32(out, 4, lo);
   return out;
+}
+
+/**
+ * Big-endian u32 into bytes. Written byte by byte: a DataView over a small fresh array makes V8 move it off
+ * the heap, which costs more than the hashing (the repair path does this several times per record).
+ */
+export function putU32(out: Uint8Array, at: number, x: number): void {
+  out[at] = x >>> 24;
+  out[at + 1] = x >>> 16;
+  out[at + 2] = x >>> 8;
+  out[at + 3] = x;
 }
 
 /** The first 32 bits of a token as a number (leaf and prefix arithmetic uses them). */
@@ -52,15 +62,20 @@ export function valueHash(value: Uint8Array): Hash64 {
  * a replica whose value bytes rotted under an unchanged version has a different fingerprint.
  */
 export function fingerprintOf(key: Uint8Array, encodedVersion: Uint8Array, tombstone: boolean, vh: Hash64): Hash64 {
-  const buf = new Uint8Array(2 + key.length + encodedVersion.length + 1 + 8);
-  const view = new DataView(buf.buffer);
-  view.setUint16(0, key.length);
+  const length = 2 + key.length + encodedVersion.length + 1 + 8;
+  // One scratch buffer for every fingerprint (hashing is synchronous): no allocation per record.
+  if (fingerprintScratch.length < length) fingerprintScratch = new Uint8Array(Math.max(length, 2 * fingerprintScratch.length));
+  const buf = fingerprintScratch;
+  buf[0] = key.length >>> 8;
+  buf[1] = key.length;
   buf.set(key, 2);
   let at = 2 + key.length;
   buf.set(encodedVersion, at);
   at += encodedVersion.length;
   buf[at] = tombstone ? 1 : 0;
-  view.setUint32(at + 1, vh[0]);
-  view.setUint32(at + 5, vh[1]);
-  return hash64(buf, fingerprintSeed);
+  putU32(buf, at + 1, vh[0]);
+  putU32(buf, at + 5, vh[1]);
+  return hash64(buf.subarray(0, length), fingerprintSeed);
 }
+
+let fingerprintScratch = new Uint8Array(4096);

@@ -3,7 +3,7 @@
 // commutative and associative, so the order and repetition of deliveries never matter.
 
 import { ConvergeError, assert } from './errors.js';
-import { type Hash64, fingerprintOf, valueHash } from './hash.js';
+import { type Hash64, fingerprintOf, putU32, valueHash } from './hash.js';
 import { type Version, compareVersions, counterMax, msMax, nodeIdBytesMax } from './hlc.js';
 
 export interface VersionedRecord {
@@ -56,7 +56,7 @@ export function fpEquals(a: Hash64, b: Hash64): boolean {
 
 /** ms: 6 bytes BE, counter: 2 bytes BE, node length: 1 byte, node: UTF-8. */
 export function encodeVersion(v: Version): Uint8Array {
-  const node = textEncoder.encode(v.node);
+  const node = encodeNodeId(v.node);
   assert(node.length > 0 && node.length <= nodeIdBytesMax, 'node id length');
   assert(Number.isInteger(v.ms) && v.ms >= 0 && v.ms <= msMax, 'version ms');
   assert(Number.isInteger(v.counter) && v.counter >= 0 && v.counter <= counterMax, 'version counter');
@@ -65,11 +65,28 @@ export function encodeVersion(v: Version): Uint8Array {
   return out;
 }
 
+/** A cluster has few node ids and every version names one: encode each once (bounded, in case of many). */
+const nodeIds = new Map<string, Uint8Array>();
+const nodeIdsCachedMax = 1024;
+
+function encodeNodeId(node: string): Uint8Array {
+  let bytes = nodeIds.get(node);
+  if (bytes === undefined) {
+    bytes = textEncoder.encode(node);
+    if (nodeIds.size >= nodeIdsCachedMax) nodeIds.clear();
+    nodeIds.set(node, bytes);
+  }
+  return bytes;
+}
+
 function writeVersion(out: Uint8Array, at: number, ms: number, counter: number, node: Uint8Array): number {
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint16(at, Math.floor(ms / 2 ** 32));
-  view.setUint32(at + 2, ms % 2 ** 32);
-  view.setUint16(at + 6, counter);
+  // Byte by byte rather than through a DataView (see putU32).
+  const hi = Math.floor(ms / 2 ** 32);
+  out[at] = hi >>> 8;
+  out[at + 1] = hi;
+  putU32(out, at + 2, ms % 2 ** 32);
+  out[at + 6] = counter >>> 8;
+  out[at + 7] = counter;
   out[at + 8] = node.length;
   out.set(node, at + 9);
   return at + 9 + node.length;

@@ -21,8 +21,15 @@ export interface MergedEntry {
   readonly record: VersionedRecord | null;
 }
 
+/**
+ * Bytes as a string of the same code units. Short keys (the usual case) go through fromCharCode: a Buffer view
+ * of a small on-heap array forces V8 to move it off the heap first, which costs more than the copy.
+ */
 export const toLatin1 = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  bytes.length <= latin1ShortMax
+    ? String.fromCharCode.apply(null, bytes as unknown as number[])
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+const latin1ShortMax = 256;
 export const fromLatin1 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
 
 /**

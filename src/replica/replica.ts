@@ -114,16 +114,17 @@ export class LocalReplica implements Replica {
     for (const r of records) {
       const token = tokenOf(r.key);
       const skey = recordKey(token, r.key);
-      const current = this.read(skey, r.key);
+      const lkey = toLatin1(skey);
+      const current = this.readAt(lkey, skey, r.key);
       if (!supersedes(r, current)) {
         // Ignored in favour of a version not yet committed: answer only once that version is durable, or a
         // crash could lose both while the sender believes this replica holds one of them.
-        const pending = this.overlay.get(toLatin1(skey))?.committed;
+        const pending = this.overlay.get(lkey)?.committed;
         if (pending !== undefined) losers.push(pending);
         continue;
       }
       applied += 1;
-      entries.push(this.stage(skey, token, current, r));
+      entries.push(this.stage(lkey, token, current, r));
       ops.push({ key: skey, value: encodeRecordValue(r) });
       if (current?.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, r.key), value: null });
       if (r.tombstone) ops.push({ key: tombstoneKey(r.version.ms, token, r.key), value: new Uint8Array(0) });
@@ -146,9 +147,10 @@ export class LocalReplica implements Replica {
     for (const { key, expected } of targets) {
       const token = tokenOf(key);
       const skey = recordKey(token, key);
-      const current = this.read(skey, key);
+      const lkey = toLatin1(skey);
+      const current = this.readAt(lkey, skey, key);
       if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1]) continue;
-      entries.push(this.stage(skey, token, current, null));
+      entries.push(this.stage(lkey, token, current, null));
       ops.push({ key: skey, value: null });
       if (current.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, key), value: null });
     }
@@ -185,6 +187,11 @@ export class LocalReplica implements Replica {
     };
   }
 
+  /** Records applied so far that came from `source`. */
+  appliedFrom(source: ApplySource): number {
+    return this.counts.bySource.get(source) ?? 0;
+  }
+
   /** Waits until every accepted apply has reached storage. */
   async flush(): Promise<void> {
     for (let batch = this.next ?? this.current; batch !== null; batch = this.next ?? this.current) {
@@ -194,7 +201,11 @@ export class LocalReplica implements Replica {
 
   /** Reads a record through the pending overlay. */
   read(skey: Uint8Array, key: Uint8Array): VersionedRecord | undefined {
-    const pending = this.overlay.get(toLatin1(skey));
+    return this.readAt(toLatin1(skey), skey, key);
+  }
+
+  private readAt(lkey: string, skey: Uint8Array, key: Uint8Array): VersionedRecord | undefined {
+    const pending = this.overlay.get(lkey);
     if (pending !== undefined) return pending.record ?? undefined;
     const stored = this.storage.get(skey);
     return stored === undefined ? undefined : decodeRecordValue(key.slice(), stored);
@@ -202,12 +213,11 @@ export class LocalReplica implements Replica {
 
   /** Records a change in the overlay and the digest, synchronously, before the write is queued. */
   private stage(
-    skey: Uint8Array,
+    lkey: string,
     token: Uint8Array,
     current: VersionedRecord | undefined,
     next: VersionedRecord | null,
   ): { lkey: string; entry: OverlayEntry } {
-    const lkey = toLatin1(skey);
     const entry: OverlayEntry = { token, record: next };
     this.overlay.set(lkey, entry);
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {

@@ -20,7 +20,17 @@ export interface VerifierOptions {
   /** Pause between complete passes. */
   readonly passIntervalMs: number;
   readonly onMismatch?: (mismatch: VerificationMismatch) => void;
+  /**
+   * While this says so (asked between slices), the pass waits: anti-entropy repair on this node goes first,
+   * since both compete for the same event loop and the repair is what the replica is behind on. A pass waits
+   * at most `deferMaxMs` in a row, so continuous repair cannot stop verification for good.
+   */
+  readonly deferWhile?: () => boolean;
+  readonly deferMaxMs?: number;
 }
+
+/** How often a deferred pass looks again. */
+const deferPollMs = 250;
 
 /**
  * Work between sleeps, as a share of a second's budget: small, because each slice holds the event loop (an
@@ -76,11 +86,20 @@ export class DigestVerifier {
       if (budget >= this.options.recordsPerSecondMax * sliceSeconds) {
         await timers.sleep((budget / this.options.recordsPerSecondMax) * 1000, signal);
         budget = 0;
+        await this.deferred(signal);
       }
     }
     this.passes += 1;
     this.lastPassEndedAtMs = this.options.clock.now();
     return found;
+  }
+
+  private async deferred(signal?: AbortSignal): Promise<void> {
+    const { deferWhile, deferMaxMs = 30_000 } = this.options;
+    if (deferWhile === undefined) return;
+    for (let waited = 0; waited < deferMaxMs && !signal?.aborted && deferWhile(); waited += deferPollMs) {
+      await this.options.timers.sleep(deferPollMs, signal);
+    }
   }
 
   private report(mismatch: VerificationMismatch): number {
