@@ -145,6 +145,30 @@ test('replica: verification repairs planted digest drift and removes a rotten re
   assert.equal(await verifier.pass(), 0, 'a second pass finds nothing');
 });
 
+test('verification waits while the node is being repaired, and at most deferMaxMs in a row', async () => {
+  const replica = await ready(createMemoryStorage());
+  await replica.apply(Array.from({ length: 40 }, (_, i) => makeRecord(keyToBytes(`v${i}`), { ms: 1, counter: 0, node: 'a' }, keyToBytes('x'))), 'client');
+  const slept: number[] = [];
+  const timers = { sleep: async (ms: number) => void slept.push(ms), schedule: () => () => {} };
+  let repairingFor = 3; // three looks say "repairing", then it is over
+  const verifier = new DigestVerifier({
+    replica, clock: { now: () => 0 }, timers, recordsPerSecondMax: 100 * 2 ** leafBits, passIntervalMs: 1,
+    deferWhile: () => repairingFor-- > 0,
+  });
+  await verifier.pass();
+  assert.equal(slept.filter((ms) => ms === 250).length, 3, 'one 250 ms wait per look that found repair going on');
+  assert.equal(verifier.passes, 1, 'the pass completes once repair is over');
+  slept.length = 0;
+  const stubborn = new DigestVerifier({
+    replica, clock: { now: () => 0 }, timers, recordsPerSecondMax: 100 * 2 ** leafBits, passIntervalMs: 1,
+    deferWhile: () => true, deferMaxMs: 1000,
+  });
+  await stubborn.pass();
+  assert.equal(stubborn.passes, 1, 'continuous repair delays verification but cannot stop it');
+  const slices = slept.filter((ms) => ms !== 250).length;
+  assert.equal(slept.filter((ms) => ms === 250).length, 4 * slices, 'each slice waits deferMaxMs at most');
+});
+
 test('replica: tombstones are purged by version time through the index, newer writes are kept', async () => {
   const replica = await ready(createMemoryStorage());
   const v = (ms: number): Version => ({ ms, counter: 0, node: 'a' });
