@@ -1,16 +1,17 @@
-// `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--set NAME=VALUE]…`
-// (--set: any node setting by its flag name, e.g. --set ae-adaptive=false): a 3-node loopback cluster
-// (hints and read repair off, so anti-entropy alone heals), one node down while N keys (default 100,000) are
-// written, then started: time from its restart to equal digests, repair rate beside lmdb's raw write rate
-// measured in the same run, and the foreground write latency p99 during the repair beside p99 with no repair
-// running. Both ratios are taken inside one run (the machine is shared); `--runs` repeats the whole measurement
+// `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
+// [--set NAME=VALUE]…` (--set: any node setting by its flag name, e.g. --set ae-adaptive=true): a 3-node
+// loopback cluster (hints and read repair off, so anti-entropy alone heals), one node down while N keys
+// (default 100,000) are written, then started: time from its restart to equal digests, repair rate beside
+// lmdb's raw write rate measured in the same run, and the foreground write latency p99 during the repair beside
+// p99 with no repair running. The nodes are `converge serve` processes, one per node as they are deployed;
+// --in-process runs them in the benchmark's own process instead (one event loop for the three nodes and the
+// load). Both ratios are taken inside one run (the machine is shared); `--runs` repeats the whole measurement
 // with a fresh cluster and prints the spread.
 
 import { rmSync } from 'node:fs';
-import { LocalCluster } from '../src/cli/cluster.js';
-import { extendWithAntiEntropy } from '../src/cli/wiring.js';
+import { type BenchCluster, inProcessCluster, processCluster } from './bench-cluster.js';
 import type { RawSettings } from '../src/config/config.js';
-import { percentile, putLoad } from './load.js';
+import { loadPool, percentile, putLoad, slowest } from './load.js';
 import { rawLmdbPutsPerSecond } from './raw-lmdb.js';
 import { benchRoot } from './reconcile-fixtures.js';
 import { Report } from './report.js';
@@ -40,7 +41,7 @@ export async function run(args: string[]): Promise<void> {
   const results: Array<{ p99Ratio: number; ratioToRaw: number }> = [];
   for (let r = 1; r <= runs; r++) {
     if (runs > 1) process.stderr.write(`converge: run ${r} of ${runs}\n`);
-    results.push(await measure(report, n, throttle, settings, r));
+    results.push(await measure(report, n, throttle, settings, r, args.includes('--in-process')));
   }
   if (runs > 1) {
     const spread = (xs: number[]): string => {
@@ -63,6 +64,7 @@ export async function run(args: string[]): Promise<void> {
     'run',
     'throttle',
     'n',
+    'startMs',
     'ms',
     'recordsPerSec',
     'ratioToRaw',
@@ -80,25 +82,28 @@ async function measure(
   throttle: number,
   extra: RawSettings,
   runNo: number,
+  inProcess: boolean,
 ): Promise<{ p99Ratio: number; ratioToRaw: number }> {
   const root = benchRoot();
-  const cluster = new LocalCluster({
-    nodes: 3,
-    basePort: 22_000 + Math.floor(Math.random() * 50) * 10,
-    dataRoot: root,
-    extend: extendWithAntiEntropy,
-    settings: {
-      hints: false,
-      'read-repair': false,
-      'ae-interval': '500ms',
-      'ae-records-per-second': String(throttle),
-      'ae-bytes-per-second': '10GiB',
-      sync: 'group',
-      ...extra,
-    },
-  });
+  const settings: RawSettings = {
+    hints: false,
+    'read-repair': false,
+    'ae-interval': '500ms',
+    'ae-records-per-second': String(throttle),
+    'ae-bytes-per-second': '10GiB',
+    sync: 'group',
+    ...extra,
+  };
+  const basePort = 22_000 + Math.floor(Math.random() * 50) * 10;
+  const cluster = inProcess
+    ? inProcessCluster(root, basePort, settings)
+    : processCluster(root, basePort, settings);
+  // One pool for every phase: the warm-up opens the connections the measured phases then use, so neither
+  // window starts with connection set-up.
+  const pool = loadPool(cluster.url('n1'), foregroundInFlightMax);
   const load = (keyPrefix: string, durationMs: number, signal?: AbortSignal) =>
     putLoad(cluster.url('n1'), {
+      pool,
       consistency: 'quorum',
       inFlight: foregroundInFlightMax,
       durationMs,
@@ -113,29 +118,33 @@ async function measure(
     const quiet = await load('fg-quiet-', quietMs);
     await cluster.stop('n3');
     process.stderr.write(`converge: writing ${n.toLocaleString()} keys with n3 down…\n`);
-    await writeKeys(cluster, n);
+    await cluster.writeKeys(['n1', 'n2'], n, 100);
     await waitEqual(cluster, ['n1', 'n2'], 120_000);
-    const started = performance.now();
+    const restarted = performance.now();
     await cluster.start('n3');
+    const started = performance.now();
     const stopForeground = new AbortController();
     const during = load('fg-repair-', 600_000, stopForeground.signal);
-    await waitFor(() => cluster.node('n3').ctx.replica.digest.count() >= n, 600_000);
+    await waitFor(async () => (await cluster.view('n3')).keys >= n, 600_000);
     stopForeground.abort();
     const fg = await during;
     await waitEqual(cluster, ['n1', 'n2', 'n3'], 120_000);
-    const convergedSeconds = (performance.now() - started) / 1000;
-    const sessions = repairSessions(cluster);
+    const done = performance.now();
+    const convergedSeconds = (done - started) / 1000;
+    const sessions = await repairSessions(cluster);
     const raw = await rawLmdbPutsPerSecond(root, 'group', 100_000, 100, 32);
-    // Conservative: the whole time from restart to equal digests counts, foreground writes included.
+    // Conservative: the whole time from the node listening to equal digests counts, foreground writes
+    // included (with processes, the process's own start-up is reported apart, as startMs).
     const repairRate = n / convergedSeconds;
     const ratioToRaw = round(repairRate / raw);
     const p99Ratio = round(percentile(fg.latenciesMs, 99) / percentile(quiet.latenciesMs, 99));
     report.add({
       bench: 'converge',
-      impl: 'converge',
+      impl: `converge (${cluster.kind})`,
       run: runNo,
       throttle,
       n,
+      startMs: Math.round(started - restarted),
       ms: Math.round(convergedSeconds * 1000),
       records: n,
       recordsPerSec: Math.round(repairRate),
@@ -164,10 +173,12 @@ async function measure(
         p50Ms: round(percentile(r.latenciesMs, 50)),
         p99Ms: round(percentile(r.latenciesMs, 99)),
         ...(r === fg ? { p99Ratio } : {}),
+        slowest: slowest(r, 8),
       });
     }
     return { p99Ratio, ratioToRaw };
   } finally {
+    await pool.close();
     await cluster.close();
     rmSync(root, { recursive: true, force: true });
   }
@@ -177,10 +188,10 @@ async function measure(
  * Which sessions moved records to n3, as n1's and n2's histories tell (both ends record a session):
  * "n1→n3 61234 by n3" = n3 began it and pulled 61,234 records from n1.
  */
-function repairSessions(cluster: LocalCluster): string {
+async function repairSessions(cluster: BenchCluster): Promise<string> {
   const out: string[] = [];
   for (const id of ['n1', 'n2']) {
-    for (const h of cluster.node(id).ctx.antiEntropy?.status().history ?? []) {
+    for (const h of await cluster.history(id)) {
       if (h.peer !== 'n3' || h.keysPushed === 0) continue;
       out.push(`${id}→n3 ${h.keysPushed} by ${h.initiator}${h.result === 'failed' ? ' (failed)' : ''}`);
     }
@@ -190,33 +201,17 @@ function repairSessions(cluster: LocalCluster): string {
 
 const round = (x: number): number => Number(x.toFixed(2));
 
-async function writeKeys(cluster: LocalCluster, n: number): Promise<void> {
-  const nodes = [cluster.node('n1').ctx.node, cluster.node('n2').ctx.node];
-  const value = new Uint8Array(100).fill(0x62);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 256 }, async (_, w) => {
-      while (next < n) {
-        const i = next++;
-        await nodes[w % 2]!.put(`bulk-${i}`, value, 'one');
-        if (i % 10_000 === 0) process.stderr.write(`\r  ${i.toLocaleString()} written`);
-      }
-    }),
-  );
-  process.stderr.write('\n');
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-async function waitEqual(cluster: LocalCluster, ids: string[], timeoutMs: number): Promise<void> {
+async function waitEqual(cluster: BenchCluster, ids: string[], timeoutMs: number): Promise<void> {
   await waitFor(
-    () => new Set(ids.map((id) => cluster.node(id).ctx.replica.digest.rootHex())).size === 1,
+    async () => new Set(await Promise.all(ids.map(async (id) => (await cluster.view(id)).root))).size === 1,
     timeoutMs,
   );
 }

@@ -8,6 +8,18 @@ export interface LoadResult {
   readonly failed: number;
   readonly seconds: number;
   readonly latenciesMs: number[];
+  /** When each request was due, ms from the start, in the order of latenciesMs. */
+  readonly dueAtMs: number[];
+}
+
+/** The `n` slowest requests as "latency@due" (ms), slowest first: when in the run the tail happened. */
+export function slowest(r: LoadResult, n: number): string {
+  return r.latenciesMs
+    .map((ms, i) => [ms, r.dueAtMs[i]!] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, n)
+    .map(([ms, at]) => `${Math.round(ms)}@${Math.round(at)}`)
+    .join(' ');
 }
 
 export async function putLoad(
@@ -20,14 +32,14 @@ export async function putLoad(
     valueBytes: number;
     ratePerSecond?: number;
     signal?: AbortSignal;
+    /** Connections to reuse (warmed by an earlier phase); without it the load opens and closes its own. */
+    pool?: Pool;
   },
 ): Promise<LoadResult> {
-  const pool = new Pool(url, {
-    connections: Math.min(options.inFlight, 64),
-    pipelining: Math.max(1, Math.ceil(options.inFlight / 64)),
-  });
+  const pool = options.pool ?? loadPool(url, options.inFlight);
   const value = Buffer.alloc(options.valueBytes, 0x61);
   const latencies: number[] = [];
+  const dueAt: number[] = [];
   let failed = 0;
   let seq = 0;
   const start = performance.now();
@@ -54,7 +66,10 @@ export async function putLoad(
             body: value,
           });
           await res.body.dump();
-          if (res.statusCode === 200) latencies.push(performance.now() - t0);
+          if (res.statusCode === 200) {
+            latencies.push(performance.now() - t0);
+            dueAt.push(t0 - start);
+          }
           else failed += 1;
         } catch {
           failed += 1;
@@ -62,13 +77,22 @@ export async function putLoad(
       }
     }),
   );
-  await pool.close();
+  if (options.pool === undefined) await pool.close();
   return {
     ops: latencies.length,
     failed,
     seconds: (performance.now() - start) / 1000,
     latenciesMs: latencies,
+    dueAtMs: dueAt,
   };
+}
+
+/** A connection pool for `inFlight` requests at once. */
+export function loadPool(url: string, inFlight: number): Pool {
+  return new Pool(url, {
+    connections: Math.min(inFlight, 64),
+    pipelining: Math.max(1, Math.ceil(inFlight / 64)),
+  });
 }
 
 export function percentile(values: number[], p: number): number {

@@ -1,0 +1,183 @@
+// The clusters the converge benchmark runs on: three nodes either as `converge serve` processes (one per node,
+// as they are deployed) or in the benchmark's own process (LocalCluster, where the nodes and the load generator
+// share one event loop). Both are driven the same way, through these few operations.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import type { SessionHistoryEntry } from '../src/antientropy/types.js';
+import { LocalCluster } from '../src/cli/cluster.js';
+import { extendWithAntiEntropy } from '../src/cli/wiring.js';
+import type { RawSettings } from '../src/config/config.js';
+
+export interface NodeView {
+  readonly keys: number;
+  readonly root: string;
+}
+
+export interface BenchCluster {
+  readonly kind: 'processes' | 'in-process';
+  startAll(): Promise<void>;
+  start(id: string): Promise<void>;
+  stop(id: string): Promise<void>;
+  url(id: string): string;
+  view(id: string): Promise<NodeView>;
+  history(id: string): Promise<readonly SessionHistoryEntry[]>;
+  /** Writes `n` keys of `valueBytes` at `one`, alternating between the coordinators `via`. */
+  writeKeys(via: string[], n: number, valueBytes: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const ids = ['n1', 'n2', 'n3'];
+
+export function inProcessCluster(root: string, basePort: number, settings: RawSettings): BenchCluster {
+  const cluster = new LocalCluster({
+    nodes: ids.length,
+    basePort,
+    dataRoot: root,
+    extend: extendWithAntiEntropy,
+    settings,
+  });
+  return {
+    kind: 'in-process',
+    startAll: () => cluster.startAll(),
+    start: (id) => cluster.start(id),
+    stop: (id) => cluster.stop(id),
+    url: (id) => cluster.url(id),
+    view: async (id) => {
+      const replica = cluster.node(id).ctx.replica;
+      return { keys: replica.digest.count(), root: replica.digest.rootHex() };
+    },
+    history: async (id) => cluster.node(id).ctx.antiEntropy?.status().history ?? [],
+    writeKeys: async (via, n, valueBytes) => {
+      const nodes = via.map((id) => cluster.node(id).ctx.node);
+      const value = new Uint8Array(valueBytes).fill(0x62);
+      await writeAll(n, 256, async (i, w) => {
+        await nodes[w % nodes.length]!.put(`bulk-${i}`, value, 'one');
+      });
+    },
+    close: () => cluster.close(),
+  };
+}
+
+/** One `converge serve` process per node, configured by a JSON file of the same settings. */
+export function processCluster(root: string, basePort: number, settings: RawSettings): BenchCluster {
+  const urls = new Map(ids.map((id, i) => [id, `http://127.0.0.1:${basePort + i + 1}`]));
+  const children = new Map<string, ChildProcess>();
+  const pools = new Map<string, Pool>();
+  const pool = (id: string): Pool => {
+    let p = pools.get(id);
+    if (p === undefined) {
+      p = new Pool(url(id), { connections: 64 });
+      pools.set(id, p);
+    }
+    return p;
+  };
+  const url = (id: string): string => {
+    const u = urls.get(id);
+    if (u === undefined) throw new Error(`no node ${id}`);
+    return u;
+  };
+  mkdirSync(root, { recursive: true });
+  const configFile = (id: string): string => {
+    const file = join(root, `${id}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        'ae-interval': '2s',
+        sync: 'group',
+        'leaf-bits': '16',
+        ...settings,
+        id,
+        listen: url(id).slice('http://'.length),
+        data: join(root, id),
+        peers: ids.map((p) => `${p}=${url(p)}`).join(','),
+      }),
+    );
+    return file;
+  };
+  const getJson = async <T>(id: string, path: string): Promise<T> => {
+    const res = await pool(id).request({ method: 'GET', path });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET ${url(id)}${path}: ${res.statusCode} ${text}`);
+    return JSON.parse(text) as T;
+  };
+  const start = async (id: string): Promise<void> => {
+    if (children.has(id)) throw new Error(`${id} is running`);
+    const child = spawn(process.execPath, ['bin/converge.js', 'serve', '--config', configFile(id)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
+    });
+    children.set(id, child);
+    let out = '';
+    const listening = new Promise<void>((resolve, reject) => {
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        if (out.includes('listening on')) resolve();
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', (code, signal) => reject(new Error(`${id} exited (${code ?? signal}): ${out}`)));
+    });
+    await listening;
+  };
+  const stop = async (id: string): Promise<void> => {
+    const child = children.get(id);
+    if (child === undefined) return;
+    children.delete(id);
+    await pools.get(id)?.close();
+    pools.delete(id);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return {
+    kind: 'processes',
+    startAll: async () => {
+      await Promise.all(ids.map((id) => start(id)));
+    },
+    start,
+    stop,
+    url,
+    view: async (id) => {
+      const s = await getJson<{ keys: number; digest: { root: string } }>(id, '/status');
+      return { keys: s.keys, root: s.digest.root };
+    },
+    history: async (id) => (await getJson<{ history: SessionHistoryEntry[] }>(id, '/antientropy')).history,
+    writeKeys: async (via, n, valueBytes) => {
+      const value = Buffer.alloc(valueBytes, 0x62);
+      await writeAll(n, 128, async (i, w) => {
+        const res = await pool(via[w % via.length]!).request({
+          method: 'PUT',
+          path: `/kv/bulk-${i}?consistency=one`,
+          body: value,
+        });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`PUT bulk-${i}: ${res.statusCode} ${text}`);
+      });
+    },
+    close: async () => {
+      await Promise.all([...children.keys()].map((id) => stop(id)));
+    },
+  };
+}
+
+async function writeAll(
+  n: number,
+  workers: number,
+  put: (i: number, worker: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      while (next < n) {
+        const i = next++;
+        await put(i, w);
+        if (i % 10_000 === 0) process.stderr.write(`\r  ${i.toLocaleString()} written`);
+      }
+    }),
+  );
+  process.stderr.write(`\r  ${n.toLocaleString()} written\n`);
+}
