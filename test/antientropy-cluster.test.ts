@@ -99,7 +99,12 @@ test('converge diff previews the repair without writing; converge repair perform
     assert.equal(diff.code, 0, diff.stderr);
     const preview = JSON.parse(diff.stdout) as { divergent: number; entries: Array<{ key: string; direction: string; reason: string }> };
     assert.ok(preview.divergent >= 25, `preview found ${preview.divergent}`);
+    assert.equal(preview.entries.length, preview.divergent, 'every divergent key is listed, whole ranges included');
     assert.ok(preview.entries.every((e) => e.direction === 'pull' && /missing locally/.test(e.reason)));
+    const short = await cli(['diff', '--node', cluster.url('n3'), '--peer', 'n1', '--limit', '10', '--json']);
+    const cut = JSON.parse(short.stdout) as { truncated: boolean; entries: unknown[] };
+    assert.equal(cut.entries.length, 10, 'the listing stops at --limit');
+    assert.equal(cut.truncated, true);
     assert.deepEqual(roots(cluster), before, 'the preview wrote nothing');
     const repair = await cli(['repair', '--node', cluster.url('n3'), '--json']);
     assert.equal(repair.code, 0, repair.stderr);
