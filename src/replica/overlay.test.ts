@@ -43,3 +43,38 @@ test('overlay: keysBetween lists exactly the pending keys in range, in order, un
     { numRuns: 500 },
   );
 });
+
+test('overlay: writes with no scan in between keep the unmerged list bounded, and scans stay exact', () => {
+  const churnArb = fc.oneof(
+    { weight: 10, arbitrary: fc.record({ op: fc.constant('set' as const), key: fc.string({ maxLength: 2 }) }) },
+    { weight: 10, arbitrary: fc.record({ op: fc.constant('delete' as const), key: fc.string({ maxLength: 2 }) }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('range' as const), lo: fc.string({ maxLength: 2 }), hi: fc.string({ maxLength: 2 }) }) },
+  );
+  fc.assert(
+    fc.property(fc.array(churnArb, { minLength: 200, maxLength: 1500 }), (ops) => {
+      const overlay = new Overlay();
+      const model = new Set<string>();
+      for (const o of ops) {
+        if (o.op === 'set') {
+          overlay.set(o.key, entry);
+          model.add(o.key);
+        } else if (o.op === 'delete') {
+          overlay.delete(o.key);
+          model.delete(o.key);
+        } else {
+          const want = [...model].filter((k) => k >= o.lo && k < o.hi).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          assert.deepEqual(overlay.keysBetween(o.lo, o.hi, false), want);
+        }
+        assert.ok(overlay.unmerged <= 2 * overlay.size + 65, `${overlay.unmerged} unmerged keys for ${overlay.size} pending`);
+      }
+    }),
+    { numRuns: 200 },
+  );
+  // A bulk load commits as it goes: 100,000 keys set and committed with no scan leave almost nothing behind.
+  const overlay = new Overlay();
+  for (let i = 0; i < 100_000; i++) {
+    overlay.set(`k${i}`, entry);
+    if (i >= 10) overlay.delete(`k${i - 10}`);
+  }
+  assert.ok(overlay.unmerged < 200, `${overlay.unmerged} keys left to merge`);
+});
