@@ -181,6 +181,7 @@ async function measure(
         p99Ms: round(percentile(r.latenciesMs, 99)),
         ...(r === fg ? { p99Ratio } : {}),
         slowest: slowest(r, 8),
+        clientLagMs: `${round(r.clientLagP99Ms)} p99, ${round(r.clientLagMaxMs)} max`,
       });
     }
     return { p99Ratio, ratioToRaw };

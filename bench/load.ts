@@ -1,6 +1,7 @@
 // HTTP load for the write and converge benchmarks: PUTs through an undici Pool with a fixed number in flight
 // (or paced at a fixed rate, open-loop), recording each request's latency.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Pool } from 'undici';
 
 export interface LoadResult {
@@ -10,6 +11,12 @@ export interface LoadResult {
   readonly latenciesMs: number[];
   /** When each request was due, ms from the start, in the order of latenciesMs. */
   readonly dueAtMs: number[];
+  /**
+   * The load generator's own event-loop delay, p99 and max in ms: on a shared machine the client is slowed
+   * too, and its delay counts in every latency (open-loop, from the due time).
+   */
+  readonly clientLagP99Ms: number;
+  readonly clientLagMaxMs: number;
 }
 
 /** The `n` slowest requests as "latency@due" (ms), slowest first: when in the run the tail happened. */
@@ -42,6 +49,8 @@ export async function putLoad(
   const dueAt: number[] = [];
   let failed = 0;
   let seq = 0;
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
   const start = performance.now();
   const deadline = start + options.durationMs;
   // Paced load is open-loop: request i is due at start + i × gap, and its latency counts from then, so a
@@ -77,6 +86,7 @@ export async function putLoad(
       }
     }),
   );
+  lag.disable();
   if (options.pool === undefined) await pool.close();
   return {
     ops: latencies.length,
@@ -84,6 +94,8 @@ export async function putLoad(
     seconds: (performance.now() - start) / 1000,
     latenciesMs: latencies,
     dueAtMs: dueAt,
+    clientLagP99Ms: lag.percentile(99) / 1e6,
+    clientLagMaxMs: lag.max / 1e6,
   };
 }
 
