@@ -90,14 +90,21 @@ export class Overlay extends Map<string, OverlayEntry> {
   private deleted = 0;
 
   override set(key: string, entry: OverlayEntry): this {
-    if (!this.has(key)) {
+    const isNew = !this.has(key);
+    super.set(key, entry);
+    if (isNew) {
       this.added.push(key);
       // Writes without scans in between (a node that only takes writes) would grow the list for ever, and the
       // first scan would then sort all of it at once (100,000 keys after a bulk load: tens of ms in one task).
-      // Keys committed meanwhile are dropped here; amortised, each key is looked at a constant number of times.
-      if (this.added.length > 2 * this.size + addedSlack) this.added = this.added.filter((k) => this.has(k));
+      // Keys committed meanwhile, and repeats of a key set, committed and set again, are dropped here (the one
+      // just set is in the map by now); amortised, each key is looked at a constant number of times.
+      if (this.added.length > 2 * this.size + addedSlack) {
+        const kept = new Set<string>();
+        for (const k of this.added) if (this.has(k)) kept.add(k);
+        this.added = [...kept];
+      }
     }
-    return super.set(key, entry);
+    return this;
   }
 
   /** Keys set since the last merge (bounded by about twice the pending entries). */
