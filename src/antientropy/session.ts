@@ -8,6 +8,7 @@ import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
 import type { VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
+import { roundItemsMax } from '../core/wire.js';
 import {
   type RangeCursor,
   type RangeFetchResponse,
@@ -193,8 +194,9 @@ async function pullRanges(
   call: (b: Uint8Array) => Promise<Uint8Array>,
   signal: AbortSignal,
 ): Promise<void> {
-  // A range costs 5 bytes in the request: keep requests within the round bound too.
-  const perRequest = Math.max(1, Math.floor(env.limits.roundBytesMax / 5));
+  // A range costs 5 bytes in the request: keep requests within the round bound too (and the wire's item limit,
+  // whatever the round bound is set to).
+  const perRequest = Math.min(roundItemsMax, Math.max(1, Math.floor(env.limits.roundBytesMax / 5)));
   type Fetched = { res: RangeFetchResponse; requestBytes: number; from: number };
   const fetch = async (from: number, after: RangeCursor | undefined): Promise<Fetched> => {
     const batch = ranges.slice(from, from + perRequest);
