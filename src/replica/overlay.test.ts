@@ -17,28 +17,38 @@ const opArb = fc.oneof(
   }),
 );
 
+type Op =
+  | { op: 'set'; key: string }
+  | { op: 'delete'; key: string }
+  | { op: 'clear' }
+  | { op: 'range'; lo: string; hi: string; inclusive?: boolean };
+
+/** Applies one operation to the overlay and to a plain set (the model); a range compares their answers. */
+function step(overlay: Overlay, model: Set<string>, o: Op): void {
+  if (o.op === 'set') {
+    overlay.set(o.key, entry);
+    model.add(o.key);
+  } else if (o.op === 'delete') {
+    assert.equal(overlay.delete(o.key), model.delete(o.key));
+  } else if (o.op === 'clear') {
+    overlay.clear();
+    model.clear();
+  } else {
+    const inclusive = o.inclusive ?? false;
+    const want = [...model]
+      .filter((k) => k >= o.lo && (inclusive ? k <= o.hi : k < o.hi))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    assert.deepEqual(overlay.keysBetween(o.lo, o.hi, inclusive), want);
+  }
+  assert.equal(overlay.size, model.size);
+}
+
 test('overlay: keysBetween lists exactly the pending keys in range, in order, under any sets and deletes', () => {
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
       const overlay = new Overlay();
       const model = new Set<string>();
-      for (const o of ops) {
-        if (o.op === 'set') {
-          overlay.set(o.key, entry);
-          model.add(o.key);
-        } else if (o.op === 'delete') {
-          assert.equal(overlay.delete(o.key), model.delete(o.key));
-        } else if (o.op === 'clear') {
-          overlay.clear();
-          model.clear();
-        } else {
-          const want = [...model]
-            .filter((k) => k >= o.lo && (o.inclusive ? k <= o.hi : k < o.hi))
-            .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-          assert.deepEqual(overlay.keysBetween(o.lo, o.hi, o.inclusive), want);
-        }
-        assert.equal(overlay.size, model.size);
-      }
+      for (const o of ops) step(overlay, model, o);
     }),
     { numRuns: 500 },
   );
@@ -57,16 +67,7 @@ test('overlay: writes with no scan in between keep the unmerged list bounded, an
       const overlay = new Overlay();
       const model = new Set<string>();
       for (const o of ops) {
-        if (o.op === 'set') {
-          overlay.set(o.key, entry);
-          model.add(o.key);
-        } else if (o.op === 'delete') {
-          overlay.delete(o.key);
-          model.delete(o.key);
-        } else {
-          const want = [...model].filter((k) => k >= o.lo && k < o.hi).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-          assert.deepEqual(overlay.keysBetween(o.lo, o.hi, false), want);
-        }
+        step(overlay, model, o);
         // At most about twice as many as could be pending at once (100 distinct keys), however long it runs.
         assert.ok(overlay.unmerged <= 2 * 100 + 65, `${overlay.unmerged} unmerged keys`);
       }
