@@ -88,7 +88,8 @@ test('with --no-anti-entropy the replicas stay silently divergent, and status sh
 });
 
 test('converge diff previews the repair without writing; converge repair performs it', async () => {
-  const cluster = await startCluster({ settings: { ...quiet, 'ae-interval': '1h' } });
+  // Small repair batches: a whole range is listed over several range fetches, cursor to cursor.
+  const cluster = await startCluster({ settings: { ...quiet, 'ae-interval': '1h', 'ae-repair-batch-records-max': '7' } });
   try {
     await writeWhileDown(cluster, 50);
     // Writes at `one` are acknowledged before their fan-out to the other live node lands: let it settle.

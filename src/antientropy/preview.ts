@@ -5,9 +5,9 @@ import { prefixRange } from '../core/digest.js';
 import { versionToString } from '../core/hlc.js';
 import { reconcile } from '../core/reconcile-driver.js';
 import { Reconciler } from '../core/reconciler.js';
-import { keyToString } from '../core/record.js';
+import { type VersionedRecord, keyToString } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
-import { decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
+import { type RangeCursor, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import type { RepairPreviewEntry } from './types.js';
@@ -32,9 +32,11 @@ export async function previewRepairs(
   const entries: RepairPreviewEntry[] = [];
   const remoteRanges: Array<{ level: number; index: number }> = [];
   let divergent = 0;
+  const call = (body: Uint8Array): Promise<Uint8Array> =>
+    env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
   await reconcile(
     reconciler,
-    (body) => env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs }),
+    call,
     (diffs) => {
       for (const d of diffs) {
         if (d.kind === 'local-range') {
@@ -70,27 +72,35 @@ export async function previewRepairs(
     },
   );
   // Ranges this node holds nothing of: the peer's records there, read with the same range fetch a session
-  // uses (a read on the peer), as many as the listing has room for.
+  // uses (a read on the peer), cursor to cursor, as many as the listing has room for.
   for (const range of remoteRanges) {
-    const room = limit - entries.length;
-    if (room <= 0) break;
-    const res = decodeRangeFetchResponse(
-      await env.transport.call(peer, {
-        route: 'ae/msg',
-        body: encodeRangeFetchRequest({ ranges: [range], recordsMax: Math.min(room, env.limits.repairBatchRecordsMax) }),
-        timeoutMs: env.limits.requestTimeoutMs,
-      }),
-    );
-    for (const record of res.records) {
-      const version = versionToString(record.version);
-      entries.push({
-        key: printable(record.key),
-        direction: 'pull',
-        reason: `missing locally (this node holds nothing in this key range); peer has ${record.tombstone ? 'tombstone' : 'value'} ${version}`,
-        local: null,
-        remote: version,
-      });
-    }
+    let after: RangeCursor | undefined;
+    do {
+      const room = limit - entries.length;
+      if (room <= 0) break;
+      const res = decodeRangeFetchResponse(
+        await call(
+          encodeRangeFetchRequest({
+            ranges: [range],
+            recordsMax: Math.min(room, env.limits.repairBatchRecordsMax),
+            ...(after === undefined ? {} : { after }),
+          }),
+        ),
+      );
+      entries.push(...res.records.map(pullEntry));
+      after = res.next;
+    } while (after !== undefined);
   }
   return { peer, entries, truncated: divergent > entries.length, divergent };
+}
+
+function pullEntry(record: VersionedRecord): RepairPreviewEntry {
+  const version = versionToString(record.version);
+  return {
+    key: printable(record.key),
+    direction: 'pull',
+    reason: `missing locally (this node holds nothing in this key range); peer has ${record.tombstone ? 'tombstone' : 'value'} ${version}`,
+    local: null,
+    remote: version,
+  };
 }
