@@ -2,28 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdaptiveRate } from './adaptive.js';
 import { TokenBucket, burstSeconds } from './throttle.js';
-
-function world() {
-  let now = 0;
-  const waits: number[] = [];
-  const clock = { now: () => now };
-  const timers = {
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      now += ms;
-    },
-    schedule: () => () => {},
-  };
-  const advance = (ms: number): void => {
-    now += ms;
-  };
-  return { clock, timers, waits, advance };
-}
+import { steppedTime } from './time-test-helpers.js';
 
 const options = { loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 };
 
 test('adaptive rate: repair starts from the floor, grows while the loop is calm, and the cap is lifted at the throttle', async () => {
-  const { clock, timers, advance } = world();
+  const { clock, timers, advance } = steppedTime();
   const bucket = new TokenBucket({ recordsPerSecondMax: 50_000, bytesPerSecondMax: 1e12 }, clock, timers);
   const rate = new AdaptiveRate(bucket, { busy: () => 0.2 }, clock, timers, options);
   assert.equal(bucket.recordsPerSecond, 1000, 'slow start: a session begins at the floor');
@@ -40,7 +24,7 @@ test('adaptive rate: repair starts from the floor, grows while the loop is calm,
 });
 
 test('adaptive rate: a busy event loop cuts the rate, never under the floor; a calm one lifts the cap again', async () => {
-  const { clock, timers, advance } = world();
+  const { clock, timers, advance } = steppedTime();
   const bucket = new TokenBucket({ recordsPerSecondMax: 1e6, bytesPerSecondMax: 1e12 }, clock, timers);
   let busy = 0.2;
   const rate = new AdaptiveRate(bucket, { busy: () => busy }, clock, timers, options);
@@ -78,7 +62,7 @@ test('adaptive rate: a busy event loop cuts the rate, never under the floor; a c
 });
 
 test('adaptive rate: after a while without repair, the next repair starts from the floor again', async () => {
-  const { clock, timers, advance } = world();
+  const { clock, timers, advance } = steppedTime();
   const bucket = new TokenBucket({ recordsPerSecondMax: 50_000, bytesPerSecondMax: 1e12 }, clock, timers);
   const rate = new AdaptiveRate(bucket, { busy: () => 0.1 }, clock, timers, options);
   while (Number.isFinite(rate.capPerSecond)) {
@@ -94,7 +78,7 @@ test('adaptive rate: after a while without repair, the next repair starts from t
 });
 
 test('token bucket: a records cap makes callers wait as the capped rate requires', async () => {
-  const { clock, timers, waits } = world();
+  const { clock, timers, waits } = steppedTime();
   const bucket = new TokenBucket({ recordsPerSecondMax: 10_000, bytesPerSecondMax: 1e12 }, clock, timers);
   bucket.setRecordsCap(1000);
   await bucket.take(1000 * burstSeconds, 0); // the burst is burstSeconds at the capped rate

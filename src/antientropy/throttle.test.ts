@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TokenBucket, burstSeconds } from './throttle.js';
+import { steppedTime } from './time-test-helpers.js';
 
 test('the token bucket makes callers wait in proportion to what they spend over the rate', async () => {
-  let now = 0;
-  const waits: number[] = [];
-  const clock = { now: () => now };
-  const timers = {
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      now += ms;
-    },
-    schedule: () => () => {},
-  };
+  const { clock, timers, waits } = steppedTime();
   const bucket = new TokenBucket({ recordsPerSecondMax: 1000, bytesPerSecondMax: 1e9 }, clock, timers);
   await bucket.take(1000 * burstSeconds, 0); // the burst is free
   assert.deepEqual(waits, []);
