@@ -3,7 +3,8 @@
 // share one event loop). Both are driven the same way, through these few operations.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import type { SessionHistoryEntry } from '../src/antientropy/types.js';
@@ -24,6 +25,13 @@ export interface BenchCluster {
   url(id: string): string;
   view(id: string): Promise<NodeView>;
   history(id: string): Promise<readonly SessionHistoryEntry[]>;
+  /** Starts a session of `id` with `peer` now (`POST /antientropy/run`); resolves when it has ended. */
+  runNow(id: string, peer: string): Promise<void>;
+  /**
+   * CPU time (user + system, all threads) the node's process has used so far, in ms; NaN in-process, where the
+   * nodes share the benchmark's process.
+   */
+  cpuMs(id: string): number;
   /** Writes `n` keys of `valueBytes` at `one`, alternating between the coordinators `via`. */
   writeKeys(via: string[], n: number, valueBytes: number): Promise<void>;
   close(): Promise<void>;
@@ -50,6 +58,10 @@ export function inProcessCluster(root: string, basePort: number, settings: RawSe
       return { keys: replica.digest.count(), root: replica.digest.rootHex() };
     },
     history: async (id) => cluster.node(id).ctx.antiEntropy?.status().history ?? [],
+    runNow: async (id, peer) => {
+      await cluster.node(id).ctx.antiEntropy?.runNow(peer);
+    },
+    cpuMs: () => Number.NaN,
     writeKeys: async (via, n, valueBytes) => {
       const nodes = via.map((id) => cluster.node(id).ctx.node);
       const value = new Uint8Array(valueBytes).fill(0x62);
@@ -61,8 +73,24 @@ export function inProcessCluster(root: string, basePort: number, settings: RawSe
   };
 }
 
+export interface ProcessOptions {
+  /** Write a V8 CPU profile of every node process into this folder (`node --cpu-prof`), one file per start. */
+  readonly profileDir?: string;
+  /**
+   * Diagnostic only: start this node at OS priority 19 (nice), so that the scheduler serves the other
+   * processes first. Nodes are never run that way; it shows how much of the foreground tail is CPU contention
+   * with that node.
+   */
+  readonly niceNode?: string;
+}
+
 /** One `converge serve` process per node, configured by a JSON file of the same settings. */
-export function processCluster(root: string, basePort: number, settings: RawSettings): BenchCluster {
+export function processCluster(
+  root: string,
+  basePort: number,
+  settings: RawSettings,
+  options: ProcessOptions = {},
+): BenchCluster {
   const urls = new Map(ids.map((id, i) => [id, `http://127.0.0.1:${basePort + i + 1}`]));
   const children = new Map<string, ChildProcess>();
   const pools = new Map<string, Pool>();
@@ -105,11 +133,20 @@ export function processCluster(root: string, basePort: number, settings: RawSett
   };
   const start = async (id: string): Promise<void> => {
     if (children.has(id)) throw new Error(`${id} is running`);
-    const child = spawn(process.execPath, ['bin/converge.js', 'serve', '--config', configFile(id)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
-    });
+    const profile =
+      options.profileDir === undefined
+        ? []
+        : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${id}-\${pid}.cpuprofile`];
+    const child = spawn(
+      process.execPath,
+      [...profile, 'bin/converge.js', 'serve', '--config', configFile(id)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
+      },
+    );
     children.set(id, child);
+    if (options.niceNode === id && child.pid !== undefined) setPriority(child.pid, 19);
     let out = '';
     const listening = new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer): void => {
@@ -146,6 +183,21 @@ export function processCluster(root: string, basePort: number, settings: RawSett
       return { keys: s.keys, root: s.digest.root };
     },
     history: async (id) => (await getJson<{ history: SessionHistoryEntry[] }>(id, '/antientropy')).history,
+    cpuMs: (id) => {
+      const pid = children.get(id)?.pid;
+      if (pid === undefined) return Number.NaN;
+      // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux); the
+      // command name (field 2) may hold spaces, so count from the closing parenthesis.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
+    runNow: async (id, peer) => {
+      const res = await pool(id).request({ method: 'POST', path: `/antientropy/run?peer=${peer}` });
+      const text = await res.body.text();
+      if (res.statusCode !== 200)
+        throw new Error(`POST ${url(id)}/antientropy/run: ${res.statusCode} ${text}`);
+    },
     writeKeys: async (via, n, valueBytes) => {
       const value = Buffer.alloc(valueBytes, 0x62);
       await writeAll(n, 128, async (i, w) => {

@@ -1,17 +1,24 @@
 // `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
-// [--set NAME=VALUE]…` (--set: any node setting by its flag name, e.g. --set ae-adaptive=true): a 3-node
-// loopback cluster (hints and read repair off, so anti-entropy alone heals), one node down while N keys
-// (default 100,000) are written, then started: time from its restart to equal digests, repair rate beside
-// lmdb's raw write rate measured in the same run, and the foreground write latency p99 during the repair beside
-// p99 with no repair running. The nodes are `converge serve` processes, one per node as they are deployed;
-// --in-process runs them in the benchmark's own process instead (one event loop for the three nodes and the
-// load). Both ratios are taken inside one run (the machine is shared); `--runs` repeats the whole measurement
-// with a fresh cluster and prints the spread.
+// [--settle MS] [--profile DIR] [--nice-restarted] [--set NAME=VALUE]…` (--set: any node setting by its flag
+// name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off, so anti-entropy alone
+// heals), one node down while N keys (default 100,000) are written, then started: time from its restart to equal
+// digests, repair rate beside lmdb's raw write rate measured in the same run, and the foreground write latency
+// p99 during the repair beside p99 with no repair running. The nodes are `converge serve` processes, one per
+// node as they are deployed; --in-process runs them in the benchmark's own process instead (one event loop for
+// the three nodes and the load). Both ratios are taken inside one run (the machine is shared); `--runs` repeats
+// the whole measurement with a fresh cluster and prints the spread.
+//
+// --settle MS separates the restart from the repair: sessions run only on demand (--ae-interval 1h), the
+// restarted node serves foreground writes for MS ms first (reported as foreground-after-restart), and then one
+// session, n3 with n1 (the coordinator of the foreground load, the worst case), is started by
+// POST /antientropy/run. The repair rate then counts from that request.
+// --profile DIR writes a V8 CPU profile of every node process; --nice-restarted starts n3 at OS priority 19
+// (a diagnostic of CPU contention between the co-located processes, never how nodes run).
 
 import { rmSync } from 'node:fs';
-import { type BenchCluster, inProcessCluster, processCluster } from './bench-cluster.js';
 import type { RawSettings } from '../src/config/config.js';
-import { loadPool, percentile, putLoad, slowest } from './load.js';
+import { type BenchCluster, inProcessCluster, processCluster } from './bench-cluster.js';
+import { type LoadResult, loadPool, percentile, putLoad, slowest } from './load.js';
 import { rawLmdbPutsPerSecond } from './raw-lmdb.js';
 import { benchRoot } from './reconcile-fixtures.js';
 import { Report } from './report.js';
@@ -27,15 +34,22 @@ const foregroundInFlightMax = 32;
 const warmUpMs = 12_000;
 const quietMs = 10_000;
 
+interface Options {
+  readonly n: number;
+  readonly throttle: number;
+  readonly settings: RawSettings;
+  readonly inProcess: boolean;
+  readonly settleMs: number;
+  readonly profileDir: string | undefined;
+  readonly niceRestarted: boolean;
+}
+
 export async function run(args: string[]): Promise<void> {
   const report = new Report(args.includes('--json'));
   const option = (name: string, fallback: number): number => {
     const at = args.indexOf(name);
     return at >= 0 ? Number(args[at + 1]) : fallback;
   };
-  const n = option('--keys', 100_000);
-  const throttle = option('--throttle', 10_000_000);
-  const runs = option('--runs', 1);
   const settings: RawSettings = {};
   args.forEach((a, i) => {
     if (a !== '--set') return;
@@ -43,10 +57,21 @@ export async function run(args: string[]): Promise<void> {
     if (name === undefined || value === undefined) throw new Error('--set NAME=VALUE');
     settings[name] = value === 'true' ? true : value === 'false' ? false : value;
   });
+  const profileAt = args.indexOf('--profile');
+  const options: Options = {
+    n: option('--keys', 100_000),
+    throttle: option('--throttle', 10_000_000),
+    settings,
+    inProcess: args.includes('--in-process'),
+    settleMs: option('--settle', 0),
+    profileDir: profileAt >= 0 ? args[profileAt + 1] : undefined,
+    niceRestarted: args.includes('--nice-restarted'),
+  };
+  const runs = option('--runs', 1);
   const results: Array<{ p99Ratio: number; ratioToRaw: number }> = [];
   for (let r = 1; r <= runs; r++) {
     if (runs > 1) process.stderr.write(`converge: run ${r} of ${runs}\n`);
-    results.push(await measure(report, n, throttle, settings, r, args.includes('--in-process')));
+    results.push(await measure(report, options, r));
   }
   if (runs > 1) {
     const spread = (xs: number[]): string => {
@@ -56,8 +81,8 @@ export async function run(args: string[]): Promise<void> {
     report.add({
       bench: 'converge',
       impl: 'spread',
-      throttle,
-      n,
+      throttle: options.throttle,
+      n: options.n,
       run: `${runs} runs`,
       ratioToRaw: spread(results.map((x) => x.ratioToRaw)),
       p99Ratio: spread(results.map((x) => x.p99Ratio)),
@@ -73,6 +98,7 @@ export async function run(args: string[]): Promise<void> {
     'ms',
     'recordsPerSec',
     'ratioToRaw',
+    'cpuMsPer1k',
     'opsPerSec',
     'p50Ms',
     'p99Ms',
@@ -81,19 +107,18 @@ export async function run(args: string[]): Promise<void> {
   ]);
 }
 
+const ids = ['n1', 'n2', 'n3'];
+
 async function measure(
   report: Report,
-  n: number,
-  throttle: number,
-  extra: RawSettings,
+  { n, throttle, settings: extra, inProcess, settleMs, profileDir, niceRestarted }: Options,
   runNo: number,
-  inProcess: boolean,
 ): Promise<{ p99Ratio: number; ratioToRaw: number }> {
   const root = benchRoot();
   const settings: RawSettings = {
     hints: false,
     'read-repair': false,
-    'ae-interval': '500ms',
+    'ae-interval': settleMs > 0 ? '1h' : '500ms',
     'ae-records-per-second': String(throttle),
     'ae-bytes-per-second': '10GiB',
     sync: 'group',
@@ -102,7 +127,10 @@ async function measure(
   const basePort = 22_000 + Math.floor(Math.random() * 50) * 10;
   const cluster = inProcess
     ? inProcessCluster(root, basePort, settings)
-    : processCluster(root, basePort, settings);
+    : processCluster(root, basePort, settings, {
+        ...(profileDir === undefined ? {} : { profileDir }),
+        ...(niceRestarted ? { niceNode: 'n3' } : {}),
+      });
   // One pool for every phase: the warm-up opens the connections the measured phases then use, so neither
   // window starts with connection set-up.
   const pool = loadPool(cluster.url('n1'), foregroundInFlightMax);
@@ -117,17 +145,32 @@ async function measure(
       ratePerSecond: foregroundRate,
       ...(signal === undefined ? {} : { signal }),
     });
+  const cpu = (): number[] => ids.map((id) => cluster.cpuMs(id));
   try {
     await cluster.startAll();
     await load('fg-warm-', warmUpMs);
+    const quietCpu0 = cpu();
     const quiet = await load('fg-quiet-', quietMs);
+    // CPU each node spends on the foreground load alone, per second: subtracted from the repair window below.
+    const foregroundCpuPerS = cpu().map((c, i) => (c - quietCpu0[i]!) / quiet.seconds);
     await cluster.stop('n3');
     process.stderr.write(`converge: writing ${n.toLocaleString()} keys with n3 down…\n`);
     await cluster.writeKeys(['n1', 'n2'], n, 100);
+    // Writes at `one` may miss the other live replica; with sessions only on demand, repair n1 and n2 now.
+    if (settleMs > 0) await cluster.runNow('n1', 'n2');
     await waitEqual(cluster, ['n1', 'n2'], 120_000);
     const restarted = performance.now();
     await cluster.start('n3');
-    const started = performance.now();
+    const listening = performance.now();
+    let started = listening;
+    let afterRestart: LoadResult | undefined;
+    let session: Promise<void> = Promise.resolve();
+    if (settleMs > 0) {
+      afterRestart = await load('fg-settle-', settleMs);
+      started = performance.now();
+      session = cluster.runNow('n3', 'n1');
+    }
+    const repairCpu0 = cpu();
     const stopForeground = new AbortController();
     const during = load('fg-repair-', 600_000, stopForeground.signal);
     await waitFor(async () => (await cluster.view('n3')).keys >= n, 600_000);
@@ -135,13 +178,27 @@ async function measure(
     const fg = await during;
     await waitEqual(cluster, ['n1', 'n2', 'n3'], 120_000);
     const done = performance.now();
+    const repairCpu = cpu();
+    await session;
     const convergedSeconds = (done - started) / 1000;
+    // CPU per 1,000 repaired records on each node, the foreground's share (at the quiet window's rate, for the
+    // time the load ran) taken out.
+    const cpuMsPer1k = ids
+      .map((id, i) => {
+        const spent = repairCpu[i]! - repairCpu0[i]! - foregroundCpuPerS[i]! * fg.seconds;
+        return `${id} ${Math.round(spent / (n / 1000))}`;
+      })
+      .join(', ');
     // Digests are equal once the last batch lands, a moment before the session ends and is recorded.
     let sessions = '';
-    await waitFor(async () => (sessions = await repairSessions(cluster)) !== '', 10_000).catch(() => {});
+    await waitFor(async () => {
+      sessions = await repairSessions(cluster);
+      return sessions !== '';
+    }, 10_000).catch(() => {});
     const raw = await rawLmdbPutsPerSecond(root, 'group', 100_000, 100, 32);
-    // Conservative: the whole time from the node listening to equal digests counts, foreground writes
-    // included (with processes, the process's own start-up is reported apart, as startMs).
+    // Conservative: the whole time from the node listening (or the session's request, with --settle) to equal
+    // digests counts, foreground writes included (with processes, the process's own start-up is reported
+    // apart, as startMs).
     const repairRate = n / convergedSeconds;
     const ratioToRaw = round(repairRate / raw);
     const p99Ratio = round(percentile(fg.latenciesMs, 99) / percentile(quiet.latenciesMs, 99));
@@ -151,13 +208,16 @@ async function measure(
       run: runNo,
       throttle,
       n,
-      startMs: Math.round(started - restarted),
+      startMs: Math.round(listening - restarted),
+      ...(settleMs > 0 ? { settleMs } : {}),
       ms: Math.round(convergedSeconds * 1000),
       records: n,
       recordsPerSec: Math.round(repairRate),
       ratioToRaw,
+      ...(inProcess ? {} : { cpuMsPer1k }),
       sessions,
       ...(Object.keys(extra).length === 0 ? {} : { settings: JSON.stringify(extra) }),
+      ...(niceRestarted ? { nice: 'n3 at 19' } : {}),
     });
     report.add({
       bench: 'converge',
@@ -168,6 +228,7 @@ async function measure(
     });
     for (const [impl, r] of [
       ['foreground-quiet', quiet],
+      ...(afterRestart === undefined ? [] : ([['foreground-after-restart', afterRestart]] as const)),
       ['foreground-during-repair', fg],
     ] as const) {
       report.add({
@@ -194,14 +255,16 @@ async function measure(
 
 /**
  * Which sessions moved records to n3, as n1's and n2's histories tell (both ends record a session):
- * "n1→n3 61234 by n3" = n3 began it and pulled 61,234 records from n1.
+ * "n1→n3 61234 by n3 in 290 trips" = n3 began it and pulled 61,234 records from n1 in 290 round trips.
  */
 async function repairSessions(cluster: BenchCluster): Promise<string> {
   const out: string[] = [];
   for (const id of ['n1', 'n2']) {
     for (const h of await cluster.history(id)) {
       if (h.peer !== 'n3' || h.keysPushed === 0) continue;
-      out.push(`${id}→n3 ${h.keysPushed} by ${h.initiator}${h.result === 'failed' ? ' (failed)' : ''}`);
+      out.push(
+        `${id}→n3 ${h.keysPushed} by ${h.initiator} in ${h.roundTrips} trips${h.result === 'failed' ? ' (failed)' : ''}`,
+      );
     }
   }
   return out.join(', ');
