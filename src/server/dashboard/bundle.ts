@@ -2,7 +2,9 @@
 // clone needs no build step and nothing is fetched from the network. One build per process: the nodes of
 // `converge demo` share it.
 
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -14,7 +16,15 @@ export interface DashboardBundle {
   readonly etag: string;
 }
 
-const webDir = fileURLToPath(new URL('../../../web/', import.meta.url));
+/**
+ * web/ at the package root, seen from this module as its sources lie (src/server/dashboard/) or as bundled into
+ * dist/converge.mjs.
+ */
+const webDir =
+  ['../../../web/', '../web/']
+    .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+    .find((dir) => existsSync(join(dir, 'main.ts'))) ??
+  fileURLToPath(new URL('../../../web/', import.meta.url));
 
 let cached: Promise<DashboardBundle> | undefined;
 
