@@ -14,6 +14,7 @@ import { DigestVerifier } from '../replica/verify.js';
 import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.js';
 import { createAntiEntropyMetrics } from './metrics.js';
 import { previewRepairs } from './preview.js';
+import type { RangeFetchOffload } from './serve-offload.js';
 import { registerResponder } from './responder.js';
 import { SessionRunner } from './runner.js';
 import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
@@ -44,6 +45,8 @@ export interface AntiEntropyOptions {
   readonly loadProbe?: LoadProbe;
   /** loopBusyPercentTarget 0 switches the adaptive rate off. */
   readonly adaptive?: Partial<AdaptiveOptions>;
+  /** Answers the peers' range fetches off the event loop (a low-priority worker thread). */
+  readonly rangeFetchOffload?: RangeFetchOffload;
 }
 
 export const adaptiveDefault: AdaptiveOptions = {
@@ -124,7 +127,7 @@ export class AntiEntropyProcess {
         return busy;
       },
     });
-    registerResponder(options.node, options.replica, this.runner, this.watermark);
+    registerResponder(options.node, options.replica, this.runner, this.watermark, options.rangeFetchOffload);
     // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
     options.node.setRecordGuard(
       (record, source) =>

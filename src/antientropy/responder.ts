@@ -5,8 +5,11 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
+import { MessageType, peekType } from '../core/wire.js';
+import { decodeRangeFetchRequest } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { SessionRunner } from './runner.js';
+import type { RangeFetchOffload } from './serve-offload.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -36,6 +39,7 @@ export function registerResponder(
   replica: LocalReplica,
   runner: SessionRunner,
   watermark: Watermark,
+  offload?: RangeFetchOffload,
 ): void {
   const requirePeer = (from: string | undefined): string => {
     if (from === undefined || !runner.knows(from))
@@ -55,6 +59,12 @@ export function registerResponder(
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
+    if (offload !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
+      // Validated here, so a malformed request gets its protocol error whether or not the worker answers.
+      decodeRangeFetchRequest(body);
+      const out = await offload.answer(body);
+      if (out !== undefined) return out;
+    }
     return respond(replica, (records) => replica.apply(records, 'anti-entropy'), body, limits);
   });
   node.registerInternal('ae/end', async (_route, body, from) => {

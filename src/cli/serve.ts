@@ -23,7 +23,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
     keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
-    aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min',
+    aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
@@ -79,11 +79,12 @@ export function registerServe(program: Command): void {
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')
+    .option('--no-ae-serve-worker', 'answer peers\' range fetches on the event loop, not in a low-priority worker thread')
     .action(async (opts: Record<string, unknown>) => {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
       const flags = flagSettings(opts);
-      for (const k of ['hints', 'read-repair', 'anti-entropy']) if (flags[k] === true) delete flags[k];
+      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-serve-worker']) if (flags[k] === true) delete flags[k];
       const config = resolveConfig(file, readEnv(process.env), flags);
       let lastReport = 0;
       const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);

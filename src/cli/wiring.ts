@@ -1,13 +1,29 @@
 // Wires the anti-entropy process into a node's context (shared by serve, demo and the tests).
 
 import { createAntiEntropy } from '../antientropy/process.js';
+import { rangeFetchWorker } from '../antientropy/serve-offload.js';
+import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import { eventLoopProbe } from '../runtime/load-probe.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
 import type { ServiceContext } from '../server/context.js';
 
 export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> {
   const { aeAdaptive, aeSessions } = ctx.config;
+  const offload =
+    ctx.config.aeServeWorker && ctx.config.mechanisms.antiEntropy
+      ? rangeFetchWorker({
+          dataDir: ctx.config.dataDir,
+          sync: ctx.config.sync,
+          responseBytesMax: repairResponderLimitsDefault.fetchResponseBytesMax,
+          onFailure: (err) =>
+            process.stderr.write(
+              `converge: WARNING: node ${ctx.config.id}: the range-fetch worker failed (${err.message}); range fetches are answered on the event loop\n`,
+            ),
+        })
+      : undefined;
+  if (offload !== undefined) ctx.onClose(() => offload.close());
   const ae = createAntiEntropy({
+    ...(offload === undefined ? {} : { rangeFetchOffload: offload }),
     node: ctx.node,
     replica: ctx.replica,
     transport: ctx.transport,

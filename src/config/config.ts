@@ -42,6 +42,8 @@ export interface NodeConfig {
     readonly intervalMs: number;
     readonly recordsPerSecondMin: number;
   };
+  /** Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/serve-offload.ts). */
+  readonly aeServeWorker: boolean;
   readonly logLevel: string;
   /** Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers. */
   readonly tls: { readonly certFile: string | null; readonly keyFile: string | null; readonly caFile: string | null };
@@ -86,6 +88,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-loop-busy-target': '60',
   'ae-adapt-interval': '200ms',
   'ae-records-per-second-min': '1000',
+  'ae-serve-worker': true,
   'log-level': 'info',
   'connections-max': '1024',
   'headers-timeout': '10s',
@@ -179,6 +182,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       intervalMs: parseDuration('--ae-adapt-interval', str('ae-adapt-interval')),
       recordsPerSecondMin: parseInteger('--ae-records-per-second-min', str('ae-records-per-second-min'), 1, 1e9),
     },
+    aeServeWorker: bool('ae-serve-worker'),
     logLevel: str('log-level'),
     tls,
     clientTokensFile: optional('client-tokens-file'),

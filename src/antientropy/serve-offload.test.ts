@@ -1,0 +1,156 @@
+// The range-fetch worker against the event loop's own answers, over a real lmdb store: the same bytes for every
+// request and cursor, at the lowest OS priority; protocol errors kept; and a failed or closed worker leaving the
+// answers to the caller.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { prefixRange } from '../core/digest.js';
+import { ConvergeError } from '../core/errors.js';
+import { tokenOf } from '../core/hash.js';
+import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
+import { keyToBytes, makeRecord } from '../core/record.js';
+import { type RangeCursor, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
+import { openReplica } from '../replica/replica.js';
+import { openLmdbStorage } from '../storage/lmdb.js';
+import { rangeFetchWorker } from './serve-offload.js';
+
+const leafBits = 8;
+
+function underPrefix(level: number, index: number, key: Uint8Array): boolean {
+  const { start, end } = prefixRange(level, index);
+  const token = tokenOf(key);
+  return Buffer.compare(token, start) >= 0 && (end === undefined || Buffer.compare(token, end) < 0);
+}
+const responseBytesMax = repairResponderLimitsDefault.fetchResponseBytesMax;
+
+test('the worker answers range fetches byte for byte as the event loop does, at the lowest OS priority', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const storage = openLmdbStorage({ path: dir, sync: 'none' });
+  const replica = await openReplica({ id: 'a', storage, leafBits });
+  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  try {
+    await replica.whenDigestReady();
+    // 2,000 records, every tenth a tombstone: committed before any answer, so the event loop's view (records
+    // plus pending overlay) and the worker's (committed records) hold the same.
+    const records = Array.from({ length: 2000 }, (_, i) =>
+      makeRecord(
+        keyToBytes(`key-${i}`),
+        { ms: 1_000 + i, counter: 0, node: 'a' },
+        i % 10 === 0 ? null : Buffer.from(`value-${i}`),
+      ),
+    );
+    await replica.apply(records, 'anti-entropy');
+    await replica.flush();
+    const noPush = async () => ({ applied: 0, ignored: 0 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: leafBits }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 300 }),
+        async (level, index, count, recordsMax) => {
+          const indexes = [
+            ...new Set(Array.from({ length: count }, (_, i) => (index + i * 7) % 2 ** level)),
+          ].sort((a, b) => a - b);
+          let rest = indexes.map((i) => ({ level, index: i }));
+          let after: RangeCursor | undefined;
+          let fetched = 0;
+          // Follows the cursor to the end, as a pulling session does.
+          while (rest.length > 0) {
+            const body = encodeRangeFetchRequest({
+              ranges: rest,
+              recordsMax,
+              ...(after === undefined ? {} : { after }),
+            });
+            const expected = await respond(replica, noPush, body, repairResponderLimitsDefault);
+            const got = await worker.answer(body);
+            assert.ok(got !== undefined, 'the worker answered');
+            assert.equal(
+              Buffer.compare(Buffer.from(got), Buffer.from(expected)),
+              0,
+              'the same bytes as the event loop',
+            );
+            const res = decodeRangeFetchResponse(got);
+            fetched += res.records.length;
+            rest = rest.slice(res.processed);
+            after = res.next;
+          }
+          const wanted = records.filter((r) => indexes.some((i) => underPrefix(level, i, r.key))).length;
+          assert.equal(fetched, wanted, 'every record under the ranges, once');
+        },
+      ),
+      { numRuns: 40 },
+    );
+    if (process.platform === 'linux') assert.equal(worker.nice(), 19, 'the worker thread runs at nice 19');
+  } finally {
+    await worker.close();
+    await replica.flush();
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a request the worker cannot read gets the protocol error the event loop would give', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  try {
+    await assert.rejects(worker.answer(new Uint8Array([1, 7, 0xff, 0xff])), (err) => {
+      assert.ok(err instanceof ConvergeError);
+      assert.match(err.code, /^PROTOCOL_/);
+      return true;
+    });
+  } finally {
+    await worker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a worker that cannot open the store is reported once, and leaves every answer to the caller', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  // A file where the data folder should be: lmdb cannot open it.
+  const notADir = join(dir, 'file');
+  writeFileSync(notADir, 'x');
+  const failures: Error[] = [];
+  let failed!: () => void;
+  const reported = new Promise<void>((resolve) => (failed = resolve));
+  const worker = rangeFetchWorker({
+    dataDir: notADir,
+    sync: 'none',
+    responseBytesMax,
+    onFailure: (err) => {
+      failures.push(err);
+      failed();
+    },
+  });
+  try {
+    await reported;
+    const body = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10 });
+    assert.equal(await worker.answer(body), undefined);
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]!.message, /lmdb|ENOTDIR|EEXIST|not a directory/i);
+  } finally {
+    await worker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('after close, answers are left to the caller and no failure is reported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  let failures = 0;
+  const worker = rangeFetchWorker({
+    dataDir: dir,
+    sync: 'none',
+    responseBytesMax,
+    onFailure: () => (failures += 1),
+  });
+  const body = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10 });
+  assert.ok((await worker.answer(body)) !== undefined);
+  await worker.close();
+  assert.equal(await worker.answer(body), undefined);
+  assert.equal(failures, 0);
+  rmSync(dir, { recursive: true, force: true });
+});

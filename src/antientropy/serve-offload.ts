@@ -1,0 +1,97 @@
+// Range fetches answered off the event loop. A lagging peer pulls most of what it lacks through range fetches, and
+// reading and encoding those records was the serving node's largest share of repair: on the event loop that
+// also coordinates foreground writes, it queued them behind it. Here a worker thread (serve-worker.ts) at the
+// lowest OS priority reads and encodes them, so serving repair takes the CPU that foreground work leaves idle;
+// the event loop validates the request and passes bytes through.
+//
+// The worker reads committed records through its own handle on the node's lmdb environment. A record staged but
+// not yet committed (milliseconds, in the pending-write overlay) is not in its answer; the peer's digest still
+// differs there afterwards, and a later session brings it. If the worker fails or exits, the node answers range
+// fetches on its event loop again, as it does with --no-ae-serve-worker.
+
+import { Worker } from 'node:worker_threads';
+import { ConvergeError, type ErrorCode } from '../core/errors.js';
+import type { SyncPolicy } from '../storage/storage.js';
+
+export interface RangeFetchOffload {
+  /** The encoded answer to a valid range fetch, or undefined once the worker is gone (answer it yourself). */
+  answer(body: Uint8Array): Promise<Uint8Array | undefined>;
+  /** The worker thread's OS priority (nice) as it reported it; null before that or where it cannot be set. */
+  nice(): number | null;
+  close(): Promise<void>;
+}
+
+export interface RangeFetchWorkerOptions {
+  readonly dataDir: string;
+  readonly sync: SyncPolicy;
+  /** Bytes of records one answer may hold (the event loop's own answers use the same bound). */
+  readonly responseBytesMax: number;
+  /** Told once when the worker fails; range fetches are answered on the event loop from then on. */
+  readonly onFailure?: (err: Error) => void;
+}
+
+type Reply =
+  | { readonly kind: 'ready'; readonly nice: number | null }
+  | { readonly kind: 'answer'; readonly id: number; readonly out: Uint8Array }
+  | { readonly kind: 'error'; readonly id: number; readonly code: ErrorCode; readonly message: string };
+
+export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOffload {
+  // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, serve-worker.mjs sits beside
+  // the bundle.
+  const fromSources = import.meta.url.endsWith('.ts');
+  const worker = new Worker(
+    new URL(fromSources ? './serve-worker-boot.mjs' : './serve-worker.mjs', import.meta.url),
+    {
+      workerData: {
+        dataDir: options.dataDir,
+        sync: options.sync,
+        responseBytesMax: options.responseBytesMax,
+      },
+    },
+  );
+  // An idle worker does not keep the process alive; close() ends it on shutdown.
+  worker.unref();
+  const pending = new Map<
+    number,
+    { resolve: (out: Uint8Array | undefined) => void; reject: (err: Error) => void }
+  >();
+  let nextId = 0;
+  let nice: number | null = null;
+  let gone = false;
+  let closing = false;
+  const fail = (err: Error): void => {
+    if (gone) return;
+    gone = true;
+    for (const p of pending.values()) p.resolve(undefined);
+    pending.clear();
+    if (!closing) options.onFailure?.(err);
+  };
+  worker.on('message', (m: Reply) => {
+    if (m.kind === 'ready') {
+      nice = m.nice;
+      return;
+    }
+    const p = pending.get(m.id);
+    pending.delete(m.id);
+    if (p === undefined) return;
+    if (m.kind === 'answer') p.resolve(m.out);
+    else p.reject(new ConvergeError(m.code, m.message));
+  });
+  worker.on('error', (err) => fail(err));
+  worker.on('exit', (code) => fail(new Error(`range-fetch worker exited with code ${code}`)));
+  return {
+    answer: (body) => {
+      if (gone) return Promise.resolve(undefined);
+      return new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, body });
+      });
+    },
+    nice: () => nice,
+    close: async () => {
+      closing = true;
+      await worker.terminate();
+    },
+  };
+}
