@@ -94,6 +94,35 @@ test('the worker answers range fetches byte for byte as the event loop does, at 
   }
 });
 
+test('the worker sees records committed after it started answering', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const storage = openLmdbStorage({ path: dir, sync: 'none' });
+  const replica = await openReplica({ id: 'a', storage, leafBits });
+  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const everything = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 });
+  const count = async (): Promise<number> =>
+    decodeRangeFetchResponse((await worker.answer(everything))!).records.length;
+  try {
+    await replica.whenDigestReady();
+    const write = async (from: number, n: number): Promise<void> => {
+      const batch = Array.from({ length: n }, (_, i) =>
+        makeRecord(keyToBytes(`late-${from + i}`), { ms: 5_000, counter: 0, node: 'a' }, Buffer.from('v')),
+      );
+      await replica.apply(batch, 'anti-entropy');
+      await replica.flush();
+    };
+    assert.equal(await count(), 0);
+    await write(0, 10);
+    assert.equal(await count(), 10, 'no snapshot is kept from an earlier answer');
+    await write(10, 5);
+    assert.equal(await count(), 15);
+  } finally {
+    await worker.close();
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a request the worker cannot read gets the protocol error the event loop would give', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });

@@ -50,6 +50,8 @@ const reader: Pick<ReplicaReader, 'scanTokens'> = {
 
 port.on('message', ({ id, body }: { id: number; body: Uint8Array }) => {
   try {
+    // Answers from the records committed by now: the node's event loop writes, this thread only reads.
+    storage.renewReads();
     const out = encodeRangeFetchResponse(
       answerRangeFetch(reader as ReplicaReader, decodeRangeFetchRequest(body), responseBytesMax),
     );

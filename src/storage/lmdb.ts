@@ -16,7 +16,7 @@ export interface LmdbOptions {
 
 export const lmdbMapSizeBytesDefault = 64 * 2 ** 30;
 
-export function openLmdbStorage(options: LmdbOptions): Storage {
+export function openLmdbStorage(options: LmdbOptions): LmdbStorage {
   mkdirSync(options.path, { recursive: true });
   let db: RootDatabase<Buffer, Buffer>;
   try {
@@ -31,12 +31,15 @@ export function openLmdbStorage(options: LmdbOptions): Storage {
       overlappingSync: options.sync === 'group',
     });
   } catch (err) {
-    throw new ConvergeError('STORAGE_FAILED', `cannot open lmdb at ${options.path}: ${(err as Error).message}`);
+    throw new ConvergeError(
+      'STORAGE_FAILED',
+      `cannot open lmdb at ${options.path}: ${(err as Error).message}`,
+    );
   }
   return new LmdbStorage(db, options.sync);
 }
 
-class LmdbStorage implements Storage {
+export class LmdbStorage implements Storage {
   readonly engine = 'lmdb';
   private closed = false;
 
@@ -44,6 +47,16 @@ class LmdbStorage implements Storage {
     private readonly db: RootDatabase<Buffer, Buffer>,
     private readonly sync: SyncPolicy,
   ) {}
+
+  /**
+   * Makes the next read see every write committed so far, from any thread. A thread's reads share one read
+   * transaction, which lmdb-js renews when that thread writes or a little after; a thread that only reads while
+   * another writes (the range-fetch worker) would otherwise keep answering from an old snapshot.
+   */
+  renewReads(): void {
+    this.checkOpen();
+    this.db.resetReadTxn();
+  }
 
   get(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
