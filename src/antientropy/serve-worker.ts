@@ -8,8 +8,7 @@ import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import type { ReplicaReader } from '../core/reconcile-types.js';
 import { decodeRangeFetchRequest, encodeRangeFetchResponse } from '../core/wire-repair.js';
-import { recordBound } from '../replica/layout.js';
-import { Overlay, scanMerged } from '../replica/overlay.js';
+import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { SyncPolicy } from '../storage/storage.js';
 
@@ -35,17 +34,9 @@ function lowerOwnPriority(): number | null {
 // Opened with the node's own sync policy: lmdb refuses a second handle on the environment with other flags.
 const storage = openLmdbStorage({ path: dataDir, sync });
 const nothingPending = new Overlay();
-const scanPageRecords = 1024;
 const reader: Pick<ReplicaReader, 'scanTokens'> = {
-  *scanTokens(start, end) {
-    let from: Uint8Array | undefined = recordBound(start);
-    const to = recordBound(end);
-    while (from !== undefined) {
-      const page = scanMerged(storage, nothingPending, from, to, scanPageRecords);
-      for (const e of page.entries) if (e.record !== null) yield { token: e.token, record: e.record };
-      from = page.next;
-    }
-  },
+  scanTokens: (start, end, limit) =>
+    scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit),
 };
 
 port.on('message', ({ id, body }: { id: number; body: Uint8Array }) => {

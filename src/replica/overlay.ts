@@ -5,7 +5,7 @@
 import { decodeRecordValue, type VersionedRecord } from '../core/record.js';
 import { lowerBound, mergeSortedUnique } from '../core/sorted.js';
 import type { Storage } from '../storage/storage.js';
-import { splitRecordKey } from './layout.js';
+import { recordBound, splitRecordKey } from './layout.js';
 
 export interface OverlayEntry {
   readonly token: Uint8Array;
@@ -31,6 +31,35 @@ export const toLatin1 = (bytes: Uint8Array): string =>
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 const latin1ShortMax = 256;
 export const fromLatin1 = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'latin1'));
+
+/** Storage entries read per page of a scan. */
+export const scanPageRecords = 1024;
+
+/**
+ * The records whose tokens lie in [start, end) (end undefined: to the end), in storage-key order, overlay
+ * applied and removals left out, read a page of `pageRecords` at a time; at most `limit` of them.
+ */
+export function* scanTokenRecords(
+  storage: Storage,
+  overlay: Overlay,
+  start: Uint8Array,
+  end: Uint8Array | undefined,
+  pageRecords: number,
+  limit = Number.POSITIVE_INFINITY,
+): Iterable<{ token: Uint8Array; record: VersionedRecord }> {
+  let from: Uint8Array | undefined = recordBound(start);
+  const to = recordBound(end);
+  let left = limit;
+  while (from !== undefined && left > 0) {
+    const page = scanMerged(storage, overlay, from, to, Math.min(pageRecords, left));
+    for (const e of page.entries) {
+      if (e.record === null) continue;
+      yield { token: e.token, record: e.record };
+      left -= 1;
+    }
+    from = page.next;
+  }
+}
 
 /**
  * One page of records in [from, to) in storage-key order, overlay applied (its removals appear with

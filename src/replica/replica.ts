@@ -14,7 +14,15 @@ import {
 } from '../core/record.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
-import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, toLatin1 } from './overlay.js';
+import {
+  type MergedEntry,
+  Overlay,
+  type OverlayEntry,
+  scanMerged,
+  scanPageRecords,
+  scanTokenRecords,
+  toLatin1,
+} from './overlay.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
 import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
@@ -38,8 +46,6 @@ interface Batch {
   resolve(): void;
   reject(err: unknown): void;
 }
-
-const scanPageRecords = 1024;
 
 export class LocalReplica implements Replica {
   readonly id: string;
@@ -86,23 +92,16 @@ export class LocalReplica implements Replica {
     return this.read(recordKey(tokenOf(key), key), key);
   }
 
-  *scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<TokenEntry> {
-    let from: Uint8Array | undefined = recordBound(start);
-    const to = recordBound(end);
-    let left = limit ?? Number.POSITIVE_INFINITY;
-    while (from !== undefined && left > 0) {
-      const page = scanMerged(this.storage, this.overlay, from, to, Math.min(scanPageRecords, left));
-      for (const e of page.entries) {
-        if (e.record === null) continue;
-        yield { token: e.token, record: e.record };
-        left -= 1;
-      }
-      from = page.next;
-    }
+  scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<TokenEntry> {
+    return scanTokenRecords(this.storage, this.overlay, start, end, scanPageRecords, limit);
   }
 
   /** Raw merged page of records (rebuild and verification use it). */
-  scanPage(from: Uint8Array, to: Uint8Array, limit: number): { entries: MergedEntry[]; next: Uint8Array | undefined } {
+  scanPage(
+    from: Uint8Array,
+    to: Uint8Array,
+    limit: number,
+  ): { entries: MergedEntry[]; next: Uint8Array | undefined } {
     return scanMerged(this.storage, this.overlay, from, to, limit);
   }
 
@@ -149,7 +148,8 @@ export class LocalReplica implements Replica {
       const skey = recordKey(token, key);
       const lkey = toLatin1(skey);
       const current = this.readAt(lkey, skey, key);
-      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1]) continue;
+      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1])
+        continue;
       entries.push(this.stage(lkey, token, current, null));
       ops.push({ key: skey, value: null });
       if (current.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, key), value: null });
@@ -243,7 +243,8 @@ export class LocalReplica implements Replica {
     this.current = batch;
     this.storage.write(batch.ops).then(
       () => {
-        for (const { lkey, entry } of batch.entries) if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
+        for (const { lkey, entry } of batch.entries)
+          if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
         this.current = null;
         batch.resolve();
         this.pump();
@@ -284,4 +285,3 @@ export async function openReplica(options: ReplicaOptions): Promise<LocalReplica
   void replica.rebuild();
   return replica;
 }
-
