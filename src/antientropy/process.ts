@@ -260,6 +260,10 @@ export class AntiEntropyProcess {
         recordsPerSecond: this.throttle.recordsPerSecond,
         backOffs: this.adaptive?.backOffs ?? 0,
       },
+      serveWorker: {
+        running: this.options.rangeFetchOffload?.running() ?? false,
+        nice: this.options.rangeFetchOffload?.nice() ?? null,
+      },
       peers: this.options.peers.map((peer) => {
         const p = this.state.peer(peer);
         const last = this.state.history.find((h) => h.peer === peer) ?? null;

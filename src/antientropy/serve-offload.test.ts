@@ -157,6 +157,7 @@ test('a worker that cannot open the store is reported once, and leaves every ans
   });
   try {
     await reported;
+    assert.equal(worker.running(), false);
     const body = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10 });
     assert.equal(await worker.answer(body), undefined);
     assert.equal(failures.length, 1);
@@ -178,7 +179,9 @@ test('after close, answers are left to the caller and no failure is reported', a
   });
   const body = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10 });
   assert.ok((await worker.answer(body)) !== undefined);
+  assert.equal(worker.running(), true);
   await worker.close();
+  assert.equal(worker.running(), false);
   assert.equal(await worker.answer(body), undefined);
   assert.equal(failures, 0);
   rmSync(dir, { recursive: true, force: true });

@@ -18,6 +18,8 @@ export interface RangeFetchOffload {
   answer(body: Uint8Array): Promise<Uint8Array | undefined>;
   /** The worker thread's OS priority (nice) as it reported it; null before that or where it cannot be set. */
   nice(): number | null;
+  /** False once the worker failed or was closed. */
+  running(): boolean;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
       });
     },
     nice: () => nice,
+    running: () => !gone,
     close: async () => {
       closing = true;
       await worker.terminate();

@@ -80,6 +80,12 @@ export interface AntiEntropyStatus {
     /** Intervals in which repair backed off. */
     readonly backOffs: number;
   };
+  /**
+   * The worker thread that answers peers' range fetches (docs/anti-entropy.md): running, and the OS priority it
+   * runs at (null where it could not be set). Not running: off (--no-ae-serve-worker) or failed, and range
+   * fetches are answered on the event loop. Absent from older nodes.
+   */
+  readonly serveWorker?: { readonly running: boolean; readonly nice: number | null };
   readonly peers: readonly PeerAntiEntropyState[];
   /** Recent sessions, newest first (bounded by historyEntriesMax). */
   readonly history: readonly SessionHistoryEntry[];
