@@ -44,7 +44,7 @@ port.on('message', ({ id, body }: { id: number; body: Uint8Array }) => {
     // Answers from the records committed by now: the node's event loop writes, this thread only reads.
     storage.renewReads();
     const out = encodeRangeFetchResponse(
-      answerRangeFetch(reader as ReplicaReader, decodeRangeFetchRequest(body), responseBytesMax),
+      answerRangeFetch(reader, decodeRangeFetchRequest(body), responseBytesMax),
     );
     port.postMessage({ kind: 'answer', id, out });
   } catch (err) {

@@ -83,7 +83,7 @@ export async function respond(
  * Every record under the requested prefixes, in token order, up to the record and byte bounds; a range cut
  * short comes with the cursor to continue it from.
  */
-export function answerRangeFetch(reader: ReplicaReader, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
+export function answerRangeFetch(reader: Pick<ReplicaReader, 'scanTokens'>, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
   const records: VersionedRecord[] = [];
   let size = 0;
   let lastToken: Uint8Array | undefined;

@@ -14,15 +14,7 @@ import {
 } from '../core/record.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
-import {
-  type MergedEntry,
-  Overlay,
-  type OverlayEntry,
-  scanMerged,
-  scanPageRecords,
-  scanTokenRecords,
-  toLatin1,
-} from './overlay.js';
+import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, scanPageRecords, scanTokenRecords, toLatin1 } from './overlay.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
 import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
@@ -97,11 +89,7 @@ export class LocalReplica implements Replica {
   }
 
   /** Raw merged page of records (rebuild and verification use it). */
-  scanPage(
-    from: Uint8Array,
-    to: Uint8Array,
-    limit: number,
-  ): { entries: MergedEntry[]; next: Uint8Array | undefined } {
+  scanPage(from: Uint8Array, to: Uint8Array, limit: number): { entries: MergedEntry[]; next: Uint8Array | undefined } {
     return scanMerged(this.storage, this.overlay, from, to, limit);
   }
 
@@ -148,8 +136,7 @@ export class LocalReplica implements Replica {
       const skey = recordKey(token, key);
       const lkey = toLatin1(skey);
       const current = this.readAt(lkey, skey, key);
-      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1])
-        continue;
+      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1]) continue;
       entries.push(this.stage(lkey, token, current, null));
       ops.push({ key: skey, value: null });
       if (current.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, key), value: null });
@@ -243,8 +230,7 @@ export class LocalReplica implements Replica {
     this.current = batch;
     this.storage.write(batch.ops).then(
       () => {
-        for (const { lkey, entry } of batch.entries)
-          if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
+        for (const { lkey, entry } of batch.entries) if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
         this.current = null;
         batch.resolve();
         this.pump();
@@ -285,3 +271,4 @@ export async function openReplica(options: ReplicaOptions): Promise<LocalReplica
   void replica.rebuild();
   return replica;
 }
+

@@ -31,10 +31,7 @@ export function openLmdbStorage(options: LmdbOptions): LmdbStorage {
       overlappingSync: options.sync === 'group',
     });
   } catch (err) {
-    throw new ConvergeError(
-      'STORAGE_FAILED',
-      `cannot open lmdb at ${options.path}: ${(err as Error).message}`,
-    );
+    throw new ConvergeError('STORAGE_FAILED', `cannot open lmdb at ${options.path}: ${(err as Error).message}`);
   }
   return new LmdbStorage(db, options.sync);
 }
