@@ -4,7 +4,6 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import type { SessionHistoryEntry } from '../src/antientropy/types.js';
@@ -137,16 +136,22 @@ export function processCluster(
       options.profileDir === undefined
         ? []
         : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${id}-\${pid}.cpuprofile`];
-    const child = spawn(
+    // nice(1) sets the priority before node starts, so every thread of the process inherits it.
+    const nice = options.niceNode === id ? ['nice', '-n', '19'] : [];
+    const [command, ...args] = [
+      ...nice,
       process.execPath,
-      [...profile, 'bin/converge.js', 'serve', '--config', configFile(id)],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
-      },
-    );
+      ...profile,
+      'bin/converge.js',
+      'serve',
+      '--config',
+      configFile(id),
+    ];
+    const child = spawn(command!, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
+    });
     children.set(id, child);
-    if (options.niceNode === id && child.pid !== undefined) setPriority(child.pid, 19);
     let out = '';
     const listening = new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer): void => {
