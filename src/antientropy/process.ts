@@ -29,6 +29,8 @@ export interface AntiEntropyOptions {
   readonly transport: Transport;
   readonly peers: readonly string[];
   readonly clock: Clock;
+  /** Times the work of one round (a monotonic high-resolution clock); `clock` when absent. */
+  readonly busyNow?: () => number;
   readonly random: Random;
   readonly timers: Timers;
   readonly registry: Registry;
@@ -94,6 +96,7 @@ export class AntiEntropyProcess {
         replica: options.replica,
         transport: options.transport,
         clock: options.clock,
+        ...(options.busyNow === undefined ? {} : { busyNow: options.busyNow }),
         random: options.random,
         timers: options.timers,
         throttle: this.throttle,

@@ -9,6 +9,7 @@ import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { SessionRunner } from './runner.js';
+import { busyClock } from './session-env.js';
 import type { RangeFetchOffload } from './serve-offload.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
@@ -54,7 +55,12 @@ export function registerResponder(
     return encodeJson({ watermarkMs: watermark.local(), digestReady: replica.digestReady });
   });
   // The same bound as this node's own round requests: one answer never holds the event loop for long.
-  const limits = { ...repairResponderLimitsDefault, responseBytesMax: runner.env.limits.roundBytesMax };
+  const limits = {
+    ...repairResponderLimitsDefault,
+    responseBytesMax: runner.env.limits.roundBytesMax,
+    roundBusyMsMax: runner.env.limits.roundBusyMsMax,
+    busyNow: busyClock(runner.env),
+  };
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);

@@ -16,6 +16,12 @@ export interface SessionLimits {
    * the work one message causes on either side (a wiped replica is sent every header of a range).
    */
   readonly roundBytesMax: number;
+  /**
+   * Building a round's request, or this node's answer to a peer's round or key fetch, stops adding items after
+   * this long: listing records reads storage, and one round must not hold the event loop (and the foreground
+   * requests queued behind it) for long. The rest goes in the next rounds.
+   */
+  readonly roundBusyMsMax: number;
   readonly requestTimeoutMs: number;
   /** Sessions this node runs at once, begun by either side; a busy node refuses others (CONFLICT). */
   readonly sessionsMax: number;
@@ -29,6 +35,7 @@ export const sessionLimitsDefault: SessionLimits = {
   branchBits: 2,
   entriesMax: 4096,
   roundBytesMax: 16 * 2 ** 10,
+  roundBusyMsMax: 2,
   requestTimeoutMs: 30_000,
   sessionsMax: 1,
   repairBatchRecordsMax: 250,
@@ -44,6 +51,11 @@ export interface SessionEnv {
   readonly replica: LocalReplica;
   readonly transport: Transport;
   readonly clock: Clock;
+  /**
+   * A monotonic high-resolution clock in ms that times the work of one round (`roundBusyMsMax`); the clock
+   * above when absent, as in the simulation, whose virtual time stands still within a round.
+   */
+  readonly busyNow?: () => number;
   readonly random: Random;
   readonly timers: Timers;
   readonly throttle: TokenBucket;
@@ -51,4 +63,9 @@ export interface SessionEnv {
   readonly limits: SessionLimits;
   readonly metrics: SessionMetricsSink;
   purgedBeforeMs(): number;
+}
+
+/** The clock that times a round's work. */
+export function busyClock(env: Pick<SessionEnv, 'busyNow' | 'clock'>): () => number {
+  return env.busyNow ?? (() => env.clock.now());
 }

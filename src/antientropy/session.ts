@@ -19,7 +19,7 @@ import {
   encodePushRequest,
   encodeRangeFetchRequest,
 } from '../core/wire-repair.js';
-import { type SessionEnv, sessionLimitsDefault } from './session-env.js';
+import { type SessionEnv, busyClock, sessionLimitsDefault } from './session-env.js';
 import type { SessionCounts, SessionProgress } from './types.js';
 
 /** Default records per fetch or push (SessionLimits.repairBatchRecordsMax). */
@@ -42,6 +42,8 @@ export function reconcilerOptions(env: SessionEnv, salt: number): ReconcilerOpti
     branchBits: env.limits.branchBits,
     entriesMax: env.limits.entriesMax,
     roundBytesMax: env.limits.roundBytesMax,
+    roundBusyMsMax: env.limits.roundBusyMsMax,
+    busyNow: busyClock(env),
   };
 }
 

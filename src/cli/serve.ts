@@ -23,7 +23,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
     keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
-    aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
+    aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRoundBusyMax: 'ae-round-busy-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
@@ -60,6 +60,7 @@ export function registerServe(program: Command): void {
     .option('--ae-bytes-per-second <size>', 'repair throttle: bytes per second')
     .option('--ae-sessions-max <n>', 'anti-entropy sessions one node runs at once, begun by either side (default 1)')
     .option('--ae-round-bytes-max <size>', 'bytes one reconciliation round carries each way (default 16KiB)')
+    .option('--ae-round-busy-max <duration>', 'how long building one round, or answering one, may hold the event loop (default 2ms)')
     .option('--ae-repair-batch-records-max <n>', 'records per repair fetch or push, i.e. per repair commit (default 250)')
     .option('--ae-repair-batches-in-flight <n>', 'repair batches one session keeps in flight: the next is sent while the last commits (default 2)')
     .option('--ae-loop-busy-target <percent>', 'adaptive repair rate: back off while the event loop is busier than this (default 60)')

@@ -29,6 +29,7 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
     transport: ctx.transport,
     peers: ctx.config.peers.map((p) => p.id),
     clock: systemClock,
+    busyNow: () => performance.now(),
     random: systemRandom,
     timers: systemTimers,
     registry: ctx.registry,

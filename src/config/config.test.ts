@@ -38,14 +38,15 @@ test('configuration errors name the option', () => {
 test('configuration: the anti-entropy session limits and the adaptive repair rate come from flags, environment or file', () => {
   const base = { id: 'a', data: '/d' };
   const defaults = resolveConfig(base);
-  assert.deepEqual(defaults.aeSessions, { sessionsMax: 1, roundBytesMax: 16 * 2 ** 10, repairBatchRecordsMax: 250, repairBatchesInFlightMax: 2 });
+  assert.deepEqual(defaults.aeSessions, { sessionsMax: 1, roundBytesMax: 16 * 2 ** 10, roundBusyMsMax: 2, repairBatchRecordsMax: 250, repairBatchesInFlightMax: 2 });
   assert.deepEqual(defaults.aeAdaptive, { enabled: false, loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 });
   const env = readEnv({ CONVERGE_AE_ADAPTIVE: 'true', CONVERGE_AE_SESSIONS_MAX: '2' });
-  const c = resolveConfig({ 'ae-round-bytes-max': '64KiB' }, env, { ...base, 'ae-loop-busy-target': '40', 'ae-repair-batch-records-max': '100', 'ae-repair-batches-in-flight': '4' });
+  const c = resolveConfig({ 'ae-round-bytes-max': '64KiB', 'ae-round-busy-max': '5ms' }, env, { ...base, 'ae-loop-busy-target': '40', 'ae-repair-batch-records-max': '100', 'ae-repair-batches-in-flight': '4' });
   assert.equal(c.aeAdaptive.enabled, true);
   assert.equal(c.aeAdaptive.loopBusyPercentTarget, 40);
-  assert.deepEqual(c.aeSessions, { sessionsMax: 2, roundBytesMax: 65_536, repairBatchRecordsMax: 100, repairBatchesInFlightMax: 4 });
+  assert.deepEqual(c.aeSessions, { sessionsMax: 2, roundBytesMax: 65_536, roundBusyMsMax: 5, repairBatchRecordsMax: 100, repairBatchesInFlightMax: 4 });
   assert.throws(() => resolveConfig({ ...base, 'ae-loop-busy-target': '0' }), /--ae-loop-busy-target: "0" must be an integer from 1 to 100/);
   assert.throws(() => resolveConfig({ ...base, 'ae-sessions-max': '0' }), /--ae-sessions-max/);
   assert.throws(() => resolveConfig({ ...base, 'ae-adapt-interval': 'soon' }), /--ae-adapt-interval/);
+  assert.throws(() => resolveConfig({ ...base, 'ae-round-busy-max': '0ms' }), /--ae-round-busy-max: the duration must be positive/);
 });

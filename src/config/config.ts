@@ -26,12 +26,13 @@ export interface NodeConfig {
   readonly tombstoneGraceMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
   /**
-   * Sessions at once per node (either side began them), bytes one round carries each way, records per repair
-   * batch, repair batches in flight per session.
+   * Sessions at once per node (either side began them), bytes one round carries each way, how long building
+   * one round (or the answer to one) may take, records per repair batch, repair batches in flight per session.
    */
   readonly aeSessions: {
     readonly sessionsMax: number;
     readonly roundBytesMax: number;
+    readonly roundBusyMsMax: number;
     readonly repairBatchRecordsMax: number;
     readonly repairBatchesInFlightMax: number;
   };
@@ -82,6 +83,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-bytes-per-second': '64MiB',
   'ae-sessions-max': '1',
   'ae-round-bytes-max': '16KiB',
+  'ae-round-busy-max': '2ms',
   'ae-repair-batch-records-max': '250',
   'ae-repair-batches-in-flight': '2',
   'ae-adaptive': false,
@@ -173,6 +175,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     aeSessions: {
       sessionsMax: parseInteger('--ae-sessions-max', str('ae-sessions-max'), 1, 1000),
       roundBytesMax: parseSize('--ae-round-bytes-max', str('ae-round-bytes-max')),
+      roundBusyMsMax: parseDuration('--ae-round-busy-max', str('ae-round-busy-max')),
       repairBatchRecordsMax: parseInteger('--ae-repair-batch-records-max', str('ae-repair-batch-records-max'), 1, 65_536),
       repairBatchesInFlightMax: parseInteger('--ae-repair-batches-in-flight', str('ae-repair-batches-in-flight'), 1, 64),
     },

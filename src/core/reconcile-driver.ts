@@ -61,8 +61,10 @@ export async function respond(
     const records: VersionedRecord[] = [];
     let size = 0;
     let processed = 0;
+    const { roundBusyMsMax = Number.POSITIVE_INFINITY, busyNow = () => 0 } = limits;
+    const startedAt = busyNow();
     for (const key of keys) {
-      if (processed > 0 && size > limits.fetchResponseBytesMax) break;
+      if (processed > 0 && (size > limits.fetchResponseBytesMax || busyNow() - startedAt >= roundBusyMsMax)) break;
       const r = reader.get(key);
       if (r !== undefined) {
         records.push(r);

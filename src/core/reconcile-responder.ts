@@ -19,9 +19,18 @@ import {
 export interface ResponderLimits extends ReconcileLimits {
   /** Stop answering further items once the response is this large (the initiator resends the rest). */
   readonly responseBytesMax: number;
+  /**
+   * Stop answering further items once the answer took this long to build (listing records reads storage):
+   * it bounds how long one round holds the event loop, whatever the items cost. Measured with `busyNow`.
+   */
+  readonly roundBusyMsMax?: number;
+  /** Milliseconds from a monotonic clock; the simulation's virtual clock never advances within a round. */
+  readonly busyNow?: () => number;
 }
 
 export const responderLimitsDefault: ResponderLimits = { ...reconcileLimitsDefault, responseBytesMax: 4 * 2 ** 20 };
+
+const noClock = (): number => 0;
 
 export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: ResponderLimits = responderLimitsDefault): Uint8Array {
   const req = decodeRoundRequest(bytes);
@@ -33,8 +42,10 @@ export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: R
   const results: ResponseResult[] = [];
   let size = 0;
   let processed = 0;
+  const { roundBusyMsMax = Number.POSITIVE_INFINITY, busyNow = noClock } = limits;
+  const startedAt = busyNow();
   for (const item of req.items) {
-    if (processed > 0 && size > limits.responseBytesMax) break;
+    if (processed > 0 && (size > limits.responseBytesMax || busyNow() - startedAt >= roundBusyMsMax)) break;
     size += answerItem(reader, item, req.salt, session, results);
     processed += 1;
   }

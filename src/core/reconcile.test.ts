@@ -18,6 +18,7 @@ import {
   encodePushRequest,
   encodeRangeFetchRequest,
 } from './wire-repair.js';
+import { decodeRoundRequest, decodeRoundResponse } from './wire.js';
 
 interface Op {
   key: number;
@@ -59,14 +60,29 @@ function bruteForce(a: MemoryReplica, b: MemoryReplica): Set<string> {
   return out;
 }
 
-/** Runs a full session from a against b, with a checkpoint/resume after `resumeAfter` rounds. */
-async function session(a: MemoryReplica, b: MemoryReplica, opts: { salt: number; branchBits: number; roundBytesMax: number; resumeAfter: number }) {
-  const options = { salt: opts.salt, branchBits: opts.branchBits, roundBytesMax: opts.roundBytesMax, entriesMax: 64 };
+/** A clock that advances one millisecond each time it is read: every item of a round costs "a millisecond". */
+function tickingClock(): () => number {
+  let ms = 0;
+  return () => ms++;
+}
+
+/**
+ * Runs a full session from a against b, with a checkpoint/resume after `resumeAfter` rounds. With `busyMsMax`,
+ * both sides time their work per round on a ticking clock and stop at that bound.
+ */
+async function session(
+  a: MemoryReplica,
+  b: MemoryReplica,
+  opts: { salt: number; branchBits: number; roundBytesMax: number; resumeAfter: number; busyMsMax?: number },
+) {
+  const busy = opts.busyMsMax === undefined ? {} : { roundBusyMsMax: opts.busyMsMax, busyNow: tickingClock() };
+  const options = { salt: opts.salt, branchBits: opts.branchBits, roundBytesMax: opts.roundBytesMax, entriesMax: 64, ...busy };
+  const limits = { ...repairResponderLimitsDefault, ...busy };
   let rec = new Reconciler(a, options);
   const diffs: Difference[] = [];
   let rounds = 0;
   for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
-    diffs.push(...rec.onResponse(await respond(b, async (rs) => b.apply(rs), req)));
+    diffs.push(...rec.onResponse(await respond(b, async (rs) => b.apply(rs), req, limits)));
     if (++rounds === opts.resumeAfter) rec = Reconciler.resume(a, options, rec.checkpoint());
   }
   return { diffs, stats: rec.stats };
@@ -130,10 +146,11 @@ test('reconciliation finds exactly the differing keys, with both versions, and r
       fc.integer({ min: 40, max: 4000 }),
       fc.integer({ min: 1, max: 6 }),
       fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-      async (ops, leafBits, branchBits, roundBytesMax, resumeAfter, salt) => {
+      fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+      async (ops, leafBits, branchBits, roundBytesMax, resumeAfter, salt, busyMsMax) => {
         const { a, b } = build(ops, leafBits);
         const want = bruteForce(a, b);
-        const { diffs } = await session(a, b, { salt, branchBits, roundBytesMax, resumeAfter });
+        const { diffs } = await session(a, b, { salt, branchBits, roundBytesMax, resumeAfter, ...(busyMsMax === undefined ? {} : { busyMsMax }) });
         const found = expand(a, diffs, b);
         assert.deepEqual(new Set(found.map((d) => hex(d.key))), want, 'exactly the symmetric difference');
         assert.equal(found.length, want.size, 'each key once');
@@ -150,6 +167,47 @@ test('reconciliation finds exactly the differing keys, with both versions, and r
     ),
     { numRuns: 300 },
   );
+});
+
+test('a round stops growing at the busy bound on either side, and the rest follows in later rounds', async () => {
+  // Every key differs in value: the descent ends in many leaves whose entries both sides list.
+  const ops: Op[] = Array.from({ length: 150 }, (_, i) => [
+    { key: i, ms: 1, node: 'a', value: new Uint8Array([1]), side: 'a' as const },
+    { key: i, ms: 1, node: 'b', value: new Uint8Array([2]), side: 'b' as const },
+  ]).flat();
+  const { a, b } = build(ops, 8);
+  const unbounded = await session(a, b, { salt: 3, branchBits: 2, roundBytesMax: 1 << 20, resumeAfter: 0 });
+  const bounded = await session(a, b, { salt: 3, branchBits: 2, roundBytesMax: 1 << 20, resumeAfter: 0, busyMsMax: 3 });
+  assert.equal(expand(a, bounded.diffs, b).length, 150);
+  assert.deepEqual(
+    new Set(expand(a, bounded.diffs, b).map((d) => hex(d.key))),
+    new Set(expand(a, unbounded.diffs, b).map((d) => hex(d.key))),
+  );
+  assert.ok(bounded.stats.roundTrips > 3 * unbounded.stats.roundTrips, `${bounded.stats.roundTrips} vs ${unbounded.stats.roundTrips} rounds`);
+
+  // The responder alone: one request with many items, answered a few items at a time.
+  const rec = new Reconciler(a, { salt: 3, branchBits: 2, roundBytesMax: 1 << 20, entriesMax: 64 });
+  let req = rec.nextRequest()!;
+  while (true) {
+    const answer = await respond(b, async (rs) => b.apply(rs), req);
+    rec.onResponse(answer);
+    const next = rec.nextRequest();
+    assert.ok(next !== null);
+    req = next;
+    if (decodeRoundRequest(req).items.length > 20) break;
+  }
+  const items = decodeRoundRequest(req).items.length;
+  const limited = decodeRoundResponse(await respond(b, async (rs) => b.apply(rs), req, { ...repairResponderLimitsDefault, roundBusyMsMax: 4, busyNow: tickingClock() }), 8, 2);
+  assert.ok(limited.processed >= 1 && limited.processed < items, `${limited.processed} of ${items} items answered`);
+  const whole = decodeRoundResponse(await respond(b, async (rs) => b.apply(rs), req), 8, 2);
+  assert.equal(whole.processed, items);
+
+  // Key fetches too: at least one key per answer, the rest left for the next request.
+  const keys = [...b.all()].slice(0, 40).map((r) => r.key);
+  const fetched = decodeFetchResponse(
+    await respond(b, async (rs) => b.apply(rs), encodeFetchRequest({ keys }), { ...repairResponderLimitsDefault, roundBusyMsMax: 5, busyNow: tickingClock() }),
+  );
+  assert.ok(fetched.processed >= 1 && fetched.processed < keys.length, `${fetched.processed} of ${keys.length} keys answered`);
 });
 
 test('an empty replica is filled by the bulk path without descending key by key', async () => {

@@ -15,9 +15,18 @@ export interface ReconcilerOptions extends ReconcileLimits {
   readonly salt: number;
   /** A round request stops growing past this many bytes. */
   readonly roundBytesMax: number;
+  /**
+   * A round request stops growing once building it took this long (listing records reads storage), so one
+   * round never holds the event loop for long; measured with `busyNow`. The rest goes in the next rounds.
+   */
+  readonly roundBusyMsMax?: number;
+  /** Milliseconds from a monotonic clock; the simulation's virtual clock never advances within a round. */
+  readonly busyNow?: () => number;
 }
 
 export const reconcilerOptionsDefault: Omit<ReconcilerOptions, 'salt'> = { ...reconcileLimitsDefault, roundBytesMax: 2 * 2 ** 20 };
+
+const noClock = (): number => 0;
 
 type Pending = { readonly kind: 'root' | 'children' | 'entries'; readonly level: number; readonly index: number };
 
@@ -59,7 +68,13 @@ export class Reconciler {
     if (this.queue.length === 0) return null;
     const items: RequestItem[] = [];
     let size = 16;
-    while (this.queue.length > 0 && items.length < roundItemsMax && (items.length === 0 || size < this.options.roundBytesMax)) {
+    const { roundBytesMax, roundBusyMsMax = Number.POSITIVE_INFINITY, busyNow = noClock } = this.options;
+    const startedAt = busyNow();
+    while (
+      this.queue.length > 0 &&
+      items.length < roundItemsMax &&
+      (items.length === 0 || (size < roundBytesMax && busyNow() - startedAt < roundBusyMsMax))
+    ) {
       const p = this.queue.shift()!;
       const item = this.buildItem(p);
       items.push(item);
