@@ -14,7 +14,7 @@ import { DigestVerifier } from '../replica/verify.js';
 import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.js';
 import { createAntiEntropyMetrics } from './metrics.js';
 import { previewRepairs } from './preview.js';
-import type { RangeFetchOffload } from './serve-offload.js';
+import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { registerResponder } from './responder.js';
 import { SessionRunner } from './runner.js';
 import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
@@ -49,6 +49,8 @@ export interface AntiEntropyOptions {
   readonly adaptive?: Partial<AdaptiveOptions>;
   /** Answers the peers' range fetches off the event loop (a low-priority worker thread). */
   readonly rangeFetchOffload?: RangeFetchOffload;
+  /** Decodes and merges the records this node pulls off the event loop (the same worker). */
+  readonly pullOffload?: PullOffload;
 }
 
 export const adaptiveDefault: AdaptiveOptions = {
@@ -109,6 +111,7 @@ export class AntiEntropyProcess {
           },
         },
         purgedBeforeMs: () => this.state.purgedBeforeMs,
+        ...(options.pullOffload === undefined ? {} : { pullOffload: options.pullOffload }),
       },
       metrics,
       this.watermark,

@@ -14,6 +14,7 @@ import { tokenOf } from '../core/hash.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import { keyToBytes, makeRecord } from '../core/record.js';
 import { type RangeCursor, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
+import { MemoryReplica } from '../core/memory-reader.js';
 import { openReplica } from '../replica/replica.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import { rangeFetchWorker } from './serve-offload.js';
@@ -185,4 +186,68 @@ test('after close, answers are left to the caller and no failure is reported', a
   assert.equal(await worker.answer(body), undefined);
   assert.equal(failures, 0);
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('the worker prepares pulled records; the replica stages them and re-merges keys written meanwhile', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const storage = openLmdbStorage({ path: dir, sync: 'none' });
+  const replica = await openReplica({ id: 'a', storage, leafBits });
+  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax, writeEpochs: replica.shareWriteEpochs() });
+  const peer = new MemoryReplica(leafBits);
+  const record = (i: number, ms: number, value: string | null) =>
+    makeRecord(keyToBytes(`key-${i}`), { ms, counter: 0, node: 'b' }, value === null ? null : Buffer.from(value));
+  try {
+    await replica.whenDigestReady();
+    // Held here: keys 0-99 at ms 10 (the peer has 0-49 newer, 50-99 older). The peer also has 100-599, a
+    // tenth of them tombstones, some older than the purge bound.
+    await replica.apply(Array.from({ length: 100 }, (_, i) => record(i, 10, 'here')), 'client');
+    await replica.flush();
+    peer.apply(Array.from({ length: 100 }, (_, i) => record(i, i < 50 ? 20 : 5, 'peer')));
+    peer.apply(Array.from({ length: 500 }, (_, i) => record(100 + i, 1_000 + i, i % 10 === 0 ? null : 'peer')));
+    const purgedBeforeMs = 1_100;
+    const body = await respond(peer, async () => ({ applied: 0, ignored: 0 }), encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 }));
+    const expected = decodeRangeFetchResponse(body);
+    const got = await worker.prepareRange(body, purgedBeforeMs);
+    assert.ok(got !== undefined);
+    assert.equal(got.processed, expected.processed);
+    assert.equal(got.records, 600);
+    assert.equal(got.bytes, expected.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0));
+    // Purged tombstones (ms < 1,100 among 100-599: 10 of them) never come back; 50-99 lose to what is here.
+    assert.equal(got.prepared.losers, 50);
+    assert.equal(got.prepared.winners, 600 - 50 - 10);
+    // Written after the worker's snapshot, newer than the peer's: must survive the prepared batch.
+    await replica.apply([record(7, 30, 'foreground'), record(300, 5_000, null)], 'client');
+    await replica.flush();
+    const result = await replica.applyPrepared(got.prepared, 'anti-entropy');
+    assert.equal(result.applied, 600 - 50 - 10 - 2);
+    await replica.flush();
+    assert.equal(Buffer.from(replica.get(keyToBytes('key-7'))!.value).toString(), 'foreground');
+    assert.equal(replica.get(keyToBytes('key-300'))!.tombstone, true);
+    assert.equal(Buffer.from(replica.get(keyToBytes('key-8'))!.value).toString(), 'peer');
+    assert.equal(Buffer.from(replica.get(keyToBytes('key-60'))!.value).toString(), 'here');
+    assert.equal(replica.get(keyToBytes('key-100')), undefined, 'a purged tombstone is not brought back');
+    const rebuilt = await openReplica({ id: 'b', storage, leafBits });
+    await rebuilt.whenDigestReady();
+    assert.equal(replica.digest.rootHex(), rebuilt.digest.rootHex());
+    await assert.rejects(worker.prepareRange(new Uint8Array([1, 8, 0xff]), 0), (err) => {
+      assert.ok(err instanceof ConvergeError);
+      assert.match(err.code, /^PROTOCOL_/);
+      return true;
+    });
+  } finally {
+    await worker.close();
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a worker started without write epochs prepares nothing: the caller decodes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  try {
+    assert.equal(await worker.prepareRange(new Uint8Array([1, 8]), 0), undefined);
+  } finally {
+    await worker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,6 +4,10 @@
 // lowest OS priority reads and encodes them, so serving repair takes the CPU that foreground work leaves idle;
 // the event loop validates the request and passes bytes through.
 //
+// The same worker prepares the records this node pulls through range fetches (replica/prepared.ts): it decodes a
+// peer's answer and merges it against its snapshot of storage, so the event loop only stages and writes the
+// winners. Pulling was the largest share of repair on the lagging node's event loop.
+//
 // The worker reads committed records through its own handle on the node's lmdb environment. A record staged but
 // not yet committed (milliseconds, in the pending-write overlay) is not in its answer; the peer's digest still
 // differs there afterwards, and a later session brings it. If the worker fails or exits, the node answers range
@@ -11,7 +15,29 @@
 
 import { Worker } from 'node:worker_threads';
 import { ConvergeError, type ErrorCode } from '../core/errors.js';
+import type { RangeCursor } from '../core/wire-repair.js';
+import type { PreparedRecords } from '../replica/prepared.js';
 import type { SyncPolicy } from '../storage/storage.js';
+
+/** A peer's answer to a range fetch, decoded and merged against storage by the worker. */
+export interface PreparedRange {
+  readonly processed: number;
+  readonly next?: RangeCursor;
+  /** Records in the answer, and their bytes as the session counts them. */
+  readonly records: number;
+  readonly bytes: number;
+  readonly prepared: PreparedRecords;
+}
+
+/** Prepares pulled records off the event loop (the session's side of the worker). */
+export interface PullOffload {
+  /**
+   * Decodes a range-fetch answer and merges its records (but tombstones older than `purgedBeforeMs`) against
+   * committed storage; undefined once the worker is gone (decode it yourself). A malformed answer rejects with
+   * the protocol error the event loop would raise.
+   */
+  prepareRange(body: Uint8Array, purgedBeforeMs: number): Promise<PreparedRange | undefined>;
+}
 
 export interface RangeFetchOffload {
   /** The encoded answer to a valid range fetch, or undefined once the worker is gone (answer it yourself). */
@@ -30,14 +56,17 @@ export interface RangeFetchWorkerOptions {
   readonly responseBytesMax: number;
   /** Told once when the worker fails; range fetches are answered on the event loop from then on. */
   readonly onFailure?: (err: Error) => void;
+  /** The replica's shared write epochs: with them the worker also prepares pulled records. */
+  readonly writeEpochs?: Uint32Array;
 }
 
 type Reply =
   | { readonly kind: 'ready'; readonly nice: number | null }
   | { readonly kind: 'answer'; readonly id: number; readonly out: Uint8Array }
+  | ({ readonly kind: 'prepared'; readonly id: number } & PreparedRange)
   | { readonly kind: 'error'; readonly id: number; readonly code: ErrorCode; readonly message: string };
 
-export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOffload {
+export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOffload & PullOffload {
   // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, serve-worker.mjs sits beside
   // the bundle.
   const fromSources = import.meta.url.endsWith('.ts');
@@ -48,15 +77,14 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
         dataDir: options.dataDir,
         sync: options.sync,
         responseBytesMax: options.responseBytesMax,
+        ...(options.writeEpochs === undefined ? {} : { writeEpochs: options.writeEpochs }),
       },
     },
   );
   // An idle worker does not keep the process alive; close() ends it on shutdown.
   worker.unref();
-  const pending = new Map<
-    number,
-    { resolve: (out: Uint8Array | undefined) => void; reject: (err: Error) => void }
-  >();
+  // Each caller's resolve takes its own answer type, or undefined when the worker is gone.
+  const pending = new Map<number, { resolve: (out: unknown) => void; reject: (err: Error) => void }>();
   let nextId = 0;
   let nice: number | null = null;
   let gone = false;
@@ -77,19 +105,25 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
     pending.delete(m.id);
     if (p === undefined) return;
     if (m.kind === 'answer') p.resolve(m.out);
-    else p.reject(new ConvergeError(m.code, m.message));
+    else if (m.kind === 'prepared') {
+      const { kind: _kind, id: _id, ...range } = m;
+      p.resolve(range);
+    } else p.reject(new ConvergeError(m.code, m.message));
   });
   worker.on('error', (err) => fail(err));
   worker.on('exit', (code) => fail(new Error(`range-fetch worker exited with code ${code}`)));
+  const ask = <T>(message: Record<string, unknown>): Promise<T | undefined> => {
+    if (gone) return Promise.resolve(undefined);
+    return new Promise<T | undefined>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve: resolve as (out: unknown) => void, reject });
+      worker.postMessage({ ...message, id });
+    });
+  };
   return {
-    answer: (body) => {
-      if (gone) return Promise.resolve(undefined);
-      return new Promise((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, body });
-      });
-    },
+    answer: (body) => ask<Uint8Array>({ kind: 'answer', body }),
+    prepareRange: (body, purgedBeforeMs) =>
+      options.writeEpochs === undefined ? Promise.resolve(undefined) : ask<PreparedRange>({ kind: 'prepare', body, purgedBeforeMs }),
     nice: () => nice,
     running: () => !gone,
     close: async () => {

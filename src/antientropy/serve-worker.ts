@@ -1,5 +1,5 @@
-// The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment, and
-// answers range fetches from the committed records.
+// The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment, answers
+// range fetches from the committed records, and prepares the records this node pulls (replica/prepared.ts).
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -7,15 +7,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import type { ReplicaReader } from '../core/reconcile-types.js';
-import { decodeRangeFetchRequest, encodeRangeFetchResponse } from '../core/wire-repair.js';
+import { decodeRangeFetchRequest, decodeRangeFetchResponse, encodeRangeFetchResponse } from '../core/wire-repair.js';
+import { prepareRecords } from '../replica/prepared.js';
 import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { SyncPolicy } from '../storage/storage.js';
 
-const { dataDir, sync, responseBytesMax } = workerData as {
+const { dataDir, sync, responseBytesMax, writeEpochs } = workerData as {
   dataDir: string;
   sync: SyncPolicy;
   responseBytesMax: number;
+  /** The replica's write epochs, in shared memory; absent when this node does not offload pulls. */
+  writeEpochs?: Uint32Array;
 };
 const port = parentPort!;
 
@@ -39,20 +42,33 @@ const reader: Pick<ReplicaReader, 'scanTokens'> = {
     scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit),
 };
 
-port.on('message', ({ id, body }: { id: number; body: Uint8Array }) => {
+type Request =
+  | { readonly kind: 'answer'; readonly id: number; readonly body: Uint8Array }
+  | { readonly kind: 'prepare'; readonly id: number; readonly body: Uint8Array; readonly purgedBeforeMs: number };
+
+port.on('message', (m: Request) => {
   try {
-    // Answers from the records committed by now: the node's event loop writes, this thread only reads.
-    storage.renewReads();
-    const out = encodeRangeFetchResponse(
-      answerRangeFetch(reader, decodeRangeFetchRequest(body), responseBytesMax),
+    if (m.kind === 'answer') {
+      // Answers from the records committed by now: the node's event loop writes, this thread only reads.
+      storage.renewReads();
+      const out = encodeRangeFetchResponse(answerRangeFetch(reader, decodeRangeFetchRequest(m.body), responseBytesMax));
+      port.postMessage({ kind: 'answer', id: m.id, out });
+      return;
+    }
+    if (writeEpochs === undefined) throw new ConvergeError('INTERNAL', 'this worker was started without write epochs');
+    // A peer's answer to this node's range fetch: decoded, checked and merged against storage here.
+    const res = decodeRangeFetchResponse(m.body);
+    const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
+    // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+    const wanted = res.records.filter((r) => !(r.tombstone && r.version.ms < m.purgedBeforeMs));
+    const prepared = prepareRecords(storage, wanted, writeEpochs);
+    port.postMessage(
+      { kind: 'prepared', id: m.id, processed: res.processed, next: res.next, records: res.records.length, bytes, prepared },
+      [prepared.buf],
     );
-    port.postMessage({ kind: 'answer', id, out });
   } catch (err) {
-    const e =
-      err instanceof ConvergeError
-        ? err
-        : new ConvergeError('INTERNAL', `range fetch failed in the worker: ${String(err)}`);
-    port.postMessage({ kind: 'error', id, code: e.code, message: e.message });
+    const e = err instanceof ConvergeError ? err : new ConvergeError('INTERNAL', `the anti-entropy worker failed: ${String(err)}`);
+    port.postMessage({ kind: 'error', id: m.id, code: e.code, message: e.message });
   }
 });
 port.postMessage({ kind: 'ready', nice: lowerOwnPriority() });

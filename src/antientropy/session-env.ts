@@ -5,6 +5,7 @@ import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
+import type { PullOffload } from './serve-offload.js';
 import type { AntiEntropyState } from './state.js';
 import type { TokenBucket } from './throttle.js';
 
@@ -62,6 +63,8 @@ export interface SessionEnv {
   readonly state: AntiEntropyState;
   readonly limits: SessionLimits;
   readonly metrics: SessionMetricsSink;
+  /** Decodes and merges pulled records in a worker thread; the event loop does it when absent. */
+  readonly pullOffload?: PullOffload;
   purgedBeforeMs(): number;
 }
 

@@ -187,7 +187,8 @@ async function pullBatch(
 /**
  * Fetches every record the peer holds under prefixes where this replica holds nothing, a batch at a time, in
  * one step per batch (no headers, no key list). The next batch is requested while this one is applied, so the
- * peer's scan and the transfer overlap the local commit.
+ * peer's scan and the transfer overlap the local commit. With a pull offload, a worker thread decodes each
+ * answer and merges it against storage; the event loop stages and writes the winners.
  */
 async function pullRanges(
   env: SessionEnv,
@@ -199,7 +200,17 @@ async function pullRanges(
   // A range costs 5 bytes in the request: keep requests within the round bound too (and the wire's item limit,
   // whatever the round bound is set to).
   const perRequest = Math.min(roundItemsMax, Math.max(1, Math.floor(env.limits.roundBytesMax / 5)));
-  type Fetched = { res: RangeFetchResponse; requestBytes: number; from: number };
+  type Fetched = {
+    processed: number;
+    next: RangeCursor | undefined;
+    records: number;
+    bytes: number;
+    requestBytes: number;
+    from: number;
+    apply: () => Promise<number>;
+  };
+  // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+  const wanted = (r: VersionedRecord): boolean => !(r.tombstone && r.version.ms < env.purgedBeforeMs());
   const fetch = async (from: number, after: RangeCursor | undefined): Promise<Fetched> => {
     const batch = ranges.slice(from, from + perRequest);
     const req = encodeRangeFetchRequest({
@@ -207,34 +218,55 @@ async function pullRanges(
       recordsMax: env.limits.repairBatchRecordsMax,
       ...(after === undefined ? {} : { after }),
     });
-    const res = decodeRangeFetchResponse(await call(req));
-    if (res.processed > batch.length || (res.processed === 0 && res.next === undefined) || (res.processed === batch.length && res.next !== undefined))
+    const body = await call(req);
+    const prepared = await env.pullOffload?.prepareRange(body, env.purgedBeforeMs());
+    let got: Fetched;
+    if (prepared !== undefined) {
+      got = {
+        ...prepared,
+        next: prepared.next,
+        requestBytes: req.length,
+        from,
+        // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.
+        apply: async () => (await env.replica.applyPrepared(prepared.prepared, 'anti-entropy', wanted)).applied,
+      };
+    } else {
+      const res: RangeFetchResponse = decodeRangeFetchResponse(body);
+      got = {
+        processed: res.processed,
+        next: res.next,
+        records: res.records.length,
+        bytes: res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0),
+        requestBytes: req.length,
+        from,
+        apply: async () => {
+          const records = res.records.filter(wanted);
+          return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
+        },
+      };
+    }
+    if (got.processed > batch.length || (got.processed === 0 && got.next === undefined) || (got.processed === batch.length && got.next !== undefined))
       throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a range fetch without progress`);
-    return { res, requestBytes: req.length, from };
+    return got;
   };
   const applies = new Window(env.limits.repairBatchesInFlightMax);
   let pending: Promise<Fetched> | undefined = fetch(0, undefined);
   try {
     while (pending !== undefined) {
       const got: Fetched = await pending;
-      const { res, requestBytes } = got;
-      const next: number = got.from + res.processed;
-      pending = next < ranges.length ? fetch(next, res.next) : undefined;
-      const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
-      run.counts.bytesSent += requestBytes;
-      run.counts.bytesReceived += bytes;
-      await env.throttle.take(res.records.length, bytes, signal);
+      const next: number = got.from + got.processed;
+      pending = next < ranges.length ? fetch(next, got.next) : undefined;
+      run.counts.bytesSent += got.requestBytes;
+      run.counts.bytesReceived += got.bytes;
+      await env.throttle.take(got.records, got.bytes, signal);
       await env.timers.sleep(0, signal);
-      // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-      const purgedBeforeMs = env.purgedBeforeMs();
-      const wanted = res.records.filter((r) => !(r.tombstone && r.version.ms < purgedBeforeMs));
-      if (wanted.length === 0) continue;
+      if (got.records === 0) continue;
       // Staged at once (reads see it), committed with the next group of writes: the following batch is
       // merged while this one reaches the disk.
       await applies.add(
-        env.replica.apply(wanted, 'anti-entropy').then(({ applied }) => {
+        got.apply().then((applied) => {
           run.counts.keysPulled += applied;
-          env.metrics.repaired('pull', applied, bytes);
+          env.metrics.repaired('pull', applied, got.bytes);
         }),
       );
     }

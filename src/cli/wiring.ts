@@ -15,6 +15,7 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
           dataDir: ctx.config.dataDir,
           sync: ctx.config.sync,
           responseBytesMax: repairResponderLimitsDefault.fetchResponseBytesMax,
+          writeEpochs: ctx.replica.shareWriteEpochs(),
           onFailure: (err) =>
             process.stderr.write(
               `converge: WARNING: node ${ctx.config.id}: the range-fetch worker failed (${err.message}); range fetches are answered on the event loop\n`,
@@ -23,7 +24,7 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
       : undefined;
   if (offload !== undefined) ctx.onClose(() => offload.close());
   const ae = createAntiEntropy({
-    ...(offload === undefined ? {} : { rangeFetchOffload: offload }),
+    ...(offload === undefined ? {} : { rangeFetchOffload: offload, pullOffload: offload }),
     node: ctx.node,
     replica: ctx.replica,
     transport: ctx.transport,

@@ -4,7 +4,7 @@
 
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
-import { tokenOf } from '../core/hash.js';
+import { type Hash64, tokenOf } from '../core/hash.js';
 import {
   type VersionedRecord,
   decodeRecordValue,
@@ -15,6 +15,7 @@ import {
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
 import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, scanPageRecords, scanTokenRecords, toLatin1 } from './overlay.js';
+import { type PreparedRecords, readPrepared, writeEpochBucket, writeEpochBuckets } from './prepared.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
 import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
@@ -52,6 +53,8 @@ export class LocalReplica implements Replica {
   /** The batch storage is writing now, if any. */
   private current: Batch | null = null;
   private readonly counts = { applied: 0, ignored: 0, bySource: new Map<ApplySource, number>() };
+  /** Changes per bucket of keys, shared with a thread that prepares pulled records (prepared.ts); null until shared. */
+  private writeEpochs: Uint32Array | null = null;
 
   constructor(private readonly options: ReplicaOptions) {
     this.id = options.id;
@@ -111,7 +114,7 @@ export class LocalReplica implements Replica {
         continue;
       }
       applied += 1;
-      entries.push(this.stage(lkey, token, current, r));
+      entries.push(this.stage(lkey, token, current?.fp ?? null, r));
       ops.push({ key: skey, value: encodeRecordValue(r) });
       if (current?.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, r.key), value: null });
       if (r.tombstone) ops.push({ key: tombstoneKey(r.version.ms, token, r.key), value: new Uint8Array(0) });
@@ -122,6 +125,49 @@ export class LocalReplica implements Replica {
     if (ops.length > 0) await this.enqueue(ops, entries);
     if (losers.length > 0) await Promise.all(losers);
     return { applied, ignored: records.length - applied };
+  }
+
+  /**
+   * The counters a preparing thread reads (prepared.ts), in memory it can share; counting starts with the first
+   * call.
+   */
+  shareWriteEpochs(): Uint32Array {
+    this.writeEpochs ??= new Uint32Array(new SharedArrayBuffer(4 * writeEpochBuckets));
+    return this.writeEpochs;
+  }
+
+  /**
+   * Stages and writes the winners a preparing thread found against its snapshot of storage. A record whose key
+   * changed since that snapshot (its epoch moved, or a change is still pending) is merged again here, the
+   * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile).
+   */
+  async applyPrepared(prepared: PreparedRecords, source: ApplySource, keep?: (r: VersionedRecord) => boolean): Promise<ApplyResult> {
+    const ops: WriteOp[] = [];
+    const entries: Batch['entries'] = [];
+    const again: VersionedRecord[] = [];
+    const epochs = this.writeEpochs;
+    let applied = 0;
+    for (const p of readPrepared(prepared)) {
+      if (keep !== undefined && !keep(p.record)) continue;
+      const lkey = toLatin1(p.skey);
+      if (epochs === null || this.overlay.has(lkey) || Atomics.load(epochs, writeEpochBucket(p.token)) !== p.epoch) {
+        again.push(p.record);
+        continue;
+      }
+      applied += 1;
+      entries.push(this.stage(lkey, p.token, p.stored?.fp ?? null, p.record));
+      ops.push({ key: p.skey, value: p.value });
+      const key = p.record.key;
+      if (p.stored?.tombstone) ops.push({ key: tombstoneKey(p.stored.ms, p.token, key), value: null });
+      if (p.record.tombstone) ops.push({ key: tombstoneKey(p.record.version.ms, p.token, key), value: new Uint8Array(0) });
+    }
+    this.counts.applied += applied;
+    this.counts.ignored += prepared.losers;
+    this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + applied);
+    const written = ops.length > 0 ? this.enqueue(ops, entries) : undefined;
+    const merged = again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
+    await written;
+    return { applied: applied + merged.applied, ignored: prepared.losers + merged.ignored };
   }
 
   /**
@@ -137,7 +183,7 @@ export class LocalReplica implements Replica {
       const lkey = toLatin1(skey);
       const current = this.readAt(lkey, skey, key);
       if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1]) continue;
-      entries.push(this.stage(lkey, token, current, null));
+      entries.push(this.stage(lkey, token, current.fp, null));
       ops.push({ key: skey, value: null });
       if (current.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, key), value: null });
     }
@@ -202,13 +248,14 @@ export class LocalReplica implements Replica {
   private stage(
     lkey: string,
     token: Uint8Array,
-    current: VersionedRecord | undefined,
+    currentFp: Hash64 | null,
     next: VersionedRecord | null,
   ): { lkey: string; entry: OverlayEntry } {
     const entry: OverlayEntry = { token, record: next };
     this.overlay.set(lkey, entry);
+    if (this.writeEpochs !== null) Atomics.add(this.writeEpochs, writeEpochBucket(token), 1);
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
-      this.digest.update(token, current?.fp ?? null, next?.fp ?? null);
+      this.digest.update(token, currentFp, next?.fp ?? null);
     }
     return { lkey, entry };
   }
@@ -230,7 +277,12 @@ export class LocalReplica implements Replica {
     this.current = batch;
     this.storage.write(batch.ops).then(
       () => {
-        for (const { lkey, entry } of batch.entries) if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
+        const epochs = this.writeEpochs;
+        for (const { lkey, entry } of batch.entries) {
+          // Committed: a snapshot taken before this moment does not hold it.
+          if (epochs !== null) Atomics.add(epochs, writeEpochBucket(entry.token), 1);
+          if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
+        }
         this.current = null;
         batch.resolve();
         this.pump();
@@ -247,6 +299,8 @@ export class LocalReplica implements Replica {
     const queued = this.next;
     this.next = null;
     this.overlay.clear();
+    // Every pending change is dropped: no decision made against an earlier snapshot may stand.
+    if (this.writeEpochs !== null) for (let b = 0; b < writeEpochBuckets; b++) Atomics.add(this.writeEpochs, b, 1);
     this.current = null;
     const error = err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', String(err));
     batch.reject(error);
