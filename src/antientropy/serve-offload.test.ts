@@ -218,7 +218,16 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
     // Written after the worker's snapshot, newer than the peer's: must survive the prepared batch.
     await replica.apply([record(7, 30, 'foreground'), record(300, 5_000, null)], 'client');
     await replica.flush();
+    // Only the two keys written since the snapshot are merged again on the event loop.
+    const mergedAgain: string[] = [];
+    const apply = replica.apply.bind(replica);
+    replica.apply = (records, source) => {
+      mergedAgain.push(...records.map((r) => Buffer.from(r.key).toString()));
+      return apply(records, source);
+    };
     const result = await replica.applyPrepared(got.prepared, 'anti-entropy');
+    replica.apply = apply;
+    assert.deepEqual(mergedAgain.sort(), ['key-300', 'key-7']);
     assert.equal(result.applied, 600 - 50 - 10 - 2);
     await replica.flush();
     assert.equal(Buffer.from(replica.get(keyToBytes('key-7'))!.value).toString(), 'foreground');

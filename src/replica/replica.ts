@@ -15,7 +15,7 @@ import {
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
 import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, scanPageRecords, scanTokenRecords, toLatin1 } from './overlay.js';
-import { type PreparedRecords, readPrepared, writeEpochBucket, writeEpochBuckets } from './prepared.js';
+import { type PreparedRecord, type PreparedRecords, readPrepared, writeEpochBucket, writeEpochBuckets } from './prepared.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
 import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
@@ -52,7 +52,7 @@ export class LocalReplica implements Replica {
   private next: Batch | null = null;
   /** The batch storage is writing now, if any. */
   private current: Batch | null = null;
-  private readonly counts = { applied: 0, ignored: 0, bySource: new Map<ApplySource, number>() };
+  private readonly counts = { applied: 0, ignored: 0, mergedAgain: 0, bySource: new Map<ApplySource, number>() };
   /** Changes per bucket of keys, shared with a thread that prepares pulled records (prepared.ts); null until shared. */
   private writeEpochs: Uint32Array | null = null;
 
@@ -142,32 +142,37 @@ export class LocalReplica implements Replica {
    * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile).
    */
   async applyPrepared(prepared: PreparedRecords, source: ApplySource, keep?: (r: VersionedRecord) => boolean): Promise<ApplyResult> {
-    const ops: WriteOp[] = [];
-    const entries: Batch['entries'] = [];
-    const again: VersionedRecord[] = [];
     const epochs = this.writeEpochs;
-    let applied = 0;
+    const ready: Array<{ p: PreparedRecord; lkey: string }> = [];
+    const again: VersionedRecord[] = [];
+    // Checked before any is staged: staging raises epochs, and two records of this batch may share a bucket.
+    const seen = new Set<string>();
     for (const p of readPrepared(prepared)) {
       if (keep !== undefined && !keep(p.record)) continue;
       const lkey = toLatin1(p.skey);
-      if (epochs === null || this.overlay.has(lkey) || Atomics.load(epochs, writeEpochBucket(p.token)) !== p.epoch) {
-        again.push(p.record);
-        continue;
-      }
-      applied += 1;
+      const changed = epochs === null || this.overlay.has(lkey) || Atomics.load(epochs, writeEpochBucket(p.token)) !== p.epoch;
+      // A key listed twice was decided twice against the same stored version: only the first decision holds.
+      if (changed || seen.has(lkey)) again.push(p.record);
+      else ready.push({ p, lkey });
+      seen.add(lkey);
+    }
+    const ops: WriteOp[] = [];
+    const entries: Batch['entries'] = [];
+    for (const { p, lkey } of ready) {
       entries.push(this.stage(lkey, p.token, p.stored?.fp ?? null, p.record));
       ops.push({ key: p.skey, value: p.value });
       const key = p.record.key;
       if (p.stored?.tombstone) ops.push({ key: tombstoneKey(p.stored.ms, p.token, key), value: null });
       if (p.record.tombstone) ops.push({ key: tombstoneKey(p.record.version.ms, p.token, key), value: new Uint8Array(0) });
     }
-    this.counts.applied += applied;
+    this.counts.applied += ready.length;
     this.counts.ignored += prepared.losers;
-    this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + applied);
+    this.counts.mergedAgain += again.length;
+    this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + ready.length);
     const written = ops.length > 0 ? this.enqueue(ops, entries) : undefined;
     const merged = again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
     await written;
-    return { applied: applied + merged.applied, ignored: prepared.losers + merged.ignored };
+    return { applied: ready.length + merged.applied, ignored: prepared.losers + merged.ignored };
   }
 
   /**
@@ -211,10 +216,12 @@ export class LocalReplica implements Replica {
     return this.storage.write([{ key: metaKey(name), value: null }]);
   }
 
-  stats(): { applied: number; ignored: number; bySource: Record<string, number>; pending: number } {
+  /** `mergedAgain`: prepared records merged again on the event loop, their key having changed since the snapshot. */
+  stats(): { applied: number; ignored: number; mergedAgain: number; bySource: Record<string, number>; pending: number } {
     return {
       applied: this.counts.applied,
       ignored: this.counts.ignored,
+      mergedAgain: this.counts.mergedAgain,
       bySource: Object.fromEntries(this.counts.bySource),
       pending: this.overlay.size,
     };
