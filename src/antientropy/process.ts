@@ -133,7 +133,7 @@ export class AntiEntropyProcess {
         return busy;
       },
     });
-    registerResponder(options.node, options.replica, this.runner, this.watermark, options.rangeFetchOffload);
+    registerResponder(options.node, options.replica, this.runner, this.watermark, options.rangeFetchOffload, options.pullOffload);
     // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
     options.node.setRecordGuard(
       (record, source) =>

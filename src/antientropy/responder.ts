@@ -6,11 +6,11 @@ import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import { MessageType, peekType } from '../core/wire.js';
-import { decodeRangeFetchRequest } from '../core/wire-repair.js';
+import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { SessionRunner } from './runner.js';
 import { busyClock } from './session-env.js';
-import type { RangeFetchOffload } from './serve-offload.js';
+import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -41,6 +41,7 @@ export function registerResponder(
   runner: SessionRunner,
   watermark: Watermark,
   offload?: RangeFetchOffload,
+  pull?: PullOffload,
 ): void {
   const requirePeer = (from: string | undefined): string => {
     if (from === undefined || !runner.knows(from))
@@ -70,6 +71,11 @@ export function registerResponder(
       decodeRangeFetchRequest(body);
       const out = await offload.answer(body);
       if (out !== undefined) return out;
+    }
+    if (pull !== undefined && peekType(body) === MessageType.pushRequest) {
+      // Decoded and merged against storage by the worker; staged and written here.
+      const got = await pull.preparePush(body);
+      if (got !== undefined) return encodePushResponse(await replica.applyPrepared(got.prepared, 'anti-entropy'));
     }
     return respond(replica, (records) => replica.apply(records, 'anti-entropy'), body, limits);
   });

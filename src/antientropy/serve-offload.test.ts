@@ -13,7 +13,7 @@ import { ConvergeError } from '../core/errors.js';
 import { tokenOf } from '../core/hash.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import { keyToBytes, makeRecord } from '../core/record.js';
-import { type RangeCursor, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
+import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
 import { MemoryReplica } from '../core/memory-reader.js';
 import { openReplica } from '../replica/replica.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
@@ -258,5 +258,61 @@ test('a worker started without write epochs prepares nothing: the caller decodes
   } finally {
     await worker.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the worker encodes pushes of whole ranges, and the receiving worker prepares them: the replicas converge', async () => {
+  const dirA = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const dirB = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  const storageA = openLmdbStorage({ path: dirA, sync: 'none' });
+  const storageB = openLmdbStorage({ path: dirB, sync: 'none' });
+  const a = await openReplica({ id: 'a', storage: storageA, leafBits });
+  const b = await openReplica({ id: 'b', storage: storageB, leafBits });
+  const workerA = rangeFetchWorker({ dataDir: dirA, sync: 'none', responseBytesMax, writeEpochs: a.shareWriteEpochs() });
+  const workerB = rangeFetchWorker({ dataDir: dirB, sync: 'none', responseBytesMax, writeEpochs: b.shareWriteEpochs() });
+  try {
+    await Promise.all([a.whenDigestReady(), b.whenDigestReady()]);
+    await a.apply(
+      Array.from({ length: 1_000 }, (_, i) =>
+        makeRecord(keyToBytes(`key-${i}`), { ms: 100 + i, counter: 0, node: 'a' }, i % 7 === 0 ? null : Buffer.from(`v${i}`)),
+      ),
+      'client',
+    );
+    await a.flush();
+    // Four ranges at level 2 cover the keyspace; pushes of at most 90 records, cursor to cursor.
+    const ranges = [0, 1, 2, 3].map((index) => ({ level: 2, index }));
+    const pushed: string[] = [];
+    let from = 0;
+    let after: RangeCursor | undefined;
+    let pushes = 0;
+    while (from < ranges.length) {
+      const got = await workerA.pushBody(ranges.slice(from), after, 90);
+      assert.ok(got !== undefined);
+      assert.ok(got.records <= 90);
+      const records = decodePushRequest(got.body);
+      assert.equal(records.length, got.records);
+      pushed.push(...records.map((r) => Buffer.from(r.key).toString()));
+      const prepared = await workerB.preparePush(got.body);
+      assert.ok(prepared !== undefined);
+      assert.equal(prepared.records, got.records);
+      await b.applyPrepared(prepared.prepared, 'anti-entropy');
+      from += got.processed;
+      after = got.next;
+      pushes += 1;
+    }
+    assert.equal(pushes, Math.ceil(1_000 / 90));
+    const inTokenOrder = [...a.scanTokens(new Uint8Array(0), undefined)].map((e) => Buffer.from(e.record.key).toString());
+    assert.deepEqual(pushed, inTokenOrder, 'every record once, in token order');
+    await b.flush();
+    assert.equal(b.digest.rootHex(), a.digest.rootHex());
+    // Pushed again: everything loses to what is there now, nothing is written.
+    const again = await workerB.preparePush((await workerA.pushBody(ranges, undefined, 2_000))!.body);
+    assert.equal(again!.prepared.winners, 0);
+    assert.equal(again!.prepared.losers, 1_000);
+  } finally {
+    await Promise.all([workerA.close(), workerB.close()]);
+    await Promise.all([storageA.close(), storageB.close()]);
+    rmSync(dirA, { recursive: true, force: true });
+    rmSync(dirB, { recursive: true, force: true });
   }
 });

@@ -29,6 +29,16 @@ export interface PreparedRange {
   readonly prepared: PreparedRecords;
 }
 
+/** A push of this node's records under ranges a peer lacks, read and encoded by the worker. */
+export interface PushBody {
+  /** Ranges finished; `next` is where the one after them continues. */
+  readonly processed: number;
+  readonly next?: RangeCursor;
+  readonly records: number;
+  /** The encoded push request. */
+  readonly body: Uint8Array;
+}
+
 /** Prepares pulled records off the event loop (the session's side of the worker). */
 export interface PullOffload {
   /**
@@ -37,6 +47,13 @@ export interface PullOffload {
    * the protocol error the event loop would raise.
    */
   prepareRange(body: Uint8Array, purgedBeforeMs: number): Promise<PreparedRange | undefined>;
+  /** Decodes a peer's push and merges it against committed storage; undefined once the worker is gone. */
+  preparePush(body: Uint8Array): Promise<{ readonly records: number; readonly prepared: PreparedRecords } | undefined>;
+  /**
+   * Reads up to `recordsMax` committed records under `ranges` (from `after` on) and encodes them as a push;
+   * undefined once the worker is gone. Records staged but not committed yet are left for a later session.
+   */
+  pushBody(ranges: ReadonlyArray<{ level: number; index: number }>, after: RangeCursor | undefined, recordsMax: number): Promise<PushBody | undefined>;
 }
 
 export interface RangeFetchOffload {
@@ -64,6 +81,8 @@ type Reply =
   | { readonly kind: 'ready'; readonly nice: number | null }
   | { readonly kind: 'answer'; readonly id: number; readonly out: Uint8Array }
   | ({ readonly kind: 'prepared'; readonly id: number } & PreparedRange)
+  | { readonly kind: 'prepared-push'; readonly id: number; readonly records: number; readonly prepared: PreparedRecords }
+  | ({ readonly kind: 'push-body'; readonly id: number } & PushBody)
   | { readonly kind: 'error'; readonly id: number; readonly code: ErrorCode; readonly message: string };
 
 export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOffload & PullOffload {
@@ -105,10 +124,11 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
     pending.delete(m.id);
     if (p === undefined) return;
     if (m.kind === 'answer') p.resolve(m.out);
-    else if (m.kind === 'prepared') {
-      const { kind: _kind, id: _id, ...range } = m;
-      p.resolve(range);
-    } else p.reject(new ConvergeError(m.code, m.message));
+    else if (m.kind === 'error') p.reject(new ConvergeError(m.code, m.message));
+    else {
+      const { kind: _kind, id: _id, ...answer } = m;
+      p.resolve(answer);
+    }
   });
   worker.on('error', (err) => fail(err));
   worker.on('exit', (code) => fail(new Error(`range-fetch worker exited with code ${code}`)));
@@ -124,6 +144,9 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
     answer: (body) => ask<Uint8Array>({ kind: 'answer', body }),
     prepareRange: (body, purgedBeforeMs) =>
       options.writeEpochs === undefined ? Promise.resolve(undefined) : ask<PreparedRange>({ kind: 'prepare', body, purgedBeforeMs }),
+    preparePush: (body) =>
+      options.writeEpochs === undefined ? Promise.resolve(undefined) : ask({ kind: 'prepare-push', body }),
+    pushBody: (ranges, after, recordsMax) => ask<PushBody>({ kind: 'push-body', ranges, recordsMax, ...(after === undefined ? {} : { after }) }),
     nice: () => nice,
     running: () => !gone,
     close: async () => {

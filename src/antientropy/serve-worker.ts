@@ -7,7 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import type { ReplicaReader } from '../core/reconcile-types.js';
-import { decodeRangeFetchRequest, decodeRangeFetchResponse, encodeRangeFetchResponse } from '../core/wire-repair.js';
+import {
+  type RangeCursor,
+  decodePushRequest,
+  decodeRangeFetchRequest,
+  decodeRangeFetchResponse,
+  encodePushRequest,
+  encodeRangeFetchResponse,
+} from '../core/wire-repair.js';
 import { prepareRecords } from '../replica/prepared.js';
 import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
@@ -44,7 +51,15 @@ const reader: Pick<ReplicaReader, 'scanTokens'> = {
 
 type Request =
   | { readonly kind: 'answer'; readonly id: number; readonly body: Uint8Array }
-  | { readonly kind: 'prepare'; readonly id: number; readonly body: Uint8Array; readonly purgedBeforeMs: number };
+  | { readonly kind: 'prepare'; readonly id: number; readonly body: Uint8Array; readonly purgedBeforeMs: number }
+  | { readonly kind: 'prepare-push'; readonly id: number; readonly body: Uint8Array }
+  | {
+      readonly kind: 'push-body';
+      readonly id: number;
+      readonly ranges: ReadonlyArray<{ level: number; index: number }>;
+      readonly after?: RangeCursor;
+      readonly recordsMax: number;
+    };
 
 port.on('message', (m: Request) => {
   try {
@@ -55,7 +70,22 @@ port.on('message', (m: Request) => {
       port.postMessage({ kind: 'answer', id: m.id, out });
       return;
     }
+    if (m.kind === 'push-body') {
+      // This node's records under ranges a peer lacks, encoded as the push that sends them.
+      storage.renewReads();
+      const res = answerRangeFetch(reader, { ranges: m.ranges, recordsMax: m.recordsMax, ...(m.after === undefined ? {} : { after: m.after }) }, responseBytesMax);
+      const body = encodePushRequest(res.records);
+      port.postMessage({ kind: 'push-body', id: m.id, processed: res.processed, next: res.next, records: res.records.length, body });
+      return;
+    }
     if (writeEpochs === undefined) throw new ConvergeError('INTERNAL', 'this worker was started without write epochs');
+    if (m.kind === 'prepare-push') {
+      // A peer pushing records this node lacks: decoded and merged against storage here.
+      const records = decodePushRequest(m.body);
+      const prepared = prepareRecords(storage, records, writeEpochs);
+      port.postMessage({ kind: 'prepared-push', id: m.id, records: records.length, prepared }, [prepared.buf]);
+      return;
+    }
     // A peer's answer to this node's range fetch: decoded, checked and merged against storage here.
     const res = decodeRangeFetchResponse(m.body);
     const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);

@@ -116,8 +116,10 @@ async function repair(
   // ranges, and one message per range would cost a round trip per handful of records. Batches overlap: the
   // next is read and sent while the peer commits the one before.
   const sends = new Window(env.limits.repairBatchesInFlightMax);
+  // With a push offload the worker reads and encodes the ranges; what it could not do is left to this loop.
+  const rest = env.pullOffload === undefined ? ranges : await pushRanges(env, run, ranges, call, sends, signal);
   let batch: VersionedRecord[] = [];
-  for (const { level, index } of ranges) {
+  for (const { level, index } of rest) {
     const { start, end } = prefixRange(level, index);
     for (const { record } of env.replica.scanTokens(start, end)) {
       batch.push(record);
@@ -139,6 +141,53 @@ async function repair(
   }
   await sends.add(pushBatch(env, run, batch, call, signal));
   await sends.drain();
+}
+
+/**
+ * Pushes whole ranges the peer lacks as the worker reads and encodes them, a batch at a time. Returns the ranges
+ * left undone if the worker is gone (the caller pushes them; a range begun twice only repeats records, which
+ * merge on the peer ignores).
+ */
+async function pushRanges(
+  env: SessionEnv,
+  run: SessionRun,
+  ranges: ReadonlyArray<{ level: number; index: number }>,
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  sends: Window,
+  signal: AbortSignal,
+): Promise<ReadonlyArray<{ level: number; index: number }>> {
+  const offload = env.pullOffload!;
+  const perRequest = Math.min(roundItemsMax, Math.max(1, Math.floor(env.limits.roundBytesMax / 5)));
+  let from = 0;
+  let after: RangeCursor | undefined;
+  while (from < ranges.length) {
+    const batch = ranges.slice(from, from + perRequest);
+    const got = await offload.pushBody(batch, after, env.limits.repairBatchRecordsMax);
+    if (got === undefined) return ranges.slice(from);
+    if (got.processed > batch.length || (got.processed === 0 && got.next === undefined))
+      throw new ConvergeError('INTERNAL', 'the anti-entropy worker read ranges without progress');
+    if (got.records > 0) await sends.add(pushEncoded(env, run, got.body, got.records, call, signal));
+    from += got.processed;
+    after = got.next;
+  }
+  return [];
+}
+
+async function pushEncoded(
+  env: SessionEnv,
+  run: SessionRun,
+  body: Uint8Array,
+  records: number,
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  await env.throttle.take(records, body.length, signal);
+  // Foreground requests go first: repair resumes only after the event loop has drained what is waiting.
+  await env.timers.sleep(0, signal);
+  const res = decodePushResponse(await call(body));
+  run.counts.bytesSent += body.length;
+  run.counts.keysPushed += res.applied;
+  env.metrics.repaired('push', res.applied, body.length);
 }
 
 /** At most `depth` repair batches in flight: adding one more first waits for the oldest. */
@@ -285,12 +334,5 @@ async function pushBatch(
   signal: AbortSignal,
 ): Promise<void> {
   if (records.length === 0) return;
-  const req = encodePushRequest(records);
-  await env.throttle.take(records.length, req.length, signal);
-  // Foreground requests go first: repair resumes only after the event loop has drained what is waiting.
-  await env.timers.sleep(0, signal);
-  const res = decodePushResponse(await call(req));
-  run.counts.bytesSent += req.length;
-  run.counts.keysPushed += res.applied;
-  env.metrics.repaired('push', res.applied, req.length);
+  await pushEncoded(env, run, encodePushRequest(records), records.length, call, signal);
 }
