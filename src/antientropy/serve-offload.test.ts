@@ -1,6 +1,6 @@
-// The range-fetch worker against the event loop's own answers, over a real lmdb store: the same bytes for every
-// request and cursor, at the lowest OS priority; protocol errors kept; and a failed or closed worker leaving the
-// answers to the caller.
+// The anti-entropy worker over real lmdb stores: range-fetch answers byte for byte as the event loop gives them,
+// at the lowest OS priority; protocol errors kept; a failed or closed worker leaving the work to the caller; and
+// pulled or pushed records prepared off the event loop, keys written since the worker's snapshot merged again.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -71,7 +71,7 @@ export interface RangeFetchWorkerOptions {
   readonly sync: SyncPolicy;
   /** Bytes of records one answer may hold (the event loop's own answers use the same bound). */
   readonly responseBytesMax: number;
-  /** Told once when the worker fails; range fetches are answered on the event loop from then on. */
+  /** Told once when the worker fails; its work is done on the event loop from then on. */
   readonly onFailure?: (err: Error) => void;
   /** The replica's shared write epochs: with them the worker also prepares pulled records. */
   readonly writeEpochs?: Uint32Array;
@@ -131,7 +131,7 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
     }
   });
   worker.on('error', (err) => fail(err));
-  worker.on('exit', (code) => fail(new Error(`range-fetch worker exited with code ${code}`)));
+  worker.on('exit', (code) => fail(new Error(`the anti-entropy worker exited with code ${code}`)));
   const ask = <T>(message: Record<string, unknown>): Promise<T | undefined> => {
     if (gone) return Promise.resolve(undefined);
     return new Promise<T | undefined>((resolve, reject) => {

@@ -80,7 +80,7 @@ export function registerServe(program: Command): void {
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')
-    .option('--no-ae-serve-worker', 'answer peers\' range fetches on the event loop, not in a low-priority worker thread')
+    .option('--no-ae-serve-worker', 'do repair\'s bulk work (range fetches, pushes, pulled records) on the event loop, not in a low-priority worker thread')
     .action(async (opts: Record<string, unknown>) => {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.

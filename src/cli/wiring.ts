@@ -18,7 +18,7 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
           writeEpochs: ctx.replica.shareWriteEpochs(),
           onFailure: (err) =>
             process.stderr.write(
-              `converge: WARNING: node ${ctx.config.id}: the range-fetch worker failed (${err.message}); range fetches are answered on the event loop\n`,
+              `converge: WARNING: node ${ctx.config.id}: the anti-entropy worker failed (${err.message}); repair's bulk work runs on the event loop from now on\n`,
             ),
         })
       : undefined;

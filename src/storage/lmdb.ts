@@ -48,7 +48,7 @@ export class LmdbStorage implements Storage {
   /**
    * Makes the next read see every write committed so far, from any thread. A thread's reads share one read
    * transaction, which lmdb-js renews when that thread writes or a little after; a thread that only reads while
-   * another writes (the range-fetch worker) would otherwise keep answering from an old snapshot.
+   * another writes (the anti-entropy worker) would otherwise keep answering from an old snapshot.
    */
   renewReads(): void {
     this.checkOpen();
