@@ -39,6 +39,12 @@ export interface PushBody {
   readonly body: Uint8Array;
 }
 
+/** A peer's push, decoded and merged against storage by the worker. */
+export interface PreparedPush {
+  readonly records: number;
+  readonly prepared: PreparedRecords;
+}
+
 /** Prepares pulled records off the event loop (the session's side of the worker). */
 export interface PullOffload {
   /**
@@ -48,7 +54,7 @@ export interface PullOffload {
    */
   prepareRange(body: Uint8Array, purgedBeforeMs: number): Promise<PreparedRange | undefined>;
   /** Decodes a peer's push and merges it against committed storage; undefined once the worker is gone. */
-  preparePush(body: Uint8Array): Promise<{ readonly records: number; readonly prepared: PreparedRecords } | undefined>;
+  preparePush(body: Uint8Array): Promise<PreparedPush | undefined>;
   /**
    * Reads up to `recordsMax` committed records under `ranges` (from `after` on) and encodes them as a push;
    * undefined once the worker is gone. Records staged but not committed yet are left for a later session.
@@ -81,7 +87,7 @@ type Reply =
   | { readonly kind: 'ready'; readonly nice: number | null }
   | { readonly kind: 'answer'; readonly id: number; readonly out: Uint8Array }
   | ({ readonly kind: 'prepared'; readonly id: number } & PreparedRange)
-  | { readonly kind: 'prepared-push'; readonly id: number; readonly records: number; readonly prepared: PreparedRecords }
+  | ({ readonly kind: 'prepared-push'; readonly id: number } & PreparedPush)
   | ({ readonly kind: 'push-body'; readonly id: number } & PushBody)
   | { readonly kind: 'error'; readonly id: number; readonly code: ErrorCode; readonly message: string };
 
@@ -145,7 +151,7 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
     prepareRange: (body, purgedBeforeMs) =>
       options.writeEpochs === undefined ? Promise.resolve(undefined) : ask<PreparedRange>({ kind: 'prepare', body, purgedBeforeMs }),
     preparePush: (body) =>
-      options.writeEpochs === undefined ? Promise.resolve(undefined) : ask({ kind: 'prepare-push', body }),
+      options.writeEpochs === undefined ? Promise.resolve(undefined) : ask<PreparedPush>({ kind: 'prepare-push', body }),
     pushBody: (ranges, after, recordsMax) => ask<PushBody>({ kind: 'push-body', ranges, recordsMax, ...(after === undefined ? {} : { after }) }),
     nice: () => nice,
     running: () => !gone,

@@ -6,19 +6,10 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
-import type { ReplicaReader } from '../core/reconcile-types.js';
-import {
-  type RangeCursor,
-  decodePushRequest,
-  decodeRangeFetchRequest,
-  decodeRangeFetchResponse,
-  encodePushRequest,
-  encodeRangeFetchResponse,
-} from '../core/wire-repair.js';
-import { prepareRecords } from '../replica/prepared.js';
-import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
+import { type RangeCursor, decodeRangeFetchRequest, encodeRangeFetchResponse } from '../core/wire-repair.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { SyncPolicy } from '../storage/storage.js';
+import { committedReader, preparePushRequest, prepareRangeAnswer, readPushBody } from './worker-tasks.js';
 
 const { dataDir, sync, responseBytesMax, writeEpochs } = workerData as {
   dataDir: string;
@@ -43,11 +34,7 @@ function lowerOwnPriority(): number | null {
 
 // Opened with the node's own sync policy: lmdb refuses a second handle on the environment with other flags.
 const storage = openLmdbStorage({ path: dataDir, sync });
-const nothingPending = new Overlay();
-const reader: Pick<ReplicaReader, 'scanTokens'> = {
-  scanTokens: (start, end, limit) =>
-    scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit),
-};
+const reader = committedReader(storage);
 
 type Request =
   | { readonly kind: 'answer'; readonly id: number; readonly body: Uint8Array }
@@ -72,30 +59,20 @@ port.on('message', (m: Request) => {
     }
     if (m.kind === 'push-body') {
       // This node's records under ranges a peer lacks, encoded as the push that sends them.
-      storage.renewReads();
-      const res = answerRangeFetch(reader, { ranges: m.ranges, recordsMax: m.recordsMax, ...(m.after === undefined ? {} : { after: m.after }) }, responseBytesMax);
-      const body = encodePushRequest(res.records);
-      port.postMessage({ kind: 'push-body', id: m.id, processed: res.processed, next: res.next, records: res.records.length, body });
+      const out = readPushBody(storage, m.ranges, m.after, m.recordsMax, responseBytesMax);
+      port.postMessage({ kind: 'push-body', id: m.id, ...out });
       return;
     }
     if (writeEpochs === undefined) throw new ConvergeError('INTERNAL', 'this worker was started without write epochs');
     if (m.kind === 'prepare-push') {
       // A peer pushing records this node lacks: decoded and merged against storage here.
-      const records = decodePushRequest(m.body);
-      const prepared = prepareRecords(storage, records, writeEpochs);
-      port.postMessage({ kind: 'prepared-push', id: m.id, records: records.length, prepared }, [prepared.buf]);
+      const out = preparePushRequest(storage, m.body, writeEpochs);
+      port.postMessage({ kind: 'prepared-push', id: m.id, ...out }, [out.prepared.buf]);
       return;
     }
     // A peer's answer to this node's range fetch: decoded, checked and merged against storage here.
-    const res = decodeRangeFetchResponse(m.body);
-    const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
-    // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-    const wanted = res.records.filter((r) => !(r.tombstone && r.version.ms < m.purgedBeforeMs));
-    const prepared = prepareRecords(storage, wanted, writeEpochs);
-    port.postMessage(
-      { kind: 'prepared', id: m.id, processed: res.processed, next: res.next, records: res.records.length, bytes, prepared },
-      [prepared.buf],
-    );
+    const out = prepareRangeAnswer(storage, m.body, m.purgedBeforeMs, writeEpochs);
+    port.postMessage({ kind: 'prepared', id: m.id, ...out }, [out.prepared.buf]);
   } catch (err) {
     const e = err instanceof ConvergeError ? err : new ConvergeError('INTERNAL', `the anti-entropy worker failed: ${String(err)}`);
     port.postMessage({ kind: 'error', id: m.id, code: e.code, message: e.message });

@@ -21,6 +21,7 @@ import {
 } from '../core/wire-repair.js';
 import { type SessionEnv, busyClock, sessionLimitsDefault } from './session-env.js';
 import type { SessionCounts, SessionProgress } from './types.js';
+import { recordBytes } from './worker-tasks.js';
 
 /** Default records per fetch or push (SessionLimits.repairBatchRecordsMax). */
 export const repairBatchRecordsMax = sessionLimitsDefault.repairBatchRecordsMax;
@@ -144,6 +145,14 @@ async function repair(
 }
 
 /**
+ * Ranges per range fetch or worker read. A range costs 5 bytes in a request: requests stay within the round
+ * bound too (and the wire's item limit, whatever the round bound is set to).
+ */
+function rangesPerRequest(env: SessionEnv): number {
+  return Math.min(roundItemsMax, Math.max(1, Math.floor(env.limits.roundBytesMax / 5)));
+}
+
+/**
  * Pushes whole ranges the peer lacks as the worker reads and encodes them, a batch at a time. Returns the ranges
  * left undone if the worker is gone (the caller pushes them; a range begun twice only repeats records, which
  * merge on the peer ignores).
@@ -157,7 +166,7 @@ async function pushRanges(
   signal: AbortSignal,
 ): Promise<ReadonlyArray<{ level: number; index: number }>> {
   const offload = env.pullOffload!;
-  const perRequest = Math.min(roundItemsMax, Math.max(1, Math.floor(env.limits.roundBytesMax / 5)));
+  const perRequest = rangesPerRequest(env);
   let from = 0;
   let after: RangeCursor | undefined;
   while (from < ranges.length) {
@@ -221,7 +230,7 @@ async function pullBatch(
     const res = decodeFetchResponse(await call(req));
     if (res.processed === 0)
       throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a fetch with no records`);
-    const bytes = res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
+    const bytes = recordBytes(res.records);
     run.counts.bytesSent += req.length;
     run.counts.bytesReceived += bytes;
     await env.throttle.take(res.records.length, bytes, signal);
@@ -246,9 +255,7 @@ async function pullRanges(
   call: (b: Uint8Array) => Promise<Uint8Array>,
   signal: AbortSignal,
 ): Promise<void> {
-  // A range costs 5 bytes in the request: keep requests within the round bound too (and the wire's item limit,
-  // whatever the round bound is set to).
-  const perRequest = Math.min(roundItemsMax, Math.max(1, Math.floor(env.limits.roundBytesMax / 5)));
+  const perRequest = rangesPerRequest(env);
   type Fetched = {
     processed: number;
     next: RangeCursor | undefined;
@@ -285,7 +292,7 @@ async function pullRanges(
         processed: res.processed,
         next: res.next,
         records: res.records.length,
-        bytes: res.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0),
+        bytes: recordBytes(res.records),
         requestBytes: req.length,
         from,
         apply: async () => {

@@ -40,7 +40,7 @@ export const scanPageRecords = 1024;
  * applied and removals left out, read a page of `pageRecords` at a time; at most `limit` of them.
  */
 export function* scanTokenRecords(
-  storage: Storage,
+  storage: Pick<Storage, 'scan'>,
   overlay: Overlay,
   start: Uint8Array,
   end: Uint8Array | undefined,
@@ -67,7 +67,7 @@ export function* scanTokenRecords(
  * At most `limit` storage entries are read per page.
  */
 export function scanMerged(
-  storage: Storage,
+  storage: Pick<Storage, 'scan'>,
   overlay: Overlay,
   from: Uint8Array,
   to: Uint8Array,

@@ -20,18 +20,23 @@ async function ready(storage: Storage) {
   return replica;
 }
 
-const recordArb = fc
-  .record({
-    key: fc.integer({ min: 0, max: 15 }),
-    ms: fc.integer({ min: 1, max: 5 }),
-    counter: fc.integer({ min: 0, max: 2 }),
-    node: fc.constantFrom('a', 'b', 'c'),
-    value: fc.option(fc.uint8Array({ maxLength: 4 }), { nil: null, freq: 4 }),
-  })
-  .map(({ key, ms, counter, node, value }) => {
-    const version: Version = { ms, counter, node };
-    return makeRecord(keyToBytes(`k${key}`), version, value);
-  });
+/** Records of keys k0..k{keysMax}: few keys make writes meet on the same keys often. */
+function recordsOver(keysMax: number): fc.Arbitrary<VersionedRecord> {
+  return fc
+    .record({
+      key: fc.integer({ min: 0, max: keysMax }),
+      ms: fc.integer({ min: 1, max: 5 }),
+      counter: fc.integer({ min: 0, max: 2 }),
+      node: fc.constantFrom('a', 'b', 'c'),
+      value: fc.option(fc.uint8Array({ maxLength: 4 }), { nil: null, freq: 4 }),
+    })
+    .map(({ key, ms, counter, node, value }) => {
+      const version: Version = { ms, counter, node };
+      return makeRecord(keyToBytes(`k${key}`), version, value);
+    });
+}
+
+const recordArb = recordsOver(15);
 
 function expectedState(records: readonly VersionedRecord[]): Map<string, VersionedRecord> {
   const out = new Map<string, VersionedRecord>();
@@ -204,15 +209,7 @@ test('replica: a record ignored in favour of an uncommitted newer one is answere
 });
 
 /** Few keys, so that the pulled records and the racing writes meet on the same keys often. */
-const fewKeysArb = fc
-  .record({
-    key: fc.integer({ min: 0, max: 3 }),
-    ms: fc.integer({ min: 1, max: 5 }),
-    counter: fc.integer({ min: 0, max: 2 }),
-    node: fc.constantFrom('a', 'b', 'c'),
-    value: fc.option(fc.uint8Array({ maxLength: 4 }), { nil: null, freq: 4 }),
-  })
-  .map(({ key, ms, counter, node, value }) => makeRecord(keyToBytes(`k${key}`), { ms, counter, node }, value));
+const fewKeysArb = recordsOver(3);
 
 test('replica: records prepared against an old snapshot never undo a change made since, and digest == rebuild', async () => {
   // A pull prepared off the event loop (prepared.ts) races foreground writes: some land before the snapshot,

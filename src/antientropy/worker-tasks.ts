@@ -1,0 +1,66 @@
+// What the anti-entropy worker does with each request, apart from the thread that runs it: the worker thread
+// (serve-worker.ts) calls these, and so does the simulation's stand-in for it, so the simulator exercises the
+// same preparing code against its faults.
+
+import { answerRangeFetch } from '../core/reconcile-driver.js';
+import type { ReplicaReader } from '../core/reconcile-types.js';
+import type { VersionedRecord } from '../core/record.js';
+import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodePushRequest } from '../core/wire-repair.js';
+import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
+import { prepareRecords } from '../replica/prepared.js';
+import type { Storage } from '../storage/storage.js';
+import type { PreparedRange, PreparedPush, PushBody } from './serve-offload.js';
+
+/** Committed storage, as the worker sees it: `renewReads` moves its snapshot to the latest commit. */
+export type WorkerStorage = Pick<Storage, 'get' | 'scan'> & { renewReads?(): void };
+
+/** Bytes of a batch of records as a session counts them. */
+export function recordBytes(records: readonly VersionedRecord[]): number {
+  return records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
+}
+
+/** A peer's answer to a range fetch: decoded, purged tombstones dropped, merged against storage. */
+export function prepareRangeAnswer(storage: WorkerStorage, body: Uint8Array, purgedBeforeMs: number, epochs: Uint32Array): PreparedRange {
+  const res = decodeRangeFetchResponse(body);
+  // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+  const wanted = res.records.filter((r) => !(r.tombstone && r.version.ms < purgedBeforeMs));
+  const prepared = prepareRecords(storage, wanted, epochs);
+  return {
+    processed: res.processed,
+    ...(res.next === undefined ? {} : { next: res.next }),
+    records: res.records.length,
+    bytes: recordBytes(res.records),
+    prepared,
+  };
+}
+
+/** A peer's push: decoded and merged against storage. */
+export function preparePushRequest(storage: WorkerStorage, body: Uint8Array, epochs: Uint32Array): PreparedPush {
+  const records = decodePushRequest(body);
+  return { records: records.length, prepared: prepareRecords(storage, records, epochs) };
+}
+
+/** This node's committed records under `ranges` (from `after` on), at most `recordsMax`, encoded as a push. */
+export function readPushBody(
+  storage: WorkerStorage,
+  ranges: ReadonlyArray<{ level: number; index: number }>,
+  after: RangeCursor | undefined,
+  recordsMax: number,
+  bytesMax: number,
+): PushBody {
+  storage.renewReads?.();
+  const res = answerRangeFetch(committedReader(storage), { ranges, recordsMax, ...(after === undefined ? {} : { after }) }, bytesMax);
+  return {
+    processed: res.processed,
+    ...(res.next === undefined ? {} : { next: res.next }),
+    records: res.records.length,
+    body: encodePushRequest(res.records),
+  };
+}
+
+const nothingPending = new Overlay();
+
+/** Token scans of committed records only (the worker has no pending writes). */
+export function committedReader(storage: WorkerStorage): Pick<ReplicaReader, 'scanTokens'> {
+  return { scanTokens: (start, end, limit) => scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit) };
+}
