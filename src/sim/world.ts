@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { type AntiEntropyProcess, createAntiEntropy } from '../antientropy/process.js';
 import { type ConvergeNode, createNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
+import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import type { Clock } from '../core/hlc.js';
 import { versionToString } from '../core/hlc.js';
 import { type Random, seededRandom } from '../core/random.js';
@@ -18,6 +19,7 @@ import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import type { SimConfig } from './config.js';
 import { SimNetwork } from './network.js';
 import { makeReplica, plantPurgeEarly } from './planted-bugs.js';
+import { simWorker } from './worker.js';
 import type { Owner, Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
 
@@ -117,7 +119,11 @@ export class World {
       limits: { requestTimeoutMs: config.requestTimeoutMs },
       tickMs: config.tickMs,
     });
+    const worker = config.aeWorker
+      ? simWorker(replica.storage, replica.shareWriteEpochs(), () => scheduler.sleep(owner, this.random.next() * 20), repairResponderLimitsDefault.fetchResponseBytesMax)
+      : undefined;
     const ae = createAntiEntropy({
+      ...(worker === undefined ? {} : { pullOffload: worker }),
       node: converge,
       replica,
       transport,
