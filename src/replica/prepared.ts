@@ -22,7 +22,12 @@ export function writeEpochBucket(token: Uint8Array): number {
   return (token[0]! << 8) | token[1]!;
 }
 
-/** Records that win against the committed state, packed for transfer, plus how many lost. */
+/**
+ * Records that win against the committed state, packed for transfer, plus how many lost. A record that lost may
+ * have lost to a version committed but not yet flushed (lmdb shows commits before their fsync ends): its sender
+ * is another replica's anti-entropy, which keeps its own copy whatever the answer, so nothing depends on the
+ * loser being durable here (unlike a hint, deleted once delivered: those go through `apply`).
+ */
 export interface PreparedRecords {
   /** Per winner: u16 storage key length, storage key, u32 value length, storage value, u8 flags (1: a stored
    * version exists, 2: it is a tombstone), u32 u32 its fingerprint, f64 its version time, u32 epoch seen. */
