@@ -1,17 +1,15 @@
-// Range fetches answered off the event loop. A lagging peer pulls most of what it lacks through range fetches, and
-// reading and encoding those records was the serving node's largest share of repair: on the event loop that
-// also coordinates foreground writes, it queued them behind it. Here a worker thread (serve-worker.ts) at the
-// lowest OS priority reads and encodes them, so serving repair takes the CPU that foreground work leaves idle;
-// the event loop validates the request and passes bytes through.
-//
-// The same worker prepares the records this node pulls through range fetches (replica/prepared.ts): it decodes a
-// peer's answer and merges it against its snapshot of storage, so the event loop only stages and writes the
-// winners. Pulling was the largest share of repair on the lagging node's event loop.
+// Repair's bulk work off the event loop, in a worker thread (serve-worker.ts) at the lowest OS priority, so that
+// repair takes the CPU that foreground work leaves idle. On the event loop that also coordinates foreground
+// writes, this work queued them behind it. The worker:
+// - answers a lagging peer's range fetches (the event loop validates the request and passes bytes through);
+// - reads and encodes pushes of whole ranges a peer lacks;
+// - decodes the records this node pulls or is pushed and merges them against its snapshot of storage
+//   (replica/prepared.ts), so the event loop only stages and writes the winners.
 //
 // The worker reads committed records through its own handle on the node's lmdb environment. A record staged but
-// not yet committed (milliseconds, in the pending-write overlay) is not in its answer; the peer's digest still
-// differs there afterwards, and a later session brings it. If the worker fails or exits, the node answers range
-// fetches on its event loop again, as it does with --no-ae-serve-worker.
+// not yet committed (milliseconds, in the pending-write overlay) is not in what it serves or pushes; the peer's
+// digest still differs there afterwards, and a later session brings it. If the worker fails or exits, every
+// request resolves undefined and the node does the work on its event loop again, as with --no-ae-serve-worker.
 
 import { Worker } from 'node:worker_threads';
 import { ConvergeError, type ErrorCode } from '../core/errors.js';

@@ -1,5 +1,6 @@
 // The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment, answers
-// range fetches from the committed records, and prepares the records this node pulls (replica/prepared.ts).
+// range fetches and encodes pushes from the committed records, and prepares the records this node pulls or is
+// pushed (worker-tasks.ts, replica/prepared.ts).
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';

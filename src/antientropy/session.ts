@@ -113,11 +113,11 @@ async function repair(
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }
   if (remoteRanges.length > 0) await pullRanges(env, run, remoteRanges, call, signal);
-  // Whole ranges the peer lacks and single keys share full batches: a peer far behind lacks many small
-  // ranges, and one message per range would cost a round trip per handful of records. Batches overlap: the
-  // next is read and sent while the peer commits the one before.
+  // Whole ranges the peer lacks fill full batches across ranges: a peer far behind lacks many small ranges, and
+  // one message per range would cost a round trip per handful of records. With a push offload the worker reads
+  // and encodes them; what it could not do is left to the loop below, where single keys share the batches.
+  // Batches overlap: the next is read and sent while the peer commits the one before.
   const sends = new Window(env.limits.repairBatchesInFlightMax);
-  // With a push offload the worker reads and encodes the ranges; what it could not do is left to this loop.
   const rest = env.pullOffload === undefined ? ranges : await pushRanges(env, run, ranges, call, sends, signal);
   let batch: VersionedRecord[] = [];
   for (const { level, index } of rest) {
@@ -279,8 +279,10 @@ async function pullRanges(
     let got: Fetched;
     if (prepared !== undefined) {
       got = {
-        ...prepared,
+        processed: prepared.processed,
         next: prepared.next,
+        records: prepared.records,
+        bytes: prepared.bytes,
         requestBytes: req.length,
         from,
         // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.

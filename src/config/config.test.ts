@@ -31,6 +31,8 @@ test('configuration errors name the option', () => {
   assert.throws(() => resolveConfig({ ...base, listen: 'nowhere' }), /--listen: "nowhere" is not HOST:PORT/);
   assert.throws(() => resolveConfig({ ...base, id: 'bad id!' }), /--id: node id "bad id!"/);
   assert.equal(parseDuration('--x', '10m'), 600_000);
+  assert.equal(parseDuration('--x', '0.5ms'), 1);
+  assert.throws(() => parseDuration('--ae-round-busy-max', '0.2ms'), /--ae-round-busy-max: "0.2ms" is shorter than the smallest duration, 1ms/);
   assert.equal(parseSize('--x', '64KiB'), 65_536);
   assert.equal(resolveConfig({ ...base, peers: 'a=http://127.0.0.1:1,b=http://127.0.0.1:2' }).peers.length, 1, 'the node itself is ignored in --peers');
 });

@@ -11,6 +11,8 @@ export function parseDuration(option: string, text: string): number {
   if (m === null) throw configError(`${option}: "${text}" is not a duration (examples: 500ms, 2s, 10m)`);
   const ms = Number(m[1]) * (durationUnits[m[2] ?? 'ms'] ?? 1);
   if (!Number.isFinite(ms) || ms <= 0) throw configError(`${option}: the duration must be positive`);
+  // Durations are whole milliseconds: a shorter one would round to 0 and mean "no time at all".
+  if (ms < 0.5) throw configError(`${option}: "${text}" is shorter than the smallest duration, 1ms`);
   return Math.round(ms);
 }
 
