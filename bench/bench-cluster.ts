@@ -3,7 +3,7 @@
 // share one event loop). Both are driven the same way, through these few operations.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import type { SessionHistoryEntry } from '../src/antientropy/types.js';
@@ -31,6 +31,12 @@ export interface BenchCluster {
    * nodes share the benchmark's process.
    */
   cpuMs(id: string): number;
+  /**
+   * CPU ms of the node's threads at a lowered OS priority (nice above 0: the anti-entropy worker), and the ms
+   * its main thread has spent runnable but waiting for a core (/proc schedstat): how much the other
+   * processes on the machine held it back. NaN in-process.
+   */
+  threadMs(id: string): { readonly lowPriorityCpuMs: number; readonly mainWaitMs: number };
   /** Writes `n` keys of `valueBytes` at `one`, alternating between the coordinators `via`. */
   writeKeys(via: string[], n: number, valueBytes: number): Promise<void>;
   close(): Promise<void>;
@@ -61,6 +67,7 @@ export function inProcessCluster(root: string, basePort: number, settings: RawSe
       await cluster.node(id).ctx.antiEntropy?.runNow(peer);
     },
     cpuMs: () => Number.NaN,
+    threadMs: () => ({ lowPriorityCpuMs: Number.NaN, mainWaitMs: Number.NaN }),
     writeKeys: async (via, n, valueBytes) => {
       const nodes = via.map((id) => cluster.node(id).ctx.node);
       const value = new Uint8Array(valueBytes).fill(0x62);
@@ -81,6 +88,8 @@ export interface ProcessOptions {
    * with that node.
    */
   readonly niceNode?: string;
+  /** Options for the node binary of every node process (V8 flags, for example), before the script. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** One `converge serve` process per node, configured by a JSON file of the same settings. */
@@ -142,6 +151,7 @@ export function processCluster(
       ...nice,
       process.execPath,
       ...profile,
+      ...(options.nodeArgs ?? []),
       'bin/converge.js',
       'serve',
       '--config',
@@ -196,6 +206,24 @@ export function processCluster(
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
+    threadMs: (id) => {
+      const pid = children.get(id)?.pid;
+      if (pid === undefined) return { lowPriorityCpuMs: Number.NaN, mainWaitMs: Number.NaN };
+      let lowPriorityCpuMs = 0;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          // Field 19 is the nice value.
+          if (Number(fields[16]) > 0) lowPriorityCpuMs += (Number(fields[11]) + Number(fields[12])) * 10;
+        } catch {
+          // the thread ended between the listing and the read
+        }
+      }
+      // schedstat: ns on a core, ns runnable waiting for one, time slices.
+      const wait = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').split(' ')[1]);
+      return { lowPriorityCpuMs, mainWaitMs: wait / 1e6 };
     },
     runNow: async (id, peer) => {
       const res = await pool(id).request({ method: 'POST', path: `/antientropy/run?peer=${peer}` });

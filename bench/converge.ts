@@ -1,5 +1,5 @@
 // `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
-// [--settle MS] [--profile DIR] [--nice-restarted] [--set NAME=VALUE]…` (--set: any node setting by its flag
+// [--settle MS] [--profile DIR] [--nice-restarted] [--node-arg ARG]… [--set NAME=VALUE]…` (--set: any node setting by its flag
 // name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off, so anti-entropy alone
 // heals), one node down while N keys (default 100,000) are written, then started: time from its restart to equal
 // digests, repair rate beside lmdb's raw write rate measured in the same run, and the foreground write latency
@@ -13,7 +13,8 @@
 // session, n3 with n1 (the coordinator of the foreground load, the worst case), is started by
 // POST /antientropy/run. The repair rate then counts from that request.
 // --profile DIR writes a V8 CPU profile of every node process; --nice-restarted starts n3 at OS priority 19
-// (a diagnostic of CPU contention between the co-located processes, never how nodes run).
+// (a diagnostic of CPU contention between the co-located processes, never how nodes run); --node-arg passes ARG
+// to the node binary of every node process (a V8 flag such as --max-semi-space-size=64, for experiments).
 
 import { rmSync } from 'node:fs';
 import type { RawSettings } from '../src/config/config.js';
@@ -42,6 +43,7 @@ interface Options {
   readonly settleMs: number;
   readonly profileDir: string | undefined;
   readonly niceRestarted: boolean;
+  readonly nodeArgs: readonly string[];
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -66,6 +68,7 @@ export async function run(args: string[]): Promise<void> {
     settleMs: option('--settle', 0),
     profileDir: profileAt >= 0 ? args[profileAt + 1] : undefined,
     niceRestarted: args.includes('--nice-restarted'),
+    nodeArgs: args.flatMap((a, i) => (a === '--node-arg' && args[i + 1] !== undefined ? [args[i + 1]!] : [])),
   };
   const runs = option('--runs', 1);
   const results: Array<{ p99Ratio: number; ratioToRaw: number }> = [];
@@ -99,6 +102,7 @@ export async function run(args: string[]): Promise<void> {
     'recordsPerSec',
     'ratioToRaw',
     'cpuMsPer1k',
+    'mainWaitMsPerS',
     'opsPerSec',
     'p50Ms',
     'p99Ms',
@@ -111,7 +115,7 @@ const ids = ['n1', 'n2', 'n3'];
 
 async function measure(
   report: Report,
-  { n, throttle, settings: extra, inProcess, settleMs, profileDir, niceRestarted }: Options,
+  { n, throttle, settings: extra, inProcess, settleMs, profileDir, niceRestarted, nodeArgs }: Options,
   runNo: number,
 ): Promise<{ p99Ratio: number; ratioToRaw: number }> {
   const root = benchRoot();
@@ -130,6 +134,7 @@ async function measure(
     : processCluster(root, basePort, settings, {
         ...(profileDir === undefined ? {} : { profileDir }),
         ...(niceRestarted ? { niceNode: 'n3' } : {}),
+        ...(nodeArgs.length === 0 ? {} : { nodeArgs }),
       });
   // One pool for every phase: the warm-up opens the connections the measured phases then use, so neither
   // window starts with connection set-up.
@@ -146,11 +151,14 @@ async function measure(
       ...(signal === undefined ? {} : { signal }),
     });
   const cpu = (): number[] => ids.map((id) => cluster.cpuMs(id));
+  const threads = () => ids.map((id) => cluster.threadMs(id));
   try {
     await cluster.startAll();
     await load('fg-warm-', warmUpMs);
     const quietCpu0 = cpu();
+    const quietThreads0 = threads();
     const quiet = await load('fg-quiet-', quietMs);
+    const quietThreads = threads();
     // CPU each node spends on the foreground load alone, per second: subtracted from the repair window below.
     const foregroundCpuPerS = cpu().map((c, i) => (c - quietCpu0[i]!) / quiet.seconds);
     await cluster.stop('n3');
@@ -171,6 +179,7 @@ async function measure(
       session = cluster.runNow('n3', 'n1');
     }
     const repairCpu0 = cpu();
+    const repairThreads0 = threads();
     const stopForeground = new AbortController();
     const during = load('fg-repair-', 600_000, stopForeground.signal);
     await waitFor(async () => (await cluster.view('n3')).keys >= n, 600_000);
@@ -179,6 +188,7 @@ async function measure(
     await waitEqual(cluster, ['n1', 'n2', 'n3'], 120_000);
     const done = performance.now();
     const repairCpu = cpu();
+    const repairThreads = threads();
     await session;
     const convergedSeconds = (done - started) / 1000;
     // CPU per 1,000 repaired records on each node, the foreground's share (at the quiet window's rate, for the
@@ -186,7 +196,17 @@ async function measure(
     const cpuMsPer1k = ids
       .map((id, i) => {
         const spent = repairCpu[i]! - repairCpu0[i]! - foregroundCpuPerS[i]! * fg.seconds;
-        return `${id} ${Math.round(spent / (n / 1000))}`;
+        const low = repairThreads[i]!.lowPriorityCpuMs - repairThreads0[i]!.lowPriorityCpuMs;
+        return `${id} ${Math.round(spent / (n / 1000))} (low ${Math.round(low / (n / 1000))})`;
+      })
+      .join(', ');
+    // How long each node's main thread waited for a core, per second: quiet, then during the repair.
+    const repairSeconds = (done - started) / 1000;
+    const mainWaitMsPerS = ids
+      .map((id, i) => {
+        const q = (quietThreads[i]!.mainWaitMs - quietThreads0[i]!.mainWaitMs) / quiet.seconds;
+        const r = (repairThreads[i]!.mainWaitMs - repairThreads0[i]!.mainWaitMs) / repairSeconds;
+        return `${id} ${Math.round(q)}→${Math.round(r)}`;
       })
       .join(', ');
     // Digests are equal once the last batch lands, a moment before the session ends and is recorded.
@@ -214,10 +234,11 @@ async function measure(
       records: n,
       recordsPerSec: Math.round(repairRate),
       ratioToRaw,
-      ...(inProcess ? {} : { cpuMsPer1k }),
+      ...(inProcess ? {} : { cpuMsPer1k, mainWaitMsPerS }),
       sessions,
       ...(Object.keys(extra).length === 0 ? {} : { settings: JSON.stringify(extra) }),
       ...(niceRestarted ? { nice: 'n3 at 19' } : {}),
+      ...(nodeArgs.length === 0 ? {} : { nodeArgs: nodeArgs.join(' ') }),
     });
     report.add({
       bench: 'converge',
