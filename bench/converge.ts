@@ -1,6 +1,6 @@
 // `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
-// [--settle MS] [--profile DIR] [--nice-restarted] [--node-arg ARG]… [--set NAME=VALUE]…` (--set: any node setting by its flag
-// name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off, so anti-entropy alone
+// [--settle MS] [--profile DIR] [--nice-restarted] [--node-arg ARG]… [--set NAME=VALUE]…` (--set: any node
+// setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off, so anti-entropy alone
 // heals), one node down while N keys (default 100,000) are written, then started: time from its restart to equal
 // digests, repair rate beside lmdb's raw write rate measured in the same run, and the foreground write latency
 // p99 during the repair beside p99 with no repair running. The nodes are `converge serve` processes, one per
@@ -68,7 +68,12 @@ export async function run(args: string[]): Promise<void> {
     settleMs: option('--settle', 0),
     profileDir: profileAt >= 0 ? args[profileAt + 1] : undefined,
     niceRestarted: args.includes('--nice-restarted'),
-    nodeArgs: args.flatMap((a, i) => (a === '--node-arg' && args[i + 1] !== undefined ? [args[i + 1]!] : [])),
+    nodeArgs: args.flatMap((a, i) => {
+      if (a !== '--node-arg') return [];
+      const arg = args[i + 1];
+      if (arg === undefined) throw new Error('--node-arg ARG: the option for the node binary is missing');
+      return [arg];
+    }),
   };
   const runs = option('--runs', 1);
   const results: Array<{ p99Ratio: number; ratioToRaw: number }> = [];
