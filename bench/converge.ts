@@ -1,8 +1,8 @@
 // `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
 // [--settle MS] [--profile DIR] [--nice-restarted] [--node-arg ARG]… [--set NAME=VALUE]…` (--set: any node
-// setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off, so anti-entropy alone
-// heals), one node down while N keys (default 100,000) are written, then started: time from its restart to equal
-// digests, repair rate beside lmdb's raw write rate measured in the same run, and the foreground write latency
+// setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off,
+// so anti-entropy alone heals), one node down while N keys (default 100,000) are written, then started: time from
+// its restart to equal digests, repair rate beside lmdb's raw write rate measured in the same run, and the foreground write latency
 // p99 during the repair beside p99 with no repair running. The nodes are `converge serve` processes, one per
 // node as they are deployed; --in-process runs them in the benchmark's own process instead (one event loop for
 // the three nodes and the load). Both ratios are taken inside one run (the machine is shared); `--runs` repeats
