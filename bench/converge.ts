@@ -206,11 +206,10 @@ async function measure(
       })
       .join(', ');
     // How long each node's main thread waited for a core, per second: quiet, then during the repair.
-    const repairSeconds = (done - started) / 1000;
     const mainWaitMsPerS = ids
       .map((id, i) => {
         const q = (quietThreads[i]!.mainWaitMs - quietThreads0[i]!.mainWaitMs) / quiet.seconds;
-        const r = (repairThreads[i]!.mainWaitMs - repairThreads0[i]!.mainWaitMs) / repairSeconds;
+        const r = (repairThreads[i]!.mainWaitMs - repairThreads0[i]!.mainWaitMs) / convergedSeconds;
         return `${id} ${Math.round(q)}→${Math.round(r)}`;
       })
       .join(', ');
