@@ -88,6 +88,8 @@ export interface ProcessOptions {
    * with that node.
    */
   readonly niceNode?: string;
+  /** Diagnostic only: run these nodes on these CPUs only (taskset -c), by node id. */
+  readonly pins?: ReadonlyMap<string, string>;
   /** Options for the node binary of every node process (V8 flags, for example), before the script. */
   readonly nodeArgs?: readonly string[];
 }
@@ -101,6 +103,8 @@ export function processCluster(
 ): BenchCluster {
   const urls = new Map(ids.map((id, i) => [id, `http://127.0.0.1:${basePort + i + 1}`]));
   const children = new Map<string, ChildProcess>();
+  /** Starts so far by node, to name each start's CPU profile (node does not expand a pid in the name). */
+  const startCounts = new Map<string, number>();
   const pools = new Map<string, Pool>();
   const pool = (id: string): Pool => {
     let p = pools.get(id);
@@ -141,13 +145,21 @@ export function processCluster(
   };
   const start = async (id: string): Promise<void> => {
     if (children.has(id)) throw new Error(`${id} is running`);
+    const startNo = (startCounts.get(id) ?? 0) + 1;
+    startCounts.set(id, startNo);
     const profile =
       options.profileDir === undefined
         ? []
-        : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${id}-\${pid}.cpuprofile`];
+        : [
+            '--cpu-prof',
+            `--cpu-prof-dir=${options.profileDir}`,
+            `--cpu-prof-name=${id}-start${startNo}.cpuprofile`,
+          ];
     // nice(1) sets the priority before node starts, so every thread of the process inherits it.
     const nice = options.niceNode === id ? ['nice', '-n', '19'] : [];
+    const cpus = options.pins?.get(id);
     const [command, ...args] = [
+      ...(cpus === undefined ? [] : ['taskset', '-c', cpus]),
       ...nice,
       process.execPath,
       ...profile,

@@ -1,21 +1,25 @@
 // `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
-// [--settle MS] [--profile DIR] [--nice-restarted] [--node-arg ARG]… [--set NAME=VALUE]…` (--set: any node
-// setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and read repair off,
-// so anti-entropy alone heals), one node down while N keys (default 100,000) are written, then started: time from
-// its restart to equal digests, repair rate beside lmdb's raw write rate measured in the same run, and the foreground write latency
-// p99 during the repair beside p99 with no repair running. The nodes are `converge serve` processes, one per
-// node as they are deployed; --in-process runs them in the benchmark's own process instead (one event loop for
-// the three nodes and the load). Both ratios are taken inside one run (the machine is shared); `--runs` repeats
-// the whole measurement with a fresh cluster and prints the spread.
+// [--settle MS] [--profile DIR] [--nice-restarted] [--pin ID=CPUS]… [--node-arg ARG]… [--set NAME=VALUE]…`
+// (--set: any node setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and
+// read repair off, so anti-entropy alone heals), one node down while N keys (default 100,000) are written, then
+// started: time from its restart to equal digests, repair rate beside lmdb's raw write rate measured in the same
+// run, and the foreground write latency p99 during the repair beside p99 with no repair running. The nodes are
+// `converge serve` processes, one per node as they are deployed; --in-process runs them in the benchmark's own
+// process instead (one event loop for the three nodes and the load). Both ratios are taken inside one run (the
+// machine is shared); `--runs` repeats the whole measurement with a fresh cluster and prints the spread.
 //
 // --settle MS separates the restart from the repair: sessions run only on demand (--ae-interval 1h), the
 // restarted node serves foreground writes for MS ms first (reported as foreground-after-restart), and then one
 // session, n3 with n1 (the coordinator of the foreground load, the worst case), is started by
 // POST /antientropy/run. The repair rate then counts from that request.
-// --profile DIR writes a V8 CPU profile of every node process; --nice-restarted starts n3 at OS priority 19
-// (a diagnostic of CPU contention between the co-located processes, never how nodes run); --node-arg passes ARG
-// to the node binary of every node process (a V8 flag such as --max-semi-space-size=64, for experiments).
+// --profile DIR writes a V8 CPU profile of every node process, one file per start. Diagnostics of the CPU
+// contention between the co-located processes, never how nodes run: --nice-restarted starts n3 at OS priority
+// 19; --pin ID=CPUS runs node ID (n1, n2, n3), or with ID `bench` the benchmark's own process, on the listed CPUs
+// only (taskset -c CPUS; n3=1 with the others on 0 gives the repaired node a core of its own, as on a machine of
+// its own). --node-arg passes ARG to the node binary of every node process (a V8 flag such as
+// --max-semi-space-size=64, for experiments).
 
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import type { RawSettings } from '../src/config/config.js';
 import { type BenchCluster, inProcessCluster, processCluster } from './bench-cluster.js';
@@ -43,6 +47,8 @@ interface Options {
   readonly settleMs: number;
   readonly profileDir: string | undefined;
   readonly niceRestarted: boolean;
+  /** CPU lists by process (n1, n2, n3, or bench for this process), for taskset -c. */
+  readonly pins: ReadonlyMap<string, string>;
   readonly nodeArgs: readonly string[];
 }
 
@@ -68,6 +74,17 @@ export async function run(args: string[]): Promise<void> {
     settleMs: option('--settle', 0),
     profileDir: profileAt >= 0 ? args[profileAt + 1] : undefined,
     niceRestarted: args.includes('--nice-restarted'),
+    pins: new Map(
+      args.flatMap((a, i) => {
+        if (a !== '--pin') return [];
+        const m = /^(n1|n2|n3|bench)=([0-9][0-9,-]*)$/.exec(args[i + 1] ?? '');
+        if (m === null)
+          throw new Error(
+            `--pin ID=CPUS: ID is n1, n2, n3 or bench and CPUS a CPU list such as 0 or 0-1 (got ${args[i + 1] ?? 'nothing'})`,
+          );
+        return [[m[1]!, m[2]!] as const];
+      }),
+    ),
     nodeArgs: args.flatMap((a, i) => {
       if (a !== '--node-arg') return [];
       const arg = args[i + 1];
@@ -75,6 +92,10 @@ export async function run(args: string[]): Promise<void> {
       return [arg];
     }),
   };
+  const benchCpus = options.pins.get('bench');
+  // This process (the load generator and the raw lmdb baseline) and the threads it has already started.
+  if (benchCpus !== undefined)
+    execFileSync('taskset', ['-a', '-p', '-c', benchCpus, String(process.pid)], { stdio: 'ignore' });
   const runs = option('--runs', 1);
   const results: Array<{ p99Ratio: number; ratioToRaw: number }> = [];
   for (let r = 1; r <= runs; r++) {
@@ -120,7 +141,7 @@ const ids = ['n1', 'n2', 'n3'];
 
 async function measure(
   report: Report,
-  { n, throttle, settings: extra, inProcess, settleMs, profileDir, niceRestarted, nodeArgs }: Options,
+  { n, throttle, settings: extra, inProcess, settleMs, profileDir, niceRestarted, pins, nodeArgs }: Options,
   runNo: number,
 ): Promise<{ p99Ratio: number; ratioToRaw: number }> {
   const root = benchRoot();
@@ -139,6 +160,7 @@ async function measure(
     : processCluster(root, basePort, settings, {
         ...(profileDir === undefined ? {} : { profileDir }),
         ...(niceRestarted ? { niceNode: 'n3' } : {}),
+        ...(pins.size === 0 ? {} : { pins }),
         ...(nodeArgs.length === 0 ? {} : { nodeArgs }),
       });
   // One pool for every phase: the warm-up opens the connections the measured phases then use, so neither
@@ -242,6 +264,7 @@ async function measure(
       sessions,
       ...(Object.keys(extra).length === 0 ? {} : { settings: JSON.stringify(extra) }),
       ...(niceRestarted ? { nice: 'n3 at 19' } : {}),
+      ...(pins.size === 0 ? {} : { pins: [...pins].map(([id, cpus]) => `${id}@${cpus}`).join(' ') }),
       ...(nodeArgs.length === 0 ? {} : { nodeArgs: nodeArgs.join(' ') }),
     });
     report.add({
