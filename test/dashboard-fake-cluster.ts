@@ -124,7 +124,7 @@ export class FakeCluster {
         purgeBeforeMs: null,
         tombstonesPurged: 0,
       },
-      verification: { running: false, passes: 0, mismatches: 0, lastPassEndedAtMs: null },
+      verification: { running: false, passes: 0, mismatches: 0, lastPassEndedAtMs: null, nextPassAtMs: null },
     };
   }
 

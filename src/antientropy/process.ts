@@ -43,6 +43,8 @@ export interface AntiEntropyOptions {
   readonly purgeBatchMax?: number;
   readonly verifyRecordsPerSecondMax?: number;
   readonly verifyPassIntervalMs?: number;
+  /** The first verification pass after a start waits at least this long (replica/verify.ts). */
+  readonly verifyStartDelayMs?: number;
   /** The node's load, for the adaptive repair rate; without it (the simulation) the throttle alone applies. */
   readonly loadProbe?: LoadProbe;
   /** loopBusyPercentTarget 0 switches the adaptive rate off. */
@@ -124,6 +126,7 @@ export class AntiEntropyProcess {
       timers: options.timers,
       recordsPerSecondMax: options.verifyRecordsPerSecondMax ?? 20_000,
       passIntervalMs: options.verifyPassIntervalMs ?? 10 * 60_000,
+      ...(options.verifyStartDelayMs === undefined ? {} : { startDelayMs: options.verifyStartDelayMs }),
       onMismatch: (m) => metrics.verificationMismatches.inc({ kind: m.kind }),
       // Repairing: records arrived from anti-entropy since the verifier last looked.
       deferWhile: () => {
@@ -294,6 +297,7 @@ export class AntiEntropyProcess {
         passes: this.verifier.passes,
         mismatches: this.verifier.mismatches,
         lastPassEndedAtMs: this.verifier.lastPassEndedAtMs,
+        nextPassAtMs: this.verifier.nextPassAtMs,
       },
     };
   }

@@ -103,6 +103,8 @@ export interface AntiEntropyStatus {
     readonly passes: number;
     readonly mismatches: number;
     readonly lastPassEndedAtMs: number | null;
+    /** When the next pass begins; null while one runs or verification is off. */
+    readonly nextPassAtMs: number | null;
   };
 }
 

@@ -24,6 +24,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
     keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
     aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRoundBusyMax: 'ae-round-busy-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
+    verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
@@ -67,6 +68,9 @@ export function registerServe(program: Command): void {
     .option('--ae-adapt-interval <duration>', 'adaptive repair rate: how often the load is read (default 200ms)')
     .option('--ae-records-per-second-min <n>', 'adaptive repair rate: never slower than this (default 1000)')
     .option('--ae-adaptive', 'pace repair by the event loop\'s load as well as the throttle (off by default)')
+    .option('--verify-interval <duration>', 'digest verification: pause between complete passes (default 10m)')
+    .option('--verify-records-per-second <n>', 'digest verification: records read per second at most (default 20000)')
+    .option('--verify-start-delay <duration>', 'digest verification: the first pass after a start waits at least this (default 1m)')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret (or set CONVERGE_CLUSTER_SECRET)')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); peers are then https:// URLs')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')

@@ -52,3 +52,14 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
   assert.throws(() => resolveConfig({ ...base, 'ae-adapt-interval': 'soon' }), /--ae-adapt-interval/);
   assert.throws(() => resolveConfig({ ...base, 'ae-round-busy-max': '0ms' }), /--ae-round-busy-max: the duration must be positive/);
 });
+
+test('configuration: digest verification is paced, spaced and delayed after a start as configured', () => {
+  const base = { id: 'a', data: '/d' };
+  assert.deepEqual(resolveConfig(base).verification, { passIntervalMs: 600_000, recordsPerSecondMax: 20_000, startDelayMs: 60_000 });
+  const env = readEnv({ CONVERGE_VERIFY_INTERVAL: '1h' });
+  const c = resolveConfig({ 'verify-records-per-second': '5000' }, env, { ...base, 'verify-start-delay': '5m' });
+  assert.deepEqual(c.verification, { passIntervalMs: 3_600_000, recordsPerSecondMax: 5000, startDelayMs: 300_000 });
+  assert.throws(() => resolveConfig({ ...base, 'verify-records-per-second': '0' }), /--verify-records-per-second: "0" must be an integer from 1/);
+  assert.throws(() => resolveConfig({ ...base, 'verify-interval': 'hourly' }), /--verify-interval: "hourly" is not a duration/);
+  assert.throws(() => resolveConfig({ ...base, 'verify-start-delay': '0s' }), /--verify-start-delay: the duration must be positive/);
+});

@@ -45,6 +45,8 @@ export interface NodeConfig {
   };
   /** Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/serve-offload.ts). */
   readonly aeServeWorker: boolean;
+  /** Background digest verification (src/replica/verify.ts): pause between passes, pace, delay after a start. */
+  readonly verification: { readonly passIntervalMs: number; readonly recordsPerSecondMax: number; readonly startDelayMs: number };
   readonly logLevel: string;
   /** Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers. */
   readonly tls: { readonly certFile: string | null; readonly keyFile: string | null; readonly caFile: string | null };
@@ -91,6 +93,9 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-adapt-interval': '200ms',
   'ae-records-per-second-min': '1000',
   'ae-serve-worker': true,
+  'verify-interval': '10m',
+  'verify-records-per-second': '20000',
+  'verify-start-delay': '1m',
   'log-level': 'info',
   'connections-max': '1024',
   'headers-timeout': '10s',
@@ -186,6 +191,11 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       recordsPerSecondMin: parseInteger('--ae-records-per-second-min', str('ae-records-per-second-min'), 1, 1e9),
     },
     aeServeWorker: bool('ae-serve-worker'),
+    verification: {
+      passIntervalMs: parseDuration('--verify-interval', str('verify-interval')),
+      recordsPerSecondMax: parseInteger('--verify-records-per-second', str('verify-records-per-second'), 1, 1e9),
+      startDelayMs: parseDuration('--verify-start-delay', str('verify-start-delay')),
+    },
     logLevel: str('log-level'),
     tls,
     clientTokensFile: optional('client-tokens-file'),

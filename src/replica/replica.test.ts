@@ -175,6 +175,55 @@ test('verification waits while the node is being repaired, and at most deferMaxM
   assert.equal(slept.filter((ms) => ms === 250).length, 4 * slices, 'each slice waits deferMaxMs at most');
 });
 
+test('verification keeps its schedule across restarts and never begins a pass right at a start', async () => {
+  const replica = await ready(createMemoryStorage());
+  let now = 1_000_000;
+  const interval = 60_000;
+  const startDelay = 5_000;
+  /** The waits before the first pass of a verifier started now, and when it said that pass would begin. */
+  const firstWait = async (): Promise<{ waitMs: number; announcedAtMs: number | null; lastPassEndedAtMs: number | null }> => {
+    const ac = new AbortController();
+    const waits: number[] = [];
+    let announcedAtMs: number | null = null;
+    const verifier: DigestVerifier = new DigestVerifier({
+      replica, clock: { now: () => now }, recordsPerSecondMax: 1e9, passIntervalMs: interval, startDelayMs: startDelay,
+      timers: {
+        sleep: async (ms, signal) => {
+          if (waits.length === 0) announcedAtMs = verifier.nextPassAtMs;
+          waits.push(ms);
+          now += ms;
+          // Stop after the first pass: the second wait is the interval.
+          if (verifier.passes === 1) {
+            ac.abort();
+            throw signal?.reason;
+          }
+        },
+        schedule: () => () => {},
+      },
+    });
+    const kept = verifier.lastPassEndedAtMs;
+    const startedAt = now;
+    await verifier.run(ac.signal);
+    assert.equal(verifier.passes, 1);
+    assert.deepEqual(waits, [waits[0], interval], 'passes are one interval apart');
+    assert.equal(announcedAtMs, startedAt + waits[0]!, 'status says when the first pass begins');
+    return { waitMs: waits[0]!, announcedAtMs, lastPassEndedAtMs: kept };
+  };
+  const first = await firstWait();
+  assert.equal(first.lastPassEndedAtMs, null, 'a replica never verified has no last pass');
+  assert.equal(first.waitMs, startDelay, 'never verified: the first pass waits the start delay');
+  // The run above ended with the interval's wait after the pass.
+  const passEnded = now - interval;
+  now = passEnded + 1_000;
+  const soon = await firstWait();
+  assert.equal(soon.lastPassEndedAtMs, passEnded, 'the end of the last pass is kept in the replica');
+  assert.equal(soon.waitMs, interval - 1_000, 'restarted a second after a pass: the next waits out its interval');
+  now += 10 * interval;
+  assert.equal((await firstWait()).waitMs, startDelay, 'overdue: the start delay, then at once');
+  now -= 100 * interval;
+  assert.equal((await firstWait()).waitMs, interval, 'a wall clock set back never delays a pass by more than an interval');
+});
+
 test('replica: tombstones are purged by version time through the index, newer writes are kept', async () => {
   const replica = await ready(createMemoryStorage());
   const v = (ms: number): Version => ({ ms, counter: 0, node: 'a' });

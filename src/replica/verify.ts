@@ -1,5 +1,8 @@
 // Background verification: walks the digest leaf by leaf, recomputing each from storage, at a throttled
 // pace, while exchanges and writes go on. It catches bugs in incremental maintenance (drift) and bit rot.
+// Passes keep their schedule across restarts: the end of the last complete pass is kept in the replica's
+// metadata, and a start never begins a pass at once (a node that was down is catching up then, and its digest
+// was just rebuilt from storage).
 
 import type { Clock } from '../core/hlc.js';
 import type { Timers } from '../core/timers.js';
@@ -19,6 +22,11 @@ export interface VerifierOptions {
   readonly recordsPerSecondMax: number;
   /** Pause between complete passes. */
   readonly passIntervalMs: number;
+  /**
+   * After a start, the first pass waits at least this long, and otherwise until one interval after the last
+   * complete pass (of this or an earlier incarnation) ended.
+   */
+  readonly startDelayMs?: number;
   readonly onMismatch?: (mismatch: VerificationMismatch) => void;
   /**
    * While this says so (asked between slices), the pass waits: anti-entropy repair on this node goes first,
@@ -32,6 +40,12 @@ export interface VerifierOptions {
 /** How often a deferred pass looks again. */
 const deferPollMs = 250;
 
+/** Default of VerifierOptions.startDelayMs. */
+export const verifyStartDelayMsDefault = 60_000;
+
+/** Metadata entry holding the end of the last complete pass (ms since the epoch, as decimal text). */
+const lastPassMeta = 'verify/last-pass-ended';
+
 /**
  * Work between sleeps, as a share of a second's budget: small, because each slice holds the event loop (an
  * empty leaf still costs a storage range lookup, so a slice of 2,000 leaves held it for ~100 ms).
@@ -42,23 +56,37 @@ export class DigestVerifier {
   passes = 0;
   mismatches = 0;
   running = false;
-  lastPassEndedAtMs: number | null = null;
+  lastPassEndedAtMs: number | null;
+  /** When the next pass begins; null while one runs, and before run(). */
+  nextPassAtMs: number | null = null;
 
-  constructor(private readonly options: VerifierOptions) {}
+  constructor(private readonly options: VerifierOptions) {
+    const kept = options.replica.getMeta(lastPassMeta);
+    const ms = kept === undefined ? Number.NaN : Number(new TextDecoder().decode(kept));
+    // An unreadable entry only costs the schedule: the first pass is then due at once (after the start delay).
+    this.lastPassEndedAtMs = Number.isFinite(ms) ? ms : null;
+  }
 
-  /** Runs passes until the signal aborts. */
+  /** Runs passes until the signal aborts, the first after the start delay or when the last pass says. */
   async run(signal: AbortSignal): Promise<void> {
+    const { clock, timers, passIntervalMs, startDelayMs = verifyStartDelayMsDefault } = this.options;
     this.running = true;
     try {
+      // Never later than one interval from now, whatever the wall clock did since the last pass.
+      const due = this.lastPassEndedAtMs === null ? 0 : this.lastPassEndedAtMs + passIntervalMs - clock.now();
+      let waitMs = Math.max(startDelayMs, Math.min(due, passIntervalMs));
       while (!signal.aborted) {
+        this.nextPassAtMs = clock.now() + waitMs;
+        await timers.sleep(waitMs, signal);
+        this.nextPassAtMs = null;
         await this.pass(signal);
-        if (signal.aborted) break;
-        await this.options.timers.sleep(this.options.passIntervalMs, signal);
+        waitMs = passIntervalMs;
       }
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
       this.running = false;
+      this.nextPassAtMs = null;
     }
   }
 
@@ -89,8 +117,14 @@ export class DigestVerifier {
         await this.deferred(signal);
       }
     }
+    if (signal?.aborted) return found;
     this.passes += 1;
     this.lastPassEndedAtMs = this.options.clock.now();
+    // Losing this write only loses the schedule (the next start verifies sooner); a failing storage shows in
+    // the writes that matter.
+    await replica
+      .putMeta(lastPassMeta, new TextEncoder().encode(String(this.lastPassEndedAtMs)))
+      .catch(() => {});
     return found;
   }
 

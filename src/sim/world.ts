@@ -138,6 +138,7 @@ export class World {
       limits: { entriesMax: 32, requestTimeoutMs: config.aeRequestTimeoutMs },
       verifyPassIntervalMs: config.aeIntervalMs * 4,
       verifyRecordsPerSecondMax: 2000,
+      verifyStartDelayMs: config.aeIntervalMs,
     });
     if (config.plantedBug === 'purge-early') plantPurgeEarly(ae, clock, config.tombstoneGraceMs);
     this.network.register(node.id, owner, (route, body, from) => converge.handleInternal(route, body, from));
