@@ -15,6 +15,7 @@ import { LoopbackNetwork } from '../src/cluster/loopback-transport.js';
 import { type ConvergeNode, createNode } from '../src/cluster/node.js';
 import { seededRandom } from '../src/core/random.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
+import { decodePushResponse, encodePushRequest } from '../src/core/wire-repair.js';
 import { type LocalReplica, openReplica } from '../src/replica/replica.js';
 import { systemClock, systemTimers } from '../src/runtime/system.js';
 import { createMemoryStorage, type MemoryStorage } from '../src/storage/memory.js';
@@ -352,6 +353,45 @@ test('a hint replayed while tombstones are being purged cannot bring the deleted
     assert.equal(await purging, 1, 'the tombstone is purged');
     assert.equal(reply.refused, 1, 'the hint is refused by the purge bound');
     assert.equal(a.replica.get(key), undefined, 'the key stays deleted');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a tombstone a peer pushes after this node purged it is not written again', async () => {
+  const h = await harness(2, 0);
+  try {
+    const [a, b] = h.members as [Member, Member];
+    const key = keyToBytes('purged-here');
+    await a.replica.apply([makeRecord(key, a.node.hlc.now(), text('v'))], 'client');
+    await a.replica.apply([makeRecord(key, a.node.hlc.now(), null)], 'client');
+    const tombstone = a.replica.get(key)!;
+    await eventually(
+      async () => {
+        await a.ae.runNow();
+        await b.ae.runNow();
+        return (b.ae.watermark.purgeBeforeMs(0) ?? 0) > tombstone.version.ms;
+      },
+      5000,
+      'a session that began after the delete, on both sides',
+    );
+    // b purges; a, whose purge tick has not come, still holds the tombstone and pushes it.
+    assert.equal(await b.ae.purgeOnce(), 1, 'b purges the tombstone');
+    assert.equal(b.replica.get(key), undefined);
+    const reply = decodePushResponse(
+      await b.node.handleInternal('ae/msg', encodePushRequest([tombstone]), 'n1'),
+    );
+    assert.deepEqual(reply, { applied: 0, ignored: 1 }, 'the pushed tombstone is ignored');
+    await a.ae.runNow();
+    assert.equal(b.replica.get(key), undefined, 'a session pushing it does not bring it back either');
+    assert.equal(
+      b.replica.stats().bySource['anti-entropy'] ?? 0,
+      1,
+      'b applied only the tombstone itself, once',
+    );
+    await a.ae.purgeOnce();
+    await a.ae.runNow();
+    assert.deepEqual(roots(h)[0], roots(h)[1], 'once a purges too, the replicas are equal');
   } finally {
     await h.close();
   }

@@ -5,12 +5,14 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
+import type { VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
+import type { ApplyResult } from '../replica/types.js';
 import type { SessionRunner } from './runner.js';
-import { busyClock } from './session-env.js';
 import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
+import { busyClock } from './session-env.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -22,6 +24,17 @@ interface BeginMessage {
 interface EndMessage {
   entry: SessionHistoryEntry;
   watermarkMs: number | null;
+}
+
+/** Applies the records `wanted` keeps; those it drops count as ignored. */
+async function applyWanted(
+  replica: LocalReplica,
+  records: readonly VersionedRecord[],
+  wanted: (r: VersionedRecord) => boolean,
+): Promise<ApplyResult> {
+  const kept = records.filter(wanted);
+  const res = kept.length === 0 ? { applied: 0, ignored: 0 } : await replica.apply(kept, 'anti-entropy');
+  return { applied: res.applied, ignored: res.ignored + records.length - kept.length };
 }
 
 function parse<T>(body: Uint8Array, fields: string[]): T {
@@ -62,6 +75,10 @@ export function registerResponder(
     roundBusyMsMax: runner.env.limits.roundBusyMsMax,
     busyNow: busyClock(runner.env),
   };
+  // A tombstone older than this node's purge bound is garbage everywhere: a peer whose own bound lags may still
+  // push it, but it is not written again (as when this node pulls).
+  const wanted = (r: VersionedRecord): boolean =>
+    !(r.tombstone && r.version.ms < runner.env.purgedBeforeMs());
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
@@ -75,9 +92,10 @@ export function registerResponder(
     if (pull !== undefined && peekType(body) === MessageType.pushRequest) {
       // Decoded and merged against storage by the worker; staged and written here.
       const got = await pull.preparePush(body);
-      if (got !== undefined) return encodePushResponse(await replica.applyPrepared(got.prepared, 'anti-entropy'));
+      if (got !== undefined)
+        return encodePushResponse(await replica.applyPrepared(got.prepared, 'anti-entropy', wanted));
     }
-    return respond(replica, (records) => replica.apply(records, 'anti-entropy'), body, limits);
+    return respond(replica, (records) => applyWanted(replica, records, wanted), body, limits);
   });
   node.registerInternal('ae/end', async (_route, body, from) => {
     const peer = requirePeer(from);

@@ -139,7 +139,8 @@ export class LocalReplica implements Replica {
   /**
    * Stages and writes the winners a preparing thread found against its snapshot of storage. A record whose key
    * changed since that snapshot (its epoch moved, or a change is still pending) is merged again here, the
-   * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile).
+   * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile); they count
+   * as ignored.
    */
   async applyPrepared(prepared: PreparedRecords, source: ApplySource, keep?: (r: VersionedRecord) => boolean): Promise<ApplyResult> {
     const epochs = this.writeEpochs;
@@ -147,8 +148,12 @@ export class LocalReplica implements Replica {
     const again: VersionedRecord[] = [];
     // Checked before any is staged: staging raises epochs, and two records of this batch may share a bucket.
     const seen = new Set<string>();
+    let dropped = 0;
     for (const p of readPrepared(prepared)) {
-      if (keep !== undefined && !keep(p.record)) continue;
+      if (keep !== undefined && !keep(p.record)) {
+        dropped += 1;
+        continue;
+      }
       const lkey = toLatin1(p.skey);
       const changed = epochs === null || this.overlay.has(lkey) || Atomics.load(epochs, writeEpochBucket(p.token)) !== p.epoch;
       // A key listed twice was decided twice against the same stored version: only the first decision holds.
@@ -166,13 +171,13 @@ export class LocalReplica implements Replica {
       if (p.record.tombstone) ops.push({ key: tombstoneKey(p.record.version.ms, p.token, key), value: new Uint8Array(0) });
     }
     this.counts.applied += ready.length;
-    this.counts.ignored += prepared.losers;
+    this.counts.ignored += prepared.losers + dropped;
     this.counts.mergedAgain += again.length;
     this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + ready.length);
     const written = ops.length > 0 ? this.enqueue(ops, entries) : undefined;
     const merged = again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
     await written;
-    return { applied: ready.length + merged.applied, ignored: prepared.losers + merged.ignored };
+    return { applied: ready.length + merged.applied, ignored: prepared.losers + dropped + merged.ignored };
   }
 
   /**
