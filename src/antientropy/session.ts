@@ -6,7 +6,7 @@ import { prefixRange } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
-import type { VersionedRecord } from '../core/record.js';
+import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { roundItemsMax } from '../core/wire.js';
 import {
@@ -101,11 +101,8 @@ async function repair(
     run.counts.keysDivergent += 1;
     const plan = planKey(d);
     // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-    if (
-      plan.direction === 'pull' &&
-      plan.remote?.tombstone === true &&
-      plan.remote.version.ms < env.purgedBeforeMs()
-    )
+    const remote = plan.remote;
+    if (plan.direction === 'pull' && remote !== undefined && isPurgedTombstone(remote, env.purgedBeforeMs()))
       continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
@@ -266,7 +263,7 @@ async function pullRanges(
     apply: () => Promise<number>;
   };
   // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-  const wanted = (r: VersionedRecord): boolean => !(r.tombstone && r.version.ms < env.purgedBeforeMs());
+  const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, env.purgedBeforeMs());
   const fetch = async (from: number, after: RangeCursor | undefined): Promise<Fetched> => {
     const batch = ranges.slice(from, from + perRequest);
     const req = encodeRangeFetchRequest({

@@ -4,7 +4,7 @@
 
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import type { ReplicaReader } from '../core/reconcile-types.js';
-import type { VersionedRecord } from '../core/record.js';
+import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
 import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodePushRequest } from '../core/wire-repair.js';
 import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { prepareRecords } from '../replica/prepared.js';
@@ -23,7 +23,7 @@ export function recordBytes(records: readonly VersionedRecord[]): number {
 export function prepareRangeAnswer(storage: WorkerStorage, body: Uint8Array, purgedBeforeMs: number, epochs: Uint32Array): PreparedRange {
   const res = decodeRangeFetchResponse(body);
   // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-  const wanted = res.records.filter((r) => !(r.tombstone && r.version.ms < purgedBeforeMs));
+  const wanted = res.records.filter((r) => !isPurgedTombstone(r, purgedBeforeMs));
   const prepared = prepareRecords(storage, wanted, epochs);
   return {
     processed: res.processed,

@@ -34,6 +34,14 @@ export function merge(a: VersionedRecord, b: VersionedRecord): VersionedRecord {
   return compareFp(a.fp, b.fp) >= 0 ? a : b;
 }
 
+/** A tombstone older than the purge bound: garbage on every replica, never to be written or fetched again. */
+export function isPurgedTombstone(
+  r: { readonly tombstone: boolean; readonly version: Version },
+  purgedBeforeMs: number,
+): boolean {
+  return r.tombstone && r.version.ms < purgedBeforeMs;
+}
+
 /** True when `incoming` would replace `current` under merge (and is not the same record). */
 export function supersedes(incoming: VersionedRecord, current: VersionedRecord | undefined): boolean {
   if (current === undefined) return true;

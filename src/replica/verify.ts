@@ -117,7 +117,6 @@ export class DigestVerifier {
         await this.deferred(signal);
       }
     }
-    if (signal?.aborted) return found;
     this.passes += 1;
     this.lastPassEndedAtMs = this.options.clock.now();
     // Losing this write only loses the schedule (the next start verifies sooner); a failing storage shows in
