@@ -3,6 +3,7 @@
 
 import { Pool, errors as undiciErrors } from 'undici';
 import { ConvergeError, type ErrorCode, errorCodes } from '../core/errors.js';
+import { formatHeader, formatId } from '../core/format.js';
 import type { TransportFaults } from './faults.js';
 import type { Transport, TransportRequest } from './transport.js';
 
@@ -35,6 +36,7 @@ export class HttpTransport implements Transport {
     const headers: Record<string, string> = {
       'content-type': 'application/octet-stream',
       'x-converge-from': this.options.self,
+      [formatHeader]: formatId,
       ...(this.options.sign?.('POST', path, request.body) ?? {}),
     };
     // One controller per call, both its listeners removed afterwards (AbortSignal.any would leak them).

@@ -8,6 +8,7 @@ export * from './digest.js';
 export * from './random.js';
 export * from './timers.js';
 export * from './wire.js';
+export * from './format.js';
 export * from './wire-repair.js';
 export * from './reconcile-types.js';
 export * from './reconcile-shared.js';

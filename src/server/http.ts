@@ -8,6 +8,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
+import { checkPeerFormat, formatHeader } from '../core/format.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
 
 export interface HttpOptions {
@@ -96,6 +97,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
     const from = req.headers['x-converge-from'];
+    checkPeerFormat(req.headers[formatHeader], typeof from === 'string' ? from : undefined);
     const body = await options.node.handleInternal(route, bodyOf(req), typeof from === 'string' ? from : undefined);
     return reply.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   });
