@@ -3,9 +3,15 @@
 // same preparing code against its faults.
 
 import { answerRangeFetch } from '../core/reconcile-driver.js';
-import type { ReplicaReader } from '../core/reconcile-types.js';
+import type { ReconcileReader } from '../core/reconcile-types.js';
 import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
-import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodePushRequest } from '../core/wire-repair.js';
+import {
+  type RangeCursor,
+  decodePushRequest,
+  decodeRangeFetchResponse,
+  encodePushRequest,
+  recordBytes,
+} from '../core/wire-repair.js';
 import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { prepareRecords } from '../replica/prepared.js';
 import type { Storage } from '../storage/storage.js';
@@ -14,10 +20,7 @@ import type { PreparedRange, PreparedPush, PushBody } from './serve-offload.js';
 /** Committed storage, as the worker sees it: `renewReads` moves its snapshot to the latest commit. */
 export type WorkerStorage = Pick<Storage, 'get' | 'scan'> & { renewReads?(): void };
 
-/** Bytes of a batch of records as a session counts them. */
-export function recordBytes(records: readonly VersionedRecord[]): number {
-  return records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0);
-}
+export { recordBytes } from '../core/wire-repair.js';
 
 /** A peer's answer to a range fetch: decoded, purged tombstones dropped, merged against storage. */
 export function prepareRangeAnswer(storage: WorkerStorage, body: Uint8Array, purgedBeforeMs: number, epochs: Uint32Array): PreparedRange {
@@ -61,6 +64,6 @@ export function readPushBody(
 const nothingPending = new Overlay();
 
 /** Token scans of committed records only (the worker has no pending writes). */
-export function committedReader(storage: WorkerStorage): Pick<ReplicaReader, 'scanTokens'> {
+export function committedReader(storage: WorkerStorage): Pick<ReconcileReader, 'scanTokens'> {
   return { scanTokens: (start, end, limit) => scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit) };
 }

@@ -3,12 +3,12 @@
 
 import { Packr } from 'msgpackr';
 import { ConvergeError } from '../core/errors.js';
+import { keyBytesWireMax } from '../core/wire.js';
 import { type VersionedRecord, decodeVersion, encodeVersion, makeRecord } from '../core/record.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 export const replicateRecordsMax = 10_000;
-export const wireKeyBytesMax = 4096;
 
 /** A record on the wire: key, encoded version, tombstone flag, value. */
 type WireRecord = [Uint8Array, Uint8Array, boolean, Uint8Array];
@@ -20,7 +20,7 @@ function toWire(r: VersionedRecord): WireRecord {
 function fromWire(w: unknown, valueBytesMax: number): VersionedRecord {
   if (!Array.isArray(w) || w.length !== 4) throw invalid('record must be [key, version, tombstone, value]');
   const [key, version, tombstone, value] = w as unknown[];
-  if (!(key instanceof Uint8Array) || key.length === 0 || key.length > wireKeyBytesMax) throw invalid('record key');
+  if (!(key instanceof Uint8Array) || key.length === 0 || key.length > keyBytesWireMax) throw invalid('record key');
   if (!(version instanceof Uint8Array)) throw invalid('record version');
   if (typeof tombstone !== 'boolean') throw invalid('record tombstone flag');
   if (!(value instanceof Uint8Array)) throw invalid('record value');
@@ -65,7 +65,7 @@ export function encodeKey(key: Uint8Array): Uint8Array {
 export function decodeKey(body: Uint8Array): Uint8Array {
   const msg = unpack(body) as { key?: unknown };
   if (msg === null || typeof msg !== 'object' || !(msg.key instanceof Uint8Array)) throw invalid('expected {key}');
-  if (msg.key.length === 0 || msg.key.length > wireKeyBytesMax) throw invalid('key length');
+  if (msg.key.length === 0 || msg.key.length > keyBytesWireMax) throw invalid('key length');
   return msg.key;
 }
 

@@ -22,11 +22,7 @@ export class DigestTree {
   /** levels[l] holds 2^l nodes; each node is 3 words: xor hi, xor lo, count. */
   private readonly levels: Uint32Array[];
 
-  /** A delta tree records changes relative to another tree; its counts may be negative (stored mod 2^32). */
-  private readonly delta: boolean;
-
-  constructor(leafBits: number = leafBitsDefault, options: { delta?: boolean } = {}) {
-    this.delta = options.delta ?? false;
+  constructor(leafBits: number = leafBitsDefault) {
     assert(Number.isInteger(leafBits) && leafBits >= leafBitsMin && leafBits <= leafBitsMax, 'leafBits in range');
     this.leafBits = leafBits;
     this.levels = [];
@@ -80,7 +76,7 @@ export class DigestTree {
       words[at] = (words[at]! ^ dhi) >>> 0;
       words[at + 1] = (words[at + 1]! ^ dlo) >>> 0;
       const count = words[at + 2]! + dcount;
-      assert(this.delta || (count >= 0 && count < 2 ** 32), 'digest count never negative');
+      assert(count >= 0 && count < 2 ** 32, 'digest count never negative');
       words[at + 2] = count >>> 0;
       index >>>= 1;
     }
@@ -116,26 +112,6 @@ export class DigestTree {
 
   clear(): void {
     for (const words of this.levels) words.fill(0);
-  }
-
-  /** Copies all levels of `other` (same leafBits) into this tree. */
-  copyFrom(other: DigestTree): void {
-    assert(other.leafBits === this.leafBits, 'same leafBits');
-    for (let l = 0; l <= this.leafBits; l++) this.levels[l]!.set(other.levels[l]!);
-  }
-
-  /** XORs another tree into this one (used to fold in writes that happened during a rebuild). */
-  xorFrom(other: DigestTree): void {
-    assert(other.leafBits === this.leafBits, 'same leafBits');
-    for (let l = 0; l <= this.leafBits; l++) {
-      const a = this.levels[l]!;
-      const b = other.levels[l]!;
-      for (let i = 0; i < a.length; i += 3) {
-        a[i] = (a[i]! ^ b[i]!) >>> 0;
-        a[i + 1] = (a[i + 1]! ^ b[i + 1]!) >>> 0;
-        a[i + 2] = (a[i + 2]! + b[i + 2]!) >>> 0;
-      }
-    }
   }
 }
 

@@ -2,8 +2,8 @@
 // The anti-entropy sessions, `converge diff`, the benchmarks and the property tests all drive it.
 
 import { ConvergeError } from './errors.js';
-import { type ReconcilerOptions, Reconciler } from './reconciler.js';
-import type { Difference, ReplicaReader } from './reconcile-types.js';
+import type { Reconciler } from './reconciler.js';
+import type { Difference, ReconcileReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
 import { prefixRange } from './digest.js';
 import {
@@ -15,6 +15,7 @@ import {
   encodeFetchResponse,
   encodePushResponse,
   encodeRangeFetchResponse,
+  recordWireBytes,
 } from './wire-repair.js';
 import { MessageType, peekType } from './wire.js';
 import { respondRound, responderLimitsDefault, type ResponderLimits } from './reconcile-responder.js';
@@ -36,10 +37,6 @@ export async function reconcile(
   return all;
 }
 
-export function newReconciler(reader: ReplicaReader, options: ReconcilerOptions): Reconciler {
-  return new Reconciler(reader, options);
-}
-
 export interface RepairResponderLimits extends ResponderLimits {
   /** A fetch response stops adding records past this many bytes. */
   readonly fetchResponseBytesMax: number;
@@ -49,7 +46,7 @@ export const repairResponderLimitsDefault: RepairResponderLimits = { ...responde
 
 /** Answers any reconciliation or repair message; `apply` merges pushed records into the replica. */
 export async function respond(
-  reader: ReplicaReader,
+  reader: ReconcileReader,
   apply: (records: VersionedRecord[]) => Promise<{ applied: number; ignored: number }>,
   bytes: Uint8Array,
   limits: RepairResponderLimits = repairResponderLimitsDefault,
@@ -68,7 +65,7 @@ export async function respond(
       const r = reader.get(key);
       if (r !== undefined) {
         records.push(r);
-        size += r.key.length + r.value.length + 32;
+        size += recordWireBytes(r);
       }
       processed += 1;
     }
@@ -85,7 +82,7 @@ export async function respond(
  * Every record under the requested prefixes, in token order, up to the record and byte bounds; a range cut
  * short comes with the cursor to continue it from.
  */
-export function answerRangeFetch(reader: Pick<ReplicaReader, 'scanTokens'>, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
+export function answerRangeFetch(reader: Pick<ReconcileReader, 'scanTokens'>, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
   const records: VersionedRecord[] = [];
   let size = 0;
   let lastToken: Uint8Array | undefined;
@@ -102,7 +99,7 @@ export function answerRangeFetch(reader: Pick<ReplicaReader, 'scanTokens'>, req:
       }
       records.push(record);
       lastToken = token;
-      size += record.key.length + record.value.length + 32;
+      size += recordWireBytes(record);
     }
   }
   return { processed: req.ranges.length, records };

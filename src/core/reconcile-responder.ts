@@ -4,7 +4,8 @@
 import { prefixRange } from './digest.js';
 import { ConvergeError } from './errors.js';
 import { type ReconcileLimits, fpKey, preferEntries, reconcileLimitsDefault, saltedHash } from './reconcile-shared.js';
-import type { ReplicaReader } from './reconcile-types.js';
+import type { ReconcileReader } from './reconcile-types.js';
+import { recordWireBytes } from './wire-repair.js';
 import {
   type RecordHeader,
   type RequestItem,
@@ -32,7 +33,7 @@ export const responderLimitsDefault: ResponderLimits = { ...reconcileLimitsDefau
 
 const noClock = (): number => 0;
 
-export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: ResponderLimits = responderLimitsDefault): Uint8Array {
+export function respondRound(reader: ReconcileReader, bytes: Uint8Array, limits: ResponderLimits = responderLimitsDefault): Uint8Array {
   const req = decodeRoundRequest(bytes);
   const leafBits = reader.digest.leafBits;
   if (req.leafBits !== leafBits) {
@@ -53,7 +54,7 @@ export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: R
 }
 
 /** Appends the results for one item; returns their estimated size in bytes. */
-function answerItem(reader: ReplicaReader, item: RequestItem, salt: number, limits: ReconcileLimits, out: ResponseResult[]): number {
+function answerItem(reader: ReconcileReader, item: RequestItem, salt: number, limits: ReconcileLimits, out: ResponseResult[]): number {
   const digest = reader.digest;
   if (item.kind === 'root') {
     const own = digest.root();
@@ -80,7 +81,7 @@ function answerItem(reader: ReplicaReader, item: RequestItem, salt: number, limi
 
 /** What the responder says about a node that differs: empty, small (send entries), all headers, or children. */
 function describeDiffering(
-  reader: ReplicaReader,
+  reader: ReconcileReader,
   level: number,
   index: number,
   initiatorCount: number,
@@ -109,7 +110,7 @@ function describeDiffering(
   return 6 + n * 5;
 }
 
-function diffEntries(reader: ReplicaReader, level: number, index: number, fps: readonly (readonly [number, number])[], out: ResponseResult[]): number {
+function diffEntries(reader: ReconcileReader, level: number, index: number, fps: readonly (readonly [number, number])[], out: ResponseResult[]): number {
   const { start, end } = prefixRange(level, index);
   const own = [...reader.scanTokens(start, end, entriesPerItemMax + 1)];
   if (own.length > entriesPerItemMax) {
@@ -127,7 +128,7 @@ function diffEntries(reader: ReplicaReader, level: number, index: number, fps: r
   for (const { record } of own) {
     if (theirs.has(fpKey(record.fp))) continue;
     headers.push({ key: record.key, version: record.version, tombstone: record.tombstone, fp: record.fp });
-    size += record.key.length + 30;
+    size += recordWireBytes({ key: record.key });
   }
   out.push({ kind: 'diff', level, index, missing, headers });
   return size;

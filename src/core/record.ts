@@ -150,12 +150,6 @@ export function decodeRecordValue(key: Uint8Array, buf: Uint8Array): VersionedRe
   return { key, version, tombstone: (flags & 1) === 1, value: buf.subarray(end + 9), fp };
 }
 
-/** Header only (no value copy): what digest rebuilds and reconciliation need. */
-export function decodeRecordHeader(buf: Uint8Array): { version: Version; tombstone: boolean; fp: Hash64 } {
-  const r = decodeRecordValue(new Uint8Array(0), buf);
-  return { version: r.version, tombstone: r.tombstone, fp: r.fp };
-}
-
 /** Recomputes a record's fingerprint from its contents (used by verification to catch rot). */
 export function recomputeFingerprint(r: VersionedRecord): Hash64 {
   return fingerprintOf(r.key, encodeVersion(r.version), r.tombstone, valueHash(r.value));

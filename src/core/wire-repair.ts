@@ -42,6 +42,25 @@ export interface RangeFetchResponse {
   readonly records: readonly VersionedRecord[];
 }
 
+/**
+ * Estimated bytes of one record on the wire beyond its key and value: the length prefixes, the version (with a
+ * short node id), the flags. The one estimate every bound on records per message uses (fetch and range-fetch
+ * answers, round-response headers, session byte counts).
+ */
+export const recordOverheadBytes = 32;
+
+/** Estimated wire bytes of a record (or of a header: no value). */
+export function recordWireBytes(r: { readonly key: Uint8Array; readonly value?: Uint8Array }): number {
+  return r.key.length + (r.value?.length ?? 0) + recordOverheadBytes;
+}
+
+/** Estimated wire bytes of a batch of records. */
+export function recordBytes(records: readonly VersionedRecord[]): number {
+  let n = 0;
+  for (const r of records) n += recordWireBytes(r);
+  return n;
+}
+
 /** Token bytes on the wire (the digest's 64-bit token). */
 const tokenBytes = 8;
 
