@@ -6,6 +6,7 @@ import type { Reconciler } from './reconciler.js';
 import type { Difference, ReconcileReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
 import { prefixRange } from './digest.js';
+import { compareBytes } from './sorted.js';
 import {
   type RangeFetchRequest,
   type RangeFetchResponse,
@@ -90,10 +91,10 @@ export function answerRangeFetch(reader: Pick<ReconcileReader, 'scanTokens'>, re
     const { level, index } = req.ranges[i]!;
     const { start, end } = prefixRange(level, index);
     const after = i === 0 ? req.after : undefined;
-    const from = after !== undefined && Buffer.compare(after.token, start) > 0 ? after.token : start;
+    const from = after !== undefined && compareBytes(after.token, start) > 0 ? after.token : start;
     for (const { token, record } of reader.scanTokens(from, end)) {
       // Records sharing the cursor's token come in key order: skip up to and including the cursor's key.
-      if (after !== undefined && Buffer.compare(token, after.token) === 0 && Buffer.compare(record.key, after.key) <= 0) continue;
+      if (after !== undefined && compareBytes(token, after.token) === 0 && compareBytes(record.key, after.key) <= 0) continue;
       if (records.length >= req.recordsMax || (records.length > 0 && size > bytesMax)) {
         return { processed: i, next: { token: lastToken!, key: records[records.length - 1]!.key }, records };
       }

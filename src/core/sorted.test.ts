@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { lowerBound, mergeSortedUnique } from './sorted.js';
+import { compareBytes, lowerBound, mergeSortedUnique } from './sorted.js';
 
 const sortedKeys = fc.array(fc.string({ maxLength: 3 }), { maxLength: 30 }).map((xs) => xs.sort());
 
@@ -13,6 +13,15 @@ test('sorted: the merge is the sorted set of both arrays; lowerBound finds the f
       const i = lowerBound(merged, key);
       assert.ok(merged.slice(0, i).every((k) => k < key));
       assert.ok(merged.slice(i).every((k) => k >= key));
+    }),
+  );
+});
+
+test('sorted: compareBytes orders bytes as Buffer.compare does', () => {
+  const bytes = fc.uint8Array({ maxLength: 6, max: 3 });
+  fc.assert(
+    fc.property(bytes, bytes, (a, b) => {
+      assert.equal(compareBytes(a, b), Buffer.compare(a, b));
     }),
   );
 });
