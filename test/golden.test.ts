@@ -6,9 +6,23 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { decodeJson, decodeKey, decodeOptionalRecord, decodeRecords, encodeRecords } from '../src/cluster/codec.js';
+import {
+  decodeJson,
+  decodeKey,
+  decodeOptionalRecord,
+  decodeRecords,
+  encodeRecords,
+} from '../src/cluster/codec.js';
 import { checkPeerFormat, formatId } from '../src/core/format.js';
 import { decodeRecordValue, encodeRecordValue, recomputeFingerprint } from '../src/core/record.js';
+import {
+  decodeRoundRequest,
+  decodeRoundResponse,
+  encodeRoundRequest,
+  encodeRoundResponse,
+  MessageType,
+  peekType,
+} from '../src/core/wire.js';
 import {
   decodeFetchRequest,
   decodeFetchResponse,
@@ -23,7 +37,6 @@ import {
   encodeRangeFetchRequest,
   encodeRangeFetchResponse,
 } from '../src/core/wire-repair.js';
-import { MessageType, decodeRoundRequest, decodeRoundResponse, encodeRoundRequest, encodeRoundResponse, peekType } from '../src/core/wire.js';
 import { goldenCases, goldenPath, hex } from './fixtures/golden-cases.js';
 
 const fixtures = JSON.parse(readFileSync(goldenPath, 'utf8')) as Record<string, string>;
@@ -72,7 +85,10 @@ test('each wire fixture decodes and encodes back to the same bytes', () => {
 
 test('stored records and codec messages of the fixtures read back, fingerprints intact', () => {
   for (const name of ['storage.record.live', 'storage.record.tombstone']) {
-    const r = decodeRecordValue(new TextEncoder().encode(name.endsWith('live') ? 'user:42' : 'user:43'), unhex(fixtures[name]!));
+    const r = decodeRecordValue(
+      new TextEncoder().encode(name.endsWith('live') ? 'user:42' : 'user:43'),
+      unhex(fixtures[name]!),
+    );
     assert.deepEqual(recomputeFingerprint(r), r.fp, `${name}: the stored fingerprint is the recomputed one`);
     assert.equal(hex(encodeRecordValue(r)), fixtures[name]);
   }
@@ -80,7 +96,10 @@ test('stored records and codec messages of the fixtures read back, fingerprints 
   assert.equal(hex(encodeRecords(records)), fixtures['codec.records']);
   assert.equal(new TextDecoder().decode(decodeKey(unhex(fixtures['codec.key']!))), 'user:42');
   assert.equal(decodeOptionalRecord(unhex(fixtures['codec.optionalRecord.absent']!), 1024), undefined);
-  assert.deepEqual(decodeOptionalRecord(unhex(fixtures['codec.optionalRecord.present']!), 1024)?.fp, records[0]!.fp);
+  assert.deepEqual(
+    decodeOptionalRecord(unhex(fixtures['codec.optionalRecord.present']!), 1024)?.fp,
+    records[0]!.fp,
+  );
   assert.deepEqual(decodeJson(unhex(fixtures['codec.json.ping']!)), { id: 'n1', root: '0123456789abcdef' });
 });
 
@@ -90,7 +109,9 @@ test('a peer of another format is refused with PEER_INCOMPATIBLE; ours and an ab
   assert.throws(
     () => checkPeerFormat('w0-0000000000000000-0000000000000000', 'n2'),
     (err: { code?: string; message?: string }) =>
-      err.code === 'PEER_INCOMPATIBLE' && /peer n2 speaks format w0-/.test(err.message ?? '') && err.message!.includes(formatId),
+      err.code === 'PEER_INCOMPATIBLE' &&
+      /peer n2 speaks format w0-/.test(err.message ?? '') &&
+      err.message!.includes(formatId),
   );
   assert.throws(() => checkPeerFormat([formatId, formatId], undefined), { code: 'PEER_INCOMPATIBLE' });
 });

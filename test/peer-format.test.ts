@@ -21,7 +21,11 @@ test('two nodes of one build replicate; a peer of another format is refused with
     // A node of another release: the same transport, its header claiming the other format.
     const peers = new Map([['n2', cluster.url('n2')]]);
     const stranger = new HttpTransport({ self: 'n1', peers, sign: () => ({ [formatHeader]: oldFormat }) });
-    const record = makeRecord(new TextEncoder().encode('fmt'), { ms: Date.now() + 60_000, counter: 0, node: 'n1' }, new Uint8Array(3));
+    const record = makeRecord(
+      new TextEncoder().encode('fmt'),
+      { ms: Date.now() + 60_000, counter: 0, node: 'n1' },
+      new Uint8Array(3),
+    );
     try {
       await assert.rejects(
         stranger.call('n2', { route: 'replicate', body: encodeRecords([record]), timeoutMs: 5000 }),

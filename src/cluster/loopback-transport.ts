@@ -20,7 +20,8 @@ export class LoopbackNetwork {
   transport(self: string, faults?: TransportFaults): Transport {
     return {
       call: async (peer: string, request: TransportRequest): Promise<Uint8Array> => {
-        if (faults?.drops(peer, request.route)) throw new ConvergeError('UNAVAILABLE', `${peer} is unreachable (fault injected)`);
+        if (faults?.drops(peer, request.route))
+          throw new ConvergeError('UNAVAILABLE', `${peer} is unreachable (fault injected)`);
         const handler = this.handlers.get(peer);
         if (handler === undefined) throw new ConvergeError('UNAVAILABLE', `${peer} is not running`);
         // Copy the body as a network would, so neither side can mutate the other's buffers.
@@ -41,11 +42,18 @@ function asPeerError(peer: string, route: string, err: unknown): ConvergeError {
 }
 
 /** Settles with the answer, or with TIMEOUT after `timeoutMs`, or with the abort reason, whichever is first. */
-function withDeadline(peer: string, answer: Promise<Uint8Array>, request: TransportRequest): Promise<Uint8Array> {
+function withDeadline(
+  peer: string,
+  answer: Promise<Uint8Array>,
+  request: TransportRequest,
+): Promise<Uint8Array> {
   const { signal, timeoutMs } = request;
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(() => reject(new ConvergeError('TIMEOUT', `${peer} did not answer within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(
+      () => done(() => reject(new ConvergeError('TIMEOUT', `${peer} did not answer within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     const onAbort = (): void => done(() => reject(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     const done = (settle: () => void): void => {

@@ -40,8 +40,10 @@ function assertCode(err: ConvergeError, codes: readonly ErrorCode[]): void {
   assert.ok(codes.includes(err.code), `expected ${codes.join(' or ')}, got ${err.code}: ${err.message}`);
 }
 
+type WithFixture = (title: string, body: (f: TransportFixture) => Promise<void>) => void;
+
 export function runTransportContract(name: string, setup: () => Promise<TransportFixture>): void {
-  const withFixture = (title: string, body: (f: TransportFixture) => Promise<void>): void => {
+  const withFixture: WithFixture = (title, body) => {
     test(`${name}: ${title}`, async () => {
       const fixture = await setup();
       try {
@@ -51,17 +53,28 @@ export function runTransportContract(name: string, setup: () => Promise<Transpor
       }
     });
   };
+  deliveryCases(withFixture);
+  failureCases(withFixture);
+  faultCases(withFixture);
+}
 
-  withFixture('a call reaches the peer with route, body and caller; the answer comes back intact', async (f) => {
-    const seen: Array<{ route: string; body: string; from: string | undefined }> = [];
-    await f.serve('n2', async (route, body, from) => {
-      seen.push({ route, body: str(body), from });
-      return bytes(`${route}:${str(body)}`);
-    });
-    const answer = await f.settle(f.transport('n1').call('n2', { route: 'ae/msg', body: bytes('hello'), timeoutMs }));
-    assert.equal(str(answer), 'ae/msg:hello');
-    assert.deepEqual(seen, [{ route: 'ae/msg', body: 'hello', from: 'n1' }]);
-  });
+/** What a working link does: bytes and callers arrive intact, calls do not mix. */
+function deliveryCases(withFixture: WithFixture): void {
+  withFixture(
+    'a call reaches the peer with route, body and caller; the answer comes back intact',
+    async (f) => {
+      const seen: Array<{ route: string; body: string; from: string | undefined }> = [];
+      await f.serve('n2', async (route, body, from) => {
+        seen.push({ route, body: str(body), from });
+        return bytes(`${route}:${str(body)}`);
+      });
+      const answer = await f.settle(
+        f.transport('n1').call('n2', { route: 'ae/msg', body: bytes('hello'), timeoutMs }),
+      );
+      assert.equal(str(answer), 'ae/msg:hello');
+      assert.deepEqual(seen, [{ route: 'ae/msg', body: 'hello', from: 'n1' }]);
+    },
+  );
 
   withFixture('binary, empty and large bodies travel unchanged both ways', async (f) => {
     await f.serve('n2', async (_route, body) => Uint8Array.from(body).reverse());
@@ -73,7 +86,7 @@ export function runTransportContract(name: string, setup: () => Promise<Transpor
     }
   });
 
-  withFixture('neither side can change the other one\'s buffers', async (f) => {
+  withFixture("neither side can change the other one's buffers", async (f) => {
     const kept: Uint8Array[] = [];
     const answerBytes = bytes('answer');
     await f.serve('n2', async (_route, body) => {
@@ -91,16 +104,27 @@ export function runTransportContract(name: string, setup: () => Promise<Transpor
   withFixture('concurrent calls each get their own answer', async (f) => {
     await f.serve('n2', async (_route, body) => bytes(`re:${str(body)}`));
     const t = f.transport('n1');
-    const calls = Array.from({ length: 40 }, (_, i) => t.call('n2', { route: 'read', body: bytes(`${i}`), timeoutMs }));
+    const calls = Array.from({ length: 40 }, (_, i) =>
+      t.call('n2', { route: 'read', body: bytes(`${i}`), timeoutMs }),
+    );
     const answers = await f.settle(Promise.all(calls));
-    assert.deepEqual(answers.map(str), calls.map((_, i) => `re:${i}`));
+    assert.deepEqual(
+      answers.map(str),
+      calls.map((_, i) => `re:${i}`),
+    );
   });
+}
 
-  withFixture('a peer\'s ConvergeError arrives with its code and message', async (f) => {
+/** What a failing peer or link looks like to the caller: always a ConvergeError with a known code. */
+function failureCases(withFixture: WithFixture): void {
+  withFixture("a peer's ConvergeError arrives with its code and message", async (f) => {
     await f.serve('n2', async () => {
       throw new ConvergeError('VALUE_TOO_LARGE', 'value of 9 bytes exceeds valueBytesMax 8');
     });
-    const err = await rejection(f, f.transport('n1').call('n2', { route: 'replicate', body: bytes('x'), timeoutMs }));
+    const err = await rejection(
+      f,
+      f.transport('n1').call('n2', { route: 'replicate', body: bytes('x'), timeoutMs }),
+    );
     assertCode(err, ['VALUE_TOO_LARGE']);
     assert.match(err.message, /exceeds valueBytesMax 8/);
   });
@@ -109,14 +133,20 @@ export function runTransportContract(name: string, setup: () => Promise<Transpor
     await f.serve('n2', async () => {
       throw new TypeError('a bug in the handler');
     });
-    const err = await rejection(f, f.transport('n1').call('n2', { route: 'read', body: bytes('x'), timeoutMs }));
+    const err = await rejection(
+      f,
+      f.transport('n1').call('n2', { route: 'read', body: bytes('x'), timeoutMs }),
+    );
     assertCode(err, ['INTERNAL']);
   });
 
   withFixture('a stopped peer is UNAVAILABLE', async (f) => {
     await f.serve('n2', async () => bytes('up'));
     const t = f.transport('n1');
-    assert.equal(str(await f.settle(t.call('n2', { route: 'ping', body: new Uint8Array(0), timeoutMs }))), 'up');
+    assert.equal(
+      str(await f.settle(t.call('n2', { route: 'ping', body: new Uint8Array(0), timeoutMs }))),
+      'up',
+    );
     await f.stop('n2');
     const err = await rejection(f, t.call('n2', { route: 'ping', body: new Uint8Array(0), timeoutMs }));
     assertCode(err, ['UNAVAILABLE']);
@@ -131,11 +161,17 @@ export function runTransportContract(name: string, setup: () => Promise<Transpor
       await held;
       return bytes('late');
     });
-    const err = await rejection(f, f.transport('n1').call('n2', { route: 'ae/msg', body: bytes('x'), timeoutMs: 150 }));
+    const err = await rejection(
+      f,
+      f.transport('n1').call('n2', { route: 'ae/msg', body: bytes('x'), timeoutMs: 150 }),
+    );
     release();
     assertCode(err, ['TIMEOUT']);
   });
+}
 
+/** The caller's own means of giving up: an abort, and the fault hooks the tests partition nodes with. */
+function faultCases(withFixture: WithFixture): void {
   withFixture('an aborted call rejects without waiting for the peer', async (f) => {
     let release = (): void => {};
     const held = new Promise<void>((resolve) => {
@@ -146,24 +182,32 @@ export function runTransportContract(name: string, setup: () => Promise<Transpor
       return bytes('late');
     });
     const controller = new AbortController();
-    const call = f.transport('n1').call('n2', { route: 'ae/msg', body: bytes('x'), timeoutMs: 60_000, signal: controller.signal });
+    const call = f
+      .transport('n1')
+      .call('n2', { route: 'ae/msg', body: bytes('x'), timeoutMs: 60_000, signal: controller.signal });
     controller.abort(new ConvergeError('UNAVAILABLE', 'session cancelled'));
     await rejection(f, call);
     release();
   });
 
-  withFixture('an isolated peer is never reached and the call fails as unreachable or timed out', async (f) => {
-    let reached = 0;
-    await f.serve('n2', async () => {
-      reached += 1;
-      return bytes('ok');
-    });
-    await f.serve('n3', async () => bytes('ok'));
-    f.isolate('n1', 'n2');
-    const t = f.transport('n1');
-    const err = await rejection(f, t.call('n2', { route: 'replicate', body: bytes('x'), timeoutMs: 150 }));
-    assertCode(err, ['UNAVAILABLE', 'TIMEOUT']);
-    assert.equal(reached, 0);
-    assert.equal(str(await f.settle(t.call('n3', { route: 'replicate', body: bytes('x'), timeoutMs }))), 'ok');
-  });
+  withFixture(
+    'an isolated peer is never reached and the call fails as unreachable or timed out',
+    async (f) => {
+      let reached = 0;
+      await f.serve('n2', async () => {
+        reached += 1;
+        return bytes('ok');
+      });
+      await f.serve('n3', async () => bytes('ok'));
+      f.isolate('n1', 'n2');
+      const t = f.transport('n1');
+      const err = await rejection(f, t.call('n2', { route: 'replicate', body: bytes('x'), timeoutMs: 150 }));
+      assertCode(err, ['UNAVAILABLE', 'TIMEOUT']);
+      assert.equal(reached, 0);
+      assert.equal(
+        str(await f.settle(t.call('n3', { route: 'replicate', body: bytes('x'), timeoutMs }))),
+        'ok',
+      );
+    },
+  );
 }

@@ -27,7 +27,9 @@ function computeFormatId(): string {
   const version = encodeVersion({ ms: 1_700_000_000_000, counter: 1, node: 'canary' });
   const fp = fingerprintOf(key, version, false, valueHash(textEncoder.encode('canary value')));
   const token = tokenOf(key);
-  const tokenWords = [0, 4].map((at) => ((token[at]! << 24) | (token[at + 1]! << 16) | (token[at + 2]! << 8) | token[at + 3]!) >>> 0);
+  const tokenWords = [0, 4].map(
+    (at) => ((token[at]! << 24) | (token[at + 1]! << 16) | (token[at + 2]! << 8) | token[at + 3]!) >>> 0,
+  );
   return `w${wireVersion}-${hex([fp[0], fp[1]])}-${hex(tokenWords)}`;
 }
 
@@ -38,7 +40,10 @@ export const formatId = computeFormatId();
  * Refuses a peer whose format id differs from ours. A request without the header (a tool, a test, a node
  * from before the header existed) is let through: its messages still pass every decoder's version check.
  */
-export function checkPeerFormat(header: string | readonly string[] | undefined, peer: string | undefined): void {
+export function checkPeerFormat(
+  header: string | readonly string[] | undefined,
+  peer: string | undefined,
+): void {
   if (header === undefined || header === formatId) return;
   const peerFormat = typeof header === 'string' ? header : header.join(',');
   const who = peer === undefined ? 'a peer' : `peer ${peer}`;
