@@ -3,6 +3,7 @@
 // tombstone watermark and background digest verification. Requests only feed it; it runs on its own ticks.
 
 import type { Registry } from 'prom-client';
+import { logFailure } from '../core/failures.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
@@ -160,7 +161,7 @@ export class AntiEntropyProcess {
     void this.options.replica
       .whenDigestReady()
       .then(() => this.verifier.run(signal))
-      .catch(() => {});
+      .catch(logFailure('verification'));
   }
 
   private async peerLoop(peer: string, signal: AbortSignal): Promise<void> {
@@ -182,7 +183,7 @@ export class AntiEntropyProcess {
         signal.addEventListener('abort', onAbort, { once: true });
       });
       if (signal.aborted) return;
-      if (!this.paused) await this.runner.run(peer, signal).catch(() => {});
+      if (!this.paused) await this.runner.run(peer, signal).catch(logFailure('anti-entropy session', 'debug'));
       delayMs = intervalMs * (0.75 + 0.5 * random.next());
     }
   }
@@ -194,7 +195,7 @@ export class AntiEntropyProcess {
       } catch {
         return;
       }
-      await this.purgeOnce().catch(() => {});
+      await this.purgeOnce().catch(logFailure('tombstone purge'));
     }
   }
 

@@ -4,6 +4,7 @@
 // session. A session the peer refuses to begin (busy) is no session: nothing is recorded.
 
 import { decodeJson, encodeJson } from '../cluster/codec.js';
+import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
 import { Reconciler } from '../core/reconciler.js';
 import type { AntiEntropyMetrics } from './metrics.js';
@@ -57,7 +58,7 @@ export class SessionRunner {
       const active = this.outgoing.get(peer);
       if (active !== undefined) {
         if (!options.wait) return active.done;
-        await active.done.catch(() => {});
+        await active.done.catch(logFailure('session awaited by another run', 'debug'));
         continue;
       }
       const busy = this.incomingActive(peer)
@@ -161,7 +162,7 @@ export class SessionRunner {
         .then((b) =>
           this.watermark.heard(run.peer, (decodeJson(b) as { watermarkMs?: number }).watermarkMs ?? null),
         )
-        .catch(() => {});
+        .catch(logFailure('session end notice'));
     }
     // A failed or cancelled session keeps its checkpoint: the next one resumes where it stopped.
     await env.state.record(entry);
@@ -263,6 +264,6 @@ export class SessionRunner {
   }
 
   async idle(): Promise<void> {
-    await Promise.all([...this.outgoing.values()].map((a) => a.done.catch(() => {})));
+    await Promise.all([...this.outgoing.values()].map((a) => a.done.catch(logFailure('session awaited at idle', 'debug'))));
   }
 }

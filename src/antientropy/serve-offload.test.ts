@@ -13,7 +13,7 @@ import { ConvergeError } from '../core/errors.js';
 import { tokenOf } from '../core/hash.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import { keyToBytes, makeRecord } from '../core/record.js';
-import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
+import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodeRangeFetchRequest, recordBytes } from '../core/wire-repair.js';
 import { MemoryReplica } from '../core/memory-reader.js';
 import { openReplica } from '../replica/replica.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
@@ -211,7 +211,7 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
     assert.ok(got !== undefined);
     assert.equal(got.processed, expected.processed);
     assert.equal(got.records, 600);
-    assert.equal(got.bytes, expected.records.reduce((n, r) => n + r.key.length + r.value.length + 24, 0));
+    assert.equal(got.bytes, recordBytes(expected.records));
     // Purged tombstones (ms < 1,100 among 100-599: 10 of them) never come back; 50-99 lose to what is here.
     assert.equal(got.prepared.losers, 50);
     assert.equal(got.prepared.winners, 600 - 50 - 10);

@@ -3,6 +3,7 @@
 // resumes where it stopped. The peer answers statelessly (core responder) over the transport.
 
 import { prefixRange } from '../core/digest.js';
+import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
@@ -204,7 +205,7 @@ class Window {
 
   async add(op: Promise<void>): Promise<void> {
     // Awaited below or by drain; if an earlier batch fails first, this one's outcome is moot but handled.
-    op.catch(() => {});
+    op.catch(logFailure('session apply batch', 'debug'));
     this.inFlight.push(op);
     while (this.inFlight.length >= this.depth) await this.inFlight.shift();
   }
@@ -328,7 +329,7 @@ async function pullRanges(
     await applies.drain();
   } finally {
     // A failed apply leaves the prefetch behind: its outcome no longer matters, but must not go unhandled.
-    pending?.catch(() => {});
+    pending?.catch(logFailure('session prefetch', 'debug'));
   }
 }
 

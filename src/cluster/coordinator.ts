@@ -4,6 +4,7 @@
 // repair on, sends the winner to the replicas that answered with something older.
 
 import { ConvergeError } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
 import { type VersionedRecord, fpEquals, merge } from '../core/record.js';
 import { decodeOptionalRecord, encodeKey, encodeRecords } from './codec.js';
 import type { Consistency } from './node-types.js';
@@ -145,9 +146,9 @@ function repairInBackground(ctx: NodeContext, winner: VersionedRecord, stale: st
   for (const id of stale) {
     ctx.metrics.readRepairs.inc();
     if (id === ctx.id) {
-      void ctx.replica.apply([winner], 'read-repair').catch(() => {});
+      void ctx.replica.apply([winner], 'read-repair').catch(logFailure('local read repair'));
       continue;
     }
-    void ctx.transport.call(id, { route: 'repair', body, timeoutMs: ctx.limits.requestTimeoutMs }).catch(() => {});
+    void ctx.transport.call(id, { route: 'repair', body, timeoutMs: ctx.limits.requestTimeoutMs }).catch(logFailure('read repair', 'debug'));
   }
 }

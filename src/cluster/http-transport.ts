@@ -2,6 +2,7 @@
 // slower between nodes), binary bodies, bounded responses, errors mapped to ConvergeError codes.
 
 import { Pool, errors as undiciErrors } from 'undici';
+import { logFailure } from '../core/failures.js';
 import { ConvergeError, type ErrorCode, errorCodes } from '../core/errors.js';
 import { formatHeader, formatId } from '../core/format.js';
 import type { TransportFaults } from './faults.js';
@@ -61,7 +62,7 @@ export class HttpTransport implements Transport {
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.close().catch(() => {})));
+    await Promise.all(pools.map((p) => p.close().catch(logFailure('connection pool close'))));
   }
 
   private pool(peer: string, url: string): Pool {

@@ -4,6 +4,7 @@
 // runs on the node's own tick; requests only feed it.
 
 import { Registry } from 'prom-client';
+import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
 import { type Clock, HybridLogicalClock, versionToString } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
@@ -194,7 +195,7 @@ export class ConvergeNode implements NodeApi {
       }
       await this.pingPeers();
       if (signal.aborted) return;
-      if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(() => {});
+      if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(logFailure('hint replay', 'debug'));
     }
   }
 

@@ -3,6 +3,7 @@
 // are group-committed: one storage batch in flight, the next accumulating, so many applies share a commit.
 
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
+import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import {
@@ -240,7 +241,7 @@ export class LocalReplica implements Replica {
   /** Waits until every accepted apply has reached storage. */
   async flush(): Promise<void> {
     for (let batch = this.next ?? this.current; batch !== null; batch = this.next ?? this.current) {
-      await batch.done.catch(() => {});
+      await batch.done.catch(logFailure('apply batch awaited by flush', 'debug'));
     }
   }
 
@@ -328,7 +329,7 @@ function newBatch(): Batch {
     resolve = res;
     reject = rej;
   });
-  done.catch(() => {}); // callers observe it through enqueue's return value
+  done.catch(logFailure('apply batch', 'debug')); // callers observe it through enqueue's return value
   return { ops: [], entries: [], done, resolve, reject };
 }
 

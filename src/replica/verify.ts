@@ -5,6 +5,7 @@
 // was just rebuilt from storage).
 
 import type { Clock } from '../core/hlc.js';
+import { backgroundFailures, logFailure } from '../core/failures.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from './replica.js';
 
@@ -35,10 +36,17 @@ export interface VerifierOptions {
    */
   readonly deferWhile?: () => boolean;
   readonly deferMaxMs?: number;
+  /** After a pass that failed (a storage error, a bug), the next begins this long after, at most. */
+  readonly failedPassRetryMs?: number;
+  /** Told of every pass that failed (it is also logged and counted as `verification pass`). */
+  readonly onPassFailed?: (err: unknown) => void;
 }
 
 /** How often a deferred pass looks again. */
 const deferPollMs = 250;
+
+/** Default of VerifierOptions.failedPassRetryMs. */
+export const failedPassRetryMsDefault = 60_000;
 
 /** Default of VerifierOptions.startDelayMs. */
 export const verifyStartDelayMsDefault = 60_000;
@@ -55,6 +63,9 @@ const sliceSeconds = 0.01;
 export class DigestVerifier {
   passes = 0;
   mismatches = 0;
+  /** Passes that stopped on an error; verification carries on with the next. */
+  failedPasses = 0;
+  lastFailure: string | null = null;
   running = false;
   lastPassEndedAtMs: number | null;
   /** When the next pass begins; null while one runs, and before run(). */
@@ -79,14 +90,33 @@ export class DigestVerifier {
         this.nextPassAtMs = clock.now() + waitMs;
         await timers.sleep(waitMs, signal);
         this.nextPassAtMs = null;
-        await this.pass(signal);
-        waitMs = passIntervalMs;
+        const completed = await this.passOrReport(signal);
+        const retryMs = this.options.failedPassRetryMs ?? failedPassRetryMsDefault;
+        waitMs = completed ? passIntervalMs : Math.min(passIntervalMs, retryMs);
       }
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
       this.running = false;
       this.nextPassAtMs = null;
+    }
+  }
+
+  /**
+   * One pass; a pass that throws is logged, counted and retried later, never the end of verification (a
+   * storage hiccup would otherwise leave the node unverified for the life of the process, without a trace).
+   */
+  private async passOrReport(signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.pass(signal);
+      return true;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.failedPasses += 1;
+      this.lastFailure = err instanceof Error ? err.message : String(err);
+      backgroundFailures.record('verification pass', err);
+      this.options.onPassFailed?.(err);
+      return false;
     }
   }
 
@@ -123,7 +153,7 @@ export class DigestVerifier {
     // the writes that matter.
     await replica
       .putMeta(lastPassMeta, new TextEncoder().encode(String(this.lastPassEndedAtMs)))
-      .catch(() => {});
+      .catch(logFailure('verification schedule write'));
     return found;
   }
 

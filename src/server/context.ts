@@ -2,6 +2,7 @@
 // transport, wall clock, timers) into the same node code the simulation wires virtually.
 
 import { Registry } from 'prom-client';
+import { logFailure } from '../core/failures.js';
 import type { NodeConfig } from '../config/config.js';
 import { TransportFaults } from '../cluster/faults.js';
 import { HttpTransport } from '../cluster/http-transport.js';
@@ -75,7 +76,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     config, storage, replica, transport, faults, node, registry, antiEntropy: undefined,
     onClose: (fn) => closers.unshift(fn),
     async close() {
-      for (const fn of closers) await fn().catch(() => {});
+      for (const fn of closers) await fn().catch(logFailure('shutdown step'));
       await node.close();
       await transport.close();
       await storage.close();

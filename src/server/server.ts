@@ -10,6 +10,7 @@ import { type ClientToken, clientAuthHook, loadClientTokens } from './auth/clien
 import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
 import { buildHttpServer } from './http.js';
 import { loadTlsMaterial } from './tls.js';
+import { registerFailureMetric, useLogger } from '../runtime/logging.js';
 
 export interface RunningNode {
   readonly ctx: ServiceContext;
@@ -37,12 +38,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   // Files are read before anything opens, so a bad certificate or tokens file fails the start cleanly.
   const tls = loadTlsMaterial(config.tls);
   const tokens: ClientToken[] | undefined = config.clientTokensFile === null ? undefined : loadClientTokens(config.clientTokensFile);
+  const log = useLogger(config.logLevel, config.id);
   const ctx = await createServiceContext({
     ...options,
     ...(secret === undefined ? {} : { sign: clusterSigner(config.id, secret) }),
     ...(tls.ca === undefined ? {} : { tls: { ca: tls.ca } }),
   });
   await options.extend?.(ctx);
+  registerFailureMetric(ctx.registry);
   const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
   const dropped = new Counter({ name: 'converge_http_connections_dropped_total', help: 'Connections refused because connectionsMax were open', registers: [ctx.registry] });
   const clientErrors = new Counter({ name: 'converge_http_client_errors_total', help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow', labelNames: ['code'], registers: [ctx.registry] });
@@ -84,7 +87,10 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     stopped = true;
     await app.close();
     await ctx.close();
+    log.info({}, 'node stopped');
   };
   options.signal?.addEventListener('abort', () => void stop(), { once: true });
-  return { ctx, app, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`, stop };
+  const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+  log.info({ url, peers: config.peers.map((p) => p.id), dataDir: config.dataDir }, 'node started');
+  return { ctx, app, url, stop };
 }

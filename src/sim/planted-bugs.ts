@@ -3,6 +3,7 @@
 // simulator: the shipped code has no switch that turns them on.
 
 import type { AntiEntropyProcess } from '../antientropy/process.js';
+import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import type { VersionedRecord } from '../core/record.js';
 import { LocalReplica, type ReplicaOptions } from '../replica/replica.js';
@@ -19,7 +20,7 @@ class AckBeforePersistReplica extends LocalReplica {
   override apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
     const before = this.stats().applied;
     // The merge and the staging run synchronously inside super.apply, before its first await.
-    super.apply(records, source).catch(() => {});
+    super.apply(records, source).catch(logFailure('planted early-ack apply', 'debug'));
     const applied = this.stats().applied - before;
     return Promise.resolve({ applied, ignored: records.length - applied });
   }

@@ -4,6 +4,7 @@
 // disk writes stop; what the disk loses is what the durability model says was not durable yet.
 
 import { Registry } from 'prom-client';
+import { logFailure } from '../core/failures.js';
 import { type AntiEntropyProcess, createAntiEntropy } from '../antientropy/process.js';
 import { type ConvergeNode, createNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
@@ -103,7 +104,7 @@ export class World {
       rebuildSliceRecords: 128,
     });
     this.observeClientWrites(replica);
-    void replica.rebuild().catch(() => {});
+    void replica.rebuild().catch(logFailure('digest rebuild'));
     const transport = this.network.transport(node.id, owner);
     const peers = this.nodes.map((n) => ({ id: n.id, url: `sim://${n.id}` }));
     const converge = createNode({

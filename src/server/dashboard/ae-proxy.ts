@@ -4,6 +4,7 @@
 // long session never turns into a timeout error on the page.
 
 import { setTimeout as delay } from 'node:timers/promises';
+import { logFailure } from '../../core/failures.js';
 import type { FastifyInstance } from 'fastify';
 import type { NodeStatus } from '../../cluster/node-types.js';
 import { ConvergeError } from '../../core/errors.js';
@@ -56,7 +57,7 @@ export function registerAntiEntropyProxy(
     const first = await Promise.race([answer, pending]);
     waiting.abort();
     if (first === null) {
-      answer.catch(() => {}); // runs on; its outcome shows in the node's history
+      answer.catch(logFailure('dashboard session run', 'debug')); // runs on; its outcome shows in the node's history
       return reply.code(202).send({ accepted: true, node: id, action });
     }
     return reply.code(first.statusCode).send(first.body ?? {});
