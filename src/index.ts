@@ -1,11 +1,34 @@
-// The package's public surface: embed a node, or use the pure core and the storage engines on their own.
-export * as core from './core/index.js';
-export * from './storage/index.js';
-export { openReplica, LocalReplica } from './replica/index.js';
-export type { Replica, ReplicaReader, ApplySource, ApplyResult } from './replica/index.js';
-export { createNode, ConvergeNode, HttpTransport, LoopbackNetwork, TransportFaults } from './cluster/index.js';
-export type { NodeApi, NodeStatus, Consistency, PeerConfig, Transport } from './cluster/index.js';
-export { createAntiEntropy, AntiEntropyProcess } from './antientropy/index.js';
+// The package's root surface (docs/library.md): start a node inside a program, read its configuration and
+// status types, and handle its errors. Importing it loads no native code: the server, lmdb and the
+// anti-entropy wiring are imported when a node starts. The pure core, the storage engines, the replica, the
+// cluster and anti-entropy each have their own entry (`converge/core`, `converge/storage`, ...).
+
+import type { RunningNode, StartNodeOptions } from './server/server.js';
+
 export type { AntiEntropyStatus, SessionHistoryEntry } from './antientropy/index.js';
-export { startNode } from './server/server.js';
+export type {
+  Consistency,
+  NodeStatus,
+  PeerConfig,
+  PeerStatus,
+  ReadResult,
+  WriteResult,
+} from './cluster/node-types.js';
+export type { NodeConfig } from './config/index.js';
 export { resolveConfig } from './config/index.js';
+export type { ErrorCode } from './core/errors.js';
+export { ConvergeError, errorCodes } from './core/errors.js';
+export { formatId } from './core/format.js';
+export type { Version } from './core/hlc.js';
+export type { RunningNode, StartNodeOptions };
+
+/**
+ * Starts a node as `converge serve` does: storage, HTTP API and dashboard, and anti-entropy unless
+ * `options.extend` wires something else (or the config switches it off). Stop it with `stop()` or the signal.
+ */
+export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
+  // Loaded here, not at import: the server opens lmdb, whose native binding a program that only reads the
+  // types or handles the errors should not load.
+  const [server, wiring] = await Promise.all([import('./server/server.js'), import('./cli/wiring.js')]);
+  return server.startNode({ extend: wiring.extendWithAntiEntropy, ...options });
+}

@@ -83,6 +83,17 @@ test('src/core uses no Node or real-world globals (Buffer, process, timers, Date
   assert.deepEqual(random, []);
 });
 
+test('no rejection is swallowed in src: .catch(() => {}) is replaced by logFailure(what)', () => {
+  const swallowed = sourceFiles('src', true).filter((file) =>
+    /\.catch\(\s*\(\)\s*=>\s*\{\s*\}\s*\)/.test(stripComments(file)),
+  );
+  assert.deepEqual(
+    swallowed,
+    [],
+    'log and count the failure: .catch(logFailure(what)) from src/core/failures.ts',
+  );
+});
+
 function stripComments(file: string): string {
   const text = readFileSync(join(root, file), 'utf8');
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
@@ -97,12 +108,15 @@ const biomeClean = [
   'src/cluster/loopback-transport.ts',
   'src/cluster/transport-contract.ts',
   'src/core/failures.ts',
+  'src/core/index.ts',
   'src/core/format.ts',
+  'src/index.ts',
   'src/replica/verify.test.ts',
   'src/runtime/logging.ts',
   'test/fixtures/golden-cases.ts',
   'test/golden.test.ts',
   'test/logging.test.ts',
+  'test/package-surface.test.ts',
   'test/peer-format.test.ts',
   'test/tidy.test.ts',
   'test/tidy/source-scan.ts',

@@ -1,20 +1,45 @@
-// The pure core: versions, records and merge, hashing, digests, reconciliation and the wire codec.
-// No Node imports, no timers, no randomness, no I/O: it could run in a browser.
-export * from './errors.js';
-export * from './hlc.js';
-export * from './hash.js';
-export * from './record.js';
+// The pure core, as a program embedding it sees it (`converge/core`): versions, records and merge, hashing,
+// digests, reconciliation with its wire codec, repair planning, and the injected world's interfaces. No Node
+// imports, no timers, no randomness, no I/O: it could run in a browser. Byte-level codec helpers, the
+// reconciliation's shared heuristics, the failure log and the in-memory test replica stay internal.
+
 export * from './digest.js';
-export * from './random.js';
-export * from './timers.js';
-export * from './wire.js';
+export * from './errors.js';
 export * from './format.js';
-export * from './wire-repair.js';
-export * from './reconcile-types.js';
-export * from './reconcile-shared.js';
-export * from './reconcile-responder.js';
-export * from './reconciler.js';
+export * from './hash.js';
+export * from './hlc.js';
+export * from './random.js';
 export * from './reconcile-driver.js';
+export * from './reconcile-responder.js';
+export { type ReconcileLimits, reconcileLimitsDefault } from './reconcile-shared.js';
+export * from './reconcile-types.js';
+export * from './reconciler.js';
+export * from './record.js';
 export * from './repair-plan.js';
-export * from './memory-reader.js';
-export * from './sorted.js';
+export * from './timers.js';
+export type {
+  RecordHeader,
+  RequestItem,
+  ResponseResult,
+  RoundRequest,
+  RoundResponse,
+  WireNodeHash,
+} from './wire.js';
+export {
+  branchBitsMax,
+  childCount,
+  decodeRoundRequest,
+  decodeRoundResponse,
+  encodeRoundRequest,
+  encodeRoundResponse,
+  entriesPerItemMax,
+  keyBytesWireMax,
+  MessageType,
+  peekType,
+  recordsPerMessageMax,
+  roundItemsMax,
+  valueBytesWireMax,
+  wireMessageBytesMax,
+  wireVersion,
+} from './wire.js';
+export * from './wire-repair.js';
