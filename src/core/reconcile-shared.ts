@@ -4,6 +4,7 @@
 
 import type { DigestNode } from './digest.js';
 import { childCount } from './wire.js';
+import { recordOverheadBytes } from './wire-repair.js';
 
 export interface ReconcileLimits {
   /** Digest levels descended per half round trip (4 children per node at 2). */
@@ -26,8 +27,10 @@ export function saltedHash(node: DigestNode, salt: number): number {
 /** Estimated bytes per wire node hash (4-byte hash + a short varint count). */
 const nodeHashBytes = 5;
 const fingerprintBytes = 8;
-/** Estimated bytes per record header in an answer (key, version, flags, fingerprint). */
-const headerBytes = 40;
+/** A key's length as the cost model assumes it (it does not see the keys it weighs). */
+const keyBytesTypical = 8;
+/** Estimated bytes per record header in an answer: the one per-record estimate, with a typical key. */
+const headerBytes = recordOverheadBytes + keyBytesTypical;
 
 /**
  * True when exchanging the fingerprints of the records under a differing node is expected to cost fewer
