@@ -59,9 +59,11 @@ export function registerServe(program: Command): void {
         lock.release();
         throw err;
       }
+      // The handlers go in before the line that says the node listens: whoever reads that line may signal at once.
+      const stopRequested = untilSignal();
       const peers = config.peers.map((p) => p.id).join(', ') || 'none';
       process.stdout.write(`converge node ${config.id} listening on ${node.url} (data ${config.dataDir}, peers ${peers})\n`);
-      await untilSignal();
+      await stopRequested;
       await node.stop();
       lock.release();
     });
