@@ -55,15 +55,26 @@ test('a second process on the same --data is refused naming the folder and the h
   const refused = await second.outcome;
   assert.equal(refused.listening, false);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, new RegExp(`^converge: --data ${data} is in use by process ${first.child.pid} \\(since [^)]*serve[^)]*\\): two processes must never share a data folder; stop that one or choose another folder \\(lock file ${data}/converge.lock\\)\\n$`));
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `^converge: --data ${data} is in use by process ${first.child.pid} \\(since [^)]*serve[^)]*\\): two processes must never share a data folder; stop that one or choose another folder \\(lock file ${data}/converge.lock\\)\\n$`,
+    ),
+  );
 
   const exited = new Promise((resolve) => first.child.once('exit', resolve));
   first.child.kill('SIGKILL');
   await exited;
   const third = serve(t, ['--id', 'n1', '--listen', `127.0.0.1:${port + 3}`, '--data', data]);
   const started = await third.outcome;
-  assert.equal(started.listening, true, `the stale lock (and lmdb's own lock.mdb) did not stop the restart: ${started.stderr}`);
-  const stopped = new Promise((resolve) => third.child.once('exit', (code, signal) => resolve(code ?? signal)));
+  assert.equal(
+    started.listening,
+    true,
+    `the stale lock (and lmdb's own lock.mdb) did not stop the restart: ${started.stderr}`,
+  );
+  const stopped = new Promise((resolve) =>
+    third.child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   third.child.kill('SIGTERM');
   const how = await stopped;
   assert.equal(how, 0, `a SIGTERM stops the node cleanly: ${third.stderr()}`);
@@ -78,9 +89,18 @@ test('--data that cannot hold a database is refused at once, saying why: a file,
     serve(t, ['--id', 'n1', '--listen', `127.0.0.1:${port + 1}`, '--data', file]).outcome,
     serve(t, ['--id', 'n1', '--listen', `127.0.0.1:${port + 2}`, '--data', '/proc/converge']).outcome,
   ]);
-  assert.equal(onFile.stderr.split('\n').filter((l) => l.startsWith('converge: ') && !l.includes('WARNING')).join('\n'), `converge: --data ${file} is a file, not a folder: give a folder (it is created if missing)`);
+  assert.equal(
+    onFile.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('converge: ') && !l.includes('WARNING'))
+      .join('\n'),
+    `converge: --data ${file} is a file, not a folder: give a folder (it is created if missing)`,
+  );
   assert.equal(onFile.code, 1);
-  assert.match(onProc.stderr, /converge: --data \/proc\/converge is on proc, which cannot hold a database: choose a folder on a disk\n$/);
+  assert.match(
+    onProc.stderr,
+    /converge: --data \/proc\/converge is on proc, which cannot hold a database: choose a folder on a disk\n$/,
+  );
   assert.equal(onProc.code, 1);
 
   // A folder the process may not write: as root every folder is writable, so the node runs as nobody.
@@ -89,7 +109,16 @@ test('--data that cannot hold a database is refused at once, saying why: a file,
   chmodSync(dir, 0o755);
   chmodSync(locked, 0o555);
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-  const readOnly = await serve(t, ['--id', 'n1', '--listen', `127.0.0.1:${port + 3}`, '--data', locked], asNobody).outcome;
+  const readOnly = await serve(
+    t,
+    ['--id', 'n1', '--listen', `127.0.0.1:${port + 3}`, '--data', locked],
+    asNobody,
+  ).outcome;
   assert.equal(readOnly.code, 1);
-  assert.match(readOnly.stderr, new RegExp(`converge: --data ${locked}: cannot write in the folder \\(EACCES\\): choose a folder this user can write, or fix its permissions\\n$`));
+  assert.match(
+    readOnly.stderr,
+    new RegExp(
+      `converge: --data ${locked}: cannot write in the folder \\(EACCES\\): choose a folder this user can write, or fix its permissions\\n$`,
+    ),
+  );
 });

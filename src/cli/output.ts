@@ -49,7 +49,9 @@ export function endQuietlyOnClosedPipe(): void {
 /** One line, `converge: reason`; a node's refusal keeps its code, which scripts and docs/errors.md use. */
 export function failureLine(err: unknown): string {
   const reason = err instanceof Error ? err.message : String(err);
-  const code = err instanceof ConvergeClientError && err.status !== undefined ? ` (${err.code})` : '';
+  const fromNode =
+    err instanceof ConvergeClientError && err.status !== undefined && err.code !== 'NOT_A_NODE';
+  const code = fromNode ? ` (${(err as ConvergeClientError).code})` : '';
   return `converge: ${reason.split('\n')[0]}${code}\n`;
 }
 

@@ -73,10 +73,8 @@ export function verdictOf(rows: readonly NodeRow[]): { verdict: Verdict; reason:
       reason: `UNKNOWN: the digest of ${notReady.join(', ')} is still being rebuilt`,
     };
   }
-  return {
-    verdict: 'converged',
-    reason: `converged: all ${plural(rows.length, 'replica')} have the same digest root`,
-  };
+  if (rows.length === 1) return { verdict: 'converged', reason: 'converged: the only replica (no peers)' };
+  return { verdict: 'converged', reason: `converged: all ${rows.length} replicas have the same digest root` };
 }
 
 export function aeSummary(s: NodeStatus): string {
