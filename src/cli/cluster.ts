@@ -38,13 +38,19 @@ export class LocalCluster implements DemoControls {
     // With a certificate in the settings every node serves HTTPS, and so is every peer URL.
     const scheme = typeof options.settings?.['tls-cert'] === 'string' ? 'https' : 'http';
     const peers = ids.map((id, i) => `${id}=${scheme}://127.0.0.1:${options.basePort + i + 1}`).join(',');
-    this.configs = ids.map((id, i) =>
-      resolveConfig(
-        { 'ae-interval': '2s', sync: 'group', 'leaf-bits': '16' },
-        options.settings ?? {},
-        { id, listen: `127.0.0.1:${options.basePort + i + 1}`, data: join(this.dataRoot, id), peers },
-      ),
-    );
+    try {
+      this.configs = ids.map((id, i) =>
+        resolveConfig(
+          { 'ae-interval': '2s', sync: 'group', 'leaf-bits': '16' },
+          options.settings ?? {},
+          { id, listen: `127.0.0.1:${options.basePort + i + 1}`, data: join(this.dataRoot, id), peers },
+        ),
+      );
+    } catch (err) {
+      // A bad setting (`--ae-interval 5x`) must not leave the temporary folder behind.
+      if (this.ownsDataRoot) rmSync(this.dataRoot, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   async startAll(): Promise<void> {

@@ -3,8 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadClusterSecret } from '../server/auth/cluster-auth.js';
-import { readConfigFile, readEnv, resolveConfig, type RawSettings } from '../config/config.js';
-import { startNode } from '../server/server.js';
+import { configDefaults, type NodeConfig, readConfigFile, readEnv, resolveConfig, type RawSettings } from '../config/config.js';
+import { flagOf, helpOf, serveOptions } from '../config/options.js';
+import { type RunningNode, startNode } from '../server/server.js';
+import { acquireDataLock } from '../storage/data-lock.js';
 import { LocalCluster } from './cluster.js';
 import { extendWithAntiEntropy } from './wiring.js';
 import { runScenario, scenarioNames, scenarioSettings } from './scenarios.js';
@@ -17,103 +19,73 @@ function untilSignal(): Promise<void> {
   });
 }
 
-/** Flags as commander parsed them, in the flag-name form config expects. */
+/** commander's key for a flag: `ae-interval` → `aeInterval` (a `--no-hints` switch sets `hints`). */
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/**
+ * Flags as commander parsed them, in the flag-name form config expects. A switch that is on by default reads
+ * true unless `--no-NAME` was given: only an explicit switch may win over the config file and environment.
+ */
 function flagSettings(opts: Record<string, unknown>): RawSettings {
-  const map: Record<string, string> = {
-    id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
-    hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
-    keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
-    aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRoundBusyMax: 'ae-round-busy-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
-    verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
-    hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
-    tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
-    connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
-  };
   const out: RawSettings = {};
-  for (const [k, name] of Object.entries(map)) {
-    const v = opts[k];
-    if (typeof v === 'string' || typeof v === 'boolean') out[name] = v;
+  for (const o of serveOptions) {
+    const v = opts[camel(o.name)];
+    if (typeof v === 'string' || (typeof v === 'boolean' && v !== configDefaults[o.name])) out[o.name] = v;
   }
   return out;
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
-    .description('run one node')
-    .option('--id <id>', 'this node\'s id')
-    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:7101)')
-    .option('--data <dir>', 'data directory (lmdb)')
-    .option('--peers <list>', 'the other replicas: ID=URL,ID=URL')
-    .option('--config <file>', 'JSON config file (keys are flag names)')
-    .option('--ae-interval <duration>', 'anti-entropy interval, e.g. 500ms, 2s, 10m')
-    .option('--sync <policy>', 'always | group | none (see docs/operations.md)')
-    .option('--leaf-bits <n>', 'digest leaves = 2^n')
-    .option('--key-bytes-max <n>', 'longest key in bytes')
-    .option('--value-bytes-max <size>', 'largest value, e.g. 1MiB')
-    .option('--body-bytes-max <size>', 'largest request body')
-    .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
-    .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
-    .option('--hints-per-peer-max <n>', 'hint store bound: hints per unreachable peer')
-    .option('--hint-bytes-max <size>', 'hint store bound: bytes in all')
-    .option('--hint-age-max <duration>', 'hints older than this are dropped (anti-entropy heals them)')
-    .option('--ae-records-per-second <n>', 'repair throttle: records per second')
-    .option('--ae-bytes-per-second <size>', 'repair throttle: bytes per second')
-    .option('--ae-sessions-max <n>', 'anti-entropy sessions one node runs at once, begun by either side (default 1)')
-    .option('--ae-round-bytes-max <size>', 'bytes one reconciliation round carries each way (default 16KiB)')
-    .option('--ae-round-busy-max <duration>', 'how long building one round, or answering one, may hold the event loop (default 2ms)')
-    .option('--ae-repair-batch-records-max <n>', 'records per repair fetch or push, i.e. per repair commit (default 250)')
-    .option('--ae-repair-batches-in-flight <n>', 'repair batches one session keeps in flight: the next is sent while the last commits (default 2)')
-    .option('--ae-loop-busy-target <percent>', 'adaptive repair rate: back off while the event loop is busier than this (default 60)')
-    .option('--ae-adapt-interval <duration>', 'adaptive repair rate: how often the load is read (default 200ms)')
-    .option('--ae-records-per-second-min <n>', 'adaptive repair rate: never slower than this (default 1000)')
-    .option('--ae-adaptive', 'pace repair by the event loop\'s load as well as the throttle (off by default)')
-    .option('--verify-interval <duration>', 'digest verification: pause between complete passes (default 10m)')
-    .option('--verify-records-per-second <n>', 'digest verification: records read per second at most (default 20000)')
-    .option('--verify-start-delay <duration>', 'digest verification: the first pass after a start waits at least this (default 1m)')
-    .option('--cluster-secret-file <file>', 'file holding the cluster secret (or set CONVERGE_CLUSTER_SECRET)')
-    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); peers are then https:// URLs')
-    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
-    .option('--tls-ca <file>', 'CA certificate (PEM) that peers\' certificates must chain to')
-    .option('--client-tokens-file <file>', 'require bearer tokens on the public API: lines of read-only|read-write TOKEN [NAME]')
-    .option('--connections-max <n>', 'open connections at most; further ones are closed at once')
-    .option('--headers-timeout <duration>', 'a client must send its request headers within this')
-    .option('--receive-timeout <duration>', 'a client must send its whole request within this')
-    .option('--idle-timeout <duration>', 'a connection with no traffic for this long is closed')
-    .option('--keep-alive-timeout <duration>', 'an idle keep-alive connection is closed after this')
-    .option('--no-hints', 'switch hinted handoff off')
-    .option('--no-read-repair', 'switch read repair off')
-    .option('--no-anti-entropy', 'switch anti-entropy off')
-    .option('--no-ae-serve-worker', 'do repair\'s bulk work (range fetches, pushes, pulled records) on the event loop, not in a low-priority worker thread')
+    .description('run one node (every option can also come from --config FILE or CONVERGE_<OPTION>)');
+  for (const o of serveOptions) command.option(flagOf(o), helpOf(o));
+  command
+    .option('--config <file>', 'JSON config file (keys are flag names) (default: none)')
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret, or set CONVERGE_CLUSTER_SECRET (default: none)')
     .action(async (opts: Record<string, unknown>) => {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
-      // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
-      const flags = flagSettings(opts);
-      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-serve-worker']) if (flags[k] === true) delete flags[k];
-      const config = resolveConfig(file, readEnv(process.env), flags);
-      let lastReport = 0;
+      const config = resolveConfig(file, readEnv(process.env), flagSettings(opts));
       const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);
-      if (clusterSecret === undefined) {
-        process.stderr.write('converge: WARNING: no cluster secret (CONVERGE_CLUSTER_SECRET or --cluster-secret-file): anyone who can reach this node can write through /internal/\n');
+      warnings(config, clusterSecret);
+      // Before anything opens the folder: a second process on it is refused here, naming the first.
+      const lock = acquireDataLock('--data', config.dataDir);
+      let node: RunningNode;
+      try {
+        node = await startNode({ config, clusterSecret, extend: extendWithAntiEntropy, onRebuildProgress: rebuildReporter() });
+      } catch (err) {
+        lock.release();
+        throw err;
       }
-      if (config.clientTokensFile !== null && config.tls.certFile === null) {
-        process.stderr.write('converge: WARNING: client tokens without TLS (--tls-cert) travel in clear and can be captured on the network\n');
-      }
-      const node = await startNode({
-        config,
-        clusterSecret,
-        extend: extendWithAntiEntropy,
-        onRebuildProgress: (p) => {
-          if (p.done || Date.now() - lastReport > 1000) {
-            lastReport = Date.now();
-            process.stderr.write(`digest rebuild: ${p.scanned} records${p.done ? ', done' : '…'}\n`);
-          }
-        },
-      });
-      process.stdout.write(`converge node ${config.id} listening on ${node.url} (data ${config.dataDir}, peers ${config.peers.map((p) => p.id).join(', ') || 'none'})\n`);
-      await untilSignal();
+      // The handlers go in before the line that says the node listens: whoever reads that line may signal at once.
+      const stopRequested = untilSignal();
+      const peers = config.peers.map((p) => p.id).join(', ') || 'none';
+      process.stdout.write(`converge node ${config.id} listening on ${node.url} (data ${config.dataDir}, peers ${peers})\n`);
+      await stopRequested;
       await node.stop();
+      lock.release();
     });
+}
+
+function warnings(config: NodeConfig, clusterSecret: Buffer | undefined): void {
+  if (clusterSecret === undefined) {
+    process.stderr.write('converge: WARNING: no cluster secret (CONVERGE_CLUSTER_SECRET or --cluster-secret-file): anyone who can reach this node can write through /internal/\n');
+  }
+  if (config.clientTokensFile !== null && config.tls.certFile === null) {
+    process.stderr.write('converge: WARNING: client tokens without TLS (--tls-cert) travel in clear and can be captured on the network\n');
+  }
+}
+
+function rebuildReporter(): (p: { scanned: number; done: boolean }) => void {
+  let lastReport = 0;
+  return (p) => {
+    if (p.done || Date.now() - lastReport > 1000) {
+      lastReport = Date.now();
+      process.stderr.write(`digest rebuild: ${p.scanned} records${p.done ? ', done' : '…'}\n`);
+    }
+  };
 }
 
 export function registerDemo(program: Command): void {
@@ -136,7 +108,13 @@ export function registerDemo(program: Command): void {
       // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real cluster's.
       const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null, clusterSecret: randomBytes(32) });
       process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
-      await cluster.startAll();
+      try {
+        await cluster.startAll();
+      } catch (err) {
+        // A busy port or a failed start: stop what did start and remove the temporary folder.
+        await cluster.close();
+        throw portInUse(err, basePort, nodes) ?? err;
+      }
       const urls = cluster.configs.map((c) => cluster.url(c.id));
       process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
       for (const c of cluster.configs) process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
@@ -150,4 +128,14 @@ export function registerDemo(program: Command): void {
       process.stdout.write('stopping…\n');
       await cluster.close();
     });
+}
+
+/** EADDRINUSE as what to do about it. */
+function portInUse(err: unknown, basePort: number, nodes: number): Error | undefined {
+  const e = err as { code?: string; port?: number };
+  if (e.code !== 'EADDRINUSE') return undefined;
+  const range = `${basePort + 1}-${basePort + nodes}`;
+  return new Error(
+    `port ${e.port ?? 'in the range'} is in use (the demo needs ${range}): is another demo or node running? Stop it, or pass --base-port P to use P+1..P+${nodes}`,
+  );
 }

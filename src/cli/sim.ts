@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ConvergeError } from '../core/errors.js';
 import { replayCommand, runCampaign } from '../sim/campaign.js';
 import type { HistoryResult } from '../sim/history.js';
+import { plural } from './output.js';
 import { type PlantedBug, plantedBugs } from '../sim/planted-bugs.js';
 
 interface SimFlags {
@@ -113,7 +114,7 @@ export function registerSim(program: Command): void {
             const { trace: _trace, ...rest } = result;
             process.stdout.write(`${JSON.stringify(rest)}\n`);
           } else if (!bar && !single && (done % 50 === 0 || !result.ok)) {
-            process.stderr.write(`${done}/${seeds} histories, ${rate}/s, ${failedCount} failed\n`);
+            process.stderr.write(`${done}/${plural(seeds, 'history', 'histories')}, ${rate}/s, ${failedCount} failed\n`);
           }
           if (!result.ok) {
             bar?.stop();
@@ -122,7 +123,7 @@ export function registerSim(program: Command): void {
         },
       );
       bar?.stop();
-      const line = `${summary.histories} histories, ${summary.failed.length} failed, ${summary.historiesPerSecond.toFixed(1)} histories/s (${Math.round(summary.eventsPerSecond)} events/s), ${summary.virtualSeconds.toFixed(0)} virtual seconds, slowest convergence ${(summary.convergedAfterMsMax / 1000).toFixed(2)} s after the heal`;
+      const line = `${plural(summary.histories, 'history', 'histories')}, ${summary.failed.length} failed, ${summary.historiesPerSecond.toFixed(1)} histories/s (${Math.round(summary.eventsPerSecond)} events/s), ${summary.virtualSeconds.toFixed(0)} virtual seconds, slowest convergence ${(summary.convergedAfterMsMax / 1000).toFixed(2)} s after the heal`;
       if (flags.json)
         process.stdout.write(
           `${JSON.stringify({ summary: { ...summary, failed: summary.failed.map((f) => f.seed) } })}\n`,

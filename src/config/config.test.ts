@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readConfigFile, readEnv, resolveConfig } from './config.js';
 import { parseDuration, parseSize } from './parse.js';
 
-test('configuration: flags win over environment, environment over the file, the file over defaults', () => {
+test('configuration: flags win over environment, environment over the file, the file over defaults', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'node.json');
   writeFileSync(file, JSON.stringify({ id: 'from-file', data: '/d', 'ae-interval': '5s', sync: 'none', peers: [{ id: 'b', url: 'http://127.0.0.1:2' }] }));
   const env = readEnv({ CONVERGE_AE_INTERVAL: '3s', CONVERGE_HINTS: 'false', CONVERGE_CLUSTER_SECRET: 'never-a-setting', PATH: '/bin' });
@@ -62,4 +63,13 @@ test('configuration: digest verification is paced, spaced and delayed after a st
   assert.throws(() => resolveConfig({ ...base, 'verify-records-per-second': '0' }), /--verify-records-per-second: "0" must be an integer from 1/);
   assert.throws(() => resolveConfig({ ...base, 'verify-interval': 'hourly' }), /--verify-interval: "hourly" is not a duration/);
   assert.throws(() => resolveConfig({ ...base, 'verify-start-delay': '0s' }), /--verify-start-delay: the duration must be positive/);
+});
+
+test('a duration without a unit is refused, wherever it comes from', () => {
+  const base = { id: 'a', data: '/d' };
+  assert.throws(() => parseDuration('--ae-interval', '5'), /--ae-interval: "5" has no unit: write 5ms, 5s or 5m/);
+  assert.throws(() => resolveConfig({ ...base, 'ae-interval': '5' }), /--ae-interval: "5" has no unit/);
+  assert.throws(() => resolveConfig(readEnv({ CONVERGE_REQUEST_TIMEOUT: '2000' }), base), /--request-timeout: "2000" has no unit/);
+  assert.equal(parseDuration('--ae-interval', '5s'), 5000);
+  assert.equal(parseDuration('--ae-interval', '1.5m'), 90_000);
 });

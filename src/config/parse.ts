@@ -5,11 +5,15 @@ import { ConvergeError } from '../core/errors.js';
 
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `500ms`, `2s`, `10m`, `1h`, or a bare number of milliseconds. */
+/** `500ms`, `2s`, `10m`, `1h`. A bare number is refused: `5` meant as seconds would run every 5 ms. */
 export function parseDuration(option: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const trimmed = text.trim();
+  if (/^\d+(?:\.\d+)?$/.test(trimmed)) {
+    throw configError(`${option}: "${text}" has no unit: write ${trimmed}ms, ${trimmed}s or ${trimmed}m`);
+  }
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(trimmed);
   if (m === null) throw configError(`${option}: "${text}" is not a duration (examples: 500ms, 2s, 10m)`);
-  const ms = Number(m[1]) * (durationUnits[m[2] ?? 'ms'] ?? 1);
+  const ms = Number(m[1]) * (durationUnits[m[2]!] ?? 1);
   if (!Number.isFinite(ms) || ms <= 0) throw configError(`${option}: the duration must be positive`);
   // Durations are whole milliseconds: a shorter one would round to 0 and mean "no time at all".
   if (ms < 0.5) throw configError(`${option}: "${text}" is shorter than the smallest duration, 1ms`);

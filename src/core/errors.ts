@@ -28,7 +28,11 @@ export const errorCodes = {
   TIMEOUT: 504,
   STORAGE_FAILED: 500,
   CONFIG_INVALID: 400,
+  DATA_DIR_LOCKED: 409,
   INTERNAL: 500,
+  // Raised by the client (src/client) when no usable answer came; a node never sends these.
+  NODE_UNREACHABLE: 503,
+  NOT_A_NODE: 502,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -59,8 +59,8 @@ export function renderOverview(body: HTMLElement, view: ViewState): void {
       'div',
       { class: 'stats' },
       stat('nodes reachable', `${reachable} / ${nodes.length}`, 'stat-reachable'),
-      stat('sessions running', count(running), 'stat-running'),
-      stat('sessions seen', count(sessions.length), 'stat-sessions'),
+      stat(running === 1 ? 'session running' : 'sessions running', count(running), 'stat-running'),
+      stat(sessions.length === 1 ? 'session seen' : 'sessions seen', count(sessions.length), 'stat-sessions'),
       stat('keys repaired (seen)', count(repaired), 'stat-repaired'),
     ),
   );

@@ -34,7 +34,7 @@ function sessionRow(node: string, s: SessionProgress, nowMs: number): HTMLElemen
       'div',
       { class: 'session-counts muted' },
       `${count(s.keysDivergent)} divergent · ${count(s.keysPulled)} pulled · ${count(s.keysPushed)} pushed · `,
-      `${count(s.roundTrips)} round trips · ${bytes(s.bytesSent + s.bytesReceived)} exchanged`,
+      `${count(s.roundTrips)} ${s.roundTrips === 1 ? 'round trip' : 'round trips'} · ${bytes(s.bytesSent + s.bytesReceived)} exchanged`,
     ),
   );
 }

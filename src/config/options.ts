@@ -1,0 +1,149 @@
+// The options of `converge serve`, in one table with the defaults (configDefaults): `serve --help` is written
+// from both, so a default shown in the help is the default in force (a test checks every one).
+
+import { configDefaults } from './config.js';
+
+export interface ServeOption {
+  /** The flag's name without dashes, which is also the key in a config file and CONVERGE_<NAME>. */
+  readonly name: string;
+  /** Placeholder of the value; none for a switch. */
+  readonly arg?: string;
+  readonly help: string;
+  /** Shown as `(required)` instead of a default. */
+  readonly required?: boolean;
+  /** What the help says when there is no default value (`none`, `Node's CA list`). */
+  readonly otherwise?: string;
+}
+
+export const serveOptions: readonly ServeOption[] = [
+  { name: 'id', arg: 'id', help: "this node's id: 1-64 of A-Z a-z 0-9 _ . -", required: true },
+  { name: 'listen', arg: 'host:port', help: 'address to listen on' },
+  {
+    name: 'data',
+    arg: 'dir',
+    help: 'data folder (lmdb), created if missing; one process per folder',
+    required: true,
+  },
+  { name: 'peers', arg: 'list', help: 'the other replicas: ID=URL,ID=URL', otherwise: 'none' },
+  { name: 'ae-interval', arg: 'duration', help: 'anti-entropy interval, with a unit: 500ms, 2s, 10m' },
+  { name: 'sync', arg: 'policy', help: 'always | group | none (see docs/operations.md)' },
+  { name: 'leaf-bits', arg: 'n', help: 'digest leaves = 2^n (all replicas must agree)' },
+  { name: 'key-bytes-max', arg: 'n', help: 'longest key in bytes' },
+  { name: 'value-bytes-max', arg: 'size', help: 'largest value' },
+  { name: 'body-bytes-max', arg: 'size', help: 'largest request body' },
+  { name: 'request-timeout', arg: 'duration', help: 'how long a coordinator waits for replicas' },
+  {
+    name: 'tombstone-grace',
+    arg: 'duration',
+    help: 'margin below the cluster watermark before tombstones are purged',
+  },
+  { name: 'hints-per-peer-max', arg: 'n', help: 'hint store bound: hints per unreachable peer' },
+  { name: 'hint-bytes-max', arg: 'size', help: 'hint store bound: bytes in all' },
+  {
+    name: 'hint-age-max',
+    arg: 'duration',
+    help: 'hints older than this are dropped (anti-entropy heals them)',
+  },
+  { name: 'ae-records-per-second', arg: 'n', help: 'repair throttle: records per second' },
+  { name: 'ae-bytes-per-second', arg: 'size', help: 'repair throttle: bytes per second' },
+  {
+    name: 'ae-sessions-max',
+    arg: 'n',
+    help: 'anti-entropy sessions one node runs at once, begun by either side',
+  },
+  { name: 'ae-round-bytes-max', arg: 'size', help: 'bytes one reconciliation round carries each way' },
+  {
+    name: 'ae-round-busy-max',
+    arg: 'duration',
+    help: 'how long building one round, or answering one, may hold the event loop',
+  },
+  {
+    name: 'ae-repair-batch-records-max',
+    arg: 'n',
+    help: 'records per repair fetch or push, i.e. per repair commit',
+  },
+  {
+    name: 'ae-repair-batches-in-flight',
+    arg: 'n',
+    help: 'repair batches one session keeps in flight: the next is sent while the last commits',
+  },
+  { name: 'ae-adaptive', help: "pace repair by the event loop's load as well as the throttle" },
+  {
+    name: 'ae-loop-busy-target',
+    arg: 'percent',
+    help: 'adaptive repair rate: back off while the event loop is busier than this',
+  },
+  { name: 'ae-adapt-interval', arg: 'duration', help: 'adaptive repair rate: how often the load is read' },
+  { name: 'ae-records-per-second-min', arg: 'n', help: 'adaptive repair rate: never slower than this' },
+  { name: 'verify-interval', arg: 'duration', help: 'digest verification: pause between complete passes' },
+  {
+    name: 'verify-records-per-second',
+    arg: 'n',
+    help: 'digest verification: records read per second at most',
+  },
+  {
+    name: 'verify-start-delay',
+    arg: 'duration',
+    help: 'digest verification: the first pass after a start waits at least this',
+  },
+  {
+    name: 'tls-cert',
+    arg: 'file',
+    help: 'serve HTTPS with this certificate (PEM); peers are then https:// URLs',
+    otherwise: 'none',
+  },
+  { name: 'tls-key', arg: 'file', help: 'the private key of --tls-cert (PEM)', otherwise: 'none' },
+  {
+    name: 'tls-ca',
+    arg: 'file',
+    help: "CA certificate (PEM) that peers' certificates must chain to",
+    otherwise: "Node's CA list",
+  },
+  {
+    name: 'client-tokens-file',
+    arg: 'file',
+    help: 'require bearer tokens on the public API: lines of read-only|read-write TOKEN [NAME]',
+    otherwise: 'none, the API is open',
+  },
+  { name: 'connections-max', arg: 'n', help: 'open connections at most; further ones are closed at once' },
+  { name: 'headers-timeout', arg: 'duration', help: 'a client must send its request headers within this' },
+  { name: 'receive-timeout', arg: 'duration', help: 'a client must send its whole request within this' },
+  { name: 'idle-timeout', arg: 'duration', help: 'a connection with no traffic for this long is closed' },
+  { name: 'keep-alive-timeout', arg: 'duration', help: 'an idle keep-alive connection is closed after this' },
+  { name: 'hints', help: 'hinted handoff' },
+  { name: 'read-repair', help: 'read repair' },
+  {
+    name: 'anti-entropy',
+    help: 'anti-entropy sessions this node starts (its peers still start sessions with it and repair it)',
+  },
+  {
+    name: 'ae-serve-worker',
+    help: "the low-priority worker thread for repair's bulk work (off: that work runs on the event loop)",
+  },
+];
+
+/** `(default: 10s)`, `(required)`, `(default: on)`: one format for every option. */
+export function defaultNote(option: ServeOption): string {
+  if (option.required) return '(required)';
+  const value = configDefaults[option.name];
+  if (typeof value === 'boolean') return `(default: ${value ? 'on' : 'off'})`;
+  return `(default: ${value ?? option.otherwise ?? 'none'})`;
+}
+
+/**
+ * The flag as commander takes it: `--ae-interval <duration>`; a switch that is on by default is turned off
+ * with `--no-NAME`, one that is off is turned on with `--NAME`.
+ */
+export function flagOf(option: ServeOption): string {
+  if (option.arg !== undefined) return `--${option.name} <${option.arg}>`;
+  return configDefaults[option.name] === true ? `--no-${option.name}` : `--${option.name}`;
+}
+
+/** The help line: a switch that is on by default says what `--no-NAME` switches off. */
+export function helpOf(option: ServeOption): string {
+  const text =
+    option.arg === undefined && configDefaults[option.name] === true
+      ? `switch off ${option.help}`
+      : option.help;
+  return `${text} ${defaultNote(option)}`;
+}
