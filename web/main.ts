@@ -95,7 +95,7 @@ function buildShell(app: HTMLElement): void {
   operations = buildOperations(actions);
   const opsFrame = panelFrame('operations', true);
   bodies.get('operations')!.append(operations.element);
-  dashboardEl.insertBefore(opsFrame, document.getElementById('keyspace'));
+  dashboardEl.insertBefore(opsFrame, dashboardEl.querySelector('#keyspace'));
   replace(app, header, toastEl, dashboardEl, glossaryEl);
 }
 

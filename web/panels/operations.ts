@@ -59,7 +59,7 @@ function runView(run: RepairRunView | null | undefined, cluster: ClusterView): H
       'data-testid': 'repair-run',
       'data-done': run.done,
       'data-total': run.total,
-      'data-ended': run.endedAtMs !== null,
+      'data-ended': String(run.endedAtMs !== null),
     },
     h(
       'div',

@@ -38,7 +38,7 @@ function cell(view: ViewState, row: ClusterNodeView, col: ClusterNodeView): HTML
     'data-testid': 'pair-cell',
     'data-a': row.id,
     'data-b': col.id,
-    'data-stale': st === 'stale' || st === 'never',
+    'data-stale': String(st === 'stale' || st === 'never'),
   };
   if (pair === undefined || !pair.comparable) {
     const why = !row.reachable ? row.id : !col.reachable ? col.id : null;
