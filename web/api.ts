@@ -1,6 +1,11 @@
 // The page talks only to the node that served it (same origin); that node fetches its peers server-side.
 
-import type { ClusterDigestView, ClusterView, MechanismName } from '../src/server/dashboard/types.js';
+import type {
+  ClusterDigestView,
+  ClusterView,
+  MechanismName,
+  RepairRunView,
+} from '../src/server/dashboard/types.js';
 
 export class ApiError extends Error {}
 
@@ -31,6 +36,16 @@ export const api = {
   digest: (level: number) => get<ClusterDigestView>(`/cluster/digest?level=${level}`, 5_000),
   antiEntropy: (node: string, action: 'run' | 'pause' | 'resume') =>
     post<unknown>(`/cluster/nodes/${encodeURIComponent(node)}/antientropy/${action}`),
+  /** Cancels the session `node` runs with `peer` (or every session it began). */
+  cancelSession: (node: string, peer?: string) =>
+    post<{ cancelled?: string[] }>(
+      `/cluster/nodes/${encodeURIComponent(node)}/antientropy/cancel${peer === undefined ? '' : `?peer=${encodeURIComponent(peer)}`}`,
+    ),
+  throttle: (node: string, recordsPerSecond: number) =>
+    post<unknown>(
+      `/cluster/nodes/${encodeURIComponent(node)}/antientropy/throttle?records=${recordsPerSecond}`,
+    ),
+  repairAllPairs: () => post<RepairRunView>('/cluster/repair'),
   isolate: (node: string) => post<unknown>('/demo/isolate', { node }),
   heal: () => post<unknown>('/demo/heal', {}),
   stop: (node: string) => post<unknown>('/demo/stop', { node }),

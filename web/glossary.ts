@@ -6,6 +6,7 @@ import { h, slug } from './dom.js';
 export type PanelId =
   | 'overview'
   | 'controls'
+  | 'operations'
   | 'nodes'
   | 'pairs'
   | 'keyspace'
@@ -17,6 +18,7 @@ export type PanelId =
 export const panelTitles: Record<PanelId, string> = {
   overview: 'Convergence',
   controls: 'Scenario controls',
+  operations: 'Operations',
   nodes: 'Nodes',
   pairs: 'Replica pairs',
   keyspace: 'Keyspace',

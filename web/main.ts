@@ -11,12 +11,13 @@ import { h, replace, slug, termLink } from './dom.js';
 import { clock } from './format.js';
 import { glossary, type PanelId, panelTitles, renderGlossary } from './glossary.js';
 import { HistoryStore } from './history-store.js';
-import { comparePairs, convergence, rootGroups } from './model.js';
+import { comparePairs, convergence, rootGroups, staleAfterMs } from './model.js';
 import { buildControls, type ControlsHandle } from './panels/controls.js';
 import { renderHistory } from './panels/history.js';
 import { renderKeyspace } from './panels/keyspace.js';
 import { renderMechanisms } from './panels/mechanisms.js';
 import { renderNodes } from './panels/nodes.js';
+import { buildOperations, type OperationsHandle } from './panels/operations.js';
 import { renderOverview } from './panels/overview.js';
 import { renderPairs } from './panels/pairs.js';
 import { renderSessions } from './panels/sessions.js';
@@ -43,6 +44,7 @@ let cluster: ClusterView | null = null;
 let digest: ClusterDigestView | null = null;
 let level = levelDefault;
 let controls: ControlsHandle | null = null;
+let operations: OperationsHandle | null = null;
 let pointerDown = false;
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -89,6 +91,11 @@ function buildShell(app: HTMLElement): void {
     statusEl,
   );
   for (const p of panels) dashboardEl.append(panelFrame(p.id, p.wide === true));
+  // Operations are built once, like the scenario controls, and sit after the running sessions.
+  operations = buildOperations(actions);
+  const opsFrame = panelFrame('operations', true);
+  bodies.get('operations')!.append(operations.element);
+  dashboardEl.insertBefore(opsFrame, dashboardEl.querySelector('#keyspace'));
   replace(app, header, toastEl, dashboardEl, glossaryEl);
 }
 
@@ -105,8 +112,18 @@ function render(): void {
   if (cluster === null || pointerDown) return;
   ensureControls(cluster);
   controls?.update(cluster);
+  operations?.update(cluster);
   const pairs = digest === null ? [] : comparePairs(digest);
-  const view: ViewState = { cluster, digest, pairs, groups: rootGroups(cluster), history, level };
+  const stale = staleAfterMs(cluster, operations?.chosenStaleAfterMs() ?? null);
+  const view: ViewState = {
+    cluster,
+    digest,
+    pairs,
+    groups: rootGroups(cluster),
+    history,
+    level,
+    staleAfterMs: stale,
+  };
   for (const p of panels) p.render(bodies.get(p.id)!, view, actions);
 }
 
@@ -118,9 +135,12 @@ async function poll(): Promise<void> {
     digest = d;
     history.addCluster(c);
     const conv = convergence(c, d === null ? [] : comparePairs(d));
+    // With a node unreachable the divergence is unknown (the reachable pairs give only a lower bound): the
+    // chart draws it as unknown, not as a number.
+    const known = conv.kind === 'converged' || (conv.kind === 'diverging' && conv.unreachable.length === 0);
     history.addSample({
       atMs: c.nowMs,
-      keysEstimate: conv.kind === 'diverging' ? conv.keysEstimate : conv.kind === 'converged' ? 0 : null,
+      keysEstimate: !known ? null : conv.kind === 'diverging' ? conv.keysEstimate : 0,
     });
     statusEl.textContent = `live · ${c.self} · ${clock(c.nowMs)}`;
     statusEl.className = 'live ok';

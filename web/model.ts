@@ -107,3 +107,49 @@ export function rootGroups(cluster: ClusterView): Map<string, number> {
 export function peerState(cluster: ClusterView, from: string, to: string): PeerAntiEntropyState | undefined {
   return cluster.nodes.find((n) => n.id === from)?.antiEntropy?.peers.find((p) => p.peer === to);
 }
+
+/** With no threshold set, a pair is stale once its last successful session is this many intervals old. */
+export const staleAfterIntervalsDefault = 10;
+
+/** The staleness threshold the page uses: the operator's, or staleAfterIntervalsDefault × the longest interval. */
+export function staleAfterMs(cluster: ClusterView, chosenMs: number | null): number {
+  if (chosenMs !== null) return chosenMs;
+  const intervals = cluster.nodes.flatMap((n) => (n.antiEntropy === null ? [] : [n.antiEntropy.intervalMs]));
+  return staleAfterIntervalsDefault * Math.max(1_000, ...intervals);
+}
+
+export type Staleness =
+  | { readonly kind: 'fresh' | 'stale'; readonly ageMs: number }
+  | { readonly kind: 'never' }
+  | { readonly kind: 'unknown' };
+
+/**
+ * How long ago a pair last completed a successful session, begun by either side (one session repairs both
+ * ways): the fresher of the two nodes' reports. Unknown when neither node reports anti-entropy.
+ */
+export function pairStaleness(cluster: ClusterView, a: string, b: string, thresholdMs: number): Staleness {
+  const reports = [peerState(cluster, a, b), peerState(cluster, b, a)].filter((s) => s !== undefined);
+  if (reports.length === 0) return { kind: 'unknown' };
+  const ages = reports.flatMap((s) =>
+    s.lastSuccessAgeSeconds === null ? [] : [s.lastSuccessAgeSeconds * 1000],
+  );
+  if (ages.length === 0) return { kind: 'never' };
+  const ageMs = Math.min(...ages);
+  return { kind: ageMs > thresholdMs ? 'stale' : 'fresh', ageMs };
+}
+
+/** Pairs whose last successful session is older than the threshold, or that never had one. */
+export function stalePairs(
+  cluster: ClusterView,
+  thresholdMs: number,
+): Array<{ a: string; b: string; s: Staleness }> {
+  const ids = cluster.nodes.map((n) => n.id);
+  const out: Array<{ a: string; b: string; s: Staleness }> = [];
+  for (let i = 0; i < ids.length; i++) {
+    for (let j = i + 1; j < ids.length; j++) {
+      const s = pairStaleness(cluster, ids[i]!, ids[j]!, thresholdMs);
+      if (s.kind === 'stale' || s.kind === 'never') out.push({ a: ids[i]!, b: ids[j]!, s });
+    }
+  }
+  return out;
+}

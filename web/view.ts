@@ -14,6 +14,8 @@ export interface ViewState {
   readonly history: HistoryStore;
   /** The digest level the keyspace view and the pair estimates use. */
   readonly level: number;
+  /** A pair whose last successful session is older than this gets a warning (see model.staleAfterMs). */
+  readonly staleAfterMs: number;
 }
 
 export interface Actions {

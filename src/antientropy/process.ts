@@ -238,6 +238,17 @@ export class AntiEntropyProcess {
     this.paused = true;
   }
 
+  /**
+   * Cancels the sessions this node is running as initiator (with `peer`, or with every peer); answers the
+   * peers whose session was cancelled. The schedule goes on: pause() stops new sessions.
+   */
+  cancel(peer?: string): string[] {
+    if (peer !== undefined && !this.options.peers.includes(peer))
+      throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
+    const peers = peer === undefined ? this.options.peers : [peer];
+    return peers.filter((p) => this.runner.cancel(p, 'cancelled by an operator'));
+  }
+
   resume(): void {
     this.paused = false;
   }

@@ -29,7 +29,10 @@ const zeroCounts = {
 };
 
 export class SessionRunner {
-  private readonly outgoing = new Map<string, { run: SessionRun; done: Promise<SessionHistoryEntry> }>();
+  private readonly outgoing = new Map<
+    string,
+    { run: SessionRun; done: Promise<SessionHistoryEntry>; cancel: AbortController }
+  >();
   /** Sessions peers run with us, with a lease that each of their messages renews. */
   private readonly incoming = new Map<string, { id: string; leaseUntilMs: number }>();
   private seq = 0;
@@ -66,8 +69,16 @@ export class SessionRunner {
         : this.busyWithOthers(peer);
       if (busy === null) {
         const run = this.newRun(peer);
-        const done = this.execute(run, signal).finally(() => this.outgoing.delete(peer));
-        this.outgoing.set(peer, { run, done });
+        // Its own signal, so an operator can cancel this session alone (cancel()); stopping the process still
+        // cancels it through `signal`.
+        const cancel = new AbortController();
+        const onStop = (): void => cancel.abort(signal.reason);
+        signal.addEventListener('abort', onStop, { once: true });
+        const done = this.execute(run, cancel.signal).finally(() => {
+          signal.removeEventListener('abort', onStop);
+          this.outgoing.delete(peer);
+        });
+        this.outgoing.set(peer, { run, done, cancel });
         if (!options.wait) return done;
         try {
           return await done;
@@ -197,6 +208,17 @@ export class SessionRunner {
       resumed: run.resumed,
       ...run.counts,
     };
+  }
+
+  /**
+   * Cancels the session this node runs with `peer` (as its initiator); answers whether one was running. It
+   * ends as `cancelled` and keeps its checkpoint, so the next session resumes where it stopped.
+   */
+  cancel(peer: string, reason: string): boolean {
+    const active = this.outgoing.get(peer);
+    if (active === undefined || active.cancel.signal.aborted) return false;
+    active.cancel.abort(new Error(reason));
+    return true;
   }
 
   progress(peer: string): SessionProgress | null {

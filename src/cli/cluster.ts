@@ -88,6 +88,7 @@ export class LocalCluster implements DemoControls {
   }
 
   async stop(nodeId: string): Promise<void> {
+    this.config(nodeId); // an unknown node is PEER_UNKNOWN (404), not "already stopped"
     const r = this.running.get(nodeId);
     if (r === undefined) throw new ConvergeError('CONFLICT', `node ${nodeId} is already stopped`);
     this.running.delete(nodeId);

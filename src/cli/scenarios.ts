@@ -1,10 +1,15 @@
 // Narrated scenarios of `converge demo --scenario NAME`: each walks through a situation where anti-entropy
-// matters, on the live demo cluster (visible in the dashboard), and ends by checking its own claim.
+// matters, on the live demo cluster (visible in the dashboard), and ends by checking its own claim. Every
+// number a story states is measured in that run and recorded (Narrator.figures), so a test can hold the text
+// against the cluster.
 
 import type { RawSettings } from '../config/config.js';
 import type { LocalCluster } from './cluster.js';
-import { Narrator, type Say } from './scenarios/narrate.js';
-import { droppedWrites, noAntiEntropy, partition, syncAll, tombstones } from './scenarios/stories.js';
+import { droppedWrites } from './scenarios/dropped-writes.js';
+import { Narrator, type Pace, type Say, unpaced } from './scenarios/narrate.js';
+import { noAntiEntropy, partition } from './scenarios/partition.js';
+import { syncAll } from './scenarios/sync-all.js';
+import { tombstones } from './scenarios/tombstones.js';
 
 const stories: Record<string, (n: Narrator, cluster: LocalCluster) => Promise<boolean>> = {
   partition,
@@ -18,11 +23,32 @@ export const scenarioNames: string[] = Object.keys(stories);
 
 /** Settings every scenario's cluster runs with: anti-entropy alone heals, quickly enough to watch. */
 export function scenarioSettings(_name: string): RawSettings {
-  return { hints: false, 'read-repair': false, 'ae-interval': '500ms', 'tombstone-grace': '1ms', 'request-timeout': '500ms' };
+  return {
+    hints: false,
+    'read-repair': false,
+    'ae-interval': '500ms',
+    'tombstone-grace': '1ms',
+    'request-timeout': '500ms',
+  };
 }
 
-export async function runScenario(name: string, cluster: LocalCluster, say: Say): Promise<boolean> {
+export interface ScenarioReport {
+  /** The story's own check held. */
+  readonly ok: boolean;
+  /** Every number the narration stated, by name. */
+  readonly figures: Readonly<Record<string, number>>;
+}
+
+export async function runScenario(
+  name: string,
+  cluster: LocalCluster,
+  say: Say,
+  pace: Pace = unpaced,
+): Promise<ScenarioReport> {
   const story = stories[name];
-  if (story === undefined) throw new Error(`unknown scenario "${name}"; choose one of ${scenarioNames.join(', ')}`);
-  return story(new Narrator(say), cluster);
+  if (story === undefined)
+    throw new Error(`unknown scenario "${name}"; choose one of ${scenarioNames.join(', ')}`);
+  const narrator = new Narrator(say, pace);
+  const ok = await story(narrator, cluster);
+  return { ok, figures: narrator.figures };
 }

@@ -9,7 +9,9 @@ import { type RunningNode, startNode } from '../server/server.js';
 import { acquireDataLock } from '../storage/data-lock.js';
 import { LocalCluster } from './cluster.js';
 import { extendWithAntiEntropy } from './wiring.js';
-import { runScenario, scenarioNames, scenarioSettings } from './scenarios.js';
+import { scenarioNames, scenarioSettings } from './scenarios.js';
+import { runDemoScenario } from './scenarios/demo-run.js';
+import { paceMode } from './scenarios/pace.js';
 
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -96,7 +98,9 @@ export function registerDemo(program: Command): void {
     .option('--base-port <p>', 'node i listens on P+i', '7100')
     .option('--ae-interval <duration>', 'anti-entropy interval', '2s')
     .option('--scenario <name>', `run a narrated scenario: ${scenarioNames.join(', ')}`)
-    .action(async (opts: { nodes: string; basePort: string; aeInterval: string; scenario?: string }) => {
+    .option('--pace <duration>', 'scenario: pause between steps (default: wait for a key on a terminal; 0: none)')
+    .option('--exit', 'scenario: stop the cluster after the story; the exit code is the story\'s own check')
+    .action(async (opts: { nodes: string; basePort: string; aeInterval: string; scenario?: string; pace?: string; exit?: boolean }) => {
       const nodes = Number(opts.nodes);
       const basePort = Number(opts.basePort);
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error('--nodes must be 1..9');
@@ -104,6 +108,11 @@ export function registerDemo(program: Command): void {
       if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
         throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
       }
+      if (opts.scenario === undefined && (opts.pace !== undefined || opts.exit === true)) {
+        throw new Error('--pace and --exit apply to a --scenario only');
+      }
+      // A bad --pace is refused before any node starts or any folder is made.
+      if (opts.pace !== undefined) paceMode({ pace: opts.pace, exit: true, interactive: false });
       const settings = { 'ae-interval': opts.aeInterval, ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)) };
       // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real cluster's.
       const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null, clusterSecret: randomBytes(32) });
@@ -120,9 +129,11 @@ export function registerDemo(program: Command): void {
       for (const c of cluster.configs) process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
       process.stdout.write(`\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`);
       if (opts.scenario !== undefined) {
-        const ok = await runScenario(opts.scenario, cluster, (line) => process.stdout.write(`${line}\n`));
-        await cluster.close();
-        process.exit(ok ? 0 : 1);
+        const ok = await runDemoScenario(cluster, { scenario: opts.scenario, pace: opts.pace, exit: opts.exit === true });
+        if (opts.exit === true) {
+          await cluster.close();
+          process.exit(ok ? 0 : 1);
+        }
       }
       await untilSignal();
       process.stdout.write('stopping…\n');

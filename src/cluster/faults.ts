@@ -8,6 +8,8 @@ export class TransportFaults {
   private readonly blocked = new Set<string>();
   /** Probability of losing a request on the way, per peer ('*' for every peer). */
   private readonly dropRates = new Map<string, number>();
+  /** Requests lost by random loss (not by a block), per route and peer: what the scenarios report. */
+  private readonly randomDrops = new Map<string, number>();
 
   constructor(private readonly random: Random) {}
 
@@ -39,7 +41,15 @@ export class TransportFaults {
     // Anti-entropy traffic is exempt from random loss, so the dropped-writes scenario shows what it heals.
     if (route.startsWith('ae/')) return false;
     const rate = this.dropRates.get(peer) ?? this.dropRates.get('*') ?? 0;
-    return rate > 0 && this.random.next() < rate;
+    const lost = rate > 0 && this.random.next() < rate;
+    const key = `${route} ${peer}`;
+    if (lost) this.randomDrops.set(key, (this.randomDrops.get(key) ?? 0) + 1);
+    return lost;
+  }
+
+  /** Requests on `route` to `peer` this node lost to random loss since it started. */
+  randomlyDropped(route: string, peer: string): number {
+    return this.randomDrops.get(`${route} ${peer}`) ?? 0;
   }
 
   snapshot(): { blocked: string[]; dropRates: Record<string, number> } {

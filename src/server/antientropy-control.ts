@@ -6,6 +6,8 @@ export interface AntiEntropyControl {
   status(): AntiEntropyStatus;
   runNow(peer?: string): Promise<SessionHistoryEntry[]>;
   pause(): void;
+  /** Cancels running sessions this node began (with `peer`, or all); answers the peers cancelled. */
+  cancel(peer?: string): string[];
   resume(): void;
   setThrottle(throttle: { recordsPerSecondMax?: number; bytesPerSecondMax?: number }): void;
   preview(peer: string, limit: number): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }>;

@@ -158,6 +158,10 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
     need().pause();
     return { paused: true };
   });
+  app.post('/antientropy/cancel', async (req) => {
+    const peer = (req.query as { peer?: string }).peer;
+    return { cancelled: need().cancel(peer === undefined || peer === '' ? undefined : peer) };
+  });
   app.post('/antientropy/resume', async () => {
     need().resume();
     return { paused: false };

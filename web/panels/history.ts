@@ -51,15 +51,23 @@ function scaleFor(
   };
 }
 
+/** Round tick values from 0 to `max` (a niceMax), at most five steps: 0–5 by 1, 0–20 by 5, 0–200 by 50. */
+export function niceTicks(max: number): number[] {
+  const p = 10 ** Math.floor(Math.log10(Math.max(1, max)));
+  const step = [p / 10, p / 5, p / 2, p, 2 * p, 5 * p].find((c) => c >= 1 && max / c <= 5) ?? max;
+  const out: number[] = [];
+  for (let v = 0; v <= max + 1e-9; v += step) out.push(Math.round(v));
+  return out;
+}
+
 function gridAndAxes(sc: Scale): SVGElement {
   const parts: SVGElement[] = [];
-  for (const f of [0, 0.5, 1]) {
-    const keys = Math.round(sc.keysMax * f);
+  for (const keys of niceTicks(sc.keysMax)) {
     parts.push(
       s('line', { x1: pad.left, x2: width - pad.right, y1: sc.y(keys), y2: sc.y(keys), class: 'grid' }),
     );
     parts.push(
-      s('text', { x: pad.left - 6, y: sc.y(keys) + 4, class: 'tick', 'text-anchor': 'end' }, count(keys)),
+      s('text', { x: pad.left - 6, y: sc.y(keys) + 4, class: 'tick ytick', 'text-anchor': 'end' }, count(keys)),
     );
   }
   for (const f of [0, 0.5, 1]) {
@@ -76,18 +84,67 @@ function gridAndAxes(sc: Scale): SVGElement {
   return s('g', {}, ...parts);
 }
 
-function divergenceArea(samples: readonly DivergenceSample[], sc: Scale): SVGElement | null {
-  const pts = samples.filter((x) => x.atMs >= sc.fromMs && x.keysEstimate !== null);
-  if (pts.length < 2) return null;
-  const line = pts.map((x) => `${sc.x(x.atMs).toFixed(1)},${sc.y(x.keysEstimate!).toFixed(1)}`).join(' L');
+/**
+ * Splits the samples into runs of known values and spans of unknown ones (a node did not answer). A known run
+ * is never joined across an unknown span: that would draw a divergence nobody measured.
+ */
+export function segments(
+  samples: readonly DivergenceSample[],
+  fromMs: number,
+): { known: DivergenceSample[][]; unknown: Array<{ fromMs: number; toMs: number | null }> } {
+  const known: DivergenceSample[][] = [];
+  const unknown: Array<{ fromMs: number; toMs: number | null }> = [];
+  let run: DivergenceSample[] = [];
+  for (const x of samples) {
+    if (x.atMs < fromMs) continue;
+    if (x.keysEstimate === null) {
+      if (run.length > 0) known.push(run);
+      run = [];
+      const open = unknown[unknown.length - 1];
+      if (open === undefined || open.toMs !== null) unknown.push({ fromMs: x.atMs, toMs: null });
+      continue;
+    }
+    const open = unknown[unknown.length - 1];
+    if (open !== undefined && open.toMs === null) open.toMs = x.atMs;
+    run.push(x);
+  }
+  if (run.length > 0) known.push(run);
+  return { known, unknown };
+}
+
+function knownRun(pts: readonly DivergenceSample[], sc: Scale): SVGElement {
+  const line = pts
+    .map((x) => `${sc.x(x.atMs).toFixed(1)},${sc.y(x.keysEstimate ?? 0).toFixed(1)}`)
+    .join(' L');
   const base = sc.y(0).toFixed(1);
   const area = `M${sc.x(pts[0]!.atMs).toFixed(1)},${base} L${line} L${sc.x(pts[pts.length - 1]!.atMs).toFixed(1)},${base} Z`;
   return s(
     'g',
-    {},
+    { 'data-testid': 'divergence-run' },
     s('path', { d: area, class: 'div-area' }),
     s('path', { d: `M${line}`, class: 'div-line' }),
   );
+}
+
+function divergenceArea(samples: readonly DivergenceSample[], sc: Scale): SVGElement {
+  const { known, unknown } = segments(samples, sc.fromMs);
+  const bands = unknown.map((u) => {
+    const x0 = sc.x(u.fromMs);
+    const x1 = sc.x(u.toMs ?? sc.toMs);
+    return s(
+      'rect',
+      {
+        x: x0,
+        y: pad.top,
+        width: Math.max(2, x1 - x0),
+        height: sc.y(0) - pad.top,
+        class: 'unknown-band',
+        'data-testid': 'unknown-band',
+      },
+      s('title', {}, 'divergence unknown: a node did not answer'),
+    );
+  });
+  return s('g', {}, ...bands, ...known.filter((r) => r.length >= 2).map((r) => knownRun(r, sc)));
 }
 
 function sessionMarks(sessions: readonly SeenSession[], sc: Scale): SVGElement {
@@ -99,7 +156,7 @@ function sessionMarks(sessions: readonly SeenSession[], sc: Scale): SVGElement {
       const title = s(
         'title',
         {},
-        `${e.initiator} → ${e.responder}: ${e.result}, ${repaired} keys repaired, ${durationMs(e.durationMs)}`,
+        `${e.initiator} → ${e.responder}: ${e.result}${e.error ? ` (${e.error})` : ''}, ${repaired} keys repaired, ${durationMs(e.durationMs)}`,
       );
       const bar =
         repaired > 0
@@ -129,6 +186,7 @@ function legend(): HTMLElement {
     'div',
     { class: 'legend' },
     item('lg-div', 'divergence (≈ keys differing, max over pairs)'),
+    item('lg-unknown', 'unknown (a node did not answer)'),
     item('lg-bar', 'keys repaired by a session'),
     item('lg-dot converged', 'session: converged'),
     item('lg-dot repaired', 'repaired'),
@@ -164,7 +222,12 @@ function table(all: readonly SeenSession[], onlyRepairs: boolean): HTMLElement {
       { 'data-testid': 'history-row', 'data-result': e.result, 'data-ended': e.endedAtMs },
       h('td', {}, clock(e.endedAtMs)),
       h('td', {}, `${e.initiator} → ${e.responder}`),
-      h('td', {}, h('span', { class: `result ${e.result}` }, e.result)),
+      h(
+        'td',
+        {},
+        h('span', { class: `result ${e.result}`, title: e.error ?? '' }, e.result),
+        e.error ? h('div', { class: 'reason', 'data-testid': 'session-error' }, e.error) : null,
+      ),
       h('td', { class: 'num' }, count(e.keysDivergent)),
       h('td', { class: 'num' }, count(e.keysPulled)),
       h('td', { class: 'num' }, count(e.keysPushed)),

@@ -64,7 +64,8 @@ function facts(node: ClusterNodeView, view: ViewState): HTMLElement {
 function lastSession(node: ClusterNodeView, nowMs: number): string {
   const last = node.antiEntropy?.history[0];
   if (last === undefined) return node.antiEntropy === null ? 'anti-entropy not reporting' : 'none yet';
-  return `${last.result} · ${last.peer} · ${ago(last.endedAtMs, nowMs)}`;
+  const why = last.error === null || last.error === '' ? '' : ` (${last.error})`;
+  return `${last.result}${why} · ${last.peer} · ${ago(last.endedAtMs, nowMs)}`;
 }
 
 function controls(node: ClusterNodeView, view: ViewState, actions: Actions): HTMLElement {
@@ -78,6 +79,10 @@ function controls(node: ClusterNodeView, view: ViewState, actions: Actions): HTM
         'data-action': action,
         'data-node': id,
         disabled,
+        title:
+          action === 'stop' && node.self
+            ? 'This node serves this page: stop it from another node’s dashboard'
+            : null,
         onclick: () => actions.act(`${label} ${id}`, work),
       },
       label,
@@ -127,7 +132,7 @@ function card(node: ClusterNodeView, view: ViewState, actions: Actions): HTMLEle
         state === 'reachable' ? 'reachable' : state === 'broken' ? 'answers oddly' : 'unreachable',
       ),
     ),
-    h('div', { class: 'url muted' }, node.url ?? location.host),
+    h('div', { class: 'url muted', 'data-testid': 'node-url' }, node.url ?? location.origin),
     badges(node, view),
     facts(node, view),
     controls(node, view, actions),

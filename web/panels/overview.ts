@@ -1,9 +1,9 @@
 // The headline: is the cluster converged, and if not, how far apart are its replicas; with a few totals.
 
-import { h } from '../dom.js';
-import { count } from '../format.js';
+import { h, replace } from '../dom.js';
+import { count, durationMs } from '../format.js';
 import { keysRepaired } from '../history-store.js';
-import { type Convergence, convergence } from '../model.js';
+import { type Convergence, convergence, stalePairs } from '../model.js';
 import type { ViewState } from '../view.js';
 
 function stat(label: string, value: string, testid: string): HTMLElement {
@@ -43,7 +43,18 @@ export function renderOverview(body: HTMLElement, view: ViewState): void {
   const repaired = sessions.reduce((k, e) => k + keysRepaired(e), 0);
   const keys = c.kind === 'diverging' ? c.keysEstimate : c.kind === 'converged' ? 0 : null;
   const headline = headlineOf(c);
-  body.replaceChildren(
+  const stale = stalePairs(view.cluster, view.staleAfterMs);
+  const staleLine =
+    stale.length === 0
+      ? null
+      : h(
+          'div',
+          { class: 'stale-warning', 'data-testid': 'stale-warning', 'data-pairs': stale.length },
+          `⚠ ${stale.length === 1 ? '1 pair has' : `${stale.length} pairs have`} had no successful session for over `,
+          `${durationMs(view.staleAfterMs)}: ${stale.map((p) => `${p.a}–${p.b}`).join(', ')}`,
+        );
+  replace(
+    body,
     h(
       'div',
       {
@@ -55,6 +66,7 @@ export function renderOverview(body: HTMLElement, view: ViewState): void {
       h('div', { class: 'headline-title' }, headline[1]),
       h('div', { class: 'headline-sub' }, headline[2]),
     ),
+    staleLine,
     h(
       'div',
       { class: 'stats' },

@@ -3,8 +3,8 @@
 
 import type { ClusterNodeView } from '../../src/server/dashboard/types.js';
 import { h } from '../dom.js';
-import { ago, count } from '../format.js';
-import { findPair, peerState } from '../model.js';
+import { ago, count, durationMs } from '../format.js';
+import { findPair, pairStaleness, peerState } from '../model.js';
 import type { ViewState } from '../view.js';
 
 function lastSessionLine(view: ViewState, a: string, b: string): HTMLElement | null {
@@ -19,10 +19,27 @@ function lastSessionLine(view: ViewState, a: string, b: string): HTMLElement | n
   );
 }
 
+/** The warning under a pair whose last successful session is older than the threshold, or that never had one. */
+function staleNote(view: ViewState, a: string, b: string): HTMLElement | null {
+  const st = pairStaleness(view.cluster, a, b, view.staleAfterMs);
+  if (st.kind !== 'stale' && st.kind !== 'never') return null;
+  const text =
+    st.kind === 'never'
+      ? '⚠ no successful session yet'
+      : `⚠ last successful session ${durationMs(st.ageMs)} ago (over ${durationMs(view.staleAfterMs)})`;
+  return h('div', { class: 'stale-note', 'data-testid': 'stale-note' }, text);
+}
+
 function cell(view: ViewState, row: ClusterNodeView, col: ClusterNodeView): HTMLElement {
   if (row.id === col.id) return h('td', { class: 'diag' }, '—');
   const pair = findPair(view.pairs, row.id, col.id);
-  const attrs = { 'data-testid': 'pair-cell', 'data-a': row.id, 'data-b': col.id };
+  const st = pairStaleness(view.cluster, row.id, col.id, view.staleAfterMs).kind;
+  const attrs = {
+    'data-testid': 'pair-cell',
+    'data-a': row.id,
+    'data-b': col.id,
+    'data-stale': String(st === 'stale' || st === 'never'),
+  };
   if (pair === undefined || !pair.comparable) {
     const why = !row.reachable ? row.id : !col.reachable ? col.id : null;
     return h(
@@ -30,6 +47,7 @@ function cell(view: ViewState, row: ClusterNodeView, col: ClusterNodeView): HTML
       { ...attrs, class: 'pair unknown', 'data-equal': 'unknown' },
       h('div', { class: 'verdict' }, '?'),
       h('div', { class: 'cell-note' }, why === null ? 'no digest yet' : `${why} unreachable`),
+      staleNote(view, row.id, col.id),
     );
   }
   if (pair.rootsEqual) {
@@ -38,6 +56,7 @@ function cell(view: ViewState, row: ClusterNodeView, col: ClusterNodeView): HTML
       { ...attrs, class: 'pair equal', 'data-equal': 'true', 'data-keys': 0 },
       h('div', { class: 'verdict' }, '= equal'),
       lastSessionLine(view, row.id, col.id),
+      staleNote(view, row.id, col.id),
     );
   }
   return h(
@@ -50,6 +69,7 @@ function cell(view: ViewState, row: ClusterNodeView, col: ClusterNodeView): HTML
       `${count(pair.differing.length)} of ${count(2 ** view.level)} prefixes differ`,
     ),
     lastSessionLine(view, row.id, col.id),
+    staleNote(view, row.id, col.id),
   );
 }
 

@@ -1,11 +1,12 @@
 // Running sessions with a progress bar and ETA, and, when none runs, when the next ones are due.
 
 import type { PeerAntiEntropyState, SessionProgress } from '../../src/antientropy/types.js';
+import { api } from '../api.js';
 import { h } from '../dom.js';
 import { bytes, count, durationMs, inTime, percent } from '../format.js';
-import type { ViewState } from '../view.js';
+import type { Actions, ViewState } from '../view.js';
 
-function sessionRow(node: string, s: SessionProgress, nowMs: number): HTMLElement {
+function sessionRow(node: string, s: SessionProgress, nowMs: number, actions: Actions): HTMLElement {
   const eta = s.etaMs === null ? 'estimating…' : `ETA ${durationMs(s.etaMs)}`;
   return h(
     'div',
@@ -17,6 +18,20 @@ function sessionRow(node: string, s: SessionProgress, nowMs: number): HTMLElemen
       h('span', { class: `phase ${s.phase}` }, s.phase),
       s.resumed ? h('span', { class: 'badge' }, 'resumed') : null,
       h('span', { class: 'muted' }, `running ${durationMs(nowMs - s.startedAtMs)} · ${eta}`),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'small-button',
+          'data-action': 'cancel',
+          'data-node': node,
+          'data-peer': s.peer,
+          title:
+            'End this session now; it is recorded as cancelled and the next one resumes where it stopped',
+          onclick: () => actions.act(`Cancel ${node} → ${s.peer}`, () => api.cancelSession(node, s.peer)),
+        },
+        'Cancel',
+      ),
     ),
     h(
       'div',
@@ -66,12 +81,12 @@ function nextDue(view: ViewState): HTMLElement {
   );
 }
 
-export function renderSessions(body: HTMLElement, view: ViewState): void {
+export function renderSessions(body: HTMLElement, view: ViewState, actions: Actions): void {
   const rows: HTMLElement[] = [];
   for (const n of view.cluster.nodes) {
     for (const p of n.antiEntropy?.peers ?? []) {
       if (p.running !== null && p.running.initiator === n.id)
-        rows.push(sessionRow(n.id, p.running, view.cluster.nowMs));
+        rows.push(sessionRow(n.id, p.running, view.cluster.nowMs, actions));
     }
   }
   body.replaceChildren(rows.length > 0 ? h('div', { class: 'sessions' }, ...rows) : nextDue(view));

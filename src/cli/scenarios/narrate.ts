@@ -1,22 +1,31 @@
-// Narration and evidence for the demo scenarios: numbered steps, the replicas' digest roots side by side, and
-// waiting for a condition with a deadline.
-
-import type { SessionHistoryEntry } from '../../antientropy/types.js';
-import type { LocalCluster } from '../cluster.js';
+// Narration for the demo scenarios: numbered steps with a pause between them (a keypress or a fixed pace, so a
+// learner can watch the dashboard), and the figures the text states, recorded under a name so a test can
+// hold every stated number against the cluster's state.
 
 export type Say = (line: string) => void;
+/** Waits between two steps; resolves at once when the scenario runs unpaced. */
+export type Pace = () => Promise<void>;
+
+export const unpaced: Pace = async () => {};
 
 export class Narrator {
   private step = 0;
+  /** Every number the narration stated, by name (see figure()). */
+  readonly figures: Record<string, number> = {};
 
-  constructor(readonly say: Say) {}
+  constructor(
+    readonly say: Say,
+    private readonly pace: Pace = unpaced,
+  ) {}
 
   title(text: string): void {
     this.say('');
     this.say(`━━ ${text} ━━`);
   }
 
-  next(text: string): void {
+  /** A new step; from the second on, it waits for the pace first, so the last step's evidence can be read. */
+  async next(text: string): Promise<void> {
+    if (this.step > 0) await this.pace();
     this.step += 1;
     this.say('');
     this.say(`${this.step}. ${text}`);
@@ -26,6 +35,12 @@ export class Narrator {
     this.say(`   ${text}`);
   }
 
+  /** Records a stated number under `name` and returns it as the text shows it. */
+  figure(name: string, value: number): string {
+    this.figures[name] = value;
+    return value.toLocaleString('en-US');
+  }
+
   check(ok: boolean, claim: string): boolean {
     this.say('');
     this.say(ok ? `✓ ${claim}` : `✗ expected: ${claim}`);
@@ -33,52 +48,7 @@ export class Narrator {
   }
 }
 
-/** Every running replica's key count and digest root, one line each, marking which agree. */
-export function showRoots(n: Narrator, cluster: LocalCluster): void {
-  const rows = cluster.configs.map((c) => {
-    const r = cluster.running.get(c.id);
-    return { id: c.id, keys: r?.ctx.replica.digest.count(), root: r?.ctx.replica.digest.rootHex() };
-  });
-  const counts = new Map<string, number>();
-  for (const r of rows) if (r.root !== undefined) counts.set(r.root, (counts.get(r.root) ?? 0) + 1);
-  for (const r of rows) {
-    if (r.root === undefined) n.detail(`${r.id}  (stopped)`);
-    else n.detail(`${r.id}  keys ${String(r.keys).padStart(5)}  digest ${r.root}${counts.size > 1 ? (counts.get(r.root)! > 1 ? '' : '  ← differs') : ''}`);
-  }
-}
-
-export function converged(cluster: LocalCluster): boolean {
-  const roots = [...cluster.running.values()].map((r) => r.ctx.replica.digest.rootHex());
-  return roots.length === cluster.configs.length && new Set(roots).size === 1;
-}
-
-export async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await pause(50);
-  }
-  return true;
-}
-
-export function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Sessions that repaired something since `sinceMs`, from every running node's history. */
-export function repairSessions(cluster: LocalCluster, sinceMs: number): SessionHistoryEntry[] {
-  const seen = new Set<string>();
-  const out: SessionHistoryEntry[] = [];
-  for (const r of cluster.running.values()) {
-    for (const h of r.ctx.antiEntropy?.status().history ?? []) {
-      if (h.startedAtMs < sinceMs || h.result !== 'repaired' || seen.has(h.id) || h.initiator !== r.ctx.config.id) continue;
-      seen.add(h.id);
-      out.push(h);
-    }
-  }
-  return out;
-}
-
-export function describeSession(h: SessionHistoryEntry): string {
-  return `session ${h.initiator}→${h.peer}: ${h.keysDivergent} divergent keys, ${h.keysPulled} pulled, ${h.keysPushed} pushed, ${h.roundTrips} round trips, ${h.bytesSent + h.bytesReceived} bytes, ${h.durationMs} ms`;
+/** "1 key", "2 keys". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 }

@@ -1,7 +1,7 @@
-// `POST /cluster/nodes/:id/antientropy/:action` forwards run, pause or resume to any node's public route, so
-// the page drives every node from one origin. A node's `/antientropy/run` answers only when its sessions
-// end; the proxy waits a moment for that answer and otherwise replies 202 and lets the request run on, so a
-// long session never turns into a timeout error on the page.
+// `POST /cluster/nodes/:id/antientropy/:action` forwards run, pause, resume, cancel or throttle to any node's
+// public route, so the page drives every node from one origin. A node's `/antientropy/run` answers only when
+// its sessions end; the proxy waits a moment for that answer and otherwise replies 202 and lets the request
+// run on, so a long session never turns into a timeout error on the page.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { logFailure } from '../../core/failures.js';
@@ -10,7 +10,9 @@ import type { NodeStatus } from '../../cluster/node-types.js';
 import { ConvergeError } from '../../core/errors.js';
 import { errorText, type PeerClient } from './cluster-view.js';
 
-const aeActions = new Set(['run', 'pause', 'resume']);
+const aeActions = new Set(['run', 'pause', 'resume', 'cancel', 'throttle']);
+/** Query parameters passed on to the node's route; anything else is dropped. */
+const forwardedParams = ['peer', 'records', 'bytes'];
 /** How long the proxy waits for the node's answer before replying 202. */
 export const aeAnswerWaitMs = 1_500;
 /** How long a forwarded request may run in the background (a session's own limit is far lower). */
@@ -21,7 +23,7 @@ interface Answer {
   readonly body: unknown;
 }
 
-function forward(
+export function forward(
   app: FastifyInstance,
   status: NodeStatus,
   client: PeerClient,
@@ -49,8 +51,13 @@ export function registerAntiEntropyProxy(
   app.post('/cluster/nodes/:id/antientropy/:action', async (req, reply) => {
     const { id, action } = req.params as { id: string; action: string };
     if (!aeActions.has(action)) throw new ConvergeError('NOT_FOUND', `no anti-entropy action ${action}`);
-    const peerParam = (req.query as Record<string, unknown> | undefined)?.peer;
-    const suffix = typeof peerParam === 'string' ? `?peer=${encodeURIComponent(peerParam)}` : '';
+    const query = (req.query ?? {}) as Record<string, unknown>;
+    const params = new URLSearchParams();
+    for (const name of forwardedParams) {
+      const v = query[name];
+      if (typeof v === 'string') params.set(name, v);
+    }
+    const suffix = params.size > 0 ? `?${params.toString()}` : '';
     const answer = forward(app, status(), client, id, `/antientropy/${action}${suffix}`);
     const waiting = new AbortController();
     const pending = delay(aeAnswerWaitMs, null, { ref: false, signal: waiting.signal }).catch(() => null);

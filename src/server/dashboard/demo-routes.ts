@@ -58,7 +58,11 @@ function mechanismOf(body: Body): { mechanism: MechanismName; enabled: boolean }
   return { mechanism: mechanism as MechanismName, enabled };
 }
 
-export function registerDemoRoutes(app: FastifyInstance, demo: DemoControls | undefined): void {
+export function registerDemoRoutes(
+  app: FastifyInstance,
+  demo: DemoControls | undefined,
+  selfId: () => string,
+): void {
   if (demo === undefined) {
     app.all('/demo/*', async () => {
       throw new ConvergeError('NOT_FOUND', 'demo controls exist only in `converge demo`');
@@ -75,7 +79,15 @@ export function registerDemoRoutes(app: FastifyInstance, demo: DemoControls | un
     return ok();
   });
   app.post('/demo/stop', async (req) => {
-    await demo.stop(nodeOf(bodyOf(req.body), true));
+    const node = nodeOf(bodyOf(req.body), true);
+    // The node would stop answering this very request and the page it serves: refuse, and say where to go.
+    if (node === selfId()) {
+      throw new ConvergeError(
+        'CONFLICT',
+        `${node} serves this dashboard and cannot be stopped through its own API; stop it from another node's dashboard`,
+      );
+    }
+    await demo.stop(node);
     return ok();
   });
   app.post('/demo/start', async (req) => {

@@ -14,6 +14,8 @@ export type {
   DemoState,
   DigestLevelView,
   MechanismName,
+  RepairRunPair,
+  RepairRunView,
   WriteBurstResult,
 } from './types.js';
 export { mechanismNames } from './types.js';

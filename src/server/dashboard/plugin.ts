@@ -19,6 +19,7 @@ import { dashboardBundle } from './bundle.js';
 import { asAntiEntropy, errorText, PeerClient, peerDigestLevel, peerView, selfView } from './cluster-view.js';
 import { registerDemoRoutes } from './demo-routes.js';
 import { digestLevelView, parseLevel } from './digest-level.js';
+import { RepairRun, registerRepairRun } from './repair-run.js';
 import type { ClusterDigestView, ClusterView, DemoControls } from './types.js';
 
 export interface DashboardOptions {
@@ -46,9 +47,11 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   // Build (or reuse) the bundle now, so a broken web/ fails the server's start, not the first page view.
   await dashboardBundle();
   registerAssets(app);
-  registerClusterRoutes(app, options, client);
+  const repairRun = new RepairRun(app, () => options.status(), client);
+  registerClusterRoutes(app, options, client, repairRun);
   registerAntiEntropyProxy(app, () => options.status(), client);
-  registerDemoRoutes(app, options.demo);
+  registerRepairRun(app, repairRun);
+  registerDemoRoutes(app, options.demo, () => options.status().id);
 };
 
 function replyError(err: FastifyError | ConvergeError, _req: FastifyRequest, reply: FastifyReply): void {
@@ -80,7 +83,12 @@ function registerAssets(app: FastifyInstance): void {
   });
 }
 
-function registerClusterRoutes(app: FastifyInstance, options: DashboardOptions, client: PeerClient): void {
+function registerClusterRoutes(
+  app: FastifyInstance,
+  options: DashboardOptions,
+  client: PeerClient,
+  repairRun: RepairRun,
+): void {
   app.get('/cluster', async (): Promise<ClusterView> => {
     const status = options.status();
     const own = selfView(status, await ownAntiEntropy(app, options));
@@ -88,7 +96,13 @@ function registerClusterRoutes(app: FastifyInstance, options: DashboardOptions, 
     const demo = options.demo;
     const demoView =
       demo === undefined ? null : { ...demo.state(), mechanismsSwitchable: demo.setMechanism !== undefined };
-    return { self: status.id, nowMs: Date.now(), demo: demoView, nodes: [own, ...peers] };
+    return {
+      self: status.id,
+      nowMs: Date.now(),
+      repairRun: repairRun.current(),
+      demo: demoView,
+      nodes: [own, ...peers],
+    };
   });
 
   app.get('/digest/level', async (req) => {

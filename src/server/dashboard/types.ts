@@ -56,10 +56,36 @@ export interface ClusterNodeView {
   readonly antiEntropy: AntiEntropyStatus | null;
 }
 
+/** One pair of a repair run: a session begun by `a` with `b`. */
+export interface RepairRunPair {
+  readonly a: string;
+  readonly b: string;
+  readonly state: 'pending' | 'running' | 'done' | 'failed';
+  /** Records the session moved (pulled plus pushed). */
+  readonly keysRepaired: number;
+  /** The session's result once it ended (`converged`, `repaired`, `failed`, `cancelled`). */
+  readonly result: string | null;
+  /** Why the pair failed, when it did. */
+  readonly error: string | null;
+}
+
+/** A repair run across every pair of replicas (`POST /cluster/repair`), as far as it got. */
+export interface RepairRunView {
+  readonly startedAtMs: number;
+  /** null while it runs. */
+  readonly endedAtMs: number | null;
+  readonly total: number;
+  /** Pairs that ended, successfully or not. */
+  readonly done: number;
+  readonly pairs: readonly RepairRunPair[];
+}
+
 /** `GET /cluster`. */
 export interface ClusterView {
   readonly self: string;
   readonly nowMs: number;
+  /** The latest repair run across all pairs started on this node, or null. */
+  readonly repairRun?: RepairRunView | null;
   /** null outside demo mode: the browser hides the scenario controls. */
   readonly demo: (DemoState & { readonly mechanismsSwitchable: boolean }) | null;
   readonly nodes: readonly ClusterNodeView[];

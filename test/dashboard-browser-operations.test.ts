@@ -1,0 +1,124 @@
+// The dashboard's operator controls in Chromium (Debian's, driven by playwright-core) on a real demo cluster:
+// the serving node's URL and its disabled Stop, round axis ticks, setting a node's throttle, the warning on
+// pairs without a recent successful session, a failed session's reason, cancelling a running session, a
+// repair run across all pairs with its progress, and a stopped node drawn as unknown in the history chart.
+// Screenshot: test-artifacts/dashboard-operations.png.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { LocalCluster } from '../src/cli/cluster.js';
+import { artifactsDir, openBrowser } from './dashboard-browser-scenario.js';
+import { eventually, startCluster } from './helpers.js';
+
+const waitMs = 45_000;
+
+async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw new Error(`operations, step "${name}": ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function click(page: Page, selector: string): Promise<void> {
+  return page.locator(selector).first().click({ timeout: waitMs });
+}
+
+async function basics(page: Page, cluster: LocalCluster): Promise<void> {
+  await step('the serving node shows its URL with its scheme, and cannot be stopped from its page', async () => {
+    const url = page.locator('[data-testid=node-card][data-node=n1] [data-testid=node-url]');
+    await url.waitFor({ timeout: waitMs });
+    assert.equal(await url.innerText(), cluster.url('n1'));
+    assert.equal(await page.locator('[data-action=stop][data-node=n1]').isDisabled(), true);
+    assert.equal(await page.locator('[data-action=stop][data-node=n2]').isDisabled(), false);
+  });
+  await step('the chart’s key axis has round, evenly spaced ticks', async () => {
+    const ticks = await page
+      .locator('.history-chart text.ytick')
+      .evaluateAll((els) => els.map((e) => Number((e.textContent ?? '').replace(/,/g, ''))));
+    assert.ok(ticks.length >= 2, String(ticks));
+    const step = ticks[1]! - ticks[0]!;
+    ticks.forEach((t, i) => assert.equal(t, i * step, `ticks ${ticks.join(', ')}`));
+  });
+  await step('set n2’s repair throttle', async () => {
+    await page.locator('[data-testid=throttle-node]').selectOption('n2');
+    await page.locator('[data-testid=throttle-records]').fill('1234');
+    await click(page, '[data-action=set-throttle]');
+    await page.locator('[data-testid=throttles]', { hasText: 'n2 1,234' }).waitFor({ timeout: waitMs });
+    assert.equal(cluster.node('n2').ctx.antiEntropy?.status().throttle.recordsPerSecondMax, 1234);
+  });
+  await step('a pair without a successful session for over the threshold is flagged', async () => {
+    for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
+    const threshold = page.locator('[data-testid=stale-threshold]');
+    await threshold.fill('1');
+    await threshold.dispatchEvent('change');
+    await page.locator('[data-testid=stale-warning]').waitFor({ timeout: waitMs });
+    await page.locator('[data-testid=pair-cell][data-stale=true] [data-testid=stale-note]').first().waitFor();
+    await threshold.fill('');
+    await threshold.dispatchEvent('change');
+    for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
+  });
+}
+
+async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
+  await step('a failed session shows its reason', async () => {
+    await click(page, '[data-action=isolate][data-node=n3]');
+    await page.locator('[data-testid=node-card][data-node=n3] .badge', { hasText: 'isolated' }).waitFor();
+    await click(page, '[data-action=run][data-node=n1]');
+    await page.locator('[data-testid=session-error]', { hasText: 'n3 is unreachable' }).first().waitFor({ timeout: waitMs });
+    await click(page, '[data-action=heal]');
+  });
+  await step('cancel a slow session from its row', async () => {
+    for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
+    await eventually(
+      () => [...cluster.running.values()].every((r) => r.ctx.antiEntropy?.status().peers.every((p) => p.running === null)),
+      waitMs,
+      'sessions idle',
+    );
+    await cluster.isolate('n2');
+    await cluster.writeBurst(400, 'n1');
+    await cluster.heal();
+    cluster.node('n1').ctx.antiEntropy?.setThrottle({ recordsPerSecondMax: 20 });
+    void cluster.node('n1').ctx.antiEntropy?.runNow('n2');
+    await click(page, '[data-testid=running-session][data-node=n1][data-peer=n2] [data-action=cancel]');
+    const row = page.locator('[data-testid=history-row][data-result=cancelled]');
+    await row.locator('[data-testid=session-error]', { hasText: 'cancelled by an operator' }).first().waitFor({ timeout: waitMs });
+    cluster.node('n1').ctx.antiEntropy?.setThrottle({ recordsPerSecondMax: 50_000 });
+  });
+  await step('a repair run across all pairs ends with every pair done', async () => {
+    await click(page, '[data-action=repair-all]');
+    await page.locator('[data-testid=repair-run][data-ended=true][data-done="3"]').waitFor({ timeout: waitMs * 2 });
+    assert.equal(await page.locator('[data-testid=repair-pair][data-state=done]').count(), 3);
+    for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
+  });
+}
+
+test('dashboard operator controls on a running demo', async () => {
+  const browser = await openBrowser();
+  const cluster = await startCluster({ settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms' } }).catch(
+    async (err) => {
+      await browser.close();
+      throw err;
+    },
+  );
+  const { page } = browser;
+  try {
+    await page.goto(`${cluster.url('n1')}/`);
+    await basics(page, cluster);
+    await sessions(page, cluster);
+    await step('a stopped node makes the divergence unknown, drawn as such', async () => {
+      await click(page, '[data-action=stop][data-node=n3]');
+      await page.locator('[data-testid=divergence][data-state=unknown]').waitFor({ timeout: waitMs });
+      await page.locator('[data-testid=unknown-band]').first().waitFor({ state: 'attached', timeout: waitMs });
+      await click(page, '[data-action=start][data-node=n3]');
+      await page.locator('[data-testid=divergence][data-state=converged]').waitFor({ timeout: waitMs * 2 });
+    });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(artifactsDir, 'dashboard-operations.png'), fullPage: true });
+  } finally {
+    await browser.close();
+    await cluster.close();
+  }
+});
