@@ -112,7 +112,12 @@ export function json<T>(res: ClientResponse): T {
 
 export function errorMessage(parsed: unknown, status: number): string {
   const e = (parsed as { error?: { code?: string; message?: string } }).error;
-  return e === undefined ? `HTTP ${status}` : `${e.message ?? 'error'} (${e.code ?? status})`;
+  if (e === undefined) return `HTTP ${status}`;
+  const text = `${e.message ?? 'error'} (${e.code ?? status})`;
+  // Which kind of token the command needs, and where it comes from (docs/security.md#roles).
+  if (e.code === 'TOKEN_NOT_OPERATOR')
+    return `${text}: this command needs an operator token (a line "operator TOKEN NAME" in the node's --client-tokens-file), given with --token-file, CONVERGE_TOKEN_FILE or CONVERGE_TOKEN`;
+  return text;
 }
 
 export function baseUrl(node: string): string {

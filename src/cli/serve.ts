@@ -27,6 +27,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
+    clientTokensPoll: 'client-tokens-poll', operatorActionWarnAfter: 'operator-action-warn-after',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
   };
   const out: RawSettings = {};
@@ -75,7 +76,9 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM); peers are then https:// URLs')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'CA certificate (PEM) that peers\' certificates must chain to')
-    .option('--client-tokens-file <file>', 'require bearer tokens on the public API: lines of read-only|read-write TOKEN [NAME]')
+    .option('--client-tokens-file <file>', 'require bearer tokens on the public API: lines of read-only|read-write|operator TOKEN [NAME]')
+    .option('--client-tokens-poll <duration>', 'how often the tokens file is checked for changes; SIGHUP reloads it at once (default 2s)')
+    .option('--operator-action-warn-after <duration>', 'warn in the status when a pause or throttle has been in force longer than this (default 1h)')
     .option('--connections-max <n>', 'open connections at most; further ones are closed at once')
     .option('--headers-timeout <duration>', 'a client must send its request headers within this')
     .option('--receive-timeout <duration>', 'a client must send its whole request within this')

@@ -1,6 +1,7 @@
 // `converge status [--node URL] [--json]`: every node of the cluster, as seen through the given node's peers.
 
 import type { Command } from 'commander';
+import type { OperatorView } from '../antientropy/types.js';
 import type { NodeStatus } from '../cluster/node-types.js';
 import { baseUrl, call, json, withClientOptions } from './client.js';
 import { age, print, table } from './output.js';
@@ -51,7 +52,16 @@ export function aeSummary(s: NodeStatus): string {
     // The last session failed: its age is not the last success's, so say each apart.
     return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
-  return `${ae.paused ? 'paused; ' : ''}${parts.join('; ')}`;
+  const by = (s.antiEntropy as { operator?: OperatorView }).operator?.paused?.by;
+  return `${ae.paused ? (typeof by === 'string' ? `paused by ${by}; ` : 'paused; ') : ''}${parts.join('; ')}`;
+}
+
+/** A pause or throttle left in force past --operator-action-warn-after, one line per node and warning. */
+export function operatorWarnings(rows: ReadonlyArray<{ id: string; status: NodeStatus | null }>): string[] {
+  return rows.flatMap((r) => {
+    const op = (r.status?.antiEntropy as { operator?: OperatorView } | undefined)?.operator;
+    return (op?.warnings ?? []).map((w) => `WARNING: ${r.id}: ${w}`);
+  });
 }
 
 export function registerStatus(program: Command): void {
@@ -78,6 +88,7 @@ export function registerStatus(program: Command): void {
         converged
           ? 'converged: every replica has the same digest root'
           : `DIVERGENT: ${roots.size} different digest roots among reachable replicas`,
+        ...operatorWarnings(rows),
       ].join('\n');
       print(opts, { nodes: rows, converged }, text);
     });

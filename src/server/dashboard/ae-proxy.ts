@@ -26,16 +26,19 @@ function forward(
   client: PeerClient,
   id: string,
   path: string,
+  authorization: string | undefined,
 ): Promise<Answer> {
+  // The caller's token goes along, so the node checks it and its history names the caller.
+  const headers = authorization === undefined ? {} : { authorization };
   if (id === status.id) {
-    return app.inject({ method: 'POST', url: path }).then((res) => ({
+    return app.inject({ method: 'POST', url: path, headers }).then((res) => ({
       statusCode: res.statusCode,
       body: res.body.length > 0 ? (JSON.parse(res.body) as unknown) : {},
     }));
   }
   const peer = status.peers.find((p) => p.id === id);
   if (peer === undefined) throw new ConvergeError('PEER_UNKNOWN', `no node ${id} among this node's peers`);
-  return client.postJson(peer.url, path, aeRequestMsMax).catch((err: unknown) => {
+  return client.postJson(peer.url, path, aeRequestMsMax, authorization).catch((err: unknown) => {
     throw new ConvergeError('UNAVAILABLE', `node ${id} did not answer: ${errorText(err)}`);
   });
 }
@@ -50,7 +53,8 @@ export function registerAntiEntropyProxy(
     if (!aeActions.has(action)) throw new ConvergeError('NOT_FOUND', `no anti-entropy action ${action}`);
     const peerParam = (req.query as Record<string, unknown> | undefined)?.peer;
     const suffix = typeof peerParam === 'string' ? `?peer=${encodeURIComponent(peerParam)}` : '';
-    const answer = forward(app, status(), client, id, `/antientropy/${action}${suffix}`);
+    const path = `/antientropy/${action}${suffix}`;
+    const answer = forward(app, status(), client, id, path, req.headers.authorization);
     const waiting = new AbortController();
     const pending = delay(aeAnswerWaitMs, null, { ref: false, signal: waiting.signal }).catch(() => null);
     const first = await Promise.race([answer, pending]);
