@@ -47,6 +47,7 @@ type Kind = 'none' | 'read-only' | 'read-write' | 'operator';
 
 /** What a caller of each kind must get on a route of each role: null means "let through". */
 const expected: Record<RouteRole, Record<Kind, string | null>> = {
+  public: { none: null, 'read-only': null, 'read-write': null, operator: null },
   read: { none: 'TOKEN_REQUIRED', 'read-only': null, 'read-write': null, operator: null },
   write: {
     none: 'TOKEN_REQUIRED',

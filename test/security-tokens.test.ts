@@ -50,7 +50,7 @@ test('without a token, or with a wrong or malformed one, every public route answ
     [
       ['no token, status', 'GET', '/status', {}, 'TOKEN_REQUIRED'],
       ['no token, write', 'PUT', '/kv/k', {}, 'TOKEN_REQUIRED'],
-      ['no token, dashboard', 'GET', '/', {}, 'TOKEN_REQUIRED'],
+      ['no token, dashboard data', 'GET', '/cluster', {}, 'TOKEN_REQUIRED'],
       ['no token, metrics', 'GET', '/metrics', {}, 'TOKEN_REQUIRED'],
       ['wrong token', 'PUT', '/kv/k', bearer(randomBytes(32).toString('hex')), 'TOKEN_INVALID'],
       ['a prefix of a real token', 'GET', '/kv/k', bearer(writer.slice(0, 40)), 'TOKEN_INVALID'],

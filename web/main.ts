@@ -7,6 +7,7 @@ import './styles/panels.css';
 import './styles/charts.css';
 import type { ClusterDigestView, ClusterView } from '../src/server/dashboard/types.js';
 import { api } from './api.js';
+import { authElements, renderOperatorStrip, signIn } from './auth.js';
 import { h, replace, slug, termLink } from './dom.js';
 import { clock } from './format.js';
 import { glossary, type PanelId, panelTitles, renderGlossary } from './glossary.js';
@@ -87,9 +88,10 @@ function buildShell(app: HTMLElement): void {
     ),
     nav,
     statusEl,
+    authElements().badge,
   );
   for (const p of panels) dashboardEl.append(panelFrame(p.id, p.wide === true));
-  replace(app, header, toastEl, dashboardEl, glossaryEl);
+  replace(app, header, toastEl, authElements().strip, dashboardEl, glossaryEl);
 }
 
 /** The demo's controls panel appears after the first poll says we are in demo mode. */
@@ -105,6 +107,7 @@ function render(): void {
   if (cluster === null || pointerDown) return;
   ensureControls(cluster);
   controls?.update(cluster);
+  renderOperatorStrip(cluster);
   const pairs = digest === null ? [] : comparePairs(digest);
   const view: ViewState = { cluster, digest, pairs, groups: rootGroups(cluster), history, level };
   for (const p of panels) p.render(bodies.get(p.id)!, view, actions);
@@ -223,7 +226,14 @@ function start(): void {
   });
   window.addEventListener('hashchange', route);
   route();
-  void poll();
+  // With client tokens on, nothing is polled before the node accepts a token.
+  signIn().then(
+    () => void poll(),
+    (err: unknown) => {
+      statusEl.textContent = `cannot sign in (${err instanceof Error ? err.message : String(err)})`;
+      statusEl.className = 'live bad';
+    },
+  );
 }
 
 start();

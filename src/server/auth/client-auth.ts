@@ -102,6 +102,10 @@ export function callerOf(req: FastifyRequest): ClientToken | undefined {
 export function clientAuthHook(tokens: () => readonly ClientToken[]) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (req.url === '/internal' || req.url.startsWith('/internal/')) return;
+    // A path no route matches needs only a known token, and then gets its 404.
+    const pattern = req.routeOptions.url;
+    const role = pattern === undefined ? 'read' : roleOfRoute(req.method, pattern);
+    if (role === 'public') return;
     const refuse = (err: ConvergeError): void => {
       if (err.httpStatus === 401) void reply.header('www-authenticate', 'Bearer realm="converge"');
       void reply.code(err.httpStatus).send(err.toJSON());
@@ -124,9 +128,6 @@ export function clientAuthHook(tokens: () => readonly ClientToken[]) {
         new ConvergeError('TOKEN_INVALID', "the bearer token is not one of this node's client tokens"),
       );
     callers.set(req.raw, token);
-    // A path no route matches needs only a known token, and then gets its 404.
-    const pattern = req.routeOptions.url;
-    const role = pattern === undefined ? 'read' : roleOfRoute(req.method, pattern);
     const refusal = refusalFor(token, role, req.method, req.url.split('?')[0]!.slice(0, 200));
     if (refusal !== undefined) return refuse(refusal);
   };
@@ -139,7 +140,7 @@ export function refusalFor(
   method: string,
   path: string,
 ): ConvergeError | undefined {
-  if (role === 'read' || role === 'cluster') return undefined;
+  if (role === 'public' || role === 'read' || role === 'cluster') return undefined;
   if (role === 'write') {
     if (token.access === 'read-write') return undefined;
     const what = token.access === 'operator' ? 'an operator token, read-only for data' : 'read-only';

@@ -5,11 +5,12 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 
 /**
- * read: any token. write: a read-write token (changes data). operator: an operator token (changes how the node
+ * public: no token at all (only the dashboard's page and its code, which hold no data: the page must load to
+ * ask for a token). read: any token. write: a read-write token (changes data). operator: an operator token (changes how the node
  * repairs or behaves: anti-entropy controls, membership, the demo's faults). cluster: no client token; the
  * cluster secret guards it (everything under /internal/).
  */
-export type RouteRole = 'read' | 'write' | 'operator' | 'cluster';
+export type RouteRole = 'public' | 'read' | 'write' | 'operator' | 'cluster';
 
 /** `METHOD PATTERN` as fastify registers it; `*` as the method covers every method of that pattern. */
 export const routeRoles: Readonly<Record<string, RouteRole>> = {
@@ -26,10 +27,11 @@ export const routeRoles: Readonly<Record<string, RouteRole>> = {
   'POST /antientropy/resume': 'operator',
   'POST /antientropy/throttle': 'operator',
   'POST /internal/*': 'cluster',
-  // The dashboard: its page and JSON are reads; its actions on any node are the anti-entropy controls.
-  'GET /': 'read',
-  'GET /assets/app.js': 'read',
-  'GET /assets/app.css': 'read',
+  // The dashboard: its page and code are public (no data in them), its JSON needs a token, and its actions on
+  // any node are the anti-entropy controls.
+  'GET /': 'public',
+  'GET /assets/app.js': 'public',
+  'GET /assets/app.css': 'public',
   'GET /cluster': 'read',
   'GET /digest/level': 'read',
   'GET /cluster/digest': 'read',
