@@ -21,7 +21,7 @@ async function signInWith(page: Page, token: string): Promise<void> {
 
 const card = (page: Page, node: string) => page.locator(`[data-testid=node-card][data-node="${node}"]`);
 
-test('dashboard with tokens: sign in once, read-only sees no controls, an operator pauses and is named', async () => {
+test('dashboard, tokens on: sign in once; read-only sees no controls; an operator pauses', async () => {
   const tokens = writeTokens();
   const browser = await openBrowser();
   const cluster = await startCluster({
@@ -46,8 +46,16 @@ test('dashboard with tokens: sign in once, read-only sees no controls, an operat
     // Both nodes answer: the page's token went to n1, and n1 passed it on to n2.
     for (const n of ['n1', 'n2']) await card(page, n).and(page.locator('[data-state=reachable]')).waitFor();
     await card(page, 'n1').locator('[data-action=pause]').waitFor({ state: 'attached' });
-    assert.equal(await card(page, 'n1').locator('[data-action=pause]').isVisible(), false, 'no pause for read-only');
-    assert.equal(await page.locator('[data-action=heal]').isVisible(), false, 'no demo controls for read-only');
+    assert.equal(
+      await card(page, 'n1').locator('[data-action=pause]').isVisible(),
+      false,
+      'no pause for read-only',
+    );
+    assert.equal(
+      await page.locator('[data-action=heal]').isVisible(),
+      false,
+      'no demo controls for read-only',
+    );
     const stored = await page.evaluate(() => ({
       session: sessionStorage.getItem('converge.token'),
       local: localStorage.length,
@@ -65,7 +73,11 @@ test('dashboard with tokens: sign in once, read-only sees no controls, an operat
     await page.locator('[data-testid=whoami]', { hasText: 'ops-alice · operator' }).waitFor();
     const pause = card(page, 'n2').locator('[data-action=pause]');
     await pause.waitFor({ state: 'visible', timeout: stepTimeoutMs });
-    assert.equal(await page.locator('[data-action=heal]').isVisible(), true, 'demo controls for the operator');
+    assert.equal(
+      await page.locator('[data-action=heal]').isVisible(),
+      true,
+      'demo controls for the operator',
+    );
     await pause.click();
     await page
       .locator('[data-testid=operator-note]', { hasText: /^n2: anti-entropy paused by ops-alice at / })

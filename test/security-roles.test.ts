@@ -1,6 +1,6 @@
-// Every route a node registers has a declared role (src/server/auth/route-roles.ts), and every kind of client
-// token gets exactly what that role allows on it: driven by the list of routes the server itself registered, so
-// a new route without a row in the table fails here.
+// Every route a node registers has a declared role (src/server/auth/route-roles.ts), and every kind of
+// client token gets exactly what that role allows on it: driven by the list of routes the server itself
+// registered, so a new route without a row in the table fails here.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -62,7 +62,12 @@ const expected: Record<RouteRole, Record<Kind, string | null>> = {
     operator: null,
   },
   // Under /internal/ a client token opens nothing: the cluster secret decides (unsigned here, so 401).
-  cluster: { none: 'UNAUTHORIZED', 'read-only': 'UNAUTHORIZED', 'read-write': 'UNAUTHORIZED', operator: 'UNAUTHORIZED' },
+  cluster: {
+    none: 'UNAUTHORIZED',
+    'read-only': 'UNAUTHORIZED',
+    'read-write': 'UNAUTHORIZED',
+    operator: 'UNAUTHORIZED',
+  },
 };
 
 function allRoutes(): Array<RegisteredRoute & { node: RunningNode }> {
@@ -94,7 +99,7 @@ test('every registered route declares a role, and every row of the table is a re
   assert.deepEqual(stale, [], 'rows of routeRoles that name no route');
 });
 
-test('each kind of token on each route gets what the route role allows, and refusals name the token', async () => {
+test('each kind of token on each route gets what its role allows; refusals name the token', async () => {
   const kinds: Array<[Kind, string | undefined, string | null]> = [
     ['none', undefined, null],
     ['read-only', tokens.reader, 'grafana'],
@@ -118,10 +123,17 @@ test('each kind of token on each route gets what the route role allows, and refu
       const code = res.statusCode >= 400 ? errorOf(JSON.parse(text)).code : undefined;
       const want = expected[role][kind];
       if (want === null) {
-        assert.ok(!authCodes.has(code ?? '') && res.statusCode !== 401 && res.statusCode !== 403, `${what}: ${text}`);
+        assert.ok(
+          !authCodes.has(code ?? '') && res.statusCode !== 401 && res.statusCode !== 403,
+          `${what}: ${text}`,
+        );
       } else {
         assert.equal(code, want, `${what}: ${res.statusCode} ${text}`);
-        assert.equal(res.statusCode, want === 'TOKEN_READ_ONLY' || want === 'TOKEN_NOT_OPERATOR' ? 403 : 401, what);
+        assert.equal(
+          res.statusCode,
+          want === 'TOKEN_READ_ONLY' || want === 'TOKEN_NOT_OPERATOR' ? 403 : 401,
+          what,
+        );
         if (name !== null && want.startsWith('TOKEN_')) {
           const message = errorOf(JSON.parse(text)).message ?? '';
           assert.match(message, new RegExp(`token ${name} is `), what);
@@ -136,7 +148,10 @@ test('each kind of token on each route gets what the route role allows, and refu
 });
 
 test('a read-write token is told which token kind an operator route needs', async () => {
-  const res = await request(`${demoNode.url}/antientropy/pause`, { method: 'POST', headers: bearer(tokens.writer) });
+  const res = await request(`${demoNode.url}/antientropy/pause`, {
+    method: 'POST',
+    headers: bearer(tokens.writer),
+  });
   const body = (await res.body.json()) as unknown;
   assert.equal(res.statusCode, 403);
   assert.deepEqual(errorOf(body), {

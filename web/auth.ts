@@ -1,7 +1,7 @@
 // Client tokens in the dashboard: asks for a token once when the node wants one, keeps it in sessionStorage
 // only (gone when the tab closes, never in localStorage or a cookie), adds it to every call, and hides the
-// operator controls unless the token is an operator's. Also the operator strip: who paused or throttled repair
-// on which node, and the warnings for a pause or throttle left in force too long.
+// operator controls unless the token is an operator's. Also the operator strip: who paused or throttled
+// repair on which node, and the warnings for a pause or throttle left in force too long.
 
 import './styles/auth.css';
 import type { ClusterView } from '../src/server/dashboard/types.js';
@@ -132,7 +132,9 @@ export function renderOperatorStrip(cluster: ClusterView): void {
     const op = node.antiEntropy?.operator;
     if (op === undefined) continue;
     for (const warning of op.warnings) {
-      lines.push(h('div', { class: 'operator-warning', 'data-testid': 'operator-warning' }, `${node.id}: ${warning}`));
+      lines.push(
+        h('div', { class: 'operator-warning', 'data-testid': 'operator-warning' }, `${node.id}: ${warning}`),
+      );
     }
     if (op.warnings.length > 0) continue;
     const held: Array<[string, { by: string | null; atMs: number | null } | null]> = [
@@ -143,7 +145,13 @@ export function renderOperatorStrip(cluster: ClusterView): void {
       if (state === null) continue;
       const by = state.by === null ? '' : ` by ${state.by}`;
       const at = state.atMs === null ? '' : ` at ${clock(state.atMs)}`;
-      lines.push(h('div', { class: 'operator-note', 'data-testid': 'operator-note' }, `${node.id}: anti-entropy ${what}${by}${at}`));
+      lines.push(
+        h(
+          'div',
+          { class: 'operator-note', 'data-testid': 'operator-note' },
+          `${node.id}: anti-entropy ${what}${by}${at}`,
+        ),
+      );
     }
   }
   stripEl.hidden = lines.length === 0;

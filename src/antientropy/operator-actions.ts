@@ -1,6 +1,6 @@
-// The operator's side of the anti-entropy history: who ran, paused, resumed or throttled repair and when, kept
-// durably (bounded) beside the session history, and the warnings for a pause or throttle left in force longer
-// than warnAfterMs. It only records and describes; the process itself pauses and throttles.
+// The operator's side of the anti-entropy history: who ran, paused, resumed or throttled repair and when,
+// kept durably (bounded) beside the session history, and the warnings for a pause or throttle left in force
+// longer than warnAfterMs. It only records and describes; the process itself pauses and throttles.
 
 import type { Clock } from '../core/hlc.js';
 import type { LocalReplica } from '../replica/replica.js';
@@ -25,7 +25,7 @@ export class OperatorActions {
     this.entries = readEntries(replica);
   }
 
-  /** Records one action now; persisting runs behind it, and a failure is counted, not thrown at the caller. */
+  /** Records one action now; persisting runs behind it, and a failure is logged and counted, not thrown. */
   record(entry: Omit<OperatorActionEntry, 'atMs'> & { atMs?: number }): OperatorActionEntry {
     const full: OperatorActionEntry = { ...entry, atMs: entry.atMs ?? this.clock.now() };
     this.entries.unshift(full);
@@ -61,7 +61,8 @@ export class OperatorActions {
     };
     warn('anti-entropy paused', pause);
     warn(
-      `anti-entropy throttled to ${throttle.recordsPerSecondMax} records/s, ${throttle.bytesPerSecondMax} bytes/s`,
+      `anti-entropy throttled to ${throttle.recordsPerSecondMax} records/s, ` +
+        `${throttle.bytesPerSecondMax} bytes/s`,
       limit,
     );
     return {

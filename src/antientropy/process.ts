@@ -82,7 +82,11 @@ export class AntiEntropyProcess {
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.state = new AntiEntropyState(options.replica);
-    this.operatorActions = new OperatorActions(options.replica, options.clock, options.operatorActionWarnAfterMs);
+    this.operatorActions = new OperatorActions(
+      options.replica,
+      options.clock,
+      options.operatorActionWarnAfterMs,
+    );
     this.configuredThrottle = { ...throttleDefault, ...options.throttle };
     this.throttle = new TokenBucket(
       this.configuredThrottle,

@@ -116,7 +116,10 @@ export function errorMessage(parsed: unknown, status: number): string {
   const text = `${e.message ?? 'error'} (${e.code ?? status})`;
   // Which kind of token the command needs, and where it comes from (docs/security.md#roles).
   if (e.code === 'TOKEN_NOT_OPERATOR')
-    return `${text}: this command needs an operator token (a line "operator TOKEN NAME" in the node's --client-tokens-file), given with --token-file, CONVERGE_TOKEN_FILE or CONVERGE_TOKEN`;
+    return (
+      `${text}: this command needs an operator token (a line "operator TOKEN NAME" in the node's ` +
+      '--client-tokens-file), given with --token-file, CONVERGE_TOKEN_FILE or CONVERGE_TOKEN'
+    );
   return text;
 }
 

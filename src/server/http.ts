@@ -21,7 +21,9 @@ export interface HttpOptions {
   /** Hooks that run after the body is read, before the handler (body authentication). */
   readonly preHandler?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
   /** Hooks that see every answer before it leaves (the operator audit). */
-  readonly onSend?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply, payload: unknown) => Promise<unknown>>;
+  readonly onSend?: ReadonlyArray<
+    (req: FastifyRequest, reply: FastifyReply, payload: unknown) => Promise<unknown>
+  >;
   /** Whether client tokens are on (`GET /auth/whoami` says so). */
   readonly tokensOn?: boolean;
   /** Connection limits and slow-client timeouts (docs/operations.md). */

@@ -109,11 +109,15 @@ function nodeLogger(config: NodeConfig, destination: DestinationStream | undefin
   );
 }
 
-/** The tokens file, read now (a bad one fails the start); reloads are logged, a bad reload keeps the old tokens. */
+/** The tokens file, read now (a bad one fails the start); reloads are logged, a bad one keeps the old tokens. */
 function openTokenStore(config: NodeConfig, log: Logger): ClientTokenStore | undefined {
   if (config.clientTokensFile === null) return undefined;
   return new ClientTokenStore(config.clientTokensFile, (why, r) => {
     if (r.ok) log.info({ file: config.clientTokensFile, why, tokens: r.tokens }, 'client tokens reloaded');
-    else log.error({ file: config.clientTokensFile, why, error: r.error, tokens: r.tokens }, 'client tokens not reloaded; the previous tokens stay in force');
+    else
+      log.error(
+        { file: config.clientTokensFile, why, error: r.error, tokens: r.tokens },
+        'client tokens not reloaded; the previous tokens stay in force',
+      );
   });
 }

@@ -95,8 +95,8 @@ export function callerOf(req: FastifyRequest): ClientToken | undefined {
 }
 
 /**
- * A fastify `onRequest` hook enforcing the tokens on every route outside /internal/: the route's declared role
- * (route-roles.ts) decides which kinds of token pass. `tokens` is read on every request, so a reload of the
+ * A fastify `onRequest` hook enforcing the tokens on every route outside /internal/: the route's declared
+ * role (route-roles.ts) decides which kinds of token pass. `tokens` is read on every request, so a reload of the
  * file takes effect at once.
  */
 export function clientAuthHook(tokens: () => readonly ClientToken[]) {

@@ -1,6 +1,6 @@
-// Every call of an operator route is logged (pino, one JSON line: token name, route, parameters, status, time),
-// refused ones included; a successful anti-entropy control also goes into the anti-entropy history, so
-// `GET /antientropy` shows who paused repair and when. `GET /auth/whoami` tells a client what its token may do.
+// Every call of an operator route is logged (pino, one JSON line: token name, route, parameters, status,
+// time), refused ones included; a successful anti-entropy control also goes into the anti-entropy history, so
+// `GET /antientropy` shows who paused repair and when. `GET /auth/whoami` tells a client what it may do.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -16,7 +16,7 @@ export interface OperatorAuditOptions {
   readonly antiEntropy: () => AntiEntropyControl | undefined;
 }
 
-/** A fastify `onSend` hook: runs for answered and refused requests alike, before the client sees the answer. */
+/** A fastify `onSend` hook: runs for answered and refused requests alike, before the answer leaves. */
 export function operatorAuditHook(options: OperatorAuditOptions) {
   return async (req: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
     const pattern = req.routeOptions.url;
@@ -68,7 +68,8 @@ export interface Whoami {
 export function registerWhoami(app: FastifyInstance, tokensOn: boolean): void {
   app.get('/auth/whoami', async (req): Promise<Whoami> => {
     const token = callerOf(req);
-    if (!tokensOn || token === undefined) return { tokens: tokensOn, name: null, kind: null, operator: !tokensOn };
+    if (!tokensOn || token === undefined)
+      return { tokens: tokensOn, name: null, kind: null, operator: !tokensOn };
     return { tokens: true, name: token.name, kind: token.access, operator: token.access === 'operator' };
   });
 }

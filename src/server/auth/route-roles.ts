@@ -1,14 +1,14 @@
-// The one table of which kind of client token every HTTP route needs (docs/security.md#roles). A route missing
-// from it is treated as an operator route, so forgetting a row fails closed; test/security-roles.test.ts walks
-// every route a node registers and fails when one has no row here.
+// The one table of which kind of client token every HTTP route needs (docs/security.md#roles). A route
+// missing from it is treated as an operator route, so forgetting a row fails closed;
+// test/security-roles.test.ts walks every route a node registers and fails when one has no row here.
 
 import type { FastifyInstance, RouteOptions } from 'fastify';
 
 /**
- * public: no token at all (only the dashboard's page and its code, which hold no data: the page must load to
- * ask for a token). read: any token. write: a read-write token (changes data). operator: an operator token (changes how the node
- * repairs or behaves: anti-entropy controls, membership, the demo's faults). cluster: no client token; the
- * cluster secret guards it (everything under /internal/).
+ * public: no token at all (only the dashboard's page and code, which hold no data: the page must load to ask
+ * for a token). read: any token. write: a read-write token (changes data). operator: an operator token
+ * (changes how the node repairs or behaves: anti-entropy controls, membership, the demo's faults).
+ * cluster: no client token; the cluster secret guards it (everything under /internal/).
  */
 export type RouteRole = 'public' | 'read' | 'write' | 'operator' | 'cluster';
 
@@ -36,7 +36,7 @@ export const routeRoles: Readonly<Record<string, RouteRole>> = {
   'GET /digest/level': 'read',
   'GET /cluster/digest': 'read',
   'POST /cluster/nodes/:id/antientropy/:action': 'operator',
-  // The demo's controls cut the network and stop nodes: operator work. Outside a demo `/demo/*` only says 404.
+  // The demo's controls cut the network and stop nodes: operator work. Outside a demo, `/demo/*` is a 404.
   'POST /demo/isolate': 'operator',
   'POST /demo/heal': 'operator',
   'POST /demo/stop': 'operator',

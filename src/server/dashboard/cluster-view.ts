@@ -99,7 +99,7 @@ export function asAntiEntropy(value: unknown): AntiEntropyStatus | null {
   return v as AntiEntropyStatus;
 }
 
-function withAuth(headers: Record<string, string>, authorization: string | undefined): Record<string, string> {
+function withAuth(headers: Record<string, string>, authorization?: string): Record<string, string> {
   return authorization === undefined ? headers : { ...headers, authorization };
 }
 

@@ -85,7 +85,9 @@ function registerClusterRoutes(app: FastifyInstance, options: DashboardOptions, 
     const status = options.status();
     const own = selfView(status, await ownAntiEntropy(app, options, req.headers.authorization));
     const auth = req.headers.authorization;
-    const peers = await Promise.all(status.peers.map((p) => peerView(client, { id: p.id, url: p.url }, auth)));
+    const peers = await Promise.all(
+      status.peers.map((p) => peerView(client, { id: p.id, url: p.url }, auth)),
+    );
     const demo = options.demo;
     const demoView =
       demo === undefined ? null : { ...demo.state(), mechanismsSwitchable: demo.setMechanism !== undefined };
