@@ -180,4 +180,7 @@ test('the tokens file: errors name the file and line; lookups match whole tokens
   assert.equal(findToken(tokens, good)?.name, 'a');
   assert.equal(findToken(tokens, 'e'.repeat(64))?.access, 'read-write');
   assert.equal(findToken(tokens, good.slice(1)), undefined);
+  const ops = parseClientTokens(`operator ${good} ops-alice`, 't');
+  assert.equal(findToken(ops, good)?.access, 'operator');
+  assert.equal(findToken(ops, good)?.name, 'ops-alice');
 });
