@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import { Counter } from 'prom-client';
 import type { NodeConfig } from '../config/config.js';
+import { ConvergeError } from '../core/errors.js';
 import { type ServiceContext, createServiceContext, type NodeContextOptions } from './context.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import type { DemoControls } from './dashboard/types.js';
@@ -102,10 +103,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   return { ctx, app, tokens, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`, stop };
 }
 
+// One stderr stream for every node of the process (a demo runs several); synchronous, so a line written just
+// before the process exits is not lost (operator actions are rare).
+let stderrLog: DestinationStream | undefined;
+
 function nodeLogger(config: NodeConfig, destination: DestinationStream | undefined): Logger {
+  const levels = [...Object.keys(pino.levels.values), 'silent'];
+  if (!levels.includes(config.logLevel))
+    throw new ConvergeError('CONFIG_INVALID', `--log-level: "${config.logLevel}" must be one of ${levels.join(', ')}`);
+  stderrLog ??= pino.destination({ dest: 2, sync: true });
   return pino(
     { base: { node: config.id }, level: config.logLevel, timestamp: pino.stdTimeFunctions.isoTime },
-    destination ?? pino.destination({ dest: 2, sync: true }),
+    destination ?? stderrLog,
   );
 }
 
