@@ -1,13 +1,15 @@
 // The dashboard with client tokens on, in Chromium (Debian's, driven by playwright-core): the page asks for a
 // token once, keeps it in sessionStorage only, sends it on every call (the peers' state arrives too, the
 // serving node passing the token on), hides the operator controls from a read-only token and shows them to an
-// operator token, whose pause then shows as "paused by ops-alice".
+// operator token, whose pause then shows as "paused by ops-alice"; and asks again once the token is rotated
+// out of the tokens file.
 
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { openBrowser } from './dashboard-browser-scenario.js';
+import { artifactsDir, openBrowser } from './dashboard-browser-scenario.js';
 import { eventually, startCluster } from './helpers.js';
 import { writeTokens } from './security-operator-helpers.js';
 
@@ -26,7 +28,7 @@ test('dashboard, tokens on: sign in once; read-only sees no controls; an operato
   const browser = await openBrowser();
   const cluster = await startCluster({
     nodes: 2,
-    settings: { 'client-tokens-file': tokens.file, 'ae-interval': '1h' },
+    settings: { 'client-tokens-file': tokens.file, 'ae-interval': '1h', 'client-tokens-poll': '100ms' },
   }).catch(async (err) => {
     await browser.close();
     throw err;
@@ -87,9 +89,17 @@ test('dashboard, tokens on: sign in once; read-only sees no controls; an operato
       5_000,
       'n2 paused by ops-alice',
     );
-    await page.screenshot({ path: 'test-artifacts/dashboard-operator.png' }).catch((err: unknown) => {
-      process.stderr.write(`screenshot not saved: ${String(err)}\n`);
-    });
+    mkdirSync(artifactsDir, { recursive: true });
+    await page.screenshot({ path: join(artifactsDir, 'dashboard-operator.png') });
+
+    // The operator's token is rotated out of the file: the nodes reload it, and the page asks again.
+    writeFileSync(tokens.file, `read-only ${tokens.reader} grafana\n`, { mode: 0o600 });
+    await page
+      .locator('[data-testid=login-message]', { hasText: 'no longer accepts this token' })
+      .waitFor({ timeout: stepTimeoutMs });
+    await page.locator('[data-testid=login-token]').fill(tokens.reader);
+    await page.locator('[data-testid=login-submit]').click();
+    await page.locator('[data-testid=whoami]', { hasText: 'grafana · read-only' }).waitFor();
   } finally {
     await browser.close();
     await cluster.close();

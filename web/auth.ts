@@ -46,8 +46,20 @@ async function askWhoami(): Promise<{ status: number; who: Whoami | null }> {
   return { status: res.status, who: (await res.json()) as Whoami };
 }
 
-/** Resolves once the node accepts the session's token (at once on a node without tokens). */
-export async function signIn(reason?: string): Promise<Whoami> {
+let signingIn: Promise<Whoami> | null = null;
+
+/**
+ * Resolves once the node accepts the session's token (at once on a node without tokens). Calls while one is
+ * under way share it: every failed poll reports its 401, and the form must appear once.
+ */
+export function signIn(reason?: string): Promise<Whoami> {
+  signingIn ??= signInLoop(reason).finally(() => {
+    signingIn = null;
+  });
+  return signingIn;
+}
+
+async function signInLoop(reason: string | undefined): Promise<Whoami> {
   for (let message = reason ?? null; ; ) {
     const answer = await askWhoami();
     if (answer.who !== null) {
