@@ -6,12 +6,14 @@ import type {
   MechanismName,
   RepairRunView,
 } from '../src/server/dashboard/types.js';
+import { authHeaders, onUnauthorized } from './auth.js';
 
 export class ApiError extends Error {}
 
 async function json<T>(res: Response): Promise<T> {
   const text = await res.text();
   const body = text.length > 0 ? (JSON.parse(text) as unknown) : {};
+  if (res.status === 401) onUnauthorized();
   if (!res.ok) {
     const err = (body as { error?: { message?: string } }).error;
     throw new ApiError(err?.message ?? `${res.status} ${res.statusText}`);
@@ -20,14 +22,19 @@ async function json<T>(res: Response): Promise<T> {
 }
 
 async function get<T>(path: string, timeoutMs: number): Promise<T> {
-  return json<T>(await fetch(path, { signal: AbortSignal.timeout(timeoutMs), cache: 'no-store' }));
+  const headers = authHeaders();
+  return json<T>(await fetch(path, { headers, signal: AbortSignal.timeout(timeoutMs), cache: 'no-store' }));
 }
 
 async function post<T>(path: string, body?: unknown): Promise<T> {
   const init: RequestInit =
     body === undefined
-      ? { method: 'POST' }
-      : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+      ? { method: 'POST', headers: authHeaders() }
+      : {
+          method: 'POST',
+          headers: { ...authHeaders(), 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        };
   return json<T>(await fetch(path, { ...init, signal: AbortSignal.timeout(15_000) }));
 }
 

@@ -7,6 +7,7 @@ import './styles/panels.css';
 import './styles/charts.css';
 import type { ClusterDigestView, ClusterView } from '../src/server/dashboard/types.js';
 import { api } from './api.js';
+import { authElements, renderOperatorStrip, signIn } from './auth.js';
 import { h, replace, slug, termLink } from './dom.js';
 import { clock } from './format.js';
 import { glossary, type PanelId, panelTitles, renderGlossary } from './glossary.js';
@@ -89,6 +90,7 @@ function buildShell(app: HTMLElement): void {
     ),
     nav,
     statusEl,
+    authElements().badge,
   );
   for (const p of panels) dashboardEl.append(panelFrame(p.id, p.wide === true));
   // Operations are built once, like the scenario controls, and sit after the running sessions.
@@ -96,7 +98,7 @@ function buildShell(app: HTMLElement): void {
   const opsFrame = panelFrame('operations', true);
   bodies.get('operations')!.append(operations.element);
   dashboardEl.insertBefore(opsFrame, dashboardEl.querySelector('#keyspace'));
-  replace(app, header, toastEl, dashboardEl, glossaryEl);
+  replace(app, header, toastEl, authElements().strip, dashboardEl, glossaryEl);
 }
 
 /** The demo's controls panel appears after the first poll says we are in demo mode. */
@@ -113,6 +115,7 @@ function render(): void {
   ensureControls(cluster);
   controls?.update(cluster);
   operations?.update(cluster);
+  renderOperatorStrip(cluster);
   const pairs = digest === null ? [] : comparePairs(digest);
   const stale = staleAfterMs(cluster, operations?.chosenStaleAfterMs() ?? null);
   const view: ViewState = {
@@ -243,7 +246,14 @@ function start(): void {
   });
   window.addEventListener('hashchange', route);
   route();
-  void poll();
+  // With client tokens on, nothing is polled before the node accepts a token.
+  signIn().then(
+    () => void poll(),
+    (err: unknown) => {
+      statusEl.textContent = `cannot sign in (${err instanceof Error ? err.message : String(err)})`;
+      statusEl.className = 'live bad';
+    },
+  );
 }
 
 start();

@@ -14,6 +14,7 @@ import type { LocalReplica } from '../replica/replica.js';
 import { DigestVerifier } from '../replica/verify.js';
 import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.js';
 import { createAntiEntropyMetrics } from './metrics.js';
+import { OperatorActions } from './operator-actions.js';
 import { previewRepairs } from './preview.js';
 import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { registerResponder } from './responder.js';
@@ -21,7 +22,7 @@ import { SessionRunner } from './runner.js';
 import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
 import { AntiEntropyState } from './state.js';
 import { TokenBucket, throttleDefault } from './throttle.js';
-import type { AntiEntropyStatus, SessionHistoryEntry, Throttle } from './types.js';
+import type { AntiEntropyStatus, OperatorActionEntry, SessionHistoryEntry, Throttle } from './types.js';
 import { Watermark } from './watermark.js';
 
 export interface AntiEntropyOptions {
@@ -54,6 +55,8 @@ export interface AntiEntropyOptions {
   readonly rangeFetchOffload?: RangeFetchOffload;
   /** Decodes and merges the records this node pulls off the event loop (the same worker). */
   readonly pullOffload?: PullOffload;
+  /** A pause or throttle set by hand and in force longer than this shows as a warning in the status. */
+  readonly operatorActionWarnAfterMs?: number;
 }
 
 export const adaptiveDefault: AdaptiveOptions = {
@@ -71,14 +74,23 @@ export class AntiEntropyProcess {
   /** Null when off (no probe, or a target of 0). */
   readonly adaptive: AdaptiveRate | null;
   private readonly adaptiveOptions: AdaptiveOptions;
+  /** Who paused, resumed, ran or throttled repair by hand, and when (the operator's part of the history). */
+  readonly operatorActions: OperatorActions;
+  private readonly configuredThrottle: Throttle;
   private paused = false;
   private readonly abort = new AbortController();
   private readonly nextAt = new Map<string, number>();
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.state = new AntiEntropyState(options.replica);
+    this.operatorActions = new OperatorActions(
+      options.replica,
+      options.clock,
+      options.operatorActionWarnAfterMs,
+    );
+    this.configuredThrottle = { ...throttleDefault, ...options.throttle };
     this.throttle = new TokenBucket(
-      { ...throttleDefault, ...options.throttle },
+      this.configuredThrottle,
       options.clock,
       options.timers,
     );
@@ -261,6 +273,10 @@ export class AntiEntropyProcess {
     this.throttle.set(t);
   }
 
+  recordOperatorAction(entry: Omit<OperatorActionEntry, 'atMs'>): OperatorActionEntry {
+    return this.operatorActions.record(entry);
+  }
+
   preview(peer: string, limit: number) {
     if (!this.options.peers.includes(peer)) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
     return previewRepairs(this.runner.env, peer, limit);
@@ -299,6 +315,7 @@ export class AntiEntropyProcess {
         };
       }),
       history: this.state.history.slice(0, 50),
+      operator: this.operatorActions.describe(this.paused, this.throttle.current, this.configuredThrottle),
       watermark: {
         ...this.watermark.describe(),
         purgeBeforeMs: this.state.purgedBeforeMs || null,

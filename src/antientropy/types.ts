@@ -98,6 +98,8 @@ export interface AntiEntropyStatus {
     readonly purgeBeforeMs: number | null;
     readonly tombstonesPurged: number;
   };
+  /** Who changed the process by hand and when, and warnings for a pause or throttle left in force too long. */
+  readonly operator?: OperatorView;
   readonly verification: {
     readonly running: boolean;
     readonly passes: number;
@@ -115,4 +117,28 @@ export interface RepairPreviewEntry {
   readonly reason: string;
   readonly local: string | null;
   readonly remote: string | null;
+}
+
+/** One call of an anti-entropy control (run, pause, resume, throttle, …), kept in the history beside sessions. */
+export interface OperatorActionEntry {
+  /** The control: the last segment of its route (`pause`, `throttle`, …). */
+  readonly action: string;
+  /** The name of the token that called it; null when the node has no client tokens (open). */
+  readonly by: string | null;
+  readonly atMs: number;
+  /** The request's query parameters (`records`, `bytes`, `peer`). */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface OperatorView {
+  /** Recent actions, newest first. */
+  readonly actions: readonly OperatorActionEntry[];
+  /** While paused: the pause action on record (null fields when the pause came from elsewhere). */
+  readonly paused: { readonly by: string | null; readonly atMs: number | null } | null;
+  /** While the throttle differs from the node's configured one: who set it and when. */
+  readonly throttled: { readonly by: string | null; readonly atMs: number | null } | null;
+  /** A pause or throttle in force longer than this shows as a warning (--operator-action-warn-after). */
+  readonly warnAfterMs: number;
+  /** One line each, e.g. "anti-entropy paused by ops-alice for 2h 5m (since …)". */
+  readonly warnings: readonly string[];
 }

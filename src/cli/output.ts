@@ -52,7 +52,16 @@ export function failureLine(err: unknown): string {
   const fromNode =
     err instanceof ConvergeClientError && err.status !== undefined && err.code !== 'NOT_A_NODE';
   const code = fromNode ? ` (${(err as ConvergeClientError).code})` : '';
-  return `converge: ${reason.split('\n')[0]}${code}\n`;
+  return `converge: ${reason.split('\n')[0]}${code}${fromNode ? roleHint((err as ConvergeClientError).code) : ''}\n`;
+}
+
+/** Which kind of token a refused command needs, and where it comes from (docs/security.md#roles). */
+function roleHint(code: string): string {
+  if (code !== 'TOKEN_NOT_OPERATOR') return '';
+  return (
+    ': this command needs an operator token (a line "operator TOKEN NAME" in the node\'s ' +
+    '--client-tokens-file), given with --token-file, CONVERGE_TOKEN_FILE or CONVERGE_TOKEN'
+  );
 }
 
 /** commander writes `error: unknown option '--x'`: the documented form is `converge: unknown option '--x'`. */

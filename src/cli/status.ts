@@ -4,6 +4,7 @@
 // (`summaryLines`), so a new line (clock skew, disk, pauses) is one more function.
 
 import type { Command } from 'commander';
+import type { OperatorView } from '../antientropy/types.js';
 import type { Client, NodeStatus } from '../client/index.js';
 import { type ClientFlags, clientFor, withClientOptions } from './client.js';
 import { age, failureLine, plural, print, table } from './output.js';
@@ -99,7 +100,16 @@ export function aeSummary(s: NodeStatus): string {
     // The last session failed: its age is not the last success's, so say each apart.
     return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
-  return `${ae.paused ? 'paused; ' : ''}${parts.join('; ')}`;
+  const by = (s.antiEntropy as { operator?: OperatorView }).operator?.paused?.by;
+  return `${ae.paused ? (typeof by === 'string' ? `paused by ${by}; ` : 'paused; ') : ''}${parts.join('; ')}`;
+}
+
+/** A pause or throttle left in force past --operator-action-warn-after, one line per node and warning. */
+export function operatorWarnings(rows: ReadonlyArray<{ id: string; status: NodeStatus | null }>): string[] {
+  return rows.flatMap((r) => {
+    const op = (r.status?.antiEntropy as { operator?: OperatorView } | undefined)?.operator;
+    return (op?.warnings ?? []).map((w) => `WARNING: ${r.id}: ${w}`);
+  });
 }
 
 /** The lines under the table; each function adds one line or none. */
@@ -122,6 +132,7 @@ export function statusText(rows: readonly NodeRow[]): string {
     ]),
     '',
     ...lines,
+    ...operatorWarnings(rows),
   ].join('\n');
 }
 

@@ -41,6 +41,7 @@ export async function extendWithAntiEntropy(ctx: ServiceContext): Promise<void> 
     verifyRecordsPerSecondMax: ctx.config.verification.recordsPerSecondMax,
     verifyStartDelayMs: ctx.config.verification.startDelayMs,
     throttle: ctx.config.aeThrottle,
+    operatorActionWarnAfterMs: ctx.config.operatorActionWarnAfterMs,
     limits: aeSessions,
     ...(aeAdaptive.enabled ? { loadProbe: eventLoopProbe() } : {}),
     adaptive: {

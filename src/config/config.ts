@@ -52,6 +52,10 @@ export interface NodeConfig {
   readonly tls: { readonly certFile: string | null; readonly keyFile: string | null; readonly caFile: string | null };
   /** Bearer tokens for the public API (docs/security.md); null leaves the public API open. */
   readonly clientTokensFile: string | null;
+  /** How often the tokens file is checked for changes (it is also reloaded on SIGHUP). */
+  readonly clientTokensPollMs: number;
+  /** A pause or throttle set by an operator and in force longer than this shows as a warning. */
+  readonly operatorActionWarnAfterMs: number;
   /** Connection limits and slow-client timeouts of the HTTP server. */
   readonly http: {
     readonly connectionsMax: number;
@@ -102,6 +106,8 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'receive-timeout': '30s',
   'idle-timeout': '60s',
   'keep-alive-timeout': '5s',
+  'client-tokens-poll': '2s',
+  'operator-action-warn-after': '1h',
 };
 
 /** Secrets are read from their own variables, never taken as settings. */
@@ -199,6 +205,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     logLevel: str('log-level'),
     tls,
     clientTokensFile: optional('client-tokens-file'),
+    clientTokensPollMs: parseDuration('--client-tokens-poll', str('client-tokens-poll')),
+    operatorActionWarnAfterMs: parseDuration('--operator-action-warn-after', str('operator-action-warn-after')),
     http: parseHttpLimits(str),
   };
 }

@@ -102,8 +102,18 @@ export const serveOptions: readonly ServeOption[] = [
   {
     name: 'client-tokens-file',
     arg: 'file',
-    help: 'require bearer tokens on the public API: lines of read-only|read-write TOKEN [NAME]',
+    help: 'require bearer tokens on the public API: lines of read-only|read-write|operator TOKEN [NAME]',
     otherwise: 'none, the API is open',
+  },
+  {
+    name: 'client-tokens-poll',
+    arg: 'duration',
+    help: 'how often the tokens file is checked for changes; SIGHUP reloads it at once',
+  },
+  {
+    name: 'operator-action-warn-after',
+    arg: 'duration',
+    help: 'warn in the status when a pause or throttle has been in force longer than this',
   },
   { name: 'connections-max', arg: 'n', help: 'open connections at most; further ones are closed at once' },
   { name: 'headers-timeout', arg: 'duration', help: 'a client must send its request headers within this' },

@@ -1,7 +1,7 @@
 // Structured logs (pino, JSON lines on stderr so that stdout stays the command's own output) at the level
 // `--log-level` names, and the background-failure counts as a metric of the node.
 
-import { pino } from 'pino';
+import { type DestinationStream, pino } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { ConvergeError } from '../core/errors.js';
 import { backgroundFailures, type Logger } from '../core/failures.js';
@@ -23,8 +23,10 @@ const loggers = new Map<LogLevelName, pino.Logger>();
  * The process logger at `level` (stderr), installed as the sink of background failures, and a child that
  * names the node for its own lines.
  */
-export function useLogger(level: string, nodeId: string): Logger {
+export function useLogger(level: string, nodeId: string, destination?: DestinationStream): Logger {
   const name = checkLevel(level);
+  // A test that reads the lines gives its own destination; it gets a logger of its own.
+  if (destination !== undefined) return pino({ level: name, base: { pid: process.pid, node: nodeId } }, destination);
   let root = loggers.get(name);
   if (root === undefined) {
     root = pino({ level: name, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));

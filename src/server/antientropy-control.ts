@@ -1,6 +1,11 @@
 // What the HTTP API needs from the anti-entropy process (src/antientropy implements it).
 
-import type { AntiEntropyStatus, RepairPreviewEntry, SessionHistoryEntry } from '../antientropy/types.js';
+import type {
+  AntiEntropyStatus,
+  OperatorActionEntry,
+  RepairPreviewEntry,
+  SessionHistoryEntry,
+} from '../antientropy/types.js';
 
 export interface AntiEntropyControl {
   status(): AntiEntropyStatus;
@@ -10,5 +15,7 @@ export interface AntiEntropyControl {
   cancel(peer?: string): string[];
   resume(): void;
   setThrottle(throttle: { recordsPerSecondMax?: number; bytesPerSecondMax?: number }): void;
+  /** Puts a control's call into the history: who (token name, null when open), which control, its parameters. */
+  recordOperatorAction?(entry: Omit<OperatorActionEntry, 'atMs'>): OperatorActionEntry;
   preview(peer: string, limit: number): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }>;
 }

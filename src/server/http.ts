@@ -10,6 +10,8 @@ import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import { checkPeerFormat, formatHeader } from '../core/format.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
+import { registerWhoami } from './auth/operator-audit.js';
+import { trackRoutes } from './auth/route-roles.js';
 
 export interface HttpOptions {
   readonly node: ConvergeNode;
@@ -19,6 +21,12 @@ export interface HttpOptions {
   readonly onRequest?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
   /** Hooks that run after the body is read, before the handler (body authentication). */
   readonly preHandler?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
+  /** Hooks that see every answer before it leaves (the operator audit). */
+  readonly onSend?: ReadonlyArray<
+    (req: FastifyRequest, reply: FastifyReply, payload: unknown) => Promise<unknown>
+  >;
+  /** Whether client tokens are on (`GET /auth/whoami` says so). */
+  readonly tokensOn?: boolean;
   /** Connection limits and slow-client timeouts (docs/operations.md). */
   readonly http?: HttpServerLimits;
   readonly https?: { key: Buffer; cert: Buffer; ca?: Buffer } | undefined;
@@ -75,6 +83,8 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
     },
     ...(options.https === undefined ? { http: serverOptions } : { https: { ...options.https, ...serverOptions } }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  // Every route's role is looked up in auth/route-roles.ts; the roles test walks this list.
+  trackRoutes(app);
   app.server.maxConnections = limits.connectionsMax;
   app.server.headersTimeout = limits.headersTimeoutMs;
   if (options.onConnectionDropped !== undefined) app.server.on('drop', options.onConnectionDropped);
@@ -87,6 +97,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   });
   for (const hook of options.onRequest ?? []) app.addHook('onRequest', hook);
   for (const hook of options.preHandler ?? []) app.addHook('preHandler', hook);
+  for (const hook of options.onSend ?? []) app.addHook('onSend', hook);
   app.setErrorHandler(replyError);
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send(new ConvergeError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
@@ -94,6 +105,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerKv(app, options.node);
   registerStatus(app, options);
   registerAntiEntropy(app, options.antiEntropy);
+  registerWhoami(app, options.tokensOn === true);
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
     const from = req.headers['x-converge-from'];

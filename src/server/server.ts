@@ -1,13 +1,18 @@
 // Starts one node: context, HTTP server, dashboard; stops it through an AbortSignal.
 
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import type { Logger } from '../core/failures.js';
 import { Counter } from 'prom-client';
 import type { NodeConfig } from '../config/config.js';
+import { ConvergeError } from '../core/errors.js';
 import { type ServiceContext, createServiceContext, type NodeContextOptions } from './context.js';
 import { dashboardPlugin } from './dashboard/plugin.js';
 import type { DemoControls } from './dashboard/types.js';
-import { type ClientToken, clientAuthHook, loadClientTokens } from './auth/client-auth.js';
+import { clientAuthHook } from './auth/client-auth.js';
 import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
+import { operatorAuditHook } from './auth/operator-audit.js';
+import { ClientTokenStore } from './auth/token-store.js';
 import { buildHttpServer } from './http.js';
 import { loadTlsMaterial } from './tls.js';
 import { registerFailureMetric, useLogger } from '../runtime/logging.js';
@@ -15,6 +20,8 @@ import { registerFailureMetric, useLogger } from '../runtime/logging.js';
 export interface RunningNode {
   readonly ctx: ServiceContext;
   readonly app: FastifyInstance;
+  /** The client tokens in force, reloadable (undefined without --client-tokens-file). */
+  readonly tokens: ClientTokenStore | undefined;
   /** Base URL the node listens on. */
   readonly url: string;
   stop(): Promise<void>;
@@ -28,6 +35,8 @@ export interface StartNodeOptions extends NodeContextOptions {
   readonly onRequest?: Parameters<typeof buildHttpServer>[0]['onRequest'];
   /** The cluster's shared secret: internal requests are signed and verified with it (none: open, with a warning). */
   readonly clusterSecret?: Buffer | undefined;
+  /** Where the node's log lines go (operator actions, token reloads); stderr when absent. */
+  readonly logDestination?: DestinationStream;
   /** Wires extra subsystems (anti-entropy) into the context before the server listens. */
   readonly extend?: (ctx: ServiceContext) => Promise<void> | void;
 }
@@ -37,8 +46,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const secret = options.clusterSecret;
   // Files are read before anything opens, so a bad certificate or tokens file fails the start cleanly.
   const tls = loadTlsMaterial(config.tls);
-  const tokens: ClientToken[] | undefined = config.clientTokensFile === null ? undefined : loadClientTokens(config.clientTokensFile);
-  const log = useLogger(config.logLevel, config.id);
+  const log = useLogger(config.logLevel, config.id, options.logDestination);
+  const tokens = openTokenStore(config, log);
   const ctx = await createServiceContext({
     ...options,
     ...(secret === undefined ? {} : { sign: clusterSigner(config.id, secret) }),
@@ -55,10 +64,12 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     bodyBytesMax: config.limits.bodyBytesMax,
     onRequest: [
       ...(verifier === undefined ? [] : [verifier.onRequest]),
-      ...(tokens === undefined ? [] : [clientAuthHook(tokens)]),
+      ...(tokens === undefined ? [] : [clientAuthHook(() => tokens.tokens)]),
       ...(options.onRequest ?? []),
     ],
     preHandler: verifier === undefined ? [] : [verifier.preHandler],
+    onSend: [operatorAuditHook({ log, antiEntropy: () => ctx.antiEntropy })],
+    tokensOn: tokens !== undefined,
     http: config.http,
     https: tls.server,
     onConnectionDropped: () => dropped.inc(),
@@ -75,9 +86,11 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   try {
     await app.listen({ host, port });
   } catch (err) {
+    tokens?.close();
     await ctx.close();
     throw err;
   }
+  tokens?.watch(config.clientTokensPollMs);
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
   const scheme = tls.server === undefined ? 'http' : 'https';
@@ -85,6 +98,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    tokens?.close();
     await app.close();
     await ctx.close();
     log.info({}, 'node stopped');
@@ -92,5 +106,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   options.signal?.addEventListener('abort', () => void stop(), { once: true });
   const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
   log.info({ url, peers: config.peers.map((p) => p.id), dataDir: config.dataDir }, 'node started');
-  return { ctx, app, url, stop };
+  return { ctx, app, tokens, url, stop };
+}
+
+/** The tokens file, read now (a bad one fails the start); reloads are logged, a bad one keeps the old tokens. */
+function openTokenStore(config: NodeConfig, log: Logger): ClientTokenStore | undefined {
+  if (config.clientTokensFile === null) return undefined;
+  return new ClientTokenStore(config.clientTokensFile, (why, r) => {
+    if (r.ok) log.info({ file: config.clientTokensFile, why, tokens: r.tokens }, 'client tokens reloaded');
+    else
+      log.error(
+        { file: config.clientTokensFile, why, error: r.error, tokens: r.tokens },
+        'client tokens not reloaded; the previous tokens stay in force',
+      );
+  });
 }

@@ -29,16 +29,19 @@ export function forward(
   client: PeerClient,
   id: string,
   path: string,
+  authorization: string | undefined,
 ): Promise<Answer> {
+  // The caller's token goes along, so the node checks it and its history names the caller.
+  const headers = authorization === undefined ? {} : { authorization };
   if (id === status.id) {
-    return app.inject({ method: 'POST', url: path }).then((res) => ({
+    return app.inject({ method: 'POST', url: path, headers }).then((res) => ({
       statusCode: res.statusCode,
       body: res.body.length > 0 ? (JSON.parse(res.body) as unknown) : {},
     }));
   }
   const peer = status.peers.find((p) => p.id === id);
   if (peer === undefined) throw new ConvergeError('PEER_UNKNOWN', `no node ${id} among this node's peers`);
-  return client.postJson(peer.url, path, aeRequestMsMax).catch((err: unknown) => {
+  return client.postJson(peer.url, path, aeRequestMsMax, authorization).catch((err: unknown) => {
     throw new ConvergeError('UNAVAILABLE', `node ${id} did not answer: ${errorText(err)}`);
   });
 }
@@ -58,7 +61,7 @@ export function registerAntiEntropyProxy(
       if (typeof v === 'string') params.set(name, v);
     }
     const suffix = params.size > 0 ? `?${params.toString()}` : '';
-    const answer = forward(app, status(), client, id, `/antientropy/${action}${suffix}`);
+    const answer = forward(app, status(), client, id, `/antientropy/${action}${suffix}`, req.headers.authorization);
     const waiting = new AbortController();
     const pending = delay(aeAnswerWaitMs, null, { ref: false, signal: waiting.signal }).catch(() => null);
     const first = await Promise.race([answer, pending]);

@@ -21,12 +21,13 @@ export class PeerClient {
   }
 
   /** GET a JSON document; throws on a network error, a timeout or a non-2xx answer. */
-  async getJson(baseUrl: string, path: string): Promise<unknown> {
+  /** `authorization`: the page's own bearer token, passed on so a node with client tokens answers. */
+  async getJson(baseUrl: string, path: string, authorization?: string): Promise<unknown> {
     const res = await request(new URL(path, baseUrl), {
       method: 'GET',
       dispatcher: this.agent,
       signal: AbortSignal.timeout(this.timeoutMs),
-      headers: { accept: 'application/json' },
+      headers: withAuth({ accept: 'application/json' }, authorization),
     });
     return readJson(res.statusCode, res.body, `GET ${path}`);
   }
@@ -36,12 +37,13 @@ export class PeerClient {
     baseUrl: string,
     path: string,
     timeoutMs: number,
+    authorization?: string,
   ): Promise<{ statusCode: number; body: unknown }> {
     const res = await request(new URL(path, baseUrl), {
       method: 'POST',
       dispatcher: this.agent,
       signal: AbortSignal.timeout(timeoutMs),
-      headers: { accept: 'application/json' },
+      headers: withAuth({ accept: 'application/json' }, authorization),
     });
     const text = await res.body.text();
     return { statusCode: res.statusCode, body: text.length === 0 ? null : safeParse(text) };
@@ -97,11 +99,19 @@ export function asAntiEntropy(value: unknown): AntiEntropyStatus | null {
   return v as AntiEntropyStatus;
 }
 
-export async function peerView(client: PeerClient, peer: PeerConfig): Promise<ClusterNodeView> {
+function withAuth(headers: Record<string, string>, authorization?: string): Record<string, string> {
+  return authorization === undefined ? headers : { ...headers, authorization };
+}
+
+export async function peerView(
+  client: PeerClient,
+  peer: PeerConfig,
+  authorization?: string,
+): Promise<ClusterNodeView> {
   const started = performance.now();
   const [status, ae] = await Promise.allSettled([
-    client.getJson(peer.url, '/status'),
-    client.getJson(peer.url, '/antientropy'),
+    client.getJson(peer.url, '/status', authorization),
+    client.getJson(peer.url, '/antientropy', authorization),
   ]);
   const latencyMs = Math.round(performance.now() - started);
   const base = { id: peer.id, url: peer.url, self: false };
@@ -141,8 +151,10 @@ export async function peerDigestLevel(
   client: PeerClient,
   peer: PeerConfig,
   level: number,
+  authorization?: string,
 ): Promise<DigestLevelView> {
-  const value = (await client.getJson(peer.url, `/digest/level?level=${level}`)) as Partial<DigestLevelView>;
+  const path = `/digest/level?level=${level}`;
+  const value = (await client.getJson(peer.url, path, authorization)) as Partial<DigestLevelView>;
   if (typeof value?.hashes !== 'string' || !Array.isArray(value.counts) || value.level !== level) {
     throw new Error('malformed /digest/level answer');
   }

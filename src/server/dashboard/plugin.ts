@@ -89,10 +89,13 @@ function registerClusterRoutes(
   client: PeerClient,
   repairRun: RepairRun,
 ): void {
-  app.get('/cluster', async (): Promise<ClusterView> => {
+  app.get('/cluster', async (req): Promise<ClusterView> => {
     const status = options.status();
-    const own = selfView(status, await ownAntiEntropy(app, options));
-    const peers = await Promise.all(status.peers.map((p) => peerView(client, { id: p.id, url: p.url })));
+    const own = selfView(status, await ownAntiEntropy(app, options, req.headers.authorization));
+    const auth = req.headers.authorization;
+    const peers = await Promise.all(
+      status.peers.map((p) => peerView(client, { id: p.id, url: p.url }, auth)),
+    );
     const demo = options.demo;
     const demoView =
       demo === undefined ? null : { ...demo.state(), mechanismsSwitchable: demo.setMechanism !== undefined };
@@ -124,7 +127,8 @@ function registerClusterRoutes(
     const peers = await Promise.all(
       status.peers.map(async (p) => {
         try {
-          return { id: p.id, digest: await peerDigestLevel(client, p, level), error: null };
+          const auth = req.headers.authorization;
+          return { id: p.id, digest: await peerDigestLevel(client, p, level, auth), error: null };
         } catch (err) {
           return { id: p.id, digest: null, error: errorText(err) };
         }
@@ -137,9 +141,11 @@ function registerClusterRoutes(
 async function ownAntiEntropy(
   app: FastifyInstance,
   options: DashboardOptions,
+  authorization: string | undefined,
 ): Promise<AntiEntropyStatus | null> {
   if (options.antiEntropy !== undefined) return options.antiEntropy();
-  const res = await app.inject({ method: 'GET', url: '/antientropy' });
+  const headers = authorization === undefined ? {} : { authorization };
+  const res = await app.inject({ method: 'GET', url: '/antientropy', headers });
   return res.statusCode === 200 ? asAntiEntropy(res.json()) : null;
 }
 

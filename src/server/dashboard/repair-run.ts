@@ -36,7 +36,8 @@ export class RepairRun {
     };
   }
 
-  start(): RepairRunView {
+  /** `authorization` is the caller's header: every node the run asks checks it and names the caller. */
+  start(authorization?: string): RepairRunView {
     if (this.view !== null && this.view.endedAtMs === null) {
       throw new ConvergeError('CONFLICT', 'a repair run is already going on; follow it under Operations');
     }
@@ -49,7 +50,7 @@ export class RepairRun {
       }
     }
     this.view = { startedAtMs: Date.now(), endedAtMs: null, pairs };
-    void this.runAll(this.view);
+    void this.runAll(this.view, authorization);
     return this.current()!;
   }
 
@@ -58,7 +59,7 @@ export class RepairRun {
     this.stopped = true;
   }
 
-  private async runAll(view: NonNullable<RepairRun['view']>): Promise<void> {
+  private async runAll(view: NonNullable<RepairRun['view']>, authorization: string | undefined): Promise<void> {
     for (const pair of view.pairs) {
       if (this.stopped) break;
       pair.state = 'running';
@@ -69,6 +70,7 @@ export class RepairRun {
           this.client,
           pair.a,
           `/antientropy/run?peer=${encodeURIComponent(pair.b)}`,
+          authorization,
         );
         const body = answer.body as { sessions?: SessionHistoryEntry[]; error?: { message?: string } } | null;
         if (answer.statusCode >= 400)
@@ -89,7 +91,7 @@ export class RepairRun {
 }
 
 export function registerRepairRun(app: FastifyInstance, run: RepairRun): void {
-  app.post('/cluster/repair', async (_req, reply) => reply.code(202).send(run.start()));
+  app.post('/cluster/repair', async (req, reply) => reply.code(202).send(run.start(req.headers.authorization)));
   app.get('/cluster/repair', async () => ({ run: run.current() }));
   app.addHook('onClose', async () => run.stop());
 }
