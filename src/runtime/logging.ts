@@ -16,6 +16,11 @@ function checkLevel(level: string): LogLevelName {
   return level as LogLevelName;
 }
 
+/** ISO times, so a person reading the log (and the operator log, docs/security.md) sees a date. */
+function pinoOptions(level: LogLevelName): pino.LoggerOptions {
+  return { level, timestamp: pino.stdTimeFunctions.isoTime };
+}
+
 /** Process loggers by level: nodes sharing a process share one writer per level. */
 const loggers = new Map<LogLevelName, pino.Logger>();
 
@@ -26,10 +31,10 @@ const loggers = new Map<LogLevelName, pino.Logger>();
 export function useLogger(level: string, nodeId: string, destination?: DestinationStream): Logger {
   const name = checkLevel(level);
   // A test that reads the lines gives its own destination; it gets a logger of its own.
-  if (destination !== undefined) return pino({ level: name, base: { pid: process.pid, node: nodeId } }, destination);
+  if (destination !== undefined) return pino({ ...pinoOptions(name), base: { pid: process.pid, node: nodeId } }, destination);
   let root = loggers.get(name);
   if (root === undefined) {
-    root = pino({ level: name, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+    root = pino({ ...pinoOptions(name), base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
     loggers.set(name, root);
   }
   backgroundFailures.logger = root;
