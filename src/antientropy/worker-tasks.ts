@@ -3,7 +3,7 @@
 // same preparing code against its faults.
 
 import { answerRangeFetch } from '../core/reconcile-driver.js';
-import type { ReconcileReader } from '../core/reconcile-types.js';
+import type { ReplicaReader } from '../core/reconcile-types.js';
 import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
 import {
   type RangeCursor,
@@ -64,6 +64,6 @@ export function readPushBody(
 const nothingPending = new Overlay();
 
 /** Token scans of committed records only (the worker has no pending writes). */
-export function committedReader(storage: WorkerStorage): Pick<ReconcileReader, 'scanTokens'> {
+export function committedReader(storage: WorkerStorage): Pick<ReplicaReader, 'scanTokens'> {
   return { scanTokens: (start, end, limit) => scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit) };
 }

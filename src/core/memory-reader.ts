@@ -3,12 +3,12 @@
 
 import { DigestTree } from './digest.js';
 import { tokenOf } from './hash.js';
-import type { ReconcileReader } from './reconcile-types.js';
+import type { ReplicaReader } from './reconcile-types.js';
 import { type VersionedRecord, supersedes } from './record.js';
 
 const id = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
 
-export class MemoryReplica implements ReconcileReader {
+export class MemoryReplica implements ReplicaReader {
   readonly digest: DigestTree;
   private readonly records = new Map<string, { token: Uint8Array; record: VersionedRecord }>();
   private sorted: string[] | null = null;

@@ -3,7 +3,7 @@
 
 import { ConvergeError } from './errors.js';
 import type { Reconciler } from './reconciler.js';
-import type { Difference, ReconcileReader } from './reconcile-types.js';
+import type { Difference, ReplicaReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
 import { prefixRange } from './digest.js';
 import { compareBytes } from './sorted.js';
@@ -47,7 +47,7 @@ export const repairResponderLimitsDefault: RepairResponderLimits = { ...responde
 
 /** Answers any reconciliation or repair message; `apply` merges pushed records into the replica. */
 export async function respond(
-  reader: ReconcileReader,
+  reader: ReplicaReader,
   apply: (records: VersionedRecord[]) => Promise<{ applied: number; ignored: number }>,
   bytes: Uint8Array,
   limits: RepairResponderLimits = repairResponderLimitsDefault,
@@ -83,7 +83,7 @@ export async function respond(
  * Every record under the requested prefixes, in token order, up to the record and byte bounds; a range cut
  * short comes with the cursor to continue it from.
  */
-export function answerRangeFetch(reader: Pick<ReconcileReader, 'scanTokens'>, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
+export function answerRangeFetch(reader: Pick<ReplicaReader, 'scanTokens'>, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
   const records: VersionedRecord[] = [];
   let size = 0;
   let lastToken: Uint8Array | undefined;

@@ -4,7 +4,7 @@
 import { prefixRange } from './digest.js';
 import { ConvergeError } from './errors.js';
 import { type ReconcileLimits, fpKey, preferEntries, reconcileLimitsDefault, saltedHash } from './reconcile-shared.js';
-import type { ReconcileReader } from './reconcile-types.js';
+import type { ReplicaReader } from './reconcile-types.js';
 import { recordWireBytes } from './wire-repair.js';
 import {
   type RecordHeader,
@@ -33,7 +33,7 @@ export const responderLimitsDefault: ResponderLimits = { ...reconcileLimitsDefau
 
 const noClock = (): number => 0;
 
-export function respondRound(reader: ReconcileReader, bytes: Uint8Array, limits: ResponderLimits = responderLimitsDefault): Uint8Array {
+export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: ResponderLimits = responderLimitsDefault): Uint8Array {
   const req = decodeRoundRequest(bytes);
   const leafBits = reader.digest.leafBits;
   if (req.leafBits !== leafBits) {
@@ -54,7 +54,7 @@ export function respondRound(reader: ReconcileReader, bytes: Uint8Array, limits:
 }
 
 /** Appends the results for one item; returns their estimated size in bytes. */
-function answerItem(reader: ReconcileReader, item: RequestItem, salt: number, limits: ReconcileLimits, out: ResponseResult[]): number {
+function answerItem(reader: ReplicaReader, item: RequestItem, salt: number, limits: ReconcileLimits, out: ResponseResult[]): number {
   const digest = reader.digest;
   if (item.kind === 'root') {
     const own = digest.root();
@@ -81,7 +81,7 @@ function answerItem(reader: ReconcileReader, item: RequestItem, salt: number, li
 
 /** What the responder says about a node that differs: empty, small (send entries), all headers, or children. */
 function describeDiffering(
-  reader: ReconcileReader,
+  reader: ReplicaReader,
   level: number,
   index: number,
   initiatorCount: number,
@@ -110,7 +110,7 @@ function describeDiffering(
   return 6 + n * 5;
 }
 
-function diffEntries(reader: ReconcileReader, level: number, index: number, fps: readonly (readonly [number, number])[], out: ResponseResult[]): number {
+function diffEntries(reader: ReplicaReader, level: number, index: number, fps: readonly (readonly [number, number])[], out: ResponseResult[]): number {
   const { start, end } = prefixRange(level, index);
   const own = [...reader.scanTokens(start, end, entriesPerItemMax + 1)];
   if (own.length > entriesPerItemMax) {

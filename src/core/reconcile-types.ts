@@ -1,12 +1,11 @@
 // What reconciliation reads from a replica: its digest, its records by key, and its records in token order.
-// The replica (src/replica, whose public `ReplicaReader` adds its id) implements it; tests use an in-memory
-// one (memory-reader.ts).
+// The replica (src/replica) implements it; tests use an in-memory one.
 
 import type { DigestTree } from './digest.js';
 import type { VersionedRecord } from './record.js';
 import type { RecordHeader } from './wire.js';
 
-export interface ReconcileReader {
+export interface ReplicaReader {
   readonly digest: DigestTree;
   get(key: Uint8Array): VersionedRecord | undefined;
   scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<{ readonly token: Uint8Array; readonly record: VersionedRecord }>;

@@ -5,7 +5,7 @@
 import { prefixRange } from './digest.js';
 import { assert } from './errors.js';
 import { type ReconcileLimits, fpKey, preferEntries, reconcileLimitsDefault, saltedHash } from './reconcile-shared.js';
-import type { Difference, ReconcileReader } from './reconcile-types.js';
+import type { Difference, ReplicaReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
 import { WireReader, WireWriter } from './wire-buffer.js';
 import { type RecordHeader, type RequestItem, type ResponseResult, childCount, decodeRoundResponse, encodeRoundRequest, entriesPerItemMax, roundItemsMax } from './wire.js';
@@ -49,7 +49,7 @@ export class Reconciler {
   private readonly leafBits: number;
 
   constructor(
-    private readonly reader: ReconcileReader,
+    private readonly reader: ReplicaReader,
     private readonly options: ReconcilerOptions,
     resumeFrom?: { queue: Pending[]; stats: ReconcilerStats },
   ) {
@@ -241,7 +241,7 @@ export class Reconciler {
     return w.finish();
   }
 
-  static resume(reader: ReconcileReader, options: ReconcilerOptions, checkpoint: Uint8Array): Reconciler {
+  static resume(reader: ReplicaReader, options: ReconcilerOptions, checkpoint: Uint8Array): Reconciler {
     const r = new WireReader(checkpoint);
     if (r.u8('checkpoint format') !== 1) throw new Error('unknown checkpoint format');
     const n = r.u32('queue length');

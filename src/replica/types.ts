@@ -20,7 +20,11 @@ export interface TokenEntry {
   readonly record: VersionedRecord;
 }
 
-export interface ReplicaReader {
+/**
+ * A replica as others read it: what reconciliation reads (the core's `ReplicaReader`) plus the node it
+ * belongs to. Named apart from the core's interface so the two are never confused.
+ */
+export interface NamedReplicaReader {
   readonly id: string;
   /** Maintained on every change; never rebuilt per session. */
   readonly digest: DigestTree;
@@ -30,7 +34,7 @@ export interface ReplicaReader {
   scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<TokenEntry>;
 }
 
-export interface Replica extends ReplicaReader {
+export interface Replica extends NamedReplicaReader {
   /** Merges each record with the stored one; persists the winners atomically and updates the digest. */
   apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult>;
 }

@@ -76,7 +76,20 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
     nemesis.stop();
     if (!failed()) {
       nemesis.healAll();
-      convergedAfterMs = await healAndCheck(world, workload, trace, fail, failed);
+      convergedAfterMs = await awaitConvergence(world, failed);
+      if (convergedAfterMs === null) {
+        if (!failed())
+          fail(`replicas still differ ${config.convergeBoundMs} ms after the heal: ${describeRoots(world)}`);
+      } else trace.log(`converged ${convergedAfterMs.toFixed(0)} ms after the heal: ${describeRoots(world)}`);
+    }
+    if (!failed()) {
+      // Tombstone GC runs on; purges may differ for a moment between nodes, so converge once more.
+      await scheduler.runUntil(scheduler.nowMs + config.settleMs, failed);
+      if ((await awaitConvergence(world, failed)) === null && !failed())
+        fail(`replicas differ again after tombstone GC: ${describeRoots(world)}`);
+      if (!failed()) checkRunning(world, fail);
+      if (!failed()) checkFinal(world, workload.ops, fail);
+      if (!failed()) trace.log(`checks passed: ${describeRoots(world)}`);
     }
   } catch (err) {
     if (err instanceof LivelockError) fail(err.message);
@@ -84,6 +97,19 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
   } finally {
     process.off('unhandledRejection', onUnhandled);
   }
+  return resultOf(seed, world, workload, trace, failures, convergedAfterMs);
+}
+
+/** The outcome of a history, with a signature of its trace and final digests. */
+function resultOf(
+  seed: number,
+  world: World,
+  workload: Workload,
+  trace: Trace,
+  failures: readonly string[],
+  convergedAfterMs: number | null,
+): HistoryResult {
+  const { scheduler, config } = world;
   const ops = workload.ops;
   const signatureInput = `${trace.lines.join('\n')}\n${scheduler.events}\n${describeRoots(world)}`;
   const [hi, lo] = hash64(new TextEncoder().encode(signatureInput));
@@ -103,35 +129,6 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
     messages: { ...world.network.counts },
     signature: `${hi.toString(16).padStart(8, '0')}${lo.toString(16).padStart(8, '0')}`,
   };
-}
-
-/**
- * After the heal: convergence within the bound, then tombstone GC and convergence once more, then the final
- * checks. Returns how long the first convergence took (null if it never came).
- */
-async function healAndCheck(
-  world: World,
-  workload: Workload,
-  trace: Trace,
-  fail: (message: string) => void,
-  failed: () => boolean,
-): Promise<number | null> {
-  const { scheduler, config } = world;
-  const convergedAfterMs = await awaitConvergence(world, failed);
-  if (convergedAfterMs === null) {
-    if (!failed()) fail(`replicas still differ ${config.convergeBoundMs} ms after the heal: ${describeRoots(world)}`);
-    return null;
-  }
-  trace.log(`converged ${convergedAfterMs.toFixed(0)} ms after the heal: ${describeRoots(world)}`);
-  if (failed()) return convergedAfterMs;
-  // Tombstone GC runs on; purges may differ for a moment between nodes, so converge once more.
-  await scheduler.runUntil(scheduler.nowMs + config.settleMs, failed);
-  if ((await awaitConvergence(world, failed)) === null && !failed())
-    fail(`replicas differ again after tombstone GC: ${describeRoots(world)}`);
-  if (!failed()) checkRunning(world, fail);
-  if (!failed()) checkFinal(world, workload.ops, fail);
-  if (!failed()) trace.log(`checks passed: ${describeRoots(world)}`);
-  return convergedAfterMs;
 }
 
 /** Runs until all digests are equal (returns how long it took) or the convergence bound passes (null). */
