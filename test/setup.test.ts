@@ -12,7 +12,10 @@ import { randomBasePort, startCluster } from './helpers.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
-function sh(script: string, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function sh(
+  script: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', script], { cwd: root, env });
     let stdout = '';
@@ -58,7 +61,10 @@ test("the README tour's converge commands work as typed, after the README's PATH
     assert.equal(one.code, 0, one.stderr);
     assert.equal(all.code, 1);
     const promised = /# fails \(503\): "(.*); …"/.exec(drift[1]!)?.[1];
-    assert.ok(promised !== undefined && all.stderr.startsWith(`converge: ${promised}`), `${all.stderr} starts as the README says`);
+    assert.ok(
+      promised !== undefined && all.stderr.startsWith(`converge: ${promised}`),
+      `${all.stderr} starts as the README says`,
+    );
     assert.equal(status.code, 2, 'status says it cannot tell while n3 is down');
   } finally {
     await cluster.close();
@@ -66,21 +72,32 @@ test("the README tour's converge commands work as typed, after the README's PATH
 });
 
 test('npm start builds the bundle when a source changed and runs the demo from it', async () => {
-  const scriptText = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
+  const scriptText = (
+    JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts.start;
   assert.doesNotMatch(scriptText ?? '', /tsx/, 'npm start does not compile TypeScript as it loads');
   const port = randomBasePort();
-  const child = spawn('npm', ['start', '--', '--nodes', '1', '--base-port', String(port)], { cwd: root, detached: true });
+  const child = spawn('npm', ['start', '--', '--nodes', '1', '--base-port', String(port)], {
+    cwd: root,
+    detached: true,
+  });
   let stdout = '';
   const listening = new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d) => {
       stdout += d;
       if (stdout.includes('dashboard:')) resolve();
     });
-    child.on('exit', (code) => reject(new Error(`npm start ended (${code}) before the demo listened: ${stdout}`)));
+    child.on('exit', (code) =>
+      reject(new Error(`npm start ended (${code}) before the demo listened: ${stdout}`)),
+    );
   });
   try {
     await listening;
-    assert.equal((distIsFresh as (r: string) => boolean)(root), true, 'the bundle is newer than every source, so bin/converge.js ran it');
+    assert.equal(
+      (distIsFresh as (r: string) => boolean)(root),
+      true,
+      'the bundle is newer than every source, so bin/converge.js ran it',
+    );
   } finally {
     // npm, its shell and the demo share a process group: stop exactly that group.
     const exited = new Promise((resolve) => child.once('close', resolve));
@@ -91,7 +108,11 @@ test('npm start builds the bundle when a source changed and runs the demo from i
 
 /** True when `version` satisfies an engines range made of `>=X`, `^X` alternatives (what the lock holds). */
 function satisfies(version: string, range: string): boolean {
-  const parse = (v: string): number[] => v.replace(/[^\d.]/g, '').split('.').map((n) => Number(n) || 0);
+  const parse = (v: string): number[] =>
+    v
+      .replace(/[^\d.]/g, '')
+      .split('.')
+      .map((n) => Number(n) || 0);
   const cmp = (a: number[], b: number[]): number => {
     for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
     return 0;
@@ -112,7 +133,10 @@ test('every locked package runs on the oldest Node the package accepts (npm ci p
     packages: Record<string, { version?: string; engines?: { node?: string } | string[] }>;
   };
   const refused = Object.entries(lock.packages)
-    .filter(([, p]) => !Array.isArray(p.engines) && p.engines?.node !== undefined && !satisfies(oldest, p.engines.node))
+    .filter(
+      ([, p]) =>
+        !Array.isArray(p.engines) && p.engines?.node !== undefined && !satisfies(oldest, p.engines.node),
+    )
     .map(([name, p]) => `${name}@${p.version} needs node ${(p.engines as { node: string }).node}`);
   assert.deepEqual(refused, [], `Node ${oldest} (package.json engines) is accepted by every locked package`);
   assert.equal(satisfies('20.18.1', '>=22'), false, 'the check can fail');

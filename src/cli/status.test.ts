@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { NodeStatus } from '../cluster/node-types.js';
 import { nounFor } from '../../web/format.js';
 import type { SessionHistoryEntry } from '../antientropy/types.js';
+import type { NodeStatus } from '../cluster/node-types.js';
 import { barState, finalState } from './antientropy.js';
 import { jsonValue } from './kv.js';
 import { failureLine, plural, usageLine } from './output.js';
-import { type NodeRow, aeSummary, verdictExitCodes, verdictOf } from './status.js';
+import { aeSummary, type NodeRow, verdictExitCodes, verdictOf } from './status.js';
 
 function withPeers(peers: unknown[]): NodeStatus {
   return {
@@ -103,6 +103,8 @@ test('words agree with their numbers; failures and usage errors are one line of 
 test('the dashboard says 1 session and 1 round trip, and the panels use that wording', () => {
   assert.equal(nounFor(1, 'session'), 'session');
   assert.equal(nounFor(3, 'round trip'), 'round trips');
-  const panels = ['overview', 'sessions'].map((p) => readFileSync(new URL(`../../web/panels/${p}.ts`, import.meta.url), 'utf8'));
+  const panels = ['overview', 'sessions'].map((p) =>
+    readFileSync(new URL(`../../web/panels/${p}.ts`, import.meta.url), 'utf8'),
+  );
   for (const text of panels) assert.doesNotMatch(text, /'sessions running'|'sessions seen'|\} round trips/);
 });
