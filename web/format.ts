@@ -4,6 +4,11 @@ export function count(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/** The noun that goes with n: `1 round trip`, `2 round trips` (pass the plural when it is not NOUN + s). */
+export function nounFor(n: number, noun: string, nouns = `${noun}s`): string {
+  return n === 1 ? noun : nouns;
+}
+
 export function durationMs(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '—';
   if (ms < 1_000) return `${Math.round(ms)} ms`;

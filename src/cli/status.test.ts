@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { NodeStatus } from '../cluster/node-types.js';
+import { nounFor } from '../../web/format.js';
 import type { SessionHistoryEntry } from '../antientropy/types.js';
+import type { NodeStatus } from '../cluster/node-types.js';
 import { barState, finalState } from './antientropy.js';
 import { jsonValue } from './kv.js';
 import { failureLine, plural, usageLine } from './output.js';
-import { type NodeRow, aeSummary, verdictExitCodes, verdictOf } from './status.js';
+import { aeSummary, type NodeRow, verdictExitCodes, verdictOf } from './status.js';
 
 function withPeers(peers: unknown[]): NodeStatus {
   return {
@@ -96,4 +98,13 @@ test('words agree with their numbers; failures and usage errors are one line of 
   assert.equal(failureLine(new Error('first line\nsecond')), 'converge: first line\n');
   assert.deepEqual(jsonValue(new Uint8Array([0x68, 0x69])), { value: 'hi', encoding: 'utf8' });
   assert.deepEqual(jsonValue(new Uint8Array([0xff, 0x00])), { value: '/wA=', encoding: 'base64' });
+});
+
+test('the dashboard says 1 session and 1 round trip, and the panels use that wording', () => {
+  assert.equal(nounFor(1, 'session'), 'session');
+  assert.equal(nounFor(3, 'round trip'), 'round trips');
+  const panels = ['overview', 'sessions'].map((p) =>
+    readFileSync(new URL(`../../web/panels/${p}.ts`, import.meta.url), 'utf8'),
+  );
+  for (const text of panels) assert.doesNotMatch(text, /'sessions running'|'sessions seen'|\} round trips/);
 });

@@ -13,7 +13,13 @@ function tempDir(t: TestContext): string {
 }
 
 function holderText(pid: number, startTicks: string | null): string {
-  return JSON.stringify({ pid, startTicks, host: hostname(), sinceIso: '2026-01-01T00:00:00.000Z', command: 'serve' });
+  return JSON.stringify({
+    pid,
+    startTicks,
+    host: hostname(),
+    sinceIso: '2026-01-01T00:00:00.000Z',
+    command: 'serve',
+  });
 }
 
 function sleeper(t: TestContext): ChildProcess {
@@ -30,7 +36,8 @@ test('a data folder is held by one holder at a time; release lets the next one t
   assert.throws(
     () => acquireDataLock('--data', dir),
     (err: Error & { code?: string }) =>
-      err.code === 'DATA_DIR_LOCKED' && err.message.startsWith(`--data ${dir} is in use by process ${process.pid}`),
+      err.code === 'DATA_DIR_LOCKED' &&
+      err.message.startsWith(`--data ${dir} is in use by process ${process.pid}`),
   );
   lock.release();
   assert.equal(existsSync(lock.file), false, 'release removes the lock file');
@@ -42,7 +49,10 @@ test('a lock naming a live process refuses; once that process is gone (kill -9) 
   const child = sleeper(t);
   const pid = child.pid!;
   writeFileSync(join(dir, lockFileName), holderText(pid, startTicksOf(pid)));
-  assert.throws(() => acquireDataLock('--data', dir), new RegExp(`is in use by process ${pid} .*lock file ${dir}/${lockFileName}`));
+  assert.throws(
+    () => acquireDataLock('--data', dir),
+    new RegExp(`is in use by process ${pid} .*lock file ${dir}/${lockFileName}`),
+  );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGKILL');
   await exited;
@@ -72,9 +82,18 @@ test('a data folder that cannot hold a database is refused with what to do', (t)
   const dir = tempDir(t);
   const file = join(dir, 'a-file');
   writeFileSync(file, 'x');
-  assert.throws(() => prepareDataDir('--data', file), /--data .*a-file is a file, not a folder: give a folder/);
-  assert.throws(() => prepareDataDir('--data', join(file, 'below')), /a part of the path is a file, not a folder/);
-  assert.throws(() => prepareDataDir('--data', '/proc/converge-data'), /--data \/proc\/converge-data is on proc, which cannot hold a database/);
+  assert.throws(
+    () => prepareDataDir('--data', file),
+    /--data .*a-file is a file, not a folder: give a folder/,
+  );
+  assert.throws(
+    () => prepareDataDir('--data', join(file, 'below')),
+    /a part of the path is a file, not a folder/,
+  );
+  assert.throws(
+    () => prepareDataDir('--data', '/proc/converge-data'),
+    /--data \/proc\/converge-data is on proc, which cannot hold a database/,
+  );
   assert.throws(() => prepareDataDir('--data', '/proc'), /is on proc/);
   mkdirSync(join(dir, 'fine'));
   assert.equal(prepareDataDir('--data', join(dir, 'fine')), join(dir, 'fine'));

@@ -1,7 +1,7 @@
 // The headline: is the cluster converged, and if not, how far apart are its replicas; with a few totals.
 
 import { h, replace } from '../dom.js';
-import { count, durationMs } from '../format.js';
+import { count, durationMs, nounFor } from '../format.js';
 import { keysRepaired } from '../history-store.js';
 import { type Convergence, convergence, stalePairs } from '../model.js';
 import type { ViewState } from '../view.js';
@@ -71,8 +71,8 @@ export function renderOverview(body: HTMLElement, view: ViewState): void {
       'div',
       { class: 'stats' },
       stat('nodes reachable', `${reachable} / ${nodes.length}`, 'stat-reachable'),
-      stat(running === 1 ? 'session running' : 'sessions running', count(running), 'stat-running'),
-      stat(sessions.length === 1 ? 'session seen' : 'sessions seen', count(sessions.length), 'stat-sessions'),
+      stat(`${nounFor(running, 'session')} running`, count(running), 'stat-running'),
+      stat(`${nounFor(sessions.length, 'session')} seen`, count(sessions.length), 'stat-sessions'),
       stat('keys repaired (seen)', count(repaired), 'stat-repaired'),
     ),
   );

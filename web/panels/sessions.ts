@@ -3,7 +3,7 @@
 import type { PeerAntiEntropyState, SessionProgress } from '../../src/antientropy/types.js';
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { bytes, count, durationMs, inTime, percent } from '../format.js';
+import { bytes, count, durationMs, inTime, nounFor, percent } from '../format.js';
 import type { Actions, ViewState } from '../view.js';
 
 function sessionRow(node: string, s: SessionProgress, nowMs: number, actions: Actions): HTMLElement {
@@ -49,7 +49,7 @@ function sessionRow(node: string, s: SessionProgress, nowMs: number, actions: Ac
       'div',
       { class: 'session-counts muted' },
       `${count(s.keysDivergent)} divergent · ${count(s.keysPulled)} pulled · ${count(s.keysPushed)} pushed · `,
-      `${count(s.roundTrips)} ${s.roundTrips === 1 ? 'round trip' : 'round trips'} · ${bytes(s.bytesSent + s.bytesReceived)} exchanged`,
+      `${count(s.roundTrips)} ${nounFor(s.roundTrips, 'round trip')} · ${bytes(s.bytesSent + s.bytesReceived)} exchanged`,
     ),
   );
 }
