@@ -174,6 +174,9 @@ test('converge demo --scenario partition --exit exits 0 and prints its check', a
   const badPace = await cli(['demo', '--scenario', 'partition', '--pace', 'soon']);
   assert.equal(badPace.code, 1);
   assert.match(badPace.stderr, /--pace: "soon" is not a duration/);
+  const noStory = await cli(['demo', '--exit']);
+  assert.equal(noStory.code, 1);
+  assert.match(noStory.stderr, /--pace and --exit apply to a --scenario only/);
 });
 
 test('without --exit the cluster stays up on the final state until Ctrl-C', async () => {
@@ -206,6 +209,11 @@ test('without --exit the cluster stays up on the final state until Ctrl-C', asyn
     assert.equal(await exited, 130);
     assert.equal(existsSync(dataDir!), false, 'Ctrl-C removes the demo data');
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    // Ctrl-C first, so the demo removes its data; only a demo that will not stop is killed.
+    if (child.exitCode === null) {
+      child.kill('SIGINT');
+      const stopped = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(r, 15_000, false))]);
+      if (!stopped) child.kill('SIGKILL');
+    }
   }
 });

@@ -129,7 +129,13 @@ export function registerDemo(program: Command): void {
       for (const c of cluster.configs) process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
       process.stdout.write(`\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`);
       if (opts.scenario !== undefined) {
-        const ok = await runDemoScenario(cluster, { scenario: opts.scenario, pace: opts.pace, exit: opts.exit === true });
+        // A story that throws must not leave the cluster's temporary folder behind.
+        const ok = await runDemoScenario(cluster, { scenario: opts.scenario, pace: opts.pace, exit: opts.exit === true }).catch(
+          async (err: unknown) => {
+            await cluster.close();
+            throw err;
+          },
+        );
         if (opts.exit === true) {
           await cluster.close();
           process.exit(ok ? 0 : 1);
