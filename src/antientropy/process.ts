@@ -70,7 +70,6 @@ export class AntiEntropyProcess {
   /** Null when off (no probe, or a target of 0). */
   readonly adaptive: AdaptiveRate | null;
   private readonly adaptiveOptions: AdaptiveOptions;
-  private paused = false;
   private readonly abort = new AbortController();
   private readonly nextAt = new Map<string, number>();
 
@@ -233,12 +232,24 @@ export class AntiEntropyProcess {
     return out;
   }
 
-  pause(): void {
-    this.paused = true;
+  private get paused(): boolean {
+    return this.state.pausedSinceMs !== null;
   }
 
-  resume(): void {
-    this.paused = false;
+  /**
+   * Pauses in memory at once, then durably: a restart keeps the pause. A second pause keeps the first time.
+   * Rejects (still paused here) when the pause cannot be stored, so the operator knows a restart would lose it.
+   */
+  async pause(): Promise<void> {
+    if (this.state.pausedSinceMs !== null) return;
+    this.state.pausedSinceMs = this.options.clock.now();
+    await this.state.savePause();
+  }
+
+  async resume(): Promise<void> {
+    if (this.state.pausedSinceMs === null) return;
+    this.state.pausedSinceMs = null;
+    await this.state.savePause();
   }
 
   setThrottle(t: Partial<Throttle>): void {
@@ -259,6 +270,7 @@ export class AntiEntropyProcess {
     return {
       enabled: this.options.enabled,
       paused: this.paused,
+      pausedSinceMs: this.state.pausedSinceMs,
       intervalMs: this.options.intervalMs,
       throttle: this.throttle.current,
       adaptive: {

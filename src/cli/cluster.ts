@@ -124,7 +124,7 @@ export class LocalCluster implements DemoControls {
     for (const [id, r] of this.running) {
       if (nodeId !== undefined && id !== nodeId) continue;
       (r.ctx.node.ctx.mechanisms as { [k in MechanismName]: boolean })[mechanism] = enabled;
-      if (mechanism === 'antiEntropy') enabled ? r.ctx.antiEntropy?.resume() : r.ctx.antiEntropy?.pause();
+      if (mechanism === 'antiEntropy') await (enabled ? r.ctx.antiEntropy?.resume() : r.ctx.antiEntropy?.pause());
     }
   }
 

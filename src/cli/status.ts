@@ -33,6 +33,7 @@ export function aeSummary(s: NodeStatus): string {
   const ae = s.antiEntropy as {
     enabled?: boolean;
     paused?: boolean;
+    pausedSinceMs?: number | null;
     peers?: Array<{
       peer: string;
       last: { result: string } | null;
@@ -51,7 +52,8 @@ export function aeSummary(s: NodeStatus): string {
     // The last session failed: its age is not the last success's, so say each apart.
     return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
-  return `${ae.paused ? 'paused; ' : ''}${parts.join('; ')}`;
+  const since = typeof ae.pausedSinceMs === 'number' ? ` since ${new Date(ae.pausedSinceMs).toISOString()}` : '';
+  return `${ae.paused ? `paused${since}; ` : ''}${parts.join('; ')}`;
 }
 
 export function registerStatus(program: Command): void {

@@ -5,8 +5,9 @@ import type { AntiEntropyStatus, RepairPreviewEntry, SessionHistoryEntry } from 
 export interface AntiEntropyControl {
   status(): AntiEntropyStatus;
   runNow(peer?: string): Promise<SessionHistoryEntry[]>;
-  pause(): void;
-  resume(): void;
+  /** Persists the pause (it survives a restart); resolves once stored. */
+  pause(): Promise<void> | void;
+  resume(): Promise<void> | void;
   setThrottle(throttle: { recordsPerSecondMax?: number; bytesPerSecondMax?: number }): void;
   preview(peer: string, limit: number): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }>;
 }

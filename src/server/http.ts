@@ -148,11 +148,11 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
     }
   });
   app.post('/antientropy/pause', async () => {
-    need().pause();
+    await need().pause();
     return { paused: true };
   });
   app.post('/antientropy/resume', async () => {
-    need().resume();
+    await need().resume();
     return { paused: false };
   });
   app.get('/antientropy/preview', async (req) => {
