@@ -11,6 +11,7 @@ import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { DigestVerifier } from '../replica/verify.js';
+import { writeRefusal } from '../storage/guarded.js';
 import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.js';
 import { createAntiEntropyMetrics } from './metrics.js';
 import { previewRepairs } from './preview.js';
@@ -181,7 +182,9 @@ export class AntiEntropyProcess {
         signal.addEventListener('abort', onAbort, { once: true });
       });
       if (signal.aborted) return;
-      if (!this.paused) await this.runner.run(peer, signal).catch(() => {});
+      // A storage refusing writes (a full disk) could not keep what a session repairs: wait for the next turn.
+      const storageOk = writeRefusal(this.options.replica.storage) === undefined;
+      if (!this.paused && storageOk) await this.runner.run(peer, signal).catch(() => {});
       delayMs = intervalMs * (0.75 + 0.5 * random.next());
     }
   }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadClusterSecret } from '../server/auth/cluster-auth.js';
 import { readConfigFile, readEnv, resolveConfig, type RawSettings } from '../config/config.js';
+import { installProcessGuard } from '../server/process-guard.js';
 import { startNode } from '../server/server.js';
 import { LocalCluster } from './cluster.js';
 import { extendWithAntiEntropy } from './wiring.js';
@@ -26,6 +27,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRoundBusyMax: 'ae-round-busy-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
     verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
+    storageRetry: 'storage-retry', bindOutgoing: 'bind-outgoing',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
   };
@@ -52,7 +54,8 @@ export function registerServe(program: Command): void {
     .option('--key-bytes-max <n>', 'longest key in bytes')
     .option('--value-bytes-max <size>', 'largest value, e.g. 1MiB')
     .option('--body-bytes-max <size>', 'largest request body')
-    .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
+    .option('--request-timeout <duration>', 'how long a coordinator waits for replicas; bounds every request to a peer, connecting included')
+    .option('--storage-retry <duration>', 'after a failed storage write (a full disk), writes are refused this long before one is tried again (default 1s)')
     .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
     .option('--hints-per-peer-max <n>', 'hint store bound: hints per unreachable peer')
     .option('--hint-bytes-max <size>', 'hint store bound: bytes in all')
@@ -84,13 +87,15 @@ export function registerServe(program: Command): void {
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')
+    .option('--no-bind-outgoing', 'let outgoing connections to peers leave from any local address, not the --listen IP')
     .option('--no-ae-serve-worker', 'do repair\'s bulk work (range fetches, pushes, pulled records) on the event loop, not in a low-priority worker thread')
     .action(async (opts: Record<string, unknown>) => {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
       const flags = flagSettings(opts);
-      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-serve-worker']) if (flags[k] === true) delete flags[k];
+      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-serve-worker', 'bind-outgoing']) if (flags[k] === true) delete flags[k];
       const config = resolveConfig(file, readEnv(process.env), flags);
+      installProcessGuard();
       let lastReport = 0;
       const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);
       if (clusterSecret === undefined) {
@@ -132,6 +137,7 @@ export function registerDemo(program: Command): void {
       if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
         throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
       }
+      installProcessGuard();
       const settings = { 'ae-interval': opts.aeInterval, ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)) };
       // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real cluster's.
       const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null, clusterSecret: randomBytes(32) });

@@ -26,6 +26,7 @@ export const errorCodes = {
   UNAVAILABLE: 503,
   TIMEOUT: 504,
   STORAGE_FAILED: 500,
+  DISK_FULL: 507,
   CONFIG_INVALID: 400,
   INTERNAL: 500,
 } as const;

@@ -10,6 +10,7 @@ import type { Transport } from '../cluster/transport.js';
 import { openReplica, type LocalReplica } from '../replica/replica.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
+import { GuardedStorage } from '../storage/guarded.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { Storage } from '../storage/storage.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
@@ -22,11 +23,13 @@ export interface NodeContextOptions {
   readonly sign?: (method: string, path: string, body: Uint8Array) => Record<string, string>;
   /** The CA that https:// peers' certificates must chain to. */
   readonly tls?: { ca?: Buffer };
+  /** Where storage failures and recoveries are told (stderr by default). */
+  readonly log?: (line: string) => void;
 }
 
 export interface ServiceContext {
   readonly config: NodeConfig;
-  readonly storage: Storage;
+  readonly storage: Storage & Pick<GuardedStorage, 'health'>;
   readonly replica: LocalReplica;
   readonly transport: Transport & { close(): Promise<void> };
   readonly faults: TransportFaults;
@@ -40,7 +43,16 @@ export interface ServiceContext {
 
 export async function createServiceContext(options: NodeContextOptions): Promise<ServiceContext> {
   const { config } = options;
-  const storage = openLmdbStorage({ path: config.dataDir, sync: config.sync });
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const storage = new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
+    now: () => systemClock.now(),
+    retryMs: config.storageRetryMs,
+    // Once per failing period and once at its end, not per refused write: a full disk is one condition.
+    onFailure: (err, begins) => {
+      if (begins) log(`converge: ERROR: node ${config.id}: storage failed (${err.code}): ${err.message}; reads go on, writes are tried again every ${config.storageRetryMs} ms`);
+    },
+    onRecovery: (ms) => log(`converge: node ${config.id}: storage takes writes again after ${ms} ms`),
+  });
   const replica = await openReplica({
     id: config.id,
     storage,

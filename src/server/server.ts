@@ -8,6 +8,7 @@ import { dashboardPlugin } from './dashboard/plugin.js';
 import type { DemoControls } from './dashboard/types.js';
 import { type ClientToken, clientAuthHook, loadClientTokens } from './auth/client-auth.js';
 import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
+import { registerHealthMetrics } from './health-metrics.js';
 import { buildHttpServer } from './http.js';
 import { loadTlsMaterial } from './tls.js';
 
@@ -45,6 +46,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   await options.extend?.(ctx);
   const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
   const dropped = new Counter({ name: 'converge_http_connections_dropped_total', help: 'Connections refused because connectionsMax were open', registers: [ctx.registry] });
+  registerHealthMetrics(ctx.registry, () => ctx.storage.health());
   const clientErrors = new Counter({ name: 'converge_http_client_errors_total', help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow', labelNames: ['code'], registers: [ctx.registry] });
   const app = buildHttpServer({
     node: ctx.node,

@@ -3,3 +3,4 @@
 export * from './storage.js';
 export * from './lmdb.js';
 export * from './memory.js';
+export * from './guarded.js';
