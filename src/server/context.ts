@@ -4,7 +4,7 @@
 import { Registry } from 'prom-client';
 import type { NodeConfig } from '../config/config.js';
 import { TransportFaults } from '../cluster/faults.js';
-import { HttpTransport } from '../cluster/http-transport.js';
+import { HttpTransport, outgoingAddress } from '../cluster/http-transport.js';
 import { type ConvergeNode, createNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import { openReplica, type LocalReplica } from '../replica/replica.js';
@@ -60,7 +60,10 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
+  const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;
   const transport = new HttpTransport({
+    connectTimeoutMs: config.limits.requestTimeoutMs,
+    ...(localAddress === undefined ? {} : { localAddress }),
     self: config.id,
     peers: new Map(config.peers.map((p) => [p.id, p.url])),
     faults,
