@@ -76,6 +76,8 @@ export class HintStore {
   private readonly peers = new Map<string, PeerHints>();
   readonly counters: HintCounters = { stored: 0, replayed: 0, dropped: { full: 0, expired: 0, rejected: 0, storage: 0 } };
   private totalBytes = 0;
+  /** Peers whose replay is under way: one batch per peer at a time. */
+  private readonly replaying = new Set<string>();
 
   constructor(
     private readonly storage: Storage,
@@ -142,16 +144,21 @@ export class HintStore {
   }
 
   /**
-   * Replays due hints of every peer, the peers side by side: one that does not answer (a partition) holds up
-   * only its own replay, for at most the request timeout. Called on the node's own tick.
+   * Starts the replay of every peer whose hints are due and whose last replay has ended, and resolves once
+   * those replays are under way: a peer that does not answer (a partition) holds up only its own replay, for
+   * at most the request timeout, not the next tick nor the other peers. Called on the node's own tick.
    */
   async replayDue(transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
     if (writeRefusal(this.storage) !== undefined) return;
     const now = this.clock.now();
-    const due = [...this.peers].filter(([, state]) => state.count > 0 && now >= state.retryAtMs);
-    await Promise.all(due.map(([peer, state]) => this.replayPeer(peer, state, transport, timeoutMs, valueBytesMax)));
+    for (const [peer, state] of this.peers) {
+      if (state.count === 0 || now < state.retryAtMs || this.replaying.has(peer)) continue;
+      this.replaying.add(peer);
+      void this.replayPeer(peer, state, transport, timeoutMs, valueBytesMax).finally(() => this.replaying.delete(peer));
+    }
   }
 
+  /** Never rejects: a failed replay is counted in the peer's backoff. */
   private async replayPeer(peer: string, state: PeerHints, transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
     try {
       await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
