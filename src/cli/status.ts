@@ -56,6 +56,18 @@ export function aeSummary(s: NodeStatus): string {
   return `${ae.paused ? `paused${since}; ` : ''}${parts.join('; ')}`;
 }
 
+/** One line per node whose storage refuses writes (a full disk): the condition, since when, and why. */
+export function storageLines(rows: readonly NodeRow[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    const s = r.status?.storage;
+    if (s === undefined || s === null || s.state !== 'failing') continue;
+    const since = s.sinceMs === null ? '' : ` since ${new Date(s.sinceMs).toISOString()}`;
+    out.push(`${r.id}: STORAGE FAILING (${s.code})${since}: ${s.message}; writes refused, reads go on`);
+  }
+  return out.length === 0 ? [] : ['', ...out];
+}
+
 export function registerStatus(program: Command): void {
   withClientOptions(program.command('status'))
     .description('every node: reachable, key count, digest root, anti-entropy state per peer')
@@ -76,6 +88,7 @@ export function registerStatus(program: Command): void {
             r.status ? aeSummary(r.status) : (r.error ?? ''),
           ]),
         ]),
+        ...storageLines(rows),
         '',
         converged
           ? 'converged: every replica has the same digest root'
