@@ -5,12 +5,12 @@
 // simulator tests of a full disk still run).
 
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ChildProcess } from 'node:child_process';
 import { eventually, http, killed, randomBasePort, spawnServe } from './helpers.js';
 
 const tmpfsBytes = 24 * 2 ** 20;
@@ -43,7 +43,16 @@ test('a full disk answers 507 DISK_FULL, the node stays up and serves reads, and
   }
   const port = randomBasePort() + 91;
   const url = `http://127.0.0.1:${port}`;
-  const args = ['--id', 'd1', '--listen', `127.0.0.1:${port}`, '--data', join(dir, 'data'), '--storage-retry', '200ms'];
+  const args = [
+    '--id',
+    'd1',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--data',
+    join(dir, 'data'),
+    '--storage-retry',
+    '200ms',
+  ];
   const ballast = join(dir, 'ballast');
   let child: ChildProcess | undefined;
   let log = '';
@@ -67,7 +76,10 @@ test('a full disk answers 507 DISK_FULL, the node stays up and serves reads, and
       if (res.status === 200) acknowledged.push(`fill${i}`);
       else failure = res;
     }
-    assert.ok(failure !== undefined, `${writesMax} writes of ${valueBytes} bytes fit in ${roomBytes} bytes of room`);
+    assert.ok(
+      failure !== undefined,
+      `${writesMax} writes of ${valueBytes} bytes fit in ${roomBytes} bytes of room`,
+    );
     assert.equal(failure.status, 507, failure.body);
     const error = (failure.json as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'DISK_FULL');
@@ -88,17 +100,28 @@ test('a full disk answers 507 DISK_FULL, the node stays up and serves reads, and
     child.kill('SIGKILL');
     await killed(child);
     child = await start();
-    await eventually(async () => (await http('PUT', `${url}/kv/restarted`, value)).status === 507, 5000, 'a 507 after the restart');
+    await eventually(
+      async () => (await http('PUT', `${url}/kv/restarted`, value)).status === 507,
+      5000,
+      'a 507 after the restart',
+    );
     assert.equal(child.exitCode, null, `the restarted node exited: ${log}`);
     assert.equal((await http('GET', `${url}/kv/first`)).status, 200, 'acknowledged writes survive');
 
     // Space freed: writes succeed again by themselves, without a restart.
     rmSync(ballast);
-    await eventually(async () => (await http('PUT', `${url}/kv/after`, value)).status === 200, 5000, 'a write to succeed again');
-    const healed = (await http('GET', `${url}/status`)).json as { storage: { state: string; recoveries: number } };
+    await eventually(
+      async () => (await http('PUT', `${url}/kv/after`, value)).status === 200,
+      5000,
+      'a write to succeed again',
+    );
+    const healed = (await http('GET', `${url}/status`)).json as {
+      storage: { state: string; recoveries: number };
+    };
     assert.equal(healed.storage.state, 'ok');
     assert.equal(healed.storage.recoveries, 1);
-    for (const key of acknowledged) assert.equal((await http('GET', `${url}/kv/${key}`)).status, 200, `${key} kept`);
+    for (const key of acknowledged)
+      assert.equal((await http('GET', `${url}/kv/${key}`)).status, 200, `${key} kept`);
     assert.match((await http('GET', `${url}/metrics`)).body, /converge_unhandled_rejections_total 0/);
     assert.doesNotMatch(log, /unhandled rejection/i);
   } finally {

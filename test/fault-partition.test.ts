@@ -26,8 +26,25 @@ class Partition {
 
   /** Drops every packet from a to b and from b to a. */
   cut(a: Id, b: Id): void {
-    for (const [from, to] of [[a, b], [b, a]] as const) {
-      const rule = ['INPUT', '-i', 'lo', '-s', addresses[from], '-d', addresses[to], '-j', 'DROP', '-m', 'comment', '--comment', tag];
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const rule = [
+        'INPUT',
+        '-i',
+        'lo',
+        '-s',
+        addresses[from],
+        '-d',
+        addresses[to],
+        '-j',
+        'DROP',
+        '-m',
+        'comment',
+        '--comment',
+        tag,
+      ];
       execFileSync('iptables', ['-A', ...rule], { stdio: 'pipe' });
       this.rules.push(rule);
     }
@@ -58,13 +75,24 @@ async function startCluster(dataRoot: string, port: number, extra: string[]): Pr
   const peers = ids.map((id) => `${id}=${url(id)}`).join(',');
   const children = new Map<Id, ChildProcess>();
   for (const id of ids) {
-    const args = ['--id', id, '--listen', `${addresses[id]}:${port}`, '--data', join(dataRoot, id), '--peers', peers];
+    const args = [
+      '--id',
+      id,
+      '--listen',
+      `${addresses[id]}:${port}`,
+      '--data',
+      join(dataRoot, id),
+      '--peers',
+      peers,
+    ];
     children.set(id, await spawnServe([...args, '--request-timeout', `${requestTimeoutMs}ms`, ...extra]));
   }
   return children;
 }
 
-async function timed(run: () => Promise<{ status: number; body: string }>): Promise<{ status: number; body: string; ms: number }> {
+async function timed(
+  run: () => Promise<{ status: number; body: string }>,
+): Promise<{ status: number; body: string; ms: number }> {
   const t0 = performance.now();
   const res = await run();
   return { ...res, ms: performance.now() - t0 };
@@ -96,25 +124,38 @@ test('against a partitioned peer, writes at all and quorum answer 503 within the
     // d1 cut off from both: a quorum is out of reach. Many at once, so most wait for new connections.
     partition.cut('d1', 'd2');
     const burst = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => timed(() => http('PUT', `${url('d1')}/kv/q${i}?consistency=quorum`, 'q'))),
+      Array.from({ length: 40 }, (_, i) =>
+        timed(() => http('PUT', `${url('d1')}/kv/q${i}?consistency=quorum`, 'q')),
+      ),
     );
     for (const res of burst) {
       assert.equal(res.status, 503, res.body);
       assert.match(res.body, /unreachable: d2, d3/);
     }
     const slowest = Math.max(...burst.map((r) => r.ms));
-    assert.ok(slowest < requestTimeoutMs + marginMs, `the slowest of 40 quorum 503s took ${slowest.toFixed(0)} ms`);
+    assert.ok(
+      slowest < requestTimeoutMs + marginMs,
+      `the slowest of 40 quorum 503s took ${slowest.toFixed(0)} ms`,
+    );
     t.diagnostic(`40 quorum writes at once: every one 503, the slowest after ${slowest.toFixed(0)} ms`);
 
     // d2 comes back while d3 stays cut off: the hints d1 holds for d2 arrive although pings to d3 hang.
     partition.heal('d2');
     const healedAt = performance.now();
-    await eventually(async () => (await http('GET', `${url('d2')}/kv/q39?consistency=one`)).status === 200, 8000, 'the hint to reach d2');
+    await eventually(
+      async () => (await http('GET', `${url('d2')}/kv/q39?consistency=one`)).status === 200,
+      8000,
+      'the hint to reach d2',
+    );
     const hintMs = performance.now() - healedAt;
     // Hint replay backs off up to hintBackoffMsMax between failures; a few seconds is its pace, not 10 s of pings.
     assert.ok(hintMs < 6000, `hints reached d2 ${hintMs.toFixed(0)} ms after it was reachable again`);
     t.diagnostic(`hints reached d2 ${hintMs.toFixed(0)} ms after it was reachable again, d3 still cut off`);
-    assert.equal((await http('GET', `${url('d3')}/kv/q39?consistency=one`)).status, 404, 'd3 is still cut off');
+    assert.equal(
+      (await http('GET', `${url('d3')}/kv/q39?consistency=one`)).status,
+      404,
+      'd3 is still cut off',
+    );
   } finally {
     partition.heal();
     for (const child of children.values()) {

@@ -44,7 +44,13 @@ test('hints reach a returning peer at their own pace while another peer stays si
     await replica.whenDigestReady();
     const base = network.transport(id, i === 0 ? faults : undefined);
     const node = createNode({
-      id, peers, replica, clock: systemClock, random: seededRandom(10 + i), timers: systemTimers, tickMs: 20,
+      id,
+      peers,
+      replica,
+      clock: systemClock,
+      random: seededRandom(10 + i),
+      timers: systemTimers,
+      tickMs: 20,
       transport: i === 0 ? withSilentPeer(base, silent, calls) : base,
       mechanisms: { readRepair: false, antiEntropy: false },
       limits: { requestTimeoutMs },
@@ -60,12 +66,19 @@ test('hints reach a returning peer at their own pace while another peer stays si
     await n1.put('k', new TextEncoder().encode('v'), 'one');
     const pending = (id: string) => n1.status().peers.find((p) => p.id === id)!.hintsPending;
     // The hint for n3 is stored once its replication times out; from then on its replay hangs too.
-    await eventually(() => pending('n2') === 1 && pending('n3') === 1, requestTimeoutMs + 2000, 'hints for n2 and n3');
+    await eventually(
+      () => pending('n2') === 1 && pending('n3') === 1,
+      requestTimeoutMs + 2000,
+      'hints for n2 and n3',
+    );
     // n2 stays unreachable for a while: replay keeps trying at its backoff, whatever the pings to n3 are doing.
     const before = calls.get('n2 hint') ?? 0;
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const attempts = (calls.get('n2 hint') ?? 0) - before;
-    assert.ok(attempts >= 4, `${attempts} replay attempts to n2 in 1.5 s (backoff at most ${hintBackoffMsMax} ms)`);
+    assert.ok(
+      attempts >= 4,
+      `${attempts} replay attempts to n2 in 1.5 s (backoff at most ${hintBackoffMsMax} ms)`,
+    );
     faults.unblock('n2');
     const t0 = Date.now();
     await eventually(() => n2.ctx.replica.get(keyToBytes('k')) !== undefined, 2000, 'the hint to reach n2');

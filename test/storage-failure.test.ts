@@ -42,12 +42,27 @@ async function cluster(size: number): Promise<{ members: Member[]; close(): Prom
     const faults = new TransportFaults(seededRandom(i + 1));
     const transport = network.transport(id, faults);
     const node = createNode({
-      id, peers, replica, transport, clock: systemClock, random: seededRandom(10 + i), timers: systemTimers,
-      tickMs: 20, limits: { requestTimeoutMs: 500 },
+      id,
+      peers,
+      replica,
+      transport,
+      clock: systemClock,
+      random: seededRandom(10 + i),
+      timers: systemTimers,
+      tickMs: 20,
+      limits: { requestTimeoutMs: 500 },
     });
     const ae = createAntiEntropy({
-      node, replica, transport, peers: ids.filter((p) => p !== id), clock: systemClock, random: seededRandom(20 + i),
-      timers: systemTimers, registry: new Registry(), intervalMs: 50, enabled: true,
+      node,
+      replica,
+      transport,
+      peers: ids.filter((p) => p !== id),
+      clock: systemClock,
+      random: seededRandom(20 + i),
+      timers: systemTimers,
+      registry: new Registry(),
+      intervalMs: 50,
+      enabled: true,
     });
     network.register(id, (route, body, from) => node.handleInternal(route, body, from));
     node.start();
@@ -101,21 +116,36 @@ test('a full disk fails writes with DISK_FULL, keeps reads, hints and anti-entro
     await a.node.put('z', text('4'), 'one'); // n2 acknowledges it
     assert.equal(a.node.status().hints.pending, 0);
     await new Promise((resolve) => setTimeout(resolve, retryMs / 2));
-    assert.ok(a.disk.commits - commitsBefore <= 2, `${a.disk.commits - commitsBefore} commits tried while refusing`);
+    assert.ok(
+      a.disk.commits - commitsBefore <= 2,
+      `${a.disk.commits - commitsBefore} commits tried while refusing`,
+    );
     assert.equal(a.ae.status().history.filter((h) => h.initiator === 'n1').length, sessionsBefore);
     a.faults.healAll();
 
     // Space freed: writes succeed again by themselves, and the hint held by n2 arrives.
     a.disk.full = false;
     await eventually(
-      async () => (await a.node.put('after', text('5'), 'all').then(() => true, () => false)),
+      async () =>
+        await a.node.put('after', text('5'), 'all').then(
+          () => true,
+          () => false,
+        ),
       5000,
       'a write to succeed again',
     );
     assert.equal(a.node.status().storage?.state, 'ok');
     assert.equal(a.node.status().storage?.recoveries, 1);
-    await eventually(() => a.node.ctx.replica.get(keyToBytes('y')) !== undefined, 5000, 'the hint to be replayed');
-    await eventually(() => a.node.ctx.replica.get(keyToBytes('z')) !== undefined, 5000, 'anti-entropy to repair z');
+    await eventually(
+      () => a.node.ctx.replica.get(keyToBytes('y')) !== undefined,
+      5000,
+      'the hint to be replayed',
+    );
+    await eventually(
+      () => a.node.ctx.replica.get(keyToBytes('z')) !== undefined,
+      5000,
+      'anti-entropy to repair z',
+    );
   } finally {
     await c.close();
   }

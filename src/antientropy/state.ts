@@ -58,7 +58,10 @@ export class AntiEntropyState {
   /** Records the pause (or its end) durably; the caller has already applied it in memory. */
   savePause(): Promise<void> {
     if (this.pausedSinceMs === null) return this.replica.deleteMeta('ae/pause');
-    return this.replica.putMeta('ae/pause', enc.encode(JSON.stringify({ pausedSinceMs: this.pausedSinceMs })));
+    return this.replica.putMeta(
+      'ae/pause',
+      enc.encode(JSON.stringify({ pausedSinceMs: this.pausedSinceMs })),
+    );
   }
 
   peer(id: string): PeerRecord {

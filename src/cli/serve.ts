@@ -54,8 +54,8 @@ export function registerServe(program: Command): void {
     .option('--key-bytes-max <n>', 'longest key in bytes')
     .option('--value-bytes-max <size>', 'largest value, e.g. 1MiB')
     .option('--body-bytes-max <size>', 'largest request body')
-    .option('--request-timeout <duration>', 'how long a coordinator waits for replicas; bounds every request to a peer, connecting included')
-    .option('--storage-retry <duration>', 'after a failed storage write (a full disk), writes are refused this long before one is tried again (default 1s)')
+    .option('--request-timeout <duration>', 'bounds every request to a peer, connecting included (default 2s)')
+    .option('--storage-retry <duration>', 'after a failed storage write, refuse writes this long (default 1s)')
     .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
     .option('--hints-per-peer-max <n>', 'hint store bound: hints per unreachable peer')
     .option('--hint-bytes-max <size>', 'hint store bound: bytes in all')
@@ -87,13 +87,14 @@ export function registerServe(program: Command): void {
     .option('--no-hints', 'switch hinted handoff off')
     .option('--no-read-repair', 'switch read repair off')
     .option('--no-anti-entropy', 'switch anti-entropy off')
-    .option('--no-bind-outgoing', 'let outgoing connections to peers leave from any local address, not the --listen IP')
+    .option('--no-bind-outgoing', 'connections to peers leave from any local address, not the --listen IP')
     .option('--no-ae-serve-worker', 'do repair\'s bulk work (range fetches, pushes, pulled records) on the event loop, not in a low-priority worker thread')
     .action(async (opts: Record<string, unknown>) => {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       // commander sets the --no-X booleans to true by default; only an explicit --no-X should win over file/env.
       const flags = flagSettings(opts);
-      for (const k of ['hints', 'read-repair', 'anti-entropy', 'ae-serve-worker', 'bind-outgoing']) if (flags[k] === true) delete flags[k];
+      const negatable = ['hints', 'read-repair', 'anti-entropy', 'ae-serve-worker', 'bind-outgoing'];
+      for (const k of negatable) if (flags[k] === true) delete flags[k];
       const config = resolveConfig(file, readEnv(process.env), flags);
       installProcessGuard();
       let lastReport = 0;

@@ -32,13 +32,22 @@ test('status: a failed last session is not given the age of the last success', (
 });
 
 test('status: a paused node says since when, and a failing storage gets its own line', () => {
-  const paused = { ...withPeers([]), antiEntropy: { enabled: true, paused: true, pausedSinceMs: Date.UTC(2026, 0, 2, 3, 4, 5), peers: [] } };
+  const paused = {
+    ...withPeers([]),
+    antiEntropy: { enabled: true, paused: true, pausedSinceMs: Date.UTC(2026, 0, 2, 3, 4, 5), peers: [] },
+  };
   assert.match(aeSummary(paused), /^paused since 2026-01-02T03:04:05\.000Z; /);
   const failing = {
     ...withPeers([]),
     storage: {
-      state: 'failing' as const, code: 'DISK_FULL', message: 'the disk is full', sinceMs: Date.UTC(2026, 0, 2), retryAtMs: 0,
-      failures: 3, refused: 9, recoveries: 0,
+      state: 'failing' as const,
+      code: 'DISK_FULL',
+      message: 'the disk is full',
+      sinceMs: Date.UTC(2026, 0, 2),
+      retryAtMs: 0,
+      failures: 3,
+      refused: 9,
+      recoveries: 0,
     },
   };
   const rows = [

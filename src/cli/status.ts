@@ -52,7 +52,8 @@ export function aeSummary(s: NodeStatus): string {
     // The last session failed: its age is not the last success's, so say each apart.
     return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
-  const since = typeof ae.pausedSinceMs === 'number' ? ` since ${new Date(ae.pausedSinceMs).toISOString()}` : '';
+  const since =
+    typeof ae.pausedSinceMs === 'number' ? ` since ${new Date(ae.pausedSinceMs).toISOString()}` : '';
   return `${ae.paused ? `paused${since}; ` : ''}${parts.join('; ')}`;
 }
 

@@ -102,7 +102,7 @@ const asStorageError = (err: unknown): ConvergeError =>
 
 /**
  * UNAVAILABLE when replicas were out of reach; when this node's own storage failed, that storage error's code
- * (DISK_FULL, STORAGE_FAILED): the node is up, and saying it is unreachable would send the operator the wrong way.
+ * (DISK_FULL, STORAGE_FAILED): the node is up, and calling it unreachable would send the operator the wrong way.
  */
 function notEnough(
   verb: string,
@@ -115,8 +115,11 @@ function notEnough(
 ): ConvergeError {
   const unreachable = [...outcome.unreachable].sort();
   const failed = [...storageFailed.keys()].sort();
-  const summary = `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); unreachable: ${unreachable.join(', ') || 'none'}`;
-  const details = { acknowledged: [...outcome.acknowledged].sort(), unreachable, required: need, hinted: [...outcome.hinted].sort() };
+  const summary =
+    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); ` +
+    `unreachable: ${unreachable.join(', ') || 'none'}`;
+  const acknowledged = [...outcome.acknowledged].sort();
+  const details = { acknowledged, unreachable, required: need, hinted: [...outcome.hinted].sort() };
   if (failed.length === 0) return new ConvergeError('UNAVAILABLE', summary, details);
   const own = self === undefined ? undefined : storageFailed.get(self);
   const first = own ?? storageFailed.get(failed[0]!)!;

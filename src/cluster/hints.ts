@@ -1,8 +1,8 @@
 // Hinted handoff: a write that could not reach a replica is kept durably as a hint, in this node's storage,
 // and replayed in bounded batches with exponential backoff once the replica answers again. The store is
 // bounded per peer, in bytes and in age; a hint over a bound is dropped and counted — anti-entropy heals it.
-// While this node's storage refuses writes (a full disk), no hint is stored (dropped as `storage`) and none is
-// replayed: a replayed hint could not be deleted, so it waits until the storage takes writes again.
+// While this node's storage refuses writes (a full disk), no hint is stored (dropped as `storage`) and none
+// is replayed: a replayed hint could not be deleted, so it waits until the storage takes writes again.
 
 import { ConvergeError } from '../core/errors.js';
 import type { Clock } from '../core/hlc.js';
@@ -74,7 +74,11 @@ function encodeHint(createdMs: number, record: VersionedRecord): Uint8Array {
 
 export class HintStore {
   private readonly peers = new Map<string, PeerHints>();
-  readonly counters: HintCounters = { stored: 0, replayed: 0, dropped: { full: 0, expired: 0, rejected: 0, storage: 0 } };
+  readonly counters: HintCounters = {
+    stored: 0,
+    replayed: 0,
+    dropped: { full: 0, expired: 0, rejected: 0, storage: 0 },
+  };
   private totalBytes = 0;
   /** Peers whose replay is under way: one batch per peer at a time. */
   private readonly replaying = new Set<string>();
@@ -154,12 +158,19 @@ export class HintStore {
     for (const [peer, state] of this.peers) {
       if (state.count === 0 || now < state.retryAtMs || this.replaying.has(peer)) continue;
       this.replaying.add(peer);
-      void this.replayPeer(peer, state, transport, timeoutMs, valueBytesMax).finally(() => this.replaying.delete(peer));
+      const done = (): boolean => this.replaying.delete(peer);
+      void this.replayPeer(peer, state, transport, timeoutMs, valueBytesMax).finally(done);
     }
   }
 
   /** Never rejects: a failed replay is counted in the peer's backoff. */
-  private async replayPeer(peer: string, state: PeerHints, transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+  private async replayPeer(
+    peer: string,
+    state: PeerHints,
+    transport: Transport,
+    timeoutMs: number,
+    valueBytesMax: number,
+  ): Promise<void> {
     try {
       await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
       state.failures = 0;

@@ -21,13 +21,13 @@ export interface HttpTransportOptions {
   readonly tls?: { readonly ca?: Buffer | string; readonly cert?: Buffer | string; readonly key?: Buffer | string };
   /** Opening a connection to a peer gives up after this (the request's own timeout still bounds the call). */
   readonly connectTimeoutMs?: number;
-  /** Outgoing connections leave from this address (the listen IP), so a partition by address cuts them too. */
+  /** Outgoing connections leave from this address (the listen IP): a partition by address cuts them too. */
   readonly localAddress?: string;
 }
 
 export const responseBytesMaxDefault = 64 * 2 ** 20;
 export const connectTimeoutMsDefault = 2000;
-/** Bounds undici's own waits for headers and body; each call's timeout (usually far shorter) applies first. */
+/** Bounds undici's own waits for headers and body; each call's (far shorter) timeout applies first. */
 export const peerResponseTimeoutMsMax = 120_000;
 
 /**
@@ -39,7 +39,10 @@ export function poolOptions(options: HttpTransportOptions): Pool.Options {
   return {
     connections: options.connectionsPerPeerMax ?? 16,
     pipelining: 1,
-    connect: { timeout: options.connectTimeoutMs ?? connectTimeoutMsDefault, ...(tls === undefined ? {} : tls) },
+    connect: {
+      timeout: options.connectTimeoutMs ?? connectTimeoutMsDefault,
+      ...(tls === undefined ? {} : tls),
+    },
     headersTimeout: peerResponseTimeoutMsMax,
     bodyTimeout: peerResponseTimeoutMsMax,
     ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
@@ -79,7 +82,8 @@ export class HttpTransport implements Transport {
     request.signal?.addEventListener('abort', onAbort, { once: true });
     const signal = controller.signal;
     try {
-      const pending = this.pool(peer, url).request({ method: 'POST', path, body: request.body, headers, signal });
+      const pool = this.pool(peer, url);
+      const pending = pool.request({ method: 'POST', path, body: request.body, headers, signal });
       const res = await this.untilAborted(pending, signal);
       const body = await readBounded(res.body, this.options.responseBytesMax ?? responseBytesMaxDefault, peer);
       if (res.statusCode >= 200 && res.statusCode < 300) return body;
@@ -102,7 +106,10 @@ export class HttpTransport implements Transport {
    * Settles with `pending`, or rejects as soon as `signal` aborts: undici keeps a request that waits for a
    * connection queued past its abort (seen: a 2 s timeout answering after 23 s against dropped packets).
    */
-  private untilAborted<T extends { body: { destroy(): unknown } }>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  private untilAborted<T extends { body: { destroy(): unknown } }>(
+    pending: Promise<T>,
+    signal: AbortSignal,
+  ): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {

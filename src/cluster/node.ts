@@ -208,7 +208,12 @@ export class ConvergeNode implements NodeApi {
       if (this.pinging.has(p.id)) continue;
       this.pinging.add(p.id);
       this.ctx.transport
-        .call(p.id, { route: 'ping', body: new Uint8Array(0), timeoutMs: this.ctx.limits.requestTimeoutMs, signal: this.abort.signal })
+        .call(p.id, {
+          route: 'ping',
+          body: new Uint8Array(0),
+          timeoutMs: this.ctx.limits.requestTimeoutMs,
+          signal: this.abort.signal,
+        })
         .then(() => this.ctx.markSeen(p.id, true), () => this.ctx.markSeen(p.id, false))
         .finally(() => this.pinging.delete(p.id));
     }

@@ -49,7 +49,9 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     retryMs: config.storageRetryMs,
     // Once per failing period and once at its end, not per refused write: a full disk is one condition.
     onFailure: (err, begins) => {
-      if (begins) log(`converge: ERROR: node ${config.id}: storage failed (${err.code}): ${err.message}; reads go on, writes are tried again every ${config.storageRetryMs} ms`);
+      if (!begins) return;
+      const retry = `reads go on, writes are tried again every ${config.storageRetryMs} ms`;
+      log(`converge: ERROR: node ${config.id}: storage failed (${err.code}): ${err.message}; ${retry}`);
     },
     onRecovery: (ms) => log(`converge: node ${config.id}: storage takes writes again after ${ms} ms`),
   });

@@ -8,7 +8,7 @@ import { unhandledRejectionCount } from './process-guard.js';
 export function registerHealthMetrics(registry: Registry, health: () => StorageHealth): void {
   new Gauge({
     name: 'converge_storage_failing',
-    help: 'The storage refuses writes after a failure (1: a full disk or an I/O error; /status says which), else 0',
+    help: 'The storage refuses writes after a failure (1: a full disk or an I/O error, see /status), else 0',
     labelNames: ['code'],
     registers: [registry],
     collect() {
@@ -18,13 +18,32 @@ export function registerHealthMetrics(registry: Registry, health: () => StorageH
     },
   });
   const totals: Array<[string, string, (h: StorageHealth) => number]> = [
-    ['converge_storage_write_failures_total', 'Storage writes that failed (commits tried), since start', (h) => h.failures],
-    ['converge_storage_writes_refused_total', 'Storage writes refused without trying while the storage was failing', (h) => h.refused],
-    ['converge_storage_recoveries_total', 'Failing periods of the storage that ended by themselves', (h) => h.recoveries],
+    [
+      'converge_storage_write_failures_total',
+      'Storage writes that failed (commits tried), since start',
+      (h) => h.failures,
+    ],
+    [
+      'converge_storage_writes_refused_total',
+      'Storage writes refused without trying while the storage was failing',
+      (h) => h.refused,
+    ],
+    [
+      'converge_storage_recoveries_total',
+      'Failing periods of the storage that ended by themselves',
+      (h) => h.recoveries,
+    ],
   ];
   for (const [name, help, read] of totals) {
     // Monotonic counts kept by the storage wrapper; a gauge set at scrape time exposes them as they are.
-    new Gauge({ name, help, registers: [registry], collect() { this.set(read(health())); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(health()));
+      },
+    });
   }
   new Gauge({
     name: 'converge_unhandled_rejections_total',

@@ -10,7 +10,9 @@ export function unhandledRejectionCount(): number {
   return unhandledRejections;
 }
 
-export function installProcessGuard(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): void {
+export function installProcessGuard(
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): void {
   if (installed) return;
   installed = true;
   process.on('unhandledRejection', (reason: unknown) => {

@@ -119,7 +119,11 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
   for (const { node } of maps) {
     for (const entry of node.ae!.state.history) {
       const error = entry.error ?? '';
-      if (entry.result === 'failed' && !world.network.networkErrors.has(error) && error !== simDiskFullMessage)
+      if (
+        entry.result === 'failed' &&
+        !world.network.networkErrors.has(error) &&
+        error !== simDiskFullMessage
+      )
         fail(`${node.id}'s session ${entry.id} with ${entry.peer} failed on its own side: ${entry.error}`);
     }
   }
@@ -131,8 +135,9 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
 /** A node that answers a client is up: it never names itself unreachable (its full disk is not a lost node). */
 function checkAnswers(ops: readonly ClientOp[], fail: Fail): void {
   for (const op of ops) {
-    if (op.outcome === 'failed' && op.unreachable?.includes(op.node))
-      fail(`op${op.id} (${op.kind} ${op.key} via ${op.node}) failed ${op.errorCode} naming its own node unreachable`);
+    if (op.outcome !== 'failed' || !op.unreachable?.includes(op.node)) continue;
+    const what = `op${op.id} (${op.kind} ${op.key} via ${op.node})`;
+    fail(`${what} failed ${op.errorCode} naming its own node unreachable`);
   }
 }
 

@@ -104,7 +104,9 @@ export class GuardedStorage implements Storage {
 
   private failed(err: unknown): ConvergeError {
     const error =
-      err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', `storage write failed: ${String(err)}`);
+      err instanceof ConvergeError
+        ? err
+        : new ConvergeError('STORAGE_FAILED', `storage write failed: ${String(err)}`);
     const nowMs = this.options.now();
     const begins = this.failure === null;
     this.failures += 1;

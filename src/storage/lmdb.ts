@@ -113,10 +113,11 @@ export class LmdbStorage implements Storage {
         (detail: unknown) => detail as typeof cause,
       );
     }
-    const detail = `${cause.message ?? String(cause)}${typeof cause.code === 'number' ? ` (errno ${cause.code})` : ''}`;
+    const errno = typeof cause.code === 'number' ? ` (errno ${cause.code})` : '';
+    const detail = `${cause.message ?? String(cause)}${errno}`;
     const freeBytes = this.freeBytes();
-    const full = cause.code === 28 || cause.code === 'ENOSPC' || (freeBytes !== null && freeBytes < this.diskFreeBytesLow);
-    if (full) {
+    const low = freeBytes !== null && freeBytes < this.diskFreeBytesLow;
+    if (cause.code === 28 || cause.code === 'ENOSPC' || low) {
       const free = freeBytes === null ? '' : `, ${freeBytes} bytes free, diskFreeBytesLow ${this.diskFreeBytesLow}`;
       return new ConvergeError('DISK_FULL', `the disk holding ${this.path} is full (${detail}${free})`);
     }

@@ -17,12 +17,19 @@ function badges(node: ClusterNodeView, view: ViewState): HTMLElement {
   if (storage?.state === 'failing') {
     const since = storage.sinceMs === null ? '' : ` ${ago(storage.sinceMs, view.cluster.nowMs)}`;
     const title = `${storage.message ?? ''} — writes are refused and tried again; reads go on`;
-    list.push(h('span', { class: 'badge bad', title, 'data-testid': 'storage-failing' }, `storage: ${storage.code}${since}`));
+    list.push(
+      h(
+        'span',
+        { class: 'badge bad', title, 'data-testid': 'storage-failing' },
+        `storage: ${storage.code}${since}`,
+      ),
+    );
   }
   if (node.antiEntropy?.paused) {
     const since = node.antiEntropy.pausedSinceMs ?? null;
     const title = since === null ? 'paused' : `paused since ${new Date(since).toISOString()}`;
-    const text = since === null ? 'anti-entropy paused' : `anti-entropy paused ${ago(since, view.cluster.nowMs)}`;
+    const text =
+      since === null ? 'anti-entropy paused' : `anti-entropy paused ${ago(since, view.cluster.nowMs)}`;
     list.push(h('span', { class: 'badge warn', title, 'data-testid': 'ae-paused' }, text));
   }
   return h('div', { class: 'badges' }, ...list);
