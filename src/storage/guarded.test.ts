@@ -58,3 +58,11 @@ test('guarded: a failed write refuses the next ones without trying until the ret
   // Reads never stopped.
   assert.deepEqual(storage.get(s('a')), s('1'));
 });
+
+test('guarded: a write after close fails without turning the storage to failing', async () => {
+  const storage = new GuardedStorage(createMemoryStorage(), { now: () => Date.now() });
+  await storage.close();
+  await assert.rejects(storage.write([{ key: s('late'), value: s('1') }]), { code: 'STORAGE_FAILED' });
+  assert.equal(storage.health().state, 'ok');
+  assert.equal(storage.health().failures, 0);
+});

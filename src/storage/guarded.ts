@@ -40,6 +40,7 @@ export class GuardedStorage implements Storage {
   private failures = 0;
   private refused = 0;
   private recoveries = 0;
+  private closed = false;
 
   constructor(
     readonly inner: Storage,
@@ -99,6 +100,7 @@ export class GuardedStorage implements Storage {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.inner.close();
   }
 
@@ -107,6 +109,8 @@ export class GuardedStorage implements Storage {
       err instanceof ConvergeError
         ? err
         : new ConvergeError('STORAGE_FAILED', `storage write failed: ${String(err)}`);
+    // A write that outlived the shutdown (a hint replay finishing late) says nothing about the disk.
+    if (this.closed) return error;
     const nowMs = this.options.now();
     const begins = this.failure === null;
     this.failures += 1;
