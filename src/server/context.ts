@@ -14,6 +14,7 @@ import { GuardedStorage } from '../storage/guarded.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { Storage } from '../storage/storage.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
+import { registerTransportMetrics } from './health-metrics.js';
 
 export interface NodeContextOptions {
   readonly config: NodeConfig;
@@ -73,6 +74,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const registry = new Registry();
+  registerTransportMetrics(registry, () => transport.abandoned);
   const node = createNode({
     id: config.id,
     peers: config.peers,

@@ -1,5 +1,6 @@
 // Metrics of the node's health beyond its requests: whether its storage takes writes (a full disk shows here
-// before a client notices) and how many promise rejections nobody handled (see process-guard.ts).
+// before a client notices), how many promise rejections nobody handled (see process-guard.ts), and how many
+// peer requests were answered by their timeout while undici still held them (a partitioned peer).
 
 import { Gauge, type Registry } from 'prom-client';
 import type { StorageHealth } from '../storage/guarded.js';
@@ -51,6 +52,17 @@ export function registerHealthMetrics(registry: Registry, health: () => StorageH
     registers: [registry],
     collect() {
       this.set(unhandledRejectionCount());
+    },
+  });
+}
+
+export function registerTransportMetrics(registry: Registry, abandoned: () => number): void {
+  new Gauge({
+    name: 'converge_peer_requests_abandoned_total',
+    help: 'Requests to peers that ended at their timeout while still queued or connecting (a partitioned peer)',
+    registers: [registry],
+    collect() {
+      this.set(abandoned());
     },
   });
 }
