@@ -247,7 +247,7 @@ test('pause stops new sessions from starting on the paused node; resume restarts
       5000,
       'a first scheduled session',
     );
-    a.ae.pause();
+    await a.ae.pause();
     const pausedAtMs = Date.now();
     assert.equal(a.ae.status().paused, true);
     assert.ok(
@@ -259,9 +259,39 @@ test('pause stops new sessions from starting on the paused node; resume restarts
       a.ae.status().history.filter((e) => e.initiator === initiator && e.startedAtMs > t);
     await eventually(() => since('n2', pausedAtMs).length >= 4, 5000, 'the peer to run sessions meanwhile');
     assert.equal(since('n1', pausedAtMs).length, 0, 'no session began on the paused node');
-    a.ae.resume();
+    await a.ae.resume();
     const resumedAtMs = Date.now();
     await eventually(() => since('n1', resumedAtMs).length > 0, 5000, 'sessions to start again after resume');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a pause survives a restart and says since when; a resume survives one too', async () => {
+  const h = await harness(2, 0, 30);
+  try {
+    const before = Date.now();
+    await h.members[0]!.ae.pause();
+    const since = h.members[0]!.ae.status().pausedSinceMs;
+    assert.ok(typeof since === 'number' && since >= before, `pausedSinceMs ${since}`);
+    await h.members[0]!.ae.pause(); // a second pause keeps the first time
+    assert.equal(h.members[0]!.ae.status().pausedSinceMs, since);
+    await h.crash(0);
+    await h.restart(0);
+    const restarted = h.members[0]!.ae;
+    assert.equal(restarted.status().paused, true, 'still paused after the restart');
+    assert.equal(restarted.status().pausedSinceMs, since, 'since the original pause');
+    // Several of the peer's intervals pass, and the paused node still begins nothing.
+    const startedAtMs = Date.now();
+    const by = (initiator: string) =>
+      restarted.status().history.filter((e) => e.initiator === initiator && e.startedAtMs > startedAtMs);
+    await eventually(() => by('n2').length >= 4, 5000, 'the peer to run sessions meanwhile');
+    assert.equal(by('n1').length, 0, 'no session began on the node paused before its restart');
+    await restarted.resume();
+    await h.crash(0);
+    await h.restart(0);
+    assert.equal(h.members[0]!.ae.status().paused, false, 'the resume survives a restart');
+    assert.equal(h.members[0]!.ae.status().pausedSinceMs, null);
   } finally {
     await h.close();
   }

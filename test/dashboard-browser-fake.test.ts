@@ -22,6 +22,27 @@ test('dashboard scenario against the stand-in cluster', async () => {
       burst: 40,
       screenshot: 'dashboard-fake',
     });
+    // A node whose disk is full, and one paused for a minute: each card says so.
+    const [, n2] = cluster.nodes;
+    n2!.storage = {
+      state: 'failing',
+      code: 'DISK_FULL',
+      message: 'the disk is full',
+      sinceMs: Date.now() - 5000,
+      retryAtMs: Date.now() + 1000,
+      failures: 2,
+      refused: 7,
+      recoveries: 0,
+    };
+    n2!.paused = true;
+    n2!.pausedSinceMs = Date.now() - 60_000;
+    const n2Card = browser.page.locator('[data-testid=node-card][data-node="n2"]');
+    await n2Card
+      .locator('[data-testid=storage-failing]', { hasText: 'storage: DISK_FULL' })
+      .waitFor({ timeout: 10_000 });
+    await n2Card
+      .locator('[data-testid=ae-paused]', { hasText: /anti-entropy paused .* ago/ })
+      .waitFor({ timeout: 10_000 });
   } finally {
     await browser.close();
     await cluster.close();

@@ -17,6 +17,7 @@ import {
   dashboardPlugin,
   type MechanismName,
 } from '../src/server/dashboard/index.js';
+import type { StorageHealth } from '../src/storage/guarded.js';
 
 const encoder = new TextEncoder();
 const sessionTicks = 6;
@@ -28,6 +29,8 @@ class FakeNode {
   readonly history: SessionHistoryEntry[] = [];
   running: { progress: SessionProgress; tick: number } | null = null;
   paused = false;
+  pausedSinceMs: number | null = null;
+  storage: StorageHealth | null = null;
   mechanisms = { hints: false, readRepair: true, antiEntropy: true };
   app: FastifyInstance | null = null;
   url = '';
@@ -97,6 +100,7 @@ export class FakeCluster {
       mechanisms: n.mechanisms,
       hints: { pending: 0, bytes: 0 },
       antiEntropy: {},
+      storage: n.storage,
     };
   }
 
@@ -105,6 +109,7 @@ export class FakeCluster {
     return {
       enabled: n.mechanisms.antiEntropy,
       paused: n.paused,
+      pausedSinceMs: n.paused ? n.pausedSinceMs : null,
       intervalMs: 30_000,
       throttle: { recordsPerSecondMax: 5_000, bytesPerSecondMax: 4_000_000 },
       peers: this.nodes

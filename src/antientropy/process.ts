@@ -12,6 +12,7 @@ import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { DigestVerifier } from '../replica/verify.js';
+import { writeRefusal } from '../storage/guarded.js';
 import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.js';
 import { createAntiEntropyMetrics } from './metrics.js';
 import { OperatorActions } from './operator-actions.js';
@@ -77,7 +78,6 @@ export class AntiEntropyProcess {
   /** Who paused, resumed, ran or throttled repair by hand, and when (the operator's part of the history). */
   readonly operatorActions: OperatorActions;
   private readonly configuredThrottle: Throttle;
-  private paused = false;
   private readonly abort = new AbortController();
   private readonly nextAt = new Map<string, number>();
 
@@ -195,7 +195,9 @@ export class AntiEntropyProcess {
         signal.addEventListener('abort', onAbort, { once: true });
       });
       if (signal.aborted) return;
-      if (!this.paused) await this.runner.run(peer, signal).catch(logFailure('anti-entropy session', 'debug'));
+      // A storage refusing writes (a full disk) could not keep what a session repairs: wait for the next turn.
+      const storageOk = writeRefusal(this.options.replica.storage) === undefined;
+      if (!this.paused && storageOk) await this.runner.run(peer, signal).catch(logFailure('anti-entropy session', 'debug'));
       delayMs = intervalMs * (0.75 + 0.5 * random.next());
     }
   }
@@ -246,8 +248,8 @@ export class AntiEntropyProcess {
     return out;
   }
 
-  pause(): void {
-    this.paused = true;
+  private get paused(): boolean {
+    return this.state.pausedSinceMs !== null;
   }
 
   /**
@@ -261,8 +263,20 @@ export class AntiEntropyProcess {
     return peers.filter((p) => this.runner.cancel(p, 'cancelled by an operator'));
   }
 
-  resume(): void {
-    this.paused = false;
+  /**
+   * Pauses in memory at once, then durably: a restart keeps the pause. A second pause keeps the first time.
+   * Rejects (still paused here) when the pause cannot be stored, so the operator knows a restart would lose it.
+   */
+  async pause(): Promise<void> {
+    if (this.state.pausedSinceMs !== null) return;
+    this.state.pausedSinceMs = this.options.clock.now();
+    await this.state.savePause();
+  }
+
+  async resume(): Promise<void> {
+    if (this.state.pausedSinceMs === null) return;
+    this.state.pausedSinceMs = null;
+    await this.state.savePause();
   }
 
   setThrottle(t: Partial<Throttle>): void {
@@ -287,6 +301,7 @@ export class AntiEntropyProcess {
     return {
       enabled: this.options.enabled,
       paused: this.paused,
+      pausedSinceMs: this.state.pausedSinceMs,
       intervalMs: this.options.intervalMs,
       throttle: this.throttle.current,
       adaptive: {

@@ -1,5 +1,6 @@
 // What anti-entropy keeps durably in the replica's metadata: session history (bounded), per-peer success
-// times (the watermark's inputs), the tombstone purge bound, and checkpoints of unfinished sessions.
+// times (the watermark's inputs), the tombstone purge bound, checkpoints of unfinished sessions, and an
+// operator's pause (so repair paused for maintenance stays paused across a restart).
 
 import type { LocalReplica } from '../replica/replica.js';
 import type { SessionCounts, SessionHistoryEntry } from './types.js';
@@ -41,6 +42,8 @@ export class AntiEntropyState {
   peers: Record<string, PeerRecord>;
   purgedBeforeMs: number;
   tombstonesPurged: number;
+  /** When an operator paused anti-entropy (local clock), null while it runs. */
+  pausedSinceMs: number | null;
 
   constructor(private readonly replica: LocalReplica) {
     this.history = readJson<SessionHistoryEntry[]>(replica, 'ae/history') ?? [];
@@ -48,6 +51,17 @@ export class AntiEntropyState {
     const gc = readJson<{ purgedBeforeMs: number; tombstonesPurged: number }>(replica, 'ae/gc');
     this.purgedBeforeMs = gc?.purgedBeforeMs ?? 0;
     this.tombstonesPurged = gc?.tombstonesPurged ?? 0;
+    const pause = readJson<{ pausedSinceMs: number | null }>(replica, 'ae/pause');
+    this.pausedSinceMs = typeof pause?.pausedSinceMs === 'number' ? pause.pausedSinceMs : null;
+  }
+
+  /** Records the pause (or its end) durably; the caller has already applied it in memory. */
+  savePause(): Promise<void> {
+    if (this.pausedSinceMs === null) return this.replica.deleteMeta('ae/pause');
+    return this.replica.putMeta(
+      'ae/pause',
+      enc.encode(JSON.stringify({ pausedSinceMs: this.pausedSinceMs })),
+    );
   }
 
   peer(id: string): PeerRecord {

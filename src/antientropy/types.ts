@@ -66,6 +66,8 @@ export interface Throttle {
 export interface AntiEntropyStatus {
   readonly enabled: boolean;
   readonly paused: boolean;
+  /** When the pause began (local clock; it survives a restart), null while running; absent from older nodes. */
+  readonly pausedSinceMs?: number | null;
   readonly intervalMs: number;
   readonly throttle: Throttle;
   /** The repair rate adapting to the node's load (event-loop utilisation); absent from older nodes. */

@@ -131,7 +131,8 @@ export class LocalCluster implements DemoControls {
     for (const [id, r] of this.running) {
       if (nodeId !== undefined && id !== nodeId) continue;
       (r.ctx.node.ctx.mechanisms as { [k in MechanismName]: boolean })[mechanism] = enabled;
-      if (mechanism === 'antiEntropy') enabled ? r.ctx.antiEntropy?.resume() : r.ctx.antiEntropy?.pause();
+      const ae = r.ctx.antiEntropy;
+      if (mechanism === 'antiEntropy') await (enabled ? ae?.resume() : ae?.pause());
     }
   }
 

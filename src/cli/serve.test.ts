@@ -7,9 +7,7 @@ import { serveOptions } from '../config/options.js';
 import { registerServe } from './serve.js';
 
 /** Settings that are no flag of `serve`, with why. */
-const notFlags = new Set([
-  'log-level', // read by nothing yet
-]);
+const notFlags = new Set<string>([]);
 
 function serveHelp(): string {
   const program = new Command();

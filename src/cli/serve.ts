@@ -7,6 +7,7 @@ import { configDefaults, type NodeConfig, readConfigFile, readEnv, resolveConfig
 import { flagOf, helpOf, serveOptions } from '../config/options.js';
 import { type RunningNode, startNode } from '../server/server.js';
 import { acquireDataLock } from '../storage/data-lock.js';
+import { installProcessGuard } from '../server/process-guard.js';
 import { LocalCluster } from './cluster.js';
 import { extendWithAntiEntropy } from './wiring.js';
 import { scenarioNames, scenarioSettings } from './scenarios.js';
@@ -50,6 +51,7 @@ export function registerServe(program: Command): void {
     .action(async (opts: Record<string, unknown>) => {
       const file = typeof opts.config === 'string' ? readConfigFile(opts.config) : {};
       const config = resolveConfig(file, readEnv(process.env), flagSettings(opts));
+      installProcessGuard();
       const clusterSecret = loadClusterSecret(process.env, typeof opts.clusterSecretFile === 'string' ? opts.clusterSecretFile : undefined);
       warnings(config, clusterSecret);
       // Before anything opens the folder: a second process on it is refused here, naming the first.
@@ -113,6 +115,7 @@ export function registerDemo(program: Command): void {
       }
       // A bad --pace is refused before any node starts or any folder is made.
       if (opts.pace !== undefined) paceMode({ pace: opts.pace, exit: true, interactive: false });
+      installProcessGuard();
       const settings = { 'ae-interval': opts.aeInterval, ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)) };
       // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real cluster's.
       const cluster = new LocalCluster({ nodes, basePort, settings, extend: extendWithAntiEntropy, scenario: opts.scenario ?? null, clusterSecret: randomBytes(32) });

@@ -7,7 +7,7 @@ import type { NodeStatus } from '../cluster/node-types.js';
 import { barState, finalState } from './antientropy.js';
 import { jsonValue } from './kv.js';
 import { failureLine, plural, usageLine } from './output.js';
-import { aeSummary, type NodeRow, verdictExitCodes, verdictOf } from './status.js';
+import { aeSummary, type NodeRow, storageLines, verdictExitCodes, verdictOf } from './status.js';
 
 function withPeers(peers: unknown[]): NodeStatus {
   return {
@@ -107,4 +107,33 @@ test('the dashboard says 1 session and 1 round trip, and the panels use that wor
     readFileSync(new URL(`../../web/panels/${p}.ts`, import.meta.url), 'utf8'),
   );
   for (const text of panels) assert.doesNotMatch(text, /'sessions running'|'sessions seen'|\} round trips/);
+});
+
+test('status: a paused node says since when, and a failing storage gets its own line', () => {
+  const paused = {
+    ...withPeers([]),
+    antiEntropy: { enabled: true, paused: true, pausedSinceMs: Date.UTC(2026, 0, 2, 3, 4, 5), peers: [] },
+  };
+  assert.match(aeSummary(paused), /^paused since 2026-01-02T03:04:05\.000Z; /);
+  const failing = {
+    ...withPeers([]),
+    storage: {
+      state: 'failing' as const,
+      code: 'DISK_FULL',
+      message: 'the disk is full',
+      sinceMs: Date.UTC(2026, 0, 2),
+      retryAtMs: 0,
+      failures: 3,
+      refused: 9,
+      recoveries: 0,
+    },
+  };
+  const rows = [
+    { id: 'n1', url: 'http://a', reachable: true, error: null, status: failing },
+    { id: 'n2', url: 'http://b', reachable: true, error: null, status: withPeers([]) },
+  ];
+  assert.deepEqual(storageLines(rows), [
+    '',
+    'n1: STORAGE FAILING (DISK_FULL) since 2026-01-02T00:00:00.000Z: the disk is full; writes refused, reads go on',
+  ]);
 });

@@ -82,6 +82,7 @@ export function aeSummary(s: NodeStatus): string {
   const ae = s.antiEntropy as {
     enabled?: boolean;
     paused?: boolean;
+    pausedSinceMs?: number | null;
     peers?: Array<{
       peer: string;
       last: { result: string } | null;
@@ -101,7 +102,10 @@ export function aeSummary(s: NodeStatus): string {
     return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
   const by = (s.antiEntropy as { operator?: OperatorView }).operator?.paused?.by;
-  return `${ae.paused ? (typeof by === 'string' ? `paused by ${by}; ` : 'paused; ') : ''}${parts.join('; ')}`;
+  const since =
+    typeof ae.pausedSinceMs === 'number' ? ` since ${new Date(ae.pausedSinceMs).toISOString()}` : '';
+  const who = typeof by === 'string' ? ` by ${by}` : '';
+  return `${ae.paused ? `paused${who}${since}; ` : ''}${parts.join('; ')}`;
 }
 
 /** A pause or throttle left in force past --operator-action-warn-after, one line per node and warning. */
@@ -110,6 +114,18 @@ export function operatorWarnings(rows: ReadonlyArray<{ id: string; status: NodeS
     const op = (r.status?.antiEntropy as { operator?: OperatorView } | undefined)?.operator;
     return (op?.warnings ?? []).map((w) => `WARNING: ${r.id}: ${w}`);
   });
+}
+
+/** One line per node whose storage refuses writes (a full disk): the condition, since when, and why. */
+export function storageLines(rows: readonly NodeRow[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    const s = r.status?.storage;
+    if (s === undefined || s === null || s.state !== 'failing') continue;
+    const since = s.sinceMs === null ? '' : ` since ${new Date(s.sinceMs).toISOString()}`;
+    out.push(`${r.id}: STORAGE FAILING (${s.code})${since}: ${s.message}; writes refused, reads go on`);
+  }
+  return out.length === 0 ? [] : ['', ...out];
 }
 
 /** The lines under the table; each function adds one line or none. */
@@ -130,6 +146,7 @@ export function statusText(rows: readonly NodeRow[]): string {
         r.status ? aeSummary(r.status) : (r.error ?? ''),
       ]),
     ]),
+    ...storageLines(rows),
     '',
     ...lines,
     ...operatorWarnings(rows),

@@ -26,6 +26,8 @@ export interface WriteOutcome {
 export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consistency: Consistency): Promise<WriteOutcome> {
   const need = required(consistency, ctx.peers.length + 1);
   const outcome: WriteOutcome = { acknowledged: [], unreachable: [], hinted: [] };
+  // Replicas that answered but could not store the write (a full disk): failed, yet not unreachable.
+  const storageFailed = new Map<string, ConvergeError>();
   const body = encodeRecords([record]);
   return new Promise((resolve, reject) => {
     let settled = 0;
@@ -38,7 +40,7 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
         resolve({ acknowledged: [...outcome.acknowledged], unreachable: [...outcome.unreachable], hinted: [...outcome.hinted] });
       } else if (settled === total) {
         done = true;
-        reject(notEnough('wrote to', outcome, need, total, consistency));
+        reject(notEnough('wrote to', outcome, need, total, consistency, storageFailed, ctx.id));
       }
     };
     const ack = (id: string): void => {
@@ -51,14 +53,24 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
       settled += 1;
       finish();
     };
-    ctx.replica.apply([record], 'client').then(() => ack(ctx.id), () => fail(ctx.id));
-    const missed = async (peer: string, reachable: boolean): Promise<void> => {
-      if (!reachable) ctx.markSeen(peer, false);
+    const failStorage = (id: string, err: ConvergeError): void => {
+      storageFailed.set(id, err);
+      settled += 1;
+      finish();
+    };
+    ctx.replica.apply([record], 'client').then(
+      () => ack(ctx.id),
+      (err: unknown) => failStorage(ctx.id, asStorageError(err)),
+    );
+    const missed = async (peer: string, reachable: boolean, err?: unknown): Promise<void> => {
+      const storage = isStorageError(err) ? err : undefined;
+      if (!reachable && storage === undefined) ctx.markSeen(peer, false);
       if (ctx.mechanisms.hints && ctx.hints !== undefined && (await ctx.hints.add(peer, record).catch(() => false))) {
         outcome.hinted.push(peer);
         ctx.metrics.hintsStored.inc();
       }
-      fail(peer);
+      if (storage !== undefined) failStorage(peer, storage);
+      else fail(peer);
     };
     for (const peer of ctx.peers) {
       const inFlight = ctx.inFlight.get(peer.id) ?? 0;
@@ -77,18 +89,46 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
             ctx.markSeen(peer.id, true);
             ack(peer.id);
           },
-          () => missed(peer.id, false),
+          (err: unknown) => missed(peer.id, false, err),
         );
     }
   });
 }
 
-function notEnough(verb: string, outcome: WriteOutcome, need: number, total: number, consistency: Consistency): ConvergeError {
+const isStorageError = (err: unknown): err is ConvergeError =>
+  err instanceof ConvergeError && (err.code === 'DISK_FULL' || err.code === 'STORAGE_FAILED');
+
+const asStorageError = (err: unknown): ConvergeError =>
+  isStorageError(err) ? err : new ConvergeError('STORAGE_FAILED', `storage write failed: ${String(err)}`);
+
+/**
+ * UNAVAILABLE when replicas were out of reach; when this node's own storage failed, that storage error's code
+ * (DISK_FULL, STORAGE_FAILED): the node is up, and calling it unreachable would send the operator the wrong way.
+ */
+function notEnough(
+  verb: string,
+  outcome: WriteOutcome,
+  need: number,
+  total: number,
+  consistency: Consistency,
+  storageFailed: ReadonlyMap<string, ConvergeError> = new Map(),
+  self?: string,
+): ConvergeError {
   const unreachable = [...outcome.unreachable].sort();
+  const failed = [...storageFailed.keys()].sort();
+  const summary =
+    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); ` +
+    `unreachable: ${unreachable.join(', ') || 'none'}`;
+  const acknowledged = [...outcome.acknowledged].sort();
+  const details = { acknowledged, unreachable, required: need, hinted: [...outcome.hinted].sort() };
+  if (failed.length === 0) return new ConvergeError('UNAVAILABLE', summary, details);
+  const own = self === undefined ? undefined : storageFailed.get(self);
+  const first = own ?? storageFailed.get(failed[0]!)!;
+  const where = failed.map((id) => `${id}: ${storageFailed.get(id)!.code}`).join(', ');
   return new ConvergeError(
-    'UNAVAILABLE',
-    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); unreachable: ${unreachable.join(', ') || 'none'}`,
-    { acknowledged: [...outcome.acknowledged].sort(), unreachable, required: need, hinted: [...outcome.hinted].sort() },
+    own === undefined ? 'UNAVAILABLE' : first.code,
+    `${summary}; storage failed on ${where} (${first.message})`,
+    { ...details, storageFailed: failed },
   );
 }
 

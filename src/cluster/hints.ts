@@ -1,12 +1,15 @@
 // Hinted handoff: a write that could not reach a replica is kept durably as a hint, in this node's storage,
 // and replayed in bounded batches with exponential backoff once the replica answers again. The store is
 // bounded per peer, in bytes and in age; a hint over a bound is dropped and counted — anti-entropy heals it.
+// While this node's storage refuses writes (a full disk), no hint is stored (dropped as `storage`) and none
+// is replayed: a replayed hint could not be deleted, so it waits until the storage takes writes again.
 
 import { ConvergeError } from '../core/errors.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { VersionedRecord } from '../core/record.js';
 import { hintPrefix } from '../replica/layout.js';
+import { writeRefusal } from '../storage/guarded.js';
 import type { Storage } from '../storage/storage.js';
 import { decodeRecords, encodeRecords } from './codec.js';
 import type { Transport } from './transport.js';
@@ -38,7 +41,7 @@ interface PeerHints {
 export interface HintCounters {
   stored: number;
   replayed: number;
-  dropped: Record<'full' | 'expired' | 'rejected', number>;
+  dropped: Record<'full' | 'expired' | 'rejected' | 'storage', number>;
 }
 
 const te = new TextEncoder();
@@ -71,8 +74,14 @@ function encodeHint(createdMs: number, record: VersionedRecord): Uint8Array {
 
 export class HintStore {
   private readonly peers = new Map<string, PeerHints>();
-  readonly counters: HintCounters = { stored: 0, replayed: 0, dropped: { full: 0, expired: 0, rejected: 0 } };
+  readonly counters: HintCounters = {
+    stored: 0,
+    replayed: 0,
+    dropped: { full: 0, expired: 0, rejected: 0, storage: 0 },
+  };
   private totalBytes = 0;
+  /** Peers whose replay is under way: one batch per peer at a time. */
+  private readonly replaying = new Set<string>();
 
   constructor(
     private readonly storage: Storage,
@@ -105,11 +114,24 @@ export class HintStore {
       this.counters.dropped.full += 1;
       return false;
     }
+    if (writeRefusal(this.storage) !== undefined) {
+      this.counters.dropped.storage += 1;
+      return false;
+    }
     const seq = state.nextSeq++;
     state.count += 1;
     state.bytes += value.length;
     this.totalBytes += value.length;
-    await this.storage.write([{ key: hintKey(peer, seq), value }]);
+    try {
+      await this.storage.write([{ key: hintKey(peer, seq), value }]);
+    } catch (err) {
+      // Not stored: the counts go back (the sequence number stays used, which is harmless).
+      state.count -= 1;
+      state.bytes -= value.length;
+      this.totalBytes -= value.length;
+      this.counters.dropped.storage += 1;
+      throw err;
+    }
     this.counters.stored += 1;
     return true;
   }
@@ -125,20 +147,38 @@ export class HintStore {
     return this.totalBytes;
   }
 
-  /** Replays due hints of every peer; called on the node's own tick. */
+  /**
+   * Starts the replay of every peer whose hints are due and whose last replay has ended, and resolves once
+   * those replays are under way: a peer that does not answer (a partition) holds up only its own replay, for
+   * at most the request timeout, not the next tick nor the other peers. Called on the node's own tick.
+   */
   async replayDue(transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+    if (writeRefusal(this.storage) !== undefined) return;
     const now = this.clock.now();
     for (const [peer, state] of this.peers) {
-      if (state.count === 0 || now < state.retryAtMs) continue;
-      try {
-        await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
-        state.failures = 0;
-        state.retryAtMs = 0;
-      } catch {
-        state.failures += 1;
-        const backoff = Math.min(this.limits.hintBackoffMsMax, 250 * 2 ** Math.min(state.failures, 16));
-        state.retryAtMs = this.clock.now() + backoff * (0.5 + this.random.next() / 2);
-      }
+      if (state.count === 0 || now < state.retryAtMs || this.replaying.has(peer)) continue;
+      this.replaying.add(peer);
+      const done = (): boolean => this.replaying.delete(peer);
+      void this.replayPeer(peer, state, transport, timeoutMs, valueBytesMax).finally(done);
+    }
+  }
+
+  /** Never rejects: a failed replay is counted in the peer's backoff. */
+  private async replayPeer(
+    peer: string,
+    state: PeerHints,
+    transport: Transport,
+    timeoutMs: number,
+    valueBytesMax: number,
+  ): Promise<void> {
+    try {
+      await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
+      state.failures = 0;
+      state.retryAtMs = 0;
+    } catch {
+      state.failures += 1;
+      const backoff = Math.min(this.limits.hintBackoffMsMax, 250 * 2 ** Math.min(state.failures, 16));
+      state.retryAtMs = this.clock.now() + backoff * (0.5 + this.random.next() / 2);
     }
   }
 

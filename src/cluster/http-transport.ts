@@ -1,6 +1,9 @@
 // The transport between nodes over HTTP: one undici Pool per peer (the global fetch is several times
-// slower between nodes), binary bodies, bounded responses, errors mapped to ConvergeError codes.
+// slower between nodes), binary bodies, bounded responses, errors mapped to ConvergeError codes. Every call
+// ends within its timeout, connecting included: a partitioned peer (packets dropped, no refusal) costs a
+// caller its timeout and no more, however undici queues the request meanwhile.
 
+import { isIP } from 'node:net';
 import { Pool, errors as undiciErrors } from 'undici';
 import { logFailure } from '../core/failures.js';
 import { ConvergeError, type ErrorCode, errorCodes } from '../core/errors.js';
@@ -18,12 +21,47 @@ export interface HttpTransportOptions {
   readonly connectionsPerPeerMax?: number;
   /** TLS options for https:// peers. */
   readonly tls?: { readonly ca?: Buffer | string; readonly cert?: Buffer | string; readonly key?: Buffer | string };
+  /** Opening a connection to a peer gives up after this (the request's own timeout still bounds the call). */
+  readonly connectTimeoutMs?: number;
+  /** Outgoing connections leave from this address (the listen IP): a partition by address cuts them too. */
+  readonly localAddress?: string;
 }
 
 export const responseBytesMaxDefault = 64 * 2 ** 20;
+export const connectTimeoutMsDefault = 2000;
+/** Bounds undici's own waits for headers and body; each call's (far shorter) timeout applies first. */
+export const peerResponseTimeoutMsMax = 120_000;
+
+/**
+ * The undici Pool options for one peer: connection count, TLS, connect timeout, the local address to leave
+ * from. Kept in one place so that the limits of node-to-node connections are read here and nowhere else.
+ */
+export function poolOptions(options: HttpTransportOptions): Pool.Options {
+  const tls = options.tls;
+  return {
+    connections: options.connectionsPerPeerMax ?? 16,
+    pipelining: 1,
+    connect: {
+      timeout: options.connectTimeoutMs ?? connectTimeoutMsDefault,
+      ...(tls === undefined ? {} : tls),
+    },
+    headersTimeout: peerResponseTimeoutMsMax,
+    bodyTimeout: peerResponseTimeoutMsMax,
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+  };
+}
+
+/** The listen host as a local address to bind outgoing connections to, when it names one specific IP. */
+export function outgoingAddress(listenHost: string): string | undefined {
+  const host = listenHost.startsWith('[') ? listenHost.slice(1, -1) : listenHost;
+  if (isIP(host) === 0 || host === '0.0.0.0' || host === '::') return undefined;
+  return host;
+}
 
 export class HttpTransport implements Transport {
   private readonly pools = new Map<string, Pool>();
+  /** Calls answered by their timeout while undici still held the request (settled later, then dropped). */
+  abandoned = 0;
 
   constructor(private readonly options: HttpTransportOptions) {}
 
@@ -47,7 +85,9 @@ export class HttpTransport implements Transport {
     request.signal?.addEventListener('abort', onAbort, { once: true });
     const signal = controller.signal;
     try {
-      const res = await this.pool(peer, url).request({ method: 'POST', path, body: request.body, headers, signal });
+      const pool = this.pool(peer, url);
+      const pending = pool.request({ method: 'POST', path, body: request.body, headers, signal });
+      const res = await this.untilAborted(pending, signal);
       const body = await readBounded(res.body, this.options.responseBytesMax ?? responseBytesMaxDefault, peer);
       if (res.statusCode >= 200 && res.statusCode < 300) return body;
       throw peerError(peer, res.statusCode, body);
@@ -65,15 +105,43 @@ export class HttpTransport implements Transport {
     await Promise.all(pools.map((p) => p.close().catch(logFailure('connection pool close'))));
   }
 
+  /**
+   * Settles with `pending`, or rejects as soon as `signal` aborts: undici keeps a request that waits for a
+   * connection queued past its abort (seen: a 2 s timeout answering after 23 s against dropped packets).
+   */
+  private untilAborted<T extends { body: { destroy(): unknown } }>(
+    pending: Promise<T>,
+    signal: AbortSignal,
+  ): Promise<T> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.abandoned += 1;
+        // Whatever undici does with it later: a late response is dropped, a late failure has been answered.
+        pending.then(
+          (res) => res.body.destroy(),
+          () => undefined,
+        );
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(
+        (res) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(res);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
   private pool(peer: string, url: string): Pool {
     let pool = this.pools.get(peer);
     if (pool === undefined) {
-      const tls = this.options.tls;
-      pool = new Pool(url, {
-        connections: this.options.connectionsPerPeerMax ?? 16,
-        pipelining: 1,
-        ...(tls === undefined ? {} : { connect: { ...tls } }),
-      });
+      pool = new Pool(url, poolOptions(this.options));
       this.pools.set(peer, pool);
     }
     return pool;

@@ -1,6 +1,8 @@
 // The surface of one converge node as the HTTP server, the CLI and the simulation see it. The node owns a
 // replica, the coordinator (consistency levels), hinted handoff and read repair; anti-entropy plugs in later.
 
+import type { StorageHealth } from '../storage/guarded.js';
+
 export type Consistency = 'one' | 'quorum' | 'all';
 export const consistencyLevels: readonly Consistency[] = ['one', 'quorum', 'all'];
 
@@ -49,6 +51,8 @@ export interface NodeStatus {
   readonly hints: { readonly pending: number; readonly bytes: number };
   /** Filled by the anti-entropy process once it lands. */
   readonly antiEntropy: Record<string, unknown>;
+  /** Whether the storage takes writes (`failing` on a full disk); null for an engine that does not say. */
+  readonly storage?: StorageHealth | null;
 }
 
 /** A node as the server and CLI use it. Every method throws ConvergeError on a world error. */

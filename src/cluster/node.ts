@@ -12,6 +12,7 @@ import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js'
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
+import { storageHealth } from '../storage/guarded.js';
 import { decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
 import { coordinateRead, coordinateWrite } from './coordinator.js';
 import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
@@ -50,6 +51,7 @@ export class ConvergeNode implements NodeApi {
   private guard: RecordGuard = () => true;
   private antiEntropyStatus: () => Record<string, unknown> = () => ({});
   private closed = false;
+  private readonly pinging = new Set<string>();
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id;
@@ -181,6 +183,7 @@ export class ConvergeNode implements NodeApi {
       mechanisms: { ...this.ctx.mechanisms },
       hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
       antiEntropy: this.antiEntropyStatus(),
+      storage: storageHealth(replica.storage),
     };
   }
 
@@ -193,20 +196,28 @@ export class ConvergeNode implements NodeApi {
       } catch {
         return;
       }
-      await this.pingPeers();
+      // Pings run beside the tick: a peer that does not answer must not hold up hint replay to the others.
+      this.pingPeers();
       if (signal.aborted) return;
       if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(logFailure('hint replay', 'debug'));
     }
   }
 
-  private async pingPeers(): Promise<void> {
-    await Promise.all(
-      this.ctx.peers.map((p) =>
-        this.ctx.transport
-          .call(p.id, { route: 'ping', body: new Uint8Array(0), timeoutMs: this.ctx.limits.requestTimeoutMs, signal: this.abort.signal })
-          .then(() => this.ctx.markSeen(p.id, true), () => this.ctx.markSeen(p.id, false)),
-      ),
-    );
+  /** One ping per peer at a time; a peer whose ping is still out is skipped this tick. */
+  private pingPeers(): void {
+    for (const p of this.ctx.peers) {
+      if (this.pinging.has(p.id)) continue;
+      this.pinging.add(p.id);
+      this.ctx.transport
+        .call(p.id, {
+          route: 'ping',
+          body: new Uint8Array(0),
+          timeoutMs: this.ctx.limits.requestTimeoutMs,
+          signal: this.abort.signal,
+        })
+        .then(() => this.ctx.markSeen(p.id, true), () => this.ctx.markSeen(p.id, false))
+        .finally(() => this.pinging.delete(p.id));
+    }
   }
 
   async close(): Promise<void> {

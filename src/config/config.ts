@@ -20,6 +20,10 @@ export interface NodeConfig {
     readonly bodyBytesMax: number;
     readonly requestTimeoutMs: number;
   };
+  /** After a failed storage write (a full disk), writes are refused this long before one is tried again. */
+  readonly storageRetryMs: number;
+  /** Outgoing connections to peers leave from the listen address when it is a specific IP. */
+  readonly bindOutgoing: boolean;
   readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
   readonly leafBits: number;
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
@@ -80,6 +84,8 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'value-bytes-max': '1MiB',
   'body-bytes-max': '2MiB',
   'request-timeout': '2s',
+  'storage-retry': '1s',
+  'bind-outgoing': true,
   'hints-per-peer-max': '100000',
   'hint-bytes-max': '256MiB',
   'hint-age-max': '3h',
@@ -172,6 +178,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       bodyBytesMax: parseSize('--body-bytes-max', str('body-bytes-max')),
       requestTimeoutMs: parseDuration('--request-timeout', str('request-timeout')),
     },
+    storageRetryMs: parseDuration('--storage-retry', str('storage-retry')),
+    bindOutgoing: bool('bind-outgoing'),
     hints: {
       hintsPerPeerMax: parseInteger('--hints-per-peer-max', str('hints-per-peer-max'), 0, 1e9),
       hintBytesMax: parseSize('--hint-bytes-max', str('hint-bytes-max')),

@@ -31,7 +31,13 @@ export const serveOptions: readonly ServeOption[] = [
   { name: 'key-bytes-max', arg: 'n', help: 'longest key in bytes' },
   { name: 'value-bytes-max', arg: 'size', help: 'largest value' },
   { name: 'body-bytes-max', arg: 'size', help: 'largest request body' },
-  { name: 'request-timeout', arg: 'duration', help: 'how long a coordinator waits for replicas' },
+  {
+    name: 'request-timeout',
+    arg: 'duration',
+    help: 'bounds every request to a peer, connecting included (a coordinator waits this long for replicas)',
+  },
+  { name: 'storage-retry', arg: 'duration', help: 'after a failed storage write, refuse writes this long' },
+  { name: 'log-level', arg: 'level', help: 'fatal | error | warn | info | debug | trace | silent (JSON lines on stderr)' },
   {
     name: 'tombstone-grace',
     arg: 'duration',
@@ -121,6 +127,10 @@ export const serveOptions: readonly ServeOption[] = [
   { name: 'idle-timeout', arg: 'duration', help: 'a connection with no traffic for this long is closed' },
   { name: 'keep-alive-timeout', arg: 'duration', help: 'an idle keep-alive connection is closed after this' },
   { name: 'hints', help: 'hinted handoff' },
+  {
+    name: 'bind-outgoing',
+    help: 'connections to peers leave from the --listen IP when it is a specific address',
+  },
   { name: 'read-repair', help: 'read repair' },
   {
     name: 'anti-entropy',

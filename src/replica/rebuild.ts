@@ -14,9 +14,12 @@ export interface RebuildOptions {
   readonly sliceRecords: number;
   readonly yieldNow: () => Promise<void>;
   readonly onProgress: ((progress: RebuildProgress) => void) | undefined;
+  /** False once a newer rebuild has started (after a failed write): this one stops without touching the digest. */
+  readonly current?: () => boolean;
 }
 
-export async function rebuildDigest(replica: LocalReplica, options: RebuildOptions): Promise<void> {
+/** Returns false when a newer rebuild took over. */
+export async function rebuildDigest(replica: LocalReplica, options: RebuildOptions): Promise<boolean> {
   const end = recordBound(undefined);
   let scanned = 0;
   for (;;) {
@@ -36,6 +39,8 @@ export async function rebuildDigest(replica: LocalReplica, options: RebuildOptio
     replica.rebuildCursor = Buffer.from(page.next).toString('latin1');
     options.onProgress?.({ scanned, done: false });
     await options.yieldNow();
+    if (options.current !== undefined && !options.current()) return false;
   }
   options.onProgress?.({ scanned, done: true });
+  return true;
 }

@@ -13,6 +13,7 @@ import {
   recomputeFingerprint,
   supersedes,
 } from '../core/record.js';
+import { writeRefusal } from '../storage/guarded.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
 import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, scanPageRecords, scanTokenRecords, toLatin1 } from './overlay.js';
@@ -50,6 +51,8 @@ export class LocalReplica implements Replica {
   /** While the digest is rebuilt: storage keys >= cursor are not in it yet (the scan will count them). */
   rebuildCursor: string | null = null;
   private readyWaiters: Array<() => void> = [];
+  /** Bumped by each rebuild: a failed write during a rebuild starts another, and the older one stops. */
+  private rebuildGeneration = 0;
   private next: Batch | null = null;
   /** The batch storage is writing now, if any. */
   private current: Batch | null = null;
@@ -74,14 +77,16 @@ export class LocalReplica implements Replica {
 
   /** Rebuilds the digest from storage in slices, without blocking reads and writes. */
   async rebuild(): Promise<void> {
+    const generation = ++this.rebuildGeneration;
     this.digest.clear();
     this.rebuildCursor = toLatin1(recordBound(new Uint8Array(0)));
-    await rebuildDigest(this, {
+    const finished = await rebuildDigest(this, {
       sliceRecords: this.options.rebuildSliceRecords ?? 20_000,
       yieldNow: this.options.yieldNow ?? (() => new Promise((resolve) => setImmediate(resolve))),
       onProgress: this.options.onRebuildProgress,
+      current: () => generation === this.rebuildGeneration,
     });
-    for (const wake of this.readyWaiters.splice(0)) wake();
+    if (finished) for (const wake of this.readyWaiters.splice(0)) wake();
   }
 
   get(key: Uint8Array): VersionedRecord | undefined {
@@ -98,6 +103,7 @@ export class LocalReplica implements Replica {
   }
 
   async apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
+    this.refuseWhileStorageFails();
     const ops: WriteOp[] = [];
     const entries: Batch['entries'] = [];
     const losers: Promise<void>[] = [];
@@ -144,6 +150,7 @@ export class LocalReplica implements Replica {
    * as ignored.
    */
   async applyPrepared(prepared: PreparedRecords, source: ApplySource, keep?: (r: VersionedRecord) => boolean): Promise<ApplyResult> {
+    this.refuseWhileStorageFails();
     const epochs = this.writeEpochs;
     const ready: Array<{ p: PreparedRecord; lkey: string }> = [];
     const again: VersionedRecord[] = [];
@@ -186,6 +193,7 @@ export class LocalReplica implements Replica {
    * key changed meanwhile, the newer record stays.
    */
   async remove(targets: ReadonlyArray<{ key: Uint8Array; expected: VersionedRecord }>): Promise<number> {
+    this.refuseWhileStorageFails();
     const ops: WriteOp[] = [];
     const entries: Batch['entries'] = [];
     for (const { key, expected } of targets) {
@@ -255,6 +263,16 @@ export class LocalReplica implements Replica {
     if (pending !== undefined) return pending.record ?? undefined;
     const stored = this.storage.get(skey);
     return stored === undefined ? undefined : decodeRecordValue(key.slice(), stored);
+  }
+
+  /**
+   * While the storage refuses writes (a full disk, until its next retry) nothing is staged: a staged change that
+   * then fails costs every queued apply and a digest rebuild, and a client hammering a full disk would cause one
+   * of those per request.
+   */
+  private refuseWhileStorageFails(): void {
+    const refusal = writeRefusal(this.storage);
+    if (refusal !== undefined) throw refusal;
   }
 
   /** Records a change in the overlay and the digest, synchronously, before the write is queued. */

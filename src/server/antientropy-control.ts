@@ -10,10 +10,11 @@ import type {
 export interface AntiEntropyControl {
   status(): AntiEntropyStatus;
   runNow(peer?: string): Promise<SessionHistoryEntry[]>;
-  pause(): void;
+  /** Persists the pause (it survives a restart); resolves once stored. */
+  pause(): Promise<void> | void;
   /** Cancels running sessions this node began (with `peer`, or all); answers the peers cancelled. */
   cancel(peer?: string): string[];
-  resume(): void;
+  resume(): Promise<void> | void;
   setThrottle(throttle: { recordsPerSecondMax?: number; bytesPerSecondMax?: number }): void;
   /** Puts a control's call into the history: who (token name, null when open), which control, its parameters. */
   recordOperatorAction?(entry: Omit<OperatorActionEntry, 'atMs'>): OperatorActionEntry;

@@ -5,15 +5,17 @@ import { Registry } from 'prom-client';
 import { logFailure } from '../core/failures.js';
 import type { NodeConfig } from '../config/config.js';
 import { TransportFaults } from '../cluster/faults.js';
-import { HttpTransport } from '../cluster/http-transport.js';
+import { HttpTransport, outgoingAddress } from '../cluster/http-transport.js';
 import { type ConvergeNode, createNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import { openReplica, type LocalReplica } from '../replica/replica.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
+import { GuardedStorage } from '../storage/guarded.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { Storage } from '../storage/storage.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
+import { registerTransportMetrics } from './health-metrics.js';
 
 export interface NodeContextOptions {
   readonly config: NodeConfig;
@@ -23,11 +25,13 @@ export interface NodeContextOptions {
   readonly sign?: (method: string, path: string, body: Uint8Array) => Record<string, string>;
   /** The CA that https:// peers' certificates must chain to. */
   readonly tls?: { ca?: Buffer };
+  /** Where storage failures and recoveries are told (stderr by default). */
+  readonly log?: (line: string) => void;
 }
 
 export interface ServiceContext {
   readonly config: NodeConfig;
-  readonly storage: Storage;
+  readonly storage: Storage & Pick<GuardedStorage, 'health'>;
   readonly replica: LocalReplica;
   readonly transport: Transport & { close(): Promise<void> };
   readonly faults: TransportFaults;
@@ -41,7 +45,18 @@ export interface ServiceContext {
 
 export async function createServiceContext(options: NodeContextOptions): Promise<ServiceContext> {
   const { config } = options;
-  const storage = openLmdbStorage({ path: config.dataDir, sync: config.sync });
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const storage = new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
+    now: () => systemClock.now(),
+    retryMs: config.storageRetryMs,
+    // Once per failing period and once at its end, not per refused write: a full disk is one condition.
+    onFailure: (err, begins) => {
+      if (!begins) return;
+      const retry = `reads go on, writes are tried again every ${config.storageRetryMs} ms`;
+      log(`converge: ERROR: node ${config.id}: storage failed (${err.code}): ${err.message}; ${retry}`);
+    },
+    onRecovery: (ms) => log(`converge: node ${config.id}: storage takes writes again after ${ms} ms`),
+  });
   const replica = await openReplica({
     id: config.id,
     storage,
@@ -49,7 +64,10 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
+  const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;
   const transport = new HttpTransport({
+    connectTimeoutMs: config.limits.requestTimeoutMs,
+    ...(localAddress === undefined ? {} : { localAddress }),
     self: config.id,
     peers: new Map(config.peers.map((p) => [p.id, p.url])),
     faults,
@@ -57,6 +75,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const registry = new Registry();
+  registerTransportMetrics(registry, () => transport.abandoned);
   const node = createNode({
     id: config.id,
     peers: config.peers,

@@ -167,7 +167,7 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
     }
   });
   app.post('/antientropy/pause', async () => {
-    need().pause();
+    await need().pause();
     return { paused: true };
   });
   app.post('/antientropy/cancel', async (req) => {
@@ -175,7 +175,7 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
     return { cancelled: need().cancel(peer === undefined || peer === '' ? undefined : peer) };
   });
   app.post('/antientropy/resume', async () => {
-    need().resume();
+    await need().resume();
     return { paused: false };
   });
   app.get('/antientropy/preview', async (req) => {

@@ -13,6 +13,7 @@ import { clientAuthHook } from './auth/client-auth.js';
 import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
 import { operatorAuditHook } from './auth/operator-audit.js';
 import { ClientTokenStore } from './auth/token-store.js';
+import { registerHealthMetrics } from './health-metrics.js';
 import { buildHttpServer } from './http.js';
 import { loadTlsMaterial } from './tls.js';
 import { registerFailureMetric, useLogger } from '../runtime/logging.js';
@@ -57,6 +58,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   registerFailureMetric(ctx.registry);
   const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
   const dropped = new Counter({ name: 'converge_http_connections_dropped_total', help: 'Connections refused because connectionsMax were open', registers: [ctx.registry] });
+  registerHealthMetrics(ctx.registry, () => ctx.storage.health());
   const clientErrors = new Counter({ name: 'converge_http_client_errors_total', help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow', labelNames: ['code'], registers: [ctx.registry] });
   const app = buildHttpServer({
     node: ctx.node,

@@ -7,7 +7,7 @@ import { DigestTree } from '../core/digest.js';
 import { compareVersions, type Version, versionToString } from '../core/hlc.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { ClientOp } from './workload.js';
-import type { SimNode, World } from './world.js';
+import { type SimNode, simDiskFullMessage, type World } from './world.js';
 
 export type Fail = (message: string) => void;
 
@@ -118,12 +118,27 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
   }
   for (const { node } of maps) {
     for (const entry of node.ae!.state.history) {
-      if (entry.result === 'failed' && !world.network.networkErrors.has(entry.error ?? ''))
+      const error = entry.error ?? '';
+      if (
+        entry.result === 'failed' &&
+        !world.network.networkErrors.has(error) &&
+        error !== simDiskFullMessage
+      )
         fail(`${node.id}'s session ${entry.id} with ${entry.peer} failed on its own side: ${entry.error}`);
     }
   }
   checkKeys(world, ops, first.records, fail);
   checkReads(world, ops, fail);
+  checkAnswers(ops, fail);
+}
+
+/** A node that answers a client is up: it never names itself unreachable (its full disk is not a lost node). */
+function checkAnswers(ops: readonly ClientOp[], fail: Fail): void {
+  for (const op of ops) {
+    if (op.outcome !== 'failed' || !op.unreachable?.includes(op.node)) continue;
+    const what = `op${op.id} (${op.kind} ${op.key} via ${op.node})`;
+    fail(`${what} failed ${op.errorCode} naming its own node unreachable`);
+  }
 }
 
 function show(r: VersionedRecord | undefined): string {

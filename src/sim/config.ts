@@ -23,6 +23,8 @@ export interface SimConfig {
   readonly tombstoneGraceMs: number;
   readonly clockSkewMsMax: number;
   readonly slowDiskMsMax: number;
+  /** After a failed commit (a full disk) a node refuses writes this long before it tries one again. */
+  readonly storageRetryMs: number;
   readonly hintLimits: HintLimits;
   /** Workload and faults run this long, then the network heals and every node restarts. */
   readonly activeMs: number;
@@ -74,6 +76,7 @@ export function configFor(
     tombstoneGraceMs: 2000,
     clockSkewMsMax: 800,
     slowDiskMsMax: 400,
+    storageRetryMs: 300,
     hintLimits: {
       hintsPerPeerMax: 40,
       hintBytesMax: 16 * 1024,

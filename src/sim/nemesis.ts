@@ -1,7 +1,8 @@
 // The faults: at random moments during the active phase, one of partitions (symmetric, asymmetric, one node
 // isolated, a flapping link), message loss, duplication and delay, process crashes and power losses, restarts,
-// clock jumps within the skew bound, and slow disks. `healAll` ends them: every link up, the network calm,
-// disks fast, every node running again (clock offsets stay, as real skew would).
+// clock jumps within the skew bound, slow disks and full disks. `healAll` ends them: every link up, the network
+// calm, disks fast and with room, every node running again (clock offsets stay, as real skew would). A node
+// whose disk was full is not restarted: it must take writes again by itself.
 
 import { calmNetwork } from './network.js';
 import type { Owner } from './scheduler.js';
@@ -144,6 +145,14 @@ const faults: ReadonlyArray<readonly [weight: number, fault: Fault]> = [
       return `disk of ${node.id} ${node.slowDisk ? 'turns slow' : 'is fast again'}`;
     },
   ],
+  [
+    1,
+    function fullDisk(world) {
+      const node = pick(world, world.nodes)!;
+      node.diskFull = !node.diskFull;
+      return `disk of ${node.id} ${node.diskFull ? 'is full' : 'has room again'}`;
+    },
+  ],
 ];
 
 const totalWeight = faults.reduce((sum, [w]) => sum + w, 0);
@@ -171,9 +180,10 @@ export class Nemesis {
     world.network.conditions = { ...calmNetwork };
     for (const n of world.nodes) {
       n.slowDisk = false;
+      n.diskFull = false;
       if (!n.up) world.boot(n);
     }
-    world.trace.log('heal: every link up, calm network, fast disks, every node running');
+    world.trace.log('heal: every link up, calm network, fast disks with room, every node running');
   }
 
   private strike(): void {

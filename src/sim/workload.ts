@@ -4,6 +4,7 @@
 
 import type { Consistency } from '../cluster/node-types.js';
 import { consistencyLevels } from '../cluster/node-types.js';
+import { ConvergeError } from '../core/errors.js';
 import type { Owner } from './scheduler.js';
 import type { World } from './world.js';
 
@@ -22,6 +23,9 @@ export interface ClientOp {
   /** What a read returned. */
   found?: boolean;
   readValue?: string;
+  /** Of a failed operation: the error's code and the replicas it called unreachable. */
+  errorCode?: string;
+  unreachable?: readonly string[];
 }
 
 const encoder = new TextEncoder();
@@ -91,7 +95,14 @@ export class Workload {
           settle('ok', `${result.version} acked by ${result.acknowledged.join(',')}`);
         }
       },
-      (err: unknown) => settle('failed', err instanceof Error ? err.message : String(err)),
+      (err: unknown) => {
+        if (err instanceof ConvergeError) {
+          op.errorCode = err.code;
+          const unreachable = err.details?.unreachable;
+          if (Array.isArray(unreachable)) op.unreachable = unreachable.map(String);
+        }
+        settle('failed', err instanceof Error ? err.message : String(err));
+      },
     );
   }
 }

@@ -1,7 +1,8 @@
 // The simulated cluster: real converge nodes (replica, coordinator, hints, read repair, anti-entropy with its
 // sessions and tombstone GC) wired to a virtual clock per node (with skew), the simulated network and one
 // in-memory disk per node that outlives its processes. A crash ends an incarnation: its timers, messages and
-// disk writes stop; what the disk loses is what the durability model says was not durable yet.
+// disk writes stop; what the disk loses is what the durability model says was not durable yet. A disk can also
+// fill up: its commits then fail (DISK_FULL) until the nemesis frees it, while the node keeps running.
 
 import { Registry } from 'prom-client';
 import { logFailure } from '../core/failures.js';
@@ -15,6 +16,7 @@ import { type Random, seededRandom } from '../core/random.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
+import { GuardedStorage } from '../storage/guarded.js';
 import { MemoryStorage } from '../storage/memory.js';
 import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import type { SimConfig } from './config.js';
@@ -23,6 +25,9 @@ import { makeReplica, plantPurgeEarly } from './planted-bugs.js';
 import { simWorker } from './worker.js';
 import type { Owner, Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
+
+/** What a write to a full simulated disk fails with (a session failing on it failed on the world, not a bug). */
+export const simDiskFullMessage = 'the simulated disk is full';
 
 /** Virtual time zero, as wall-clock milliseconds (2026-01-01), so versions look like real ones. */
 export const epochMs = 1_767_225_600_000;
@@ -37,6 +42,8 @@ export class SimNode {
   readonly disk: MemoryStorage;
   offsetMs = 0;
   slowDisk = false;
+  /** Every commit fails (DISK_FULL) while set; the node stays up. */
+  diskFull = false;
   incarnations = 0;
   owner: Owner | null = null;
   node: ConvergeNode | null = null;
@@ -98,7 +105,10 @@ export class World {
     const timers = scheduler.timers(owner);
     const replica = makeReplica(config.plantedBug, {
       id: node.id,
-      storage: new IncarnationStorage(node.disk, owner),
+      storage: new GuardedStorage(new IncarnationStorage(node.disk, owner, () => node.diskFull), {
+        now: clock.now,
+        retryMs: config.storageRetryMs,
+      }),
       leafBits: 8,
       yieldNow: () => scheduler.sleep(owner, 0),
       rebuildSliceRecords: 128,
@@ -183,6 +193,7 @@ class IncarnationStorage implements Storage {
   constructor(
     private readonly disk: MemoryStorage,
     private readonly owner: Owner,
+    private readonly full: () => boolean,
   ) {}
 
   get sync() {
@@ -199,6 +210,7 @@ class IncarnationStorage implements Storage {
 
   write(ops: readonly WriteOp[]): Promise<void> {
     if (!this.owner.alive) return Promise.reject(new ConvergeError('STORAGE_FAILED', 'the process is dead'));
+    if (this.full()) return Promise.reject(new ConvergeError('DISK_FULL', simDiskFullMessage));
     return this.disk.write(ops);
   }
 

@@ -3,3 +3,5 @@
 export * from './storage.js';
 export * from './lmdb.js';
 export * from './memory.js';
+export * from './guarded.js';
+export * from './fillable.js';

@@ -1,8 +1,10 @@
 // The default engine: LMDB through lmdb-js. Writes go through lmdb-js's asynchronous batched transactions
 // (all writes issued in one event-loop turn share a transaction), which is what makes group commit cheap.
-// The sync policy decides what a resolved write promises: see docs/operations.md.
+// The sync policy decides what a resolved write promises: see docs/operations.md. A failed commit (a full disk)
+// rejects the write that asked for it and nothing else: lmdb-js's event-turn batch, whose promise nobody awaits,
+// is switched off, and the detailed error lmdb-js hands out as a second promise is read here.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { type RootDatabase, open } from 'lmdb';
 import { ConvergeError } from '../core/errors.js';
 import type { Storage, StorageEntry, SyncPolicy, WriteOp } from './storage.js';
@@ -12,9 +14,12 @@ export interface LmdbOptions {
   readonly sync: SyncPolicy;
   /** Upper bound of the memory map, i.e. of the database size. */
   readonly mapSizeBytes?: number;
+  /** A failed commit with less free space than this on the data's filesystem is reported as DISK_FULL. */
+  readonly diskFreeBytesLow?: number;
 }
 
 export const lmdbMapSizeBytesDefault = 64 * 2 ** 30;
+export const diskFreeBytesLowDefault = 16 * 2 ** 20;
 
 export function openLmdbStorage(options: LmdbOptions): LmdbStorage {
   mkdirSync(options.path, { recursive: true });
@@ -29,11 +34,14 @@ export function openLmdbStorage(options: LmdbOptions): LmdbStorage {
       noSync: options.sync === 'none',
       // `always` waits for each transaction's own flush; `group` lets flushes overlap later commits.
       overlappingSync: options.sync === 'group',
-    });
+      // Writes issued in one event turn would share a batch whose own promise lmdb-js never hands out: a failed
+      // commit rejects it unhandled and kills the process. The replica batches its writes itself.
+      eventTurnBatching: false,
+    } as Parameters<typeof open>[0]);
   } catch (err) {
     throw new ConvergeError('STORAGE_FAILED', `cannot open lmdb at ${options.path}: ${(err as Error).message}`);
   }
-  return new LmdbStorage(db, options.sync);
+  return new LmdbStorage(db, options.sync, options.path, options.diskFreeBytesLow ?? diskFreeBytesLowDefault);
 }
 
 export class LmdbStorage implements Storage {
@@ -43,6 +51,8 @@ export class LmdbStorage implements Storage {
   constructor(
     private readonly db: RootDatabase<Buffer, Buffer>,
     private readonly sync: SyncPolicy,
+    private readonly path: string,
+    private readonly diskFreeBytesLow: number,
   ) {}
 
   /**
@@ -89,7 +99,37 @@ export class LmdbStorage implements Storage {
       });
       if (this.sync !== 'none') await this.db.flushed;
     } catch (err) {
-      throw new ConvergeError('STORAGE_FAILED', `lmdb write failed: ${(err as Error).message}`);
+      throw await this.commitFailure(err);
+    }
+  }
+
+  /** Names a failed commit: DISK_FULL when the disk is out of space, STORAGE_FAILED otherwise. */
+  private async commitFailure(err: unknown): Promise<ConvergeError> {
+    let cause = err as { message?: string; code?: unknown; commitError?: Promise<unknown> };
+    // lmdb-js rejects the write with a generic error and the system's error as a promise beside it.
+    if (cause.commitError !== undefined) {
+      cause = await cause.commitError.then(
+        () => cause,
+        (detail: unknown) => detail as typeof cause,
+      );
+    }
+    const errno = typeof cause.code === 'number' ? ` (errno ${cause.code})` : '';
+    const detail = `${cause.message ?? String(cause)}${errno}`;
+    const freeBytes = this.freeBytes();
+    const low = freeBytes !== null && freeBytes < this.diskFreeBytesLow;
+    if (cause.code === 28 || cause.code === 'ENOSPC' || low) {
+      const free = freeBytes === null ? '' : `, ${freeBytes} bytes free, diskFreeBytesLow ${this.diskFreeBytesLow}`;
+      return new ConvergeError('DISK_FULL', `the disk holding ${this.path} is full (${detail}${free})`);
+    }
+    return new ConvergeError('STORAGE_FAILED', `lmdb write failed: ${detail}`);
+  }
+
+  private freeBytes(): number | null {
+    try {
+      const s = statfsSync(this.path);
+      return s.bavail * s.bsize;
+    } catch {
+      return null; // unknown: the failure is reported as STORAGE_FAILED
     }
   }
 

@@ -13,7 +13,25 @@ function badges(node: ClusterNodeView, view: ViewState): HTMLElement {
   if (node.self) list.push(h('span', { class: 'badge self' }, 'serving this page'));
   if (demo?.stopped.includes(node.id)) list.push(h('span', { class: 'badge bad' }, 'stopped'));
   if (demo?.isolated.includes(node.id)) list.push(h('span', { class: 'badge warn' }, 'isolated'));
-  if (node.antiEntropy?.paused) list.push(h('span', { class: 'badge warn' }, 'anti-entropy paused'));
+  const storage = node.status?.storage;
+  if (storage?.state === 'failing') {
+    const since = storage.sinceMs === null ? '' : ` ${ago(storage.sinceMs, view.cluster.nowMs)}`;
+    const title = `${storage.message ?? ''} — writes are refused and tried again; reads go on`;
+    list.push(
+      h(
+        'span',
+        { class: 'badge bad', title, 'data-testid': 'storage-failing' },
+        `storage: ${storage.code}${since}`,
+      ),
+    );
+  }
+  if (node.antiEntropy?.paused) {
+    const since = node.antiEntropy.pausedSinceMs ?? null;
+    const title = since === null ? 'paused' : `paused since ${new Date(since).toISOString()}`;
+    const text =
+      since === null ? 'anti-entropy paused' : `anti-entropy paused ${ago(since, view.cluster.nowMs)}`;
+    list.push(h('span', { class: 'badge warn', title, 'data-testid': 'ae-paused' }, text));
+  }
   return h('div', { class: 'badges' }, ...list);
 }
 
