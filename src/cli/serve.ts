@@ -22,7 +22,7 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
   const map: Record<string, string> = {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
     hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
-    keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
+    keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', maxClockDrift: 'max-clock-drift', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
     aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRoundBusyMax: 'ae-round-busy-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
     verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
@@ -54,6 +54,7 @@ export function registerServe(program: Command): void {
     .option('--body-bytes-max <size>', 'largest request body')
     .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
     .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
+    .option('--max-clock-drift <duration>', 'refuse versions stamped further ahead of this clock; stop coordinating writes past it')
     .option('--hints-per-peer-max <n>', 'hint store bound: hints per unreachable peer')
     .option('--hint-bytes-max <size>', 'hint store bound: bytes in all')
     .option('--hint-age-max <duration>', 'hints older than this are dropped (anti-entropy heals them)')

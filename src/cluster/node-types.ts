@@ -49,6 +49,14 @@ export interface NodeStatus {
   readonly hints: { readonly pending: number; readonly bytes: number };
   /** Filled by the anti-entropy process once it lands. */
   readonly antiEntropy: Record<string, unknown>;
+  /** This node's clock against its peers' (measured on pings) and records refused for being stamped ahead. */
+  readonly clock?: {
+    readonly maxDriftMs: number;
+    readonly skewed: boolean;
+    readonly reason: string | null;
+    readonly peers: ReadonlyArray<{ peer: string; offsetMs: number; rttMs: number; sampleAgeMs: number; off: boolean }>;
+    readonly refusedAhead: Readonly<Record<string, number>>;
+  };
 }
 
 /** A node as the server and CLI use it. Every method throws ConvergeError on a world error. */

@@ -3,15 +3,16 @@
 // node runs in the server and in the deterministic simulation. Background work (hint replay, peer pings)
 // runs on the node's own tick; requests only feed it.
 
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { ConvergeError } from '../core/errors.js';
-import { type Clock, HybridLogicalClock, versionToString } from '../core/hlc.js';
+import { type Clock, HybridLogicalClock, type Version, isAheadOfClock, maxClockDriftMsDefault, versionToString } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
-import { decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
+import { ClockCheck, type ClockView } from './clock-check.js';
+import { decodeJson, decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
 import { coordinateRead, coordinateWrite } from './coordinator.js';
 import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics } from './metrics.js';
@@ -33,7 +34,18 @@ export interface NodeOptions {
   readonly registry?: Registry;
   /** Period of the node's own tick (hint replay, peer pings). */
   readonly tickMs?: number;
+  /** `--max-clock-drift`: versions stamped further ahead of this node's clock are refused on every path. */
+  readonly maxClockDriftMs?: number;
+  /** A clock that never jumps (performance.now()); measures how the wall clock moved since a ping. */
+  readonly monotonicNow?: () => number;
+  /** One line for the node's log (refused records); nothing is logged without it. */
+  readonly warn?: (line: string) => void;
 }
+
+/** A clock sample from a ping counts this long (10 of the default ticks, several pings missed). */
+export const clockSampleAgeMsMax = 30_000;
+/** Refusals of future-stamped records are logged at most this often (each line says how many since). */
+const refusalLogIntervalMs = 10_000;
 
 /** Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it). */
 export type RecordGuard = (record: VersionedRecord, source: ApplySource) => boolean;
@@ -49,11 +61,17 @@ export class ConvergeNode implements NodeApi {
   private guard: RecordGuard = () => true;
   private antiEntropyStatus: () => Record<string, unknown> = () => ({});
   private closed = false;
+  readonly clockCheck: ClockCheck;
+  /** The first round of pings after start: writes wait for it, so a clock that is off is known before any. */
+  private firstPings: Promise<void> | null = null;
+  private readonly refusals = { sinceLogged: 0, loggedAtMs: -Infinity };
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id;
     this.registry = options.registry ?? new Registry();
-    this.hlc = new HybridLogicalClock(options.id, options.clock);
+    const maxClockDriftMs = options.maxClockDriftMs ?? maxClockDriftMsDefault;
+    this.hlc = new HybridLogicalClock(options.id, options.clock, maxClockDriftMs);
+    this.clockCheck = new ClockCheck(options.clock, options.monotonicNow ?? (() => options.clock.now()), maxClockDriftMs, clockSampleAgeMsMax);
     const peers = options.peers.filter((p) => p.id !== options.id);
     const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
@@ -68,20 +86,61 @@ export class ConvergeNode implements NodeApi {
       keys: () => options.replica.digest.count(),
     });
     for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
+    const refusedAhead = new Counter({
+      name: 'converge_clock_ahead_refused_total',
+      help: 'Records refused for a version stamped further ahead of this node\'s clock than --max-clock-drift, by path',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    const refuse = (version: Version, key: Uint8Array, source: string, nowMs: number): void => {
+      refusedAhead.inc({ source });
+      this.logRefusal(version, key, source, nowMs);
+    };
+    options.replica.onRefusedAhead = (r, source, nowMs) => refuse(r.version, r.key, source, nowMs);
     this.ctx = {
       id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics, inFlight: new Map(),
+      refusesAhead: (r) => {
+        const nowMs = options.clock.now();
+        if (!isAheadOfClock(r.version, nowMs, maxClockDriftMs)) return false;
+        refuse(r.version, r.key, 'read', nowMs);
+        return true;
+      },
       markSeen: (peer, ok) => this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) }),
     };
     this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
     this.routes.set('hint', (_r, body) => this.applyFromPeer(body, 'hint'));
     this.routes.set('repair', (_r, body) => this.applyFromPeer(body, 'read-repair'));
     this.routes.set('read', async (_r, body) => encodeOptionalRecord(this.ctx.replica.get(decodeKey(body))));
-    this.routes.set('ping', async () => encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex() }));
+    this.routes.set('ping', async () =>
+      encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex(), nowMs: options.clock.now() }),
+    );
   }
 
   /** Starts the node's own tick. */
   start(): void {
+    this.firstPings = this.pingPeers();
     void this.tickLoop();
+  }
+
+  /** Refuses to stamp versions while this node's clock is known to be off from its peers'. */
+  private async admitWrite(): Promise<void> {
+    if (this.firstPings !== null) await this.firstPings;
+    const clock = this.clockCheck.view();
+    if (clock.skewed) throw new ConvergeError('CLOCK_SKEWED', `node ${this.id} does not coordinate writes: ${clock.reason}`);
+  }
+
+  private logRefusal(version: Version, key: Uint8Array, source: string, nowMs: number): void {
+    this.refusals.sinceLogged += 1;
+    const warn = this.options.warn;
+    if (warn === undefined || nowMs - this.refusals.loggedAtMs < refusalLogIntervalMs) return;
+    const aheadMs = version.ms - nowMs;
+    warn(
+      `refused ${this.refusals.sinceLogged} record(s) stamped too far ahead of this node's clock; latest: key ` +
+        `${Buffer.from(key).toString('hex')} version ${versionToString(version)}, ${aheadMs} ms ahead (by ${source}), ` +
+        `over --max-clock-drift ${this.clockCheck.maxDriftMs} ms`,
+    );
+    this.refusals.sinceLogged = 0;
+    this.refusals.loggedAtMs = nowMs;
   }
 
   async put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult> {
@@ -89,11 +148,14 @@ export class ConvergeNode implements NodeApi {
     if (value.length > this.ctx.limits.valueBytesMax) {
       throw new ConvergeError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds valueBytesMax ${this.ctx.limits.valueBytesMax}`);
     }
+    await this.admitWrite();
     return this.write(makeRecord(k, this.hlc.now(), value), consistency, 'put');
   }
 
   async del(key: string, consistency: Consistency): Promise<WriteResult> {
-    return this.write(makeRecord(this.validateKey(key), this.hlc.now(), null), consistency, 'del');
+    const k = this.validateKey(key);
+    await this.admitWrite();
+    return this.write(makeRecord(k, this.hlc.now(), null), consistency, 'del');
   }
 
   async get(key: string, consistency: Consistency): Promise<ReadResult> {
@@ -143,6 +205,15 @@ export class ConvergeNode implements NodeApi {
     const accepted = records.filter((r) => this.guard(r, source));
     for (const r of accepted) this.hlc.observe(r.version);
     const result = await this.ctx.replica.apply(accepted, source);
+    if (result.refusedAhead !== undefined) {
+      // Not an acknowledgement: the sender must not count this replica as holding the refused records.
+      throw new ConvergeError(
+        'CLOCK_AHEAD',
+        `${result.refusedAhead} of ${records.length} records are stamped more than --max-clock-drift ` +
+          `${this.clockCheck.maxDriftMs} ms ahead of ${this.id}'s clock; refused (the others were applied)`,
+        { refused: result.refusedAhead, applied: result.applied },
+      );
+    }
     return encodeJson({ ...result, refused: records.length - accepted.length });
   }
 
@@ -180,7 +251,12 @@ export class ConvergeNode implements NodeApi {
       mechanisms: { ...this.ctx.mechanisms },
       hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
       antiEntropy: this.antiEntropyStatus(),
+      clock: this.clockStatus(),
     };
+  }
+
+  clockStatus(): ClockView & { refusedAhead: Record<string, number> } {
+    return { ...this.clockCheck.view(), refusedAhead: this.ctx.replica.refusedAheadCounts() };
   }
 
   private async tickLoop(): Promise<void> {
@@ -200,11 +276,19 @@ export class ConvergeNode implements NodeApi {
 
   private async pingPeers(): Promise<void> {
     await Promise.all(
-      this.ctx.peers.map((p) =>
-        this.ctx.transport
+      this.ctx.peers.map((p) => {
+        const sent = this.clockCheck.begin();
+        return this.ctx.transport
           .call(p.id, { route: 'ping', body: new Uint8Array(0), timeoutMs: this.ctx.limits.requestTimeoutMs, signal: this.abort.signal })
-          .then(() => this.ctx.markSeen(p.id, true), () => this.ctx.markSeen(p.id, false)),
-      ),
+          .then(
+            (body) => {
+              this.ctx.markSeen(p.id, true);
+              const answer = decodeJson(body) as { nowMs?: unknown } | null;
+              if (typeof answer?.nowMs === 'number') this.clockCheck.record(p.id, sent, answer.nowMs);
+            },
+            () => this.ctx.markSeen(p.id, false),
+          );
+      }),
     );
   }
 
