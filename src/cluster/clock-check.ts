@@ -1,7 +1,9 @@
 // How far this node's clock is from its peers', measured on its pings: each answer carries the peer's clock,
 // and the round trip bounds the error. A sample stays usable after this node's wall clock jumps: the jump is
-// the gap between wall time and monotonic time since the sample, and is taken off the measured offset. A node
-// whose clock is off from most of its measured peers by more than the drift bound stops coordinating writes.
+// the gap between wall time and monotonic time since the sample, and is taken off the measured offset; so the
+// latest sample of each peer counts however old it is. A node whose clock is off from most of its measured peers
+// by more than the drift bound stops coordinating writes, and so does a node with peers that has not measured
+// any of them since it started (a clock set wrong before a restart, while the peers are out of reach).
 
 import type { Clock } from '../core/hlc.js';
 
@@ -39,8 +41,7 @@ export class ClockCheck {
     private readonly clock: Clock,
     private readonly monoNow: () => number,
     readonly maxDriftMs: number,
-    /** A sample older than this no longer counts (the peer may be gone, or its clock changed). */
-    private readonly sampleAgeMsMax: number,
+    private readonly peerCount: number,
   ) {}
 
   /** A ping's start (this node's clocks), to pass back to `record` with the answer. */
@@ -67,7 +68,6 @@ export class ClockCheck {
     const peers: ClockPeerView[] = [];
     for (const [peer, s] of this.samples) {
       const sampleAgeMs = monoMs - s.monoMidMs;
-      if (sampleAgeMs > this.sampleAgeMsMax) continue;
       // A jump of this node's wall clock since the sample moves the offset by as much, the other way.
       const jumpMs = wallMs - s.wallMidMs - sampleAgeMs;
       const offsetMs = Math.round(s.offsetMs - jumpMs);
@@ -75,11 +75,14 @@ export class ClockCheck {
       peers.push({ peer, offsetMs, rttMs: Math.round(s.rttMs), sampleAgeMs: Math.round(sampleAgeMs), off });
     }
     const off = peers.filter((p) => p.off);
-    const skewed = off.length > 0 && off.length * 2 > peers.length;
-    const reason = skewed
-      ? `this node's clock differs from ${off.map((p) => `${p.peer}'s by ${-p.offsetMs} ms`).join(', ')}, ` +
-        `more than --max-clock-drift ${this.maxDriftMs} ms`
-      : null;
+    const unchecked = peers.length === 0 && this.peerCount > 0;
+    const skewed = unchecked || (off.length > 0 && off.length * 2 > peers.length);
+    const reason = unchecked
+      ? 'it has not compared its clock with any peer since it started (no peer answered a ping yet)'
+      : skewed
+        ? `this node's clock differs from ${off.map((p) => `${p.peer}'s by ${-p.offsetMs} ms`).join(', ')}, ` +
+          `more than --max-clock-drift ${this.maxDriftMs} ms`
+        : null;
     return { maxDriftMs: this.maxDriftMs, skewed, reason, peers };
   }
 }

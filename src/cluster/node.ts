@@ -42,8 +42,6 @@ export interface NodeOptions {
   readonly warn?: (line: string) => void;
 }
 
-/** A clock sample from a ping counts this long (10 of the default ticks, several pings missed). */
-export const clockSampleAgeMsMax = 30_000;
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
 const refusalLogIntervalMs = 10_000;
 
@@ -64,6 +62,7 @@ export class ConvergeNode implements NodeApi {
   readonly clockCheck: ClockCheck;
   /** The first round of pings after start: writes wait for it, so a clock that is off is known before any. */
   private firstPings: Promise<void> | null = null;
+  private pingAgain: Promise<void> | null = null;
   private readonly refusals = { sinceLogged: 0, loggedAtMs: -Infinity };
 
   constructor(private readonly options: NodeOptions) {
@@ -71,7 +70,8 @@ export class ConvergeNode implements NodeApi {
     this.registry = options.registry ?? new Registry();
     const maxClockDriftMs = options.maxClockDriftMs ?? maxClockDriftMsDefault;
     this.hlc = new HybridLogicalClock(options.id, options.clock, maxClockDriftMs);
-    this.clockCheck = new ClockCheck(options.clock, options.monotonicNow ?? (() => options.clock.now()), maxClockDriftMs, clockSampleAgeMsMax);
+    const peerCount = options.peers.filter((p) => p.id !== options.id).length;
+    this.clockCheck = new ClockCheck(options.clock, options.monotonicNow ?? (() => options.clock.now()), maxClockDriftMs, peerCount);
     const peers = options.peers.filter((p) => p.id !== options.id);
     const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
@@ -124,8 +124,16 @@ export class ConvergeNode implements NodeApi {
 
   /** Refuses to stamp versions while this node's clock is known to be off from its peers'. */
   private async admitWrite(): Promise<void> {
-    if (this.firstPings !== null) await this.firstPings;
-    const clock = this.clockCheck.view();
+    // A node that was never started does not ping, so it has nothing to check its clock against.
+    if (this.firstPings === null) return;
+    await this.firstPings;
+    let clock = this.clockCheck.view();
+    if (clock.peers.length === 0 && clock.skewed) {
+      // Unchecked (the peers were not up yet at the first round): ask them now rather than refuse.
+      this.firstPings = this.pingAgain ??= this.pingPeers().finally(() => (this.pingAgain = null));
+      await this.firstPings;
+      clock = this.clockCheck.view();
+    }
     if (clock.skewed) throw new ConvergeError('CLOCK_SKEWED', `node ${this.id} does not coordinate writes: ${clock.reason}`);
   }
 
