@@ -8,6 +8,7 @@ import { registerDemo, registerServe } from './serve.js';
 import { registerStatus } from './status.js';
 import { registerAntiEntropyCommands } from './antientropy.js';
 import { registerSim } from './sim.js';
+import { registerClock } from './clock.js';
 
 const program = new Command();
 program
@@ -23,6 +24,7 @@ registerKv(program);
 registerStatus(program);
 registerAntiEntropyCommands(program);
 registerSim(program);
+registerClock(program);
 
 try {
   await program.parseAsync(process.argv);

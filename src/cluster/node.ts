@@ -9,6 +9,7 @@ import { type Clock, HybridLogicalClock, type Version, isAheadOfClock, maxClockD
 import type { Random } from '../core/random.js';
 import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
+import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
 import { ClockCheck, type ClockView } from './clock-check.js';
@@ -62,7 +63,6 @@ export class ConvergeNode implements NodeApi {
   readonly clockCheck: ClockCheck;
   /** The first round of pings after start: writes wait for it, so a clock that is off is known before any. */
   private firstPings: Promise<void> | null = null;
-  private pingAgain: Promise<void> | null = null;
   private readonly refusals = { sinceLogged: 0, loggedAtMs: -Infinity };
 
   constructor(private readonly options: NodeOptions) {
@@ -70,8 +70,7 @@ export class ConvergeNode implements NodeApi {
     this.registry = options.registry ?? new Registry();
     const maxClockDriftMs = options.maxClockDriftMs ?? maxClockDriftMsDefault;
     this.hlc = new HybridLogicalClock(options.id, options.clock, maxClockDriftMs);
-    const peerCount = options.peers.filter((p) => p.id !== options.id).length;
-    this.clockCheck = new ClockCheck(options.clock, options.monotonicNow ?? (() => options.clock.now()), maxClockDriftMs, peerCount);
+    this.clockCheck = new ClockCheck(options.clock, options.monotonicNow ?? (() => options.clock.now()), maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
     const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
@@ -127,13 +126,7 @@ export class ConvergeNode implements NodeApi {
     // A node that was never started does not ping, so it has nothing to check its clock against.
     if (this.firstPings === null) return;
     await this.firstPings;
-    let clock = this.clockCheck.view();
-    if (clock.peers.length === 0 && clock.skewed) {
-      // Unchecked (the peers were not up yet at the first round): ask them now rather than refuse.
-      this.firstPings = this.pingAgain ??= this.pingPeers().finally(() => (this.pingAgain = null));
-      await this.firstPings;
-      clock = this.clockCheck.view();
-    }
+    const clock = this.clockCheck.view();
     if (clock.skewed) throw new ConvergeError('CLOCK_SKEWED', `node ${this.id} does not coordinate writes: ${clock.reason}`);
   }
 
@@ -263,6 +256,16 @@ export class ConvergeNode implements NodeApi {
     };
   }
 
+  /** Records of this replica stamped more than `minAheadMs` ahead of this node's clock (the operator's listing). */
+  findAhead(minAheadMs: number, limit: number): Promise<AheadScan> {
+    return scanAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, () => this.options.timers.sleep(0));
+  }
+
+  /** Removes this replica's copies of them (no tombstone: anti-entropy brings back the peers' versions). */
+  dropAhead(minAheadMs: number, limit: number): Promise<AheadScan & { dropped: number }> {
+    return dropAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, () => this.options.timers.sleep(0));
+  }
+
   clockStatus(): ClockView & { refusedAhead: Record<string, number> } {
     return { ...this.clockCheck.view(), refusedAhead: this.ctx.replica.refusedAheadCounts() };
   }
@@ -294,7 +297,13 @@ export class ConvergeNode implements NodeApi {
               const answer = decodeJson(body) as { nowMs?: unknown } | null;
               if (typeof answer?.nowMs === 'number') this.clockCheck.record(p.id, sent, answer.nowMs);
             },
-            () => this.ctx.markSeen(p.id, false),
+            (err: unknown) => {
+              this.ctx.markSeen(p.id, false);
+              // Cluster authentication refuses a request whose timestamp is outside its window
+              // (server/auth/cluster-auth.ts): the peer's clock and this one are that far apart.
+              if (err instanceof ConvergeError && err.code === 'UNAUTHORIZED' && /clock skew/.test(err.message))
+                this.clockCheck.refused(p.id);
+            },
           );
       }),
     );

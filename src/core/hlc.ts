@@ -63,6 +63,10 @@ export class HybridLogicalClock {
 
   now(): Version {
     const wall = this.clock.now();
+    if (this.lastMs > wall + this.driftMsMax) {
+      // The wall clock was set back (it had run ahead): versions issued from here would be refused everywhere.
+      this.lastMs = 0;
+    }
     if (wall > this.lastMs) {
       this.lastMs = wall;
       this.lastCounter = 0;

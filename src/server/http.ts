@@ -9,6 +9,7 @@ import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
+import { registerClock } from './clock-routes.js';
 
 export interface HttpOptions {
   readonly node: ConvergeNode;
@@ -93,6 +94,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerKv(app, options.node);
   registerStatus(app, options);
   registerAntiEntropy(app, options.antiEntropy);
+  registerClock(app, options.node);
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
     const from = req.headers['x-converge-from'];
