@@ -54,6 +54,15 @@ export function aeSummary(s: NodeStatus): string {
   return `${ae.paused ? 'paused; ' : ''}${parts.join('; ')}`;
 }
 
+/** The node's clock against its peers': `ok`, or why it does not coordinate writes. */
+export function clockSummary(s: NodeStatus): string {
+  const clock = s.clock;
+  if (clock === undefined) return '-';
+  const refused = Object.values(clock.refusedAhead).reduce((n, v) => n + v, 0);
+  const tail = refused > 0 ? ` (refused ${refused} record(s) stamped ahead)` : '';
+  return (clock.skewed ? 'CLOCK SKEWED' : 'ok') + tail;
+}
+
 export function registerStatus(program: Command): void {
   withClientOptions(program.command('status'))
     .description('every node: reachable, key count, digest root, anti-entropy state per peer')
@@ -65,15 +74,19 @@ export function registerStatus(program: Command): void {
       const converged = rows.every((r) => r.reachable) && roots.size === 1;
       const text = [
         table([
-          ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'ANTI-ENTROPY'],
+          ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'CLOCK', 'ANTI-ENTROPY'],
           ...rows.map((r) => [
             r.id,
             r.reachable ? 'yes' : 'NO',
             r.status ? String(r.status.keys) : '-',
             r.status?.digest.root ?? '-',
+            r.status ? clockSummary(r.status) : '-',
             r.status ? aeSummary(r.status) : (r.error ?? ''),
           ]),
         ]),
+        ...rows
+          .filter((r) => r.status?.clock?.skewed === true)
+          .map((r) => `${r.id}: CLOCK SKEWED, does not coordinate writes: ${r.status!.clock!.reason}`),
         '',
         converged
           ? 'converged: every replica has the same digest root'
