@@ -18,7 +18,7 @@ import { MemoryStorage } from '../storage/memory.js';
 import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import type { SimConfig } from './config.js';
 import { SimNetwork } from './network.js';
-import { makeReplica, plantPurgeEarly } from './planted-bugs.js';
+import { makeReplica, maxClockDriftMsFor, plantPurgeEarly } from './planted-bugs.js';
 import { simWorker } from './worker.js';
 import type { Owner, Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -30,6 +30,8 @@ export interface CreatedRecord {
   readonly key: string;
   readonly tombstone: boolean;
   readonly value: string | null;
+  /** The true time (no clock offset) when the coordinator stamped it. */
+  readonly createdAtMs: number;
 }
 
 export class SimNode {
@@ -101,6 +103,8 @@ export class World {
       leafBits: 8,
       yieldNow: () => scheduler.sleep(owner, 0),
       rebuildSliceRecords: 128,
+      clock,
+      maxClockDriftMs: config.maxClockDriftMs,
     });
     this.observeClientWrites(replica);
     void replica.rebuild().catch(() => {});
@@ -118,6 +122,9 @@ export class World {
       hintLimits: config.hintLimits,
       limits: { requestTimeoutMs: config.requestTimeoutMs },
       tickMs: config.tickMs,
+      maxClockDriftMs: maxClockDriftMsFor(config.plantedBug, config.maxClockDriftMs),
+      // Virtual time without the node's offset: what its wall clock should read.
+      monotonicNow: () => scheduler.nowMs,
     });
     const worker = config.aeWorker
       ? simWorker(replica.storage, replica.shareWriteEpochs(), () => scheduler.sleep(owner, this.random.next() * 20), repairResponderLimitsDefault.fetchResponseBytesMax)
@@ -167,6 +174,7 @@ export class World {
             key: this.decoder.decode(r.key),
             tombstone: r.tombstone,
             value: r.tombstone ? null : this.decoder.decode(r.value),
+            createdAtMs: epochMs + this.scheduler.nowMs,
           });
         }
       }
