@@ -6,7 +6,7 @@ import { prefixRange } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
-import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
+import { type VersionedRecord, differsOnlyByPurged, isPurgedTombstone } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { roundItemsMax } from '../core/wire.js';
 import {
@@ -92,10 +92,16 @@ async function repair(
   const pushes: Uint8Array[] = [];
   const ranges: Array<{ level: number; index: number }> = [];
   const remoteRanges: Array<{ level: number; index: number }> = [];
+  const purgeNow: Array<{ key: Uint8Array; expected: VersionedRecord }> = [];
   for (const d of diffs) {
     if (d.kind === 'local-range' || d.kind === 'remote-range') {
       run.counts.keysDivergent += d.records;
       (d.kind === 'local-range' ? ranges : remoteRanges).push(d);
+      continue;
+    }
+    // A purge one side has done and the other not yet is not divergence: do it here too, if it is ours.
+    if (differsOnlyByPurged(d.local, d.remote, env.purgedBeforeMs())) {
+      if (d.local !== undefined) purgeNow.push({ key: d.key, expected: d.local });
       continue;
     }
     run.counts.keysDivergent += 1;
@@ -106,6 +112,7 @@ async function repair(
       continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
+  if (purgeNow.length > 0) await env.replica.remove(purgeNow);
   for (let i = 0; i < pulls.length; i += batchMax) {
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }
