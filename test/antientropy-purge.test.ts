@@ -9,13 +9,20 @@ import { keyToBytes } from '../src/core/record.js';
 import { startCluster } from './helpers.js';
 
 // Sessions run only when the test asks, and the purge tick never fires by itself.
-const manual = { hints: false, 'read-repair': false, 'ae-interval': '1h', 'leaf-bits': '12', 'tombstone-grace': '1ms' } as const;
+const manual = {
+  hints: false,
+  'read-repair': false,
+  'ae-interval': '1h',
+  'leaf-bits': '12',
+  'tombstone-grace': '1ms',
+} as const;
 
 test('a tombstone purged on one replica first: sessions in the window report no divergence, the preview lists nothing, roots agree after', async () => {
   const cluster = await startCluster({ settings: manual });
   try {
     const ids = ['n1', 'n2', 'n3'];
-    const ae = (id: string): AntiEntropyProcess => cluster.node(id).ctx.antiEntropy as unknown as AntiEntropyProcess;
+    const ae = (id: string): AntiEntropyProcess =>
+      cluster.node(id).ctx.antiEntropy as unknown as AntiEntropyProcess;
     const root = (id: string): string => cluster.node(id).ctx.replica.digest.rootHex();
     const n1 = cluster.node('n1').ctx.node;
     await n1.put('doomed', new TextEncoder().encode('alive'), 'all');
@@ -34,7 +41,10 @@ test('a tombstone purged on one replica first: sessions in the window report no 
     assert.equal(cluster.node('n2').ctx.replica.get(key)?.tombstone, true, 'n2 has not purged yet');
     assert.notEqual(root('n1'), root('n2'), 'the window after a purge');
 
-    for (const [from, to] of [['n1', 'n2'], ['n2', 'n1']] as const) {
+    for (const [from, to] of [
+      ['n1', 'n2'],
+      ['n2', 'n1'],
+    ] as const) {
       const preview = await ae(from).preview(to, 100);
       assert.equal(preview.divergent, 0, `preview ${from} -> ${to}: ${JSON.stringify(preview.entries)}`);
       assert.deepEqual(preview.entries, []);

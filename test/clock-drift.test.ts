@@ -22,7 +22,11 @@ async function serve(args: string[], offsetMs: number): Promise<ChildProcess> {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  await eventually(() => out.includes('listening on') || child.exitCode !== null, 20_000, 'the node to listen');
+  await eventually(
+    () => out.includes('listening on') || child.exitCode !== null,
+    20_000,
+    'the node to listen',
+  );
   if (child.exitCode !== null) throw new Error(`converge serve exited: ${out}`);
   return child;
 }
@@ -44,8 +48,17 @@ test('a node whose clock runs an hour ahead: its future-stamped writes are refus
   const url = (i: number): string => `http://127.0.0.1:${base + i + 1}`;
   const dirs = ids.map((id) => mkdtempSync(join(tmpdir(), `converge-clock-${id}-`)));
   const args = (i: number, extra: string[] = []): string[] => [
-    '--id', ids[i]!, '--listen', `127.0.0.1:${base + i + 1}`, '--data', dirs[i]!,
-    '--peers', ids.map((id, j) => `${id}=${url(j)}`).join(','), '--ae-interval', '300ms', ...extra,
+    '--id',
+    ids[i]!,
+    '--listen',
+    `127.0.0.1:${base + i + 1}`,
+    '--data',
+    dirs[i]!,
+    '--peers',
+    ids.map((id, j) => `${id}=${url(j)}`).join(','),
+    '--ae-interval',
+    '300ms',
+    ...extra,
   ];
   const children: ChildProcess[] = [];
   const stop = async (child: ChildProcess): Promise<void> => {
@@ -63,16 +76,28 @@ test('a node whose clock runs an hour ahead: its future-stamped writes are refus
     assert.equal(later.status, 200);
     assert.ok((await metric(url(1), 'converge_clock_ahead_refused_total', 'replication')) >= 1);
     // Anti-entropy between a and b offers b the future record again and again; b refuses it every time.
-    await eventually(async () => (await metric(url(1), 'converge_clock_ahead_refused_total', 'anti-entropy')) >= 1, 20_000, 'b to refuse the record in anti-entropy');
+    await eventually(
+      async () => (await metric(url(1), 'converge_clock_ahead_refused_total', 'anti-entropy')) >= 1,
+      20_000,
+      'b to refuse the record in anti-entropy',
+    );
     for (const i of [1, 2]) {
       const read = await http('GET', `${url(i)}/kv/k?consistency=all`);
-      assert.equal(read.body, 'written later', `node ${ids[i]} reads the acknowledged write, not the future one`);
+      assert.equal(
+        read.body,
+        'written later',
+        `node ${ids[i]} reads the acknowledged write, not the future one`,
+      );
     }
 
     // With the default bound, a measures its clock on its pings and refuses to coordinate.
     await stop(children[0]);
     children[0] = await serve(args(0), hourMs);
-    await eventually(async () => ((await http('GET', `${url(0)}/status`)).json as { clock: ClockStatus }).clock.skewed, 20_000, 'a to find its clock off');
+    await eventually(
+      async () => ((await http('GET', `${url(0)}/status`)).json as { clock: ClockStatus }).clock.skewed,
+      20_000,
+      'a to find its clock off',
+    );
     const refused = await http('PUT', `${url(0)}/kv/other?consistency=one`, 'x');
     assert.equal(refused.status, 503);
     assert.equal((refused.json as { error: { code: string } }).error.code, 'CLOCK_SKEWED');
@@ -88,13 +113,25 @@ test('a node whose clock runs an hour ahead: its future-stamped writes are refus
     const list = await cli(['clock', 'ahead', '--node', url(0), '--json']);
     assert.equal(list.code, 0, list.stderr);
     const found = JSON.parse(list.stdout) as { records: Array<{ key: string; aheadMs: number }> };
-    assert.deepEqual(found.records.map((r) => r.key), ['k']);
+    assert.deepEqual(
+      found.records.map((r) => r.key),
+      ['k'],
+    );
     assert.ok(found.records[0]!.aheadMs > hourMs / 2);
     const drop = await cli(['clock', 'ahead', '--node', url(0), '--drop', '--json']);
     assert.equal((JSON.parse(drop.stdout) as { dropped: number }).dropped, 1);
-    await eventually(async () => (await http('GET', `${url(0)}/kv/k?consistency=one`)).body === 'written later', 20_000, 'anti-entropy to bring b\'s version back to a');
+    await eventually(
+      async () => (await http('GET', `${url(0)}/kv/k?consistency=one`)).body === 'written later',
+      20_000,
+      "anti-entropy to bring b's version back to a",
+    );
     const roots = async (): Promise<string[]> =>
-      Promise.all([0, 1, 2].map(async (i) => ((await http('GET', `${url(i)}/status`)).json as { digest: { root: string } }).digest.root));
+      Promise.all(
+        [0, 1, 2].map(
+          async (i) =>
+            ((await http('GET', `${url(i)}/status`)).json as { digest: { root: string } }).digest.root,
+        ),
+      );
     await eventually(async () => new Set(await roots()).size === 1, 20_000, 'equal roots');
     assert.equal((await http('PUT', `${url(0)}/kv/k?consistency=all`, 'fixed')).status, 200);
   } finally {

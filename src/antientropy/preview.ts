@@ -38,7 +38,8 @@ export async function previewRepairs(
     env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
   // The session would first raise both purge bounds to the larger one: what lies under it is not listed.
   const boundMs = Math.max(env.purgedBeforeMs(), await peerPurgeBound(env, peer));
-  const purged = (r: { tombstone: boolean; version: VersionedRecord['version'] }): boolean => isPurgedTombstone(r, boundMs);
+  const purged = (r: { tombstone: boolean; version: VersionedRecord['version'] }): boolean =>
+    isPurgedTombstone(r, boundMs);
   await reconcile(
     reconciler,
     call,
@@ -109,7 +110,11 @@ export async function previewRepairs(
 /** The peer's purge bound; 0 when it cannot tell (an older node), so only this node's own bound applies. */
 async function peerPurgeBound(env: SessionEnv, peer: string): Promise<number> {
   try {
-    const body = await env.transport.call(peer, { route: 'ae/purge-bound', body: new Uint8Array(0), timeoutMs: env.limits.requestTimeoutMs });
+    const body = await env.transport.call(peer, {
+      route: 'ae/purge-bound',
+      body: new Uint8Array(0),
+      timeoutMs: env.limits.requestTimeoutMs,
+    });
     const msg = decodeJson(body) as { purgedBeforeMs?: unknown } | null;
     return typeof msg?.purgedBeforeMs === 'number' ? msg.purgedBeforeMs : 0;
   } catch (err) {

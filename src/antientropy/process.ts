@@ -218,8 +218,8 @@ export class AntiEntropyProcess {
   /**
    * Raises the purge bound to a peer's and purges below it. A bound proven by a cluster watermark holds for
    * every replica, whichever node computed it; both sides of a session then drop the same tombstones before
-   * they compare, so equal records give equal digests (a purge is not divergence). A bound past this node's own
-   * clock minus the grace cannot come from a watermark and is capped there.
+   * they compare, so equal records give equal digests (a purge is not divergence). A bound past this node's
+   * own clock minus the grace cannot come from a watermark and is capped there.
    */
   async adoptPurgeBound(boundMs: number): Promise<void> {
     const capMs = this.options.clock.now() - (this.options.tombstoneGraceMs ?? 60_000);

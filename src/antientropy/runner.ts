@@ -131,14 +131,18 @@ export class SessionRunner {
       const begin = decodeJson(
         await env.transport.call(run.peer, {
           route: 'ae/begin',
-          body: encodeJson({ id: run.id, watermarkMs: this.watermark.local(), purgedBeforeMs: env.purgedBeforeMs() }),
+          body: encodeJson({
+            id: run.id,
+            watermarkMs: this.watermark.local(),
+            purgedBeforeMs: env.purgedBeforeMs(),
+          }),
           timeoutMs: env.limits.requestTimeoutMs,
           signal,
         }),
       ) as { watermarkMs?: unknown; purgedBeforeMs?: unknown };
       begun = true;
       this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
-      // The peer purged to at least this bound before answering: do the same, so neither side's purge differs.
+      // The peer purged to at least this bound before answering: do the same, so neither side's purges differ.
       if (typeof begin.purgedBeforeMs === 'number') await env.adoptPurgeBound?.(begin.purgedBeforeMs);
       await runRounds(env, run, signal);
       result =

@@ -67,8 +67,8 @@ export interface SessionEnv {
   readonly pullOffload?: PullOffload;
   purgedBeforeMs(): number;
   /**
-   * Raises this node's purge bound to a peer's (and purges below it) before the two compare, so a tombstone one
-   * side already purged is not divergence. Absent: bounds are not exchanged.
+   * Raises this node's purge bound to a peer's (and purges below it) before the two compare, so a tombstone
+   * one side already purged is not divergence. Absent: bounds are not exchanged.
    */
   adoptPurgeBound?(boundMs: number): Promise<void>;
 }

@@ -54,7 +54,10 @@ export function registerServe(program: Command): void {
     .option('--body-bytes-max <size>', 'largest request body')
     .option('--request-timeout <duration>', 'how long a coordinator waits for replicas')
     .option('--tombstone-grace <duration>', 'margin below the cluster watermark before tombstones are purged')
-    .option('--max-clock-drift <duration>', 'refuse versions stamped further ahead of this clock; stop coordinating writes past it')
+    .option(
+      '--max-clock-drift <duration>',
+      'refuse versions stamped further ahead of this clock; stop coordinating writes past it',
+    )
     .option('--hints-per-peer-max <n>', 'hint store bound: hints per unreachable peer')
     .option('--hint-bytes-max <size>', 'hint store bound: bytes in all')
     .option('--hint-age-max <duration>', 'hints older than this are dropped (anti-entropy heals them)')

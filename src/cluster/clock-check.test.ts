@@ -29,7 +29,7 @@ test('clock check: a clock off from most measured peers by more than the bound i
   assert.match(view.reason!, /differs from b's by 3600000 ms/);
 });
 
-test('clock check: a jump of this node\'s wall clock shows at once, without a new ping', () => {
+test("clock check: a jump of this node's wall clock shows at once, without a new ping", () => {
   const w = world();
   ping(w, 'b', 0);
   ping(w, 'c', 0);
@@ -37,10 +37,13 @@ test('clock check: a jump of this node\'s wall clock shows at once, without a ne
   w.wallMs += 1000 + 60_000;
   const view = w.check.view();
   assert.equal(view.skewed, true);
-  assert.deepEqual(view.peers.map((p) => p.offsetMs), [-60_000, -60_000]);
+  assert.deepEqual(
+    view.peers.map((p) => p.offsetMs),
+    [-60_000, -60_000],
+  );
 });
 
-test('clock check: a peer refusing this node\'s timestamps counts as off; an answer clears it', () => {
+test("clock check: a peer refusing this node's timestamps counts as off; an answer clears it", () => {
   const w = world();
   w.check.refused('b');
   assert.equal(w.check.view().skewed, true);

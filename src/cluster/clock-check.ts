@@ -1,10 +1,10 @@
 // How far this node's clock is from its peers', measured on its pings: each answer carries the peer's clock,
 // and the round trip bounds the error. A sample stays usable after this node's wall clock jumps: the jump is
 // the gap between wall time and monotonic time since the sample, and is taken off the measured offset; so the
-// latest sample of each peer counts however old it is. A node whose clock is off from most of its measured peers
-// by more than the drift bound stops coordinating writes. A peer that refuses this node's requests for their
-// timestamp (cluster authentication's window) counts as off too. A node that reaches no peer cannot tell, and
-// coordinates as before: its peers still refuse what it stamps too far ahead.
+// latest sample of each peer counts however old it is. A node whose clock is off from most of its measured
+// peers by more than the drift bound stops coordinating writes. A peer that refuses this node's requests for
+// their timestamp (cluster authentication's window) counts as off too. A node that reaches no peer cannot
+// tell, and coordinates as before: its peers still refuse what it stamps too far ahead.
 
 import type { Clock } from '../core/hlc.js';
 
@@ -20,8 +20,8 @@ export interface ClockSample {
 export interface ClockPeerView {
   readonly peer: string;
   /**
-   * Peer clock minus this node's clock now (jumps of this node's clock since the sample included); null when the
-   * peer refused this node's timestamp instead of answering.
+   * Peer clock minus this node's clock now (jumps of this node's clock since the sample included); null
+   * when the peer refused this node's timestamp instead of answering.
    */
   readonly offsetMs: number | null;
   readonly rttMs: number | null;
@@ -92,10 +92,10 @@ export class ClockCheck {
     const off = peers.filter((p) => p.off);
     const skewed = off.length > 0 && off.length * 2 > peers.length;
     const says = (p: ClockPeerView): string =>
-      p.offsetMs === null ? `${p.peer} refuses its timestamps` : `its clock differs from ${p.peer}'s by ${-p.offsetMs} ms`;
-    const reason = skewed
-      ? `${off.map(says).join(', ')} (--max-clock-drift is ${this.maxDriftMs} ms)`
-      : null;
+      p.offsetMs === null
+        ? `${p.peer} refuses its timestamps`
+        : `its clock differs from ${p.peer}'s by ${-p.offsetMs} ms`;
+    const reason = skewed ? `${off.map(says).join(', ')} (--max-clock-drift is ${this.maxDriftMs} ms)` : null;
     return { maxDriftMs: this.maxDriftMs, skewed, reason, peers };
   }
 }

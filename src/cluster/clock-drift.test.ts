@@ -16,7 +16,11 @@ import { type ConvergeNode, createNode } from './node.js';
 
 const hourMs = 3_600_000;
 
-async function cluster(): Promise<{ nodes: ConvergeNode[]; faults: TransportFaults[]; close(): Promise<void> }> {
+async function cluster(): Promise<{
+  nodes: ConvergeNode[];
+  faults: TransportFaults[];
+  close(): Promise<void>;
+}> {
   const network = new LoopbackNetwork();
   const ids = ['n1', 'n2', 'n3'];
   const peers = ids.map((id) => ({ id, url: `loopback://${id}` }));
@@ -25,12 +29,27 @@ async function cluster(): Promise<{ nodes: ConvergeNode[]; faults: TransportFaul
   for (const [i, id] of ids.entries()) {
     const clock = { now: () => Date.now() + (i === 0 ? hourMs : 0) };
     const maxClockDriftMs = i === 0 ? 10 * hourMs : 5000;
-    const replica = await openReplica({ id, storage: createMemoryStorage(), leafBits: 8, clock, maxClockDriftMs });
+    const replica = await openReplica({
+      id,
+      storage: createMemoryStorage(),
+      leafBits: 8,
+      clock,
+      maxClockDriftMs,
+    });
     await replica.whenDigestReady();
     const f = new TransportFaults(seededRandom(i + 1));
     const node = createNode({
-      id, peers, replica, transport: network.transport(id, f), clock, random: seededRandom(10 + i), timers: systemTimers,
-      tickMs: 20, limits: { requestTimeoutMs: 500 }, maxClockDriftMs, monotonicNow: () => performance.now(),
+      id,
+      peers,
+      replica,
+      transport: network.transport(id, f),
+      clock,
+      random: seededRandom(10 + i),
+      timers: systemTimers,
+      tickMs: 20,
+      limits: { requestTimeoutMs: 500 },
+      maxClockDriftMs,
+      monotonicNow: () => performance.now(),
     });
     network.register(id, (route, body, from) => node.handleInternal(route, body, from));
     node.start();

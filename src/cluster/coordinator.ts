@@ -77,7 +77,8 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
             ack(peer.id);
           },
           // A peer that refused the version as stamped too far ahead would refuse a hint of it too.
-          (err: unknown) => (err instanceof ConvergeError && err.code === 'CLOCK_AHEAD' ? fail(peer.id) : missed(peer.id, false)),
+          (err: unknown) =>
+            err instanceof ConvergeError && err.code === 'CLOCK_AHEAD' ? fail(peer.id) : missed(peer.id, false),
         );
     }
   });

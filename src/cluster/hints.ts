@@ -156,7 +156,7 @@ export class HintStore {
       try {
         await transport.call(peer, { route: 'hint', body: encodeRecords(send), timeoutMs });
       } catch (err) {
-        // Delivered: the peer applied the rest and refused records stamped too far ahead; resending cannot help.
+        // Delivered: the peer applied the rest and refused those stamped too far ahead; resending cannot help.
         if (!(err instanceof ConvergeError && err.code === 'CLOCK_AHEAD')) throw err;
         const refused = Number(err.details?.refused ?? 0);
         this.counters.dropped.rejected += refused;

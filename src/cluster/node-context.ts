@@ -42,6 +42,6 @@ export interface NodeContext {
   /** Replication requests currently in flight, per peer. */
   readonly inFlight: Map<string, number>;
   markSeen(peer: string, ok: boolean): void;
-  /** True (counted and logged) when a record read from a replica is stamped too far ahead of this node's clock. */
+  /** True (counted and logged) when a record read from a replica is stamped too far ahead of this clock. */
   refusesAhead(record: VersionedRecord): boolean;
 }

@@ -54,7 +54,13 @@ export interface NodeStatus {
     readonly maxDriftMs: number;
     readonly skewed: boolean;
     readonly reason: string | null;
-    readonly peers: ReadonlyArray<{ peer: string; offsetMs: number | null; rttMs: number | null; sampleAgeMs: number; off: boolean }>;
+    readonly peers: ReadonlyArray<{
+      peer: string;
+      offsetMs: number | null;
+      rttMs: number | null;
+      sampleAgeMs: number;
+      off: boolean;
+    }>;
     readonly refusedAhead: Readonly<Record<string, number>>;
   };
 }

@@ -5,7 +5,14 @@
 
 import { Counter, Registry } from 'prom-client';
 import { ConvergeError } from '../core/errors.js';
-import { type Clock, HybridLogicalClock, type Version, isAheadOfClock, maxClockDriftMsDefault, versionToString } from '../core/hlc.js';
+import {
+  type Clock,
+  HybridLogicalClock,
+  type Version,
+  isAheadOfClock,
+  maxClockDriftMsDefault,
+  versionToString,
+} from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
@@ -70,7 +77,8 @@ export class ConvergeNode implements NodeApi {
     this.registry = options.registry ?? new Registry();
     const maxClockDriftMs = options.maxClockDriftMs ?? maxClockDriftMsDefault;
     this.hlc = new HybridLogicalClock(options.id, options.clock, maxClockDriftMs);
-    this.clockCheck = new ClockCheck(options.clock, options.monotonicNow ?? (() => options.clock.now()), maxClockDriftMs);
+    const monotonicNow = options.monotonicNow ?? (() => options.clock.now());
+    this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
     const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
@@ -87,7 +95,7 @@ export class ConvergeNode implements NodeApi {
     for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
     const refusedAhead = new Counter({
       name: 'converge_clock_ahead_refused_total',
-      help: 'Records refused for a version stamped further ahead of this node\'s clock than --max-clock-drift, by path',
+      help: 'Records refused for a version stamped further ahead of this clock than --max-clock-drift, by path',
       labelNames: ['source'],
       registers: [this.registry],
     });
@@ -127,7 +135,8 @@ export class ConvergeNode implements NodeApi {
     if (this.firstPings === null) return;
     await this.firstPings;
     const clock = this.clockCheck.view();
-    if (clock.skewed) throw new ConvergeError('CLOCK_SKEWED', `node ${this.id} does not coordinate writes: ${clock.reason}`);
+    if (clock.skewed)
+      throw new ConvergeError('CLOCK_SKEWED', `node ${this.id} does not coordinate writes: ${clock.reason}`);
   }
 
   private logRefusal(version: Version, key: Uint8Array, source: string, nowMs: number): void {
@@ -136,8 +145,9 @@ export class ConvergeNode implements NodeApi {
     if (warn === undefined || nowMs - this.refusals.loggedAtMs < refusalLogIntervalMs) return;
     const aheadMs = version.ms - nowMs;
     warn(
-      `refused ${this.refusals.sinceLogged} record(s) stamped too far ahead of this node's clock; latest: key ` +
-        `${Buffer.from(key).toString('hex')} version ${versionToString(version)}, ${aheadMs} ms ahead (by ${source}), ` +
+      `refused ${this.refusals.sinceLogged} record(s) stamped too far ahead of this node's clock; ` +
+        `latest: key ${Buffer.from(key).toString('hex')} version ${versionToString(version)}, ` +
+        `${aheadMs} ms ahead (by ${source}), ` +
         `over --max-clock-drift ${this.clockCheck.maxDriftMs} ms`,
     );
     this.refusals.sinceLogged = 0;
@@ -256,14 +266,16 @@ export class ConvergeNode implements NodeApi {
     };
   }
 
-  /** Records of this replica stamped more than `minAheadMs` ahead of this node's clock (the operator's listing). */
+  /** Records of this replica stamped more than `minAheadMs` ahead of this clock (the operator's listing). */
   findAhead(minAheadMs: number, limit: number): Promise<AheadScan> {
-    return scanAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, () => this.options.timers.sleep(0));
+    const yieldNow = (): Promise<void> => this.options.timers.sleep(0);
+    return scanAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, yieldNow);
   }
 
   /** Removes this replica's copies of them (no tombstone: anti-entropy brings back the peers' versions). */
   dropAhead(minAheadMs: number, limit: number): Promise<AheadScan & { dropped: number }> {
-    return dropAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, () => this.options.timers.sleep(0));
+    const yieldNow = (): Promise<void> => this.options.timers.sleep(0);
+    return dropAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, yieldNow);
   }
 
   clockStatus(): ClockView & { refusedAhead: Record<string, number> } {
@@ -301,8 +313,8 @@ export class ConvergeNode implements NodeApi {
               this.ctx.markSeen(p.id, false);
               // Cluster authentication refuses a request whose timestamp is outside its window
               // (server/auth/cluster-auth.ts): the peer's clock and this one are that far apart.
-              if (err instanceof ConvergeError && err.code === 'UNAUTHORIZED' && /clock skew/.test(err.message))
-                this.clockCheck.refused(p.id);
+              const auth = err instanceof ConvergeError && err.code === 'UNAUTHORIZED';
+              if (auth && /clock skew/.test(err.message)) this.clockCheck.refused(p.id);
             },
           );
       }),

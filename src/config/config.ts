@@ -24,7 +24,7 @@ export interface NodeConfig {
   readonly leafBits: number;
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
   readonly tombstoneGraceMs: number;
-  /** A version stamped further ahead of this node's clock is refused on every path; past it, the node stops coordinating. */
+  /** Versions stamped further ahead of this clock are refused on every path; past it, no coordinating. */
   readonly maxClockDriftMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
   /**

@@ -13,18 +13,21 @@ test('isAheadOfClock: exactly the versions more than the bound ahead of the cloc
 
 test('HLC: versions only grow while the wall clock stays within the bound, and never run past it', () => {
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: -2000, max: 2000 }), { minLength: 1, maxLength: 200 }), (steps) => {
-      let wall = 1_000_000;
-      const hlc = new HybridLogicalClock('n1', { now: () => wall }, 5000);
-      let last = hlc.now();
-      for (const step of steps) {
-        wall += step;
-        const v = hlc.now();
-        assert.ok(!isAheadOfClock(v, wall, 5000), 'a version the peers would refuse');
-        if (last.ms <= wall + 5000) assert.equal(compareVersions(v, last), 1);
-        last = v;
-      }
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: -2000, max: 2000 }), { minLength: 1, maxLength: 200 }),
+      (steps) => {
+        let wall = 1_000_000;
+        const hlc = new HybridLogicalClock('n1', { now: () => wall }, 5000);
+        let last = hlc.now();
+        for (const step of steps) {
+          wall += step;
+          const v = hlc.now();
+          assert.ok(!isAheadOfClock(v, wall, 5000), 'a version the peers would refuse');
+          if (last.ms <= wall + 5000) assert.equal(compareVersions(v, last), 1);
+          last = v;
+        }
+      },
+    ),
   );
 });
 

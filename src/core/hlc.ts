@@ -19,12 +19,12 @@ export interface Clock {
 }
 
 export const counterMax = 0xffff;
-/** How far ahead of a receiver's clock a version may be stamped (`--max-clock-drift`); the HLC's own guard too. */
+/** How far ahead of a receiver's clock a version may be stamped (`--max-clock-drift`); the HLC's guard too. */
 export const maxClockDriftMsDefault = 60_000;
 
 /**
- * True when `v` is stamped further ahead of `nowMs` (the receiver's clock) than `maxDriftMs`. Such a version would
- * beat every write made until the clock catches up, so every path that stores a record refuses it.
+ * True when `v` is stamped further ahead of `nowMs` (the receiver's clock) than `maxDriftMs`. Such a version
+ * would beat every write made until the clock catches up, so every path that stores a record refuses it.
  */
 export function isAheadOfClock(v: Pick<Version, 'ms'>, nowMs: number, maxDriftMs: number): boolean {
   return v.ms > nowMs + maxDriftMs;
@@ -64,7 +64,7 @@ export class HybridLogicalClock {
   now(): Version {
     const wall = this.clock.now();
     if (this.lastMs > wall + this.driftMsMax) {
-      // The wall clock was set back (it had run ahead): versions issued from here would be refused everywhere.
+      // The wall clock was set back (it had run ahead): versions from here on would be refused everywhere.
       this.lastMs = 0;
     }
     if (wall > this.lastMs) {
