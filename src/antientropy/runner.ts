@@ -170,7 +170,7 @@ export class SessionRunner {
         .catch(() => {});
     }
     // A failed or cancelled session keeps its checkpoint: the next one resumes where it stopped.
-    await env.state.record(entry);
+    await env.state.record(entry, env.clock.now());
     this.metrics.sessions.inc({ peer: run.peer, result });
     this.metrics.divergent.inc(run.counts.keysDivergent);
     this.metrics.duration.observe(entry.durationMs / 1000);
@@ -181,7 +181,7 @@ export class SessionRunner {
   private watermarkAfter(entry: SessionHistoryEntry): number | null {
     const p = this.env.state.peer(entry.peer);
     const before = p.lastSuccessStartedAtMs;
-    p.lastSuccessStartedAtMs = Math.max(before ?? 0, entry.startedAtMs);
+    p.lastSuccessStartedAtMs = Math.max(before ?? 0, Math.min(entry.startedAtMs, this.env.clock.now()));
     const w = this.watermark.local();
     p.lastSuccessStartedAtMs = before;
     return w;
@@ -260,7 +260,7 @@ export class SessionRunner {
       keysPushed: entry.keysPulled,
       bytesSent: entry.bytesReceived,
       bytesReceived: entry.bytesSent,
-    });
+    }, this.env.clock.now());
   }
 
   private incomingActive(peer: string): boolean {

@@ -123,8 +123,28 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
         fail(`${node.id}'s session ${entry.id} with ${entry.peer} failed on its own side: ${entry.error}`);
     }
   }
+  checkNoPhantomDivergence(world, fail);
   checkKeys(world, ops, first.records, fail);
   checkReads(world, ops, fail);
+}
+
+/**
+ * Once converged, with writes and faults over, replicas differ at most by tombstone purges done a moment
+ * apart: a session begun after that point that reports divergence found a purge, not drift.
+ */
+function checkNoPhantomDivergence(world: World, fail: Fail): void {
+  const from = world.convergedAtMs;
+  if (from === null) return;
+  for (const node of world.nodes) {
+    const sinceMs = epochMs + from + node.offsetMs;
+    for (const entry of node.ae!.state.history) {
+      if (entry.initiator !== node.id || entry.startedAtMs <= sinceMs || entry.keysDivergent === 0) continue;
+      fail(
+        `${node.id}'s session ${entry.id} with ${entry.peer}, begun after the replicas converged, reported ` +
+          `${entry.keysDivergent} divergent (pulled ${entry.keysPulled}, pushed ${entry.keysPushed})`,
+      );
+    }
+  }
 }
 
 function show(r: VersionedRecord | undefined): string {

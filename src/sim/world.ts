@@ -69,6 +69,8 @@ export class World {
   samples = 0;
   /** The session the checker last saw running, by incarnation and peer, and since when. */
   readonly sessionsSeen = new Map<string, { id: string; sinceMs: number }>();
+  /** Virtual time when the replicas first converged after the heal: no write or fault comes after it. */
+  convergedAtMs: number | null = null;
   private readonly decoder = new TextDecoder();
 
   constructor(
