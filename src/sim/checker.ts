@@ -133,12 +133,11 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
  * apart: a session begun after that point that reports divergence found a purge, not drift.
  */
 function checkNoPhantomDivergence(world: World, fail: Fail): void {
-  const from = world.convergedAtMs;
-  if (from === null) return;
+  const before = world.sessionsBeforeConvergence;
+  if (before === null) return;
   for (const node of world.nodes) {
-    const sinceMs = epochMs + from + node.offsetMs;
     for (const entry of node.ae!.state.history) {
-      if (entry.initiator !== node.id || entry.startedAtMs <= sinceMs || entry.keysDivergent === 0) continue;
+      if (entry.initiator !== node.id || before.has(entry.id) || entry.keysDivergent === 0) continue;
       fail(
         `${node.id}'s session ${entry.id} with ${entry.peer}, begun after the replicas converged, reported ` +
           `${entry.keysDivergent} divergent (pulled ${entry.keysPulled}, pushed ${entry.keysPushed})`,

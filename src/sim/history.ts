@@ -81,7 +81,7 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
         if (!failed())
           fail(`replicas still differ ${config.convergeBoundMs} ms after the heal: ${describeRoots(world)}`);
       } else {
-        world.convergedAtMs = scheduler.nowMs;
+        world.noteSessionsSoFar();
         trace.log(`converged ${convergedAfterMs.toFixed(0)} ms after the heal: ${describeRoots(world)}`);
       }
     }

@@ -141,8 +141,10 @@ const faults: ReadonlyArray<readonly [weight: number, fault: Fault]> = [
   [
     1,
     function clockRunsAway(world) {
-      const node = pick(world, world.nodes)!;
       const { maxClockDriftMs, clockRunawayMsMin } = world.config;
+      // One at a time: clocks wrong together in the same way cannot be told from right ones (operations.md).
+      if (world.nodes.some((n) => Math.abs(n.offsetMs) > maxClockDriftMs)) return null;
+      const node = pick(world, world.nodes)!;
       const sign = world.random.next() < 0.7 ? 1 : -1;
       node.offsetMs = sign * (maxClockDriftMs + clockRunawayMsMin + world.random.int(clockRunawayMsMin));
       return `clock of ${node.id} runs away to ${node.offsetMs >= 0 ? '+' : ''}${node.offsetMs} ms, beyond the drift bound`;

@@ -69,8 +69,23 @@ export class World {
   samples = 0;
   /** The session the checker last saw running, by incarnation and peer, and since when. */
   readonly sessionsSeen = new Map<string, { id: string; sinceMs: number }>();
-  /** Virtual time when the replicas first converged after the heal: no write or fault comes after it. */
-  convergedAtMs: number | null = null;
+  /**
+   * Sessions that had begun (or ended) when the replicas first converged after the heal, by id; null before.
+   * No write or fault comes after that point.
+   */
+  sessionsBeforeConvergence: Set<string> | null = null;
+
+  /** Notes every session begun so far, on every node. */
+  noteSessionsSoFar(): void {
+    const ids = new Set<string>();
+    for (const n of this.nodes) {
+      if (!n.up) continue;
+      const status = n.ae!.status();
+      for (const e of n.ae!.state.history) ids.add(e.id);
+      for (const p of status.peers) if (p.running !== null) ids.add(p.running.id);
+    }
+    this.sessionsBeforeConvergence = ids;
+  }
   private readonly decoder = new TextDecoder();
 
   constructor(
