@@ -224,10 +224,12 @@ export class AntiEntropyProcess {
   async adoptPurgeBound(boundMs: number): Promise<void> {
     const capMs = this.options.clock.now() - (this.options.tombstoneGraceMs ?? 60_000);
     const bound = Math.min(boundMs, capMs);
-    if (!Number.isFinite(bound) || bound <= this.state.purgedBeforeMs) return;
-    // Durable before the first tombstone goes, as in purgeOnce.
-    this.state.purgedBeforeMs = bound;
-    await this.state.saveGc();
+    if (Number.isFinite(bound) && bound > this.state.purgedBeforeMs) {
+      // Durable before the first tombstone goes, as in purgeOnce.
+      this.state.purgedBeforeMs = bound;
+      await this.state.saveGc();
+    }
+    // Also under an unchanged bound: the purge tick may have raised it and not purged yet (an index scan).
     const batchMax = this.options.purgeBatchMax ?? 10_000;
     for (let round = 0; round < purgeRoundsOnAdoptMax; round++) {
       if ((await this.purgeBelowBound()) < batchMax) return;

@@ -267,6 +267,8 @@ async function pullRanges(
     bytes: number;
     requestBytes: number;
     from: number;
+    /** Records of the answer under the purge bound: dropped, and not counted as divergent. */
+    purged: number;
     apply: () => Promise<number>;
   };
   // A tombstone older than the purge bound is garbage everywhere: never bring it back.
@@ -289,11 +291,13 @@ async function pullRanges(
         bytes: prepared.bytes,
         requestBytes: req.length,
         from,
+        purged: prepared.purged ?? 0,
         // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.
         apply: async () => (await env.replica.applyPrepared(prepared.prepared, 'anti-entropy', wanted)).applied,
       };
     } else {
       const res: RangeFetchResponse = decodeRangeFetchResponse(body);
+      const purged = res.records.length - res.records.filter(wanted).length;
       got = {
         processed: res.processed,
         next: res.next,
@@ -301,6 +305,7 @@ async function pullRanges(
         bytes: recordBytes(res.records),
         requestBytes: req.length,
         from,
+        purged,
         apply: async () => {
           const records = res.records.filter(wanted);
           return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
@@ -320,6 +325,8 @@ async function pullRanges(
       pending = next < ranges.length ? fetch(next, got.next) : undefined;
       run.counts.bytesSent += got.requestBytes;
       run.counts.bytesReceived += got.bytes;
+      // Ranges were counted by their records when found; those under the purge bound were a purge, not drift.
+      run.counts.keysDivergent -= got.purged;
       await env.throttle.take(got.records, got.bytes, signal);
       await env.timers.sleep(0, signal);
       if (got.records === 0) continue;
