@@ -46,8 +46,8 @@ for (const bug of plantedBugs.filter((b): b is Exclude<PlantedBug, 'none'> => b 
     const failure = summary.failed[0]!;
     assert.match(
       failure.failures.join('\n'),
-      /lost write|resurrected/,
-      'caught as a lost write or a resurrection',
+      /lost write|resurrected|stamped \d+ ms ahead/,
+      'caught as a lost write, a resurrection or a record stamped in the future',
     );
     assert.match(replayCommand(failure), new RegExp(`--seed ${failure.seed} --planted-bug ${bug}`));
   });

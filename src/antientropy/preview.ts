@@ -5,7 +5,9 @@ import { prefixRange } from '../core/digest.js';
 import { versionToString } from '../core/hlc.js';
 import { reconcile } from '../core/reconcile-driver.js';
 import { Reconciler } from '../core/reconciler.js';
-import { type VersionedRecord, keyToString } from '../core/record.js';
+import { decodeJson } from '../cluster/codec.js';
+import { ConvergeError } from '../core/errors.js';
+import { type VersionedRecord, differsOnlyByPurged, isPurgedTombstone, keyToString } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { type RangeCursor, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
 import { reconcilerOptions } from './session.js';
@@ -34,6 +36,10 @@ export async function previewRepairs(
   let divergent = 0;
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
+  // The session would first raise both purge bounds to the larger one: what lies under it is not listed.
+  const boundMs = Math.max(env.purgedBeforeMs(), await peerPurgeBound(env, peer));
+  const purged = (r: { tombstone: boolean; version: VersionedRecord['version'] }): boolean =>
+    isPurgedTombstone(r, boundMs);
   await reconcile(
     reconciler,
     call,
@@ -43,6 +49,10 @@ export async function previewRepairs(
           divergent += d.records;
           const { start, end } = prefixRange(d.level, d.index);
           for (const { record } of env.replica.scanTokens(start, end, Math.max(0, limit - entries.length))) {
+            if (purged(record)) {
+              divergent -= 1;
+              continue;
+            }
             entries.push({
               key: printable(record.key),
               direction: 'push',
@@ -58,6 +68,7 @@ export async function previewRepairs(
           remoteRanges.push(d);
           continue;
         }
+        if (differsOnlyByPurged(d.local, d.remote, boundMs)) continue;
         divergent += 1;
         if (entries.length >= limit) continue;
         const p = planKey(d);
@@ -87,11 +98,29 @@ export async function previewRepairs(
           }),
         ),
       );
-      entries.push(...res.records.map(pullEntry));
+      const wanted = res.records.filter((r) => !purged(r));
+      divergent -= res.records.length - wanted.length;
+      entries.push(...wanted.map(pullEntry));
       after = res.next;
     } while (after !== undefined);
   }
   return { peer, entries, truncated: divergent > entries.length, divergent };
+}
+
+/** The peer's purge bound; 0 when it cannot tell (an older node), so only this node's own bound applies. */
+async function peerPurgeBound(env: SessionEnv, peer: string): Promise<number> {
+  try {
+    const body = await env.transport.call(peer, {
+      route: 'ae/purge-bound',
+      body: new Uint8Array(0),
+      timeoutMs: env.limits.requestTimeoutMs,
+    });
+    const msg = decodeJson(body) as { purgedBeforeMs?: unknown } | null;
+    return typeof msg?.purgedBeforeMs === 'number' ? msg.purgedBeforeMs : 0;
+  } catch (err) {
+    if (err instanceof ConvergeError && err.code === 'NOT_FOUND') return 0;
+    throw err;
+  }
 }
 
 function pullEntry(record: VersionedRecord): RepairPreviewEntry {

@@ -60,6 +60,9 @@ export interface AntiEntropyOptions {
   readonly operatorActionWarnAfterMs?: number;
 }
 
+/** Purge batches run at once when a peer's bound is adopted; the purge tick does any rest. */
+const purgeRoundsOnAdoptMax = 10;
+
 export const adaptiveDefault: AdaptiveOptions = {
   loopBusyPercentTarget: 60,
   intervalMs: 200,
@@ -126,6 +129,7 @@ export class AntiEntropyProcess {
           },
         },
         purgedBeforeMs: () => this.state.purgedBeforeMs,
+        adoptPurgeBound: (boundMs) => this.adoptPurgeBound(boundMs),
         ...(options.pullOffload === undefined ? {} : { pullOffload: options.pullOffload }),
       },
       metrics,
@@ -222,8 +226,33 @@ export class AntiEntropyProcess {
       this.state.purgedBeforeMs = bound;
       await this.state.saveGc();
     }
-    if (this.state.purgedBeforeMs <= 0) return 0;
     // Also below an unchanged bound: a batch limit or a restart may have left tombstones behind.
+    return this.purgeBelowBound();
+  }
+
+  /**
+   * Raises the purge bound to a peer's and purges below it. A bound proven by a cluster watermark holds for
+   * every replica, whichever node computed it; both sides of a session then drop the same tombstones before
+   * they compare, so equal records give equal digests (a purge is not divergence). A bound past this node's
+   * own clock minus the grace cannot come from a watermark and is capped there.
+   */
+  async adoptPurgeBound(boundMs: number): Promise<void> {
+    const capMs = this.options.clock.now() - (this.options.tombstoneGraceMs ?? 60_000);
+    const bound = Math.min(boundMs, capMs);
+    if (Number.isFinite(bound) && bound > this.state.purgedBeforeMs) {
+      // Durable before the first tombstone goes, as in purgeOnce.
+      this.state.purgedBeforeMs = bound;
+      await this.state.saveGc();
+    }
+    // Also under an unchanged bound: the purge tick may have raised it and not purged yet (an index scan).
+    const batchMax = this.options.purgeBatchMax ?? 10_000;
+    for (let round = 0; round < purgeRoundsOnAdoptMax; round++) {
+      if ((await this.purgeBelowBound()) < batchMax) return;
+    }
+  }
+
+  private async purgeBelowBound(): Promise<number> {
+    if (this.state.purgedBeforeMs <= 0) return 0;
     const purged = await this.options.replica.purgeTombstones(
       this.state.purgedBeforeMs,
       this.options.purgeBatchMax ?? 10_000,

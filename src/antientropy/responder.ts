@@ -19,6 +19,8 @@ import type { Watermark } from './watermark.js';
 interface BeginMessage {
   id: string;
   watermarkMs: number | null;
+  /** The initiator's tombstone purge bound (absent from older nodes). */
+  purgedBeforeMs?: number;
 }
 
 interface EndMessage {
@@ -66,7 +68,17 @@ export function registerResponder(
     const msg = parse<BeginMessage>(body, ['id', 'watermarkMs']);
     runner.acceptIncoming(peer, msg.id);
     watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
-    return encodeJson({ watermarkMs: watermark.local(), digestReady: replica.digestReady });
+    if (typeof msg.purgedBeforeMs === 'number') await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs);
+    return encodeJson({
+      watermarkMs: watermark.local(),
+      digestReady: replica.digestReady,
+      purgedBeforeMs: runner.env.purgedBeforeMs(),
+    });
+  });
+  // A preview compares under the larger of the two bounds, as the session it previews would.
+  node.registerInternal('ae/purge-bound', async (_route, _body, from) => {
+    requirePeer(from);
+    return encodeJson({ purgedBeforeMs: runner.env.purgedBeforeMs() });
   });
   // The same bound as this node's own round requests: one answer never holds the event loop for long.
   const limits = {

@@ -143,13 +143,19 @@ export class SessionRunner {
       const begin = decodeJson(
         await env.transport.call(run.peer, {
           route: 'ae/begin',
-          body: encodeJson({ id: run.id, watermarkMs: this.watermark.local() }),
+          body: encodeJson({
+            id: run.id,
+            watermarkMs: this.watermark.local(),
+            purgedBeforeMs: env.purgedBeforeMs(),
+          }),
           timeoutMs: env.limits.requestTimeoutMs,
           signal,
         }),
-      ) as { watermarkMs?: unknown };
+      ) as { watermarkMs?: unknown; purgedBeforeMs?: unknown };
       begun = true;
       this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
+      // The peer purged to at least this bound before answering: do the same, so neither side's purges differ.
+      if (typeof begin.purgedBeforeMs === 'number') await env.adoptPurgeBound?.(begin.purgedBeforeMs);
       await runRounds(env, run, signal);
       result =
         run.counts.keysPulled + run.counts.keysPushed > 0 || run.counts.keysDivergent > 0
@@ -176,7 +182,7 @@ export class SessionRunner {
         .catch(logFailure('session end notice'));
     }
     // A failed or cancelled session keeps its checkpoint: the next one resumes where it stopped.
-    await env.state.record(entry);
+    await env.state.record(entry, env.clock.now());
     this.metrics.sessions.inc({ peer: run.peer, result });
     this.metrics.divergent.inc(run.counts.keysDivergent);
     this.metrics.duration.observe(entry.durationMs / 1000);
@@ -187,7 +193,7 @@ export class SessionRunner {
   private watermarkAfter(entry: SessionHistoryEntry): number | null {
     const p = this.env.state.peer(entry.peer);
     const before = p.lastSuccessStartedAtMs;
-    p.lastSuccessStartedAtMs = Math.max(before ?? 0, entry.startedAtMs);
+    p.lastSuccessStartedAtMs = Math.max(before ?? 0, Math.min(entry.startedAtMs, this.env.clock.now()));
     const w = this.watermark.local();
     p.lastSuccessStartedAtMs = before;
     return w;
@@ -277,7 +283,7 @@ export class SessionRunner {
       keysPushed: entry.keysPulled,
       bytesSent: entry.bytesReceived,
       bytesReceived: entry.bytesSent,
-    });
+    }, this.env.clock.now());
   }
 
   private incomingActive(peer: string): boolean {

@@ -24,6 +24,8 @@ export interface PreparedRange {
   /** Records in the answer, and their bytes as the session counts them. */
   readonly records: number;
   readonly bytes: number;
+  /** Records of the answer dropped as tombstones under the purge bound (not divergence). */
+  readonly purged?: number;
   readonly prepared: PreparedRecords;
 }
 

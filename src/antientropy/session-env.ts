@@ -66,6 +66,11 @@ export interface SessionEnv {
   /** Decodes and merges pulled records in a worker thread; the event loop does it when absent. */
   readonly pullOffload?: PullOffload;
   purgedBeforeMs(): number;
+  /**
+   * Raises this node's purge bound to a peer's (and purges below it) before the two compare, so a tombstone
+   * one side already purged is not divergence. Absent: bounds are not exchanged.
+   */
+  adoptPurgeBound?(boundMs: number): Promise<void>;
 }
 
 /** The clock that times a round's work. */

@@ -7,7 +7,7 @@ import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
-import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
+import { type VersionedRecord, differsOnlyByPurged, isPurgedTombstone } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { roundItemsMax } from '../core/wire.js';
 import {
@@ -93,10 +93,16 @@ async function repair(
   const pushes: Uint8Array[] = [];
   const ranges: Array<{ level: number; index: number }> = [];
   const remoteRanges: Array<{ level: number; index: number }> = [];
+  const purgeNow: Array<{ key: Uint8Array; expected: VersionedRecord }> = [];
   for (const d of diffs) {
     if (d.kind === 'local-range' || d.kind === 'remote-range') {
       run.counts.keysDivergent += d.records;
       (d.kind === 'local-range' ? ranges : remoteRanges).push(d);
+      continue;
+    }
+    // A purge one side has done and the other not yet is not divergence: do it here too, if it is ours.
+    if (differsOnlyByPurged(d.local, d.remote, env.purgedBeforeMs())) {
+      if (d.local !== undefined) purgeNow.push({ key: d.key, expected: d.local });
       continue;
     }
     run.counts.keysDivergent += 1;
@@ -107,6 +113,7 @@ async function repair(
       continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
+  if (purgeNow.length > 0) await env.replica.remove(purgeNow);
   for (let i = 0; i < pulls.length; i += batchMax) {
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }
@@ -261,6 +268,8 @@ async function pullRanges(
     bytes: number;
     requestBytes: number;
     from: number;
+    /** Records of the answer under the purge bound: dropped, and not counted as divergent. */
+    purged: number;
     apply: () => Promise<number>;
   };
   // A tombstone older than the purge bound is garbage everywhere: never bring it back.
@@ -283,11 +292,13 @@ async function pullRanges(
         bytes: prepared.bytes,
         requestBytes: req.length,
         from,
+        purged: prepared.purged ?? 0,
         // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.
         apply: async () => (await env.replica.applyPrepared(prepared.prepared, 'anti-entropy', wanted)).applied,
       };
     } else {
       const res: RangeFetchResponse = decodeRangeFetchResponse(body);
+      const purged = res.records.length - res.records.filter(wanted).length;
       got = {
         processed: res.processed,
         next: res.next,
@@ -295,6 +306,7 @@ async function pullRanges(
         bytes: recordBytes(res.records),
         requestBytes: req.length,
         from,
+        purged,
         apply: async () => {
           const records = res.records.filter(wanted);
           return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
@@ -314,6 +326,8 @@ async function pullRanges(
       pending = next < ranges.length ? fetch(next, got.next) : undefined;
       run.counts.bytesSent += got.requestBytes;
       run.counts.bytesReceived += got.bytes;
+      // Ranges were counted by their records when found; those under the purge bound were a purge, not drift.
+      run.counts.keysDivergent -= got.purged;
       await env.throttle.take(got.records, got.bytes, signal);
       await env.timers.sleep(0, signal);
       if (got.records === 0) continue;

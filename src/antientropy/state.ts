@@ -73,14 +73,19 @@ export class AntiEntropyState {
     return p;
   }
 
-  async record(entry: SessionHistoryEntry): Promise<void> {
+  /**
+   * `nowMs`: this node's clock. A start time ahead of it (the initiator's clock ran ahead) counts as now: a
+   * watermark input from the future would let tombstones be purged before a session proved them everywhere.
+   */
+  async record(entry: SessionHistoryEntry, nowMs?: number): Promise<void> {
     this.history.unshift(entry);
     if (this.history.length > historyEntriesMax) this.history.length = historyEntriesMax;
     if (entry.result === 'converged' || entry.result === 'repaired') {
       const p = this.peer(entry.peer);
+      const startedAtMs = nowMs === undefined ? entry.startedAtMs : Math.min(entry.startedAtMs, nowMs);
       // A session counts from when it began; a later-finishing but earlier-started one never moves it back.
-      if (p.lastSuccessStartedAtMs === null || entry.startedAtMs > p.lastSuccessStartedAtMs)
-        p.lastSuccessStartedAtMs = entry.startedAtMs;
+      if (p.lastSuccessStartedAtMs === null || startedAtMs > p.lastSuccessStartedAtMs)
+        p.lastSuccessStartedAtMs = startedAtMs;
       p.lastSuccessEndedAtMs = entry.endedAtMs;
     }
     await this.replica.putMeta('ae/history', enc.encode(JSON.stringify(this.history)));

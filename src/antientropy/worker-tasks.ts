@@ -33,6 +33,7 @@ export function prepareRangeAnswer(storage: WorkerStorage, body: Uint8Array, pur
     ...(res.next === undefined ? {} : { next: res.next }),
     records: res.records.length,
     bytes: recordBytes(res.records),
+    purged: res.records.length - wanted.length,
     prepared,
   };
 }

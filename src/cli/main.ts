@@ -9,6 +9,7 @@ import { endQuietlyOnClosedPipe, failureLine, usageLine } from './output.js';
 import { registerDemo, registerServe } from './serve.js';
 import { registerSim } from './sim.js';
 import { registerStatus } from './status.js';
+import { registerClock } from './clock.js';
 
 const program = new Command();
 program
@@ -25,6 +26,7 @@ registerStatus(program);
 registerAntiEntropyCommands(program);
 registerSim(program);
 endQuietlyOnClosedPipe();
+registerClock(program);
 
 try {
   await program.parseAsync(process.argv);

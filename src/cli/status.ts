@@ -137,20 +137,33 @@ export function statusText(rows: readonly NodeRow[]): string {
   const lines = summaryLines.map((line) => line(rows)).filter((l): l is string => l !== undefined);
   return [
     table([
-      ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'ANTI-ENTROPY'],
+      ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'CLOCK', 'ANTI-ENTROPY'],
       ...rows.map((r) => [
         r.id,
         r.reachable ? 'yes' : 'NO',
         r.status ? String(r.status.keys) : '-',
         r.status?.digest.root ?? '-',
+        r.status ? clockSummary(r.status) : '-',
         r.status ? aeSummary(r.status) : (r.error ?? ''),
       ]),
     ]),
     ...storageLines(rows),
+    ...rows
+      .filter((r) => r.status?.clock?.skewed === true)
+      .map((r) => `${r.id}: CLOCK SKEWED, does not coordinate writes: ${r.status!.clock!.reason}`),
     '',
     ...lines,
     ...operatorWarnings(rows),
   ].join('\n');
+}
+
+/** The node's clock against its peers': `ok`, or why it does not coordinate writes. */
+export function clockSummary(s: NodeStatus): string {
+  const clock = s.clock;
+  if (clock === undefined) return '-';
+  const refused = Object.values(clock.refusedAhead).reduce((n, v) => n + v, 0);
+  const tail = refused > 0 ? ` (refused ${refused} record(s) stamped ahead)` : '';
+  return (clock.skewed ? 'CLOCK SKEWED' : 'ok') + tail;
 }
 
 export function registerStatus(program: Command): void {

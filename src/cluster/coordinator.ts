@@ -89,7 +89,9 @@ export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consi
             ctx.markSeen(peer.id, true);
             ack(peer.id);
           },
-          (err: unknown) => missed(peer.id, false, err),
+          // A peer that refused the version as stamped too far ahead would refuse a hint of it too.
+          (err: unknown) =>
+            err instanceof ConvergeError && err.code === 'CLOCK_AHEAD' ? fail(peer.id) : missed(peer.id, false, err),
         );
     }
   });
@@ -149,7 +151,10 @@ export async function coordinateRead(ctx: NodeContext, key: Uint8Array, consiste
     throw notEnough('read from', outcome, need, total, consistency);
   }
   let winner: VersionedRecord | undefined;
-  for (const r of answers.values()) if (r !== undefined) winner = winner === undefined ? r : merge(winner, r);
+  for (const r of answers.values()) {
+    // A record stamped too far ahead (held by a node whose clock ran ahead) never wins a read.
+    if (r !== undefined && !ctx.refusesAhead(r)) winner = winner === undefined ? r : merge(winner, r);
+  }
   const stale = winner === undefined ? [] : [...answers].filter(([, r]) => r === undefined || !fpEquals(r.fp, winner.fp)).map(([id]) => id);
   if (winner !== undefined && stale.length > 0 && ctx.mechanisms.readRepair) repairInBackground(ctx, winner, stale);
   return { winner, replied: [...answers.keys()], repaired: ctx.mechanisms.readRepair ? stale : [] };

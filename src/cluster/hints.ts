@@ -192,7 +192,17 @@ export class HintStore {
       if (now - created > this.limits.hintAgeMsMax) this.counters.dropped.expired += 1;
       else send.push(...decodeRecords(value.subarray(8), valueBytesMax));
     }
-    if (send.length > 0) await transport.call(peer, { route: 'hint', body: encodeRecords(send), timeoutMs });
+    if (send.length > 0) {
+      try {
+        await transport.call(peer, { route: 'hint', body: encodeRecords(send), timeoutMs });
+      } catch (err) {
+        // Delivered: the peer applied the rest and refused those stamped too far ahead; resending cannot help.
+        if (!(err instanceof ConvergeError && err.code === 'CLOCK_AHEAD')) throw err;
+        const refused = Number(err.details?.refused ?? 0);
+        this.counters.dropped.rejected += refused;
+        this.counters.replayed -= refused;
+      }
+    }
     // Re-checked after the await: only the hints we read are deleted; newer ones stay queued.
     await this.storage.write(batch.map(({ key }) => ({ key, value: null })));
     for (const { value } of batch) {

@@ -1,6 +1,7 @@
 // What the coordinator and the internal handlers of one node share.
 
 import type { HybridLogicalClock } from '../core/hlc.js';
+import type { VersionedRecord } from '../core/record.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { HintStore } from './hints.js';
 import type { ClusterMetrics } from './metrics.js';
@@ -41,4 +42,6 @@ export interface NodeContext {
   /** Replication requests currently in flight, per peer. */
   readonly inFlight: Map<string, number>;
   markSeen(peer: string, ok: boolean): void;
+  /** True (counted and logged) when a record read from a replica is stamped too far ahead of this clock. */
+  refusesAhead(record: VersionedRecord): boolean;
 }

@@ -53,6 +53,20 @@ export interface NodeStatus {
   readonly antiEntropy: Record<string, unknown>;
   /** Whether the storage takes writes (`failing` on a full disk); null for an engine that does not say. */
   readonly storage?: StorageHealth | null;
+  /** This node's clock against its peers' (measured on pings) and records refused for being stamped ahead. */
+  readonly clock?: {
+    readonly maxDriftMs: number;
+    readonly skewed: boolean;
+    readonly reason: string | null;
+    readonly peers: ReadonlyArray<{
+      peer: string;
+      offsetMs: number | null;
+      rttMs: number | null;
+      sampleAgeMs: number;
+      off: boolean;
+    }>;
+    readonly refusedAhead: Readonly<Record<string, number>>;
+  };
 }
 
 /** A node as the server and CLI use it. Every method throws ConvergeError on a world error. */

@@ -3,17 +3,26 @@
 // node runs in the server and in the deterministic simulation. Background work (hint replay, peer pings)
 // runs on the node's own tick; requests only feed it.
 
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
-import { type Clock, HybridLogicalClock, versionToString } from '../core/hlc.js';
+import {
+  type Clock,
+  HybridLogicalClock,
+  type Version,
+  isAheadOfClock,
+  maxClockDriftMsDefault,
+  versionToString,
+} from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
+import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
 import { storageHealth } from '../storage/guarded.js';
-import { decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
+import { ClockCheck, type ClockView } from './clock-check.js';
+import { decodeJson, decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
 import { coordinateRead, coordinateWrite } from './coordinator.js';
 import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics } from './metrics.js';
@@ -35,7 +44,16 @@ export interface NodeOptions {
   readonly registry?: Registry;
   /** Period of the node's own tick (hint replay, peer pings). */
   readonly tickMs?: number;
+  /** `--max-clock-drift`: versions stamped further ahead of this node's clock are refused on every path. */
+  readonly maxClockDriftMs?: number;
+  /** A clock that never jumps (performance.now()); measures how the wall clock moved since a ping. */
+  readonly monotonicNow?: () => number;
+  /** One line for the node's log (refused records); nothing is logged without it. */
+  readonly warn?: (line: string) => void;
 }
+
+/** Refusals of future-stamped records are logged at most this often (each line says how many since). */
+const refusalLogIntervalMs = 10_000;
 
 /** Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it). */
 export type RecordGuard = (record: VersionedRecord, source: ApplySource) => boolean;
@@ -52,11 +70,18 @@ export class ConvergeNode implements NodeApi {
   private antiEntropyStatus: () => Record<string, unknown> = () => ({});
   private closed = false;
   private readonly pinging = new Set<string>();
+  readonly clockCheck: ClockCheck;
+  /** The first round of pings after start: writes wait for it, so a clock that is off is known before any. */
+  private firstPings: Promise<void> | null = null;
+  private readonly refusals = { sinceLogged: 0, loggedAtMs: -Infinity };
 
   constructor(private readonly options: NodeOptions) {
     this.id = options.id;
     this.registry = options.registry ?? new Registry();
-    this.hlc = new HybridLogicalClock(options.id, options.clock);
+    const maxClockDriftMs = options.maxClockDriftMs ?? maxClockDriftMsDefault;
+    this.hlc = new HybridLogicalClock(options.id, options.clock, maxClockDriftMs);
+    const monotonicNow = options.monotonicNow ?? (() => options.clock.now());
+    this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
     const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
@@ -71,20 +96,65 @@ export class ConvergeNode implements NodeApi {
       keys: () => options.replica.digest.count(),
     });
     for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
+    const refusedAhead = new Counter({
+      name: 'converge_clock_ahead_refused_total',
+      help: 'Records refused for a version stamped further ahead of this clock than --max-clock-drift, by path',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    const refuse = (version: Version, key: Uint8Array, source: string, nowMs: number): void => {
+      refusedAhead.inc({ source });
+      this.logRefusal(version, key, source, nowMs);
+    };
+    options.replica.onRefusedAhead = (r, source, nowMs) => refuse(r.version, r.key, source, nowMs);
     this.ctx = {
       id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics, inFlight: new Map(),
+      refusesAhead: (r) => {
+        const nowMs = options.clock.now();
+        if (!isAheadOfClock(r.version, nowMs, maxClockDriftMs)) return false;
+        refuse(r.version, r.key, 'read', nowMs);
+        return true;
+      },
       markSeen: (peer, ok) => this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) }),
     };
     this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
     this.routes.set('hint', (_r, body) => this.applyFromPeer(body, 'hint'));
     this.routes.set('repair', (_r, body) => this.applyFromPeer(body, 'read-repair'));
     this.routes.set('read', async (_r, body) => encodeOptionalRecord(this.ctx.replica.get(decodeKey(body))));
-    this.routes.set('ping', async () => encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex() }));
+    this.routes.set('ping', async () =>
+      encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex(), nowMs: options.clock.now() }),
+    );
   }
 
   /** Starts the node's own tick. */
   start(): void {
+    this.firstPings = this.pingPeers();
     void this.tickLoop();
+  }
+
+  /** Refuses to stamp versions while this node's clock is known to be off from its peers'. */
+  private async admitWrite(): Promise<void> {
+    // A node that was never started does not ping, so it has nothing to check its clock against.
+    if (this.firstPings === null) return;
+    await this.firstPings;
+    const clock = this.clockCheck.view();
+    if (clock.skewed)
+      throw new ConvergeError('CLOCK_SKEWED', `node ${this.id} does not coordinate writes: ${clock.reason}`);
+  }
+
+  private logRefusal(version: Version, key: Uint8Array, source: string, nowMs: number): void {
+    this.refusals.sinceLogged += 1;
+    const warn = this.options.warn;
+    if (warn === undefined || nowMs - this.refusals.loggedAtMs < refusalLogIntervalMs) return;
+    const aheadMs = version.ms - nowMs;
+    warn(
+      `refused ${this.refusals.sinceLogged} record(s) stamped too far ahead of this node's clock; ` +
+        `latest: key ${Buffer.from(key).toString('hex')} version ${versionToString(version)}, ` +
+        `${aheadMs} ms ahead (by ${source}), ` +
+        `over --max-clock-drift ${this.clockCheck.maxDriftMs} ms`,
+    );
+    this.refusals.sinceLogged = 0;
+    this.refusals.loggedAtMs = nowMs;
   }
 
   async put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult> {
@@ -92,11 +162,14 @@ export class ConvergeNode implements NodeApi {
     if (value.length > this.ctx.limits.valueBytesMax) {
       throw new ConvergeError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds valueBytesMax ${this.ctx.limits.valueBytesMax}`);
     }
+    await this.admitWrite();
     return this.write(makeRecord(k, this.hlc.now(), value), consistency, 'put');
   }
 
   async del(key: string, consistency: Consistency): Promise<WriteResult> {
-    return this.write(makeRecord(this.validateKey(key), this.hlc.now(), null), consistency, 'del');
+    const k = this.validateKey(key);
+    await this.admitWrite();
+    return this.write(makeRecord(k, this.hlc.now(), null), consistency, 'del');
   }
 
   async get(key: string, consistency: Consistency): Promise<ReadResult> {
@@ -146,6 +219,15 @@ export class ConvergeNode implements NodeApi {
     const accepted = records.filter((r) => this.guard(r, source));
     for (const r of accepted) this.hlc.observe(r.version);
     const result = await this.ctx.replica.apply(accepted, source);
+    if (result.refusedAhead !== undefined) {
+      // Not an acknowledgement: the sender must not count this replica as holding the refused records.
+      throw new ConvergeError(
+        'CLOCK_AHEAD',
+        `${result.refusedAhead} of ${records.length} records are stamped more than --max-clock-drift ` +
+          `${this.clockCheck.maxDriftMs} ms ahead of ${this.id}'s clock; refused (the others were applied)`,
+        { refused: result.refusedAhead, applied: result.applied },
+      );
+    }
     return encodeJson({ ...result, refused: records.length - accepted.length });
   }
 
@@ -184,7 +266,24 @@ export class ConvergeNode implements NodeApi {
       hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
       antiEntropy: this.antiEntropyStatus(),
       storage: storageHealth(replica.storage),
+      clock: this.clockStatus(),
     };
+  }
+
+  /** Records of this replica stamped more than `minAheadMs` ahead of this clock (the operator's listing). */
+  findAhead(minAheadMs: number, limit: number): Promise<AheadScan> {
+    const yieldNow = (): Promise<void> => this.options.timers.sleep(0);
+    return scanAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, yieldNow);
+  }
+
+  /** Removes this replica's copies of them (no tombstone: anti-entropy brings back the peers' versions). */
+  dropAhead(minAheadMs: number, limit: number): Promise<AheadScan & { dropped: number }> {
+    const yieldNow = (): Promise<void> => this.options.timers.sleep(0);
+    return dropAhead(this.ctx.replica, this.options.clock.now(), minAheadMs, limit, yieldNow);
+  }
+
+  clockStatus(): ClockView & { refusedAhead: Record<string, number> } {
+    return { ...this.clockCheck.view(), refusedAhead: this.ctx.replica.refusedAheadCounts() };
   }
 
   private async tickLoop(): Promise<void> {
@@ -197,27 +296,46 @@ export class ConvergeNode implements NodeApi {
         return;
       }
       // Pings run beside the tick: a peer that does not answer must not hold up hint replay to the others.
-      this.pingPeers();
+      void this.pingPeers();
       if (signal.aborted) return;
       if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(logFailure('hint replay', 'debug'));
     }
   }
 
-  /** One ping per peer at a time; a peer whose ping is still out is skipped this tick. */
-  private pingPeers(): void {
-    for (const p of this.ctx.peers) {
-      if (this.pinging.has(p.id)) continue;
-      this.pinging.add(p.id);
-      this.ctx.transport
-        .call(p.id, {
-          route: 'ping',
-          body: new Uint8Array(0),
-          timeoutMs: this.ctx.limits.requestTimeoutMs,
-          signal: this.abort.signal,
-        })
-        .then(() => this.ctx.markSeen(p.id, true), () => this.ctx.markSeen(p.id, false))
-        .finally(() => this.pinging.delete(p.id));
-    }
+  /**
+   * One ping per peer at a time (a peer whose ping is still out is skipped this round); resolves when this
+   * round's pings have answered or failed. Each answer carries the peer's clock for the clock check.
+   */
+  private async pingPeers(): Promise<void> {
+    const round = this.ctx.peers.filter((p) => !this.pinging.has(p.id));
+    await Promise.all(
+      round.map((p) => {
+        this.pinging.add(p.id);
+        const sent = this.clockCheck.begin();
+        return this.ctx.transport
+          .call(p.id, {
+            route: 'ping',
+            body: new Uint8Array(0),
+            timeoutMs: this.ctx.limits.requestTimeoutMs,
+            signal: this.abort.signal,
+          })
+          .then(
+            (body) => {
+              this.ctx.markSeen(p.id, true);
+              const answer = decodeJson(body) as { nowMs?: unknown } | null;
+              if (typeof answer?.nowMs === 'number') this.clockCheck.record(p.id, sent, answer.nowMs);
+            },
+            (err: unknown) => {
+              this.ctx.markSeen(p.id, false);
+              // Cluster authentication refuses a request whose timestamp is outside its window
+              // (server/auth/cluster-auth.ts): the peer's clock and this one are that far apart.
+              const auth = err instanceof ConvergeError && err.code === 'UNAUTHORIZED';
+              if (auth && /clock skew/.test(err.message)) this.clockCheck.refused(p.id);
+            },
+          )
+          .finally(() => this.pinging.delete(p.id));
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -28,6 +28,8 @@ export interface NodeConfig {
   readonly leafBits: number;
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
   readonly tombstoneGraceMs: number;
+  /** Versions stamped further ahead of this clock are refused on every path; past it, no coordinating. */
+  readonly maxClockDriftMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
   /**
    * Sessions at once per node (either side began them), bytes one round carries each way, how long building
@@ -91,6 +93,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'hint-age-max': '3h',
   'leaf-bits': '18',
   'tombstone-grace': '60s',
+  'max-clock-drift': '60s',
   'ae-records-per-second': '50000',
   'ae-bytes-per-second': '64MiB',
   'ae-sessions-max': '1',
@@ -187,6 +190,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     },
     leafBits: parseInteger('--leaf-bits', str('leaf-bits'), 4, 24),
     tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
+    maxClockDriftMs: parseDuration('--max-clock-drift', str('max-clock-drift')),
     aeThrottle: {
       recordsPerSecondMax: parseInteger('--ae-records-per-second', str('ae-records-per-second'), 1, 1e9),
       bytesPerSecondMax: parseSize('--ae-bytes-per-second', str('ae-bytes-per-second')),

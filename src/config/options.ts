@@ -43,6 +43,11 @@ export const serveOptions: readonly ServeOption[] = [
     arg: 'duration',
     help: 'margin below the cluster watermark before tombstones are purged',
   },
+  {
+    name: 'max-clock-drift',
+    arg: 'duration',
+    help: 'refuse versions stamped further ahead of this clock; stop coordinating writes past it',
+  },
   { name: 'hints-per-peer-max', arg: 'n', help: 'hint store bound: hints per unreachable peer' },
   { name: 'hint-bytes-max', arg: 'size', help: 'hint store bound: bytes in all' },
   {

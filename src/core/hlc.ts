@@ -19,6 +19,16 @@ export interface Clock {
 }
 
 export const counterMax = 0xffff;
+/** How far ahead of a receiver's clock a version may be stamped (`--max-clock-drift`); the HLC's guard too. */
+export const maxClockDriftMsDefault = 60_000;
+
+/**
+ * True when `v` is stamped further ahead of `nowMs` (the receiver's clock) than `maxDriftMs`. Such a version
+ * would beat every write made until the clock catches up, so every path that stores a record refuses it.
+ */
+export function isAheadOfClock(v: Pick<Version, 'ms'>, nowMs: number, maxDriftMs: number): boolean {
+  return v.ms > nowMs + maxDriftMs;
+}
 export const msMax = 2 ** 48 - 1;
 export const nodeIdBytesMax = 64;
 
@@ -46,13 +56,17 @@ export class HybridLogicalClock {
     readonly node: string,
     private readonly clock: Clock,
     /** Remote versions further than this ahead of the local clock are not adopted (clock-jump guard). */
-    private readonly driftMsMax = 60_000,
+    private readonly driftMsMax = maxClockDriftMsDefault,
   ) {
     assert(node.length > 0 && node.length <= nodeIdBytesMax, 'node id length');
   }
 
   now(): Version {
     const wall = this.clock.now();
+    if (this.lastMs > wall + this.driftMsMax) {
+      // The wall clock was set back (it had run ahead): versions from here on would be refused everywhere.
+      this.lastMs = 0;
+    }
     if (wall > this.lastMs) {
       this.lastMs = wall;
       this.lastCounter = 0;
@@ -68,7 +82,7 @@ export class HybridLogicalClock {
 
   /** Moves the clock past a version seen from elsewhere. Returns false if it was too far in the future. */
   observe(v: Version): boolean {
-    if (v.ms > this.clock.now() + this.driftMsMax) return false;
+    if (isAheadOfClock(v, this.clock.now(), this.driftMsMax)) return false;
     if (v.ms > this.lastMs || (v.ms === this.lastMs && v.counter > this.lastCounter)) {
       this.lastMs = v.ms;
       this.lastCounter = v.counter;

@@ -42,6 +42,19 @@ export function isPurgedTombstone(
   return r.tombstone && r.version.ms < purgedBeforeMs;
 }
 
+/**
+ * True when two replicas' records of a key differ only by tombstones under the purge bound: each side holds
+ * nothing or garbage, so the difference is a purge one of them has not done yet, not divergence.
+ */
+export function differsOnlyByPurged(
+  local: { readonly tombstone: boolean; readonly version: Version } | undefined,
+  remote: { readonly tombstone: boolean; readonly version: Version } | undefined,
+  purgedBeforeMs: number,
+): boolean {
+  const gone = (r: typeof local): boolean => r === undefined || isPurgedTombstone(r, purgedBeforeMs);
+  return gone(local) && gone(remote);
+}
+
 /** True when `incoming` would replace `current` under merge (and is not the same record). */
 export function supersedes(incoming: VersionedRecord, current: VersionedRecord | undefined): boolean {
   if (current === undefined) return true;

@@ -320,3 +320,31 @@ test('replica: records prepared against an old snapshot never undo a change made
     { numRuns: 300 },
   );
 });
+
+test('a record stamped further ahead of the clock than the bound is refused by every apply, counted, never stored', async () => {
+  const nowMs = 1_000_000;
+  const storage = createMemoryStorage();
+  const replica = await openReplica({ id: 'a', storage, leafBits, yieldNow: async () => {}, clock: { now: () => nowMs }, maxClockDriftMs: 5000 });
+  await replica.whenDigestReady();
+  const refused: string[] = [];
+  replica.onRefusedAhead = (r, source) => refused.push(`${new TextDecoder().decode(r.key)}/${source}`);
+  const within = makeRecord(keyToBytes('near'), { ms: nowMs + 5000, counter: 0, node: 'b' }, new Uint8Array([1]));
+  const ahead = makeRecord(keyToBytes('far'), { ms: nowMs + 5001, counter: 0, node: 'b' }, new Uint8Array([2]));
+  for (const source of ['replication', 'hint', 'read-repair', 'anti-entropy', 'client'] as const) {
+    const res = await replica.apply([within, ahead], source);
+    assert.equal(res.refusedAhead, 1, source);
+  }
+  // The repair worker's path: merged against storage elsewhere, checked when staged.
+  const epochs = replica.shareWriteEpochs();
+  const farther = makeRecord(keyToBytes('farther'), { ms: nowMs + 60_000, counter: 0, node: 'b' }, null);
+  const prepared = prepareRecords(storage, [farther], epochs);
+  assert.equal(prepared.winners, 1);
+  assert.equal((await replica.applyPrepared(prepared, 'anti-entropy')).refusedAhead, 1);
+  await replica.flush();
+  assert.equal(replica.get(keyToBytes('far')), undefined);
+  assert.equal(replica.get(keyToBytes('farther')), undefined);
+  assert.ok(replica.get(keyToBytes('near')) !== undefined);
+  assert.equal(replica.digest.count(), 1);
+  assert.deepEqual(replica.refusedAheadCounts(), { replication: 1, hint: 1, 'read-repair': 1, 'anti-entropy': 2, client: 1 });
+  assert.deepEqual(refused.slice(0, 2), ['far/replication', 'far/hint']);
+});

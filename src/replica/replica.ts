@@ -6,6 +6,7 @@ import { DigestTree, leafBitsDefault } from '../core/digest.js';
 import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
+import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
 import {
   type VersionedRecord,
   decodeRecordValue,
@@ -32,7 +33,16 @@ export interface ReplicaOptions {
   readonly yieldNow?: () => Promise<void>;
   /** Records read per rebuild slice before yielding. */
   readonly rebuildSliceRecords?: number;
+  /**
+   * The node's clock: a record stamped more than `maxClockDriftMs` ahead of it is refused by every apply, from
+   * whatever source (core/hlc.ts isAheadOfClock). Without a clock (unit tests of storage alone) nothing is refused.
+   */
+  readonly clock?: Clock;
+  readonly maxClockDriftMs?: number;
 }
+
+/** Told of every record refused for being stamped too far ahead (the node counts and logs them). */
+export type RefusedAheadListener = (record: VersionedRecord, source: ApplySource, nowMs: number) => void;
 
 interface Batch {
   readonly ops: WriteOp[];
@@ -56,7 +66,14 @@ export class LocalReplica implements Replica {
   private next: Batch | null = null;
   /** The batch storage is writing now, if any. */
   private current: Batch | null = null;
-  private readonly counts = { applied: 0, ignored: 0, mergedAgain: 0, bySource: new Map<ApplySource, number>() };
+  private readonly counts = {
+    applied: 0,
+    ignored: 0,
+    mergedAgain: 0,
+    bySource: new Map<ApplySource, number>(),
+    refusedAhead: new Map<ApplySource, number>(),
+  };
+  onRefusedAhead: RefusedAheadListener | null = null;
   /** Changes per bucket of keys, shared with a thread that prepares pulled records (prepared.ts); null until shared. */
   private writeEpochs: Uint32Array | null = null;
 
@@ -102,8 +119,10 @@ export class LocalReplica implements Replica {
     return scanMerged(this.storage, this.overlay, from, to, limit);
   }
 
-  async apply(records: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
+  async apply(all: readonly VersionedRecord[], source: ApplySource): Promise<ApplyResult> {
     this.refuseWhileStorageFails();
+    const records = this.refuseAhead(all, source);
+    const refusedAhead = all.length - records.length;
     const ops: WriteOp[] = [];
     const entries: Batch['entries'] = [];
     const losers: Promise<void>[] = [];
@@ -131,7 +150,31 @@ export class LocalReplica implements Replica {
     this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + applied);
     if (ops.length > 0) await this.enqueue(ops, entries);
     if (losers.length > 0) await Promise.all(losers);
-    return { applied, ignored: records.length - applied };
+    return { applied, ignored: records.length - applied, ...(refusedAhead > 0 ? { refusedAhead } : {}) };
+  }
+
+  /** The records within the clock bound; the others are counted and reported, never stored. */
+  private refuseAhead(records: readonly VersionedRecord[], source: ApplySource): readonly VersionedRecord[] {
+    const clock = this.options.clock;
+    if (clock === undefined) return records;
+    const nowMs = clock.now();
+    const driftMs = this.options.maxClockDriftMs ?? maxClockDriftMsDefault;
+    if (!records.some((r) => isAheadOfClock(r.version, nowMs, driftMs))) return records;
+    const kept: VersionedRecord[] = [];
+    for (const r of records) {
+      if (!isAheadOfClock(r.version, nowMs, driftMs)) {
+        kept.push(r);
+        continue;
+      }
+      this.counts.refusedAhead.set(source, (this.counts.refusedAhead.get(source) ?? 0) + 1);
+      this.onRefusedAhead?.(r, source, nowMs);
+    }
+    return kept;
+  }
+
+  /** Records refused so far for being stamped too far ahead of this node's clock, by source. */
+  refusedAheadCounts(): Record<string, number> {
+    return Object.fromEntries(this.counts.refusedAhead);
   }
 
   /**
@@ -157,9 +200,15 @@ export class LocalReplica implements Replica {
     // Checked before any is staged: staging raises epochs, and two records of this batch may share a bucket.
     const seen = new Set<string>();
     let dropped = 0;
+    let refusedAhead = 0;
     for (const p of readPrepared(prepared)) {
       if (keep !== undefined && !keep(p.record)) {
         dropped += 1;
+        continue;
+      }
+      // The worker merged against storage only: the clock bound is checked here, as for every apply.
+      if (this.refuseAhead([p.record], source).length === 0) {
+        refusedAhead += 1;
         continue;
       }
       const lkey = toLatin1(p.skey);
@@ -183,9 +232,14 @@ export class LocalReplica implements Replica {
     this.counts.mergedAgain += again.length;
     this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + ready.length);
     const written = ops.length > 0 ? this.enqueue(ops, entries) : undefined;
-    const merged = again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
+    const merged: ApplyResult = again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
     await written;
-    return { applied: ready.length + merged.applied, ignored: prepared.losers + dropped + merged.ignored };
+    refusedAhead += merged.refusedAhead ?? 0;
+    return {
+      applied: ready.length + merged.applied,
+      ignored: prepared.losers + dropped + merged.ignored,
+      ...(refusedAhead > 0 ? { refusedAhead } : {}),
+    };
   }
 
   /**

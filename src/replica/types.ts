@@ -12,6 +12,8 @@ export interface ApplyResult {
   readonly applied: number;
   /** Records that lost to the stored one (older, or identical). */
   readonly ignored: number;
+  /** Records stamped too far ahead of this node's clock (`--max-clock-drift`): refused, never stored. */
+  readonly refusedAhead?: number;
 }
 
 /** A record as listed in token order: the token plus the record (value included). */

@@ -61,6 +61,8 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     id: config.id,
     storage,
     leafBits: config.leafBits,
+    clock: systemClock,
+    maxClockDriftMs: config.maxClockDriftMs,
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
@@ -88,6 +90,9 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     mechanisms: config.mechanisms,
     hintLimits: config.hints,
     registry,
+    maxClockDriftMs: config.maxClockDriftMs,
+    monotonicNow: () => performance.now(),
+    warn: (line) => process.stderr.write(`converge: WARNING: node ${config.id}: ${line}\n`),
   });
   node.start();
   const closers: Array<() => Promise<void>> = [];

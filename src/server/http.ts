@@ -12,6 +12,7 @@ import { checkPeerFormat, formatHeader } from '../core/format.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
 import { registerWhoami } from './auth/operator-audit.js';
 import { trackRoutes } from './auth/route-roles.js';
+import { registerClock } from './clock-routes.js';
 
 export interface HttpOptions {
   readonly node: ConvergeNode;
@@ -106,6 +107,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerStatus(app, options);
   registerAntiEntropy(app, options.antiEntropy);
   registerWhoami(app, options.tokensOn === true);
+  registerClock(app, options.node);
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
     const from = req.headers['x-converge-from'];

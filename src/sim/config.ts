@@ -22,6 +22,13 @@ export interface SimConfig {
   /** Tombstone grace; the clock skew stays below it, as the operations guide requires. */
   readonly tombstoneGraceMs: number;
   readonly clockSkewMsMax: number;
+  /**
+   * `--max-clock-drift`: above twice the skew, so versions of in-step clocks are never refused. Clocks that run
+   * away jump beyond it by `clockRunawayMsMin` or more, longer than the faults last, so what a node stamped
+   * while its clock ran away is still beyond the bound when the heal fixes its clock.
+   */
+  readonly maxClockDriftMs: number;
+  readonly clockRunawayMsMin: number;
   readonly slowDiskMsMax: number;
   /** After a failed commit (a full disk) a node refuses writes this long before it tries one again. */
   readonly storageRetryMs: number;
@@ -75,6 +82,8 @@ export function configFor(
     tickMs: 250,
     tombstoneGraceMs: 2000,
     clockSkewMsMax: 800,
+    maxClockDriftMs: 2000,
+    clockRunawayMsMin: 30_000,
     slowDiskMsMax: 400,
     storageRetryMs: 300,
     hintLimits: {

@@ -80,7 +80,10 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
       if (convergedAfterMs === null) {
         if (!failed())
           fail(`replicas still differ ${config.convergeBoundMs} ms after the heal: ${describeRoots(world)}`);
-      } else trace.log(`converged ${convergedAfterMs.toFixed(0)} ms after the heal: ${describeRoots(world)}`);
+      } else {
+        world.noteSessionsSoFar();
+        trace.log(`converged ${convergedAfterMs.toFixed(0)} ms after the heal: ${describeRoots(world)}`);
+      }
     }
     if (!failed()) {
       // Tombstone GC runs on; purges may differ for a moment between nodes, so converge once more.

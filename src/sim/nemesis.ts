@@ -1,7 +1,9 @@
 // The faults: at random moments during the active phase, one of partitions (symmetric, asymmetric, one node
 // isolated, a flapping link), message loss, duplication and delay, process crashes and power losses, restarts,
-// clock jumps within the skew bound, slow disks and full disks. `healAll` ends them: every link up, the network
-// calm, disks fast and with room, every node running again (clock offsets stay, as real skew would). A node
+// clock jumps within the skew bound, clocks that run away beyond the drift bound, slow disks and full disks.
+// `healAll` ends them: every link up, the network calm, disks fast and with room, every node running again.
+// Offsets within the skew bound stay, as real skew would; a clock beyond the drift bound is fixed, and the
+// operator then removes what that node stamped ahead (docs/operations.md, "A clock running ahead"). A node
 // whose disk was full is not restarted: it must take writes again by itself.
 
 import { calmNetwork } from './network.js';
@@ -138,6 +140,18 @@ const faults: ReadonlyArray<readonly [weight: number, fault: Fault]> = [
     },
   ],
   [
+    1,
+    function clockRunsAway(world) {
+      const { maxClockDriftMs, clockRunawayMsMin } = world.config;
+      // One at a time: clocks wrong together in the same way cannot be told from right ones (operations.md).
+      if (world.nodes.some((n) => Math.abs(n.offsetMs) > maxClockDriftMs)) return null;
+      const node = pick(world, world.nodes)!;
+      const sign = world.random.next() < 0.7 ? 1 : -1;
+      node.offsetMs = sign * (maxClockDriftMs + clockRunawayMsMin + world.random.int(clockRunawayMsMin));
+      return `clock of ${node.id} runs away to ${node.offsetMs >= 0 ? '+' : ''}${node.offsetMs} ms, beyond the drift bound`;
+    },
+  ],
+  [
     2,
     function slowDisk(world) {
       const node = pick(world, world.nodes)!;
@@ -184,6 +198,19 @@ export class Nemesis {
       if (!n.up) world.boot(n);
     }
     world.trace.log('heal: every link up, calm network, fast disks with room, every node running');
+    for (const n of world.nodes) if (Math.abs(n.offsetMs) > world.config.maxClockDriftMs) this.fixClock(n);
+  }
+
+  /** The operator's procedure for a clock that ran away: fix it, then remove what the node stamped ahead. */
+  private fixClock(node: SimNode): void {
+    const { world } = this;
+    const was = node.offsetMs;
+    node.offsetMs = Math.round((world.random.next() * 2 - 1) * world.config.clockSkewMsMax);
+    world.trace.log(`operator: clock of ${node.id} fixed (${was} -> ${node.offsetMs} ms)`);
+    void node.node!.dropAhead(world.config.maxClockDriftMs, 1_000_000).then(
+      (r) => world.trace.log(`operator: removed ${r.dropped} record(s) ${node.id} held stamped ahead`),
+      (err: unknown) => world.trace.log(`operator: removing records stamped ahead on ${node.id} failed: ${String(err)}`),
+    );
   }
 
   private strike(): void {

@@ -9,7 +9,7 @@ import type { VersionedRecord } from '../core/record.js';
 import { LocalReplica, type ReplicaOptions } from '../replica/replica.js';
 import type { ApplyResult, ApplySource } from '../replica/types.js';
 
-export const plantedBugs = ['none', 'purge-early', 'ack-before-persist'] as const;
+export const plantedBugs = ['none', 'purge-early', 'ack-before-persist', 'accept-future'] as const;
 export type PlantedBug = (typeof plantedBugs)[number];
 
 /**
@@ -27,7 +27,20 @@ class AckBeforePersistReplica extends LocalReplica {
 }
 
 export function makeReplica(bug: PlantedBug, options: ReplicaOptions): LocalReplica {
+  if (bug === 'accept-future') {
+    // Without a clock the replica refuses nothing, whatever the version's time.
+    const { clock: _clock, ...rest } = options;
+    return new LocalReplica(rest);
+  }
   return bug === 'ack-before-persist' ? new AckBeforePersistReplica(options) : new LocalReplica(options);
+}
+
+/**
+ * The drift bound a node runs with: under `accept-future` none, so a node whose clock ran away keeps
+ * coordinating, and its peers store what it stamps (the replica above refuses nothing).
+ */
+export function maxClockDriftMsFor(bug: PlantedBug, configured: number): number {
+  return bug === 'accept-future' ? Number.MAX_SAFE_INTEGER / 2 : configured;
 }
 
 /** Purges tombstones once they are older than the grace, without waiting for the watermark's proof. */

@@ -21,7 +21,7 @@ import { MemoryStorage } from '../storage/memory.js';
 import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import type { SimConfig } from './config.js';
 import { SimNetwork } from './network.js';
-import { makeReplica, plantPurgeEarly } from './planted-bugs.js';
+import { makeReplica, maxClockDriftMsFor, plantPurgeEarly } from './planted-bugs.js';
 import { simWorker } from './worker.js';
 import type { Owner, Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
@@ -36,6 +36,8 @@ export interface CreatedRecord {
   readonly key: string;
   readonly tombstone: boolean;
   readonly value: string | null;
+  /** The true time (no clock offset) when the coordinator stamped it. */
+  readonly createdAtMs: number;
 }
 
 export class SimNode {
@@ -75,6 +77,23 @@ export class World {
   samples = 0;
   /** The session the checker last saw running, by incarnation and peer, and since when. */
   readonly sessionsSeen = new Map<string, { id: string; sinceMs: number }>();
+  /**
+   * Sessions that had begun (or ended) when the replicas first converged after the heal, by id; null before.
+   * No write or fault comes after that point.
+   */
+  sessionsBeforeConvergence: Set<string> | null = null;
+
+  /** Notes every session begun so far, on every node. */
+  noteSessionsSoFar(): void {
+    const ids = new Set<string>();
+    for (const n of this.nodes) {
+      if (!n.up) continue;
+      const status = n.ae!.status();
+      for (const e of n.ae!.state.history) ids.add(e.id);
+      for (const p of status.peers) if (p.running !== null) ids.add(p.running.id);
+    }
+    this.sessionsBeforeConvergence = ids;
+  }
   private readonly decoder = new TextDecoder();
 
   constructor(
@@ -112,6 +131,8 @@ export class World {
       leafBits: 8,
       yieldNow: () => scheduler.sleep(owner, 0),
       rebuildSliceRecords: 128,
+      clock,
+      maxClockDriftMs: config.maxClockDriftMs,
     });
     this.observeClientWrites(replica);
     void replica.rebuild().catch(logFailure('digest rebuild'));
@@ -129,6 +150,9 @@ export class World {
       hintLimits: config.hintLimits,
       limits: { requestTimeoutMs: config.requestTimeoutMs },
       tickMs: config.tickMs,
+      maxClockDriftMs: maxClockDriftMsFor(config.plantedBug, config.maxClockDriftMs),
+      // Virtual time without the node's offset: what its wall clock should read.
+      monotonicNow: () => scheduler.nowMs,
     });
     const worker = config.aeWorker
       ? simWorker(replica.storage, replica.shareWriteEpochs(), () => scheduler.sleep(owner, this.random.next() * 20), repairResponderLimitsDefault.fetchResponseBytesMax)
@@ -178,6 +202,7 @@ export class World {
             key: this.decoder.decode(r.key),
             tombstone: r.tombstone,
             value: r.tombstone ? null : this.decoder.decode(r.value),
+            createdAtMs: epochMs + this.scheduler.nowMs,
           });
         }
       }

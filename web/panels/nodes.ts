@@ -32,6 +32,9 @@ function badges(node: ClusterNodeView, view: ViewState): HTMLElement {
       since === null ? 'anti-entropy paused' : `anti-entropy paused ${ago(since, view.cluster.nowMs)}`;
     list.push(h('span', { class: 'badge warn', title, 'data-testid': 'ae-paused' }, text));
   }
+  const clock = node.status?.clock;
+  if (clock?.skewed === true)
+    list.push(h('span', { class: 'badge bad', title: clock.reason ?? '', 'data-testid': 'clock-skewed' }, 'clock skewed: not coordinating writes'));
   return h('div', { class: 'badges' }, ...list);
 }
 
@@ -74,9 +77,19 @@ function facts(node: ClusterNodeView, view: ViewState): HTMLElement {
     kv('digest root', root),
     seenBy(node, view),
     kv('hints pending', count(st.hints?.pending ?? 0)),
+    st.clock === undefined ? null : kv('clock', clockFact(st.clock)),
     kv('last session', lastSession(node, view.cluster.nowMs)),
     node.self ? null : kv('answered in', durationMs(node.latencyMs ?? 0), 'muted'),
   );
+}
+
+/** The node's clock against its peers': the largest measured offset, and records it refused as stamped ahead. */
+function clockFact(clock: NonNullable<NonNullable<ClusterNodeView['status']>['clock']>): string {
+  const offsets = clock.peers.map((p) => p.offsetMs).filter((o): o is number => o !== null);
+  const worst = offsets.reduce((m, o) => (Math.abs(o) > Math.abs(m) ? o : m), 0);
+  const refused = Object.values(clock.refusedAhead).reduce((n, v) => n + v, 0);
+  const state = clock.skewed ? 'SKEWED' : offsets.length === 0 ? 'not measured' : `in step (peers within ${durationMs(Math.abs(worst))})`;
+  return refused > 0 ? `${state} · refused ${count(refused)} stamped ahead` : state;
 }
 
 function lastSession(node: ClusterNodeView, nowMs: number): string {
