@@ -4,7 +4,7 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { SessionProgress } from '../antientropy/types.js';
 import type { Client, SessionHistoryEntry } from '../client/index.js';
-import { type ClientFlags, clientFor, withClientOptions } from './client.js';
+import { type ClientFlags, clientFor, longTimeoutMs, withClientOptions } from './client.js';
 import { age, plural, print, table } from './output.js';
 
 interface NodeOpts extends ClientFlags {
@@ -14,6 +14,8 @@ interface NodeOpts extends ClientFlags {
 
 /** How long `converge repair` waits for its sessions before giving up (they go on in the node). */
 const repairTimeoutMs = 3_600_000;
+/** A preview walks the whole digest: on a large store it takes long. */
+const previewTimeoutMs = 600_000;
 const repairPollIntervalMs = 200;
 
 export function registerAntiEntropyCommands(program: Command): void {
@@ -30,8 +32,9 @@ function registerDiff(program: Command): void {
     .option('--limit <n>', 'list at most this many keys', '100')
     .option('--json', 'machine-readable output')
     .action(async (opts: NodeOpts & { peer: string; limit: string }) => {
-      // A preview walks the whole digest: it may take long on a large store.
-      const res = await clientFor(opts).previewRepair(opts.peer, Number(opts.limit), { timeoutMs: 600_000 });
+      const res = await clientFor(opts).previewRepair(opts.peer, Number(opts.limit), {
+        timeoutMs: longTimeoutMs(opts, previewTimeoutMs),
+      });
       const text =
         res.divergent === 0
           ? `no differences: ${opts.peer} and this node hold identical records`
@@ -107,7 +110,9 @@ function registerRepair(program: Command): void {
       bar?.start(1, 0, barState(opts.peer ?? '', { divergent: 0, repaired: 0 }, null).payload);
       const poller = bar === undefined ? undefined : pollProgress(client, show);
       try {
-        const res = await client.runAntiEntropy(opts.peer, { timeoutMs: repairTimeoutMs });
+        const res = await client.runAntiEntropy(opts.peer, {
+          timeoutMs: longTimeoutMs(opts, repairTimeoutMs),
+        });
         poller?.stop();
         await poller?.done;
         show(finalState(opts.peer ?? res.sessions.map((s) => s.peer).join(','), res.sessions));

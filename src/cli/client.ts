@@ -29,8 +29,7 @@ export function withClientOptions(command: Command): Command {
     )
     .option(
       '--timeout <duration>',
-      'give up on a node that has not answered within this',
-      `${clientDefaults.timeoutMs / 1000}s`,
+      `give up on a node that has not answered within this (default: ${clientDefaults.timeoutMs / 1000}s; diff and repair wait longer)`,
     )
     .hook('postAction', closeClients);
 }
@@ -82,4 +81,9 @@ function readClientFile(option: string, file: string): Buffer {
 
 export async function closeClients(): Promise<void> {
   await Promise.all(open.splice(0).map((c) => c.close()));
+}
+
+/** The timeout a long command (a preview, a repair) uses: --timeout when given, else its own. */
+export function longTimeoutMs(flags: ClientFlags, ownMs: number): number {
+  return typeof flags.timeout === 'string' ? parseDuration('--timeout', flags.timeout) : ownMs;
 }

@@ -115,7 +115,8 @@ export async function noAntiEntropy(n: Narrator, cluster: LocalCluster): Promise
     5_000,
   );
   n.detail(
-    `n3’s status: ${seen ? 'every peer reachable' : 'some peer not yet seen'}, ${n.figure('silent.n3.keys', cluster.node('n3').ctx.node.status().keys)} keys, no error`,
+    `n3’s status: ${seen ? 'every peer reachable' : 'some peer not yet seen'}, ` +
+      `${n.figure('silent.n3.keys', cluster.node('n3').ctx.node.status().keys)} keys, no error`,
   );
   const stale = await showStaleRead(n, cluster, 'n3', 'n1', w.keys);
   n.detail(

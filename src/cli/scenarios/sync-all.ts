@@ -61,8 +61,10 @@ async function latencyCost(n: Narrator, cluster: LocalCluster): Promise<boolean>
   const costly = ratio > 1;
   n.detail(
     costly
-      ? `Writing to every replica costs ${ratio.toFixed(1)}× the median latency here, on loopback in one process; across machines each write also waits for the slowest replica’s network round trip.`
-      : 'Here, on loopback in one process, all was not slower this time (the machine is noisy); across machines each write at all waits for the slowest replica’s network round trip.',
+      ? `Writing to every replica costs ${ratio.toFixed(1)}× the median latency here, on loopback in one ` +
+          'process; across machines each write also waits for the slowest replica’s network round trip.'
+      : 'Here, on loopback in one process, all was not slower this time (the machine is noisy); across ' +
+          'machines each write at all waits for the slowest replica’s network round trip.',
   );
   return costly;
 }
@@ -90,7 +92,8 @@ export async function syncAll(n: Narrator, cluster: LocalCluster): Promise<boole
     (id) => text(cluster.node(id).ctx.replica.get(keyToBytes('balance'))?.value) === '100',
   );
   n.detail(
-    `The replicas that answered keep it: “balance” is 100 on ${took.join(' and ') || 'none'}. A 503 does not undo a write; it spreads later.`,
+    `The replicas that answered keep it: “balance” is 100 on ${took.join(' and ') || 'none'}. ` +
+      'A 503 does not undo a write; it spreads later.',
   );
   await n.next(`${orders} writes at consistency one stay available:`);
   const w = await writeKeys(cluster.node('n1'), 'order', orders, 'one');
