@@ -21,7 +21,7 @@ function untilSignal(): Promise<void> {
 function flagSettings(opts: Record<string, unknown>): RawSettings {
   const map: Record<string, string> = {
     id: 'id', listen: 'listen', data: 'data', peers: 'peers', aeInterval: 'ae-interval', sync: 'sync',
-    hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits',
+    hints: 'hints', readRepair: 'read-repair', antiEntropy: 'anti-entropy', leafBits: 'leaf-bits', aeSymbols: 'ae-symbols',
     keyBytesMax: 'key-bytes-max', tombstoneGrace: 'tombstone-grace', aeRecordsPerSecond: 'ae-records-per-second', aeBytesPerSecond: 'ae-bytes-per-second',
     aeSessionsMax: 'ae-sessions-max', aeRoundBytesMax: 'ae-round-bytes-max', aeRoundBusyMax: 'ae-round-busy-max', aeRepairBatchRecordsMax: 'ae-repair-batch-records-max', aeRepairBatchesInFlight: 'ae-repair-batches-in-flight', aeAdaptive: 'ae-adaptive', aeLoopBusyTarget: 'ae-loop-busy-target', aeAdaptInterval: 'ae-adapt-interval', aeRecordsPerSecondMin: 'ae-records-per-second-min', aeServeWorker: 'ae-serve-worker',
     verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
@@ -49,6 +49,7 @@ export function registerServe(program: Command): void {
     .option('--ae-interval <duration>', 'anti-entropy interval, e.g. 500ms, 2s, 10m')
     .option('--sync <policy>', 'always | group | none (see docs/operations.md)')
     .option('--leaf-bits <n>', 'digest leaves = 2^n')
+    .option('--ae-symbols <n>', 'coded symbols kept for one-round-trip discovery (16 bytes each; 0: off)')
     .option('--key-bytes-max <n>', 'longest key in bytes')
     .option('--value-bytes-max <size>', 'largest value, e.g. 1MiB')
     .option('--body-bytes-max <size>', 'largest request body')

@@ -45,6 +45,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     id: config.id,
     storage,
     leafBits: config.leafBits,
+    symbolsMax: config.symbolsMax,
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
