@@ -64,17 +64,16 @@ export function peel(diff: Uint32Array): PeelResult {
   return { items, complete };
 }
 
-const estimateSamplesMax = 1024;
+const estimateSamplesMax = 256;
 
 /** Probability that an item maps to symbol i. */
 const mapProbability = (i: number): number => 1 / (1 + i / 2);
 
 /**
- * Maximum-likelihood size of a difference from which symbols of a (partly peeled) difference are empty: symbol
- * i is empty with probability (1 - p_i)^m. Returns items still undecoded; Infinity when no symbol is empty
- * (the prefix is too short to tell).
+ * Maximum-likelihood size of a difference (before peeling) from which of its symbols are empty: symbol i is
+ * empty with probability (1 - p_i)^m. Infinity when no symbol is empty (the prefix is too short to tell).
  */
-export function estimateRemaining(diff: Uint32Array): number {
+export function estimateItems(diff: Uint32Array): number {
   const size = diff.length / 3;
   // At most estimateSamplesMax symbols, evenly spread, bound the cost of the search below.
   const stride = Math.max(1, Math.floor(size / estimateSamplesMax));
@@ -93,9 +92,12 @@ export function estimateRemaining(diff: Uint32Array): number {
   if (!anyEmpty) return Number.POSITIVE_INFINITY;
   let best = 1;
   let bestLog = Number.NEGATIVE_INFINITY;
+  let log = 0;
   // A grid of ratio 1.02 up to 2^24 items: fine enough for sizing a request.
   for (let m = 1; m < 2 ** 24; m = Math.max(m + 1, Math.floor(m * 1.02))) {
-    let log = 0;
+    // The likelihood rises to one peak and falls: stop once well past it.
+    if (log < bestLog - 50) break;
+    log = 0;
     for (let j = 0; j < at.length; j++) {
       const q = (1 - mapProbability(at[j]!)) ** m;
       log += empty[j] ? Math.log(q) : Math.log(Math.max(1e-300, 1 - q));

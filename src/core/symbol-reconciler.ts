@@ -6,8 +6,17 @@
 import { assert } from './errors.js';
 import { type Difference, type ReplicaReader } from './reconcile-types.js';
 import { type CodedSymbols } from './riblt.js';
-import { type DiffItem, estimateRemaining, peel, subtractSymbols } from './riblt-decode.js';
-import { type TokenRecord, paritySketch, recordsAt, rootOf, splitItems, symbolsFor, tokenLo } from './symbol-shared.js';
+import { type DiffItem, estimateItems, peel, subtractSymbols } from './riblt-decode.js';
+import {
+  type TokenRecord,
+  estimateFromSketch,
+  paritySketch,
+  recordsAt,
+  rootOf,
+  splitItems,
+  symbolsFor,
+  tokenLo,
+} from './symbol-shared.js';
 import {
   type ItemHeader,
   type SymbolRoot,
@@ -31,10 +40,10 @@ export interface SymbolPathOptions {
 }
 
 export const symbolPathOptionsDefault: Omit<SymbolPathOptions, 'salt'> = {
-  probeSymbols: 52,
+  probeSymbols: 48,
   sketchLevel: 10,
-  sketchBits: 1024,
-  overshoot: 1.1,
+  sketchBits: 896,
+  overshoot: 1.05,
 };
 
 export interface SymbolPathStats {
@@ -73,6 +82,10 @@ export class SymbolReconciler {
   private theirs = new Uint32Array(0);
   /** This replica's items of a decoded difference, waiting for the peer's headers. */
   private ownItems: Array<{ item: DiffItem; entry: TokenRecord }> = [];
+  private prefixes: Set<number> | undefined;
+  private ownKeys: Map<string, Uint8Array> | undefined;
+  /** The difference's size in items from the peer's deeper sketch, when it sent one. */
+  private sized = 0;
 
   constructor(
     private readonly reader: ReplicaReader,
@@ -93,21 +106,17 @@ export class SymbolReconciler {
     if (s.step === 'done') return null;
     if (s.step === 'probe') {
       const { salt, sketchLevel, sketchBits } = this.options;
-      const level = Math.min(sketchLevel, this.reader.digest.leafBits);
-      const bits = Math.min(sketchBits, 2 ** level);
       bytes = encodeSymbolRequest({
         kind: 'probe',
         salt,
         root: this.root,
-        sketchLevel: level,
-        sketchBits: bits,
-        sketch: paritySketch(this.reader.digest, level, bits, salt),
+        sketch: paritySketch(this.reader.digest, sketchLevel, sketchBits, salt),
         symbols: this.mine.triples(0, Math.min(this.options.probeSymbols, this.mine.size)),
       });
     } else if (s.step === 'symbols') {
       bytes = encodeSymbolRequest({ kind: 'more', from: s.from, to: s.to });
     } else {
-      const keyKnown = s.items.map((item) => recordsAt(this.reader, item[0]).length > 0);
+      const keyKnown = s.items.map((item) => this.ownPrefixes.has(item[0]) || recordsAt(this.reader, item[0]).length > 0);
       bytes = encodeItemHeadersRequest({ items: s.items, keyKnown });
     }
     this.stats.bytesSent += bytes.length;
@@ -128,6 +137,10 @@ export class SymbolReconciler {
     }
     if (res.kind === 'decoded') return this.onDecoded(res.remote, res.initiator);
     if (res.estimate > 0) this.stats.estimate = res.estimate;
+    if (res.sketch.bits > 0) {
+      const keys = estimateFromSketch(this.reader.digest, res.sketch, this.options.salt);
+      if (Number.isFinite(keys)) this.sized = 2 * keys;
+    }
     const expected = s.step === 'symbols' ? s.from : 0;
     if (res.from !== expected) return this.fallBack(`the peer sent symbols from ${res.from}, not ${expected}`);
     const next = new Uint32Array(this.theirs.length + res.symbols.length);
@@ -142,6 +155,7 @@ export class SymbolReconciler {
   private decodeTheirs(peerExhausted: boolean): void {
     const k = Math.min(this.theirs.length / 3, this.mine.size);
     const diff = subtractSymbols(this.mine.triples(0, k), this.theirs.subarray(0, 3 * k));
+    const fromSymbols = estimateItems(diff);
     const peeled = peel(diff);
     if (peeled.complete) {
       const { own, theirs } = splitItems(this.reader, peeled.items);
@@ -155,10 +169,10 @@ export class SymbolReconciler {
       if (theirs.length > itemsPerMessageMax) this.fallBack('more differing items than one header request holds');
       return;
     }
-    const remaining = estimateRemaining(diff);
     const limit = Math.min(this.mine.size, k + symbolsPerMessageMax);
     if (peerExhausted || k >= this.mine.size) return this.fallBack(`no decode within ${k} symbols`);
-    const items = Number.isFinite(remaining) ? peeled.items.length + remaining : 2 * k;
+    // The prefix's empty symbols size the difference once it is long enough; before, the peer's sketch does.
+    const items = Math.max(Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : 2 * k, this.sized);
     this.stats.estimate = Math.round(items);
     const need = symbolsFor(items, this.options.overshoot);
     if (need > this.mine.size) return this.fallBack(`too different: about ${Math.round(items)} differing items`);
@@ -167,8 +181,15 @@ export class SymbolReconciler {
 
   private onDecoded(remote: ReadonlyArray<{ item: DiffItem; header: ItemHeader }>, initiator: readonly DiffItem[]): void {
     const { own, theirs } = splitItems(this.reader, initiator);
-    this.stats.items = remote.length + initiator.length;
     if (theirs.length > 0) return this.fallBack('the peer decoded items this replica does not hold');
+    // Our items sharing a token prefix with one of the peer's were left out: the record under that full token.
+    for (const { item, header } of remote) {
+      if (header.key !== undefined || header.gone) continue;
+      const entry = recordsAt(this.reader, item[0]).find((e) => tokenLo(e.token) === header.tokenLo);
+      if (entry === undefined) return this.fallBack('a header names a key this replica does not hold');
+      own.push({ item: [item[0], entry.record.fp[0]], entry });
+    }
+    this.stats.items = remote.length + own.length;
     this.ownItems = own;
     this.finishWith(remote.map((e) => e.item), remote.map((e) => e.header));
   }
@@ -191,7 +212,17 @@ export class SymbolReconciler {
   }
 
   private keyAt(hi: number, lo: number): Uint8Array | undefined {
+    // Usually one of our own differing records (a key changed on both sides): no storage read.
+    this.ownKeys ??= new Map(this.ownItems.map(({ entry }) => [`${itemHi(entry)}:${tokenLo(entry.token)}`, entry.record.key]));
+    const own = this.ownKeys.get(`${hi}:${lo}`);
+    if (own !== undefined) return own;
     return recordsAt(this.reader, hi).find((e) => tokenLo(e.token) === lo)?.record.key;
+  }
+
+  /** Token prefixes of this side's differing records. */
+  private get ownPrefixes(): Set<number> {
+    this.prefixes ??= new Set(this.ownItems.map(({ item }) => item[0]));
+    return this.prefixes;
   }
 
   private finish(remote: ReadonlyArray<{ key: Uint8Array; header: ItemHeader }>): void {
@@ -226,3 +257,5 @@ export class SymbolReconciler {
 }
 
 const keyId = (key: Uint8Array): string => String.fromCharCode(...key);
+const itemHi = (entry: TokenRecord): number =>
+  ((entry.token[0]! << 24) | (entry.token[1]! << 16) | (entry.token[2]! << 8) | entry.token[3]!) >>> 0;

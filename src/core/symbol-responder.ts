@@ -5,9 +5,10 @@
 
 import type { ReplicaReader } from './reconcile-types.js';
 import type { CodedSymbols } from './riblt.js';
-import { estimateRemaining, peel, subtractSymbols } from './riblt-decode.js';
+import { type DiffItem, estimateItems, peel, subtractSymbols } from './riblt-decode.js';
 import {
   estimateFromSketch,
+  paritySketch,
   recordOfItem,
   recordsAt,
   rootOf,
@@ -25,6 +26,7 @@ import {
   encodeItemHeadersResponse,
   encodeSymbolResponse,
   itemsPerMessageMax,
+  noSketch,
   symbolsPerMessageMax,
 } from './wire-symbols.js';
 import type { TokenRecord } from './symbol-shared.js';
@@ -34,9 +36,11 @@ export interface SymbolResponderLimits {
   readonly unsizedSymbols: number;
   /** Margin on the estimated symbol count (estimates err both ways; too few costs a round trip). */
   readonly overshoot: number;
+  /** How much deeper than the probe's the sketch sent with an unsized batch is (16 times more nodes). */
+  readonly deeperLevels: number;
 }
 
-export const symbolResponderLimitsDefault: SymbolResponderLimits = { unsizedSymbols: 16_384, overshoot: 1.12 };
+export const symbolResponderLimitsDefault: SymbolResponderLimits = { unsizedSymbols: 8192, overshoot: 1.08, deeperLevels: 4 };
 
 type Reader = ReplicaReader;
 
@@ -49,7 +53,7 @@ export function respondSymbols(reader: Reader, bytes: Uint8Array, limits = symbo
   if (req.kind === 'more') {
     const to = Math.min(req.to, own.size);
     const from = Math.min(req.from, to);
-    return encodeSymbolResponse({ kind: 'symbols', root, estimate: 0, from, symbols: own.triples(from, to) });
+    return encodeSymbolResponse({ kind: 'symbols', root, estimate: 0, sketch: noSketch, from, symbols: own.triples(from, to) });
   }
   return encodeSymbolResponse(answerProbe(reader, own, req, limits));
 }
@@ -63,36 +67,49 @@ function answerProbe(
   const root = rootOf(reader.digest);
   const k = Math.min(req.symbols.length / 3, own.size);
   const diff = subtractSymbols(req.symbols.subarray(0, 3 * k), own.triples(0, k));
+  // Sized before peeling, while the differing items are still spread at random over the symbols.
+  const fromSymbols = estimateItems(diff);
   const peeled = peel(diff);
   if (peeled.complete && peeled.items.length <= itemsPerMessageMax) {
-    const { own: mine, theirs } = splitItems(reader, peeled.items);
-    // Whatever the split, the counts must agree; if they do not (a write raced the probe), size it instead.
-    if (req.root.count - root.count === theirs.length - mine.length) {
-      const theirPrefixes = new Set(theirs.map((item) => item[0]));
-      const remote: RemoteEntry[] = mine.map(({ item, entry }) => ({
-        item,
-        header: headerOf(entry, theirPrefixes.has(item[0])),
-      }));
-      return { kind: 'decoded', root, remote, initiator: theirs };
-    }
+    const decoded = describeDecoded(reader, req.root.count - root.count, peeled.items);
+    if (decoded !== undefined) return { kind: 'decoded', root, ...decoded };
   }
   // Every record one side has beyond the other's count is a differing item: a floor under any estimate.
   const floor = Math.abs(req.root.count - root.count);
   if (symbolsFor(floor, 1) > own.size) return { kind: 'too-different', root, estimate: floor };
-  const fromSymbols = estimateRemaining(diff);
-  const fromSketch = 2 * estimateFromSketch(reader.digest, req.sketchLevel, req.sketchBits, req.sketch, req.salt);
-  // Empty symbols size small differences well; the sketch sizes large ones.
-  const sized = Number.isFinite(fromSymbols) && fromSymbols < k ? peeled.items.length + fromSymbols : fromSketch;
-  const items = Math.max(sized, floor);
+  const fromSketch = 2 * estimateFromSketch(reader.digest, req.sketch, req.salt);
+  // Empty symbols size small differences well; the sketch sizes larger ones.
+  const sized = Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : fromSketch;
   const limit = Math.min(own.size, symbolsPerMessageMax);
-  if (!Number.isFinite(items)) {
+  if (!Number.isFinite(sized)) {
+    // Too many changes for the probe's sketch: a first batch, and parities of a deeper level to size the rest.
+    const sketch = paritySketch(reader.digest, req.sketch.level + limits.deeperLevels, req.sketch.bits, req.salt);
     const to = Math.min(limit, Math.max(k, limits.unsizedSymbols));
-    return { kind: 'symbols', root, estimate: 0, from: 0, symbols: own.triples(0, to) };
+    return { kind: 'symbols', root, estimate: 0, sketch, from: 0, symbols: own.triples(0, to) };
   }
+  const items = Math.max(sized, floor);
   const need = symbolsFor(items, limits.overshoot);
   if (need > own.size) return { kind: 'too-different', root, estimate: Math.round(items) };
   const to = Math.min(limit, Math.max(need, k));
-  return { kind: 'symbols', root, estimate: Math.round(items), from: 0, symbols: own.triples(0, to) };
+  return { kind: 'symbols', root, estimate: Math.round(items), sketch: noSketch, from: 0, symbols: own.triples(0, to) };
+}
+
+/**
+ * The answer for a decoded difference: headers of this replica's items, and the initiator's items except those
+ * sharing a token prefix with one of ours (the initiator finds those itself, by the full token we send).
+ * Undefined if the split contradicts the record counts (a write raced the probe).
+ */
+function describeDecoded(
+  reader: Reader,
+  countDifference: number,
+  items: readonly DiffItem[],
+): { remote: RemoteEntry[]; initiator: DiffItem[] } | undefined {
+  const { own: mine, theirs } = splitItems(reader, items);
+  if (countDifference !== theirs.length - mine.length) return undefined;
+  const theirPrefixes = new Set(theirs.map((item) => item[0]));
+  const ourPrefixes = new Set(mine.map(({ item }) => item[0]));
+  const remote = mine.map(({ item, entry }) => ({ item, header: headerOf(entry, theirPrefixes.has(item[0])) }));
+  return { remote, initiator: theirs.filter((item) => !ourPrefixes.has(item[0])) };
 }
 
 /** The header of a record this replica holds; the key is left out when the asker holds that token prefix. */

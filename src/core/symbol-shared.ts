@@ -9,7 +9,7 @@ import type { ReplicaReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
 import type { DiffItem } from './riblt-decode.js';
 import { estimateFromParities } from './riblt-decode.js';
-import type { SymbolRoot } from './wire-symbols.js';
+import type { Sketch, SymbolRoot } from './wire-symbols.js';
 
 export interface TokenRecord {
   readonly token: Uint8Array;
@@ -37,27 +37,29 @@ export function rootOf(digest: DigestTree): SymbolRoot {
 }
 
 /** One parity bit per node of `level`, for its first `bits` nodes, from the session-salted node hash. */
-export function paritySketch(digest: DigestTree, level: number, bits: number, salt: number): Uint8Array {
-  const out = new Uint8Array(Math.ceil(bits / 8));
-  for (let i = 0; i < bits; i++) {
-    if ((saltedHash(digest.node(level, i), salt) & 1) === 1) out[i >> 3]! |= 1 << (i & 7);
+export function paritySketch(digest: DigestTree, level: number, bits: number, salt: number): Sketch {
+  const at = Math.min(level, digest.leafBits);
+  const n = Math.min(bits, 2 ** at);
+  const parities = new Uint8Array(Math.ceil(n / 8));
+  for (let i = 0; i < n; i++) {
+    if ((saltedHash(digest.node(at, i), salt) & 1) === 1) parities[i >> 3]! |= 1 << (i & 7);
   }
-  return out;
+  return { level: at, bits: n, parities };
 }
 
 /** Differing keys estimated by comparing a peer's parity sketch with this digest's. */
-export function estimateFromSketch(digest: DigestTree, level: number, bits: number, sketch: Uint8Array, salt: number): number {
-  if (bits === 0 || level > digest.leafBits) return Number.POSITIVE_INFINITY;
-  const own = paritySketch(digest, level, bits, salt);
+export function estimateFromSketch(digest: DigestTree, sketch: Sketch, salt: number): number {
+  if (sketch.bits === 0 || sketch.level > digest.leafBits) return Number.POSITIVE_INFINITY;
+  const own = paritySketch(digest, sketch.level, sketch.bits, salt).parities;
   let differing = 0;
   for (let i = 0; i < own.length; i++) {
-    let x = own[i]! ^ sketch[i]!;
+    let x = own[i]! ^ sketch.parities[i]!;
     while (x !== 0) {
       differing += x & 1;
       x >>>= 1;
     }
   }
-  return estimateFromParities(differing, bits, 2 ** level);
+  return estimateFromParities(differing, sketch.bits, 2 ** sketch.level);
 }
 
 /** Decoded items split by membership: those this replica holds (with their records) and the peer's. */

@@ -164,9 +164,7 @@ test('symbol messages refuse truncation, bad kinds and oversized counts with pro
     kind: 'probe',
     salt: 1,
     root: { hi: 1, lo: 2, count: 3 },
-    sketchLevel: 4,
-    sketchBits: 16,
-    sketch: new Uint8Array(2),
+    sketch: { level: 4, bits: 16, parities: new Uint8Array(2) },
     symbols: new Uint32Array(9),
   });
   assert.equal(decodeSymbolRequest(probe).kind, 'probe');

@@ -33,10 +33,8 @@ export type SymbolRequest =
       readonly kind: 'probe';
       readonly salt: number;
       readonly root: SymbolRoot;
-      /** Digest level whose node parities the sketch holds (its first `sketchBits` nodes). */
-      readonly sketchLevel: number;
-      readonly sketchBits: number;
-      readonly sketch: Uint8Array;
+      /** Parities of the initiator's digest nodes, to size a difference its symbols alone cannot. */
+      readonly sketch: Sketch;
       /** The initiator's symbols [0, n), as triples. */
       readonly symbols: Uint32Array;
     }
@@ -69,8 +67,40 @@ export type SymbolResponse =
       /** The initiator's items in the difference. */
       readonly initiator: readonly (readonly [number, number])[];
     }
-  | { readonly kind: 'symbols'; readonly root: SymbolRoot; readonly estimate: number; readonly from: number; readonly symbols: Uint32Array }
+  | {
+      readonly kind: 'symbols';
+      readonly root: SymbolRoot;
+      readonly estimate: number;
+      /** When the probe's sketch could not size the difference: the responder's parities at a deeper level. */
+      readonly sketch: Sketch;
+      readonly from: number;
+      readonly symbols: Uint32Array;
+    }
   | { readonly kind: 'too-different'; readonly root: SymbolRoot; readonly estimate: number };
+
+/** One parity bit for each of the first `bits` digest nodes of `level` (bits 0: no sketch). */
+export interface Sketch {
+  readonly level: number;
+  readonly bits: number;
+  readonly parities: Uint8Array;
+}
+
+export const noSketch: Sketch = { level: 0, bits: 0, parities: new Uint8Array(0) };
+
+function writeSketch(w: WireWriter, s: Sketch): void {
+  w.u8(s.level);
+  w.varuint(s.bits);
+  if (s.parities.length !== Math.ceil(s.bits / 8)) throw new Error('assertion failed: sketch length');
+  w.bytes(s.parities);
+}
+
+function readSketch(r: WireReader): Sketch {
+  const level = r.u8('sketch level');
+  if (level > 32) throw invalid(`sketch level ${level}`);
+  const bits = r.varuint('sketch bits', sketchBitsMax);
+  if (bits > 2 ** level) throw invalid(`${bits} sketch bits at level ${level}`);
+  return { level, bits, parities: r.bytes(Math.ceil(bits / 8), 'sketch').slice() };
+}
 
 export interface ItemHeadersRequest {
   readonly items: readonly (readonly [number, number])[];
@@ -124,10 +154,7 @@ export function encodeSymbolRequest(req: SymbolRequest): Uint8Array {
   }
   w.u32(req.salt);
   writeRoot(w, req.root);
-  w.u8(req.sketchLevel);
-  w.varuint(req.sketchBits);
-  if (req.sketch.length !== Math.ceil(req.sketchBits / 8)) throw new Error('assertion failed: sketch length');
-  w.bytes(req.sketch);
+  writeSketch(w, req.sketch);
   writeSymbols(w, 0, req.symbols);
   return w.finish();
 }
@@ -146,15 +173,11 @@ export function decodeSymbolRequest(bytes: Uint8Array): SymbolRequest {
   if (kind !== requestKinds.probe) throw invalid(`unknown symbol request kind ${kind}`);
   const salt = r.u32('salt');
   const root = readRoot(r);
-  const sketchLevel = r.u8('sketch level');
-  if (sketchLevel > 32) throw invalid(`sketch level ${sketchLevel}`);
-  const sketchBits = r.varuint('sketch bits', sketchBitsMax);
-  if (sketchBits > 2 ** sketchLevel) throw invalid(`${sketchBits} sketch bits at level ${sketchLevel}`);
-  const sketch = r.bytes(Math.ceil(sketchBits / 8), 'sketch').slice();
+  const sketch = readSketch(r);
   const { from, symbols } = readSymbols(r);
   if (from !== 0) throw invalid('a probe starts at symbol 0');
   r.end('symbol request');
-  return { kind: 'probe', salt, root, sketchLevel, sketchBits, sketch, symbols };
+  return { kind: 'probe', salt, root, sketch, symbols };
 }
 
 function writeItem(w: WireWriter, item: readonly [number, number]): void {
@@ -217,6 +240,7 @@ export function encodeSymbolResponse(res: SymbolResponse): Uint8Array {
   writeRoot(w, res.root);
   if (res.kind === 'symbols') {
     w.varuint(res.estimate);
+    writeSketch(w, res.sketch);
     writeSymbols(w, res.from, res.symbols);
   } else if (res.kind === 'too-different') {
     w.varuint(res.estimate);
@@ -240,7 +264,8 @@ export function decodeSymbolResponse(bytes: Uint8Array): SymbolResponse {
   let res: SymbolResponse;
   if (kind === responseKinds.symbols) {
     const estimate = r.varuint('estimate', estimateMax);
-    res = { kind: 'symbols', root, estimate, ...readSymbols(r) };
+    const sketch = readSketch(r);
+    res = { kind: 'symbols', root, estimate, sketch, ...readSymbols(r) };
   } else if (kind === responseKinds['too-different']) {
     res = { kind: 'too-different', root, estimate: r.varuint('estimate', estimateMax) };
   } else if (kind === responseKinds.decoded) {
