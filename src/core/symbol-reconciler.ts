@@ -24,7 +24,7 @@ import {
   decodeSymbolResponse,
   encodeItemHeadersRequest,
   encodeSymbolRequest,
-  itemsPerMessageMax,
+  itemHeadersPerRequestMax,
   symbolsPerMessageMax,
 } from './wire-symbols.js';
 
@@ -165,8 +165,8 @@ export class SymbolReconciler {
       }
       this.ownItems = own;
       if (theirs.length === 0) return this.finish([]);
-      this.state = { step: 'headers', items: theirs.slice(0, itemsPerMessageMax) };
-      if (theirs.length > itemsPerMessageMax) this.fallBack('more differing items than one header request holds');
+      if (theirs.length > itemHeadersPerRequestMax) return this.fallBack('more differing items than one header request holds');
+      this.state = { step: 'headers', items: theirs };
       return;
     }
     const limit = Math.min(this.mine.size, k + symbolsPerMessageMax);

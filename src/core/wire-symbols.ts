@@ -18,6 +18,8 @@ export const SymbolMessageType = {
 export const symbolsPerMessageMax = 2 ** 20;
 /** Items (decoded differences or headers) in one message. */
 export const itemsPerMessageMax = 2 ** 18;
+/** Items in one item-headers request: each costs the responder a storage lookup, so one answer stays short. */
+export const itemHeadersPerRequestMax = 32_768;
 /** Bits of the parity sketch in a probe. */
 export const sketchBitsMax = 2 ** 16;
 
@@ -300,7 +302,7 @@ export function encodeItemHeadersRequest(req: ItemHeadersRequest): Uint8Array {
 export function decodeItemHeadersRequest(bytes: Uint8Array): ItemHeadersRequest {
   const r = new WireReader(bytes);
   readHeader(r, SymbolMessageType.itemHeadersRequest, bytes);
-  const n = r.varuint('item count', itemsPerMessageMax);
+  const n = r.varuint('item count', itemHeadersPerRequestMax);
   if (r.remaining() < 8 * n) throw invalid(`truncated items: ${n} announced`);
   const items: Array<[number, number]> = [];
   for (let i = 0; i < n; i++) items.push(readItem(r));
