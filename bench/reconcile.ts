@@ -9,6 +9,8 @@ import { rmSync } from 'node:fs';
 import { respond } from '../src/core/reconcile-driver.js';
 import type { Difference } from '../src/core/reconcile-types.js';
 import { Reconciler, reconcilerOptionsDefault } from '../src/core/reconciler.js';
+import { reconcileSymbols } from '../src/core/symbol-driver.js';
+import { SymbolReconciler, symbolPathOptionsDefault } from '../src/core/symbol-reconciler.js';
 import { planKey } from '../src/core/repair-plan.js';
 import { encodeVersion } from '../src/core/record.js';
 import type { LocalReplica } from '../src/replica/replica.js';
@@ -45,7 +47,7 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  report.print(['bench', 'impl', 'n', 'd', 'bytes', 'roundTrips', 'ms', 'records', 'peakRssBytes', 'opsPerSec', 'overhead']);
+  report.print(['bench', 'impl', 'n', 'd', 'path', 'bytes', 'roundTrips', 'ms', 'wanMs', 'records', 'peakRssBytes', 'opsPerSec', 'overhead']);
 }
 
 /** Gives d keys a newer version on b. */
@@ -57,13 +59,20 @@ async function diverge(b: LocalReplica, offset: number, d: number): Promise<void
   await b.flush();
 }
 
+/** Round trips at 50 ms each plus the bytes at 100 Mbit/s: what the discovery would take over a WAN link. */
+const wanMs = (roundTrips: number, bytes: number): number => Math.round(roundTrips * 50 + (bytes * 8) / 100_000);
+
 async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalReplica): Promise<void> {
+  const sym = await withPeakRss(() => discoverSymbols(a, b));
+  const s = sym.result;
+  report.add({ bench: 'reconcile', impl: 'converge', n: c.n, d: c.d, path: s.path, bytes: s.bytes, roundTrips: s.roundTrips, ms: s.ms, wanMs: wanMs(s.roundTrips, s.bytes), records: s.records, peakRssBytes: sym.peakRssBytes });
   const conv = await withPeakRss(() => discover(a, b));
-  report.add({ bench: 'reconcile', impl: 'converge', n: c.n, d: c.d, bytes: conv.result.bytes, roundTrips: conv.result.roundTrips, ms: conv.result.ms, records: conv.result.records, peakRssBytes: conv.peakRssBytes });
+  const t = conv.result;
+  report.add({ bench: 'reconcile', impl: 'converge-tree', n: c.n, d: c.d, path: 'tree', bytes: t.bytes, roundTrips: t.roundTrips, ms: t.ms, wanMs: wanMs(t.roundTrips, t.bytes), records: t.records, peakRssBytes: conv.peakRssBytes });
   const list = await withPeakRss(async () => baselineList(a, b));
-  report.add({ bench: 'reconcile', impl: 'baseline-full-list', n: c.n, d: c.d, ...list.result, roundTrips: 1, peakRssBytes: list.peakRssBytes });
+  report.add({ bench: 'reconcile', impl: 'baseline-full-list', n: c.n, d: c.d, ...list.result, roundTrips: 1, wanMs: wanMs(1, list.result.bytes), peakRssBytes: list.peakRssBytes });
   const merkle = await withPeakRss(async () => baselineMerkle(a, b));
-  report.add({ bench: 'reconcile', impl: 'baseline-merkle-15', n: c.n, d: c.d, ...merkle.result, roundTrips: 1, peakRssBytes: merkle.peakRssBytes });
+  report.add({ bench: 'reconcile', impl: 'baseline-merkle-15', n: c.n, d: c.d, ...merkle.result, roundTrips: 1, wanMs: wanMs(1, merkle.result.bytes), peakRssBytes: merkle.peakRssBytes });
 }
 
 async function discover(a: LocalReplica, b: LocalReplica): Promise<{ bytes: number; roundTrips: number; ms: number; records: number }> {
@@ -75,6 +84,27 @@ async function discover(a: LocalReplica, b: LocalReplica): Promise<{ bytes: numb
     for (const diff of rec.onResponse(await respond(b, noApply, req))) records += diff.kind === 'key' ? 1 : diff.records;
   }
   return { bytes: rec.stats.bytesSent + rec.stats.bytesReceived, roundTrips: rec.stats.roundTrips, ms: performance.now() - start, records };
+}
+
+/**
+ * What a session discovers: the symbol path, then (if it fell back) the tree descent, as a session runs them.
+ * Bytes and round trips are both parts together; records counts each differing key once.
+ */
+async function discoverSymbols(a: LocalReplica, b: LocalReplica): Promise<{ path: string; bytes: number; roundTrips: number; ms: number; records: number }> {
+  const start = performance.now();
+  const noApply = async (): Promise<{ applied: number; ignored: number }> => ({ applied: 0, ignored: 0 });
+  const exchange = (req: Uint8Array): Promise<Uint8Array> => respond(b, noApply, req);
+  const path = new SymbolReconciler(a, { ...symbolPathOptionsDefault, salt: 0x5eed });
+  if (a.digest.count() > 0) await reconcileSymbols(path, exchange);
+  let bytes = path.stats.bytesSent + path.stats.bytesReceived;
+  let roundTrips = path.stats.roundTrips;
+  let records = path.differences.length;
+  if (path.outcome?.kind === 'decoded') return { path: 'symbols', bytes, roundTrips, ms: performance.now() - start, records };
+  const tree = await discover(a, b);
+  bytes += tree.bytes;
+  roundTrips += tree.roundTrips;
+  records = tree.records;
+  return { path: roundTrips > tree.roundTrips ? 'symbols-then-tree' : 'tree', bytes, roundTrips, ms: performance.now() - start, records };
 }
 
 /** Makes a equal to b again by the same reconciliation, so the next case starts from equal replicas. */

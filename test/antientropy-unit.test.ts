@@ -499,3 +499,30 @@ test('tiny rounds and repair batches still repair exactly what differs: every ke
     await h.close();
   }
 });
+
+test('a session takes the symbol path for a small difference and records it; an empty replica takes the tree', async () => {
+  const h = await harness(3);
+  try {
+    const [a, b, c] = h.members as [Member, Member, Member];
+    const base = Array.from({ length: 500 }, (_, k) => makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('v')));
+    await a.replica.apply(base, 'client');
+    await b.replica.apply(base, 'client');
+    for (let k = 0; k < 6; k++) await a.replica.apply([makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('new'))], 'client');
+    await b.replica.apply([makeRecord(keyToBytes('only-b'), a.node.hlc.now(), text('b'))], 'client');
+    const [entry] = await a.ae.runNow('n2');
+    assert.equal(entry?.discovery?.path, 'symbols', JSON.stringify(entry?.discovery));
+    assert.equal(entry?.roundTrips, 1, 'one round trip finds seven differing keys');
+    assert.equal(entry?.keysPushed, 6);
+    assert.equal(entry?.keysPulled, 1);
+    assert.equal(a.replica.digest.rootHex(), b.replica.digest.rootHex());
+    const [again] = await a.ae.runNow('n2');
+    assert.equal(again?.result, 'converged');
+    assert.equal(again?.discovery?.path, 'symbols');
+    // An empty replica fetches whole ranges through the descent's bulk path.
+    const [bulk] = await c.ae.runNow('n1');
+    assert.equal(bulk?.discovery?.path, 'tree', JSON.stringify(bulk?.discovery));
+    assert.ok(allEqual(roots(h)));
+  } finally {
+    await h.close();
+  }
+});

@@ -15,6 +15,7 @@ import { encodeKey, encodeRecords } from '../src/cluster/codec.js';
 import { errorCodes } from '../src/core/errors.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { encodeRoundRequest, wireVersion } from '../src/core/wire.js';
+import { encodeItemHeadersRequest, encodeSymbolRequest } from '../src/core/wire-symbols.js';
 import { clusterSigner } from '../src/server/auth/cluster-auth.js';
 import { converged, eventually, http, startCluster } from './helpers.js';
 
@@ -583,6 +584,24 @@ const aeMessage = fc
     }),
   );
 
+/** Symbol-path requests (a probe or an item-headers request), valid before they are cut or extended. */
+const symbolMessage = fc
+  .record({ salt: fc.nat({ max: 2 ** 32 - 1 }), n: fc.integer({ min: 0, max: 8 }), probe: fc.boolean() })
+  .map(({ salt, n, probe }) =>
+    probe
+      ? encodeSymbolRequest({
+          kind: 'probe',
+          salt,
+          root: { hi: salt, lo: n, count: n },
+          sketch: { level: 4, bits: 16, parities: new Uint8Array(2) },
+          symbols: new Uint32Array(3 * n).fill(salt),
+        })
+      : encodeItemHeadersRequest({
+          items: Array.from({ length: n }, (_, i) => [salt, i] as const),
+          keyKnown: Array.from({ length: n }, (_, i) => i % 2 === 0),
+        }),
+  );
+
 /** Bodies that are correctly signed but malformed by construction, for each internal route. */
 const badRecord = fc.oneof(
   fc.constant([new Uint8Array(0), new Uint8Array(12), false, new Uint8Array(1)]),
@@ -656,6 +675,16 @@ const signedMalformed = fc.oneof(
     family: 'unknown message type',
     route: 'ae/msg',
     body: Buffer.concat([m.subarray(0, 1), Buffer.from([t]), m.subarray(2)]),
+  })),
+  fc.tuple(symbolMessage, fc.nat()).map(([m, n]) => ({
+    family: 'truncated symbol-path request',
+    route: 'ae/msg',
+    body: m.subarray(0, n % m.length),
+  })),
+  fc.tuple(symbolMessage, fc.uint8Array({ minLength: 1, maxLength: 8 })).map(([m, extra]) => ({
+    family: 'symbol-path request with trailing bytes',
+    route: 'ae/msg',
+    body: Buffer.concat([m, extra]),
   })),
   fc.tuple(aeMessage, fc.constantFrom('ae/msg', 'ae/begin', 'ae/end')).map(([m, r]) => ({
     family: 'anti-entropy from a node that is not a peer',

@@ -213,6 +213,7 @@ export class SessionRunner {
       error,
       resumed: run.resumed,
       ...run.counts,
+      ...(run.discovery === undefined ? {} : { discovery: run.discovery }),
     };
   }
 

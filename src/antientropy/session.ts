@@ -21,7 +21,8 @@ import {
   encodeRangeFetchRequest,
 } from '../core/wire-repair.js';
 import { type SessionEnv, busyClock, sessionLimitsDefault } from './session-env.js';
-import type { SessionCounts, SessionProgress } from './types.js';
+import { runSymbolPath } from './symbol-session.js';
+import type { DiscoveryNote, SessionCounts, SessionProgress } from './types.js';
 import { recordBytes } from './worker-tasks.js';
 
 /** Default records per fetch or push (SessionLimits.repairBatchRecordsMax). */
@@ -36,6 +37,8 @@ export interface SessionRun {
   counts: { -readonly [K in keyof SessionCounts]: SessionCounts[K] };
   phase: SessionProgress['phase'];
   reconciler: Reconciler;
+  /** How discovery went (symbol path, tree descent or both, and why); set once it is decided. */
+  discovery?: DiscoveryNote;
 }
 
 export function reconcilerOptions(env: SessionEnv, salt: number): ReconcilerOptions {
@@ -53,15 +56,27 @@ export function reconcilerOptions(env: SessionEnv, salt: number): ReconcilerOpti
 export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortSignal): Promise<void> {
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(run.peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs, signal });
+  // A resumed session continues its tree descent; a fresh one tries the symbol path first.
+  if (!run.resumed && (await runSymbolPath(env, run, call, signal, { repair, checkpoint: saveCheckpoint })) === 'decoded') {
+    run.phase = 'done';
+    return;
+  }
+  // What the counts hold beyond the descent's own statistics (the symbol path's traffic): kept as a base.
+  const t = run.reconciler.stats;
+  const base = {
+    bytesSent: run.counts.bytesSent - t.bytesSent,
+    bytesReceived: run.counts.bytesReceived - t.bytesReceived,
+    roundTrips: run.counts.roundTrips - t.roundTrips,
+  };
   for (let req = run.reconciler.nextRequest(); req !== null; req = run.reconciler.nextRequest()) {
     await env.throttle.take(0, req.length, signal);
     run.phase = 'discovering';
     const diffs = run.reconciler.onResponse(await call(req));
     const s = run.reconciler.stats;
     Object.assign(run.counts, {
-      bytesSent: s.bytesSent,
-      bytesReceived: s.bytesReceived,
-      roundTrips: s.roundTrips,
+      bytesSent: base.bytesSent + s.bytesSent,
+      bytesReceived: base.bytesReceived + s.bytesReceived,
+      roundTrips: base.roundTrips + s.roundTrips,
       keysCompared: s.keysCompared,
     });
     if (diffs.length > 0) {
@@ -69,19 +84,24 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
       await repair(env, run, diffs, call, signal);
     }
     if (signal.aborted) throw signal.reason;
-    await env.state.saveCheckpoint({
-      id: run.id,
-      peer: run.peer,
-      startedAtMs: run.startedAtMs,
-      salt: run.salt,
-      counts: { ...run.counts },
-      frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
-    });
+    await saveCheckpoint(env, run);
   }
   run.phase = 'done';
 }
 
-async function repair(
+/** The frontier and counts, so that a crash resumes the session where it stopped. */
+function saveCheckpoint(env: SessionEnv, run: SessionRun): Promise<void> {
+  return env.state.saveCheckpoint({
+    id: run.id,
+    peer: run.peer,
+    startedAtMs: run.startedAtMs,
+    salt: run.salt,
+    counts: { ...run.counts },
+    frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
+  });
+}
+
+export async function repair(
   env: SessionEnv,
   run: SessionRun,
   diffs: Difference[],

@@ -33,6 +33,15 @@ export interface SessionProgress extends SessionCounts {
   readonly resumed: boolean;
 }
 
+/** Which discovery a session used: see docs/anti-entropy.md for when each is taken. */
+export interface DiscoveryNote {
+  /** symbols: the symbol path decoded it all; symbols-then-tree: it fell back; tree: it was not tried. */
+  readonly path: 'symbols' | 'symbols-then-tree' | 'tree';
+  readonly reason: string;
+  /** Differing items as estimated from the digests and symbols (0: not estimated). */
+  readonly estimate: number;
+}
+
 export interface SessionHistoryEntry extends SessionCounts {
   readonly id: string;
   readonly peer: string;
@@ -44,6 +53,7 @@ export interface SessionHistoryEntry extends SessionCounts {
   readonly result: SessionResult;
   readonly error: string | null;
   readonly resumed: boolean;
+  readonly discovery?: DiscoveryNote;
 }
 
 export interface PeerAntiEntropyState {

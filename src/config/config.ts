@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { symbolsMaxLimit, symbolsMaxMin } from '../core/riblt.js';
 import { syncPolicies, type SyncPolicy } from '../storage/storage.js';
 import { configError, parseDuration, parseInteger, parseListen, parsePeers, parseSize, validateNodeId } from './parse.js';
 
@@ -26,6 +27,8 @@ export interface NodeConfig {
   readonly bindOutgoing: boolean;
   readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
   readonly leafBits: number;
+  /** Coded symbols kept for the symbol path (16 bytes each); 0 turns the path off. */
+  readonly symbolsMax: number;
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
   readonly tombstoneGraceMs: number;
   /** Versions stamped further ahead of this clock are refused on every path; past it, no coordinating. */
@@ -92,6 +95,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'hint-bytes-max': '256MiB',
   'hint-age-max': '3h',
   'leaf-bits': '18',
+  'ae-symbols': '65536',
   'tombstone-grace': '60s',
   'max-clock-drift': '60s',
   'ae-records-per-second': '50000',
@@ -189,6 +193,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       hintAgeMsMax: parseDuration('--hint-age-max', str('hint-age-max')),
     },
     leafBits: parseInteger('--leaf-bits', str('leaf-bits'), 4, 24),
+    symbolsMax: parseSymbols(str('ae-symbols')),
     tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
     maxClockDriftMs: parseDuration('--max-clock-drift', str('max-clock-drift')),
     aeThrottle: {
@@ -247,4 +252,13 @@ function parseHttpLimits(str: (k: string) => string): NodeConfig['http'] {
     throw configError(`--headers-timeout (${http.headersTimeoutMs} ms) must not exceed --receive-timeout (${http.receiveTimeoutMs} ms)`);
   }
   return http;
+}
+
+/** --ae-symbols: 0 (no symbol path) or from symbolsMaxMin to symbolsMaxLimit. */
+function parseSymbols(raw: string): number {
+  const n = parseInteger('--ae-symbols', raw, 0, symbolsMaxLimit);
+  if (n !== 0 && n < symbolsMaxMin) {
+    throw configError(`--ae-symbols must be 0 or at least ${symbolsMaxMin}, got ${n}`);
+  }
+  return n;
 }

@@ -5,16 +5,20 @@ import { DigestTree } from './digest.js';
 import { tokenOf } from './hash.js';
 import type { ReplicaReader } from './reconcile-types.js';
 import { type VersionedRecord, supersedes } from './record.js';
+import { CodedSymbols } from './riblt.js';
 
 const id = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
 
 export class MemoryReplica implements ReplicaReader {
   readonly digest: DigestTree;
+  readonly symbols: CodedSymbols | undefined;
   private readonly records = new Map<string, { token: Uint8Array; record: VersionedRecord }>();
   private sorted: string[] | null = null;
 
-  constructor(leafBits: number) {
+  /** `symbolsMax`: keep that many coded symbols beside the digest (0: none). */
+  constructor(leafBits: number, symbolsMax = 0) {
     this.digest = new DigestTree(leafBits);
+    this.symbols = symbolsMax > 0 ? new CodedSymbols(symbolsMax) : undefined;
   }
 
   get(key: Uint8Array): VersionedRecord | undefined {
@@ -30,6 +34,7 @@ export class MemoryReplica implements ReplicaReader {
       if (!supersedes(r, cur?.record)) continue;
       const token = cur?.token ?? tokenOf(r.key);
       this.digest.update(token, cur?.record.fp ?? null, r.fp);
+      this.symbols?.update(token, cur?.record.fp ?? null, r.fp);
       if (cur === undefined) this.sorted = null;
       this.records.set(k, { token, record: r });
       applied += 1;

@@ -20,6 +20,8 @@ import {
 } from './wire-repair.js';
 import { MessageType, peekType } from './wire.js';
 import { respondRound, responderLimitsDefault, type ResponderLimits } from './reconcile-responder.js';
+import { respondItemHeaders, respondSymbols } from './symbol-responder.js';
+import { SymbolMessageType } from './wire-symbols.js';
 
 export type Exchange = (request: Uint8Array) => Promise<Uint8Array>;
 
@@ -54,6 +56,8 @@ export async function respond(
 ): Promise<Uint8Array> {
   const type = peekType(bytes);
   if (type === MessageType.roundRequest) return respondRound(reader, bytes, limits);
+  if (type === SymbolMessageType.symbolRequest) return respondSymbols(reader, bytes);
+  if (type === SymbolMessageType.itemHeadersRequest) return respondItemHeaders(reader, bytes);
   if (type === MessageType.fetchRequest) {
     const { keys } = decodeFetchRequest(bytes);
     const records: VersionedRecord[] = [];

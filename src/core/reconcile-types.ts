@@ -3,10 +3,13 @@
 
 import type { DigestTree } from './digest.js';
 import type { VersionedRecord } from './record.js';
+import type { CodedSymbols } from './riblt.js';
 import type { RecordHeader } from './wire.js';
 
 export interface ReplicaReader {
   readonly digest: DigestTree;
+  /** Coded symbols over the same records, when the replica keeps them (the symbol path needs them). */
+  readonly symbols?: CodedSymbols | undefined;
   get(key: Uint8Array): VersionedRecord | undefined;
   scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<{ readonly token: Uint8Array; readonly record: VersionedRecord }>;
 }

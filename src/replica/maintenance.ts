@@ -39,6 +39,7 @@ export interface VerifyLeafResult {
  * records are returned for the caller to remove (anti-entropy then pulls a good copy back from a peer).
  */
 export function verifyLeaf(replica: LocalReplica, leaf: number): VerifyLeafResult {
+  const shadow = replica.symbolShadow;
   const bits = replica.digest.leafBits;
   const { start, end } = prefixRange(bits, leaf);
   let hi = 0;
@@ -53,12 +54,15 @@ export function verifyLeaf(replica: LocalReplica, leaf: number): VerifyLeafResul
       if (e.record === null) continue;
       if (!fpEquals(recomputeFingerprint(e.record), e.record.fp)) rotten.push({ key: e.record.key, record: e.record });
       // The stored fingerprint is what the digest holds; rot is reported separately.
+      shadow?.symbols.update(e.token, null, e.record.fp);
       hi = (hi ^ e.record.fp[0]) >>> 0;
       lo = (lo ^ e.record.fp[1]) >>> 0;
       count += 1;
     }
     from = page.next;
   }
+  // From here on, changes to this leaf reach the verification's copy of the symbols as well.
+  if (shadow !== null) shadow.leafEnd = leaf + 1;
   const drift = !replica.digest.nodeEquals(bits, leaf, { hi, lo, count });
   if (drift) replica.digest.setLeaf(leaf, { hi, lo, count });
   return { leaf, records: count, rotten, drift };

@@ -1,4 +1,4 @@
-// Rebuilding the digest from storage at startup, in slices, while reads and writes go on: writes to keys the
+// Rebuilding the digest (and the coded symbols beside it) from storage at startup, in slices, while reads and writes go on: writes to keys the
 // scan has passed update the digest directly; writes to keys ahead of it are left for the scan to count.
 
 import { recordBound } from './layout.js';
@@ -27,7 +27,9 @@ export async function rebuildDigest(replica: LocalReplica, options: RebuildOptio
     const from = fromLatin1(replica.rebuildCursor!);
     const page = replica.scanPage(from, end, options.sliceRecords);
     for (const e of page.entries) {
-      if (e.record !== null) replica.digest.update(e.token, null, e.record.fp);
+      if (e.record === null) continue;
+      replica.digest.update(e.token, null, e.record.fp);
+      replica.symbols?.update(e.token, null, e.record.fp);
     }
     scanned += page.entries.length;
     if (page.next === undefined) {

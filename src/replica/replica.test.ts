@@ -151,6 +151,39 @@ test('replica: verification repairs planted digest drift and removes a rotten re
   assert.equal(await verifier.pass(), 0, 'a second pass finds nothing');
 });
 
+test('replica: symbols follow every apply and rebuild; verification repairs planted symbol drift', async () => {
+  const storage = createMemoryStorage();
+  const replica = await ready(storage);
+  const records = Array.from({ length: 300 }, (_, i) => makeRecord(keyToBytes(`s${i}`), { ms: 5, counter: 0, node: 'a' }, keyToBytes(`v${i}`)));
+  await replica.apply(records, 'client');
+  await replica.apply(records.slice(0, 50).map((r) => makeRecord(r.key, { ms: 6, counter: 0, node: 'a' }, null)), 'client');
+  await replica.flush();
+  assert.equal(replica.symbols!.count(), 300);
+  const rebuilt = await ready(storage);
+  assert.ok(rebuilt.symbols!.equals(replica.symbols!), 'a rebuild from storage gives the maintained symbols');
+  const good = replica.symbols!.clone();
+  replica.symbols!.toggle(123, 456, 1);
+  const found: string[] = [];
+  const verifier = new DigestVerifier({
+    replica, clock: { now: () => 0 }, timers: { sleep: async () => {
+      // A write while the pass runs reaches both the maintained symbols and the verification's copy.
+      if (replica.symbolShadow !== null && replica.symbolShadow.leafEnd > 30 && found.length === 0 && !wrote) {
+        wrote = true;
+        await replica.apply([makeRecord(keyToBytes('during'), { ms: 7, counter: 0, node: 'a' }, keyToBytes('x'))], 'client');
+      }
+    }, schedule: () => () => {} },
+    recordsPerSecondMax: 500, passIntervalMs: 1,
+    onMismatch: (m) => found.push(m.kind),
+  });
+  let wrote = false;
+  await verifier.pass();
+  assert.deepEqual(found, ['symbol-drift']);
+  assert.ok(wrote);
+  good.update(tokenOf(keyToBytes('during')), null, replica.get(keyToBytes('during'))!.fp);
+  assert.ok(replica.symbols!.equals(good), 'the pass restores the symbols the records give');
+  assert.equal(await verifier.pass(), 0, 'a second pass finds nothing');
+});
+
 test('verification waits while the node is being repaired, and at most deferMaxMs in a row', async () => {
   const replica = await ready(createMemoryStorage());
   await replica.apply(Array.from({ length: 40 }, (_, i) => makeRecord(keyToBytes(`v${i}`), { ms: 1, counter: 0, node: 'a' }, keyToBytes('x'))), 'client');

@@ -5,6 +5,7 @@
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
 import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
+import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
 import {
@@ -28,6 +29,8 @@ export interface ReplicaOptions {
   readonly id: string;
   readonly storage: Storage;
   readonly leafBits?: number;
+  /** Coded symbols kept beside the digest (16 bytes each); 0 keeps none and turns the symbol path off. */
+  readonly symbolsMax?: number;
   readonly onRebuildProgress?: (progress: RebuildProgress) => void;
   /** Lets the event loop run between rebuild slices; the simulation passes its own. */
   readonly yieldNow?: () => Promise<void>;
@@ -56,6 +59,15 @@ export class LocalReplica implements Replica {
   readonly id: string;
   readonly storage: Storage;
   readonly digest: DigestTree;
+  /** The first M coded symbols over the same records as the digest, kept in step with it. */
+  readonly symbols: CodedSymbols | undefined;
+  /**
+   * While verification rebuilds the symbols beside the maintained ones: changes to leaves below `leafEnd` (those
+   * it has read) go into its copy too.
+   */
+  symbolShadow: { readonly symbols: CodedSymbols; leafEnd: number } | null = null;
+  /** Counts digest rebuilds: a verification pass spanning one cannot compare symbols. */
+  rebuilds = 0;
   /** Not-yet-committed records by latin1 storage key; `record: null` is a pending removal. */
   readonly overlay = new Overlay();
   /** While the digest is rebuilt: storage keys >= cursor are not in it yet (the scan will count them). */
@@ -81,6 +93,8 @@ export class LocalReplica implements Replica {
     this.id = options.id;
     this.storage = options.storage;
     this.digest = new DigestTree(options.leafBits ?? leafBitsDefault);
+    const symbolsMax = options.symbolsMax ?? symbolsMaxDefault;
+    this.symbols = symbolsMax > 0 ? new CodedSymbols(symbolsMax) : undefined;
   }
 
   get digestReady(): boolean {
@@ -96,6 +110,8 @@ export class LocalReplica implements Replica {
   async rebuild(): Promise<void> {
     const generation = ++this.rebuildGeneration;
     this.digest.clear();
+    this.symbols?.clear();
+    this.rebuilds += 1;
     this.rebuildCursor = toLatin1(recordBound(new Uint8Array(0)));
     const finished = await rebuildDigest(this, {
       sliceRecords: this.options.rebuildSliceRecords ?? 20_000,
@@ -341,6 +357,11 @@ export class LocalReplica implements Replica {
     if (this.writeEpochs !== null) Atomics.add(this.writeEpochs, writeEpochBucket(token), 1);
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
       this.digest.update(token, currentFp, next?.fp ?? null);
+      this.symbols?.update(token, currentFp, next?.fp ?? null);
+      const shadow = this.symbolShadow;
+      if (shadow !== null && this.digest.leafOf(token) < shadow.leafEnd) {
+        shadow.symbols.update(token, currentFp, next?.fp ?? null);
+      }
     }
     return { lkey, entry };
   }

@@ -6,11 +6,13 @@
 
 import type { Clock } from '../core/hlc.js';
 import { backgroundFailures, logFailure } from '../core/failures.js';
+import { CodedSymbols } from '../core/riblt.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from './replica.js';
 
 export interface VerificationMismatch {
-  readonly kind: 'digest-drift' | 'record-rot';
+  /** symbol-drift: the maintained coded symbols differed from the records at the end of a pass (leaf -1). */
+  readonly kind: 'digest-drift' | 'record-rot' | 'symbol-drift';
   readonly leaf: number;
   readonly key?: Uint8Array;
 }
@@ -120,8 +122,31 @@ export class DigestVerifier {
     }
   }
 
-  /** One full pass over every leaf; returns the mismatches found. */
+  /**
+   * One full pass over every leaf; returns the mismatches found. The coded symbols are rebuilt beside the
+   * maintained ones as the leaves are read, and compared once every leaf has been.
+   */
   async pass(signal?: AbortSignal): Promise<number> {
+    const { replica } = this.options;
+    const rebuilds = replica.rebuilds;
+    const own = replica.symbols;
+    const shadow = own === undefined ? null : { symbols: new CodedSymbols(own.size), leafEnd: 0 };
+    replica.symbolShadow = shadow;
+    try {
+      let found = await this.leaves(signal);
+      if (signal?.aborted || shadow === null || own === undefined) return found;
+      // A rebuild during the pass cleared the maintained symbols, not the copy: nothing to compare this time.
+      if (replica.rebuilds === rebuilds && replica.digestReady && !shadow.symbols.equals(own)) {
+        own.copyFrom(shadow.symbols);
+        found += this.report({ kind: 'symbol-drift', leaf: -1 });
+      }
+      return found;
+    } finally {
+      replica.symbolShadow = null;
+    }
+  }
+
+  private async leaves(signal?: AbortSignal): Promise<number> {
     const { replica, timers } = this.options;
     const leaves = 2 ** replica.digest.leafBits;
     let found = 0;

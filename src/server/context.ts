@@ -63,6 +63,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     leafBits: config.leafBits,
     clock: systemClock,
     maxClockDriftMs: config.maxClockDriftMs,
+    symbolsMax: config.symbolsMax,
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);

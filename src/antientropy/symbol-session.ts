@@ -1,0 +1,66 @@
+// The symbol path inside a session: one probe, the peer's symbols if the probe did not decode, the headers of
+// the peer's differing records, then repair. Falls back to the tree descent (the caller runs it) when the path
+// cannot decode, keeping and repairing what it found; the choice and its reason go into the history entry.
+
+import { ConvergeError } from '../core/errors.js';
+import type { Difference } from '../core/reconcile-types.js';
+import { reconcileSymbols } from '../core/symbol-driver.js';
+import { SymbolReconciler, symbolPathOptionsDefault } from '../core/symbol-reconciler.js';
+import type { SessionEnv } from './session-env.js';
+import type { SessionRun } from './session.js';
+
+type Call = (body: Uint8Array) => Promise<Uint8Array>;
+interface Steps {
+  readonly repair: (env: SessionEnv, run: SessionRun, diffs: Difference[], call: Call, signal: AbortSignal) => Promise<void>;
+  readonly checkpoint: (env: SessionEnv, run: SessionRun) => Promise<void>;
+}
+
+/** Runs the symbol path; 'decoded' when it found the whole difference (and repaired it). */
+export async function runSymbolPath(
+  env: SessionEnv,
+  run: SessionRun,
+  call: Call,
+  signal: AbortSignal,
+  steps: Steps,
+): Promise<'decoded' | 'fallback'> {
+  const replica = env.replica;
+  if (replica.symbols === undefined) {
+    run.discovery = { path: 'tree', reason: 'no coded symbols kept (--ae-symbols 0)', estimate: 0 };
+    return 'fallback';
+  }
+  // An empty replica gains nothing from symbols: whole ranges come faster through the tree's bulk path.
+  if (replica.digest.count() === 0) {
+    run.discovery = { path: 'tree', reason: 'this replica is empty: bulk path', estimate: 0 };
+    return 'fallback';
+  }
+  const path = new SymbolReconciler(replica, { ...symbolPathOptionsDefault, salt: run.salt });
+  run.phase = 'discovering';
+  try {
+    await reconcileSymbols(path, async (req) => {
+      await env.throttle.take(0, req.length, signal);
+      return call(req);
+    });
+  } catch (err) {
+    // A peer that does not speak the symbol path (an older node) answers with a protocol error: use the tree.
+    if (signal.aborted || !(err instanceof ConvergeError) || !err.code.startsWith('PROTOCOL')) throw err;
+    path.outcome = { kind: 'fallback', reason: `the peer refused the symbol path: ${err.message}` };
+  }
+  const s = path.stats;
+  run.counts.bytesSent += s.bytesSent;
+  run.counts.bytesReceived += s.bytesReceived;
+  run.counts.roundTrips += s.roundTrips;
+  const decoded = path.outcome?.kind === 'decoded';
+  run.discovery = {
+    path: decoded ? 'symbols' : 'symbols-then-tree',
+    reason: path.outcome?.kind === 'fallback' ? path.outcome.reason : `decoded ${s.items} differing items`,
+    estimate: s.estimate,
+  };
+  if (path.differences.length > 0) {
+    // A crash during this repair resumes as a tree descent from the root: it finds whatever is left.
+    await steps.checkpoint(env, run);
+    run.phase = 'repairing';
+    await steps.repair(env, run, path.differences, call, signal);
+  }
+  if (signal.aborted) throw signal.reason;
+  return decoded ? 'decoded' : 'fallback';
+}

@@ -1,0 +1,83 @@
+// What both sides of the symbol path compute alike: the records behind an item (found by token prefix, never
+// by a scan), the parity sketch of a digest level that sizes a difference before any symbol decodes, and the
+// split of decoded items into this replica's and the peer's.
+
+import type { DigestTree } from './digest.js';
+import { prefixRange } from './digest.js';
+import { saltedHash } from './reconcile-shared.js';
+import type { ReplicaReader } from './reconcile-types.js';
+import type { VersionedRecord } from './record.js';
+import type { DiffItem } from './riblt-decode.js';
+import { estimateFromParities } from './riblt-decode.js';
+import type { Sketch, SymbolRoot } from './wire-symbols.js';
+
+export interface TokenRecord {
+  readonly token: Uint8Array;
+  readonly record: VersionedRecord;
+}
+
+/** Records whose token starts with these 32 bits (almost always one or none). */
+export function recordsAt(reader: Pick<ReplicaReader, 'scanTokens'>, tokenHi: number): TokenRecord[] {
+  const { start, end } = prefixRange(32, tokenHi);
+  return [...reader.scanTokens(start, end)];
+}
+
+/** The record an item stands for, if this replica holds it. */
+export function recordOfItem(reader: Pick<ReplicaReader, 'scanTokens'>, item: DiffItem): TokenRecord | undefined {
+  return recordsAt(reader, item[0]).find((e) => e.record.fp[0] === item[1]);
+}
+
+export function tokenLo(token: Uint8Array): number {
+  return ((token[4]! << 24) | (token[5]! << 16) | (token[6]! << 8) | token[7]!) >>> 0;
+}
+
+export function rootOf(digest: DigestTree): SymbolRoot {
+  const r = digest.root();
+  return { hi: r.hi, lo: r.lo, count: r.count };
+}
+
+/** One parity bit per node of `level`, for its first `bits` nodes, from the session-salted node hash. */
+export function paritySketch(digest: DigestTree, level: number, bits: number, salt: number): Sketch {
+  const at = Math.min(level, digest.leafBits);
+  const n = Math.min(bits, 2 ** at);
+  const parities = new Uint8Array(Math.ceil(n / 8));
+  for (let i = 0; i < n; i++) {
+    if ((saltedHash(digest.node(at, i), salt) & 1) === 1) parities[i >> 3]! |= 1 << (i & 7);
+  }
+  return { level: at, bits: n, parities };
+}
+
+/** Differing keys estimated by comparing a peer's parity sketch with this digest's. */
+export function estimateFromSketch(digest: DigestTree, sketch: Sketch, salt: number): number {
+  if (sketch.bits === 0 || sketch.level > digest.leafBits) return Number.POSITIVE_INFINITY;
+  const own = paritySketch(digest, sketch.level, sketch.bits, salt).parities;
+  let differing = 0;
+  for (let i = 0; i < own.length; i++) {
+    let x = own[i]! ^ sketch.parities[i]!;
+    while (x !== 0) {
+      differing += x & 1;
+      x >>>= 1;
+    }
+  }
+  return estimateFromParities(differing, sketch.bits, 2 ** sketch.level);
+}
+
+/** Decoded items split by membership: those this replica holds (with their records) and the peer's. */
+export function splitItems(
+  reader: Pick<ReplicaReader, 'scanTokens'>,
+  items: readonly DiffItem[],
+): { own: Array<{ item: DiffItem; entry: TokenRecord }>; theirs: DiffItem[] } {
+  const own: Array<{ item: DiffItem; entry: TokenRecord }> = [];
+  const theirs: DiffItem[] = [];
+  for (const item of items) {
+    const entry = recordOfItem(reader, item);
+    if (entry === undefined) theirs.push(item);
+    else own.push({ item, entry });
+  }
+  return { own, theirs };
+}
+
+/** Symbols needed to decode `items` differing items, with margin: about 1.37 per item for large differences. */
+export function symbolsFor(items: number, overshoot: number): number {
+  return Math.ceil(items * 1.4 * overshoot) + 24;
+}

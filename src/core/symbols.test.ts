@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { prefixRange } from './digest.js';
+import { ConvergeError } from './errors.js';
+import { MemoryReplica } from './memory-reader.js';
+import { respond } from './reconcile-driver.js';
+import type { Difference } from './reconcile-types.js';
+import { Reconciler, reconcilerOptionsDefault } from './reconciler.js';
+import { fpEquals, keyToBytes, makeRecord } from './record.js';
+import { CodedSymbols, forEachIndex } from './riblt.js';
+import { peel, subtractSymbols } from './riblt-decode.js';
+import { reconcileSymbols } from './symbol-driver.js';
+import { SymbolReconciler, symbolPathOptionsDefault } from './symbol-reconciler.js';
+import {
+  decodeItemHeadersRequest,
+  decodeSymbolRequest,
+  decodeSymbolResponse,
+  encodeSymbolRequest,
+} from './wire-symbols.js';
+
+const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
+const noApply = async (): Promise<{ applied: number; ignored: number }> => ({ applied: 0, ignored: 0 });
+
+interface Op {
+  key: number;
+  ms: number;
+  value: number | null;
+  side: 'both' | 'a' | 'b';
+}
+
+const opArb = (keys: number): fc.Arbitrary<Op> =>
+  fc.record({
+    key: fc.integer({ min: 0, max: keys }),
+    ms: fc.integer({ min: 1, max: 4 }),
+    value: fc.option(fc.integer({ min: 0, max: 3 }), { nil: null, freq: 6 }),
+    side: fc.constantFrom('both', 'both', 'both', 'a', 'b'),
+  });
+
+function build(ops: Op[], symbolsMax: number): { a: MemoryReplica; b: MemoryReplica } {
+  const a = new MemoryReplica(8, symbolsMax);
+  const b = new MemoryReplica(8, symbolsMax);
+  for (const op of ops) {
+    const value = op.value === null ? null : new Uint8Array([op.value]);
+    const r = makeRecord(keyToBytes(`key-${op.key}`), { ms: op.ms, counter: 0, node: 'n' }, value);
+    if (op.side !== 'b') a.apply([r]);
+    if (op.side !== 'a') b.apply([r]);
+  }
+  return { a, b };
+}
+
+function bruteForce(a: MemoryReplica, b: MemoryReplica): Set<string> {
+  const out = new Set<string>();
+  for (const r of [...a.all(), ...b.all()]) {
+    const x = a.get(r.key);
+    const y = b.get(r.key);
+    if (x === undefined || y === undefined || !fpEquals(x.fp, y.fp)) out.add(hex(r.key));
+  }
+  return out;
+}
+
+/** The symbol path, then the tree descent if it fell back: what a session does. */
+async function discover(a: MemoryReplica, b: MemoryReplica, salt: number) {
+  const exchange = (req: Uint8Array) => respond(b, noApply, req);
+  const path = new SymbolReconciler(a, { ...symbolPathOptionsDefault, salt });
+  await reconcileSymbols(path, exchange);
+  const found: Difference[] = [...path.differences];
+  if (path.outcome?.kind !== 'decoded') {
+    const tree = new Reconciler(a, { ...reconcilerOptionsDefault, salt, entriesMax: 64 });
+    for (let req = tree.nextRequest(); req !== null; req = tree.nextRequest()) {
+      found.push(...tree.onResponse(await exchange(req)));
+    }
+  }
+  const keys = new Set<string>();
+  for (const d of found) {
+    if (d.kind === 'key') keys.add(hex(d.key));
+    else {
+      const side = d.kind === 'local-range' ? a : b;
+      const { start, end } = prefixRange(d.level, d.index);
+      for (const { record } of side.scanTokens(start, end)) keys.add(hex(record.key));
+    }
+  }
+  return { keys, path };
+}
+
+test('maintained symbols equal symbols built from scratch, whatever the order of writes', () => {
+  fc.assert(
+    fc.property(fc.array(opArb(40), { maxLength: 120 }), (ops) => {
+      const { a } = build(ops, 256);
+      const fresh = new CodedSymbols(256);
+      for (const { token, record } of a.scanTokens(new Uint8Array(8), undefined)) fresh.update(token, null, record.fp);
+      assert.ok(fresh.equals(a.symbols!));
+      assert.equal(a.symbols!.count(), a.all().length);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('an item maps to symbol 0 and to index i with probability near 1/(1 + i/2)', () => {
+  const hits = new Array<number>(64).fill(0);
+  const items = 20_000;
+  for (let n = 0; n < items; n++) forEachIndex(n * 2654435761, n ^ 0x5bd1e995, 64, (i) => (hits[i]! += 1));
+  assert.equal(hits[0], items);
+  for (const i of [1, 4, 16, 63]) {
+    const expected = items / (1 + i / 2);
+    assert.ok(Math.abs(hits[i]! - expected) < 0.1 * expected, `index ${i}: ${hits[i]} vs ${expected}`);
+  }
+});
+
+test('peeling recovers a random symmetric difference exactly', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 2 ** 31 }), (m, seed) => {
+      const x = new CodedSymbols(512);
+      const y = new CodedSymbols(512);
+      const want = new Set<string>();
+      let s = seed;
+      const next = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0);
+      for (let i = 0; i < 30; i++) {
+        const [h, l] = [next(), next()];
+        x.toggle(h, l, 1);
+        y.toggle(h, l, 1);
+      }
+      for (let i = 0; i < m; i++) {
+        const [h, l] = [next(), next()];
+        (i % 2 === 0 ? x : y).toggle(h, l, 1);
+        want.add(`${h}:${l}`);
+      }
+      const result = peel(subtractSymbols(x.triples(0, 512), y.triples(0, 512)));
+      assert.ok(result.complete);
+      assert.deepEqual(new Set(result.items.map(([h, l]) => `${h}:${l}`)), want);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('symbol path (with its fallback) finds exactly the brute-force difference', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(opArb(300), { maxLength: 400 }), fc.integer({ min: 0, max: 2 ** 31 }), async (ops, salt) => {
+      const { a, b } = build(ops, 512);
+      const { keys } = await discover(a, b, salt);
+      assert.deepEqual(keys, bruteForce(a, b));
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('a small difference decodes in one round trip; a large one falls back to the tree', async () => {
+  const ops: Op[] = Array.from({ length: 2000 }, (_, key) => ({ key, ms: 1, value: 1, side: 'both' }));
+  for (let key = 0; key < 5; key++) ops.push({ key, ms: 2, value: 2, side: 'b' });
+  const small = build(ops, 4096);
+  const one = await discover(small.a, small.b, 7);
+  assert.equal(one.path.outcome?.kind, 'decoded');
+  assert.equal(one.path.stats.roundTrips, 1);
+  assert.deepEqual(one.keys, bruteForce(small.a, small.b));
+  for (let key = 0; key < 1500; key++) ops.push({ key, ms: 3, value: 3, side: 'a' });
+  const large = build(ops, 256);
+  const many = await discover(large.a, large.b, 9);
+  assert.equal(many.path.outcome?.kind, 'fallback');
+  assert.deepEqual(many.keys, bruteForce(large.a, large.b));
+});
+
+test('symbol messages refuse truncation, bad kinds and oversized counts with protocol errors', () => {
+  const probe = encodeSymbolRequest({
+    kind: 'probe',
+    salt: 1,
+    root: { hi: 1, lo: 2, count: 3 },
+    sketch: { level: 4, bits: 16, parities: new Uint8Array(2) },
+    symbols: new Uint32Array(9),
+  });
+  assert.equal(decodeSymbolRequest(probe).kind, 'probe');
+  for (let cut = 0; cut < probe.length; cut++) {
+    assert.throws(() => decodeSymbolRequest(probe.subarray(0, cut)), ConvergeError);
+  }
+  const bad = probe.slice();
+  bad[2] = 9;
+  assert.throws(() => decodeSymbolRequest(bad), /unknown symbol request kind/);
+  assert.throws(() => decodeSymbolResponse(new Uint8Array([1, 10, 7])), ConvergeError);
+  assert.throws(() => decodeItemHeadersRequest(new Uint8Array([1, 11, 0xff, 0xff, 0xff, 0x7f])), ConvergeError);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (tail) => {
+      for (const decode of [decodeSymbolRequest, decodeSymbolResponse, decodeItemHeadersRequest]) {
+        for (const type of [9, 10, 11]) {
+          try {
+            decode(new Uint8Array([1, type, ...tail]));
+          } catch (err) {
+            assert.ok(err instanceof ConvergeError, String(err));
+          }
+        }
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
