@@ -69,8 +69,15 @@ export function splitItems(
 ): { own: Array<{ item: DiffItem; entry: TokenRecord }>; theirs: DiffItem[] } {
   const own: Array<{ item: DiffItem; entry: TokenRecord }> = [];
   const theirs: DiffItem[] = [];
+  // A changed key is two items under one token prefix: one storage read serves both.
+  const read = new Map<number, TokenRecord[]>();
   for (const item of items) {
-    const entry = recordOfItem(reader, item);
+    let at = read.get(item[0]);
+    if (at === undefined) {
+      at = recordsAt(reader, item[0]);
+      read.set(item[0], at);
+    }
+    const entry = at.find((e) => e.record.fp[0] === item[1]);
     if (entry === undefined) theirs.push(item);
     else own.push({ item, entry });
   }
