@@ -23,7 +23,10 @@ export function recordsAt(reader: Pick<ReplicaReader, 'scanTokens'>, tokenHi: nu
 }
 
 /** The record an item stands for, if this replica holds it. */
-export function recordOfItem(reader: Pick<ReplicaReader, 'scanTokens'>, item: DiffItem): TokenRecord | undefined {
+export function recordOfItem(
+  reader: Pick<ReplicaReader, 'scanTokens'>,
+  item: DiffItem,
+): TokenRecord | undefined {
   return recordsAt(reader, item[0]).find((e) => e.record.fp[0] === item[1]);
 }
 
