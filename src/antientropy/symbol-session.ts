@@ -11,7 +11,13 @@ import type { SessionRun } from './session.js';
 
 type Call = (body: Uint8Array) => Promise<Uint8Array>;
 interface Steps {
-  readonly repair: (env: SessionEnv, run: SessionRun, diffs: Difference[], call: Call, signal: AbortSignal) => Promise<void>;
+  readonly repair: (
+    env: SessionEnv,
+    run: SessionRun,
+    diffs: Difference[],
+    call: Call,
+    signal: AbortSignal,
+  ) => Promise<void>;
   readonly checkpoint: (env: SessionEnv, run: SessionRun) => Promise<void>;
 }
 

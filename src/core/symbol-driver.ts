@@ -6,5 +6,6 @@ import type { SymbolReconciler } from './symbol-reconciler.js';
 
 /** Exchanges messages until the path has decoded the difference or decided to fall back. */
 export async function reconcileSymbols(path: SymbolReconciler, exchange: Exchange): Promise<void> {
-  for (let req = path.nextRequest(); req !== null; req = path.nextRequest()) path.onResponse(await exchange(req));
+  for (let req = path.nextRequest(); req !== null; req = path.nextRequest())
+    path.onResponse(await exchange(req));
 }

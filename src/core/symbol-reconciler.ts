@@ -70,7 +70,14 @@ type State =
   | { readonly step: 'done' };
 
 export class SymbolReconciler {
-  readonly stats: SymbolPathStats = { roundTrips: 0, bytesSent: 0, bytesReceived: 0, symbolsReceived: 0, items: 0, estimate: 0 };
+  readonly stats: SymbolPathStats = {
+    roundTrips: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    symbolsReceived: 0,
+    items: 0,
+    estimate: 0,
+  };
   outcome: SymbolPathOutcome | null = null;
   /** Every difference found so far, whatever the outcome. */
   readonly differences: Difference[] = [];
@@ -116,7 +123,9 @@ export class SymbolReconciler {
     } else if (s.step === 'symbols') {
       bytes = encodeSymbolRequest({ kind: 'more', from: s.from, to: s.to });
     } else {
-      const keyKnown = s.items.map((item) => this.ownPrefixes.has(item[0]) || recordsAt(this.reader, item[0]).length > 0);
+      const keyKnown = s.items.map(
+        (item) => this.ownPrefixes.has(item[0]) || recordsAt(this.reader, item[0]).length > 0,
+      );
       bytes = encodeItemHeadersRequest({ items: s.items, keyKnown });
     }
     this.stats.bytesSent += bytes.length;
@@ -142,7 +151,8 @@ export class SymbolReconciler {
       if (Number.isFinite(keys)) this.sized = 2 * keys;
     }
     const expected = s.step === 'symbols' ? s.from : 0;
-    if (res.from !== expected) return this.fallBack(`the peer sent symbols from ${res.from}, not ${expected}`);
+    if (res.from !== expected)
+      return this.fallBack(`the peer sent symbols from ${res.from}, not ${expected}`);
     const next = new Uint32Array(this.theirs.length + res.symbols.length);
     next.set(this.theirs);
     next.set(res.symbols, this.theirs.length);
@@ -165,7 +175,8 @@ export class SymbolReconciler {
       }
       this.ownItems = own;
       if (theirs.length === 0) return this.finish([]);
-      if (theirs.length > itemHeadersPerRequestMax) return this.fallBack('more differing items than one header request holds');
+      if (theirs.length > itemHeadersPerRequestMax)
+        return this.fallBack('more differing items than one header request holds');
       this.state = { step: 'headers', items: theirs };
       return;
     }
@@ -175,11 +186,15 @@ export class SymbolReconciler {
     const items = Math.max(Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : 2 * k, this.sized);
     this.stats.estimate = Math.round(items);
     const need = symbolsFor(items, this.options.overshoot);
-    if (need > this.mine.size) return this.fallBack(`too different: about ${Math.round(items)} differing items`);
+    if (need > this.mine.size)
+      return this.fallBack(`too different: about ${Math.round(items)} differing items`);
     this.state = { step: 'symbols', from: k, to: Math.min(limit, Math.max(need, Math.ceil(k * 1.25))) };
   }
 
-  private onDecoded(remote: ReadonlyArray<{ item: DiffItem; header: ItemHeader }>, initiator: readonly DiffItem[]): void {
+  private onDecoded(
+    remote: ReadonlyArray<{ item: DiffItem; header: ItemHeader }>,
+    initiator: readonly DiffItem[],
+  ): void {
     const { own, theirs } = splitItems(this.reader, initiator);
     if (theirs.length > 0) return this.fallBack('the peer decoded items this replica does not hold');
     // Our items sharing a token prefix with one of the peer's were left out: the record under that full token.
@@ -191,7 +206,10 @@ export class SymbolReconciler {
     }
     this.stats.items = remote.length + own.length;
     this.ownItems = own;
-    this.finishWith(remote.map((e) => e.item), remote.map((e) => e.header));
+    this.finishWith(
+      remote.map((e) => e.item),
+      remote.map((e) => e.header),
+    );
   }
 
   private onHeaders(items: DiffItem[], headers: ItemHeader[]): void {
@@ -213,7 +231,9 @@ export class SymbolReconciler {
 
   private keyAt(hi: number, lo: number): Uint8Array | undefined {
     // Usually one of our own differing records (a key changed on both sides): no storage read.
-    this.ownKeys ??= new Map(this.ownItems.map(({ entry }) => [`${itemHi(entry)}:${tokenLo(entry.token)}`, entry.record.key]));
+    this.ownKeys ??= new Map(
+      this.ownItems.map(({ entry }) => [`${itemHi(entry)}:${tokenLo(entry.token)}`, entry.record.key]),
+    );
     const own = this.ownKeys.get(`${hi}:${lo}`);
     if (own !== undefined) return own;
     return recordsAt(this.reader, hi).find((e) => tokenLo(e.token) === lo)?.record.key;
@@ -240,7 +260,12 @@ export class SymbolReconciler {
       lo ^= h.fpLo;
       const found = byKey.get(keyId(key));
       const header = { key, version: h.version, tombstone: h.tombstone, fp: [h.fpHi, h.fpLo] as const };
-      byKey.set(keyId(key), { kind: 'key', key, local: found?.local ?? this.reader.get(key), remote: header });
+      byKey.set(keyId(key), {
+        kind: 'key',
+        key,
+        local: found?.local ?? this.reader.get(key),
+        remote: header,
+      });
     }
     this.differences.push(...byKey.values());
     const theirs = this.theirRoot!;

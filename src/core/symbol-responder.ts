@@ -40,12 +40,20 @@ export interface SymbolResponderLimits {
   readonly deeperLevels: number;
 }
 
-export const symbolResponderLimitsDefault: SymbolResponderLimits = { unsizedSymbols: 8192, overshoot: 1.08, deeperLevels: 4 };
+export const symbolResponderLimitsDefault: SymbolResponderLimits = {
+  unsizedSymbols: 8192,
+  overshoot: 1.08,
+  deeperLevels: 4,
+};
 
 type Reader = ReplicaReader;
 
 /** Answers a symbol request (probe or more symbols). */
-export function respondSymbols(reader: Reader, bytes: Uint8Array, limits = symbolResponderLimitsDefault): Uint8Array {
+export function respondSymbols(
+  reader: Reader,
+  bytes: Uint8Array,
+  limits = symbolResponderLimitsDefault,
+): Uint8Array {
   const req = decodeSymbolRequest(bytes);
   const own = reader.symbols;
   const root = rootOf(reader.digest);
@@ -53,7 +61,14 @@ export function respondSymbols(reader: Reader, bytes: Uint8Array, limits = symbo
   if (req.kind === 'more') {
     const to = Math.min(req.to, own.size);
     const from = Math.min(req.from, to);
-    return encodeSymbolResponse({ kind: 'symbols', root, estimate: 0, sketch: noSketch, from, symbols: own.triples(from, to) });
+    return encodeSymbolResponse({
+      kind: 'symbols',
+      root,
+      estimate: 0,
+      sketch: noSketch,
+      from,
+      symbols: own.triples(from, to),
+    });
   }
   return encodeSymbolResponse(answerProbe(reader, own, req, limits));
 }
@@ -83,7 +98,12 @@ function answerProbe(
   const limit = Math.min(own.size, symbolsPerMessageMax);
   if (!Number.isFinite(sized)) {
     // Too many changes for the probe's sketch: a first batch, and parities of a deeper level to size the rest.
-    const sketch = paritySketch(reader.digest, req.sketch.level + limits.deeperLevels, req.sketch.bits, req.salt);
+    const sketch = paritySketch(
+      reader.digest,
+      req.sketch.level + limits.deeperLevels,
+      req.sketch.bits,
+      req.salt,
+    );
     const to = Math.min(limit, Math.max(k, limits.unsizedSymbols));
     return { kind: 'symbols', root, estimate: 0, sketch, from: 0, symbols: own.triples(0, to) };
   }
@@ -91,7 +111,14 @@ function answerProbe(
   const need = symbolsFor(items, limits.overshoot);
   if (need > own.size) return { kind: 'too-different', root, estimate: Math.round(items) };
   const to = Math.min(limit, Math.max(need, k));
-  return { kind: 'symbols', root, estimate: Math.round(items), sketch: noSketch, from: 0, symbols: own.triples(0, to) };
+  return {
+    kind: 'symbols',
+    root,
+    estimate: Math.round(items),
+    sketch: noSketch,
+    from: 0,
+    symbols: own.triples(0, to),
+  };
 }
 
 /**
@@ -108,7 +135,10 @@ function describeDecoded(
   if (countDifference !== theirs.length - mine.length) return undefined;
   const theirPrefixes = new Set(theirs.map((item) => item[0]));
   const ourPrefixes = new Set(mine.map(({ item }) => item[0]));
-  const remote = mine.map(({ item, entry }) => ({ item, header: headerOf(entry, theirPrefixes.has(item[0])) }));
+  const remote = mine.map(({ item, entry }) => ({
+    item,
+    header: headerOf(entry, theirPrefixes.has(item[0])),
+  }));
   return { remote, initiator: theirs.filter((item) => !ourPrefixes.has(item[0])) };
 }
 

@@ -23,7 +23,10 @@ export function recordsAt(reader: Pick<ReplicaReader, 'scanTokens'>, tokenHi: nu
 }
 
 /** The record an item stands for, if this replica holds it. */
-export function recordOfItem(reader: Pick<ReplicaReader, 'scanTokens'>, item: DiffItem): TokenRecord | undefined {
+export function recordOfItem(
+  reader: Pick<ReplicaReader, 'scanTokens'>,
+  item: DiffItem,
+): TokenRecord | undefined {
   return recordsAt(reader, item[0]).find((e) => e.record.fp[0] === item[1]);
 }
 
@@ -69,8 +72,15 @@ export function splitItems(
 ): { own: Array<{ item: DiffItem; entry: TokenRecord }>; theirs: DiffItem[] } {
   const own: Array<{ item: DiffItem; entry: TokenRecord }> = [];
   const theirs: DiffItem[] = [];
+  // A changed key is two items under one token prefix: one storage read serves both.
+  const read = new Map<number, TokenRecord[]>();
   for (const item of items) {
-    const entry = recordOfItem(reader, item);
+    let at = read.get(item[0]);
+    if (at === undefined) {
+      at = recordsAt(reader, item[0]);
+      read.set(item[0], at);
+    }
+    const entry = at.find((e) => e.record.fp[0] === item[1]);
     if (entry === undefined) theirs.push(item);
     else own.push({ item, entry });
   }

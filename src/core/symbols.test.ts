@@ -88,7 +88,8 @@ test('maintained symbols equal symbols built from scratch, whatever the order of
     fc.property(fc.array(opArb(40), { maxLength: 120 }), (ops) => {
       const { a } = build(ops, 256);
       const fresh = new CodedSymbols(256);
-      for (const { token, record } of a.scanTokens(new Uint8Array(8), undefined)) fresh.update(token, null, record.fp);
+      for (const { token, record } of a.scanTokens(new Uint8Array(8), undefined))
+        fresh.update(token, null, record.fp);
       assert.ok(fresh.equals(a.symbols!));
       assert.equal(a.symbols!.count(), a.all().length);
     }),
@@ -135,11 +136,15 @@ test('peeling recovers a random symmetric difference exactly', () => {
 
 test('symbol path (with its fallback) finds exactly the brute-force difference', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(opArb(300), { maxLength: 400 }), fc.integer({ min: 0, max: 2 ** 31 }), async (ops, salt) => {
-      const { a, b } = build(ops, 512);
-      const { keys } = await discover(a, b, salt);
-      assert.deepEqual(keys, bruteForce(a, b));
-    }),
+    fc.asyncProperty(
+      fc.array(opArb(300), { maxLength: 400 }),
+      fc.integer({ min: 0, max: 2 ** 31 }),
+      async (ops, salt) => {
+        const { a, b } = build(ops, 512);
+        const { keys } = await discover(a, b, salt);
+        assert.deepEqual(keys, bruteForce(a, b));
+      },
+    ),
     { numRuns: 150 },
   );
 });
@@ -175,7 +180,10 @@ test('symbol messages refuse truncation, bad kinds and oversized counts with pro
   bad[2] = 9;
   assert.throws(() => decodeSymbolRequest(bad), /unknown symbol request kind/);
   assert.throws(() => decodeSymbolResponse(new Uint8Array([1, 10, 7])), ConvergeError);
-  assert.throws(() => decodeItemHeadersRequest(new Uint8Array([1, 11, 0xff, 0xff, 0xff, 0x7f])), ConvergeError);
+  assert.throws(
+    () => decodeItemHeadersRequest(new Uint8Array([1, 11, 0xff, 0xff, 0xff, 0x7f])),
+    ConvergeError,
+  );
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 64 }), (tail) => {
       for (const decode of [decodeSymbolRequest, decodeSymbolResponse, decodeItemHeadersRequest]) {

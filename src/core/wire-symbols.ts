@@ -200,7 +200,9 @@ function writeItemHeader(w: WireWriter, item: readonly [number, number], h: Item
     return;
   }
   const moved = h.fpHi !== item[1];
-  w.u8((h.tombstone ? headerFlags.tombstone : 0) | (h.key !== undefined ? headerFlags.key : 0) | (moved ? 8 : 0));
+  w.u8(
+    (h.tombstone ? headerFlags.tombstone : 0) | (h.key !== undefined ? headerFlags.key : 0) | (moved ? 8 : 0),
+  );
   w.u32(h.tokenLo);
   if (h.key !== undefined) w.lengthPrefixed(h.key);
   w.version(h.version);
@@ -313,7 +315,10 @@ export function decodeItemHeadersRequest(bytes: Uint8Array): ItemHeadersRequest 
 }
 
 /** One header per requested item, in the request's order. */
-export function encodeItemHeadersResponse(items: readonly (readonly [number, number])[], headers: readonly ItemHeader[]): Uint8Array {
+export function encodeItemHeadersResponse(
+  items: readonly (readonly [number, number])[],
+  headers: readonly ItemHeader[],
+): Uint8Array {
   if (items.length !== headers.length) throw new Error('assertion failed: one header per item');
   const w = start(SymbolMessageType.itemHeadersResponse);
   w.varuint(headers.length);
@@ -321,7 +326,10 @@ export function encodeItemHeadersResponse(items: readonly (readonly [number, num
   return w.finish();
 }
 
-export function decodeItemHeadersResponse(bytes: Uint8Array, items: readonly (readonly [number, number])[]): ItemHeader[] {
+export function decodeItemHeadersResponse(
+  bytes: Uint8Array,
+  items: readonly (readonly [number, number])[],
+): ItemHeader[] {
   const r = new WireReader(bytes);
   readHeader(r, SymbolMessageType.itemHeadersResponse, bytes);
   const n = r.varuint('header count', itemsPerMessageMax);

@@ -129,6 +129,8 @@ export class World {
         retryMs: config.storageRetryMs,
       }),
       leafBits: 8,
+      // Small like the digest: histories hold a few hundred keys, and the symbol path still runs.
+      symbolsMax: 1024,
       yieldNow: () => scheduler.sleep(owner, 0),
       rebuildSliceRecords: 128,
       clock,
