@@ -17,3 +17,6 @@ export * from './reconcile-driver.js';
 export * from './repair-plan.js';
 export * from './memory-reader.js';
 export * from './sorted.js';
+export * from './topology.js';
+export * from './topology-claim.js';
+export * from './topology-describe.js';
