@@ -36,6 +36,7 @@ export function claimPartitions(input: ClaimInput): Int32Array {
   }
   fillHoles(input, table, counts);
   balance(input, table, counts);
+  balanceHeads(input, table);
   return table;
 }
 
@@ -60,13 +61,19 @@ function score(seed: number, partition: number): number {
  */
 function fillHoles(input: ClaimInput, table: Int32Array, counts: Int32Array): void {
   const { memberCount, partitions, width, memberSeeds } = input;
+  // mark[m] === p + 1 while member m is in partition p: an O(1) membership test on the hot loop.
+  const mark = new Int32Array(memberCount);
   for (let r = 0; r < width; r++) {
     for (let p = 0; p < partitions; p++) {
       if (table[p * width + r] !== claimHole) continue;
+      for (let k = 0; k < width; k++) {
+        const m = table[p * width + k]!;
+        if (m !== claimHole) mark[m] = p + 1;
+      }
       let best = -1;
       let bestScore = 0;
       for (let m = 0; m < memberCount; m++) {
-        if (holds(table, width, p, m)) continue;
+        if (mark[m] === p + 1) continue;
         const s = score(memberSeeds[m]!, p);
         if (best === -1 || counts[m]! < counts[best]! || (counts[m] === counts[best] && s > bestScore)) {
           best = m;
@@ -115,6 +122,38 @@ function balance(input: ClaimInput, table: Int32Array, counts: Int32Array): void
       }
     }
     assert(moved, 'claim: the fullest member holds a partition the emptiest lacks');
+  }
+}
+
+/**
+ * Evens out the first replicas (where a coordinator that prefers the head sends its work) by swapping ranks
+ * inside a partition: no replica moves. Best effort: a swap needs the two members in one partition, so the
+ * heads end within one of each other when such swaps exist (always with RF = N), close to it otherwise.
+ */
+function balanceHeads(input: ClaimInput, table: Int32Array): void {
+  const { memberCount, partitions, width } = input;
+  if (width < 2) return;
+  const heads = new Int32Array(memberCount);
+  for (let p = 0; p < partitions; p++) heads[table[p * width]!]! += 1;
+  // Every swap lowers the sum of squared head counts, so the passes end.
+  for (let swapped = true; swapped; ) {
+    swapped = false;
+    for (let p = 0; p < partitions; p++) {
+      const at = p * width;
+      const head = table[at]!;
+      let best = -1;
+      for (let r = 1; r < width; r++) {
+        const m = table[at + r]!;
+        if (heads[head]! - heads[m]! >= 2 && (best === -1 || heads[m]! < heads[table[at + best]!]!)) best = r;
+      }
+      if (best === -1) continue;
+      const m = table[at + best]!;
+      table[at] = m;
+      table[at + best] = head;
+      heads[head]! -= 1;
+      heads[m]! += 1;
+      swapped = true;
+    }
   }
 }
 
