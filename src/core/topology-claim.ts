@@ -26,7 +26,8 @@ export function claimPartitions(input: ClaimInput): Int32Array {
   const { memberCount, partitions, width } = input;
   assert(memberCount >= 1 && width >= 1 && width <= memberCount, 'claim: 1 <= width <= members');
   assert(input.memberSeeds.length === memberCount, 'claim: one seed per member');
-  const table = input.start === undefined ? new Int32Array(partitions * width).fill(claimHole) : input.start.slice();
+  const table =
+    input.start === undefined ? new Int32Array(partitions * width).fill(claimHole) : input.start.slice();
   assert(table.length === partitions * width, 'claim: table shape');
   const counts = new Int32Array(memberCount);
   for (const m of table) {
@@ -158,7 +159,10 @@ function balanceHeads(input: ClaimInput, table: Int32Array): void {
 }
 
 /** Replicas placed in `next` that `previous` did not have on the same partition: the data a change moves. */
-export function replicasMoved(previous: ReadonlyArray<ReadonlyArray<string>>, next: ReadonlyArray<ReadonlyArray<string>>): number {
+export function replicasMoved(
+  previous: ReadonlyArray<ReadonlyArray<string>>,
+  next: ReadonlyArray<ReadonlyArray<string>>,
+): number {
   assert(previous.length === next.length, 'replicasMoved: same partition count');
   let moved = 0;
   for (let p = 0; p < next.length; p++) {

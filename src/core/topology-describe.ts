@@ -55,14 +55,23 @@ function memberList(members: readonly RingMember[]): string {
  * first (a peer started with other values must be refused: restart it with the same ones); an epoch
  * difference alone is reported last, because once membership can change it only means one side is behind.
  */
-export function compareRings(local: RingDescription, remote: RingDescription, remoteId: string): RingMismatch | null {
+export function compareRings(
+  local: RingDescription,
+  remote: RingDescription,
+  remoteId: string,
+): RingMismatch | null {
   if (local.partitions !== remote.partitions) {
-    return { field: 'partitions', message: `peer ${remoteId} runs --partitions ${remote.partitions}, this node ${local.partitions}` };
+    return {
+      field: 'partitions',
+      message: `peer ${remoteId} runs --partitions ${remote.partitions}, this node ${local.partitions}`,
+    };
   }
   if (local.replicationFactor !== remote.replicationFactor) {
     return {
       field: 'replicationFactor',
-      message: `peer ${remoteId} runs --replication-factor ${remote.replicationFactor}, this node ${local.replicationFactor}`,
+      message:
+        `peer ${remoteId} runs --replication-factor ${remote.replicationFactor}, ` +
+        `this node ${local.replicationFactor}`,
     };
   }
   const mine = memberList(local.members);
@@ -76,15 +85,25 @@ export function compareRings(local: RingDescription, remote: RingDescription, re
       onlyThere.length > 0 ? `only the peer lists ${onlyThere.join(', ')}` : '',
       onlyHere.length > 0 ? `only this node lists ${onlyHere.join(', ')}` : '',
     ].filter((s) => s !== '');
-    const why = detail.length > 0 ? detail.join('; ') : `members' states differ: peer [${theirs}], this node [${mine}]`;
-    return { field: 'members', message: `peer ${remoteId} has other members (${why}); every member needs the same --peers` };
+    const why =
+      detail.length > 0 ? detail.join('; ') : `members' states differ: peer [${theirs}], this node [${mine}]`;
+    return {
+      field: 'members',
+      message: `peer ${remoteId} has other members (${why}); every member needs the same --peers`,
+    };
   }
   if (local.epoch !== remote.epoch) {
-    return { field: 'epoch', message: `peer ${remoteId} is at ring epoch ${remote.epoch}, this node at ${local.epoch}` };
+    return {
+      field: 'epoch',
+      message: `peer ${remoteId} is at ring epoch ${remote.epoch}, this node at ${local.epoch}`,
+    };
   }
   if (local.fingerprint !== remote.fingerprint) {
     // Same fields, different fingerprints: the peer hashes another layout (a different version of converge).
-    return { field: 'fingerprint', message: `peer ${remoteId} has ring fingerprint ${remote.fingerprint}, this node ${local.fingerprint}` };
+    return {
+      field: 'fingerprint',
+      message: `peer ${remoteId} has ring fingerprint ${remote.fingerprint}, this node ${local.fingerprint}`,
+    };
   }
   return null;
 }

@@ -4,12 +4,13 @@ import fc from 'fast-check';
 import { DigestTree } from './digest.js';
 import { ConvergeError } from './errors.js';
 import { tokenOf } from './hash.js';
+import { partitionRuns, quorumOf, Topology } from './topology.js';
 import { replicasMoved } from './topology-claim.js';
-import { LiveTopology, compareRings, describeTopology, ringMismatchError } from './topology-describe.js';
-import { Topology, partitionRuns, quorumOf } from './topology.js';
+import { compareRings, describeTopology, LiveTopology, ringMismatchError } from './topology-describe.js';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
-const lists = (t: Topology): string[][] => Array.from({ length: t.partitions }, (_, p) => [...t.replicasOf(p)]);
+const lists = (t: Topology): string[][] =>
+  Array.from({ length: t.partitions }, (_, p) => [...t.replicasOf(p)]);
 
 /** Member ids, distinct, in arbitrary order. */
 const membersArb = fc.uniqueArray(fc.stringMatching(/^[a-z0-9]{1,6}$/), { minLength: 1, maxLength: 12 });
@@ -34,7 +35,8 @@ function checkInvariants(t: Topology): void {
 function checkHeads(t: Topology): void {
   if (t.replicas !== t.members.length) return;
   const heads = new Map<string, number>();
-  for (let p = 0; p < t.partitions; p++) heads.set(t.replicasOf(p)[0]!, (heads.get(t.replicasOf(p)[0]!) ?? 0) + 1);
+  for (let p = 0; p < t.partitions; p++)
+    heads.set(t.replicasOf(p)[0]!, (heads.get(t.replicasOf(p)[0]!) ?? 0) + 1);
   const counts = t.members.map((m) => heads.get(m.id) ?? 0);
   assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `heads ${counts}`);
 }
@@ -52,13 +54,17 @@ test('topology: balanced within one partition of P x RF / N, replicas on distinc
 
 test('topology: the same members in any order give the same assignment', () => {
   fc.assert(
-    fc.property(membersArb.chain((m) => fc.tuple(fc.constant(m), fc.shuffledSubarray(m, { minLength: m.length }))),
-      partitionsArb, rfArb, ([members, shuffled], partitions, rf) => {
+    fc.property(
+      membersArb.chain((m) => fc.tuple(fc.constant(m), fc.shuffledSubarray(m, { minLength: m.length }))),
+      partitionsArb,
+      rfArb,
+      ([members, shuffled], partitions, rf) => {
         const a = Topology.create({ members, partitions, replicationFactor: rf });
         const b = Topology.create({ members: shuffled, partitions, replicationFactor: rf });
         assert.deepEqual(lists(a), lists(b));
         assert.equal(describeTopology(a).fingerprint, describeTopology(b).fingerprint);
-      }),
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -72,7 +78,8 @@ test('topology: N = RF = 3 gives every node every partition (full replication, a
   assert.equal(t.sharedPartitions('n1', 'n2').length, 256);
   // The heads of the preference lists are spread too: each node is first for a third of the partitions.
   const heads = new Map<string, number>();
-  for (let p = 0; p < t.partitions; p++) heads.set(t.replicasOf(p)[0]!, (heads.get(t.replicasOf(p)[0]!) ?? 0) + 1);
+  for (let p = 0; p < t.partitions; p++)
+    heads.set(t.replicasOf(p)[0]!, (heads.get(t.replicasOf(p)[0]!) ?? 0) + 1);
   for (const id of ids(3)) assert.ok(Math.abs(heads.get(id)! - 256 / 3) < 1);
 });
 
@@ -124,21 +131,25 @@ test('topology: measured moves, 4th node joining 3 and 6th joining 5 (RF 3, P 25
 
 test('topology: a partition is one digest subtree; its token range holds exactly its tokens', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 4, max: 12 }), fc.uint8Array({ minLength: 1, maxLength: 16 }), (leafBits, key) => {
-      const partitions = 2 ** Math.min(leafBits, 8);
-      const t = Topology.create({ members: ids(5), partitions, leafBits });
-      const digest = new DigestTree(leafBits);
-      const token = tokenOf(key);
-      const p = t.partitionOf(token);
-      const { first, end } = t.leavesOf(p, leafBits);
-      const leaf = digest.leafOf(token);
-      assert.ok(leaf >= first && leaf < end, 'the key\'s digest leaf lies under its partition');
-      assert.equal(leaf >>> (leafBits - t.partitionBits), t.digestNodeOf(p).index);
-      const range = t.partitionRange(p);
-      assert.ok(Buffer.compare(range.start, token) <= 0);
-      assert.ok(range.end === undefined || Buffer.compare(token, range.end) < 0);
-      assert.deepEqual(t.replicasFor(token), t.replicasForKey(key));
-    }),
+    fc.property(
+      fc.integer({ min: 4, max: 12 }),
+      fc.uint8Array({ minLength: 1, maxLength: 16 }),
+      (leafBits, key) => {
+        const partitions = 2 ** Math.min(leafBits, 8);
+        const t = Topology.create({ members: ids(5), partitions, leafBits });
+        const digest = new DigestTree(leafBits);
+        const token = tokenOf(key);
+        const p = t.partitionOf(token);
+        const { first, end } = t.leavesOf(p, leafBits);
+        const leaf = digest.leafOf(token);
+        assert.ok(leaf >= first && leaf < end, "the key's digest leaf lies under its partition");
+        assert.equal(leaf >>> (leafBits - t.partitionBits), t.digestNodeOf(p).index);
+        const range = t.partitionRange(p);
+        assert.ok(Buffer.compare(range.start, token) <= 0);
+        assert.ok(range.end === undefined || Buffer.compare(token, range.end) < 0);
+        assert.deepEqual(t.replicasFor(token), t.replicasForKey(key));
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -154,7 +165,11 @@ test('topology: shared partitions are the intersection; peers are those sharing 
   }
   assert.deepEqual(t.peersOf('n1'), ['n2', 'n3', 'n4', 'n5']);
   assert.deepEqual(t.ownedBy('nobody'), []);
-  assert.deepEqual(partitionRuns([0, 1, 2, 5, 7, 8]), [[0, 2], [5, 5], [7, 8]]);
+  assert.deepEqual(partitionRuns([0, 1, 2, 5, 7, 8]), [
+    [0, 2],
+    [5, 5],
+    [7, 8],
+  ]);
 });
 
 test('topology: bad parameters are refused with the option named', () => {
@@ -169,7 +184,10 @@ test('topology: bad parameters are refused with the option named', () => {
     [{ members: [{ id: 'a', state: 'joining' }] }, /only normal members/],
   ];
   for (const [params, message] of bad) {
-    assert.throws(() => Topology.create(params), (e: unknown) => e instanceof ConvergeError && e.code === 'CONFIG_INVALID' && message.test(e.message));
+    assert.throws(
+      () => Topology.create(params),
+      (e: unknown) => e instanceof ConvergeError && e.code === 'CONFIG_INVALID' && message.test(e.message),
+    );
   }
   const t = Topology.create({ members: ['a'] });
   assert.throws(() => t.withMembers(['a', 'b'], 1), /epoch 1 must be above the current 1/);

@@ -4,7 +4,7 @@
 // A Topology is immutable: a membership change makes a new one with a higher epoch (LiveTopology tells).
 
 import { leafBitsDefault, prefixRange } from './digest.js';
-import { ConvergeError, assert } from './errors.js';
+import { assert, ConvergeError } from './errors.js';
 import { hash64, tokenHi, tokenOf } from './hash.js';
 import { claimHole, claimPartitions } from './topology-claim.js';
 
@@ -49,7 +49,8 @@ const idBytes = new TextEncoder();
 
 function normaliseMembers(members: ReadonlyArray<RingMember | string>): RingMember[] {
   if (members.length === 0) throw invalid('ring: at least one member is needed');
-  if (members.length > membersMax) throw invalid(`ring: ${members.length} members exceed membersMax ${membersMax}`);
+  if (members.length > membersMax)
+    throw invalid(`ring: ${members.length} members exceed membersMax ${membersMax}`);
   const out = members.map((m) => (typeof m === 'string' ? { id: m, state: 'normal' as const } : { ...m }));
   const seen = new Set<string>();
   for (const m of out) {
@@ -61,7 +62,8 @@ function normaliseMembers(members: ReadonlyArray<RingMember | string>): RingMemb
     seen.add(m.id);
     if (!memberStates.includes(m.state)) throw invalid(`ring: member ${m.id} has unknown state "${m.state}"`);
     // Joining and leaving need the handover of the next step (membership changes); refuse them until then.
-    if (m.state !== 'normal') throw invalid(`ring: member ${m.id} is ${m.state}; only normal members are supported yet`);
+    if (m.state !== 'normal')
+      throw invalid(`ring: member ${m.id} is ${m.state}; only normal members are supported yet`);
   }
   // Code-unit order, not locale order: the same on every node whatever its locale.
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -72,9 +74,12 @@ function checkPartitions(partitions: number, leafBits: number): number {
   if (!Number.isInteger(partitions) || partitions < 1 || !Number.isInteger(bits)) {
     throw invalid(`--partitions: ${partitions} must be a power of two (1, 2, 4, ... ${partitionsMax})`);
   }
-  if (partitions > partitionsMax) throw invalid(`--partitions: ${partitions} exceeds partitionsMax ${partitionsMax}`);
+  if (partitions > partitionsMax)
+    throw invalid(`--partitions: ${partitions} exceeds partitionsMax ${partitionsMax}`);
   if (bits > leafBits) {
-    throw invalid(`--partitions: ${partitions} exceeds the digest's ${2 ** leafBits} leaves (--leaf-bits ${leafBits})`);
+    throw invalid(
+      `--partitions: ${partitions} exceeds the digest's ${2 ** leafBits} leaves (--leaf-bits ${leafBits})`,
+    );
   }
   return bits;
 }
@@ -97,12 +102,16 @@ export class Topology {
   /** Sorted by id. */
   readonly members: readonly RingMember[];
   private readonly index: ReadonlyMap<string, number>;
-  /** partitions x replicas member indexes, in preference order. */
-  private readonly table: Int32Array;
   private readonly lists: ReadonlyArray<readonly string[]>;
   private readonly owned: ReadonlyArray<readonly number[]>;
 
-  private constructor(members: RingMember[], partitionBits: number, rf: number, epoch: number, table: Int32Array) {
+  private constructor(
+    members: RingMember[],
+    partitionBits: number,
+    rf: number,
+    epoch: number,
+    table: Int32Array,
+  ) {
     this.members = Object.freeze(members.map((m) => Object.freeze(m)));
     this.partitionBits = partitionBits;
     this.partitions = 2 ** partitionBits;
@@ -110,7 +119,6 @@ export class Topology {
     this.replicas = Math.min(rf, members.length);
     this.epoch = epoch;
     this.index = new Map(members.map((m, i) => [m.id, i]));
-    this.table = table;
     const lists: string[][] = [];
     const owned: number[][] = members.map(() => []);
     for (let p = 0; p < this.partitions; p++) {
@@ -134,9 +142,15 @@ export class Topology {
     checkReplicationFactor(rf);
     const bits = checkPartitions(params.partitions ?? partitionsDefault, params.leafBits ?? leafBitsDefault);
     const epoch = params.epoch ?? 1;
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalid(`ring: epoch ${epoch} must be a non-negative integer`);
+    if (!Number.isSafeInteger(epoch) || epoch < 0)
+      throw invalid(`ring: epoch ${epoch} must be a non-negative integer`);
     const width = Math.min(rf, members.length);
-    const table = claimPartitions({ memberCount: members.length, memberSeeds: seedsOf(members), partitions: 2 ** bits, width });
+    const table = claimPartitions({
+      memberCount: members.length,
+      memberSeeds: seedsOf(members),
+      partitions: 2 ** bits,
+      width,
+    });
     return new Topology(members, bits, rf, epoch, table);
   }
 
@@ -158,7 +172,13 @@ export class Topology {
       for (let r = 0; r < Math.min(width, kept.length); r++) start[p * width + r] = kept[r]!;
     }
     const seeds = seedsOf(members);
-    const table = claimPartitions({ memberCount: members.length, memberSeeds: seeds, partitions: this.partitions, width, start });
+    const table = claimPartitions({
+      memberCount: members.length,
+      memberSeeds: seeds,
+      partitions: this.partitions,
+      width,
+      start,
+    });
     return new Topology(members, this.partitionBits, this.replicationFactor, epoch, table);
   }
 
@@ -176,7 +196,10 @@ export class Topology {
 
   /** The preference list of a partition: its replicas, first choice first. */
   replicasOf(partition: number): readonly string[] {
-    assert(Number.isInteger(partition) && partition >= 0 && partition < this.partitions, 'partition in range');
+    assert(
+      Number.isInteger(partition) && partition >= 0 && partition < this.partitions,
+      'partition in range',
+    );
     return this.lists[partition]!;
   }
 
@@ -213,18 +236,26 @@ export class Topology {
 
   /** The members that share at least one partition with `member` (its anti-entropy peers), sorted by id. */
   peersOf(member: string): string[] {
-    return this.members.map((m) => m.id).filter((id) => id !== member && this.sharedPartitions(member, id).length > 0);
+    return this.members
+      .map((m) => m.id)
+      .filter((id) => id !== member && this.sharedPartitions(member, id).length > 0);
   }
 
-  /** The token range [start, end) of a partition; `end` undefined for the last one (to the keyspace's end). */
+  /** The token range [start, end) of a partition; `end` is undefined for the last one (to the end). */
   partitionRange(partition: number): { start: Uint8Array; end: Uint8Array | undefined } {
-    assert(Number.isInteger(partition) && partition >= 0 && partition < this.partitions, 'partition in range');
+    assert(
+      Number.isInteger(partition) && partition >= 0 && partition < this.partitions,
+      'partition in range',
+    );
     return prefixRange(this.partitionBits, partition);
   }
 
   /** The digest node that summarises a partition: level partitionBits, index partition. */
   digestNodeOf(partition: number): { level: number; index: number } {
-    assert(Number.isInteger(partition) && partition >= 0 && partition < this.partitions, 'partition in range');
+    assert(
+      Number.isInteger(partition) && partition >= 0 && partition < this.partitions,
+      'partition in range',
+    );
     return { level: this.partitionBits, index: partition };
   }
 
