@@ -78,7 +78,7 @@ export class Reconciler {
     this.stats = resumeFrom?.stats ?? { roundTrips: 0, bytesSent: 0, bytesReceived: 0, keysCompared: 0, fraction: 0 };
   }
 
-  /** The first frontier: the root, or one item per scoped subtree (children, or entries at the leaf level). */
+  /** The first frontier: the root, or one item per scoped subtree (children; entries at the leaf level). */
   private startQueue(): Pending[] {
     const scope = this.options.scope;
     if (scope === undefined) return [{ kind: 'root', level: 0, index: 0 }];
@@ -257,8 +257,8 @@ export class Reconciler {
   }
 
   /**
-   * Nodes are visited at the origin level plus multiples of branchBits, and at the leaf level; a node's parent
-   * is the visited level above.
+   * Nodes are visited at the origin level plus multiples of branchBits, and at the leaf level; a node's
+   * parent is the visited level above.
    */
   private parentOf(level: number, index: number): string | undefined {
     if (level <= this.originLevel) return undefined;
