@@ -20,3 +20,4 @@ export * from './sorted.js';
 export * from './topology.js';
 export * from './topology-claim.js';
 export * from './topology-describe.js';
+export * from './topology-watermark.js';

@@ -7,6 +7,7 @@ import { tokenOf } from './hash.js';
 import { partitionRuns, quorumOf, Topology } from './topology.js';
 import { replicasMoved } from './topology-claim.js';
 import { compareRings, describeTopology, LiveTopology, ringMismatchError } from './topology-describe.js';
+import { ownedWatermarksMs, partitionWatermarkMs } from './topology-watermark.js';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
 const lists = (t: Topology): string[][] =>
@@ -226,4 +227,28 @@ test('topology: LiveTopology tells listeners of a newer epoch only, until they u
   off();
   assert.equal(live.advance(two.withMembers(ids(5))), true);
   assert.deepEqual(seen, [[1, 2]]);
+});
+
+test('topology: a partition watermark is the minimum over pairs of its replicas only', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 7 }), fc.integer({ min: 1, max: 3 }), fc.nat(), (n, rf, seed) => {
+      const t = Topology.create({ members: ids(n), partitions: 16, replicationFactor: rf });
+      const time = (a: string, b: string): number =>
+        ((seed + a.charCodeAt(1) * 31 + b.charCodeAt(1) * 31) % 1000) + 1;
+      const pair = (a: string, b: string): number => (a < b ? time(a, b) : time(b, a));
+      for (const { partition, watermarkMs } of ownedWatermarksMs(t, 'n1', pair)) {
+        const r = t.replicasOf(partition);
+        const pairs = r.flatMap((a, i) => r.slice(i + 1).map((b) => pair(a, b)));
+        assert.equal(watermarkMs, pairs.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...pairs));
+      }
+      // A member outside a partition never holds it back, even if it never completed a session.
+      const outsider = t.members.map((m) => m.id).find((id) => !t.holds(id, 0));
+      if (outsider !== undefined) {
+        const never = (a: string, b: string): number | null =>
+          a === outsider || b === outsider ? null : pair(a, b);
+        assert.notEqual(partitionWatermarkMs(t, 0, never), null);
+      }
+    }),
+    { numRuns: 100 },
+  );
 });
