@@ -117,7 +117,7 @@ test('topology: a join or a leave moves only the replicas the balance needs', ()
   );
 });
 
-test('topology: measured moves, 4th node joining 3 and 6th joining 5 (RF 3, P 256)', () => {
+test('topology: measured moves, 4th node joining 3 and 6th joining 5 (RF 3, P 256)', (t) => {
   const three = Topology.create({ members: ids(3) });
   const four = three.withMembers(ids(4));
   assert.equal(replicasMoved(lists(three), lists(four)), 192); // the newcomer's 256 x 3 / 4
@@ -128,6 +128,11 @@ test('topology: measured moves, 4th node joining 3 and 6th joining 5 (RF 3, P 25
   const freshSix = Topology.create({ members: ids(6) });
   const freshMoved = replicasMoved(lists(five), lists(freshSix));
   assert.ok(freshMoved >= 128 && freshMoved <= 768, `fresh claim moved ${freshMoved}`);
+  const back = six.withMembers(ids(5));
+  t.diagnostic(
+    `replicas moved: 3->4 ${replicasMoved(lists(three), lists(four))}, 5->6 ${replicasMoved(lists(five), lists(six))}` +
+      `, 6->5 ${replicasMoved(lists(six), lists(back))}, 5->6 by a fresh claim ${freshMoved}`,
+  );
 });
 
 test('topology: a partition is one digest subtree; its token range holds exactly its tokens', () => {
