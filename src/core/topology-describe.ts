@@ -4,7 +4,7 @@
 
 import { ConvergeError } from './errors.js';
 import { hash64 } from './hash.js';
-import type { RingMember, Topology } from './topology.js';
+import { memberIdBytesMax, memberStates, membersMax, type RingMember, type Topology } from './topology.js';
 
 export interface RingDescription {
   readonly epoch: number;
@@ -106,6 +106,48 @@ export function compareRings(
     };
   }
   return null;
+}
+
+function protocolInvalid(message: string): ConvergeError {
+  return new ConvergeError('PROTOCOL_INVALID', `ring description: ${message}`);
+}
+
+const isCount = (v: unknown, max: number): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+
+/**
+ * A peer's ring description as received (JSON), checked field by field so that a malformed one is a clear
+ * PROTOCOL_INVALID instead of a wrong comparison. The fingerprint is taken as sent: compareRings reports it.
+ */
+export function parseRingDescription(value: unknown): RingDescription {
+  if (value === null || typeof value !== 'object') throw protocolInvalid('not an object');
+  const v = value as Record<string, unknown>;
+  if (!isCount(v.epoch, Number.MAX_SAFE_INTEGER))
+    throw protocolInvalid('epoch is not a non-negative integer');
+  if (!isCount(v.partitions, 2 ** 32)) throw protocolInvalid('partitions is not a non-negative integer');
+  if (!isCount(v.replicationFactor, 2 ** 32)) throw protocolInvalid('replicationFactor is not an integer');
+  if (typeof v.fingerprint !== 'string' || !/^[0-9a-f]{16}$/.test(v.fingerprint)) {
+    throw protocolInvalid('fingerprint is not 16 hex digits');
+  }
+  if (!Array.isArray(v.members) || v.members.length > membersMax) {
+    throw protocolInvalid(`members is not a list of at most ${membersMax}`);
+  }
+  const members = v.members.map((m: unknown, i): RingMember => {
+    const r = (m ?? {}) as Record<string, unknown>;
+    const okId =
+      typeof r.id === 'string' && r.id.length > 0 && encoder.encode(r.id).length <= memberIdBytesMax;
+    if (!okId) throw protocolInvalid(`member ${i} has no valid id`);
+    if (!memberStates.includes(r.state as RingMember['state']))
+      throw protocolInvalid(`member ${i} has no valid state`);
+    return { id: r.id as string, state: r.state as RingMember['state'] };
+  });
+  return {
+    epoch: v.epoch,
+    partitions: v.partitions,
+    replicationFactor: v.replicationFactor,
+    members,
+    fingerprint: v.fingerprint,
+  };
 }
 
 /** The error a node answers to (or logs about) a peer whose ring differs. */

@@ -6,7 +6,13 @@ import { ConvergeError } from './errors.js';
 import { tokenOf } from './hash.js';
 import { partitionRuns, quorumOf, Topology } from './topology.js';
 import { replicasMoved } from './topology-claim.js';
-import { compareRings, describeTopology, LiveTopology, ringMismatchError } from './topology-describe.js';
+import {
+  compareRings,
+  describeTopology,
+  LiveTopology,
+  parseRingDescription,
+  ringMismatchError,
+} from './topology-describe.js';
 import { ownedWatermarksMs, partitionWatermarkMs } from './topology-watermark.js';
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
@@ -130,8 +136,8 @@ test('topology: measured moves, 4th node joining 3 and 6th joining 5 (RF 3, P 25
   assert.ok(freshMoved >= 128 && freshMoved <= 768, `fresh claim moved ${freshMoved}`);
   const back = six.withMembers(ids(5));
   t.diagnostic(
-    `replicas moved: 3->4 ${replicasMoved(lists(three), lists(four))}, 5->6 ${replicasMoved(lists(five), lists(six))}` +
-      `, 6->5 ${replicasMoved(lists(six), lists(back))}, 5->6 by a fresh claim ${freshMoved}`,
+    `replicas moved: 3->4 ${replicasMoved(lists(three), lists(four))}, ` +
+      `5->6 ${replicasMoved(lists(five), lists(six))}, 6->5 ${replicasMoved(lists(six), lists(back))}, 5->6 by a fresh claim ${freshMoved}`,
   );
 });
 
@@ -255,5 +261,38 @@ test('topology: a partition watermark is the minimum over pairs of its replicas 
       }
     }),
     { numRuns: 100 },
+  );
+});
+
+test("topology: a peer's ring description survives JSON and malformed ones are refused clearly", () => {
+  const d = describeTopology(Topology.create({ members: ids(4), replicationFactor: 2 }));
+  const back = parseRingDescription(JSON.parse(JSON.stringify(d)));
+  assert.deepEqual(back, d);
+  assert.equal(compareRings(d, back, 'n2'), null);
+  const bad: unknown[] = [
+    null,
+    'x',
+    { ...d, epoch: -1 },
+    { ...d, partitions: 1.5 },
+    { ...d, fingerprint: 'zz' },
+    { ...d, members: 'n1' },
+    { ...d, members: [{ id: '', state: 'normal' }] },
+    { ...d, members: [{ id: 'n1', state: 'gone' }] },
+  ];
+  for (const b of bad) {
+    assert.throws(
+      () => parseRingDescription(b),
+      (e: unknown) =>
+        e instanceof ConvergeError && e.code === 'PROTOCOL_INVALID' && /^ring description: /.test(e.message),
+    );
+  }
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => {
+      try {
+        parseRingDescription(v);
+      } catch (e) {
+        assert.ok(e instanceof ConvergeError && e.code === 'PROTOCOL_INVALID');
+      }
+    }),
   );
 });
