@@ -43,3 +43,7 @@ export {
   wireVersion,
 } from './wire.js';
 export * from './wire-repair.js';
+export * from './topology.js';
+export * from './topology-claim.js';
+export * from './topology-describe.js';
+export * from './topology-watermark.js';

@@ -22,6 +22,18 @@ export interface ReconcilerOptions extends ReconcileLimits {
   readonly roundBusyMsMax?: number;
   /** Milliseconds from a monotonic clock; the simulation's virtual clock never advances within a round. */
   readonly busyNow?: () => number;
+  /**
+   * Reconcile only these subtrees (the partitions two replicas share: topology's `sharedPartitions` at
+   * level `partitionBits`) instead of the whole tree. Nothing outside them is compared or reported. Give the
+   * same scope to `resume`. Absent: the whole tree from the root, as before partitions.
+   */
+  readonly scope?: ReconcileScope;
+}
+
+/** Digest nodes at one level, ascending; each is compared as a whole subtree. */
+export interface ReconcileScope {
+  readonly level: number;
+  readonly indexes: readonly number[];
 }
 
 export const reconcilerOptionsDefault: Omit<ReconcilerOptions, 'salt'> = { ...reconcileLimitsDefault, roundBytesMax: 2 * 2 ** 20 };
@@ -47,6 +59,10 @@ export class Reconciler {
   private sent = new Map<string, VersionedRecord[]>();
   readonly stats: ReconcilerStats;
   private readonly leafBits: number;
+  /** The level the walk starts from (0 without a scope): visited levels are branchBits apart from it. */
+  private readonly originLevel: number;
+  /** Scales a node's share of the keyspace into its share of the scope, so `fraction` ends at 1. */
+  private readonly weightScale: number;
 
   constructor(
     private readonly reader: ReplicaReader,
@@ -54,8 +70,27 @@ export class Reconciler {
     resumeFrom?: { queue: Pending[]; stats: ReconcilerStats },
   ) {
     this.leafBits = reader.digest.leafBits;
-    this.queue = resumeFrom?.queue ?? [{ kind: 'root', level: 0, index: 0 }];
+    const scope = options.scope;
+    this.originLevel = scope?.level ?? 0;
+    const scoped = scope !== undefined && scope.indexes.length > 0;
+    this.weightScale = scoped ? 2 ** scope.level / scope.indexes.length : 1;
+    this.queue = resumeFrom?.queue ?? this.startQueue();
     this.stats = resumeFrom?.stats ?? { roundTrips: 0, bytesSent: 0, bytesReceived: 0, keysCompared: 0, fraction: 0 };
+  }
+
+  /** The first frontier: the root, or one item per scoped subtree (children; entries at the leaf level). */
+  private startQueue(): Pending[] {
+    const scope = this.options.scope;
+    if (scope === undefined) return [{ kind: 'root', level: 0, index: 0 }];
+    const { level, indexes } = scope;
+    assert(Number.isInteger(level) && level >= 0 && level <= this.leafBits, 'scope level within the digest');
+    indexes.forEach((index, i) => {
+      assert(Number.isInteger(index) && index >= 0 && index < 2 ** level, 'scope index in range');
+      assert(i === 0 || index > indexes[i - 1]!, 'scope indexes ascending, no repeats');
+    });
+    if (level === 0) return indexes.map(() => ({ kind: 'root' as const, level: 0, index: 0 }));
+    const kind = level === this.leafBits ? ('entries' as const) : ('children' as const);
+    return indexes.map((index) => ({ kind, level, index }));
   }
 
   get done(): boolean {
@@ -120,7 +155,7 @@ export class Reconciler {
     for (const r of res.results) this.handleResult(r, out, reported);
     for (const p of answered) {
       // Children the peer did not report are equal: their share of the keyspace is resolved.
-      if (p.kind === 'children') this.stats.fraction += weight(p.level) - (reported.get(nodeId(p.level, p.index)) ?? 0);
+      if (p.kind === 'children') this.stats.fraction += this.weight(p.level) - (reported.get(nodeId(p.level, p.index)) ?? 0);
     }
     this.sent.clear();
     return out;
@@ -128,7 +163,7 @@ export class Reconciler {
 
   private handleResult(r: ResponseResult, out: Difference[], reported: Map<string, number>): void {
     const parent = this.parentOf(r.level, r.index);
-    if (parent !== undefined) reported.set(parent, (reported.get(parent) ?? 0) + weight(r.level));
+    if (parent !== undefined) reported.set(parent, (reported.get(parent) ?? 0) + this.weight(r.level));
     switch (r.kind) {
       case 'equal':
         this.stats.fraction += 1;
@@ -158,7 +193,7 @@ export class Reconciler {
       const childIndex = index * n + j;
       const own = this.reader.digest.node(childLevel, childIndex);
       if (saltedHash(own, this.options.salt) === t.hash && own.count === t.count) {
-        this.stats.fraction += weight(childLevel);
+        this.stats.fraction += this.weight(childLevel);
         continue;
       }
       if (t.count === 0) this.pushWhole(childLevel, childIndex, out);
@@ -173,7 +208,7 @@ export class Reconciler {
   private pushWhole(level: number, index: number, out: Difference[]): void {
     const records = this.reader.digest.node(level, index).count;
     if (records > 0) out.push({ kind: 'local-range', level, index, records });
-    this.stats.fraction += weight(level);
+    this.stats.fraction += this.weight(level);
   }
 
   /**
@@ -191,7 +226,7 @@ export class Reconciler {
   /** This replica holds nothing under this node: every record the peer holds there is missing here. */
   private pullWhole(level: number, index: number, records: number, out: Difference[]): void {
     out.push({ kind: 'remote-range', level, index, records });
-    this.stats.fraction += weight(level);
+    this.stats.fraction += this.weight(level);
   }
 
   private resolveEntries(level: number, index: number, missing: Uint8Array, headers: readonly RecordHeader[], out: Difference[]): void {
@@ -209,7 +244,7 @@ export class Reconciler {
       else byKey.set(id, { key: h.key, local: undefined, remote: h });
     }
     for (const d of byKey.values()) out.push({ kind: 'key', key: d.key, local: d.local, remote: d.remote });
-    this.stats.fraction += weight(level);
+    this.stats.fraction += this.weight(level);
   }
 
   private localRecords(level: number, index: number, limit: number): VersionedRecord[] {
@@ -217,11 +252,19 @@ export class Reconciler {
     return [...this.reader.scanTokens(start, end, limit)].map((e) => e.record);
   }
 
-  /** Nodes are visited at multiples of branchBits and at the leaf level; a node's parent is the visited level above. */
+  private weight(level: number): number {
+    return 2 ** -level * this.weightScale;
+  }
+
+  /**
+   * Nodes are visited at the origin level plus multiples of branchBits, and at the leaf level; a node's
+   * parent is the visited level above.
+   */
   private parentOf(level: number, index: number): string | undefined {
-    if (level === 0) return undefined;
+    if (level <= this.originLevel) return undefined;
     const b = this.options.branchBits;
-    const up = level % b === 0 ? b : level % b;
+    const relative = level - this.originLevel;
+    const up = relative % b === 0 ? b : relative % b;
     return nodeId(level - up, index >>> up);
   }
 
@@ -258,6 +301,5 @@ export class Reconciler {
   }
 }
 
-const weight = (level: number): number => 2 ** -level;
 const nodeId = (level: number, index: number): string => `${level}/${index}`;
 const keyId = (key: Uint8Array): string => String.fromCharCode(...key);
