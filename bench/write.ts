@@ -27,8 +27,6 @@ export async function run(args: string[]): Promise<void> {
         bench: 'write', impl: 'converge', mode: label, consistency, inFlight, opsPerSec: Math.round(r.ops / r.seconds),
         p50Ms: Number(percentile(r.latenciesMs, 50).toFixed(2)), p99Ms: Number(percentile(r.latenciesMs, 99).toFixed(2)), failed: r.failed,
       });
-      // Writes at `one` are acknowledged before their fan-out ends: let it drain so phases do not overlap.
-      await drain(cluster);
     }
     process.stderr.write('write: raw lmdb…\n');
     const raw = await rawLmdbPutsPerSecond(root, 'group', 100_000, valueBytes, 32);
@@ -40,8 +38,3 @@ export async function run(args: string[]): Promise<void> {
   report.print(['bench', 'impl', 'mode', 'consistency', 'inFlight', 'opsPerSec', 'p50Ms', 'p99Ms', 'failed']);
 }
 
-async function drain(cluster: LocalCluster): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  const busy = (): boolean => [...cluster.running.values()].some((r) => [...r.ctx.node.ctx.inFlight.values()].some((n) => n > 0));
-  while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-}

@@ -27,6 +27,10 @@ function flagSettings(opts: Record<string, unknown>): RawSettings {
     verifyInterval: 'verify-interval', verifyRecordsPerSecond: 'verify-records-per-second', verifyStartDelay: 'verify-start-delay',
     hintsPerPeerMax: 'hints-per-peer-max', hintBytesMax: 'hint-bytes-max', hintAgeMax: 'hint-age-max', valueBytesMax: 'value-bytes-max', bodyBytesMax: 'body-bytes-max', requestTimeout: 'request-timeout',
     tlsCert: 'tls-cert', tlsKey: 'tls-key', tlsCa: 'tls-ca', clientTokensFile: 'client-tokens-file',
+    replicationQueueRecordsMax: 'replication-queue-records-max', replicationQueueBytesMax: 'replication-queue-bytes-max',
+    replicationMessageRecordsMax: 'replication-message-records-max', replicationMessageBytesMax: 'replication-message-bytes-max',
+    replicationMessagesInFlight: 'replication-messages-in-flight', admissionWaitMax: 'admission-wait-max',
+    batchKeysMax: 'batch-keys-max', batchBytesMax: 'batch-bytes-max',
     connectionsMax: 'connections-max', headersTimeout: 'headers-timeout', receiveTimeout: 'receive-timeout', idleTimeout: 'idle-timeout', keepAliveTimeout: 'keep-alive-timeout',
   };
   const out: RawSettings = {};
@@ -76,6 +80,14 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'CA certificate (PEM) that peers\' certificates must chain to')
     .option('--client-tokens-file <file>', 'require bearer tokens on the public API: lines of read-only|read-write TOKEN [NAME]')
+    .option('--replication-queue-records-max <n>', 'records queued or in flight to one peer; past it writes wait (default 16384)')
+    .option('--replication-queue-bytes-max <size>', 'bytes queued or in flight to one peer; past it writes wait (default 64MiB)')
+    .option('--replication-message-records-max <n>', 'records in one replication message (default 1024)')
+    .option('--replication-message-bytes-max <size>', 'bytes in one replication message (default 1MiB)')
+    .option('--replication-messages-in-flight <n>', 'replication messages out to one peer at once (default 2)')
+    .option('--admission-wait-max <duration>', 'a write waits this long for queue room, then 503 OVERLOADED (default 1s; 0: at once)')
+    .option('--batch-keys-max <n>', 'keys in one batch request (default 1000)')
+    .option('--batch-bytes-max <size>', 'key and value bytes in one batch request (default 4MiB)')
     .option('--connections-max <n>', 'open connections at most; further ones are closed at once')
     .option('--headers-timeout <duration>', 'a client must send its request headers within this')
     .option('--receive-timeout <duration>', 'a client must send its whole request within this')

@@ -9,7 +9,9 @@ import type { VersionedRecord } from '../core/record.js';
 import { hintPrefix } from '../replica/layout.js';
 import type { Storage } from '../storage/storage.js';
 import { decodeRecords, encodeRecords } from './codec.js';
-import type { Transport } from './transport.js';
+
+/** Sends records to a peer; resolves once the peer has persisted every one (the replication channel). */
+export type HintDelivery = (peer: string, records: readonly VersionedRecord[]) => Promise<void>;
 
 export interface HintLimits {
   readonly hintsPerPeerMax: number;
@@ -126,12 +128,12 @@ export class HintStore {
   }
 
   /** Replays due hints of every peer; called on the node's own tick. */
-  async replayDue(transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+  async replayDue(deliver: HintDelivery, valueBytesMax: number): Promise<void> {
     const now = this.clock.now();
     for (const [peer, state] of this.peers) {
       if (state.count === 0 || now < state.retryAtMs) continue;
       try {
-        await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
+        await this.replayBatch(peer, state, deliver, valueBytesMax);
         state.failures = 0;
         state.retryAtMs = 0;
       } catch {
@@ -142,7 +144,7 @@ export class HintStore {
     }
   }
 
-  private async replayBatch(peer: string, state: PeerHints, transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+  private async replayBatch(peer: string, state: PeerHints, deliver: HintDelivery, valueBytesMax: number): Promise<void> {
     const { start, end } = peerBounds(peer);
     const batch = [...this.storage.scan(start, end, this.limits.hintReplayBatchMax)];
     const now = this.clock.now();
@@ -152,7 +154,7 @@ export class HintStore {
       if (now - created > this.limits.hintAgeMsMax) this.counters.dropped.expired += 1;
       else send.push(...decodeRecords(value.subarray(8), valueBytesMax));
     }
-    if (send.length > 0) await transport.call(peer, { route: 'hint', body: encodeRecords(send), timeoutMs });
+    if (send.length > 0) await deliver(peer, send);
     // Re-checked after the await: only the hints we read are deleted; newer ones stay queued.
     await this.storage.write(batch.map(({ key }) => ({ key, value: null })));
     for (const { value } of batch) {

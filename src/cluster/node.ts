@@ -14,9 +14,18 @@ import type { ApplySource } from '../replica/types.js';
 import { decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
 import { coordinateRead, coordinateWrite } from './coordinator.js';
 import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
-import { type ClusterMetrics, createClusterMetrics } from './metrics.js';
+import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
 import type { Consistency, NodeApi, NodeStatus, PeerConfig, ReadResult, WriteResult } from './node-types.js';
+import { ReplicationAdmission } from './replication-admission.js';
+import { ReplicationChannel, replicationRoute } from './replication-channel.js';
+import {
+  AckStatus,
+  type AckStatusCode,
+  type ReplicationSource,
+  decodeReplicationBatch,
+  encodeReplicationAck,
+} from './replication-codec.js';
 import type { InternalHandler, Transport } from './transport.js';
 
 export interface NodeOptions {
@@ -68,13 +77,24 @@ export class ConvergeNode implements NodeApi {
       keys: () => options.replica.digest.count(),
     });
     for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
+    const channels = new Map<string, ReplicationChannel>();
+    const admission = new ReplicationAdmission(channels, options.timers, () => limits.admissionWaitMsMax);
+    const markSeen = (peer: string, ok: boolean): void => {
+      this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) });
+      if (ok) channels.get(peer)?.markUp();
+    };
+    const events = { onRoom: () => admission.onRoom(), onReachable: markSeen };
+    for (const p of peers) channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events));
+    registerReplicationMetrics(this.registry, replicationGauges(channels, admission, limits));
+    const members = [options.id, ...peers.map((p) => p.id)];
     this.ctx = {
-      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics, inFlight: new Map(),
-      markSeen: (peer, ok) => this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) }),
+      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics,
+      timers: options.timers, channels, admission, replicasFor: () => members, markSeen,
     };
     this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
     this.routes.set('hint', (_r, body) => this.applyFromPeer(body, 'hint'));
     this.routes.set('repair', (_r, body) => this.applyFromPeer(body, 'read-repair'));
+    this.routes.set(replicationRoute, (_r, body) => this.applyReplicationBatch(body));
     this.routes.set('read', async (_r, body) => encodeOptionalRecord(this.ctx.replica.get(decodeKey(body))));
     this.routes.set('ping', async () => encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex() }));
   }
@@ -146,6 +166,34 @@ export class ConvergeNode implements NodeApi {
     return encodeJson({ ...result, refused: records.length - accepted.length });
   }
 
+  /**
+   * A coalesced replication message: decoded and checked whole (one bad record refuses the message before any
+   * record is applied), applied by source in one turn (so one storage commit takes them all), answered once
+   * the replica has persisted them, with one status per record.
+   */
+  private async applyReplicationBatch(body: Uint8Array): Promise<Uint8Array> {
+    const entries = decodeReplicationBatch(body, this.ctx.limits.valueBytesMax);
+    for (const { record } of entries) {
+      if (record.key.length > this.ctx.limits.keyBytesMax) {
+        throw new ConvergeError('KEY_TOO_LONG', `key of ${record.key.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`);
+      }
+    }
+    const statuses: AckStatusCode[] = new Array(entries.length).fill(AckStatus.persisted);
+    const bySource = new Map<ReplicationSource, VersionedRecord[]>();
+    for (const [i, { record, source }] of entries.entries()) {
+      if (!this.guard(record, source)) {
+        statuses[i] = AckStatus.refused;
+        continue;
+      }
+      this.hlc.observe(record.version);
+      const group = bySource.get(source) ?? [];
+      group.push(record);
+      bySource.set(source, group);
+    }
+    await Promise.all([...bySource].map(([source, records]) => this.ctx.replica.apply(records, source)));
+    return encodeReplicationAck(statuses);
+  }
+
   registerInternal(route: string, handler: InternalHandler): void {
     this.routes.set(route, handler);
   }
@@ -194,8 +242,18 @@ export class ConvergeNode implements NodeApi {
       }
       await this.pingPeers();
       if (signal.aborted) return;
-      if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(() => {});
+      if (this.ctx.mechanisms.hints) await this.replayHints();
     }
+  }
+
+  /** Hints ride the replication channels, so their records share messages (and queue bounds) with writes. */
+  private async replayHints(): Promise<void> {
+    const deliver = (peer: string, records: readonly VersionedRecord[]): Promise<void> => {
+      const channel = this.ctx.channels.get(peer);
+      if (channel === undefined) return Promise.reject(new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`));
+      return channel.sendAll(records, 'hint');
+    };
+    await this.ctx.hints?.replayDue(deliver, this.ctx.limits.valueBytesMax).catch(() => this.ctx.metrics.backgroundErrors.inc({ what: 'hint-replay' }));
   }
 
   private async pingPeers(): Promise<void> {
@@ -214,6 +272,21 @@ export class ConvergeNode implements NodeApi {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'node closed'));
     await this.ctx.replica.flush();
   }
+}
+
+function replicationGauges(channels: ReadonlyMap<string, ReplicationChannel>, admission: ReplicationAdmission, limits: NodeLimits) {
+  return {
+    channels: () =>
+      [...channels.values()].map((c) => ({
+        peer: c.peer, records: c.pendingRecords, bytes: c.pendingBytes, messages: c.counters.messages,
+        sent: c.counters.records, failed: c.counters.failedMessages, down: c.down,
+      })),
+    limits: () => ({ records: limits.replicationQueueRecordsMax, bytes: limits.replicationQueueBytesMax }),
+    admission: () => ({
+      waiting: admission.waiting(), atOnce: admission.counters.admittedAtOnce,
+      afterWait: admission.counters.admittedAfterWait, overloaded: admission.counters.overloaded,
+    }),
+  };
 }
 
 export function createNode(options: NodeOptions): ConvergeNode {

@@ -20,6 +20,17 @@ export interface NodeConfig {
     readonly bodyBytesMax: number;
     readonly requestTimeoutMs: number;
   };
+  /** Coalesced replication and write admission (docs/operations.md, "Replication queues and back-pressure"). */
+  readonly replication: {
+    readonly replicationQueueRecordsMax: number;
+    readonly replicationQueueBytesMax: number;
+    readonly replicationMessageRecordsMax: number;
+    readonly replicationMessageBytesMax: number;
+    readonly replicationMessagesInFlightMax: number;
+    readonly admissionWaitMsMax: number;
+    readonly batchKeysMax: number;
+    readonly batchBytesMax: number;
+  };
   readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
   readonly leafBits: number;
   /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
@@ -76,6 +87,14 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'value-bytes-max': '1MiB',
   'body-bytes-max': '2MiB',
   'request-timeout': '2s',
+  'replication-queue-records-max': '16384',
+  'replication-queue-bytes-max': '64MiB',
+  'replication-message-records-max': '1024',
+  'replication-message-bytes-max': '1MiB',
+  'replication-messages-in-flight': '2',
+  'admission-wait-max': '1s',
+  'batch-keys-max': '1000',
+  'batch-bytes-max': '4MiB',
   'hints-per-peer-max': '100000',
   'hint-bytes-max': '256MiB',
   'hint-age-max': '3h',
@@ -166,6 +185,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       bodyBytesMax: parseSize('--body-bytes-max', str('body-bytes-max')),
       requestTimeoutMs: parseDuration('--request-timeout', str('request-timeout')),
     },
+    replication: parseReplication(str),
     hints: {
       hintsPerPeerMax: parseInteger('--hints-per-peer-max', str('hints-per-peer-max'), 0, 1e9),
       hintBytesMax: parseSize('--hint-bytes-max', str('hint-bytes-max')),
@@ -212,6 +232,21 @@ function parseTls(certFile: string | null, keyFile: string | null, caFile: strin
     throw configError(`--peers: peer ${plain.id} is ${plain.url}, but this node serves TLS (--tls-cert): list peers as https://`);
   }
   return { certFile, keyFile, caFile };
+}
+
+function parseReplication(str: (k: string) => string): NodeConfig['replication'] {
+  // A zero admission wait is allowed: refuse at once when a queue is full.
+  const wait = str('admission-wait-max');
+  return {
+    replicationQueueRecordsMax: parseInteger('--replication-queue-records-max', str('replication-queue-records-max'), 1, 1e8),
+    replicationQueueBytesMax: parseSize('--replication-queue-bytes-max', str('replication-queue-bytes-max')),
+    replicationMessageRecordsMax: parseInteger('--replication-message-records-max', str('replication-message-records-max'), 1, 65_536),
+    replicationMessageBytesMax: parseSize('--replication-message-bytes-max', str('replication-message-bytes-max')),
+    replicationMessagesInFlightMax: parseInteger('--replication-messages-in-flight', str('replication-messages-in-flight'), 1, 64),
+    admissionWaitMsMax: wait.trim() === '0' ? 0 : parseDuration('--admission-wait-max', wait),
+    batchKeysMax: parseInteger('--batch-keys-max', str('batch-keys-max'), 1, 65_536),
+    batchBytesMax: parseSize('--batch-bytes-max', str('batch-bytes-max')),
+  };
 }
 
 function parseHttpLimits(str: (k: string) => string): NodeConfig['http'] {

@@ -64,7 +64,12 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     clock: systemClock,
     random: systemRandom,
     timers: systemTimers,
-    limits: { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, requestTimeoutMs: config.limits.requestTimeoutMs },
+    limits: {
+      keyBytesMax: config.limits.keyBytesMax,
+      valueBytesMax: config.limits.valueBytesMax,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      ...config.replication,
+    },
     mechanisms: config.mechanisms,
     hintLimits: config.hints,
     registry,

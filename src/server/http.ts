@@ -237,6 +237,8 @@ function clientErrorHandler(limits: HttpServerLimits, onClientError: ((code: str
 
 function replyError(err: FastifyError | ConvergeError, _req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ConvergeError) {
+    const retryAfter = err.details?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     void reply.code(err.httpStatus).send(err.toJSON());
     return;
   }
