@@ -1,6 +1,7 @@
 // `converge put|get|del KEY [VALUE] --node URL [--consistency one|quorum|all]`
 
 import type { Command } from 'commander';
+import { type BulkOptions, runBulkPut } from './bulk.js';
 import { CliError, baseUrl, call, errorMessage, json, withClientOptions } from './client.js';
 import { print } from './output.js';
 
@@ -27,15 +28,19 @@ export function registerKv(program: Command): void {
       .option('--consistency <level>', 'one | quorum | all', 'quorum')
       .option('--json', 'machine-readable output');
 
-  common(program.command('put <key> [value]').description('write a value (use - or omit VALUE to read stdin)')).action(
-    async (key: string, value: string | undefined, opts: KvOptions) => {
+  common(program.command('put [key] [value]').description('write a value (use - or omit VALUE to read stdin), or --file FILE'))
+    .option('--file <file>', 'bulk load: lines of KEY<TAB>VALUE or {"key","value"} through the batch API')
+    .option('--batch-size <n>', 'with --file: keys per batch request (default 500)')
+    .option('--parallel <n>', 'with --file: batch requests in flight (default 4)')
+    .action(async (key: string | undefined, value: string | undefined, opts: KvOptions & Partial<BulkOptions>) => {
+      if (opts.file !== undefined) return runBulkPut({ ...opts, file: opts.file });
+      if (key === undefined) throw new CliError('put needs KEY [VALUE], or --file FILE');
       const bytes = value === undefined || value === '-' ? await readStdin() : new TextEncoder().encode(value);
       const result = json<{ version: string; acknowledged: string[]; unreachable: string[]; hinted: string[] }>(
         await call('PUT', kvUrl(opts, key), bytes),
       );
       print(opts, result, `ok  version ${result.version}  acknowledged by ${result.acknowledged.join(', ')}${result.unreachable.length > 0 ? `  unreachable: ${result.unreachable.join(', ')}` : ''}`);
-    },
-  );
+    });
 
   common(program.command('get <key>').description('read a value')).action(async (key: string, opts: KvOptions) => {
     const res = await call('GET', kvUrl(opts, key));

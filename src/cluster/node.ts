@@ -12,11 +12,21 @@ import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
 import { decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
-import { coordinateRead, coordinateWrite } from './coordinator.js';
+import type { BatchOp } from './batch.js';
+import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator.js';
 import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
-import type { Consistency, NodeApi, NodeStatus, PeerConfig, ReadResult, WriteResult } from './node-types.js';
+import type {
+  BatchKeyResult,
+  BatchResult,
+  Consistency,
+  NodeApi,
+  NodeStatus,
+  PeerConfig,
+  ReadResult,
+  WriteResult,
+} from './node-types.js';
 import { ReplicationAdmission } from './replication-admission.js';
 import { ReplicationChannel, replicationRoute } from './replication-channel.js';
 import {
@@ -116,6 +126,34 @@ export class ConvergeNode implements NodeApi {
     return this.write(makeRecord(this.validateKey(key), this.hlc.now(), null), consistency, 'del');
   }
 
+  /**
+   * Writes a batch validated whole by parseBatch (batch.ts): admitted as one (OVERLOADED refuses all of it
+   * before anything is applied), then each key reaches its consistency level or fails on its own.
+   */
+  async batch(ops: readonly BatchOp[], consistency: Consistency): Promise<BatchResult> {
+    const end = this.ctx.metrics.requestSeconds.startTimer({ op: 'batch' });
+    try {
+      const records = ops.map((o) => makeRecord(o.keyBytes, this.hlc.now(), o.value));
+      const outcomes = await coordinateWrites(this.ctx, records, consistency);
+      let succeeded = 0;
+      const results = ops.map((o, i): BatchKeyResult => {
+        const outcome = outcomes[i]!;
+        const version = versionToString(records[i]!.version);
+        if (outcome instanceof ConvergeError) return { key: o.key, op: o.op, ok: false, version, error: outcome.toJSON().error };
+        succeeded += 1;
+        return { key: o.key, op: o.op, ok: true, version, ...outcome };
+      });
+      this.ctx.metrics.writes.inc({ consistency, result: 'ok' }, succeeded);
+      this.ctx.metrics.writes.inc({ consistency, result: 'unavailable' }, ops.length - succeeded);
+      return { consistency, succeeded, failed: ops.length - succeeded, results };
+    } catch (err) {
+      this.ctx.metrics.writes.inc({ consistency, result: writeFailure(err) }, ops.length);
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
   async get(key: string, consistency: Consistency): Promise<ReadResult> {
     const k = this.validateKey(key);
     const end = this.ctx.metrics.requestSeconds.startTimer({ op: 'get' });
@@ -139,7 +177,7 @@ export class ConvergeNode implements NodeApi {
       this.ctx.metrics.writes.inc({ consistency, result: 'ok' });
       return { version: versionToString(record.version), ...outcome };
     } catch (err) {
-      this.ctx.metrics.writes.inc({ consistency, result: 'unavailable' });
+      this.ctx.metrics.writes.inc({ consistency, result: writeFailure(err) });
       throw err;
     } finally {
       end();
@@ -272,6 +310,10 @@ export class ConvergeNode implements NodeApi {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'node closed'));
     await this.ctx.replica.flush();
   }
+}
+
+function writeFailure(err: unknown): string {
+  return err instanceof ConvergeError && err.code === 'OVERLOADED' ? 'overloaded' : 'unavailable';
 }
 
 function replicationGauges(channels: ReadonlyMap<string, ReplicationChannel>, admission: ReplicationAdmission, limits: NodeLimits) {
