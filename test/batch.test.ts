@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { LocalCluster } from '../src/cli/cluster.js';
+import { Client, ConvergeClientError } from '../src/client/index.js';
 import { keyToBytes } from '../src/core/record.js';
 import { cli, eventually, http, startCluster } from './helpers.js';
 
@@ -48,6 +49,26 @@ test('a batch writes and deletes many keys at one consistency level and answers 
   assert.deepEqual((del.json as BatchAnswer).results.map((r) => [r.key, r.op, r.ok]), [['b7', 'del', true], ['b8', 'put', true]]);
   assert.equal((await http('GET', url('n1', '/kv/b7?consistency=quorum'))).status, 404);
   assert.equal((await http('GET', url('n1', '/kv/b8?consistency=quorum'))).body, 'new');
+});
+
+test('the TypeScript client writes a batch of string and byte values and deletes, and raises a bad batch typed', async () => {
+  const client = new Client({ url: cluster.url('n2'), consistency: 'all' });
+  try {
+    const answer = await client.batch([
+      { key: 'c1', value: 'one' },
+      { key: 'c2', value: new Uint8Array([0, 200, 7]) },
+      { op: 'del', key: 'b9' },
+    ]);
+    assert.deepEqual(answer.results.map((r) => [r.key, r.ok]), [['c1', true], ['c2', true], ['b9', true]]);
+    assert.deepEqual([...(await client.get('c2')).value], [0, 200, 7]);
+    assert.equal(await client.find('b9'), undefined);
+    const err = await client.batch([{ key: '', value: 'x' }]).catch((e: unknown) => e);
+    assert.ok(err instanceof ConvergeClientError);
+    assert.equal(err.code, 'BATCH_INVALID');
+    assert.equal(err.applied, 'no');
+  } finally {
+    await client.close();
+  }
 });
 
 test('a bad batch is refused whole with its code: no key of it is applied on any replica', async () => {

@@ -84,11 +84,11 @@ test('the command line: put, get, del and status with --json against the running
   assert.equal((JSON.parse(get.stdout) as { value: string }).value, 'cli-value');
   const piped = await cli(['put', 'stdin-key', '-', ...node], 'from stdin');
   assert.equal(piped.code, 0, piped.stderr);
-  assert.equal((await cli(['get', 'stdin-key', ...node])).stdout, 'from stdin\n');
+  assert.equal((await cli(['get', 'stdin-key', ...node])).stdout, 'from stdin', 'the value as it is, no newline added');
   assert.equal((await cli(['del', 'cli-key', ...node, '--json'])).code, 0);
   const gone = await cli(['get', 'cli-key', ...node]);
   assert.equal(gone.code, 1);
-  assert.match(gone.stderr, /^converge: key cli-key was deleted/);
+  assert.match(gone.stderr, /^converge: key cli-key deleted \(version \S+\) on the replicas that answered \(n\d, n\d\) \(NOT_FOUND\)\n$/);
   const status = await cli(['status', ...node, '--json']);
   const parsed = JSON.parse(status.stdout) as { nodes: Array<{ id: string; reachable: boolean }> };
   assert.deepEqual(parsed.nodes.map((n) => [n.id, n.reachable]), [['n1', true], ['n2', true], ['n3', true]]);

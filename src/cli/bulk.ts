@@ -4,11 +4,15 @@
 
 import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
-import { CliError, baseUrl, call, errorMessage } from './client.js';
+import type { BatchOperation, Client, Consistency } from '../client/index.js';
+import { CliError, clientFor } from './client.js';
 import { print } from './output.js';
 
 export interface BulkOptions {
   readonly node: string;
+  readonly ca?: unknown;
+  readonly tokenFile?: unknown;
+  readonly timeout?: unknown;
   readonly consistency: string;
   readonly json?: boolean;
   readonly file: string;
@@ -18,6 +22,7 @@ export interface BulkOptions {
 
 /** Bytes of one request body we aim under (the server's default batchBytesMax is 4 MiB). */
 const batchBodyBytesTarget = 2 * 2 ** 20;
+/** A batch refused OVERLOADED was applied nowhere; the client sends it again up to this many times. */
 const overloadedRetriesMax = 30;
 
 interface Summary {
@@ -35,7 +40,8 @@ export async function runBulkPut(opts: BulkOptions): Promise<void> {
   const parallel = positiveInt('--parallel', opts.parallel ?? '4');
   const lines = readLines(opts.file);
   const batches = chunk(lines, batchSize);
-  const url = `${baseUrl(opts.node)}/kv?consistency=${encodeURIComponent(opts.consistency)}`;
+  const client = clientFor(opts).forNode(opts.node, { retries: overloadedRetriesMax });
+  const consistency = opts.consistency as Consistency;
   const bar = opts.json || !process.stderr.isTTY
     ? undefined
     : new SingleBar({ format: 'put [{bar}] {percentage}% | {value}/{total} keys | ETA {eta_formatted}', hideCursor: true, stream: process.stderr });
@@ -48,7 +54,7 @@ export async function runBulkPut(opts: BulkOptions): Promise<void> {
       Array.from({ length: Math.min(parallel, batches.length) }, async () => {
         while (next < batches.length) {
           const batch = batches[next++]!;
-          await sendBatch(url, batch, summary);
+          await sendBatch(client, consistency, batch, summary);
           bar?.increment(batch.length);
         }
       }),
@@ -62,40 +68,26 @@ export async function runBulkPut(opts: BulkOptions): Promise<void> {
   if (summary.failed > 0) throw new CliError(`${summary.failed} keys did not reach consistency ${opts.consistency}`);
 }
 
-async function sendBatch(url: string, lines: string[], summary: Summary): Promise<void> {
-  const body = new TextEncoder().encode(lines.join('\n'));
-  for (let attempt = 0; ; attempt++) {
-    const res = await call('POST', url, body);
-    const parsed = parseJson(res.body.toString('utf8'), res.status);
-    const code = (parsed as { error?: { code?: string } }).error?.code;
-    if (res.status === 503 && code === 'OVERLOADED' && attempt < overloadedRetriesMax) {
-      summary.retried += 1;
-      const seconds = Number(res.headers['retry-after'] ?? 1);
-      await new Promise((resolve) => setTimeout(resolve, 1000 * (Number.isFinite(seconds) ? seconds : 1)));
-      continue;
+async function sendBatch(client: Client, consistency: Consistency, ops: BatchOperation[], summary: Summary): Promise<void> {
+  const answer = await client.batch(ops, { consistency });
+  for (const r of answer.results) {
+    if (r.ok) summary.written += 1;
+    else {
+      summary.failed += 1;
+      if (summary.firstFailures.length < 3) summary.firstFailures.push(`${r.key}: ${r.error.message}`);
     }
-    if (res.status !== 200) throw new CliError(errorMessage(parsed, res.status));
-    const answer = parsed as { results: Array<{ key: string; ok: boolean; error?: { code: string; message: string } }> };
-    for (const r of answer.results) {
-      if (r.ok) summary.written += 1;
-      else {
-        summary.failed += 1;
-        if (summary.firstFailures.length < 3) summary.firstFailures.push(`${r.key}: ${r.error?.message ?? 'failed'}`);
-      }
-    }
-    return;
   }
 }
 
 /** Each line is a JSON object ({"key", "value"|"valueBase64"[, "op"]}) or KEY<TAB>VALUE; blank lines are skipped. */
-function readLines(file: string): string[] {
+function readLines(file: string): BatchOperation[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new CliError(`--file ${file}: ${(err as Error).message}`);
   }
-  const out: string[] = [];
+  const out: BatchOperation[] = [];
   for (const [i, raw] of text.split('\n').entries()) {
     const line = raw.replace(/\r$/, '');
     if (line.trim() === '') continue;
@@ -106,42 +98,44 @@ function readLines(file: string): string[] {
       } catch {
         throw new CliError(`${file} line ${i + 1}: not valid JSON`);
       }
-      if (typeof (o as { key?: unknown }).key !== 'string') throw new CliError(`${file} line ${i + 1}: "key" must be a string`);
-      out.push(line);
+      out.push(operationOf(o, `${file} line ${i + 1}`));
       continue;
     }
     const tab = line.indexOf('\t');
     if (tab <= 0) throw new CliError(`${file} line ${i + 1}: expected KEY<TAB>VALUE or a JSON object`);
-    out.push(JSON.stringify({ key: line.slice(0, tab), value: line.slice(tab + 1) }));
+    out.push({ key: line.slice(0, tab), value: line.slice(tab + 1) });
   }
   if (out.length === 0) throw new CliError(`${file}: no keys to write`);
   return out;
 }
 
-/** Batches of at most `size` lines and about batchBodyBytesTarget bytes each. */
-function chunk(lines: string[], size: number): string[][] {
-  const out: string[][] = [];
-  let current: string[] = [];
+function operationOf(o: unknown, where: string): BatchOperation {
+  const { op, key, value, valueBase64 } = (o ?? {}) as Record<string, unknown>;
+  if (typeof key !== 'string' || key === '') throw new CliError(`${where}: "key" must be a non-empty string`);
+  if (op === 'del') return { op: 'del', key };
+  if (op !== undefined && op !== 'put') throw new CliError(`${where}: "op" must be "put" or "del"`);
+  if (typeof value === 'string') return { key, value };
+  if (typeof valueBase64 === 'string') return { key, value: new Uint8Array(Buffer.from(valueBase64, 'base64')) };
+  throw new CliError(`${where}: a put needs "value" (a string) or "valueBase64"`);
+}
+
+/** Batches of at most `size` operations and about batchBodyBytesTarget bytes each. */
+function chunk(ops: BatchOperation[], size: number): BatchOperation[][] {
+  const out: BatchOperation[][] = [];
+  let current: BatchOperation[] = [];
   let bytes = 0;
-  for (const line of lines) {
-    if (current.length > 0 && (current.length >= size || bytes + line.length > batchBodyBytesTarget)) {
+  for (const op of ops) {
+    const opBytes = op.key.length + 64 + ('value' in op ? op.value.length * 2 : 0);
+    if (current.length > 0 && (current.length >= size || bytes + opBytes > batchBodyBytesTarget)) {
       out.push(current);
       current = [];
       bytes = 0;
     }
-    current.push(line);
-    bytes += line.length + 1;
+    current.push(op);
+    bytes += opBytes;
   }
   if (current.length > 0) out.push(current);
   return out;
-}
-
-function parseJson(text: string, status: number): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new CliError(`unexpected answer (HTTP ${status}): ${text.slice(0, 200)}`);
-  }
 }
 
 function positiveInt(option: string, text: string): number {

@@ -1,13 +1,14 @@
 // The `converge` command. The only place that may call process.exit: every failure becomes one line on
-// stderr (`converge: reason`) and a non-zero exit code.
+// stderr (`converge: reason`) and a non-zero exit code; commander's own usage errors take the same form.
 
 import { Command, CommanderError } from 'commander';
-import { ConvergeError } from '../core/errors.js';
-import { registerKv } from './kv.js';
-import { registerDemo, registerServe } from './serve.js';
-import { registerStatus } from './status.js';
 import { registerAntiEntropyCommands } from './antientropy.js';
+import { closeClients } from './client.js';
+import { registerKv } from './kv.js';
+import { endQuietlyOnClosedPipe, failureLine, usageLine } from './output.js';
+import { registerDemo, registerServe } from './serve.js';
 import { registerSim } from './sim.js';
+import { registerStatus } from './status.js';
 
 const program = new Command();
 program
@@ -15,7 +16,7 @@ program
   .description('a replicated key-value store whose centrepiece is anti-entropy')
   .version('0.1.0')
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  .configureOutput({ outputError: (text, write) => write(usageLine(text)) });
 
 registerServe(program);
 registerDemo(program);
@@ -23,15 +24,16 @@ registerKv(program);
 registerStatus(program);
 registerAntiEntropyCommands(program);
 registerSim(program);
+endQuietlyOnClosedPipe();
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  await closeClients();
   if (err instanceof CommanderError) {
-    // --help and --version end here with exit code 0; usage errors were already printed by commander.
+    // --help and --version end here with exit code 0; usage errors were already printed (usageLine).
     process.exit(err.exitCode);
   }
-  const reason = err instanceof ConvergeError || err instanceof Error ? err.message : String(err);
-  process.stderr.write(`converge: ${reason.split('\n')[0]}\n`);
+  process.stderr.write(failureLine(err));
   process.exit(1);
 }

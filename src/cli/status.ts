@@ -1,11 +1,14 @@
-// `converge status [--node URL] [--json]`: every node of the cluster, as seen through the given node's peers.
+// `converge status [--node URL] [--json]`: every node of the cluster, as seen through the given node's peers,
+// and one verdict with its exit code (DESIGN.md): 0 converged, 1 divergent, 2 unknown (a replica could not
+// be asked, so nothing can be promised about it). The text ends with summary lines, one function each
+// (`summaryLines`), so a new line (clock skew, disk, pauses) is one more function.
 
 import type { Command } from 'commander';
-import type { NodeStatus } from '../cluster/node-types.js';
-import { baseUrl, call, json, withClientOptions } from './client.js';
-import { age, print, table } from './output.js';
+import type { Client, NodeStatus } from '../client/index.js';
+import { type ClientFlags, clientFor, withClientOptions } from './client.js';
+import { age, failureLine, plural, print, table } from './output.js';
 
-interface NodeRow {
+export interface NodeRow {
   readonly id: string;
   readonly url: string;
   readonly reachable: boolean;
@@ -13,13 +16,17 @@ interface NodeRow {
   readonly status: NodeStatus | null;
 }
 
-export async function collectStatus(node: string): Promise<NodeRow[]> {
-  const first = json<NodeStatus>(await call('GET', `${baseUrl(node)}/status`, undefined, 5000));
-  const rows: NodeRow[] = [{ id: first.id, url: baseUrl(node), reachable: true, error: null, status: first }];
+export type Verdict = 'converged' | 'divergent' | 'unknown';
+
+export const verdictExitCodes: Readonly<Record<Verdict, number>> = { converged: 0, divergent: 1, unknown: 2 };
+
+export async function collectStatus(client: Client): Promise<NodeRow[]> {
+  const first = await client.status();
+  const rows: NodeRow[] = [{ id: first.id, url: client.url, reachable: true, error: null, status: first }];
   const others = await Promise.all(
     first.peers.map(async (p): Promise<NodeRow> => {
       try {
-        const s = json<NodeStatus>(await call('GET', `${p.url}/status`, undefined, 3000));
+        const s = await client.forNode(p.url).status();
         return { id: p.id, url: p.url, reachable: true, error: null, status: s };
       } catch (err) {
         return { id: p.id, url: p.url, reachable: false, error: (err as Error).message, status: null };
@@ -27,6 +34,49 @@ export async function collectStatus(node: string): Promise<NodeRow[]> {
     }),
   );
   return [...rows, ...others].sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * Different roots among the replicas that answered prove divergence whatever the others hold; equal roots
+ * prove convergence only when every replica answered and every digest is ready.
+ */
+export function verdictOf(rows: readonly NodeRow[]): { verdict: Verdict; reason: string } {
+  const byRoot = new Map<string, string[]>();
+  for (const r of rows) {
+    if (r.status === null) continue;
+    byRoot.set(r.status.digest.root, [...(byRoot.get(r.status.digest.root) ?? []), r.id]);
+  }
+  const unreachable = rows.filter((r) => !r.reachable).map((r) => r.id);
+  const notReady = rows.filter((r) => r.status !== null && !r.status.digest.ready).map((r) => r.id);
+  if (byRoot.size > 1) {
+    const groups = [...byRoot.values()].map((ids) => ids.join(' ')).join(' | ');
+    const also = unreachable.length > 0 ? `; unreachable: ${unreachable.join(', ')}` : '';
+    return {
+      verdict: 'divergent',
+      reason: `DIVERGENT: ${byRoot.size} different digest roots among the reachable replicas (${groups})${also}`,
+    };
+  }
+  const answered = rows.length - unreachable.length;
+  if (unreachable.length > 0) {
+    const same =
+      answered === 0
+        ? 'no replica answered'
+        : `the ${plural(answered, 'reachable replica')} ${answered === 1 ? 'is' : 'agree'}`;
+    return {
+      verdict: 'unknown',
+      reason: `UNKNOWN: ${unreachable.join(', ')} unreachable, so convergence cannot be told (${same})`,
+    };
+  }
+  if (notReady.length > 0) {
+    return {
+      verdict: 'unknown',
+      reason: `UNKNOWN: the digest of ${notReady.join(', ')} is still being rebuilt`,
+    };
+  }
+  return {
+    verdict: 'converged',
+    reason: `converged: all ${plural(rows.length, 'replica')} have the same digest root`,
+  };
 }
 
 export function aeSummary(s: NodeStatus): string {
@@ -54,31 +104,48 @@ export function aeSummary(s: NodeStatus): string {
   return `${ae.paused ? 'paused; ' : ''}${parts.join('; ')}`;
 }
 
+/** The lines under the table; each function adds one line or none. */
+export const summaryLines: Array<(rows: readonly NodeRow[]) => string | undefined> = [
+  (rows) => verdictOf(rows).reason,
+];
+
+export function statusText(rows: readonly NodeRow[]): string {
+  const lines = summaryLines.map((line) => line(rows)).filter((l): l is string => l !== undefined);
+  return [
+    table([
+      ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'ANTI-ENTROPY'],
+      ...rows.map((r) => [
+        r.id,
+        r.reachable ? 'yes' : 'NO',
+        r.status ? String(r.status.keys) : '-',
+        r.status?.digest.root ?? '-',
+        r.status ? aeSummary(r.status) : (r.error ?? ''),
+      ]),
+    ]),
+    '',
+    ...lines,
+  ].join('\n');
+}
+
 export function registerStatus(program: Command): void {
   withClientOptions(program.command('status'))
-    .description('every node: reachable, key count, digest root, anti-entropy state per peer')
+    .description(
+      'every node: reachable, key count, digest root, anti-entropy state per peer; exit 0 converged, 1 divergent, 2 unknown',
+    )
     .option('--node <url>', 'any node of the cluster', 'http://127.0.0.1:7101')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { node: string; json?: boolean }) => {
-      const rows = await collectStatus(opts.node);
-      const roots = new Set(rows.filter((r) => r.status !== null).map((r) => r.status!.digest.root));
-      const converged = rows.every((r) => r.reachable) && roots.size === 1;
-      const text = [
-        table([
-          ['NODE', 'REACHABLE', 'KEYS', 'DIGEST ROOT', 'ANTI-ENTROPY'],
-          ...rows.map((r) => [
-            r.id,
-            r.reachable ? 'yes' : 'NO',
-            r.status ? String(r.status.keys) : '-',
-            r.status?.digest.root ?? '-',
-            r.status ? aeSummary(r.status) : (r.error ?? ''),
-          ]),
-        ]),
-        '',
-        converged
-          ? 'converged: every replica has the same digest root'
-          : `DIVERGENT: ${roots.size} different digest roots among reachable replicas`,
-      ].join('\n');
-      print(opts, { nodes: rows, converged }, text);
+    .action(async (opts: ClientFlags & { json?: boolean }) => {
+      let rows: NodeRow[];
+      try {
+        rows = await collectStatus(clientFor(opts));
+      } catch (err) {
+        // Not even the given node answered: nothing can be told, which is exit code 2, not 1 (divergent).
+        process.stderr.write(failureLine(err));
+        process.exitCode = verdictExitCodes.unknown;
+        return;
+      }
+      const { verdict, reason } = verdictOf(rows);
+      print(opts, { nodes: rows, verdict, converged: verdict === 'converged', reason }, statusText(rows));
+      process.exitCode = verdictExitCodes[verdict];
     });
 }

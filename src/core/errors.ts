@@ -31,6 +31,9 @@ export const errorCodes = {
   STORAGE_FAILED: 500,
   CONFIG_INVALID: 400,
   INTERNAL: 500,
+  // Raised by the client (src/client) when no usable answer came; a node never sends these.
+  NODE_UNREACHABLE: 503,
+  NOT_A_NODE: 502,
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

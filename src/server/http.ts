@@ -118,8 +118,13 @@ function registerKv(app: FastifyInstance, node: ConvergeNode): void {
   app.get('/kv/*', async (req, reply) => {
     const result = await node.get(keyOf(req), consistencyOf(req));
     if (!result.found) {
-      const what = result.version === undefined ? 'was never written' : `was deleted (version ${result.version})`;
-      throw new ConvergeError('NOT_FOUND', `key ${keyOf(req)} ${what}`);
+      // Only the replicas that answered are known: another may hold a write that has not reached them yet.
+      const replied = [...result.replied].sort();
+      const what = result.version === undefined ? 'not found' : `deleted (version ${result.version})`;
+      throw new ConvergeError('NOT_FOUND', `key ${keyOf(req)} ${what} on the replicas that answered (${replied.join(', ')})`, {
+        replied,
+        ...(result.version === undefined ? {} : { deletedVersion: result.version }),
+      });
     }
     void reply.header('x-converge-version', result.version ?? '');
     void reply.header('x-converge-replied', result.replied.join(','));
