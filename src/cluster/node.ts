@@ -52,6 +52,8 @@ export interface NodeOptions {
   readonly registry?: Registry;
   /** Period of the node's own tick (hint replay, peer pings). */
   readonly tickMs?: number;
+  /** Defers sending accumulated replication records (replication-channel.ts); a microtask by default. */
+  readonly defer?: (fn: () => void) => void;
 }
 
 /** Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it). */
@@ -94,7 +96,7 @@ export class ConvergeNode implements NodeApi {
       if (ok) channels.get(peer)?.markUp();
     };
     const events = { onRoom: () => admission.onRoom(), onReachable: markSeen };
-    for (const p of peers) channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events));
+    for (const p of peers) channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events, options.defer));
     registerReplicationMetrics(this.registry, replicationGauges(channels, admission, limits));
     const members = [options.id, ...peers.map((p) => p.id)];
     this.ctx = {

@@ -63,6 +63,11 @@ export class ReplicationChannel {
     private readonly limits: ChannelLimits,
     /** Told whenever records leave the queue (the admission queue re-checks), and of the peer's reachability. */
     private readonly events: { onRoom(): void; onReachable(peer: string, ok: boolean): void },
+    /**
+     * When to send what accumulated: the server defers to setImmediate, so every request read in one turn of
+     * the event loop shares a message; the default (a microtask) keeps the simulation deterministic.
+     */
+    private readonly defer: (fn: () => void) => void = queueMicrotask,
   ) {}
 
   /** Whether `records` more records of `bytes` fit; an empty queue takes anything (a large batch must pass). */
@@ -121,7 +126,7 @@ export class ReplicationChannel {
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
-    queueMicrotask(() => {
+    this.defer(() => {
       this.pumpScheduled = false;
       this.pump();
     });

@@ -73,6 +73,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     mechanisms: config.mechanisms,
     hintLimits: config.hints,
     registry,
+    defer: (fn) => setImmediate(fn),
   });
   node.start();
   const closers: Array<() => Promise<void>> = [];
