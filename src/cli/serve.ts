@@ -84,7 +84,7 @@ export function registerServe(program: Command): void {
     .option('--replication-queue-bytes-max <size>', 'bytes queued or in flight to one peer; past it writes wait (default 64MiB)')
     .option('--replication-message-records-max <n>', 'records in one replication message (default 1024)')
     .option('--replication-message-bytes-max <size>', 'bytes in one replication message (default 1MiB)')
-    .option('--replication-messages-in-flight <n>', 'replication messages out to one peer at once (default 2)')
+    .option('--replication-messages-in-flight <n>', 'replication messages out to one peer at once (default 1)')
     .option('--admission-wait-max <duration>', 'a write waits this long for queue room, then 503 OVERLOADED (default 1s; 0: at once)')
     .option('--batch-keys-max <n>', 'keys in one batch request (default 1000)')
     .option('--batch-bytes-max <size>', 'key and value bytes in one batch request (default 4MiB)')

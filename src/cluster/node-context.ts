@@ -29,7 +29,7 @@ export const nodeLimitsDefault: NodeLimits = {
   replicationQueueBytesMax: 64 * 2 ** 20,
   replicationMessageRecordsMax: 1024,
   replicationMessageBytesMax: 2 ** 20,
-  replicationMessagesInFlightMax: 2,
+  replicationMessagesInFlightMax: 1,
   admissionWaitMsMax: 1000,
   batchKeysMax: 1000,
   batchBytesMax: 4 * 2 ** 20,

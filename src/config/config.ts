@@ -91,7 +91,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'replication-queue-bytes-max': '64MiB',
   'replication-message-records-max': '1024',
   'replication-message-bytes-max': '1MiB',
-  'replication-messages-in-flight': '2',
+  'replication-messages-in-flight': '1',
   'admission-wait-max': '1s',
   'batch-keys-max': '1000',
   'batch-bytes-max': '4MiB',
