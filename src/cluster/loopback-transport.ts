@@ -23,7 +23,20 @@ export class LoopbackNetwork {
         const handler = this.handlers.get(peer);
         if (handler === undefined) throw new ConvergeError('UNAVAILABLE', `${peer} is not running`);
         // Copy the body as a network would, so neither side can mutate the other's buffers.
-        return (await handler(request.route, request.body.slice(), self)).slice();
+        const answer = handler(request.route, request.body.slice(), self);
+        // A peer that never answers times out, as over HTTP.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new ConvergeError('TIMEOUT', `${peer} did not answer within ${request.timeoutMs} ms`)),
+            request.timeoutMs,
+          );
+        });
+        try {
+          return (await Promise.race([answer, timeout])).slice();
+        } finally {
+          clearTimeout(timer);
+        }
       },
     };
   }

@@ -82,7 +82,7 @@ export class ReplicationChannel {
   /** Queues a record; `done` runs later (never synchronously), once. A down peer fails it at once. */
   enqueue(record: VersionedRecord, source: ReplicationSource, done: RecordDone): void {
     if (this.down) {
-      queueMicrotask(() => done(new ConvergeError('UNAVAILABLE', `${this.peer} is unreachable (its last message failed)`)));
+      queueMicrotask(() => done(new ConvergeError('UNAVAILABLE', `${this.peer} is unreachable (its last message timed out)`)));
       return;
     }
     const bytes = entryBytes(record);
@@ -202,13 +202,15 @@ export class ReplicationChannel {
   }
 
   /**
-   * A message failed. A peer that did not answer in time or could not be reached is taken as down: what is
-   * queued fails now (hints take it) rather than waiting a timeout per message, and new records fail at once
-   * until the peer is seen again. A peer that answered with an error stays up.
+   * A message failed. A peer that did not answer in time is taken as down: what is queued fails now (hints take
+   * it) rather than waiting a timeout per message, and new records fail at once until the peer is seen again.
+   * A peer that refused the connection fails each message at once anyway, and one lost message must not
+   * cost the records behind it: those stay queued. A peer that answered with an error stays up.
    */
   private fail(failure: ConvergeError): void {
     this.counters.failedMessages += 1;
-    if (failure.code !== 'TIMEOUT' && failure.code !== 'UNAVAILABLE') return;
+    if (failure.code === 'UNAVAILABLE') this.events.onReachable(this.peer, false);
+    if (failure.code !== 'TIMEOUT') return;
     this.down = true;
     this.events.onReachable(this.peer, false);
     const dropped = this.queue.slice(this.head);

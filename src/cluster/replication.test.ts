@@ -144,14 +144,38 @@ test('an unreachable peer does not hold admission: its records fail fast (and ar
     await c.nodes[0]!.put('first', text('1'), 'quorum');
     const keys = Array.from({ length: 100 }, (_, i) => `iso${i}`);
     const results = await Promise.all(keys.map((k) => c.nodes[0]!.put(k, text('z'), 'quorum').then(() => 'ok', (e: unknown) => (e as ConvergeError).code)));
-    // n2's queue is the only bound left; with a zero wait some writes are refused, none for n3's sake.
+    // Both queues are bounded; with a zero wait some writes are refused, but every message to n3 fails at once.
     for (const r of results) assert.ok(r === 'ok' || r === 'OVERLOADED', String(r));
-    assert.ok(c.nodes[0]!.ctx.channels.get('n3')!.down, 'n3 is taken as down');
+    assert.ok(results.filter((r) => r === 'ok').length >= 4);
     await eventually(() => c.nodes[0]!.status().hints.pending >= 1, 2000, 'hints for n3');
     c.heal();
-    await eventually(() => !c.nodes[0]!.ctx.channels.get('n3')!.down, 2000, 'n3 to be seen again');
     await eventually(async () => (await c.nodes[2]!.get('first', 'one')).found, 5000, 'the hint to be replayed');
   } finally {
+    await c.close();
+  }
+});
+
+test('a peer that stops answering is taken as down after one timeout: its queue fails to hints and holds nothing', async () => {
+  let silent = false;
+  const c = await startTestCluster(3, { readRepair: false }, 20, {
+    limits: { replicationQueueRecordsMax: 8, admissionWaitMsMax: 50, requestTimeoutMs: 200 },
+    wrap: (id, handler) => async (route, body, from) => {
+      if (silent && id === 'n3') await new Promise(() => {});
+      return handler(route, body, from);
+    },
+  });
+  try {
+    silent = true;
+    const first = await Promise.all(Array.from({ length: 40 }, (_, i) => c.nodes[0]!.put(`s${i}`, text('v'), 'quorum').then(() => 'ok', (e: unknown) => (e as ConvergeError).code)));
+    assert.ok(first.includes('ok'), 'writes at quorum go on while n3 is silent');
+    await eventually(() => c.nodes[0]!.ctx.channels.get('n3')!.down, 2000, 'n3 to be taken as down');
+    const after = await Promise.all(Array.from({ length: 40 }, (_, i) => c.nodes[0]!.put(`t${i}`, text('v'), 'quorum')));
+    assert.equal(after.length, 40, 'a down peer holds no admission: every write succeeds');
+    assert.ok(c.nodes[0]!.status().hints.pending > 0, 'n3 gets hints');
+    silent = false;
+    await eventually(() => !c.nodes[0]!.ctx.channels.get('n3')!.down, 3000, 'n3 to be seen again');
+  } finally {
+    silent = false;
     await c.close();
   }
 });
