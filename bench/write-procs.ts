@@ -41,8 +41,19 @@ export async function startConvergeNodes(
     await Promise.all(
       ids.map(async (id) => {
         const file = join(root, `${id}.json`);
-        const peers = ids.filter((p) => p !== id).map((p) => `${p}=${urls.get(p)}`).join(',');
-        const config = { sync: 'group', 'anti-entropy': false, ...settings, id, data: join(root, id), listen: urls.get(id)!.slice(7), peers };
+        const peers = ids
+          .filter((p) => p !== id)
+          .map((p) => `${p}=${urls.get(p)}`)
+          .join(',');
+        const config = {
+          sync: 'group',
+          'anti-entropy': false,
+          ...settings,
+          id,
+          data: join(root, id),
+          listen: urls.get(id)!.slice(7),
+          peers,
+        };
         writeFileSync(file, JSON.stringify(config));
         const child = spawn(process.execPath, ['bin/converge.js', 'serve', '--config', file], {
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,10 +89,24 @@ export async function startEtcd(root: string, basePort: number): Promise<Procs> 
       const child = spawn(
         'etcd',
         [
-          '--name', name, '--data-dir', join(root, name),
-          '--listen-client-urls', client(i), '--advertise-client-urls', client(i),
-          '--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i),
-          '--initial-cluster', initial, '--initial-cluster-state', 'new', '--log-level', 'error',
+          '--name',
+          name,
+          '--data-dir',
+          join(root, name),
+          '--listen-client-urls',
+          client(i),
+          '--advertise-client-urls',
+          client(i),
+          '--listen-peer-urls',
+          peer(i),
+          '--initial-advertise-peer-urls',
+          peer(i),
+          '--initial-cluster',
+          initial,
+          '--initial-cluster-state',
+          'new',
+          '--log-level',
+          'error',
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -92,14 +117,21 @@ export async function startEtcd(root: string, basePort: number): Promise<Procs> 
     await stop();
     throw err;
   }
-  return { urls: new Map(names.map((n, i) => [n, client(i)])), stop, cpuMs: () => children.map((c) => processCpuMs(c.pid)) };
+  return {
+    urls: new Map(names.map((n, i) => [n, client(i)])),
+    stop,
+    cpuMs: () => children.map((c) => processCpuMs(c.pid)),
+  };
 }
 
 async function waitForEtcd(url: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      const res = await request(`${url}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: 'd2FybQ==', value: 'eA==' }) });
+      const res = await request(`${url}/v3/kv/put`, {
+        method: 'POST',
+        body: JSON.stringify({ key: 'd2FybQ==', value: 'eA==' }),
+      });
       await res.body.dump();
       if (res.statusCode === 200) return;
     } catch {
@@ -119,7 +151,9 @@ function waitForOutput(child: ChildProcess, text: string, what: string): Promise
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code, signal) => reject(new Error(`${what} exited (${code ?? signal}): ${out.slice(-2000)}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${what} exited (${code ?? signal}): ${out.slice(-2000)}`)),
+    );
   });
 }
 

@@ -30,7 +30,11 @@ interface Measured {
 }
 
 /** Closed loop: `inFlight` workers each send request after request until the deadline. */
-async function closedLoop(inFlight: number, durationMs: number, send: (i: number) => Promise<number>): Promise<Measured> {
+async function closedLoop(
+  inFlight: number,
+  durationMs: number,
+  send: (i: number) => Promise<number>,
+): Promise<Measured> {
   const latencies: number[] = [];
   let records = 0;
   let failed = 0;
@@ -53,11 +57,20 @@ async function closedLoop(inFlight: number, durationMs: number, send: (i: number
       }
     }),
   );
-  return { ok: latencies.length, records, failed, seconds: (performance.now() - start) / 1000, latenciesMs: latencies };
+  return {
+    ok: latencies.length,
+    records,
+    failed,
+    seconds: (performance.now() - start) / 1000,
+    latenciesMs: latencies,
+  };
 }
 
 function pool(url: string, inFlight: number): Pool {
-  return new Pool(url, { connections: Math.min(inFlight, 64), pipelining: Math.max(1, Math.ceil(inFlight / 64)) });
+  return new Pool(url, {
+    connections: Math.min(inFlight, 64),
+    pipelining: Math.max(1, Math.ceil(inFlight / 64)),
+  });
 }
 
 async function convergePut(p: Pool, key: string, consistency: string): Promise<number> {
@@ -69,7 +82,11 @@ async function convergePut(p: Pool, key: string, consistency: string): Promise<n
 async function convergeBatch(p: Pool, prefix: string, consistency: string): Promise<number> {
   const lines: string[] = [];
   for (let k = 0; k < batchKeys; k++) lines.push(`{"key":"${prefix}-${k}","valueBase64":"${valueBase64}"}`);
-  const res = await p.request({ method: 'POST', path: `/kv?consistency=${consistency}`, body: lines.join('\n') });
+  const res = await p.request({
+    method: 'POST',
+    path: `/kv?consistency=${consistency}`,
+    body: lines.join('\n'),
+  });
   const text = await res.body.text();
   if (res.statusCode !== 200) return 0;
   return (JSON.parse(text) as { succeeded: number }).succeeded;
@@ -82,15 +99,31 @@ async function etcdPut(p: Pool, key: string): Promise<number> {
   return res.statusCode === 200 ? 1 : 0;
 }
 
-function row(impl: string, mode: string, consistency: string, inFlight: number, m: Measured, run: number): Row {
+function row(
+  impl: string,
+  mode: string,
+  consistency: string,
+  inFlight: number,
+  m: Measured,
+  run: number,
+): Row {
   const perSec = Math.round(m.records / m.seconds);
   return {
-    bench: 'write', impl, mode, consistency, inFlight, run,
-    ...(mode === 'batch' ? { recordsPerSec: perSec, opsPerSec: Math.round(m.ok / m.seconds) } : { opsPerSec: perSec }),
+    bench: 'write',
+    impl,
+    mode,
+    consistency,
+    inFlight,
+    run,
+    ...(mode === 'batch'
+      ? { recordsPerSec: perSec, opsPerSec: Math.round(m.ok / m.seconds) }
+      : { opsPerSec: perSec }),
     p50Ms: Number(percentile(m.latenciesMs, 50).toFixed(2)),
     p99Ms: Number(percentile(m.latenciesMs, 99).toFixed(2)),
     failed: m.failed,
-    ...(m.cpu === undefined ? {} : { entryCpuMsPer1k: Number(m.cpu.entry.toFixed(1)), clusterCpuMsPer1k: Number(m.cpu.all.toFixed(1)) }),
+    ...(m.cpu === undefined
+      ? {}
+      : { entryCpuMsPer1k: Number(m.cpu.entry.toFixed(1)), clusterCpuMsPer1k: Number(m.cpu.all.toFixed(1)) }),
   };
 }
 
@@ -146,7 +179,9 @@ async function convergeCluster(root: string, port: number, durationMs: number, r
           log(`run ${run}: converge 3 nodes, ${consistency}, ${inFlight} in flight`);
           const p = pool(url, inFlight);
           const m = await measured(procs, () =>
-            closedLoop(inFlight, durationMs, (i) => convergePut(p, `r${run}-${consistency}-${inFlight}-${i}`, consistency)),
+            closedLoop(inFlight, durationMs, (i) =>
+              convergePut(p, `r${run}-${consistency}-${inFlight}-${i}`, consistency),
+            ),
           );
           await p.close();
           rows.push(row('converge', 'single', consistency, inFlight, m, run));
@@ -154,7 +189,9 @@ async function convergeCluster(root: string, port: number, durationMs: number, r
       }
       log(`run ${run}: converge 3 nodes, batch API at quorum`);
       const p = pool(url, batchInFlight);
-      const m = await measured(procs, () => closedLoop(batchInFlight, durationMs, (i) => convergeBatch(p, `r${run}-batch-${i}`, 'quorum')));
+      const m = await measured(procs, () =>
+        closedLoop(batchInFlight, durationMs, (i) => convergeBatch(p, `r${run}-batch-${i}`, 'quorum')),
+      );
       await p.close();
       rows.push(row('converge', 'batch', 'quorum', batchInFlight, m, run));
     },
@@ -174,7 +211,9 @@ async function singleNode(root: string, port: number, durationMs: number, run: n
       for (const inFlight of [32, 128]) {
         log(`run ${run}: one converge node, no peers, ${inFlight} in flight`);
         const p = pool(url, inFlight);
-        const m = await measured(procs, () => closedLoop(inFlight, durationMs, (i) => convergePut(p, `r${run}-solo-${inFlight}-${i}`, 'one')));
+        const m = await measured(procs, () =>
+          closedLoop(inFlight, durationMs, (i) => convergePut(p, `r${run}-solo-${inFlight}-${i}`, 'one')),
+        );
         await p.close();
         rows.push(row('baseline-single-node', 'single', 'one', inFlight, m, run));
       }
@@ -195,7 +234,9 @@ async function etcdCluster(root: string, port: number, durationMs: number, run: 
       for (const inFlight of [32, 128]) {
         log(`run ${run}: etcd 3 members, ${inFlight} in flight`);
         const p = pool(url, inFlight);
-        const m = await measured(procs, () => closedLoop(inFlight, durationMs, (i) => etcdPut(p, `r${run}-etcd-${inFlight}-${i}`)));
+        const m = await measured(procs, () =>
+          closedLoop(inFlight, durationMs, (i) => etcdPut(p, `r${run}-etcd-${inFlight}-${i}`)),
+        );
         await p.close();
         rows.push(row('baseline-etcd', 'single', 'raft', inFlight, m, run));
       }
@@ -224,7 +265,8 @@ export async function run(args: string[]): Promise<void> {
   const root = benchRoot();
   const port = 23_000 + Math.floor(Math.random() * 40) * 20;
   const withEtcd = etcdAvailable();
-  if (!withEtcd) log('etcd is not installed: the baseline-etcd rows are skipped (apt-get install -y etcd-server)');
+  if (!withEtcd)
+    log('etcd is not installed: the baseline-etcd rows are skipped (apt-get install -y etcd-server)');
   const all: Row[] = [];
   try {
     for (let r = 1; r <= runs; r++) {
@@ -234,7 +276,16 @@ export async function run(args: string[]): Promise<void> {
       if (!wants('lmdb')) continue;
       log(`run ${r}: raw lmdb`);
       const raw = await rawLmdbPutsPerSecond(root, 'group', 200_000, valueBytes, 32);
-      all.push({ bench: 'write', impl: 'baseline-lmdb-raw', mode: 'single', consistency: '-', inFlight: 32, run: r, recordsPerSec: Math.round(raw), opsPerSec: Math.round(raw) });
+      all.push({
+        bench: 'write',
+        impl: 'baseline-lmdb-raw',
+        mode: 'single',
+        consistency: '-',
+        inFlight: 32,
+        run: r,
+        recordsPerSec: Math.round(raw),
+        opsPerSec: Math.round(raw),
+      });
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -243,8 +294,18 @@ export async function run(args: string[]): Promise<void> {
   const medians = medianRows(all);
   for (const r of medians) report.add(r);
   report.print([
-    'impl', 'mode', 'consistency', 'inFlight', 'run', 'opsPerSec', 'recordsPerSec', 'p50Ms', 'p99Ms', 'failed',
-    'entryCpuMsPer1k', 'clusterCpuMsPer1k',
+    'impl',
+    'mode',
+    'consistency',
+    'inFlight',
+    'run',
+    'opsPerSec',
+    'recordsPerSec',
+    'p50Ms',
+    'p99Ms',
+    'failed',
+    'entryCpuMsPer1k',
+    'clusterCpuMsPer1k',
   ]);
   for (const line of targets(medians)) process.stderr.write(`${line}\n`);
 }
@@ -261,8 +322,23 @@ function medianRows(rows: Row[]): Row[] {
   };
   return [...groups.values()].map((rs) => {
     const first = rs[0]!;
-    const out: Row = { bench: 'write', impl: first.impl!, mode: first.mode!, consistency: first.consistency!, inFlight: first.inFlight!, run: `median of ${rs.length}` };
-    for (const f of ['opsPerSec', 'recordsPerSec', 'p50Ms', 'p99Ms', 'failed', 'entryCpuMsPer1k', 'clusterCpuMsPer1k']) {
+    const out: Row = {
+      bench: 'write',
+      impl: first.impl!,
+      mode: first.mode!,
+      consistency: first.consistency!,
+      inFlight: first.inFlight!,
+      run: `median of ${rs.length}`,
+    };
+    for (const f of [
+      'opsPerSec',
+      'recordsPerSec',
+      'p50Ms',
+      'p99Ms',
+      'failed',
+      'entryCpuMsPer1k',
+      'clusterCpuMsPer1k',
+    ]) {
       const v = med(rs, f);
       if (v !== undefined) out[f] = v;
     }
@@ -272,7 +348,9 @@ function medianRows(rows: Row[]): Row[] {
 
 function targets(medians: Row[]): string[] {
   const find = (impl: string, mode: string, consistency: string, inFlight: number): Row | undefined =>
-    medians.find((r) => r.impl === impl && r.mode === mode && r.consistency === consistency && r.inFlight === inFlight);
+    medians.find(
+      (r) => r.impl === impl && r.mode === mode && r.consistency === consistency && r.inFlight === inFlight,
+    );
   const q32 = find('converge', 'single', 'quorum', 32);
   const etcd32 = find('baseline-etcd', 'single', 'raft', 32);
   const solo32 = find('baseline-single-node', 'single', 'one', 32);

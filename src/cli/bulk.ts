@@ -42,11 +42,24 @@ export async function runBulkPut(opts: BulkOptions): Promise<void> {
   const batches = chunk(lines, batchSize);
   const client = clientFor(opts).forNode(opts.node, { retries: overloadedRetriesMax });
   const consistency = opts.consistency as Consistency;
-  const bar = opts.json || !process.stderr.isTTY
-    ? undefined
-    : new SingleBar({ format: 'put [{bar}] {percentage}% | {value}/{total} keys | ETA {eta_formatted}', hideCursor: true, stream: process.stderr });
+  const bar =
+    opts.json || !process.stderr.isTTY
+      ? undefined
+      : new SingleBar({
+          format: 'put [{bar}] {percentage}% | {value}/{total} keys | ETA {eta_formatted}',
+          hideCursor: true,
+          stream: process.stderr,
+        });
   bar?.start(lines.length, 0);
-  const summary: Summary = { written: 0, failed: 0, batches: batches.length, retried: 0, seconds: 0, keysPerSecond: 0, firstFailures: [] };
+  const summary: Summary = {
+    written: 0,
+    failed: 0,
+    batches: batches.length,
+    retried: 0,
+    seconds: 0,
+    keysPerSecond: 0,
+    firstFailures: [],
+  };
   const started = performance.now();
   let next = 0;
   try {
@@ -64,11 +77,22 @@ export async function runBulkPut(opts: BulkOptions): Promise<void> {
   }
   summary.seconds = Number(((performance.now() - started) / 1000).toFixed(3));
   summary.keysPerSecond = Math.round(summary.written / Math.max(summary.seconds, 0.001));
-  print(opts, summary, `wrote ${summary.written} keys in ${summary.batches} batches (${summary.keysPerSecond} keys/s), ${summary.failed} failed${summary.failed > 0 ? `: ${summary.firstFailures.join('; ')}` : ''}`);
-  if (summary.failed > 0) throw new CliError(`${summary.failed} keys did not reach consistency ${opts.consistency}`);
+  print(
+    opts,
+    summary,
+    `wrote ${summary.written} keys in ${summary.batches} batches (${summary.keysPerSecond} keys/s), ` +
+      `${summary.failed} failed${summary.failed > 0 ? `: ${summary.firstFailures.join('; ')}` : ''}`,
+  );
+  if (summary.failed > 0)
+    throw new CliError(`${summary.failed} keys did not reach consistency ${opts.consistency}`);
 }
 
-async function sendBatch(client: Client, consistency: Consistency, ops: BatchOperation[], summary: Summary): Promise<void> {
+async function sendBatch(
+  client: Client,
+  consistency: Consistency,
+  ops: BatchOperation[],
+  summary: Summary,
+): Promise<void> {
   const answer = await client.batch(ops, { consistency });
   for (const r of answer.results) {
     if (r.ok) summary.written += 1;
@@ -79,7 +103,7 @@ async function sendBatch(client: Client, consistency: Consistency, ops: BatchOpe
   }
 }
 
-/** Each line is a JSON object ({"key", "value"|"valueBase64"[, "op"]}) or KEY<TAB>VALUE; blank lines are skipped. */
+/** Lines: a JSON object ({"key", "value"|"valueBase64"[, "op"]}) or KEY<TAB>VALUE; blank ones skipped. */
 function readLines(file: string): BatchOperation[] {
   let text: string;
   try {
@@ -115,7 +139,8 @@ function operationOf(o: unknown, where: string): BatchOperation {
   if (op === 'del') return { op: 'del', key };
   if (op !== undefined && op !== 'put') throw new CliError(`${where}: "op" must be "put" or "del"`);
   if (typeof value === 'string') return { key, value };
-  if (typeof valueBase64 === 'string') return { key, value: new Uint8Array(Buffer.from(valueBase64, 'base64')) };
+  if (typeof valueBase64 === 'string')
+    return { key, value: new Uint8Array(Buffer.from(valueBase64, 'base64')) };
   throw new CliError(`${where}: a put needs "value" (a string) or "valueBase64"`);
 }
 

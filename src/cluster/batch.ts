@@ -22,7 +22,7 @@ export interface BatchLimits {
 
 const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** Parses and validates a whole NDJSON batch; throws BATCH_INVALID / BATCH_TOO_LARGE / KEY_* / VALUE_TOO_LARGE. */
+/** Parses and checks a whole NDJSON batch: BATCH_INVALID, BATCH_TOO_LARGE, KEY_*, VALUE_TOO_LARGE. */
 export function parseBatch(body: Uint8Array, limits: BatchLimits): BatchOp[] {
   let text: string;
   try {
@@ -38,18 +38,26 @@ export function parseBatch(body: Uint8Array, limits: BatchLimits): BatchOp[] {
     const line = raw.trim();
     if (line === '') continue;
     if (ops.length === limits.batchKeysMax) {
-      throw new ConvergeError('BATCH_TOO_LARGE', `the batch holds more than batchKeysMax ${limits.batchKeysMax} keys`, {
-        batchKeysMax: limits.batchKeysMax,
-      });
+      throw new ConvergeError(
+        'BATCH_TOO_LARGE',
+        `the batch holds more than batchKeysMax ${limits.batchKeysMax} keys`,
+        {
+          batchKeysMax: limits.batchKeysMax,
+        },
+      );
     }
     const op = parseLine(line, i + 1, limits);
     if (seen.has(op.key)) throw lineError(i + 1, `key ${JSON.stringify(op.key)} is listed twice`);
     seen.add(op.key);
     bytes += op.keyBytes.length + (op.value?.length ?? 0);
     if (bytes > limits.batchBytesMax) {
-      throw new ConvergeError('BATCH_TOO_LARGE', `the batch's keys and values exceed batchBytesMax ${limits.batchBytesMax} bytes`, {
-        batchBytesMax: limits.batchBytesMax,
-      });
+      throw new ConvergeError(
+        'BATCH_TOO_LARGE',
+        `the batch's keys and values exceed batchBytesMax ${limits.batchBytesMax} bytes`,
+        {
+          batchBytesMax: limits.batchBytesMax,
+        },
+      );
     }
     ops.push(op);
   }
@@ -64,31 +72,42 @@ function parseLine(line: string, lineNo: number, limits: BatchLimits): BatchOp {
   } catch {
     throw lineError(lineNo, 'not a JSON object');
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw lineError(lineNo, 'not a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw lineError(lineNo, 'not a JSON object');
   const o = parsed as Record<string, unknown>;
   const op = o.op ?? 'put';
-  if (op !== 'put' && op !== 'del') throw lineError(lineNo, `op must be "put" or "del" (got ${JSON.stringify(op)})`);
+  if (op !== 'put' && op !== 'del')
+    throw lineError(lineNo, `op must be "put" or "del" (got ${JSON.stringify(op)})`);
   if (typeof o.key !== 'string' || o.key === '') throw lineError(lineNo, 'key must be a non-empty string');
   const keyBytes = keyToBytes(o.key);
   if (keyBytes.length > limits.keyBytesMax) {
-    throw new ConvergeError('KEY_TOO_LONG', `line ${lineNo}: key of ${keyBytes.length} bytes exceeds keyBytesMax ${limits.keyBytesMax}`);
+    throw new ConvergeError(
+      'KEY_TOO_LONG',
+      `line ${lineNo}: key of ${keyBytes.length} bytes exceeds keyBytesMax ${limits.keyBytesMax}`,
+    );
   }
   if (op === 'del') {
-    if (o.value !== undefined || o.valueBase64 !== undefined) throw lineError(lineNo, 'a del carries no value');
+    if (o.value !== undefined || o.valueBase64 !== undefined)
+      throw lineError(lineNo, 'a del carries no value');
     return { op, key: o.key, keyBytes, value: null };
   }
   const value = parseValue(o, lineNo);
   if (value.length > limits.valueBytesMax) {
-    throw new ConvergeError('VALUE_TOO_LARGE', `line ${lineNo}: value of ${value.length} bytes exceeds valueBytesMax ${limits.valueBytesMax}`);
+    throw new ConvergeError(
+      'VALUE_TOO_LARGE',
+      `line ${lineNo}: value of ${value.length} bytes exceeds valueBytesMax ${limits.valueBytesMax}`,
+    );
   }
   return { op, key: o.key, keyBytes, value };
 }
 
 function parseValue(o: Record<string, unknown>, lineNo: number): Uint8Array {
-  if (o.value !== undefined && o.valueBase64 !== undefined) throw lineError(lineNo, 'give value or valueBase64, not both');
+  if (o.value !== undefined && o.valueBase64 !== undefined)
+    throw lineError(lineNo, 'give value or valueBase64, not both');
   if (typeof o.value === 'string') return new TextEncoder().encode(o.value);
   if (typeof o.valueBase64 === 'string') {
-    if (o.valueBase64.length % 4 !== 0 || !base64Pattern.test(o.valueBase64)) throw lineError(lineNo, 'valueBase64 is not base64');
+    if (o.valueBase64.length % 4 !== 0 || !base64Pattern.test(o.valueBase64))
+      throw lineError(lineNo, 'valueBase64 is not base64');
     return new Uint8Array(Buffer.from(o.valueBase64, 'base64'));
   }
   throw lineError(lineNo, 'a put needs value (a string) or valueBase64');

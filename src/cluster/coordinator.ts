@@ -27,7 +27,11 @@ export interface WriteOutcome {
 }
 
 /** Sends `record` to every replica of its key; resolves once `consistency` is met. */
-export async function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consistency: Consistency): Promise<WriteOutcome> {
+export async function coordinateWrite(
+  ctx: NodeContext,
+  record: VersionedRecord,
+  consistency: Consistency,
+): Promise<WriteOutcome> {
   const [outcome] = await coordinateWrites(ctx, [record], consistency);
   if (outcome instanceof ConvergeError) throw outcome;
   return outcome!;
@@ -66,14 +70,19 @@ export async function coordinateWrites(
 function startWrites(ctx: NodeContext, plans: readonly WriteTracker[]): void {
   const local = plans.filter((p) => p.replicas.includes(ctx.id));
   if (local.length > 0) {
-    ctx.replica.apply(local.map((p) => p.record), 'client').then(
-      () => {
-        for (const p of local) p.ack(ctx.id);
-      },
-      (err: unknown) => {
-        for (const p of local) p.fail(ctx.id, err);
-      },
-    );
+    ctx.replica
+      .apply(
+        local.map((p) => p.record),
+        'client',
+      )
+      .then(
+        () => {
+          for (const p of local) p.ack(ctx.id);
+        },
+        (err: unknown) => {
+          for (const p of local) p.fail(ctx.id, err);
+        },
+      );
   }
   for (const plan of plans) {
     for (const id of plan.replicas) {
@@ -83,7 +92,9 @@ function startWrites(ctx: NodeContext, plans: readonly WriteTracker[]): void {
         plan.fail(id, new ConvergeError('PEER_UNKNOWN', `no peer named ${id}`));
         continue;
       }
-      channel.enqueue(plan.record, 'replication', (err) => (err === undefined ? plan.ack(id) : void plan.missed(id, err)));
+      channel.enqueue(plan.record, 'replication', (err) =>
+        err === undefined ? plan.ack(id) : void plan.missed(id, err),
+      );
     }
   }
 }
@@ -141,7 +152,11 @@ class WriteTracker {
     const o = this.outcome;
     if (o.acknowledged.length >= this.need) {
       this.done = true;
-      this.resolve({ acknowledged: [...o.acknowledged], unreachable: [...o.unreachable], hinted: [...o.hinted] });
+      this.resolve({
+        acknowledged: [...o.acknowledged],
+        unreachable: [...o.unreachable],
+        hinted: [...o.hinted],
+      });
     } else if (this.settled === this.replicas.length) {
       this.done = true;
       this.resolve(notEnough('wrote to', o, this.need, this.replicas.length, this.consistency));
@@ -149,12 +164,24 @@ class WriteTracker {
   }
 }
 
-function notEnough(verb: string, outcome: WriteOutcome, need: number, total: number, consistency: Consistency): ConvergeError {
+function notEnough(
+  verb: string,
+  outcome: WriteOutcome,
+  need: number,
+  total: number,
+  consistency: Consistency,
+): ConvergeError {
   const unreachable = [...outcome.unreachable].sort();
   return new ConvergeError(
     'UNAVAILABLE',
-    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); unreachable: ${unreachable.join(', ') || 'none'}`,
-    { acknowledged: [...outcome.acknowledged].sort(), unreachable, required: need, hinted: [...outcome.hinted].sort() },
+    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); ` +
+      `unreachable: ${unreachable.join(', ') || 'none'}`,
+    {
+      acknowledged: [...outcome.acknowledged].sort(),
+      unreachable,
+      required: need,
+      hinted: [...outcome.hinted].sort(),
+    },
   );
 }
 
@@ -165,21 +192,40 @@ export interface ReadOutcome {
 }
 
 /** Reads from R replicas (self first); the merge winner is returned, stale repliers are repaired. */
-export async function coordinateRead(ctx: NodeContext, key: Uint8Array, consistency: Consistency): Promise<ReadOutcome> {
+export async function coordinateRead(
+  ctx: NodeContext,
+  key: Uint8Array,
+  consistency: Consistency,
+): Promise<ReadOutcome> {
   const replicas = ctx.replicasFor(key);
   const total = replicas.length;
   const need = required(consistency, total);
   const answers = new Map<string, VersionedRecord | undefined>();
   if (replicas.includes(ctx.id)) answers.set(ctx.id, ctx.replica.get(key));
-  if (answers.size < need) await collectReads(ctx, key, replicas.filter((id) => id !== ctx.id), need, answers);
+  if (answers.size < need)
+    await collectReads(
+      ctx,
+      key,
+      replicas.filter((id) => id !== ctx.id),
+      need,
+      answers,
+    );
   if (answers.size < need) {
-    const outcome = { acknowledged: [...answers.keys()], unreachable: replicas.filter((id) => !answers.has(id)), hinted: [] };
+    const outcome = {
+      acknowledged: [...answers.keys()],
+      unreachable: replicas.filter((id) => !answers.has(id)),
+      hinted: [],
+    };
     throw notEnough('read from', outcome, need, total, consistency);
   }
   let winner: VersionedRecord | undefined;
   for (const r of answers.values()) if (r !== undefined) winner = winner === undefined ? r : merge(winner, r);
-  const stale = winner === undefined ? [] : [...answers].filter(([, r]) => r === undefined || !fpEquals(r.fp, winner.fp)).map(([id]) => id);
-  if (winner !== undefined && stale.length > 0 && ctx.mechanisms.readRepair) repairInBackground(ctx, winner, stale);
+  const stale =
+    winner === undefined
+      ? []
+      : [...answers].filter(([, r]) => r === undefined || !fpEquals(r.fp, winner.fp)).map(([id]) => id);
+  if (winner !== undefined && stale.length > 0 && ctx.mechanisms.readRepair)
+    repairInBackground(ctx, winner, stale);
   return { winner, replied: [...answers.keys()], repaired: ctx.mechanisms.readRepair ? stale : [] };
 }
 
@@ -225,7 +271,9 @@ function repairInBackground(ctx: NodeContext, winner: VersionedRecord, stale: st
   for (const id of stale) {
     if (id === ctx.id) {
       ctx.metrics.readRepairs.inc();
-      ctx.replica.apply([winner], 'read-repair').catch(() => ctx.metrics.backgroundErrors.inc({ what: 'read-repair' }));
+      ctx.replica
+        .apply([winner], 'read-repair')
+        .catch(() => ctx.metrics.backgroundErrors.inc({ what: 'read-repair' }));
       continue;
     }
     const channel = ctx.channels.get(id);

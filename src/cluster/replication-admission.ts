@@ -100,7 +100,8 @@ export class ReplicationAdmission {
     const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
     return new ConvergeError(
       'OVERLOADED',
-      `the replication queue to ${full.sort().join(', ') || 'a peer'} is full and stayed full for admissionWaitMsMax ` +
+      `the replication queue to ${full.sort().join(', ') || 'a peer'} is full and stayed full for ` +
+        `admissionWaitMsMax ` +
         `${waitMs} ms; nothing was applied, retry after ${retryAfterSeconds} s`,
       { full: full.sort(), retryAfterSeconds },
     );

@@ -61,7 +61,7 @@ export class ReplicationChannel {
     readonly peer: string,
     private readonly transport: Transport,
     private readonly limits: ChannelLimits,
-    /** Told whenever records leave the queue (the admission queue re-checks), and of the peer's reachability. */
+    /** Told when records leave the queue (admission re-checks) and of the peer's reachability. */
     private readonly events: { onRoom(): void; onReachable(peer: string, ok: boolean): void },
     /**
      * When to send what accumulated: the server defers to setImmediate, so every request read in one turn of
@@ -70,7 +70,7 @@ export class ReplicationChannel {
     private readonly defer: (fn: () => void) => void = queueMicrotask,
   ) {}
 
-  /** Whether `records` more records of `bytes` fit; an empty queue takes anything (a large batch must pass). */
+  /** Whether `records` more records of `bytes` fit; an empty queue takes anything (a large batch passes). */
   hasRoom(records: number, bytes: number): boolean {
     if (this.pendingRecords === 0) return true;
     return (
@@ -82,7 +82,9 @@ export class ReplicationChannel {
   /** Queues a record; `done` runs later (never synchronously), once. A down peer fails it at once. */
   enqueue(record: VersionedRecord, source: ReplicationSource, done: RecordDone): void {
     if (this.down) {
-      queueMicrotask(() => done(new ConvergeError('UNAVAILABLE', `${this.peer} is unreachable (its last message timed out)`)));
+      queueMicrotask(() =>
+        done(new ConvergeError('UNAVAILABLE', `${this.peer} is unreachable (its last message timed out)`)),
+      );
       return;
     }
     const bytes = entryBytes(record);
@@ -93,8 +95,8 @@ export class ReplicationChannel {
   }
 
   /**
-   * Queues records and resolves when the peer has persisted every one; rejects with the first failure. A record
-   * the peer refused (its admission rules) counts as done: sending it again would be refused again.
+   * Queues records and resolves when the peer has persisted every one; rejects with the first failure. A
+   * record the peer refused (its admission rules) counts as done: sending it again would be refused again.
    */
   sendAll(records: readonly VersionedRecord[], source: ReplicationSource): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -122,7 +124,7 @@ export class ReplicationChannel {
     return this.queue.length - this.head;
   }
 
-  /** Many records queued in one turn (a batch, a burst of requests) leave in one message: pump after the turn. */
+  /** Records queued in one turn (a batch, a burst of requests) leave in one message: pump after the turn. */
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
@@ -162,7 +164,10 @@ export class ReplicationChannel {
     this.counters.records += items.length;
     let body: Uint8Array;
     try {
-      body = encodeReplicationBatch(items.map((i) => i.entry), 64 + items.reduce((n, i) => n + i.bytes, 0));
+      body = encodeReplicationBatch(
+        items.map((i) => i.entry),
+        64 + items.reduce((n, i) => n + i.bytes, 0),
+      );
     } catch (err) {
       this.finish(items, undefined, err);
       return;
@@ -202,8 +207,8 @@ export class ReplicationChannel {
   }
 
   /**
-   * A message failed. A peer that did not answer in time is taken as down: what is queued fails now (hints take
-   * it) rather than waiting a timeout per message, and new records fail at once until the peer is seen again.
+   * A message failed. A peer that did not answer in time is taken as down: what is queued fails now (hints
+   * take it) rather than waiting a timeout per message, and new records fail at once until it is seen again.
    * A peer that refused the connection fails each message at once anyway, and one lost message must not
    * cost the records behind it: those stay queued. A peer that answered with an error stays up.
    */
@@ -226,5 +231,8 @@ export class ReplicationChannel {
 
 function asConvergeError(err: unknown, peer: string): ConvergeError {
   if (err instanceof ConvergeError) return err;
-  return new ConvergeError('UNAVAILABLE', `replication to ${peer} failed: ${(err as Error)?.message ?? String(err)}`);
+  return new ConvergeError(
+    'UNAVAILABLE',
+    `replication to ${peer} failed: ${(err as Error)?.message ?? String(err)}`,
+  );
 }

@@ -6,7 +6,13 @@
 import { ConvergeError } from '../core/errors.js';
 import { type VersionedRecord, makeRecord } from '../core/record.js';
 import { WireReader, WireWriter, invalid } from '../core/wire-buffer.js';
-import { keyBytesWireMax, readHeader, recordsPerMessageMax, valueBytesWireMax, wireVersion } from '../core/wire.js';
+import {
+  keyBytesWireMax,
+  readHeader,
+  recordsPerMessageMax,
+  valueBytesWireMax,
+  wireVersion,
+} from '../core/wire.js';
 
 /** Message types of the replication path, beside the reconciliation types 1–8 of core/wire.ts. */
 export const ReplicationMessageType = { batch: 16, ack: 17 } as const;
@@ -14,14 +20,19 @@ export const ReplicationMessageType = { batch: 16, ack: 17 } as const;
 /** Why a record travels: the receiver applies it under this source (metrics, guards, history). */
 export type ReplicationSource = 'replication' | 'hint' | 'read-repair';
 const sourceCodes: Record<ReplicationSource, number> = { replication: 1, hint: 2, 'read-repair': 3 };
-const sourcesByCode: ReadonlyArray<ReplicationSource | undefined> = [undefined, 'replication', 'hint', 'read-repair'];
+const sourcesByCode: ReadonlyArray<ReplicationSource | undefined> = [
+  undefined,
+  'replication',
+  'hint',
+  'read-repair',
+];
 
 export interface ReplicationEntry {
   readonly record: VersionedRecord;
   readonly source: ReplicationSource;
 }
 
-/** Per-record answer: persisted (or already superseded there), or refused by the replica's admission rules. */
+/** Per-record answer: persisted (or superseded there), or refused by the replica's admission rules. */
 export const AckStatus = { persisted: 0, refused: 1 } as const;
 export type AckStatusCode = (typeof AckStatus)[keyof typeof AckStatus];
 
@@ -32,7 +43,10 @@ export function entryBytes(record: VersionedRecord): number {
 
 export function encodeReplicationBatch(entries: readonly ReplicationEntry[], bytesHint = 1024): Uint8Array {
   if (entries.length > recordsPerMessageMax) {
-    throw new ConvergeError('PROTOCOL_TOO_LARGE', `${entries.length} records exceed recordsPerMessageMax ${recordsPerMessageMax}`);
+    throw new ConvergeError(
+      'PROTOCOL_TOO_LARGE',
+      `${entries.length} records exceed recordsPerMessageMax ${recordsPerMessageMax}`,
+    );
   }
   const w = new WireWriter(bytesHint);
   w.u8(wireVersion);
@@ -64,7 +78,10 @@ export function decodeReplicationBatch(bytes: Uint8Array, valueBytesMax: number)
     if (flags > 1) throw invalid(`unknown record flags ${flags}`);
     const value = r.lengthPrefixed('value', valueBytesWireMax);
     if (value.length > valueBytesMax) {
-      throw new ConvergeError('VALUE_TOO_LARGE', `record value of ${value.length} bytes exceeds valueBytesMax ${valueBytesMax}`);
+      throw new ConvergeError(
+        'VALUE_TOO_LARGE',
+        `record value of ${value.length} bytes exceeds valueBytesMax ${valueBytesMax}`,
+      );
     }
     if (flags === 1 && value.length > 0) throw invalid('a tombstone carries no value');
     out.push({ record: makeRecord(key, version, flags === 1 ? null : value.slice()), source });

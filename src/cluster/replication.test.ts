@@ -35,30 +35,53 @@ function holds(node: ConvergeNode, key: string): boolean {
   return node.ctx.replica.get(keyToBytes(key)) !== undefined;
 }
 
-test('replication codec: a batch and its ack round-trip; bad bytes are refused whole with their codes', () => {
+test('replication codec: a batch and its ack round-trip; bad bytes are refused with their codes', () => {
   const entries: ReplicationEntry[] = [
     { record: makeRecord(text('a'), { ms: 5, counter: 1, node: 'n1' }, text('one')), source: 'replication' },
     { record: makeRecord(text('b'), { ms: 6, counter: 0, node: 'n2' }, null), source: 'hint' },
-    { record: makeRecord(text('c'), { ms: 7, counter: 2, node: 'n3' }, new Uint8Array(0)), source: 'read-repair' },
+    {
+      record: makeRecord(text('c'), { ms: 7, counter: 2, node: 'n3' }, new Uint8Array(0)),
+      source: 'read-repair',
+    },
   ];
   const bytes = encodeReplicationBatch(entries);
   const back = decodeReplicationBatch(bytes, 1024);
-  assert.deepEqual(back.map((e) => [e.source, e.record.tombstone, e.record.version.ms]), [['replication', false, 5], ['hint', true, 6], ['read-repair', false, 7]]);
-  assert.deepEqual(back.map((e) => e.record.fp), entries.map((e) => e.record.fp), 'fingerprints recomputed to the same values');
+  assert.deepEqual(
+    back.map((e) => [e.source, e.record.tombstone, e.record.version.ms]),
+    [
+      ['replication', false, 5],
+      ['hint', true, 6],
+      ['read-repair', false, 7],
+    ],
+  );
+  assert.deepEqual(
+    back.map((e) => e.record.fp),
+    entries.map((e) => e.record.fp),
+    'fingerprints recomputed to the same values',
+  );
   assert.deepEqual(decodeReplicationAck(encodeReplicationAck([0, 1, 0]), 3), [0, 1, 0]);
   assert.throws(() => decodeReplicationAck(encodeReplicationAck([0]), 2), { code: 'PROTOCOL_INVALID' });
-  assert.throws(() => decodeReplicationBatch(bytes.subarray(0, bytes.length - 1), 1024), { code: 'PROTOCOL_INVALID' });
-  assert.throws(() => decodeReplicationBatch(new Uint8Array([...bytes, 0]), 1024), { code: 'PROTOCOL_INVALID' });
-  assert.throws(() => decodeReplicationBatch(new Uint8Array([9, ...bytes.subarray(1)]), 1024), { code: 'PROTOCOL_VERSION' });
+  assert.throws(() => decodeReplicationBatch(bytes.subarray(0, bytes.length - 1), 1024), {
+    code: 'PROTOCOL_INVALID',
+  });
+  assert.throws(() => decodeReplicationBatch(new Uint8Array([...bytes, 0]), 1024), {
+    code: 'PROTOCOL_INVALID',
+  });
+  assert.throws(() => decodeReplicationBatch(new Uint8Array([9, ...bytes.subarray(1)]), 1024), {
+    code: 'PROTOCOL_VERSION',
+  });
   assert.throws(() => decodeReplicationBatch(bytes, 2), { code: 'VALUE_TOO_LARGE' });
   const badSource = bytes.slice();
   badSource[3] = 7;
   assert.throws(() => decodeReplicationBatch(badSource, 1024), { code: 'PROTOCOL_INVALID' });
 });
 
-test('replication codec: any truncation or corruption of a batch is refused or decodes to well-formed records', () => {
+test('replication codec: a truncated or corrupted batch is refused or decodes to well-formed records', () => {
   const bytes = encodeReplicationBatch(
-    Array.from({ length: 5 }, (_, i) => ({ record: makeRecord(text(`k${i}`), { ms: i, counter: 0, node: 'n1' }, text('v'.repeat(i))), source: 'replication' as const })),
+    Array.from({ length: 5 }, (_, i) => ({
+      record: makeRecord(text(`k${i}`), { ms: i, counter: 0, node: 'n1' }, text('v'.repeat(i))),
+      source: 'replication' as const,
+    })),
   );
   fc.assert(
     fc.property(fc.nat(bytes.length - 1), fc.nat(255), fc.boolean(), (at, byte, cut) => {
@@ -75,22 +98,28 @@ test('replication codec: any truncation or corruption of a batch is refused or d
 });
 
 test('concurrent writes to a peer travel in few messages, and every replica holds every write', async () => {
-  const c = await startTestCluster(3, { hints: false, readRepair: false }, 20, { limits: { replicationMessagesInFlightMax: 1 } });
+  const c = await startTestCluster(3, { hints: false, readRepair: false }, 20, {
+    limits: { replicationMessagesInFlightMax: 1 },
+  });
   try {
     const n = 300;
     await Promise.all(Array.from({ length: n }, (_, i) => c.nodes[0]!.put(`k${i}`, text(`v${i}`), 'quorum')));
     await eventually(() => drained(c), 5000, 'the channels to drain');
-    for (const node of c.nodes) for (let i = 0; i < n; i++) assert.ok(holds(node, `k${i}`), `${node.id} holds k${i}`);
+    for (const node of c.nodes)
+      for (let i = 0; i < n; i++) assert.ok(holds(node, `k${i}`), `${node.id} holds k${i}`);
     for (const ch of c.nodes[0]!.ctx.channels.values()) {
       assert.equal(ch.counters.records, n);
-      assert.ok(ch.counters.messages <= n / 10, `${ch.counters.messages} messages carried ${n} records to ${ch.peer}`);
+      assert.ok(
+        ch.counters.messages <= n / 10,
+        `${ch.counters.messages} messages carried ${n} records to ${ch.peer}`,
+      );
     }
   } finally {
     await c.close();
   }
 });
 
-test('a burst at 10x the queue bound with hints off: refused writes are nowhere, acknowledged ones on every replica', async () => {
+test('a burst at 10x the queue bound, hints off: refused writes nowhere, acked ones everywhere', async () => {
   const queue = 16;
   const c = await startTestCluster(3, { hints: false, readRepair: false }, 20, {
     limits: { replicationQueueRecordsMax: queue, replicationMessageRecordsMax: 4, admissionWaitMsMax: 30 },
@@ -99,7 +128,14 @@ test('a burst at 10x the queue bound with hints off: refused writes are nowhere,
   try {
     for (const consistency of ['one', 'quorum'] as const) {
       const keys = Array.from({ length: queue * 10 }, (_, i) => `${consistency}-${i}`);
-      const results = await Promise.all(keys.map((k) => c.nodes[0]!.put(k, text('x'), consistency).then(() => 'ok' as const, (e: unknown) => e)));
+      const results = await Promise.all(
+        keys.map((k) =>
+          c.nodes[0]!.put(k, text('x'), consistency).then(
+            () => 'ok' as const,
+            (e: unknown) => e,
+          ),
+        ),
+      );
       const refused = keys.filter((_, i) => results[i] !== 'ok');
       const acked = keys.filter((_, i) => results[i] === 'ok');
       for (const r of results) if (r !== 'ok') assert.equal((r as ConvergeError).code, 'OVERLOADED');
@@ -119,7 +155,7 @@ test('a burst at 10x the queue bound with hints off: refused writes are nowhere,
   }
 });
 
-test('a full queue makes writers wait rather than fail when the wait bound allows, and skips no replica', async () => {
+test('a full queue makes writers wait when the wait bound allows, and skips no replica', async () => {
   const c = await startTestCluster(3, { hints: false, readRepair: false }, 20, {
     limits: { replicationQueueRecordsMax: 8, replicationMessageRecordsMax: 4, admissionWaitMsMax: 10_000 },
     wrap: slowReplication(5),
@@ -135,7 +171,7 @@ test('a full queue makes writers wait rather than fail when the wait bound allow
   }
 });
 
-test('an unreachable peer does not hold admission: its records fail fast (and are hinted) while writes go on', async () => {
+test('an unreachable peer holds no admission: its records fail fast (hinted), writes go on', async () => {
   const c = await startTestCluster(3, { readRepair: false }, 20, {
     limits: { replicationQueueRecordsMax: 4, admissionWaitMsMax: 0 },
   });
@@ -143,19 +179,30 @@ test('an unreachable peer does not hold admission: its records fail fast (and ar
     c.isolate(2);
     await c.nodes[0]!.put('first', text('1'), 'quorum');
     const keys = Array.from({ length: 100 }, (_, i) => `iso${i}`);
-    const results = await Promise.all(keys.map((k) => c.nodes[0]!.put(k, text('z'), 'quorum').then(() => 'ok', (e: unknown) => (e as ConvergeError).code)));
-    // Both queues are bounded; with a zero wait some writes are refused, but every message to n3 fails at once.
+    const results = await Promise.all(
+      keys.map((k) =>
+        c.nodes[0]!.put(k, text('z'), 'quorum').then(
+          () => 'ok',
+          (e: unknown) => (e as ConvergeError).code,
+        ),
+      ),
+    );
+    // Both queues are bounded; with a zero wait some writes are refused; every message to n3 fails at once.
     for (const r of results) assert.ok(r === 'ok' || r === 'OVERLOADED', String(r));
     assert.ok(results.filter((r) => r === 'ok').length >= 4);
     await eventually(() => c.nodes[0]!.status().hints.pending >= 1, 2000, 'hints for n3');
     c.heal();
-    await eventually(async () => (await c.nodes[2]!.get('first', 'one')).found, 5000, 'the hint to be replayed');
+    await eventually(
+      async () => (await c.nodes[2]!.get('first', 'one')).found,
+      5000,
+      'the hint to be replayed',
+    );
   } finally {
     await c.close();
   }
 });
 
-test('a peer that stops answering is taken as down after one timeout: its queue fails to hints and holds nothing', async () => {
+test('a silent peer is down after one timeout: its queue fails to hints, holds nothing', async () => {
   let silent = false;
   const c = await startTestCluster(3, { readRepair: false }, 20, {
     limits: { replicationQueueRecordsMax: 8, admissionWaitMsMax: 50, requestTimeoutMs: 200 },
@@ -166,10 +213,19 @@ test('a peer that stops answering is taken as down after one timeout: its queue 
   });
   try {
     silent = true;
-    const first = await Promise.all(Array.from({ length: 40 }, (_, i) => c.nodes[0]!.put(`s${i}`, text('v'), 'quorum').then(() => 'ok', (e: unknown) => (e as ConvergeError).code)));
+    const first = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        c.nodes[0]!.put(`s${i}`, text('v'), 'quorum').then(
+          () => 'ok',
+          (e: unknown) => (e as ConvergeError).code,
+        ),
+      ),
+    );
     assert.ok(first.includes('ok'), 'writes at quorum go on while n3 is silent');
     await eventually(() => c.nodes[0]!.ctx.channels.get('n3')!.down, 2000, 'n3 to be taken as down');
-    const after = await Promise.all(Array.from({ length: 40 }, (_, i) => c.nodes[0]!.put(`t${i}`, text('v'), 'quorum')));
+    const after = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => c.nodes[0]!.put(`t${i}`, text('v'), 'quorum')),
+    );
     assert.equal(after.length, 40, 'a down peer holds no admission: every write succeeds');
     assert.ok(c.nodes[0]!.status().hints.pending > 0, 'n3 gets hints');
     silent = false;
@@ -183,11 +239,23 @@ test('a peer that stops answering is taken as down after one timeout: its queue 
 test('a malformed replication message is refused whole: no record of it is applied', async () => {
   const c = await startTestCluster(2, { hints: false });
   try {
-    const good = { record: makeRecord(text('fine'), { ms: Date.now(), counter: 0, node: 'n2' }, text('v')), source: 'replication' as const };
-    const bad = { record: makeRecord(text('x'.repeat(2000)), { ms: Date.now(), counter: 0, node: 'n2' }, text('v')), source: 'replication' as const };
-    await assert.rejects(c.nodes[0]!.handleInternal(replicationRoute, encodeReplicationBatch([good, bad]), 'n2'), { code: 'KEY_TOO_LONG' });
+    const good = {
+      record: makeRecord(text('fine'), { ms: Date.now(), counter: 0, node: 'n2' }, text('v')),
+      source: 'replication' as const,
+    };
+    const bad = {
+      record: makeRecord(text('x'.repeat(2000)), { ms: Date.now(), counter: 0, node: 'n2' }, text('v')),
+      source: 'replication' as const,
+    };
+    await assert.rejects(
+      c.nodes[0]!.handleInternal(replicationRoute, encodeReplicationBatch([good, bad]), 'n2'),
+      { code: 'KEY_TOO_LONG' },
+    );
     assert.equal(holds(c.nodes[0]!, 'fine'), false);
-    const ack = decodeReplicationAck(await c.nodes[0]!.handleInternal(replicationRoute, encodeReplicationBatch([good]), 'n2'), 1);
+    const ack = decodeReplicationAck(
+      await c.nodes[0]!.handleInternal(replicationRoute, encodeReplicationBatch([good]), 'n2'),
+      1,
+    );
     assert.deepEqual(ack, [AckStatus.persisted]);
     assert.equal(holds(c.nodes[0]!, 'fine'), true);
   } finally {
