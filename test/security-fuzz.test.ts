@@ -501,7 +501,7 @@ const malformedHttp = fc.oneof(
 // --- /internal/ -------------------------------------------------------------------------------------------
 
 const sign = clusterSigner('n2', secret);
-const internalRoutes = ['replicate', 'hint', 'repair', 'read', 'ping', 'ae/begin', 'ae/msg', 'ae/end'];
+const internalRoutes = ['replicate', 'replicate/batch', 'hint', 'repair', 'read', 'ping', 'ae/begin', 'ae/msg', 'ae/end'];
 const version = () => ({ ms: Date.now() + 3_600_000, counter: 0, node: 'n2' });
 const validRecord = safeKey.map((k) => makeRecord(keyToBytes(`fuzz-${k}`), version(), keyToBytes('forged')));
 const validBatch = fc.array(validRecord, { minLength: 1, maxLength: 5 }).map((rs) => encodeRecords(rs));

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import type { Consistency } from '../client/index.js';
 import { ConvergeClientError, type WriteResult } from '../client/index.js';
-import { clientFor, withClientOptions } from './client.js';
+import { type BulkOptions, runBulkPut } from './bulk.js';
+import { CliError, clientFor, withClientOptions } from './client.js';
 import { print, writeOut } from './output.js';
 
 interface KvOptions {
@@ -56,8 +57,14 @@ export function registerKv(program: Command): void {
       .option('--json', 'machine-readable output');
 
   common(
-    program.command('put <key> [value]').description('write a value (use - or omit VALUE to read stdin)'),
-  ).action(async (key: string, value: string | undefined, opts: KvOptions) => {
+    program.command('put [key] [value]').description('write a value (use - or omit VALUE to read stdin), or --file FILE'),
+  )
+    .option('--file <file>', 'bulk load: lines of KEY<TAB>VALUE or {"key","value"} through the batch API')
+    .option('--batch-size <n>', 'with --file: keys per batch request (default 500)')
+    .option('--parallel <n>', 'with --file: batch requests in flight (default 4)')
+    .action(async (key: string | undefined, value: string | undefined, opts: KvOptions & Partial<BulkOptions>) => {
+    if (opts.file !== undefined) return runBulkPut({ ...opts, file: opts.file });
+    if (key === undefined) throw new CliError('put needs KEY [VALUE], or --file FILE');
     const bytes = value === undefined || value === '-' ? await readStdin() : new TextEncoder().encode(value);
     const result = await write(() =>
       clientFor(opts).put(key, bytes, { consistency: opts.consistency as Consistency }),

@@ -9,7 +9,7 @@ import type {
   SessionHistoryEntry,
   Throttle,
 } from '../antientropy/types.js';
-import type { Consistency, NodeStatus } from '../cluster/node-types.js';
+import type { BatchResult, Consistency, NodeStatus } from '../cluster/node-types.js';
 import { ConvergeClientError } from './errors.js';
 import {
   type Answer,
@@ -60,6 +60,11 @@ export interface WriteResult {
   readonly unreachable: readonly string[];
   readonly hinted: readonly string[];
 }
+
+/** One operation of a batch: a put (the default) with a string or bytes value, or a delete. */
+export type BatchOperation =
+  | { readonly op?: 'put'; readonly key: string; readonly value: Uint8Array | string }
+  | { readonly op: 'del'; readonly key: string };
 
 export interface ReadValue {
   readonly key: string;
@@ -158,6 +163,23 @@ export class Client {
   /** Deletes the key (writes a tombstone). */
   async delete(key: string, options: CallOptions = {}): Promise<WriteResult> {
     return this.json<WriteResult>('DELETE', this.kvPath(key, options), { idempotent: false, ...options });
+  }
+
+  /**
+   * Writes and deletes many keys in one request (docs/http-api.md, "Batches"): validated whole by the node,
+   * admitted whole, one result per key in order. A batch refused OVERLOADED was applied nowhere and is sent
+   * again (after Retry-After); any other failure is not, since some keys may have been applied.
+   */
+  async batch(operations: readonly BatchOperation[], options: CallOptions = {}): Promise<BatchResult> {
+    const lines = operations.map((o) => {
+      if (o.op === 'del') return JSON.stringify({ op: 'del', key: o.key });
+      return typeof o.value === 'string'
+        ? JSON.stringify({ key: o.key, value: o.value })
+        : JSON.stringify({ key: o.key, valueBase64: Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength).toString('base64') });
+    });
+    const consistency = options.consistency ?? this.consistency;
+    const body = new TextEncoder().encode(lines.join('\n'));
+    return this.json<BatchResult>('POST', `/kv?consistency=${encodeURIComponent(consistency)}`, { body, idempotent: false, ...options });
   }
 
   async status(options: CallOptions = {}): Promise<NodeStatus> {

@@ -1,10 +1,10 @@
 // The TypeScript client of a converge node: `import { Client } from 'converge/client'` (docs/client.md).
 
 export type { AntiEntropyStatus, SessionHistoryEntry } from '../antientropy/types.js';
-export type { Consistency, NodeStatus } from '../cluster/node-types.js';
+export type { BatchKeyResult, BatchResult, Consistency, NodeStatus } from '../cluster/node-types.js';
 export type { ErrorCode } from '../core/errors.js';
 export { ConvergeError, errorCodes } from '../core/errors.js';
-export type { CallOptions, ClientOptions, ReadValue, RepairPreview, WriteResult } from './client.js';
+export type { BatchOperation, CallOptions, ClientOptions, ReadValue, RepairPreview, WriteResult } from './client.js';
 export { Client, clientDefaults, normaliseUrl } from './client.js';
 export type { Applied } from './errors.js';
 export { ConvergeClientError } from './errors.js';

@@ -7,7 +7,8 @@ import { systemClock, systemTimers } from '../runtime/system.js';
 import { createMemoryStorage, type MemoryStorage } from '../storage/memory.js';
 import { TransportFaults } from './faults.js';
 import { LoopbackNetwork } from './loopback-transport.js';
-import type { Mechanisms } from './node-context.js';
+import type { Mechanisms, NodeLimits } from './node-context.js';
+import type { InternalHandler } from './transport.js';
 import { type ConvergeNode, createNode } from './node.js';
 
 export interface TestCluster {
@@ -21,7 +22,18 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-export async function startTestCluster(size: number, mechanisms: Partial<Mechanisms> = {}, tickMs = 20): Promise<TestCluster> {
+export interface TestClusterOptions {
+  readonly limits?: Partial<NodeLimits>;
+  /** Wraps each node's internal handler (to slow a route down, say). */
+  readonly wrap?: (id: string, handler: InternalHandler) => InternalHandler;
+}
+
+export async function startTestCluster(
+  size: number,
+  mechanisms: Partial<Mechanisms> = {},
+  tickMs = 20,
+  options: TestClusterOptions = {},
+): Promise<TestCluster> {
   const network = new LoopbackNetwork();
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
   const peers = ids.map((id) => ({ id, url: `loopback://${id}` }));
@@ -35,9 +47,10 @@ export async function startTestCluster(size: number, mechanisms: Partial<Mechani
     const f = new TransportFaults(seededRandom(i + 1));
     const node = createNode({
       id, peers, replica, transport: network.transport(id, f), clock: systemClock, random: seededRandom(100 + i),
-      timers: systemTimers, mechanisms, tickMs, limits: { requestTimeoutMs: 500 },
+      timers: systemTimers, mechanisms, tickMs, limits: { requestTimeoutMs: 500, ...options.limits },
     });
-    network.register(id, (route, body, from) => node.handleInternal(route, body, from));
+    const handler: InternalHandler = (route, body, from) => node.handleInternal(route, body, from);
+    network.register(id, options.wrap?.(id, handler) ?? handler);
     node.start();
     nodes.push(node);
     storages.push(storage);

@@ -1,14 +1,19 @@
-// The coordinator: fans a client request out to every replica and answers once the consistency level is met.
-// A write that reaches fewer than W replicas fails with UNAVAILABLE, but the replicas that took it keep it
-// (drift, which hints and anti-entropy heal). A read returns the merge winner of R answers and, with read
-// repair on, sends the winner to the replicas that answered with something older.
+// The coordinator: sends a client write to every replica of its key and answers once the consistency level is
+// met. Writes to peers travel through their replication channels (coalesced messages, replication-channel.ts)
+// after admission has found room in every reachable peer's queue (replication-admission.ts): a busy
+// coordinator makes the client wait or refuses with OVERLOADED before applying anything, and never skips a
+// reachable replica. A write that reaches fewer than W replicas fails with UNAVAILABLE, but the replicas that
+// took it keep it (drift, which hints and anti-entropy heal). A read returns the merge winner of R answers
+// and, with read repair on, sends the winner to the replicas that answered with something older.
 
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { type VersionedRecord, fpEquals, merge } from '../core/record.js';
-import { decodeOptionalRecord, encodeKey, encodeRecords } from './codec.js';
+import { decodeOptionalRecord, encodeKey } from './codec.js';
 import type { Consistency } from './node-types.js';
 import type { NodeContext } from './node-context.js';
+import type { Demand } from './replication-admission.js';
+import { entryBytes } from './replication-codec.js';
 
 export function required(consistency: Consistency, replicas: number): number {
   if (consistency === 'one') return 1;
@@ -22,79 +27,148 @@ export interface WriteOutcome {
   readonly hinted: string[];
 }
 
-/** Sends `record` to every replica (self included); resolves once `consistency` is met. */
-export function coordinateWrite(ctx: NodeContext, record: VersionedRecord, consistency: Consistency): Promise<WriteOutcome> {
-  const need = required(consistency, ctx.peers.length + 1);
-  const outcome: WriteOutcome = { acknowledged: [], unreachable: [], hinted: [] };
-  // Replicas that answered but could not store the write (a full disk): failed, yet not unreachable.
-  const storageFailed = new Map<string, ConvergeError>();
-  const body = encodeRecords([record]);
-  return new Promise((resolve, reject) => {
-    let settled = 0;
-    let done = false;
-    const total = ctx.peers.length + 1;
-    const finish = (): void => {
-      if (done) return;
-      if (outcome.acknowledged.length >= need) {
-        done = true;
-        resolve({ acknowledged: [...outcome.acknowledged], unreachable: [...outcome.unreachable], hinted: [...outcome.hinted] });
-      } else if (settled === total) {
-        done = true;
-        reject(notEnough('wrote to', outcome, need, total, consistency, storageFailed, ctx.id));
-      }
-    };
-    const ack = (id: string): void => {
-      outcome.acknowledged.push(id);
-      settled += 1;
-      finish();
-    };
-    const fail = (id: string): void => {
-      outcome.unreachable.push(id);
-      settled += 1;
-      finish();
-    };
-    const failStorage = (id: string, err: ConvergeError): void => {
-      storageFailed.set(id, err);
-      settled += 1;
-      finish();
-    };
-    ctx.replica.apply([record], 'client').then(
-      () => ack(ctx.id),
-      (err: unknown) => failStorage(ctx.id, asStorageError(err)),
-    );
-    const missed = async (peer: string, reachable: boolean, err?: unknown): Promise<void> => {
-      const storage = isStorageError(err) ? err : undefined;
-      if (!reachable && storage === undefined) ctx.markSeen(peer, false);
-      if (ctx.mechanisms.hints && ctx.hints !== undefined && (await ctx.hints.add(peer, record).catch(() => false))) {
-        outcome.hinted.push(peer);
-        ctx.metrics.hintsStored.inc();
-      }
-      if (storage !== undefined) failStorage(peer, storage);
-      else fail(peer);
-    };
-    for (const peer of ctx.peers) {
-      const inFlight = ctx.inFlight.get(peer.id) ?? 0;
-      // Backpressure: a peer that cannot keep up gets a hint instead of an ever-growing request queue.
-      if (inFlight >= ctx.limits.replicationInFlightMax) {
-        ctx.metrics.replicationShed.inc();
-        void missed(peer.id, true);
+/** Sends `record` to every replica of its key; resolves once `consistency` is met. */
+export async function coordinateWrite(
+  ctx: NodeContext,
+  record: VersionedRecord,
+  consistency: Consistency,
+): Promise<WriteOutcome> {
+  const [outcome] = await coordinateWrites(ctx, [record], consistency);
+  if (outcome instanceof ConvergeError) throw outcome;
+  return outcome!;
+}
+
+/**
+ * Writes many records at one consistency level, each to the replicas of its key; admitted as one (all or
+ * none: OVERLOADED rejects the whole call before anything is applied). Answers per record, in order: its
+ * outcome, or the UNAVAILABLE error saying how many replicas acknowledged it.
+ */
+export async function coordinateWrites(
+  ctx: NodeContext,
+  records: readonly VersionedRecord[],
+  consistency: Consistency,
+): Promise<Array<WriteOutcome | ConvergeError>> {
+  const plans = records.map((record) => {
+    const replicas = ctx.replicasFor(record.key);
+    return new WriteTracker(ctx, record, replicas, required(consistency, replicas.length), consistency);
+  });
+  const demand: Demand = new Map();
+  for (const plan of plans) {
+    const bytes = entryBytes(plan.record);
+    for (const id of plan.replicas) {
+      if (id === ctx.id) continue;
+      const d = demand.get(id) ?? { records: 0, bytes: 0 };
+      d.records += 1;
+      d.bytes += bytes;
+      demand.set(id, d);
+    }
+  }
+  await ctx.admission.admit(demand, () => startWrites(ctx, plans));
+  return Promise.all(plans.map((p) => p.result));
+}
+
+/** Applies locally and queues to every peer, synchronously (admission found the room a moment ago). */
+function startWrites(ctx: NodeContext, plans: readonly WriteTracker[]): void {
+  const local = plans.filter((p) => p.replicas.includes(ctx.id));
+  if (local.length > 0) {
+    ctx.replica
+      .apply(
+        local.map((p) => p.record),
+        'client',
+      )
+      .then(
+        () => {
+          for (const p of local) p.ack(ctx.id);
+        },
+        (err: unknown) => {
+          for (const p of local) p.fail(ctx.id, asStorageError(err));
+        },
+      );
+  }
+  for (const plan of plans) {
+    for (const id of plan.replicas) {
+      if (id === ctx.id) continue;
+      const channel = ctx.channels.get(id);
+      if (channel === undefined) {
+        plan.fail(id, new ConvergeError('PEER_UNKNOWN', `no peer named ${id}`));
         continue;
       }
-      ctx.inFlight.set(peer.id, inFlight + 1);
-      ctx.transport
-        .call(peer.id, { route: 'replicate', body, timeoutMs: ctx.limits.requestTimeoutMs })
-        .finally(() => ctx.inFlight.set(peer.id, (ctx.inFlight.get(peer.id) ?? 1) - 1))
-        .then(
-          () => {
-            ctx.markSeen(peer.id, true);
-            ack(peer.id);
-          },
-          // A peer that refused the version as stamped too far ahead would refuse a hint of it too.
-          (err: unknown) =>
-            err instanceof ConvergeError && err.code === 'CLOCK_AHEAD' ? fail(peer.id) : missed(peer.id, false, err),
-        );
+      channel.enqueue(plan.record, 'replication', (err) =>
+        err === undefined ? plan.ack(id) : void plan.missed(id, err),
+      );
     }
-  });
+  }
+}
+
+/** One record's progress towards its consistency level. */
+class WriteTracker {
+  readonly result: Promise<WriteOutcome | ConvergeError>;
+  private resolve!: (outcome: WriteOutcome | ConvergeError) => void;
+  private readonly outcome: WriteOutcome = { acknowledged: [], unreachable: [], hinted: [] };
+  /** Replicas that answered but could not store the write (a full disk): failed, yet not unreachable. */
+  private readonly storageFailed = new Map<string, ConvergeError>();
+  private settled = 0;
+  private done = false;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    readonly record: VersionedRecord,
+    readonly replicas: readonly string[],
+    private readonly need: number,
+    private readonly consistency: Consistency,
+  ) {
+    this.result = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
+  ack(id: string): void {
+    this.outcome.acknowledged.push(id);
+    this.settle();
+  }
+
+  fail(id: string, err: unknown): void {
+    if (isStorageError(err)) this.storageFailed.set(id, err);
+    else this.outcome.unreachable.push(id);
+    this.settle();
+  }
+
+  /** A peer did not persist the record: keep a hint for it (hints on), then count it as failed. */
+  async missed(id: string, err: ConvergeError): Promise<void> {
+    const ctx = this.ctx;
+    // A replica that refused the record (its admission rules: a purged tombstone, a version stamped beyond
+    // --max-clock-drift) would refuse the hint too.
+    if (err.code !== 'CONFLICT' && ctx.mechanisms.hints && ctx.hints !== undefined) {
+      const failed = logFailure('hint store');
+      const stored = await ctx.hints.add(id, this.record).catch((e: unknown) => {
+        failed(e);
+        return false;
+      });
+      if (stored) {
+        this.outcome.hinted.push(id);
+        ctx.metrics.hintsStored.inc();
+      }
+    }
+    this.fail(id, err);
+  }
+
+  private settle(): void {
+    this.settled += 1;
+    if (this.done) return;
+    const o = this.outcome;
+    if (o.acknowledged.length >= this.need) {
+      this.done = true;
+      this.resolve({
+        acknowledged: [...o.acknowledged],
+        unreachable: [...o.unreachable],
+        hinted: [...o.hinted],
+      });
+    } else if (this.settled === this.replicas.length) {
+      this.done = true;
+      const total = this.replicas.length;
+      this.resolve(notEnough('wrote to', o, this.need, total, this.consistency, this.storageFailed, this.ctx.id));
+    }
+  }
 }
 
 const isStorageError = (err: unknown): err is ConvergeError =>
@@ -141,13 +215,30 @@ export interface ReadOutcome {
 }
 
 /** Reads from R replicas (self first); the merge winner is returned, stale repliers are repaired. */
-export async function coordinateRead(ctx: NodeContext, key: Uint8Array, consistency: Consistency): Promise<ReadOutcome> {
-  const total = ctx.peers.length + 1;
+export async function coordinateRead(
+  ctx: NodeContext,
+  key: Uint8Array,
+  consistency: Consistency,
+): Promise<ReadOutcome> {
+  const replicas = ctx.replicasFor(key);
+  const total = replicas.length;
   const need = required(consistency, total);
-  const answers = new Map<string, VersionedRecord | undefined>([[ctx.id, ctx.replica.get(key)]]);
-  if (need > 1) await collectReads(ctx, key, need, answers);
+  const answers = new Map<string, VersionedRecord | undefined>();
+  if (replicas.includes(ctx.id)) answers.set(ctx.id, ctx.replica.get(key));
+  if (answers.size < need)
+    await collectReads(
+      ctx,
+      key,
+      replicas.filter((id) => id !== ctx.id),
+      need,
+      answers,
+    );
   if (answers.size < need) {
-    const outcome = { acknowledged: [...answers.keys()], unreachable: ctx.peers.map((p) => p.id).filter((id) => !answers.has(id)), hinted: [] };
+    const outcome = {
+      acknowledged: [...answers.keys()],
+      unreachable: replicas.filter((id) => !answers.has(id)),
+      hinted: [],
+    };
     throw notEnough('read from', outcome, need, total, consistency);
   }
   let winner: VersionedRecord | undefined;
@@ -155,30 +246,41 @@ export async function coordinateRead(ctx: NodeContext, key: Uint8Array, consiste
     // A record stamped too far ahead (held by a node whose clock ran ahead) never wins a read.
     if (r !== undefined && !ctx.refusesAhead(r)) winner = winner === undefined ? r : merge(winner, r);
   }
-  const stale = winner === undefined ? [] : [...answers].filter(([, r]) => r === undefined || !fpEquals(r.fp, winner.fp)).map(([id]) => id);
-  if (winner !== undefined && stale.length > 0 && ctx.mechanisms.readRepair) repairInBackground(ctx, winner, stale);
+  const stale =
+    winner === undefined
+      ? []
+      : [...answers].filter(([, r]) => r === undefined || !fpEquals(r.fp, winner.fp)).map(([id]) => id);
+  if (winner !== undefined && stale.length > 0 && ctx.mechanisms.readRepair)
+    repairInBackground(ctx, winner, stale);
   return { winner, replied: [...answers.keys()], repaired: ctx.mechanisms.readRepair ? stale : [] };
 }
 
-function collectReads(ctx: NodeContext, key: Uint8Array, need: number, answers: Map<string, VersionedRecord | undefined>): Promise<void> {
+function collectReads(
+  ctx: NodeContext,
+  key: Uint8Array,
+  peers: readonly string[],
+  need: number,
+  answers: Map<string, VersionedRecord | undefined>,
+): Promise<void> {
   const body = encodeKey(key);
   return new Promise((resolve) => {
-    let pending = ctx.peers.length;
+    let pending = peers.length;
+    if (pending === 0) resolve();
     const settle = (): void => {
       pending -= 1;
       if (answers.size >= need || pending === 0) resolve();
     };
-    for (const peer of ctx.peers) {
-      ctx.transport.call(peer.id, { route: 'read', body, timeoutMs: ctx.limits.requestTimeoutMs }).then(
+    for (const peer of peers) {
+      ctx.transport.call(peer, { route: 'read', body, timeoutMs: ctx.limits.requestTimeoutMs }).then(
         (bytes) => {
-          ctx.markSeen(peer.id, true);
+          ctx.markSeen(peer, true);
           const record = decodeOptionalRecord(bytes, ctx.limits.valueBytesMax);
           if (record !== undefined) ctx.hlc.observe(record.version);
-          if (answers.size < need) answers.set(peer.id, record);
+          if (answers.size < need) answers.set(peer, record);
           settle();
         },
         () => {
-          ctx.markSeen(peer.id, false);
+          ctx.markSeen(peer, false);
           settle();
         },
       );
@@ -186,14 +288,29 @@ function collectReads(ctx: NodeContext, key: Uint8Array, need: number, answers: 
   });
 }
 
+/**
+ * Read repair is best effort: it rides the replication channels when their queues have room and is
+ * skipped (and counted) when they do not, since it must never make a client write wait.
+ */
 function repairInBackground(ctx: NodeContext, winner: VersionedRecord, stale: string[]): void {
-  const body = encodeRecords([winner]);
+  const bytes = entryBytes(winner);
   for (const id of stale) {
-    ctx.metrics.readRepairs.inc();
     if (id === ctx.id) {
-      void ctx.replica.apply([winner], 'read-repair').catch(logFailure('local read repair'));
+      ctx.metrics.readRepairs.inc();
+      ctx.replica
+        .apply([winner], 'read-repair')
+        .catch(logFailure('local read repair'));
       continue;
     }
-    void ctx.transport.call(id, { route: 'repair', body, timeoutMs: ctx.limits.requestTimeoutMs }).catch(logFailure('read repair', 'debug'));
+    const channel = ctx.channels.get(id);
+    if (channel === undefined || channel.down || !channel.hasRoom(1, bytes)) {
+      ctx.metrics.readRepairsSkipped.inc();
+      continue;
+    }
+    ctx.metrics.readRepairs.inc();
+    const failed = logFailure('read repair', 'debug');
+    channel.enqueue(winner, 'read-repair', (err) => {
+      if (err !== undefined) failed(err);
+    });
   }
 }

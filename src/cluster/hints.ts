@@ -12,7 +12,12 @@ import { hintPrefix } from '../replica/layout.js';
 import { writeRefusal } from '../storage/guarded.js';
 import type { Storage } from '../storage/storage.js';
 import { decodeRecords, encodeRecords } from './codec.js';
-import type { Transport } from './transport.js';
+
+/**
+ * Sends records to a peer (the replication channel); resolves once the peer has answered for every one, with
+ * the number it refused for good (its admission rules), or rejects when one could not be delivered.
+ */
+export type HintDelivery = (peer: string, records: readonly VersionedRecord[]) => Promise<number>;
 
 export interface HintLimits {
   readonly hintsPerPeerMax: number;
@@ -152,14 +157,14 @@ export class HintStore {
    * those replays are under way: a peer that does not answer (a partition) holds up only its own replay, for
    * at most the request timeout, not the next tick nor the other peers. Called on the node's own tick.
    */
-  async replayDue(transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+  async replayDue(deliver: HintDelivery, valueBytesMax: number): Promise<void> {
     if (writeRefusal(this.storage) !== undefined) return;
     const now = this.clock.now();
     for (const [peer, state] of this.peers) {
       if (state.count === 0 || now < state.retryAtMs || this.replaying.has(peer)) continue;
       this.replaying.add(peer);
       const done = (): boolean => this.replaying.delete(peer);
-      void this.replayPeer(peer, state, transport, timeoutMs, valueBytesMax).finally(done);
+      void this.replayPeer(peer, state, deliver, valueBytesMax).finally(done);
     }
   }
 
@@ -167,12 +172,11 @@ export class HintStore {
   private async replayPeer(
     peer: string,
     state: PeerHints,
-    transport: Transport,
-    timeoutMs: number,
+    deliver: HintDelivery,
     valueBytesMax: number,
   ): Promise<void> {
     try {
-      await this.replayBatch(peer, state, transport, timeoutMs, valueBytesMax);
+      await this.replayBatch(peer, state, deliver, valueBytesMax);
       state.failures = 0;
       state.retryAtMs = 0;
     } catch {
@@ -182,7 +186,7 @@ export class HintStore {
     }
   }
 
-  private async replayBatch(peer: string, state: PeerHints, transport: Transport, timeoutMs: number, valueBytesMax: number): Promise<void> {
+  private async replayBatch(peer: string, state: PeerHints, deliver: HintDelivery, valueBytesMax: number): Promise<void> {
     const { start, end } = peerBounds(peer);
     const batch = [...this.storage.scan(start, end, this.limits.hintReplayBatchMax)];
     const now = this.clock.now();
@@ -192,17 +196,11 @@ export class HintStore {
       if (now - created > this.limits.hintAgeMsMax) this.counters.dropped.expired += 1;
       else send.push(...decodeRecords(value.subarray(8), valueBytesMax));
     }
-    if (send.length > 0) {
-      try {
-        await transport.call(peer, { route: 'hint', body: encodeRecords(send), timeoutMs });
-      } catch (err) {
-        // Delivered: the peer applied the rest and refused those stamped too far ahead; resending cannot help.
-        if (!(err instanceof ConvergeError && err.code === 'CLOCK_AHEAD')) throw err;
-        const refused = Number(err.details?.refused ?? 0);
-        this.counters.dropped.rejected += refused;
-        this.counters.replayed -= refused;
-      }
-    }
+    // Delivered: the peer applied the rest and refused those it will never take (stamped too far ahead, a
+    // purged tombstone); sending them again cannot help.
+    const refused = send.length > 0 ? await deliver(peer, send) : 0;
+    this.counters.dropped.rejected += refused;
+    this.counters.replayed -= refused;
     // Re-checked after the await: only the hints we read are deleted; newer ones stay queued.
     await this.storage.write(batch.map(({ key }) => ({ key, value: null })));
     for (const { value } of batch) {

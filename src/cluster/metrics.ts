@@ -8,7 +8,24 @@ export interface ClusterMetrics {
   readonly requestSeconds: Histogram<'op'>;
   readonly readRepairs: Counter;
   readonly hintsStored: Counter;
-  readonly replicationShed: Counter;
+  readonly readRepairsSkipped: Counter;
+  readonly backgroundErrors: Counter<'what'>;
+}
+
+/** What the replication channels and admission expose (gauges read at scrape time). */
+export interface ReplicationGauges {
+  /** Per peer: records and bytes queued or in flight, messages and records sent, messages failed. */
+  channels(): ReadonlyArray<{
+    peer: string;
+    records: number;
+    bytes: number;
+    messages: number;
+    sent: number;
+    failed: number;
+    down: boolean;
+  }>;
+  limits(): { records: number; bytes: number };
+  admission(): { waiting: number; atOnce: number; afterWait: number; overloaded: number };
 }
 
 export function createClusterMetrics(
@@ -41,10 +58,58 @@ export function createClusterMetrics(
     }),
     readRepairs: new Counter({ name: 'converge_read_repairs_total', help: 'Stale replicas sent the winning record by a read', registers }),
     hintsStored: new Counter({ name: 'converge_hints_stored_total', help: 'Hints stored for unreachable replicas', registers }),
-    replicationShed: new Counter({
-      name: 'converge_replication_shed_total',
-      help: 'Replication requests not sent because replicationInFlightMax requests to that peer were already in flight',
+    readRepairsSkipped: new Counter({
+      name: 'converge_read_repairs_skipped_total',
+      help: 'Read repairs not sent because the replica was down or its replication queue was full',
+      registers,
+    }),
+    backgroundErrors: new Counter({
+      name: 'converge_background_errors_total',
+      help: 'Failures of work no client waits for (storing a hint, a local read repair)',
+      labelNames: ['what'],
       registers,
     }),
   };
+}
+
+export function registerReplicationMetrics(registry: Registry, g: ReplicationGauges): void {
+  const registers = [registry];
+  const perPeer = (name: string, help: string, pick: (c: ReturnType<ReplicationGauges['channels']>[number]) => number): void => {
+    new Gauge({
+      name, help, labelNames: ['peer'], registers,
+      collect() {
+        for (const c of g.channels()) this.set({ peer: c.peer }, pick(c));
+      },
+    });
+  };
+  perPeer('converge_replication_queue_records', 'Records queued or in flight to the peer, not yet acknowledged', (c) => c.records);
+  perPeer('converge_replication_queue_bytes', 'Bytes of those records', (c) => c.bytes);
+  perPeer('converge_replication_messages', 'Replication messages sent to the peer since start', (c) => c.messages);
+  perPeer('converge_replication_records_sent', 'Records sent to the peer in replication messages since start', (c) => c.sent);
+  perPeer('converge_replication_messages_failed', 'Replication messages to the peer that failed', (c) => c.failed);
+  perPeer('converge_replication_peer_down', '1 while the peer is taken as down (its last message failed)', (c) => (c.down ? 1 : 0));
+  new Gauge({
+    name: 'converge_replication_queue_limit',
+    help: 'The per-peer queue bounds: replicationQueueRecordsMax and replicationQueueBytesMax',
+    labelNames: ['unit'],
+    registers,
+    collect() {
+      const l = g.limits();
+      this.set({ unit: 'records' }, l.records);
+      this.set({ unit: 'bytes' }, l.bytes);
+    },
+  });
+  new Gauge({
+    name: 'converge_admission',
+    help: 'Write admission: writes waiting now, and since start admitted at once, admitted after waiting, refused OVERLOADED',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const a = g.admission();
+      this.set({ state: 'waiting' }, a.waiting);
+      this.set({ state: 'admitted_at_once' }, a.atOnce);
+      this.set({ state: 'admitted_after_wait' }, a.afterWait);
+      this.set({ state: 'overloaded' }, a.overloaded);
+    },
+  });
 }

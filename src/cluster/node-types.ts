@@ -33,6 +33,25 @@ export interface WriteResult {
   readonly hinted: readonly string[];
 }
 
+/** One key's result in a batch: its outcome at the batch's consistency level, or why it missed it. */
+export type BatchKeyResult =
+  | ({ readonly key: string; readonly op: 'put' | 'del'; readonly ok: true } & WriteResult)
+  | {
+      readonly key: string;
+      readonly op: 'put' | 'del';
+      readonly ok: false;
+      readonly version: string;
+      readonly error: { readonly code: string; readonly message: string; readonly details?: Record<string, unknown> };
+    };
+
+export interface BatchResult {
+  readonly consistency: Consistency;
+  /** Keys that met the consistency level, and keys that did not (the replicas that took them keep them). */
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly results: readonly BatchKeyResult[];
+}
+
 export interface PeerStatus {
   readonly id: string;
   readonly url: string;

@@ -21,13 +21,32 @@ import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
 import { storageHealth } from '../storage/guarded.js';
+import type { BatchOp } from './batch.js';
 import { ClockCheck, type ClockView } from './clock-check.js';
 import { decodeJson, decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
-import { coordinateRead, coordinateWrite } from './coordinator.js';
+import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator.js';
 import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
-import { type ClusterMetrics, createClusterMetrics } from './metrics.js';
+import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
-import type { Consistency, NodeApi, NodeStatus, PeerConfig, ReadResult, WriteResult } from './node-types.js';
+import type {
+  BatchKeyResult,
+  BatchResult,
+  Consistency,
+  NodeApi,
+  NodeStatus,
+  PeerConfig,
+  ReadResult,
+  WriteResult,
+} from './node-types.js';
+import { ReplicationAdmission } from './replication-admission.js';
+import { ReplicationChannel, replicationRoute } from './replication-channel.js';
+import {
+  AckStatus,
+  type AckStatusCode,
+  type ReplicationSource,
+  decodeReplicationBatch,
+  encodeReplicationAck,
+} from './replication-codec.js';
 import type { InternalHandler, Transport } from './transport.js';
 
 export interface NodeOptions {
@@ -50,6 +69,8 @@ export interface NodeOptions {
   readonly monotonicNow?: () => number;
   /** One line for the node's log (refused records); nothing is logged without it. */
   readonly warn?: (line: string) => void;
+  /** Defers sending accumulated replication records (replication-channel.ts); a microtask by default. */
+  readonly defer?: (fn: () => void) => void;
 }
 
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
@@ -107,19 +128,30 @@ export class ConvergeNode implements NodeApi {
       this.logRefusal(version, key, source, nowMs);
     };
     options.replica.onRefusedAhead = (r, source, nowMs) => refuse(r.version, r.key, source, nowMs);
+    const channels = new Map<string, ReplicationChannel>();
+    const admission = new ReplicationAdmission(channels, options.timers, () => limits.admissionWaitMsMax);
+    const markSeen = (peer: string, ok: boolean): void => {
+      this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) });
+      if (ok) channels.get(peer)?.markUp();
+    };
+    const events = { onRoom: () => admission.onRoom(), onReachable: markSeen };
+    for (const p of peers) channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events, options.defer));
+    registerReplicationMetrics(this.registry, replicationGauges(channels, admission, limits));
+    const members = [options.id, ...peers.map((p) => p.id)];
     this.ctx = {
-      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics, inFlight: new Map(),
+      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics,
+      timers: options.timers, channels, admission, replicasFor: () => members, markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();
         if (!isAheadOfClock(r.version, nowMs, maxClockDriftMs)) return false;
         refuse(r.version, r.key, 'read', nowMs);
         return true;
       },
-      markSeen: (peer, ok) => this.seen.set(peer, { ok, atMs: ok ? options.clock.now() : (this.seen.get(peer)?.atMs ?? null) }),
     };
     this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
     this.routes.set('hint', (_r, body) => this.applyFromPeer(body, 'hint'));
     this.routes.set('repair', (_r, body) => this.applyFromPeer(body, 'read-repair'));
+    this.routes.set(replicationRoute, (_r, body) => this.applyReplicationBatch(body));
     this.routes.set('read', async (_r, body) => encodeOptionalRecord(this.ctx.replica.get(decodeKey(body))));
     this.routes.set('ping', async () =>
       encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex(), nowMs: options.clock.now() }),
@@ -172,6 +204,35 @@ export class ConvergeNode implements NodeApi {
     return this.write(makeRecord(k, this.hlc.now(), null), consistency, 'del');
   }
 
+  /**
+   * Writes a batch validated whole by parseBatch (batch.ts): admitted as one (OVERLOADED refuses all of it
+   * before anything is applied), then each key reaches its consistency level or fails on its own.
+   */
+  async batch(ops: readonly BatchOp[], consistency: Consistency): Promise<BatchResult> {
+    await this.admitWrite();
+    const end = this.ctx.metrics.requestSeconds.startTimer({ op: 'batch' });
+    try {
+      const records = ops.map((o) => makeRecord(o.keyBytes, this.hlc.now(), o.value));
+      const outcomes = await coordinateWrites(this.ctx, records, consistency);
+      let succeeded = 0;
+      const results = ops.map((o, i): BatchKeyResult => {
+        const outcome = outcomes[i]!;
+        const version = versionToString(records[i]!.version);
+        if (outcome instanceof ConvergeError) return { key: o.key, op: o.op, ok: false, version, error: outcome.toJSON().error };
+        succeeded += 1;
+        return { key: o.key, op: o.op, ok: true, version, ...outcome };
+      });
+      this.ctx.metrics.writes.inc({ consistency, result: 'ok' }, succeeded);
+      this.ctx.metrics.writes.inc({ consistency, result: 'unavailable' }, ops.length - succeeded);
+      return { consistency, succeeded, failed: ops.length - succeeded, results };
+    } catch (err) {
+      this.ctx.metrics.writes.inc({ consistency, result: writeFailure(err) }, ops.length);
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
   async get(key: string, consistency: Consistency): Promise<ReadResult> {
     const k = this.validateKey(key);
     const end = this.ctx.metrics.requestSeconds.startTimer({ op: 'get' });
@@ -195,7 +256,7 @@ export class ConvergeNode implements NodeApi {
       this.ctx.metrics.writes.inc({ consistency, result: 'ok' });
       return { version: versionToString(record.version), ...outcome };
     } catch (err) {
-      this.ctx.metrics.writes.inc({ consistency, result: 'unavailable' });
+      this.ctx.metrics.writes.inc({ consistency, result: writeFailure(err) });
       throw err;
     } finally {
       end();
@@ -229,6 +290,38 @@ export class ConvergeNode implements NodeApi {
       );
     }
     return encodeJson({ ...result, refused: records.length - accepted.length });
+  }
+
+  /**
+   * A coalesced replication message: decoded and checked whole (one bad record refuses the message before any
+   * record is applied), applied by source in one turn (so one storage commit takes them all), answered once
+   * the replica has persisted them, with one status per record.
+   */
+  private async applyReplicationBatch(body: Uint8Array): Promise<Uint8Array> {
+    const entries = decodeReplicationBatch(body, this.ctx.limits.valueBytesMax);
+    for (const { record } of entries) {
+      if (record.key.length > this.ctx.limits.keyBytesMax) {
+        throw new ConvergeError('KEY_TOO_LONG', `key of ${record.key.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`);
+      }
+    }
+    const statuses: AckStatusCode[] = new Array(entries.length).fill(AckStatus.persisted);
+    const bySource = new Map<ReplicationSource, VersionedRecord[]>();
+    const nowMs = this.options.clock.now();
+    for (const [i, { record, source }] of entries.entries()) {
+      if (!this.guard(record, source)) {
+        statuses[i] = AckStatus.refused;
+        continue;
+      }
+      // Stamped beyond --max-clock-drift: refused, never an acknowledgement. It still goes to the replica,
+      // which refuses it again, counts it and logs it with the others of its path.
+      if (isAheadOfClock(record.version, nowMs, this.clockCheck.maxDriftMs)) statuses[i] = AckStatus.refused;
+      else this.hlc.observe(record.version);
+      const group = bySource.get(source) ?? [];
+      group.push(record);
+      bySource.set(source, group);
+    }
+    await Promise.all([...bySource].map(([source, records]) => this.ctx.replica.apply(records, source)));
+    return encodeReplicationAck(statuses);
   }
 
   registerInternal(route: string, handler: InternalHandler): void {
@@ -298,8 +391,18 @@ export class ConvergeNode implements NodeApi {
       // Pings run beside the tick: a peer that does not answer must not hold up hint replay to the others.
       void this.pingPeers();
       if (signal.aborted) return;
-      if (this.ctx.mechanisms.hints) await this.ctx.hints?.replayDue(this.ctx.transport, this.ctx.limits.requestTimeoutMs, this.ctx.limits.valueBytesMax).catch(logFailure('hint replay', 'debug'));
+      if (this.ctx.mechanisms.hints) await this.replayHints();
     }
+  }
+
+  /** Hints ride the replication channels, so their records share messages (and queue bounds) with writes. */
+  private async replayHints(): Promise<void> {
+    const deliver = (peer: string, records: readonly VersionedRecord[]): Promise<number> => {
+      const channel = this.ctx.channels.get(peer);
+      if (channel === undefined) return Promise.reject(new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`));
+      return channel.sendAll(records, 'hint');
+    };
+    await this.ctx.hints?.replayDue(deliver, this.ctx.limits.valueBytesMax).catch(logFailure('hint replay', 'debug'));
   }
 
   /**
@@ -344,6 +447,25 @@ export class ConvergeNode implements NodeApi {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'node closed'));
     await this.ctx.replica.flush();
   }
+}
+
+function writeFailure(err: unknown): string {
+  return err instanceof ConvergeError && err.code === 'OVERLOADED' ? 'overloaded' : 'unavailable';
+}
+
+function replicationGauges(channels: ReadonlyMap<string, ReplicationChannel>, admission: ReplicationAdmission, limits: NodeLimits) {
+  return {
+    channels: () =>
+      [...channels.values()].map((c) => ({
+        peer: c.peer, records: c.pendingRecords, bytes: c.pendingBytes, messages: c.counters.messages,
+        sent: c.counters.records, failed: c.counters.failedMessages, down: c.down,
+      })),
+    limits: () => ({ records: limits.replicationQueueRecordsMax, bytes: limits.replicationQueueBytesMax }),
+    admission: () => ({
+      waiting: admission.waiting(), atOnce: admission.counters.admittedAtOnce,
+      afterWait: admission.counters.admittedAfterWait, overloaded: admission.counters.overloaded,
+    }),
+  };
 }
 
 export function createNode(options: NodeOptions): ConvergeNode {

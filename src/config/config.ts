@@ -25,6 +25,17 @@ export interface NodeConfig {
   readonly storageRetryMs: number;
   /** Outgoing connections to peers leave from the listen address when it is a specific IP. */
   readonly bindOutgoing: boolean;
+  /** Coalesced replication and write admission (docs/operations.md, "Replication queues and back-pressure"). */
+  readonly replication: {
+    readonly replicationQueueRecordsMax: number;
+    readonly replicationQueueBytesMax: number;
+    readonly replicationMessageRecordsMax: number;
+    readonly replicationMessageBytesMax: number;
+    readonly replicationMessagesInFlightMax: number;
+    readonly admissionWaitMsMax: number;
+    readonly batchKeysMax: number;
+    readonly batchBytesMax: number;
+  };
   readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
   readonly leafBits: number;
   /** Coded symbols kept for the symbol path (16 bytes each); 0 turns the path off. */
@@ -91,6 +102,14 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'request-timeout': '2s',
   'storage-retry': '1s',
   'bind-outgoing': true,
+  'replication-queue-records-max': '16384',
+  'replication-queue-bytes-max': '64MiB',
+  'replication-message-records-max': '1024',
+  'replication-message-bytes-max': '1MiB',
+  'replication-messages-in-flight': '1',
+  'admission-wait-max': '1s',
+  'batch-keys-max': '1000',
+  'batch-bytes-max': '4MiB',
   'hints-per-peer-max': '100000',
   'hint-bytes-max': '256MiB',
   'hint-age-max': '3h',
@@ -187,6 +206,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     },
     storageRetryMs: parseDuration('--storage-retry', str('storage-retry')),
     bindOutgoing: bool('bind-outgoing'),
+    replication: parseReplication(str),
     hints: {
       hintsPerPeerMax: parseInteger('--hints-per-peer-max', str('hints-per-peer-max'), 0, 1e9),
       hintBytesMax: parseSize('--hint-bytes-max', str('hint-bytes-max')),
@@ -237,6 +257,21 @@ function parseTls(certFile: string | null, keyFile: string | null, caFile: strin
     throw configError(`--peers: peer ${plain.id} is ${plain.url}, but this node serves TLS (--tls-cert): list peers as https://`);
   }
   return { certFile, keyFile, caFile };
+}
+
+function parseReplication(str: (k: string) => string): NodeConfig['replication'] {
+  // A zero admission wait is allowed: refuse at once when a queue is full.
+  const wait = str('admission-wait-max');
+  return {
+    replicationQueueRecordsMax: parseInteger('--replication-queue-records-max', str('replication-queue-records-max'), 1, 1e8),
+    replicationQueueBytesMax: parseSize('--replication-queue-bytes-max', str('replication-queue-bytes-max')),
+    replicationMessageRecordsMax: parseInteger('--replication-message-records-max', str('replication-message-records-max'), 1, 65_536),
+    replicationMessageBytesMax: parseSize('--replication-message-bytes-max', str('replication-message-bytes-max')),
+    replicationMessagesInFlightMax: parseInteger('--replication-messages-in-flight', str('replication-messages-in-flight'), 1, 64),
+    admissionWaitMsMax: wait.trim() === '0' ? 0 : parseDuration('--admission-wait-max', wait),
+    batchKeysMax: parseInteger('--batch-keys-max', str('batch-keys-max'), 1, 65_536),
+    batchBytesMax: parseSize('--batch-bytes-max', str('batch-bytes-max')),
+  };
 }
 
 function parseHttpLimits(str: (k: string) => string): NodeConfig['http'] {

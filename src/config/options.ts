@@ -49,6 +49,30 @@ export const serveOptions: readonly ServeOption[] = [
     arg: 'duration',
     help: 'refuse versions stamped further ahead of this clock; stop coordinating writes past it',
   },
+  {
+    name: 'replication-queue-records-max',
+    arg: 'n',
+    help: 'records queued or in flight to one peer; past it writes wait',
+  },
+  {
+    name: 'replication-queue-bytes-max',
+    arg: 'size',
+    help: 'bytes queued or in flight to one peer; past it writes wait',
+  },
+  { name: 'replication-message-records-max', arg: 'n', help: 'records in one replication message' },
+  { name: 'replication-message-bytes-max', arg: 'size', help: 'bytes in one replication message' },
+  {
+    name: 'replication-messages-in-flight',
+    arg: 'n',
+    help: 'replication messages out to one peer at once (the next accumulates meanwhile)',
+  },
+  {
+    name: 'admission-wait-max',
+    arg: 'duration',
+    help: 'how long a write waits for queue room before 503 OVERLOADED (0: refuse at once)',
+  },
+  { name: 'batch-keys-max', arg: 'n', help: 'keys in one POST /kv batch' },
+  { name: 'batch-bytes-max', arg: 'size', help: 'bytes of keys and values in one POST /kv batch' },
   { name: 'hints-per-peer-max', arg: 'n', help: 'hint store bound: hints per unreachable peer' },
   { name: 'hint-bytes-max', arg: 'size', help: 'hint store bound: bytes in all' },
   {

@@ -87,13 +87,19 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     clock: systemClock,
     random: systemRandom,
     timers: systemTimers,
-    limits: { keyBytesMax: config.limits.keyBytesMax, valueBytesMax: config.limits.valueBytesMax, requestTimeoutMs: config.limits.requestTimeoutMs },
+    limits: {
+      keyBytesMax: config.limits.keyBytesMax,
+      valueBytesMax: config.limits.valueBytesMax,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      ...config.replication,
+    },
     mechanisms: config.mechanisms,
     hintLimits: config.hints,
     registry,
     maxClockDriftMs: config.maxClockDriftMs,
     monotonicNow: () => performance.now(),
     warn: (line) => process.stderr.write(`converge: WARNING: node ${config.id}: ${line}\n`),
+    defer: (fn) => setImmediate(fn),
   });
   node.start();
   const closers: Array<() => Promise<void>> = [];

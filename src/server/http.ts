@@ -5,6 +5,7 @@
 import { STATUS_CODES, maxHeaderSize } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { parseBatch } from '../cluster/batch.js';
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
@@ -119,6 +120,15 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
 }
 
 function registerKv(app: FastifyInstance, node: ConvergeNode): void {
+  // A batch's body may exceed bodyBytesMax (base64 values, JSON framing): its own limits are checked on the
+  // decoded keys and values; this bound only stops a body far past them before it is read.
+  const limits = node.ctx.limits;
+  const batchBodyLimit = Math.max(2 * limits.batchBytesMax + 64 * limits.batchKeysMax + 65_536, 1);
+  app.post('/kv', { bodyLimit: batchBodyLimit }, async (req) => {
+    const consistency = consistencyOf(req);
+    const ops = parseBatch(bodyOf(req), limits);
+    return node.batch(ops, consistency);
+  });
   app.put('/kv/*', async (req) => node.put(keyOf(req), bodyOf(req), consistencyOf(req)));
   app.delete('/kv/*', async (req) => node.del(keyOf(req), consistencyOf(req)));
   app.get('/kv/*', async (req, reply) => {
@@ -262,6 +272,8 @@ function clientErrorHandler(limits: HttpServerLimits, onClientError: ((code: str
 
 function replyError(err: FastifyError | ConvergeError, _req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ConvergeError) {
+    const retryAfter = err.details?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     void reply.code(err.httpStatus).send(err.toJSON());
     return;
   }

@@ -4,6 +4,7 @@
 
 import type { SessionHistoryEntry } from '../../antientropy/types.js';
 import type { Consistency } from '../../cluster/node-types.js';
+import { replicationRoute } from '../../cluster/replication-channel.js';
 import { keyToBytes } from '../../core/record.js';
 import type { RunningNode } from '../../server/server.js';
 import type { LocalCluster } from '../cluster.js';
@@ -104,7 +105,7 @@ export function appliedBy(cluster: LocalCluster): Map<string, { replication: num
 export async function settleReplication(cluster: LocalCluster): Promise<void> {
   const inFlight = (): number =>
     [...cluster.running.values()].reduce((sum, r) => {
-      for (const v of r.ctx.node.ctx.inFlight.values()) sum += v;
+      for (const c of r.ctx.node.ctx.channels.values()) sum += c.pendingRecords;
       return sum;
     }, 0);
   const applied = (): number => [...appliedBy(cluster).values()].reduce((s, a) => s + a.replication, 0);
@@ -228,10 +229,14 @@ export function holdingLine(
   return held;
 }
 
-/** What a coordinator's replication lost so far: injected drops per peer, and sends shed by backpressure. */
+/**
+ * What a coordinator's replication lost so far, per peer: the replication messages the injected loss dropped,
+ * and the records in failed messages by the failure's code (an injected drop fails as UNAVAILABLE, a message
+ * that took too long as TIMEOUT). A message carries many records, so one drop loses many writes.
+ */
 export interface ReplicationLossCounters {
-  readonly injected: Map<string, number>;
-  readonly shed: number;
+  readonly injectedMessages: Map<string, number>;
+  readonly failedRecords: Map<string, Readonly<Record<string, number>>>;
 }
 
 export async function lossCounters(
@@ -239,18 +244,17 @@ export async function lossCounters(
   coordinator: string,
 ): Promise<ReplicationLossCounters> {
   const r = cluster.node(coordinator);
-  const injected = new Map(
-    cluster.configs
-      .filter((c) => c.id !== coordinator)
-      .map((c) => [c.id, r.ctx.faults.randomlyDropped('replicate', c.id)]),
-  );
-  const shed = (await r.ctx.node.ctx.metrics.replicationShed.get()).values[0]?.value ?? 0;
-  return { injected, shed };
+  const peers = cluster.configs.filter((c) => c.id !== coordinator).map((c) => c.id);
+  const channels = r.ctx.node.ctx.channels;
+  return {
+    injectedMessages: new Map(peers.map((id) => [id, r.ctx.faults.randomlyDropped(replicationRoute, id)])),
+    failedRecords: new Map(peers.map((id) => [id, { ...(channels.get(id)?.counters.failedRecords ?? {}) }])),
+  };
 }
 
 /**
  * Explains, for each replica other than the coordinator that did not receive every write by replication, how
- * many sends the injected loss took and how many failed otherwise: whatever the cause, the counts are what
+ * many writes the injected loss took and how many failed otherwise: whatever the cause, the counts are what
  * happened. `received` counts the records each replica applied from replication during the burst.
  */
 export async function explainLosses(
@@ -263,20 +267,21 @@ export async function explainLosses(
   cutOff: readonly string[],
 ): Promise<void> {
   const now = await lossCounters(cluster, coordinator);
-  const shed = now.shed - before.shed;
   let any = false;
   for (const [id, got] of received) {
     if (id === coordinator || cutOff.includes(id) || got >= written) continue;
     any = true;
-    const injected = (now.injected.get(id) ?? 0) - (before.injected.get(id) ?? 0);
+    const delta = (code: string): number =>
+      (now.failedRecords.get(id)?.[code] ?? 0) - (before.failedRecords.get(id)?.[code] ?? 0);
+    const messages = (now.injectedMessages.get(id) ?? 0) - (before.injectedMessages.get(id) ?? 0);
+    const injected = messages > 0 ? delta('UNAVAILABLE') : 0;
     const other = written - got - injected;
-    const why =
-      shed > 0
-        ? `timed out under the burst’s load, or among the ${shed} sends ${coordinator} shed by backpressure`
-        : 'timed out under the burst’s load';
     const parts = [
-      injected > 0 ? `${n.figure(`loss.${id}.injected`, injected)} to the injected loss` : null,
-      other > 0 ? `${n.figure(`loss.${id}.other`, other)} for another reason (${why})` : null,
+      injected > 0
+        ? `${n.figure(`loss.${id}.injected`, injected)} in the ${n.figure(`loss.${id}.messages`, messages)} ` +
+          'replication messages the injected loss dropped'
+        : null,
+      other > 0 ? `${n.figure(`loss.${id}.other`, other)} for another reason (timed out under the burst’s load)` : null,
     ].filter((p) => p !== null);
     n.detail(
       `${id} received ${n.figure(`received.${id}`, got)} of the ${written} writes by replication; ` +
@@ -285,8 +290,8 @@ export async function explainLosses(
   }
   if (any) {
     n.detail(
-      `At consistency one, ${coordinator} acknowledges a write once it holds it and sends it on in the background; ` +
-        'a send that fails is not retried (hinted handoff, which would retry it, is off).',
+      `At consistency one, ${coordinator} acknowledges a write once it holds it and sends it on in the background, ` +
+        'many writes to a message; a message that fails is not sent again (hinted handoff, which would, is off).',
     );
   }
 }
