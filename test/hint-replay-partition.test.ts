@@ -8,6 +8,7 @@ import { TransportFaults } from '../src/cluster/faults.js';
 import { LoopbackNetwork } from '../src/cluster/loopback-transport.js';
 import { type ConvergeNode, createNode } from '../src/cluster/node.js';
 import type { Transport } from '../src/cluster/transport.js';
+import { replicationRoute } from '../src/cluster/replication-channel.js';
 import { ConvergeError } from '../src/core/errors.js';
 import { seededRandom } from '../src/core/random.js';
 import { keyToBytes } from '../src/core/record.js';
@@ -72,9 +73,9 @@ test('hints reach a returning peer at their own pace while another peer stays si
       'hints for n2 and n3',
     );
     // n2 stays unreachable for a while: replay keeps trying at its backoff, whatever the pings to n3 are doing.
-    const before = calls.get('n2 hint') ?? 0;
+    const before = calls.get(`n2 ${replicationRoute}`) ?? 0;
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const attempts = (calls.get('n2 hint') ?? 0) - before;
+    const attempts = (calls.get(`n2 ${replicationRoute}`) ?? 0) - before;
     assert.ok(
       attempts >= 4,
       `${attempts} replay attempts to n2 in 1.5 s (backoff at most ${hintBackoffMsMax} ms)`,

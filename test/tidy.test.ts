@@ -21,10 +21,6 @@ const longFunctionsAllowed: Readonly<Record<string, number>> = {
   'bench/bench-cluster.ts#processCluster': 165,
   'bench/converge.ts#measure': 161,
   'bench/converge.ts#run': 84,
-  'src/antientropy/session.ts#pullRanges': 86,
-  'src/antientropy/preview.ts#previewRepairs': 73,
-  'src/antientropy/process.ts#AntiEntropyProcess.constructor': 71,
-  'src/cli/serve.ts#registerServe': 78,
   'src/cli/sim.ts#registerSim': 72,
 };
 

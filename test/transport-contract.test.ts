@@ -34,7 +34,9 @@ runTransportContract('http', async () => {
   return {
     async serve(node: string, handler: InternalHandler) {
       // The real server routes /internal/*; only its handleInternal is used (why the cast is safe here).
-      const stub = { handleInternal: handler } as unknown as ConvergeNode;
+      // The batch route reads its limits when it is registered.
+      const limits = { batchBytesMax: 2 ** 20, batchKeysMax: 1000 };
+      const stub = { handleInternal: handler, ctx: { limits } } as unknown as ConvergeNode;
       const app = buildHttpServer({ node: stub, antiEntropy: () => undefined, bodyBytesMax: 8 * 2 ** 20 });
       await app.listen({ host: '127.0.0.1', port: 0 });
       urls.set(node, `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);

@@ -4,6 +4,7 @@
 import { prefixRange } from '../core/digest.js';
 import { versionToString } from '../core/hlc.js';
 import { reconcile } from '../core/reconcile-driver.js';
+import type { Difference } from '../core/reconcile-types.js';
 import { Reconciler } from '../core/reconciler.js';
 import { decodeJson } from '../cluster/codec.js';
 import { ConvergeError } from '../core/errors.js';
@@ -22,6 +23,16 @@ const printable = (key: Uint8Array): string => {
   }
 };
 
+/** What a preview gathers while the descent runs. */
+interface PreviewListing {
+  readonly entries: RepairPreviewEntry[];
+  readonly remoteRanges: Array<{ level: number; index: number }>;
+  divergent: number;
+  readonly limit: number;
+  /** The larger of both purge bounds: a session raises both to it first, so nothing under it is listed. */
+  readonly boundMs: number;
+}
+
 export async function previewRepairs(
   env: SessionEnv,
   peer: string,
@@ -31,60 +42,67 @@ export async function previewRepairs(
     env.replica,
     reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0),
   );
-  const entries: RepairPreviewEntry[] = [];
-  const remoteRanges: Array<{ level: number; index: number }> = [];
-  let divergent = 0;
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
-  // The session would first raise both purge bounds to the larger one: what lies under it is not listed.
   const boundMs = Math.max(env.purgedBeforeMs(), await peerPurgeBound(env, peer));
-  const purged = (r: { tombstone: boolean; version: VersionedRecord['version'] }): boolean =>
-    isPurgedTombstone(r, boundMs);
-  await reconcile(
-    reconciler,
-    call,
-    (diffs) => {
-      for (const d of diffs) {
-        if (d.kind === 'local-range') {
-          divergent += d.records;
-          const { start, end } = prefixRange(d.level, d.index);
-          for (const { record } of env.replica.scanTokens(start, end, Math.max(0, limit - entries.length))) {
-            if (purged(record)) {
-              divergent -= 1;
-              continue;
-            }
-            entries.push({
-              key: printable(record.key),
-              direction: 'push',
-              reason: `missing on peer (it holds nothing in this key range); local ${record.tombstone ? 'tombstone' : 'value'} ${versionToString(record.version)}`,
-              local: versionToString(record.version),
-              remote: null,
-            });
-          }
-          continue;
-        }
-        if (d.kind === 'remote-range') {
-          divergent += d.records;
-          remoteRanges.push(d);
-          continue;
-        }
-        if (differsOnlyByPurged(d.local, d.remote, boundMs)) continue;
-        divergent += 1;
-        if (entries.length >= limit) continue;
-        const p = planKey(d);
-        entries.push({
-          key: printable(d.key),
-          direction: p.direction,
-          reason: p.reason,
-          local: d.local === undefined ? null : versionToString(d.local.version),
-          remote: d.remote === undefined ? null : versionToString(d.remote.version),
-        });
+  const listing: PreviewListing = { entries: [], remoteRanges: [], divergent: 0, limit, boundMs };
+  await reconcile(reconciler, call, (diffs) => {
+    for (const d of diffs) listDiff(env, listing, d);
+  });
+  await listRemoteRanges(env, listing, call);
+  const { entries, divergent } = listing;
+  return { peer, entries, truncated: divergent > entries.length, divergent };
+}
+
+function listDiff(env: SessionEnv, listing: PreviewListing, d: Difference): void {
+  const { entries, limit, boundMs } = listing;
+  if (d.kind === 'local-range') {
+    listing.divergent += d.records;
+    const { start, end } = prefixRange(d.level, d.index);
+    for (const { record } of env.replica.scanTokens(start, end, Math.max(0, limit - entries.length))) {
+      if (isPurgedTombstone(record, boundMs)) {
+        listing.divergent -= 1;
+        continue;
       }
-    },
-  );
-  // Ranges this node holds nothing of: the peer's records there, read with the same range fetch a session
-  // uses (a read on the peer), cursor to cursor, as many as the listing has room for.
-  for (const range of remoteRanges) {
+      entries.push({
+        key: printable(record.key),
+        direction: 'push',
+        reason: `missing on peer (it holds nothing in this key range); local ${record.tombstone ? 'tombstone' : 'value'} ${versionToString(record.version)}`,
+        local: versionToString(record.version),
+        remote: null,
+      });
+    }
+    return;
+  }
+  if (d.kind === 'remote-range') {
+    listing.divergent += d.records;
+    listing.remoteRanges.push(d);
+    return;
+  }
+  if (differsOnlyByPurged(d.local, d.remote, boundMs)) return;
+  listing.divergent += 1;
+  if (entries.length >= limit) return;
+  const p = planKey(d);
+  entries.push({
+    key: printable(d.key),
+    direction: p.direction,
+    reason: p.reason,
+    local: d.local === undefined ? null : versionToString(d.local.version),
+    remote: d.remote === undefined ? null : versionToString(d.remote.version),
+  });
+}
+
+/**
+ * Ranges this node holds nothing of: the peer's records there, read with the same range fetch a session
+ * uses (a read on the peer), cursor to cursor, as many as the listing has room for.
+ */
+async function listRemoteRanges(
+  env: SessionEnv,
+  listing: PreviewListing,
+  call: (body: Uint8Array) => Promise<Uint8Array>,
+): Promise<void> {
+  const { entries, limit, boundMs } = listing;
+  for (const range of listing.remoteRanges) {
     let after: RangeCursor | undefined;
     do {
       const room = limit - entries.length;
@@ -98,13 +116,12 @@ export async function previewRepairs(
           }),
         ),
       );
-      const wanted = res.records.filter((r) => !purged(r));
-      divergent -= res.records.length - wanted.length;
+      const wanted = res.records.filter((r) => !isPurgedTombstone(r, boundMs));
+      listing.divergent -= res.records.length - wanted.length;
       entries.push(...wanted.map(pullEntry));
       after = res.next;
     } while (after !== undefined);
   }
-  return { peer, entries, truncated: divergent > entries.length, divergent };
 }
 
 /** The peer's purge bound; 0 when it cannot tell (an older node), so only this node's own bound applies. */

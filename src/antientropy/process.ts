@@ -136,8 +136,22 @@ export class AntiEntropyProcess {
       this.watermark,
       options.peers,
     );
+    this.verifier = this.createVerifier(metrics);
+    registerResponder(options.node, options.replica, this.runner, this.watermark, options.rangeFetchOffload, options.pullOffload);
+    // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
+    options.node.setRecordGuard(
+      (record, source) =>
+        source === 'anti-entropy' || source === 'client' || record.version.ms >= this.state.purgedBeforeMs,
+    );
+    options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
+    this.gcMetrics = metrics;
+  }
+
+  /** Verification reads storage slowly in the background; it waits while a repair is writing. */
+  private createVerifier(metrics: ReturnType<typeof createAntiEntropyMetrics>): DigestVerifier {
+    const options = this.options;
     let repairedSeen = options.replica.appliedFrom('anti-entropy');
-    this.verifier = new DigestVerifier({
+    return new DigestVerifier({
       replica: options.replica,
       clock: options.clock,
       timers: options.timers,
@@ -153,14 +167,6 @@ export class AntiEntropyProcess {
         return busy;
       },
     });
-    registerResponder(options.node, options.replica, this.runner, this.watermark, options.rangeFetchOffload, options.pullOffload);
-    // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
-    options.node.setRecordGuard(
-      (record, source) =>
-        source === 'anti-entropy' || source === 'client' || record.version.ms >= this.state.purgedBeforeMs,
-    );
-    options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
-    this.gcMetrics = metrics;
   }
 
   private readonly gcMetrics: ReturnType<typeof createAntiEntropyMetrics>;

@@ -273,6 +273,74 @@ async function pullBatch(
  * peer's scan and the transfer overlap the local commit. With a pull offload, a worker thread decodes each
  * answer and merges it against storage; the event loop stages and writes the winners.
  */
+/** A range fetch's answer, ready to be throttled and applied. */
+type Fetched = {
+  processed: number;
+  next: RangeCursor | undefined;
+  records: number;
+  bytes: number;
+  requestBytes: number;
+  from: number;
+  /** Records of the answer under the purge bound: dropped, and not counted as divergent. */
+  purged: number;
+  apply: () => Promise<number>;
+};
+
+/** One range fetch: sent, its answer decoded (or prepared by the worker) and checked for progress. */
+async function fetchRanges(
+  env: SessionEnv,
+  run: SessionRun,
+  ranges: ReadonlyArray<{ level: number; index: number }>,
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  perRequest: number,
+  from: number,
+  after: RangeCursor | undefined,
+): Promise<Fetched> {
+  // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+  const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, env.purgedBeforeMs());
+  const batch = ranges.slice(from, from + perRequest);
+  const req = encodeRangeFetchRequest({
+    ranges: batch,
+    recordsMax: env.limits.repairBatchRecordsMax,
+    ...(after === undefined ? {} : { after }),
+  });
+  const body = await call(req);
+  const prepared = await env.pullOffload?.prepareRange(body, env.purgedBeforeMs());
+  let got: Fetched;
+  if (prepared !== undefined) {
+    got = {
+      processed: prepared.processed,
+      next: prepared.next,
+      records: prepared.records,
+      bytes: prepared.bytes,
+      requestBytes: req.length,
+      from,
+      purged: prepared.purged ?? 0,
+      // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.
+      apply: async () => (await env.replica.applyPrepared(prepared.prepared, 'anti-entropy', wanted)).applied,
+    };
+  } else {
+    const res: RangeFetchResponse = decodeRangeFetchResponse(body);
+    const purged = res.records.length - res.records.filter(wanted).length;
+    got = {
+      processed: res.processed,
+      next: res.next,
+      records: res.records.length,
+      bytes: recordBytes(res.records),
+      requestBytes: req.length,
+      from,
+      purged,
+      apply: async () => {
+        const records = res.records.filter(wanted);
+        return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
+      },
+    };
+  }
+  if (got.processed > batch.length || (got.processed === 0 && got.next === undefined) || (got.processed === batch.length && got.next !== undefined))
+    throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a range fetch without progress`);
+  return got;
+}
+
 async function pullRanges(
   env: SessionEnv,
   run: SessionRun,
@@ -281,62 +349,8 @@ async function pullRanges(
   signal: AbortSignal,
 ): Promise<void> {
   const perRequest = rangesPerRequest(env);
-  type Fetched = {
-    processed: number;
-    next: RangeCursor | undefined;
-    records: number;
-    bytes: number;
-    requestBytes: number;
-    from: number;
-    /** Records of the answer under the purge bound: dropped, and not counted as divergent. */
-    purged: number;
-    apply: () => Promise<number>;
-  };
-  // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-  const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, env.purgedBeforeMs());
-  const fetch = async (from: number, after: RangeCursor | undefined): Promise<Fetched> => {
-    const batch = ranges.slice(from, from + perRequest);
-    const req = encodeRangeFetchRequest({
-      ranges: batch,
-      recordsMax: env.limits.repairBatchRecordsMax,
-      ...(after === undefined ? {} : { after }),
-    });
-    const body = await call(req);
-    const prepared = await env.pullOffload?.prepareRange(body, env.purgedBeforeMs());
-    let got: Fetched;
-    if (prepared !== undefined) {
-      got = {
-        processed: prepared.processed,
-        next: prepared.next,
-        records: prepared.records,
-        bytes: prepared.bytes,
-        requestBytes: req.length,
-        from,
-        purged: prepared.purged ?? 0,
-        // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.
-        apply: async () => (await env.replica.applyPrepared(prepared.prepared, 'anti-entropy', wanted)).applied,
-      };
-    } else {
-      const res: RangeFetchResponse = decodeRangeFetchResponse(body);
-      const purged = res.records.length - res.records.filter(wanted).length;
-      got = {
-        processed: res.processed,
-        next: res.next,
-        records: res.records.length,
-        bytes: recordBytes(res.records),
-        requestBytes: req.length,
-        from,
-        purged,
-        apply: async () => {
-          const records = res.records.filter(wanted);
-          return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
-        },
-      };
-    }
-    if (got.processed > batch.length || (got.processed === 0 && got.next === undefined) || (got.processed === batch.length && got.next !== undefined))
-      throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a range fetch without progress`);
-    return got;
-  };
+  const fetch = (from: number, after: RangeCursor | undefined): Promise<Fetched> =>
+    fetchRanges(env, run, ranges, call, perRequest, from, after);
   const applies = new Window(env.limits.repairBatchesInFlightMax);
   let pending: Promise<Fetched> | undefined = fetch(0, undefined);
   try {

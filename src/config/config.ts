@@ -216,23 +216,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     symbolsMax: parseSymbols(str('ae-symbols')),
     tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
     maxClockDriftMs: parseDuration('--max-clock-drift', str('max-clock-drift')),
-    aeThrottle: {
-      recordsPerSecondMax: parseInteger('--ae-records-per-second', str('ae-records-per-second'), 1, 1e9),
-      bytesPerSecondMax: parseSize('--ae-bytes-per-second', str('ae-bytes-per-second')),
-    },
-    aeSessions: {
-      sessionsMax: parseInteger('--ae-sessions-max', str('ae-sessions-max'), 1, 1000),
-      roundBytesMax: parseSize('--ae-round-bytes-max', str('ae-round-bytes-max')),
-      roundBusyMsMax: parseDuration('--ae-round-busy-max', str('ae-round-busy-max')),
-      repairBatchRecordsMax: parseInteger('--ae-repair-batch-records-max', str('ae-repair-batch-records-max'), 1, 65_536),
-      repairBatchesInFlightMax: parseInteger('--ae-repair-batches-in-flight', str('ae-repair-batches-in-flight'), 1, 64),
-    },
-    aeAdaptive: {
-      enabled: bool('ae-adaptive'),
-      loopBusyPercentTarget: parseInteger('--ae-loop-busy-target', str('ae-loop-busy-target'), 1, 100),
-      intervalMs: parseDuration('--ae-adapt-interval', str('ae-adapt-interval')),
-      recordsPerSecondMin: parseInteger('--ae-records-per-second-min', str('ae-records-per-second-min'), 1, 1e9),
-    },
+    ...parseAntiEntropy(str, bool),
     aeServeWorker: bool('ae-serve-worker'),
     verification: {
       passIntervalMs: parseDuration('--verify-interval', str('verify-interval')),
@@ -296,4 +280,30 @@ function parseSymbols(raw: string): number {
     throw configError(`--ae-symbols must be 0 or at least ${symbolsMaxMin}, got ${n}`);
   }
   return n;
+}
+
+/** The anti-entropy settings: throttle, sessions, and the adaptive rate. */
+function parseAntiEntropy(
+  str: (k: string) => string,
+  bool: (k: string) => boolean,
+): Pick<NodeConfig, 'aeThrottle' | 'aeSessions' | 'aeAdaptive'> {
+  return {
+    aeThrottle: {
+      recordsPerSecondMax: parseInteger('--ae-records-per-second', str('ae-records-per-second'), 1, 1e9),
+      bytesPerSecondMax: parseSize('--ae-bytes-per-second', str('ae-bytes-per-second')),
+    },
+    aeSessions: {
+      sessionsMax: parseInteger('--ae-sessions-max', str('ae-sessions-max'), 1, 1000),
+      roundBytesMax: parseSize('--ae-round-bytes-max', str('ae-round-bytes-max')),
+      roundBusyMsMax: parseDuration('--ae-round-busy-max', str('ae-round-busy-max')),
+      repairBatchRecordsMax: parseInteger('--ae-repair-batch-records-max', str('ae-repair-batch-records-max'), 1, 65_536),
+      repairBatchesInFlightMax: parseInteger('--ae-repair-batches-in-flight', str('ae-repair-batches-in-flight'), 1, 64),
+    },
+    aeAdaptive: {
+      enabled: bool('ae-adaptive'),
+      loopBusyPercentTarget: parseInteger('--ae-loop-busy-target', str('ae-loop-busy-target'), 1, 100),
+      intervalMs: parseDuration('--ae-adapt-interval', str('ae-adapt-interval')),
+      recordsPerSecondMin: parseInteger('--ae-records-per-second-min', str('ae-records-per-second-min'), 1, 1e9),
+    },
+  };
 }

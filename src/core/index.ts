@@ -17,6 +17,10 @@ export * from './reconciler.js';
 export * from './record.js';
 export * from './repair-plan.js';
 export * from './timers.js';
+export * from './topology.js';
+export * from './topology-claim.js';
+export * from './topology-describe.js';
+export * from './topology-watermark.js';
 export type {
   RecordHeader,
   RequestItem,
@@ -43,7 +47,3 @@ export {
   wireVersion,
 } from './wire.js';
 export * from './wire-repair.js';
-export * from './topology.js';
-export * from './topology-claim.js';
-export * from './topology-describe.js';
-export * from './topology-watermark.js';

@@ -31,10 +31,14 @@ const loggers = new Map<LogLevelName, pino.Logger>();
 export function useLogger(level: string, nodeId: string, destination?: DestinationStream): Logger {
   const name = checkLevel(level);
   // A test that reads the lines gives its own destination; it gets a logger of its own.
-  if (destination !== undefined) return pino({ ...pinoOptions(name), base: { pid: process.pid, node: nodeId } }, destination);
+  if (destination !== undefined)
+    return pino({ ...pinoOptions(name), base: { pid: process.pid, node: nodeId } }, destination);
   let root = loggers.get(name);
   if (root === undefined) {
-    root = pino({ ...pinoOptions(name), base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+    root = pino(
+      { ...pinoOptions(name), base: { pid: process.pid } },
+      pino.destination({ dest: 2, sync: true }),
+    );
     loggers.set(name, root);
   }
   backgroundFailures.logger = root;

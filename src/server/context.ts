@@ -46,17 +46,7 @@ export interface ServiceContext {
 export async function createServiceContext(options: NodeContextOptions): Promise<ServiceContext> {
   const { config } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const storage = new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
-    now: () => systemClock.now(),
-    retryMs: config.storageRetryMs,
-    // Once per failing period and once at its end, not per refused write: a full disk is one condition.
-    onFailure: (err, begins) => {
-      if (!begins) return;
-      const retry = `reads go on, writes are tried again every ${config.storageRetryMs} ms`;
-      log(`converge: ERROR: node ${config.id}: storage failed (${err.code}): ${err.message}; ${retry}`);
-    },
-    onRecovery: (ms) => log(`converge: node ${config.id}: storage takes writes again after ${ms} ms`),
-  });
+  const storage = openGuardedStorage(config, log);
   const replica = await openReplica({
     id: config.id,
     storage,
@@ -67,16 +57,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
-  const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;
-  const transport = new HttpTransport({
-    connectTimeoutMs: config.limits.requestTimeoutMs,
-    ...(localAddress === undefined ? {} : { localAddress }),
-    self: config.id,
-    peers: new Map(config.peers.map((p) => [p.id, p.url])),
-    faults,
-    ...(options.sign === undefined ? {} : { sign: options.sign }),
-    ...(options.tls === undefined ? {} : { tls: options.tls }),
-  });
+  const transport = createTransport(options, faults);
   const registry = new Registry();
   registerTransportMetrics(registry, () => transport.abandoned);
   const node = createNode({
@@ -114,4 +95,34 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     },
   };
   return ctx;
+}
+
+/** lmdb behind the guard that turns a failing disk into refused writes, retried, and logged once per period. */
+function openGuardedStorage(config: NodeConfig, log: (line: string) => void): GuardedStorage {
+  return new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
+    now: () => systemClock.now(),
+    retryMs: config.storageRetryMs,
+    // Once per failing period and once at its end, not per refused write: a full disk is one condition.
+    onFailure: (err, begins) => {
+      if (!begins) return;
+      const retry = `reads go on, writes are tried again every ${config.storageRetryMs} ms`;
+      log(`converge: ERROR: node ${config.id}: storage failed (${err.code}): ${err.message}; ${retry}`);
+    },
+    onRecovery: (ms) => log(`converge: node ${config.id}: storage takes writes again after ${ms} ms`),
+  });
+}
+
+/** HTTP to the peers, leaving from the listen address when it names one IP (a partition by address cuts it). */
+function createTransport(options: NodeContextOptions, faults: TransportFaults): HttpTransport {
+  const { config } = options;
+  const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;
+  return new HttpTransport({
+    connectTimeoutMs: config.limits.requestTimeoutMs,
+    ...(localAddress === undefined ? {} : { localAddress }),
+    self: config.id,
+    peers: new Map(config.peers.map((p) => [p.id, p.url])),
+    faults,
+    ...(options.sign === undefined ? {} : { sign: options.sign }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+  });
 }
