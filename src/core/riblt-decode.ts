@@ -93,14 +93,16 @@ export function estimateItems(diff: Uint32Array): number {
   let best = 1;
   let bestLog = Number.NEGATIVE_INFINITY;
   let log = 0;
+  // log(1 - p_i) once per sample: q = exp(m log(1 - p_i)).
+  const logMiss = at.map((i) => Math.log1p(-mapProbability(i)));
   // A grid of ratio 1.02 up to 2^24 items: fine enough for sizing a request.
   for (let m = 1; m < 2 ** 24; m = Math.max(m + 1, Math.floor(m * 1.02))) {
-    // The likelihood rises to one peak and falls: stop once well past it.
-    if (log < bestLog - 50) break;
+    // The likelihood rises to one peak and falls: stop once past it (or far past, for a flat tail).
+    if (log < bestLog - 50 || (m > 4 * best && log < bestLog - 5)) break;
     log = 0;
     for (let j = 0; j < at.length; j++) {
-      const q = (1 - mapProbability(at[j]!)) ** m;
-      log += empty[j] ? Math.log(q) : Math.log(Math.max(1e-300, 1 - q));
+      const x = m * logMiss[j]!;
+      log += empty[j] ? x : Math.log(Math.max(1e-300, -Math.expm1(x)));
     }
     if (log > bestLog) {
       bestLog = log;

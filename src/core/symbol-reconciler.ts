@@ -165,7 +165,7 @@ export class SymbolReconciler {
   private decodeTheirs(peerExhausted: boolean): void {
     const k = Math.min(this.theirs.length / 3, this.mine.size);
     const diff = subtractSymbols(this.mine.triples(0, k), this.theirs.subarray(0, 3 * k));
-    const fromSymbols = estimateItems(diff);
+    const unpeeled = diff.slice();
     const peeled = peel(diff);
     if (peeled.complete) {
       const { own, theirs } = splitItems(this.reader, peeled.items);
@@ -180,6 +180,7 @@ export class SymbolReconciler {
       this.state = { step: 'headers', items: theirs };
       return;
     }
+    const fromSymbols = estimateItems(unpeeled);
     const limit = Math.min(this.mine.size, k + symbolsPerMessageMax);
     if (peerExhausted || k >= this.mine.size) return this.fallBack(`no decode within ${k} symbols`);
     // The prefix's empty symbols size the difference once it is long enough; before, the peer's sketch does.

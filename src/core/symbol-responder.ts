@@ -82,8 +82,8 @@ function answerProbe(
   const root = rootOf(reader.digest);
   const k = Math.min(req.symbols.length / 3, own.size);
   const diff = subtractSymbols(req.symbols.subarray(0, 3 * k), own.triples(0, k));
-  // Sized before peeling, while the differing items are still spread at random over the symbols.
-  const fromSymbols = estimateItems(diff);
+  // Sized (if it does not decode) before peeling, while the differing items are spread at random.
+  const unpeeled = diff.slice();
   const peeled = peel(diff);
   if (peeled.complete && peeled.items.length <= itemsPerMessageMax) {
     const decoded = describeDecoded(reader, req.root.count - root.count, peeled.items);
@@ -92,6 +92,7 @@ function answerProbe(
   // Every record one side has beyond the other's count is a differing item: a floor under any estimate.
   const floor = Math.abs(req.root.count - root.count);
   if (symbolsFor(floor, 1) > own.size) return { kind: 'too-different', root, estimate: floor };
+  const fromSymbols = estimateItems(unpeeled);
   const fromSketch = 2 * estimateFromSketch(reader.digest, req.sketch, req.salt);
   // Empty symbols size small differences well; the sketch sizes larger ones.
   const sized = Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : fromSketch;

@@ -16,7 +16,9 @@ import {
   decodeItemHeadersRequest,
   decodeSymbolRequest,
   decodeSymbolResponse,
+  encodeItemHeadersRequest,
   encodeSymbolRequest,
+  encodeSymbolResponse,
 } from './wire-symbols.js';
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString('hex');
@@ -198,4 +200,58 @@ test('symbol messages refuse truncation, bad kinds and oversized counts with pro
     }),
     { numRuns: 500 },
   );
+});
+
+test('every symbol message kind decodes to what was encoded', () => {
+  const root = { hi: 0xdeadbeef, lo: 7, count: 123_456 };
+  const version = { ms: 1_760_000_000_000, counter: 3, node: 'n2' };
+  const sketch = { level: 12, bits: 20, parities: new Uint8Array([1, 2, 3]) };
+  const symbols = Uint32Array.from([1, 2, 3, 4, 5, 6]);
+  for (const res of [
+    { kind: 'symbols', root, estimate: 42, sketch, from: 48, symbols },
+    { kind: 'too-different', root, estimate: 99_999 },
+    {
+      kind: 'decoded',
+      root,
+      remote: [
+        {
+          item: [5, 6],
+          header: {
+            gone: false,
+            tokenLo: 9,
+            key: keyToBytes('k'),
+            version,
+            tombstone: false,
+            fpHi: 6,
+            fpLo: 8,
+          },
+        },
+        {
+          item: [7, 8],
+          header: { gone: false, tokenLo: 1, key: undefined, version, tombstone: true, fpHi: 9, fpLo: 2 },
+        },
+      ],
+      initiator: [[1, 2]],
+    },
+  ] as const) {
+    assert.deepEqual(decodeSymbolResponse(encodeSymbolResponse(res)), res);
+  }
+  const more = { kind: 'more', from: 10, to: 20 } as const;
+  assert.deepEqual(decodeSymbolRequest(encodeSymbolRequest(more)), more);
+  assert.throws(
+    () => decodeSymbolRequest(encodeSymbolRequest({ kind: 'more', from: 20, to: 10 })),
+    /symbol range/,
+  );
+  const items = [
+    [1, 2],
+    [3, 4],
+  ] as const;
+  const req = decodeItemHeadersRequest(encodeItemHeadersRequest({ items, keyKnown: [true, false] }));
+  assert.deepEqual(req, {
+    items: [
+      [1, 2],
+      [3, 4],
+    ],
+    keyKnown: [true, false],
+  });
 });
