@@ -44,6 +44,13 @@ export class SessionRunner {
     return this.peers.includes(peer);
   }
 
+  /** True while a session runs with this node on either side. */
+  busy(): boolean {
+    if (this.outgoing.size > 0) return true;
+    for (const peer of this.incoming.keys()) if (this.incomingActive(peer)) return true;
+    return false;
+  }
+
   /**
    * Runs one session with `peer`. Without `wait`, a session already running with it is left alone and a busy
    * node or peer throws CONFLICT (the scheduler tries again next interval); with `wait`, it waits its turn.
