@@ -219,6 +219,9 @@ export class AntiEntropyProcess {
       } catch {
         return;
       }
+      // Not while a session runs: both its sides agreed on a purge bound when it began, and a bound raised
+      // under it would make this side's purges look like divergence to the other.
+      if (this.runner.busy()) continue;
       await this.purgeOnce().catch(logFailure('tombstone purge'));
     }
   }

@@ -9,7 +9,7 @@ import { ConvergeError } from '../core/errors.js';
 import { Reconciler } from '../core/reconciler.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
-import type { SessionEnv } from './session-env.js';
+import { type SessionEnv, busyClock } from './session-env.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -46,6 +46,18 @@ export class SessionRunner {
 
   knows(peer: string): boolean {
     return this.peers.includes(peer);
+  }
+
+  /** Leases run on the monotonic clock: a wall clock set back must not hold a lease for as long. */
+  private leaseNow(): number {
+    return busyClock(this.env)();
+  }
+
+  /** True while a session runs with this node on either side. */
+  busy(): boolean {
+    if (this.outgoing.size > 0) return true;
+    for (const peer of this.incoming.keys()) if (this.incomingActive(peer)) return true;
+    return false;
   }
 
   /**
@@ -92,7 +104,7 @@ export class SessionRunner {
 
   /** Why this node may not run another session with `peer` now (sessionsMax reached), or null. */
   private busyWithOthers(peer: string): string | null {
-    const now = this.env.clock.now();
+    const now = this.leaseNow();
     let running = 0;
     for (const p of this.outgoing.keys()) if (p !== peer) running += 1;
     for (const [p, s] of this.incoming) if (p !== peer && s.leaseUntilMs > now) running += 1;
@@ -257,13 +269,13 @@ export class SessionRunner {
     if (busy !== null) throw new ConvergeError('CONFLICT', busy);
     this.incoming.set(peer, {
       id,
-      leaseUntilMs: this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs,
+      leaseUntilMs: this.leaseNow() + 2 * this.env.limits.requestTimeoutMs,
     });
   }
 
   touchIncoming(peer: string): void {
     const s = this.incoming.get(peer);
-    if (s !== undefined) s.leaseUntilMs = this.env.clock.now() + 2 * this.env.limits.requestTimeoutMs;
+    if (s !== undefined) s.leaseUntilMs = this.leaseNow() + 2 * this.env.limits.requestTimeoutMs;
   }
 
   async finishIncoming(peer: string, entry: SessionHistoryEntry): Promise<void> {
@@ -289,7 +301,7 @@ export class SessionRunner {
 
   private incomingActive(peer: string): boolean {
     const s = this.incoming.get(peer);
-    return s !== undefined && s.leaseUntilMs > this.env.clock.now();
+    return s !== undefined && s.leaseUntilMs > this.leaseNow();
   }
 
   async idle(): Promise<void> {

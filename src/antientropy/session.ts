@@ -133,7 +133,7 @@ export async function repair(
       continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
-  if (purgeNow.length > 0) await env.replica.remove(purgeNow);
+  if (purgeNow.length > 0) env.state.tombstonesPurged += await env.replica.remove(purgeNow);
   for (let i = 0; i < pulls.length; i += batchMax) {
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }

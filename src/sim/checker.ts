@@ -210,11 +210,23 @@ function checkKeys(
       );
     }
   }
+  // The operator's removal of a future-stamped record also takes what it had overwritten on that node: a
+  // write acknowledged by that node alone is lost with it (docs/operations.md, "What the check cannot see").
+  const removedWith = (acked: ClientOp): boolean =>
+    ops.some(
+      (op) =>
+        op.key === acked.key &&
+        op.node === acked.node &&
+        op.kind !== 'get' &&
+        op.outcome === 'ok' &&
+        aheadMs(op.version!) > maxClockDriftMs &&
+        compareVersions(parseVersion(op.version!), parseVersion(acked.version!)) > 0,
+    );
   for (const [key, acked] of latestAcked) {
     const version = parseVersion(acked.version!);
     const record = records.get(key);
     if (record !== undefined) {
-      if (compareVersions(record.version, version) >= 0) continue;
+      if (compareVersions(record.version, version) >= 0 || removedWith(acked)) continue;
       const what =
         acked.kind === 'del'
           ? `resurrected: op${acked.id} deleted it`

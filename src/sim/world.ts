@@ -166,6 +166,9 @@ export class World {
       transport,
       peers: peers.map((p) => p.id).filter((id) => id !== node.id),
       clock,
+      // Monotonic, without the node's clock offset (session leases, round timing: virtual time stands still
+      // within a round, as the wall clock did before).
+      busyNow: () => scheduler.nowMs,
       random: seededRandom(this.random.int(2 ** 32)),
       timers,
       registry: new Registry(),
