@@ -197,7 +197,7 @@ test('errors say what to do: no node at the URL, a web page instead of a node, a
     /^converge: http:\/\/127\.0\.0\.1:\d+ did not answer within 300 ms \(the client's timeoutMs; --timeout on the command line\): the node may be overloaded or stuck\n$/,
   );
   assert.equal(badOption.stderr, "converge: unknown option '--bogus'\n");
-  assert.equal(missing.stderr, "converge: missing required argument 'key'\n");
+  assert.equal(missing.stderr, 'converge: put needs KEY [VALUE], or --file FILE\n');
   assert.equal(unitless.stderr, 'converge: --timeout: "5" has no unit: write 5ms, 5s or 5m\n');
   for (const r of [refused, hung, badOption, missing, unitless]) assert.equal(r.code, 1);
   assert.equal(html.code, 2, 'status: its node did not answer as a node, so nothing can be told');

@@ -41,7 +41,8 @@ export class LocalCluster implements DemoControls {
     try {
       this.configs = ids.map((id, i) =>
         resolveConfig(
-          { 'ae-interval': '2s', sync: 'group', 'leaf-bits': '16' },
+          // The demo's terminal is its narration: structured logs only from warnings up, unless asked.
+          { 'ae-interval': '2s', sync: 'group', 'leaf-bits': '16', 'log-level': 'warn' },
           options.settings ?? {},
           { id, listen: `127.0.0.1:${options.basePort + i + 1}`, data: join(this.dataRoot, id), peers },
         ),

@@ -340,7 +340,10 @@ export class ConvergeNode implements NodeApi {
     if (this.closed) throw new ConvergeError('UNAVAILABLE', `node ${this.id} is shutting down`);
     const handler = this.routes.get(route);
     if (handler === undefined) throw new ConvergeError('NOT_FOUND', `no internal route ${route}`);
-    if (from !== undefined && this.seen.has(from)) this.ctx.markSeen(from, true);
+    // A request from a peer shows it is up and sends, not that it answers: its replication channel is marked
+    // up again only by an answer from it (a message's or a ping's), or a peer that sends but never answers
+    // would flap between down and up and hold admission each time.
+    if (from !== undefined && this.seen.has(from)) this.seen.set(from, { ok: true, atMs: this.options.clock.now() });
     return handler(route, body, from);
   }
 
