@@ -29,6 +29,9 @@ export function scenarioSettings(_name: string): RawSettings {
     'ae-interval': '500ms',
     'tombstone-grace': '1ms',
     'request-timeout': '500ms',
+    // Small replication messages: a story's burst of a few hundred writes then travels in dozens of messages,
+    // so a random loss of messages loses writes on every link, as the narration says, and not all or none.
+    'replication-message-records-max': '10',
   };
 }
 
