@@ -126,7 +126,7 @@ test('a pause or throttle in force past the warning time warns, also in converge
 
   const env = { ...process.env, CONVERGE_TOKEN: tokens.reader, CONVERGE_TOKEN_FILE: '' };
   const out = await cli(['status', '--node', node.url], undefined, env);
-  assert.match(out.stdout, /paused by ops-alice;/, out.stdout);
+  assert.match(out.stdout, /paused by ops-alice since \S+;/, out.stdout);
   assert.match(out.stdout, /^WARNING: n1: anti-entropy paused by ops-alice for /m, out.stdout);
   assert.match(out.stdout, /^WARNING: n1: anti-entropy throttled to 5 records\/s/m, out.stdout);
 });
