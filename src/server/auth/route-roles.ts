@@ -16,10 +16,16 @@ export type RouteRole = 'public' | 'read' | 'write' | 'operator' | 'cluster';
 export const routeRoles: Readonly<Record<string, RouteRole>> = {
   'GET /kv/*': 'read',
   'PUT /kv/*': 'write',
+  // A batch of writes and deletes (docs/http-api.md, "Batches").
+  'POST /kv': 'write',
   'DELETE /kv/*': 'write',
   'GET /status': 'read',
   'GET /metrics': 'read',
   'GET /auth/whoami': 'read',
+  // Records stamped ahead of this node's clock: listing them is a read; dropping this node's copies of them
+  // is the operator's repair of a clock that ran ahead (docs/operations.md).
+  'GET /clock/ahead': 'read',
+  'POST /clock/ahead/drop': 'operator',
   'GET /antientropy': 'read',
   'GET /antientropy/preview': 'read',
   'POST /antientropy/run': 'operator',
