@@ -101,6 +101,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
 function openGuardedStorage(config: NodeConfig, log: (line: string) => void): GuardedStorage {
   return new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
     now: () => systemClock.now(),
+    monotonicNow: () => performance.now(),
     retryMs: config.storageRetryMs,
     // Once per failing period and once at its end, not per refused write: a full disk is one condition.
     onFailure: (err, begins) => {

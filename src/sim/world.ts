@@ -126,6 +126,8 @@ export class World {
       id: node.id,
       storage: new GuardedStorage(new IncarnationStorage(node.disk, owner, () => node.diskFull), {
         now: clock.now,
+        // Virtual time never jumps, whatever the node's clock offset does.
+        monotonicNow: () => scheduler.nowMs,
         retryMs: config.storageRetryMs,
       }),
       leafBits: 8,

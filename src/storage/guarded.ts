@@ -25,7 +25,13 @@ export interface StorageHealth {
 }
 
 export interface GuardedStorageOptions {
+  /** Wall-clock time, for the times the status shows. */
   readonly now: () => number;
+  /**
+   * A clock that never jumps (performance.now()), for the refusal window: measured on the wall clock, a clock
+   * set back by a minute would refuse writes a minute longer. The wall clock when absent.
+   */
+  readonly monotonicNow?: () => number;
   /** How long writes are refused after a failure before one is tried again. */
   readonly retryMs?: number;
   /** Each failed write; `begins` for the first of a failing period. */
@@ -36,7 +42,9 @@ export interface GuardedStorageOptions {
 export const storageRetryMsDefault = 1000;
 
 export class GuardedStorage implements Storage {
-  private failure: { error: ConvergeError; sinceMs: number; retryAtMs: number } | null = null;
+  /** The failing period: its wall-clock start (shown), and its start and retry time on the monotonic clock. */
+  private failure: { error: ConvergeError; sinceMs: number; sinceMono: number; retryAtMono: number } | null =
+    null;
   private failures = 0;
   private refused = 0;
   private recoveries = 0;
@@ -62,7 +70,7 @@ export class GuardedStorage implements Storage {
   /** The error a write would get right now without being tried, or undefined when writes may go ahead. */
   writeRefusal(): ConvergeError | undefined {
     const f = this.failure;
-    if (f === null || this.options.now() >= f.retryAtMs) return undefined;
+    if (f === null || this.mono() >= f.retryAtMono) return undefined;
     return f.error;
   }
 
@@ -81,7 +89,7 @@ export class GuardedStorage implements Storage {
     if (f !== null) {
       this.failure = null;
       this.recoveries += 1;
-      this.options.onRecovery?.(this.options.now() - f.sinceMs);
+      this.options.onRecovery?.(this.mono() - f.sinceMono);
     }
   }
 
@@ -92,7 +100,7 @@ export class GuardedStorage implements Storage {
       code: f?.error.code ?? null,
       message: f?.error.message ?? null,
       sinceMs: f?.sinceMs ?? null,
-      retryAtMs: f?.retryAtMs ?? null,
+      retryAtMs: f === null ? null : this.options.now() + Math.max(0, f.retryAtMono - this.mono()),
       failures: this.failures,
       refused: this.refused,
       recoveries: this.recoveries,
@@ -104,6 +112,10 @@ export class GuardedStorage implements Storage {
     return this.inner.close();
   }
 
+  private mono(): number {
+    return (this.options.monotonicNow ?? this.options.now)();
+  }
+
   private failed(err: unknown): ConvergeError {
     const error =
       err instanceof ConvergeError
@@ -111,13 +123,14 @@ export class GuardedStorage implements Storage {
         : new ConvergeError('STORAGE_FAILED', `storage write failed: ${String(err)}`);
     // A write that outlived the shutdown (a hint replay finishing late) says nothing about the disk.
     if (this.closed) return error;
-    const nowMs = this.options.now();
+    const monoMs = this.mono();
     const begins = this.failure === null;
     this.failures += 1;
     this.failure = {
       error,
-      sinceMs: this.failure?.sinceMs ?? nowMs,
-      retryAtMs: nowMs + (this.options.retryMs ?? storageRetryMsDefault),
+      sinceMs: this.failure?.sinceMs ?? this.options.now(),
+      sinceMono: this.failure?.sinceMono ?? monoMs,
+      retryAtMono: monoMs + (this.options.retryMs ?? storageRetryMsDefault),
     };
     this.options.onFailure?.(error, begins);
     return error;
