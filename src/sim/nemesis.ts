@@ -148,6 +148,7 @@ const faults: ReadonlyArray<readonly [weight: number, fault: Fault]> = [
       const node = pick(world, world.nodes)!;
       const sign = world.random.next() < 0.7 ? 1 : -1;
       node.offsetMs = sign * (maxClockDriftMs + clockRunawayMsMin + world.random.int(clockRunawayMsMin));
+      node.clockRanAway = true;
       return `clock of ${node.id} runs away to ${node.offsetMs >= 0 ? '+' : ''}${node.offsetMs} ms, beyond the drift bound`;
     },
   ],
@@ -198,13 +199,18 @@ export class Nemesis {
       if (!n.up) world.boot(n);
     }
     world.trace.log('heal: every link up, calm network, fast disks with room, every node running');
-    for (const n of world.nodes) if (Math.abs(n.offsetMs) > world.config.maxClockDriftMs) this.fixClock(n);
+    // A clock that ran away may have been set right since (a later jump, as NTP would), leaving records stamped
+    // ahead all the same: the operator's procedure is for every node whose clock ran away.
+    for (const n of world.nodes) {
+      if (n.clockRanAway || Math.abs(n.offsetMs) > world.config.maxClockDriftMs) this.fixClock(n);
+    }
   }
 
   /** The operator's procedure for a clock that ran away: fix it, then remove what the node stamped ahead. */
   private fixClock(node: SimNode): void {
     const { world } = this;
     const was = node.offsetMs;
+    node.clockRanAway = false;
     node.offsetMs = Math.round((world.random.next() * 2 - 1) * world.config.clockSkewMsMax);
     world.trace.log(`operator: clock of ${node.id} fixed (${was} -> ${node.offsetMs} ms)`);
     void node.node!.dropAhead(world.config.maxClockDriftMs, 1_000_000).then(

@@ -43,6 +43,8 @@ export interface CreatedRecord {
 export class SimNode {
   readonly disk: MemoryStorage;
   offsetMs = 0;
+  /** The clock ran away beyond the drift bound at some point: the heal runs the operator's procedure. */
+  clockRanAway = false;
   slowDisk = false;
   /** Every commit fails (DISK_FULL) while set; the node stays up. */
   diskFull = false;
@@ -82,6 +84,8 @@ export class World {
    * No write or fault comes after that point.
    */
   sessionsBeforeConvergence: Set<string> | null = null;
+  /** Each node's `key → version` when the replicas converged (see checkNoPhantomDivergence). */
+  versionsAtConvergence: Array<Map<string, string>> | null = null;
 
   /** Notes every session begun so far, on every node. */
   noteSessionsSoFar(): void {
@@ -93,6 +97,20 @@ export class World {
       for (const p of status.peers) if (p.running !== null) ids.add(p.running.id);
     }
     this.sessionsBeforeConvergence = ids;
+    this.versionsAtConvergence = this.recordVersions();
+  }
+
+  /** Every node's records as `key → version` (tombstones included), to tell later writes from purges. */
+  recordVersions(): Array<Map<string, string>> {
+    const all = { start: new Uint8Array(0), end: new Uint8Array(9).fill(255) };
+    return this.nodes.map((n) => {
+      const versions = new Map<string, string>();
+      if (n.replica === null) return versions;
+      for (const { record } of n.replica.scanTokens(all.start, all.end)) {
+        versions.set(this.decoder.decode(record.key), versionToString(record.version));
+      }
+      return versions;
+    });
   }
   private readonly decoder = new TextDecoder();
 
@@ -115,14 +133,10 @@ export class World {
     return { now: () => Math.floor(epochMs + this.scheduler.nowMs + node.offsetMs) };
   }
 
-  /** Starts a new incarnation of `node` on its disk. */
-  boot(node: SimNode): void {
+  /** The node's replica over its disk, as one incarnation sees it (a dead one can no longer write). */
+  private openReplica(node: SimNode, owner: Owner, clock: Clock): LocalReplica {
     const { config, scheduler } = this;
-    const owner: Owner = { name: `${node.id}#${node.incarnations}`, alive: true };
-    node.incarnations += 1;
-    const clock = this.clockOf(node);
-    const timers = scheduler.timers(owner);
-    const replica = makeReplica(config.plantedBug, {
+    return makeReplica(config.plantedBug, {
       id: node.id,
       storage: new GuardedStorage(new IncarnationStorage(node.disk, owner, () => node.diskFull), {
         now: clock.now,
@@ -138,6 +152,16 @@ export class World {
       clock,
       maxClockDriftMs: config.maxClockDriftMs,
     });
+  }
+
+  /** Starts a new incarnation of `node` on its disk. */
+  boot(node: SimNode): void {
+    const { config, scheduler } = this;
+    const owner: Owner = { name: `${node.id}#${node.incarnations}`, alive: true };
+    node.incarnations += 1;
+    const clock = this.clockOf(node);
+    const timers = scheduler.timers(owner);
+    const replica = this.openReplica(node, owner, clock);
     this.observeClientWrites(replica);
     void replica.rebuild().catch(logFailure('digest rebuild'));
     const transport = this.network.transport(node.id, owner);
