@@ -25,6 +25,7 @@ import {
   decodeSymbolRequest,
   encodeItemHeadersResponse,
   encodeSymbolResponse,
+  goneHeader,
   itemsPerMessageMax,
   noSketch,
   symbolsPerMessageMax,
@@ -157,16 +158,6 @@ function headerOf(entry: TokenRecord, keyKnown: boolean): ItemHeader {
   };
 }
 
-const gone: ItemHeader = {
-  gone: true,
-  tokenLo: 0,
-  key: undefined,
-  version: { ms: 0, counter: 0, node: '-' },
-  tombstone: false,
-  fpHi: 0,
-  fpLo: 0,
-};
-
 /**
  * Headers of the records the items name. A record changed since its item was decoded is described as it is
  * now when it is the only one under its token prefix (repair wants the current record); otherwise gone.
@@ -177,7 +168,7 @@ export function respondItemHeaders(reader: Pick<ReplicaReader, 'scanTokens'>, by
     const exact = recordOfItem(reader, item);
     if (exact !== undefined) return headerOf(exact, req.keyKnown[i]!);
     const all = recordsAt(reader, item[0]);
-    return all.length === 1 ? headerOf(all[0]!, false) : gone;
+    return all.length === 1 ? headerOf(all[0]!, false) : goneHeader;
   });
   return encodeItemHeadersResponse(req.items, headers);
 }

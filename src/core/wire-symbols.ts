@@ -210,7 +210,8 @@ function writeItemHeader(w: WireWriter, item: readonly [number, number], h: Item
   w.u32(h.fpLo);
 }
 
-const goneHeader: ItemHeader = {
+/** The header of an item whose record is gone (or not one alone under its token prefix). */
+export const goneHeader: ItemHeader = {
   gone: true,
   tokenLo: 0,
   key: undefined,
