@@ -15,6 +15,8 @@ const metaKey = 'ae/operator-actions';
 
 export class OperatorActions {
   private entries: OperatorActionEntry[];
+  /** The last write of the history: a stop waits for it, so an answered action is not lost. */
+  private persisting: Promise<void> = Promise.resolve();
   persistFailures = 0;
 
   constructor(
@@ -31,11 +33,16 @@ export class OperatorActions {
     this.entries.unshift(full);
     if (this.entries.length > operatorActionsMax) this.entries.length = operatorActionsMax;
     const bytes = new TextEncoder().encode(JSON.stringify(this.entries));
-    this.replica.putMeta(metaKey, bytes).catch((err: unknown) => {
+    this.persisting = this.replica.putMeta(metaKey, bytes).catch((err: unknown) => {
       this.persistFailures++;
       process.stderr.write(`converge: could not persist the operator action history: ${String(err)}\n`);
     });
     return full;
+  }
+
+  /** Resolves once every action recorded so far is stored (or its failure counted). */
+  flushed(): Promise<void> {
+    return this.persisting;
   }
 
   get all(): readonly OperatorActionEntry[] {

@@ -397,6 +397,7 @@ export class AntiEntropyProcess {
   async stop(): Promise<void> {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
     await this.runner.idle();
+    await this.operatorActions.flushed();
   }
 }
 
