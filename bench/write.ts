@@ -293,22 +293,20 @@ export async function run(args: string[]): Promise<void> {
   for (const r of all) report.add(r);
   const medians = medianRows(all);
   for (const r of medians) report.add(r);
-  report.print([
-    'impl',
-    'mode',
-    'consistency',
-    'inFlight',
-    'run',
-    'opsPerSec',
-    'recordsPerSec',
-    'p50Ms',
-    'p99Ms',
-    'failed',
-    'entryCpuMsPer1k',
-    'clusterCpuMsPer1k',
-  ]);
+  report.print(['impl', 'mode', 'consistency', 'inFlight', 'run', ...figureColumns]);
   for (const line of targets(medians)) process.stderr.write(`${line}\n`);
 }
+
+/** The measured figures of a row: printed, and those a median is taken of. */
+const figureColumns = [
+  'opsPerSec',
+  'recordsPerSec',
+  'p50Ms',
+  'p99Ms',
+  'failed',
+  'entryCpuMsPer1k',
+  'clusterCpuMsPer1k',
+] as const;
 
 function medianRows(rows: Row[]): Row[] {
   const groups = new Map<string, Row[]>();
@@ -330,15 +328,7 @@ function medianRows(rows: Row[]): Row[] {
       inFlight: first.inFlight!,
       run: `median of ${rs.length}`,
     };
-    for (const f of [
-      'opsPerSec',
-      'recordsPerSec',
-      'p50Ms',
-      'p99Ms',
-      'failed',
-      'entryCpuMsPer1k',
-      'clusterCpuMsPer1k',
-    ]) {
+    for (const f of figureColumns) {
       const v = med(rs, f);
       if (v !== undefined) out[f] = v;
     }

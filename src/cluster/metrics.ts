@@ -9,7 +9,6 @@ export interface ClusterMetrics {
   readonly readRepairs: Counter;
   readonly hintsStored: Counter;
   readonly readRepairsSkipped: Counter;
-  readonly backgroundErrors: Counter<'what'>;
 }
 
 /** What the replication channels and admission expose (gauges read at scrape time). */
@@ -61,12 +60,6 @@ export function createClusterMetrics(
     readRepairsSkipped: new Counter({
       name: 'converge_read_repairs_skipped_total',
       help: 'Read repairs not sent because the replica was down or its replication queue was full',
-      registers,
-    }),
-    backgroundErrors: new Counter({
-      name: 'converge_background_errors_total',
-      help: 'Failures of work no client waits for (storing a hint, a local read repair)',
-      labelNames: ['what'],
       registers,
     }),
   };

@@ -153,14 +153,7 @@ function failureCases(withFixture: WithFixture): void {
   });
 
   withFixture('a peer that does not answer in time is a TIMEOUT', async (f) => {
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await f.serve('n2', async () => {
-      await held;
-      return bytes('late');
-    });
+    const release = await serveHeld(f, 'n2');
     const err = await rejection(
       f,
       f.transport('n1').call('n2', { route: 'ae/msg', body: bytes('x'), timeoutMs: 150 }),
@@ -173,14 +166,7 @@ function failureCases(withFixture: WithFixture): void {
 /** The caller's own means of giving up: an abort, and the fault hooks the tests partition nodes with. */
 function faultCases(withFixture: WithFixture): void {
   withFixture('an aborted call rejects without waiting for the peer', async (f) => {
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await f.serve('n2', async () => {
-      await held;
-      return bytes('late');
-    });
+    const release = await serveHeld(f, 'n2');
     const controller = new AbortController();
     const call = f
       .transport('n1')
@@ -210,4 +196,17 @@ function faultCases(withFixture: WithFixture): void {
       );
     },
   );
+}
+
+/** Serves `peer` with a handler that answers only once the returned function is called. */
+async function serveHeld(f: TransportFixture, peer: string): Promise<() => void> {
+  let release = (): void => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await f.serve(peer, async () => {
+    await held;
+    return bytes('late');
+  });
+  return () => release();
 }
