@@ -1,6 +1,6 @@
-// The clusters the converge benchmark runs on: three nodes either as `converge serve` processes (one per node,
-// as they are deployed) or in the benchmark's own process (LocalCluster, where the nodes and the load generator
-// share one event loop). Both are driven the same way, through these few operations.
+// The clusters the converge benchmark runs on: three nodes either as `converge serve` processes (one per
+// node, as they are deployed) or in the benchmark's own process (LocalCluster, where the nodes and the load
+// generator share one event loop). Both are driven the same way, through these few operations.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,8 +27,8 @@ export interface BenchCluster {
   /** Starts a session of `id` with `peer` now (`POST /antientropy/run`); resolves when it has ended. */
   runNow(id: string, peer: string): Promise<void>;
   /**
-   * CPU time (user + system, all threads) the node's process has used so far, in ms; NaN in-process, where the
-   * nodes share the benchmark's process.
+   * CPU time (user + system, all threads) the node's process has used so far, in ms; NaN in-process, where
+   * the nodes share the benchmark's process.
    */
   cpuMs(id: string): number;
   /**
@@ -80,7 +80,9 @@ export function inProcessCluster(root: string, basePort: number, settings: RawSe
 }
 
 export interface ProcessOptions {
-  /** Write a V8 CPU profile of every node process into this folder (`node --cpu-prof`), one file per start. */
+  /**
+   * Write a V8 CPU profile of every node process into this folder (`node --cpu-prof`), one file per start.
+   */
   readonly profileDir?: string;
   /**
    * Diagnostic only: start this node at OS priority 19 (nice), so that the scheduler serves the other

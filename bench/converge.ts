@@ -1,22 +1,23 @@
 // `npm run bench -- converge [--json] [--keys N] [--throttle RECORDS_PER_S] [--runs R] [--in-process]
 // [--settle MS] [--profile DIR] [--nice-restarted] [--pin ID=CPUS]… [--node-arg ARG]… [--set NAME=VALUE]…`
-// (--set: any node setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints and
-// read repair off, so anti-entropy alone heals), one node down while N keys (default 100,000) are written, then
-// started: time from its restart to equal digests, repair rate beside lmdb's raw write rate measured in the same
-// run, and the foreground write latency p99 during the repair beside p99 with no repair running. The nodes are
-// `converge serve` processes, one per node as they are deployed; --in-process runs them in the benchmark's own
-// process instead (one event loop for the three nodes and the load). Both ratios are taken inside one run (the
-// machine is shared); `--runs` repeats the whole measurement with a fresh cluster and prints the spread.
+// (--set: any node setting by its flag name, e.g. --set ae-adaptive=true): a 3-node loopback cluster (hints
+// and read repair off, so anti-entropy alone heals), one node down while N keys (default 100,000) are
+// written, then started: time from its restart to equal digests, repair rate beside lmdb's raw write rate
+// measured in the same run, and the foreground write latency p99 during the repair beside p99 with no repair
+// running. The nodes are `converge serve` processes, one per node as they are deployed; --in-process runs
+// them in the benchmark's own process instead (one event loop for the three nodes and the load). Both ratios
+// are taken inside one run (the machine is shared); `--runs` repeats the whole measurement with a fresh
+// cluster and prints the spread.
 //
 // --settle MS separates the restart from the repair: sessions run only on demand (--ae-interval 1h), the
-// restarted node serves foreground writes for MS ms first (reported as foreground-after-restart), and then one
-// session, n3 with n1 (the coordinator of the foreground load, the worst case), is started by
-// POST /antientropy/run. The repair rate then counts from that request.
+// restarted node serves foreground writes for MS ms first (reported as foreground-after-restart), and then
+// one session, n3 with n1 (the coordinator of the foreground load, the worst case), is started by POST
+// /antientropy/run. The repair rate then counts from that request.
 // --profile DIR writes a V8 CPU profile of every node process, one file per start. Diagnostics of the CPU
 // contention between the co-located processes, never how nodes run: --nice-restarted starts n3 at OS priority
-// 19; --pin ID=CPUS runs node ID (n1, n2, n3), or with ID `bench` the benchmark's own process, on the listed CPUs
-// only (taskset -c CPUS; n3=1 with the others on 0 gives the repaired node a core of its own, as on a machine of
-// its own). --node-arg passes ARG to the node binary of every node process (a V8 flag such as
+// 19; --pin ID=CPUS runs node ID (n1, n2, n3), or with ID `bench` the benchmark's own process, on the listed
+// CPUs only (taskset -c CPUS; n3=1 with the others on 0 gives the repaired node a core of its own, as on a
+// machine of its own). --node-arg passes ARG to the node binary of every node process (a V8 flag such as
 // --max-semi-space-size=64, for experiments).
 
 import { execFileSync } from 'node:child_process';
@@ -218,8 +219,8 @@ async function measure(
     const repairThreads = threads();
     await session;
     const convergedSeconds = (done - started) / 1000;
-    // CPU per 1,000 repaired records on each node, the foreground's share (at the quiet window's rate, for the
-    // time the load ran) taken out.
+    // CPU per 1,000 repaired records on each node, the foreground's share (at the quiet window's rate, for
+    // the time the load ran) taken out.
     const cpuMsPer1k = ids
       .map((id, i) => {
         const spent = repairCpu[i]! - repairCpu0[i]! - foregroundCpuPerS[i]! * fg.seconds;

@@ -1,5 +1,5 @@
-// The cost of maintaining the digest and the coded symbols on the write path: replica applies with both updates,
-// with the digest alone, and with neither, in the same run, on fresh lmdb replicas.
+// The cost of maintaining the digest and the coded symbols on the write path: replica applies with both
+// updates, with the digest alone, and with neither, in the same run, on fresh lmdb replicas.
 
 import { DigestTree } from '../src/core/digest.js';
 import { tokenOf } from '../src/core/hash.js';
@@ -9,9 +9,16 @@ import type { Report } from './report.js';
 
 export async function digestCost(report: Report, root: string, n: number): Promise<void> {
   const rates: Record<string, number> = {};
-  const kinds = [['baseline-no-digest', 0], ['converge-digest-only', 1], ['converge', 2]] as const;
+  const kinds = [
+    ['baseline-no-digest', 0],
+    ['converge-digest-only', 1],
+    ['converge', 2],
+  ] as const;
   for (const [impl, maintain] of [...kinds, ...kinds]) {
-    const { replica, storage } = await openBenchReplica(root, `cost-${impl}-${Math.random().toString(36).slice(2)}`);
+    const { replica, storage } = await openBenchReplica(
+      root,
+      `cost-${impl}-${Math.random().toString(36).slice(2)}`,
+    );
     if (maintain === 0) replica.digest.update = () => {};
     if (maintain < 2 && replica.symbols !== undefined) replica.symbols.update = () => {};
     const records = Array.from({ length: n }, (_, i) => recordOf(i, 3));
@@ -25,9 +32,21 @@ export async function digestCost(report: Report, root: string, n: number): Promi
   const base = rates['baseline-no-digest']!;
   const overhead = (impl: string): number => Number((1 - rates[impl]! / base).toFixed(3));
   report.add({ bench: 'digest-maintenance', impl: 'baseline-no-digest', n, opsPerSec: Math.round(base) });
-  report.add({ bench: 'digest-maintenance', impl: 'converge-digest-only', n, opsPerSec: Math.round(rates['converge-digest-only']!), overhead: overhead('converge-digest-only') });
+  report.add({
+    bench: 'digest-maintenance',
+    impl: 'converge-digest-only',
+    n,
+    opsPerSec: Math.round(rates['converge-digest-only']!),
+    overhead: overhead('converge-digest-only'),
+  });
   // converge: the digest and the coded symbols, as a replica keeps them.
-  report.add({ bench: 'digest-maintenance', impl: 'converge', n, opsPerSec: Math.round(rates.converge!), overhead: overhead('converge') });
+  report.add({
+    bench: 'digest-maintenance',
+    impl: 'converge',
+    n,
+    opsPerSec: Math.round(rates.converge!),
+    overhead: overhead('converge'),
+  });
   // The rates above move by ±15% from run to run on a shared machine: time the updates alone as well, and
   // give their share of one write at the measured write rate.
   const records = Array.from({ length: n }, (_, i) => recordOf(i, 3));
@@ -42,5 +61,12 @@ export async function digestCost(report: Report, root: string, n: number): Promi
   // An overwrite moves two items (old out, new in): twice an insert.
   const symbolsUs = (2 * (performance.now() - start) * 1000) / n;
   const share = ((digestUs + symbolsUs) * rates.converge!) / 1e6;
-  report.add({ bench: 'digest-maintenance', impl: 'converge-upkeep', n, digestUs: Number(digestUs.toFixed(3)), symbolsUs: Number(symbolsUs.toFixed(3)), overhead: Number(share.toFixed(3)) });
+  report.add({
+    bench: 'digest-maintenance',
+    impl: 'converge-upkeep',
+    n,
+    digestUs: Number(digestUs.toFixed(3)),
+    symbolsUs: Number(symbolsUs.toFixed(3)),
+    overhead: Number(share.toFixed(3)),
+  });
 }

@@ -78,8 +78,7 @@ export async function putLoad(
           if (res.statusCode === 200) {
             latencies.push(performance.now() - t0);
             dueAt.push(t0 - start);
-          }
-          else failed += 1;
+          } else failed += 1;
         } catch {
           failed += 1;
         }

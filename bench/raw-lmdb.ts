@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { openLmdbStorage } from '../src/storage/lmdb.js';
 import type { SyncPolicy } from '../src/storage/storage.js';
 
-export async function rawLmdbPutsPerSecond(root: string, sync: SyncPolicy, n: number, valueBytes: number, inFlight: number): Promise<number> {
+export async function rawLmdbPutsPerSecond(
+  root: string,
+  sync: SyncPolicy,
+  n: number,
+  valueBytes: number,
+  inFlight: number,
+): Promise<number> {
   const dir = join(root, `raw-${sync}-${Math.random().toString(36).slice(2)}`);
   const storage = openLmdbStorage({ path: dir, sync });
   const value = new Uint8Array(valueBytes).fill(0x61);

@@ -4,10 +4,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hash64 } from '../src/core/hash.js';
+import { hash64, tokenHi } from '../src/core/hash.js';
 import { encodeVersion, keyToBytes, makeRecord, type VersionedRecord } from '../src/core/record.js';
-import { tokenHi } from '../src/core/hash.js';
-import { openReplica, type LocalReplica } from '../src/replica/replica.js';
+import { type LocalReplica, openReplica } from '../src/replica/replica.js';
 import { openLmdbStorage } from '../src/storage/lmdb.js';
 import type { Storage } from '../src/storage/storage.js';
 
@@ -19,18 +18,30 @@ export const keyOf = (i: number): Uint8Array => keyToBytes(`user:${String(i).pad
 
 export function recordOf(i: number, generation: number): VersionedRecord {
   const value = new Uint8Array(valueBytes);
-  for (let j = 0; j < valueBytes; j += 4) new DataView(value.buffer).setUint32(j, (i * 2654435761 + generation * 97 + j) >>> 0);
-  return makeRecord(keyOf(i), { ms: baseMs + generation * 1_000_000 + (i % 1_000_000), counter: 0, node: 'w' }, value);
+  for (let j = 0; j < valueBytes; j += 4)
+    new DataView(value.buffer).setUint32(j, (i * 2654435761 + generation * 97 + j) >>> 0);
+  return makeRecord(
+    keyOf(i),
+    { ms: baseMs + generation * 1_000_000 + (i % 1_000_000), counter: 0, node: 'w' },
+    value,
+  );
 }
 
-export async function openBenchReplica(root: string, name: string): Promise<{ replica: LocalReplica; storage: Storage }> {
+export async function openBenchReplica(
+  root: string,
+  name: string,
+): Promise<{ replica: LocalReplica; storage: Storage }> {
   const storage = openLmdbStorage({ path: join(root, name), sync: 'none' });
   const replica = await openReplica({ id: name, storage, leafBits });
   await replica.whenDigestReady();
   return { replica, storage };
 }
 
-export async function fill(replicas: LocalReplica[], n: number, onProgress: (done: number, total: number) => void): Promise<void> {
+export async function fill(
+  replicas: LocalReplica[],
+  n: number,
+  onProgress: (done: number, total: number) => void,
+): Promise<void> {
   const batch = 10_000;
   for (let i = 0; i < n; i += batch) {
     const records = Array.from({ length: Math.min(batch, n - i) }, (_, j) => recordOf(i + j, 0));
@@ -67,7 +78,10 @@ export function fullList(replica: LocalReplica): Uint8Array {
 }
 
 /** Baseline (b): a Merkle tree of depth `depth` built by scanning and hashing every record. */
-export function merkleLeaves(replica: LocalReplica, depth: number): { words: Uint32Array; counts: Uint32Array } {
+export function merkleLeaves(
+  replica: LocalReplica,
+  depth: number,
+): { words: Uint32Array; counts: Uint32Array } {
   const hiView = new Uint32Array(2 * 2 ** depth);
   const counts = new Uint32Array(2 ** depth);
   for (const { token, record } of replica.scanTokens(new Uint8Array(8).fill(0), undefined)) {

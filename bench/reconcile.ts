@@ -2,21 +2,21 @@
 // baselines measured in the same run, at n records with d of them differing:
 //   baseline-full-list: one side sends every (key, version); the other answers with the differing keys;
 //   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
-//                       every record in a differing leaf is streamed (Cassandra's validation + overstreaming).
-// Plus the digest maintenance cost: replica puts with and without the digest update.
+//                       every record in a differing leaf is streamed (Cassandra's validation +
+// overstreaming). Plus the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';
 import { respond } from '../src/core/reconcile-driver.js';
 import type { Difference } from '../src/core/reconcile-types.js';
 import { Reconciler, reconcilerOptionsDefault } from '../src/core/reconciler.js';
+import { encodeVersion } from '../src/core/record.js';
+import { planKey } from '../src/core/repair-plan.js';
 import { reconcileSymbols } from '../src/core/symbol-driver.js';
 import { SymbolReconciler, symbolPathOptionsDefault } from '../src/core/symbol-reconciler.js';
-import { planKey } from '../src/core/repair-plan.js';
-import { encodeVersion } from '../src/core/record.js';
 import type { LocalReplica } from '../src/replica/replica.js';
-import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
-import { Report, progress, withPeakRss } from './report.js';
 import { digestCost } from './digest-cost.js';
+import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
+import { progress, Report, withPeakRss } from './report.js';
 
 interface Case {
   n: number;
@@ -47,7 +47,21 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  report.print(['bench', 'impl', 'n', 'd', 'path', 'bytes', 'roundTrips', 'ms', 'wanMs', 'records', 'peakRssBytes', 'opsPerSec', 'overhead']);
+  report.print([
+    'bench',
+    'impl',
+    'n',
+    'd',
+    'path',
+    'bytes',
+    'roundTrips',
+    'ms',
+    'wanMs',
+    'records',
+    'peakRssBytes',
+    'opsPerSec',
+    'overhead',
+  ]);
 }
 
 /** Gives d keys a newer version on b. */
@@ -60,37 +74,92 @@ async function diverge(b: LocalReplica, offset: number, d: number): Promise<void
 }
 
 /** Round trips at 50 ms each plus the bytes at 100 Mbit/s: what the discovery would take over a WAN link. */
-const wanMs = (roundTrips: number, bytes: number): number => Math.round(roundTrips * 50 + (bytes * 8) / 100_000);
+const wanMs = (roundTrips: number, bytes: number): number =>
+  Math.round(roundTrips * 50 + (bytes * 8) / 100_000);
 
 async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalReplica): Promise<void> {
   const sym = await withPeakRss(() => discoverSymbols(a, b));
   const s = sym.result;
-  report.add({ bench: 'reconcile', impl: 'converge', n: c.n, d: c.d, path: s.path, bytes: s.bytes, roundTrips: s.roundTrips, ms: s.ms, wanMs: wanMs(s.roundTrips, s.bytes), records: s.records, peakRssBytes: sym.peakRssBytes });
+  report.add({
+    bench: 'reconcile',
+    impl: 'converge',
+    n: c.n,
+    d: c.d,
+    path: s.path,
+    bytes: s.bytes,
+    roundTrips: s.roundTrips,
+    ms: s.ms,
+    wanMs: wanMs(s.roundTrips, s.bytes),
+    records: s.records,
+    peakRssBytes: sym.peakRssBytes,
+  });
   const conv = await withPeakRss(() => discover(a, b));
   const t = conv.result;
-  report.add({ bench: 'reconcile', impl: 'converge-tree', n: c.n, d: c.d, path: 'tree', bytes: t.bytes, roundTrips: t.roundTrips, ms: t.ms, wanMs: wanMs(t.roundTrips, t.bytes), records: t.records, peakRssBytes: conv.peakRssBytes });
+  report.add({
+    bench: 'reconcile',
+    impl: 'converge-tree',
+    n: c.n,
+    d: c.d,
+    path: 'tree',
+    bytes: t.bytes,
+    roundTrips: t.roundTrips,
+    ms: t.ms,
+    wanMs: wanMs(t.roundTrips, t.bytes),
+    records: t.records,
+    peakRssBytes: conv.peakRssBytes,
+  });
   const list = await withPeakRss(async () => baselineList(a, b));
-  report.add({ bench: 'reconcile', impl: 'baseline-full-list', n: c.n, d: c.d, ...list.result, roundTrips: 1, wanMs: wanMs(1, list.result.bytes), peakRssBytes: list.peakRssBytes });
+  report.add({
+    bench: 'reconcile',
+    impl: 'baseline-full-list',
+    n: c.n,
+    d: c.d,
+    ...list.result,
+    roundTrips: 1,
+    wanMs: wanMs(1, list.result.bytes),
+    peakRssBytes: list.peakRssBytes,
+  });
   const merkle = await withPeakRss(async () => baselineMerkle(a, b));
-  report.add({ bench: 'reconcile', impl: 'baseline-merkle-15', n: c.n, d: c.d, ...merkle.result, roundTrips: 1, wanMs: wanMs(1, merkle.result.bytes), peakRssBytes: merkle.peakRssBytes });
+  report.add({
+    bench: 'reconcile',
+    impl: 'baseline-merkle-15',
+    n: c.n,
+    d: c.d,
+    ...merkle.result,
+    roundTrips: 1,
+    wanMs: wanMs(1, merkle.result.bytes),
+    peakRssBytes: merkle.peakRssBytes,
+  });
 }
 
-async function discover(a: LocalReplica, b: LocalReplica): Promise<{ bytes: number; roundTrips: number; ms: number; records: number }> {
+async function discover(
+  a: LocalReplica,
+  b: LocalReplica,
+): Promise<{ bytes: number; roundTrips: number; ms: number; records: number }> {
   const start = performance.now();
   const rec = new Reconciler(a, { ...reconcilerOptionsDefault, salt: 0x5eed });
   let records = 0;
   const noApply = async (): Promise<{ applied: number; ignored: number }> => ({ applied: 0, ignored: 0 });
   for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
-    for (const diff of rec.onResponse(await respond(b, noApply, req))) records += diff.kind === 'key' ? 1 : diff.records;
+    for (const diff of rec.onResponse(await respond(b, noApply, req)))
+      records += diff.kind === 'key' ? 1 : diff.records;
   }
-  return { bytes: rec.stats.bytesSent + rec.stats.bytesReceived, roundTrips: rec.stats.roundTrips, ms: performance.now() - start, records };
+  return {
+    bytes: rec.stats.bytesSent + rec.stats.bytesReceived,
+    roundTrips: rec.stats.roundTrips,
+    ms: performance.now() - start,
+    records,
+  };
 }
 
 /**
  * What a session discovers: the symbol path, then (if it fell back) the tree descent, as a session runs them.
  * Bytes and round trips are both parts together; records counts each differing key once.
  */
-async function discoverSymbols(a: LocalReplica, b: LocalReplica): Promise<{ path: string; bytes: number; roundTrips: number; ms: number; records: number }> {
+async function discoverSymbols(
+  a: LocalReplica,
+  b: LocalReplica,
+): Promise<{ path: string; bytes: number; roundTrips: number; ms: number; records: number }> {
   const start = performance.now();
   const noApply = async (): Promise<{ applied: number; ignored: number }> => ({ applied: 0, ignored: 0 });
   const exchange = (req: Uint8Array): Promise<Uint8Array> => respond(b, noApply, req);
@@ -99,12 +168,19 @@ async function discoverSymbols(a: LocalReplica, b: LocalReplica): Promise<{ path
   let bytes = path.stats.bytesSent + path.stats.bytesReceived;
   let roundTrips = path.stats.roundTrips;
   let records = path.differences.length;
-  if (path.outcome?.kind === 'decoded') return { path: 'symbols', bytes, roundTrips, ms: performance.now() - start, records };
+  if (path.outcome?.kind === 'decoded')
+    return { path: 'symbols', bytes, roundTrips, ms: performance.now() - start, records };
   const tree = await discover(a, b);
   bytes += tree.bytes;
   roundTrips += tree.roundTrips;
   records = tree.records;
-  return { path: roundTrips > tree.roundTrips ? 'symbols-then-tree' : 'tree', bytes, roundTrips, ms: performance.now() - start, records };
+  return {
+    path: roundTrips > tree.roundTrips ? 'symbols-then-tree' : 'tree',
+    bytes,
+    roundTrips,
+    ms: performance.now() - start,
+    records,
+  };
 }
 
 /** Makes a equal to b again by the same reconciliation, so the next case starts from equal replicas. */
@@ -161,7 +237,10 @@ function baselineMerkle(a: LocalReplica, b: LocalReplica): { bytes: number; ms: 
   const tb = merkleLeaves(b, depth);
   let streamed = 0;
   for (let leaf = 0; leaf < 2 ** depth; leaf++) {
-    const same = ta.words[2 * leaf] === tb.words[2 * leaf] && ta.words[2 * leaf + 1] === tb.words[2 * leaf + 1] && ta.counts[leaf] === tb.counts[leaf];
+    const same =
+      ta.words[2 * leaf] === tb.words[2 * leaf] &&
+      ta.words[2 * leaf + 1] === tb.words[2 * leaf + 1] &&
+      ta.counts[leaf] === tb.counts[leaf];
     // A differing leaf's range is streamed whole, from both sides.
     if (!same) streamed += ta.counts[leaf]! + tb.counts[leaf]!;
   }

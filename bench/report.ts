@@ -1,4 +1,5 @@
-// Output shared by the benchmarks: JSON lines with --json, an aligned table otherwise, and a peak-RSS sampler.
+// Output shared by the benchmarks: JSON lines with --json, an aligned table otherwise, and a peak-RSS
+// sampler.
 
 export type Row = Record<string, string | number>;
 
@@ -16,7 +17,8 @@ export class Report {
     if (this.json) return;
     const cells = [columns, ...this.rows.map((r) => columns.map((c) => format(r[c])))];
     const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-    for (const row of cells) process.stdout.write(`${row.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+    for (const row of cells)
+      process.stdout.write(`${row.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
   }
 }
 

@@ -1,5 +1,5 @@
-// `npm run bench -- NAME [--json] [options]`: runs bench/NAME.ts. Every benchmark prints a readable table and,
-// with --json, one JSON object per measured case on its own line.
+// `npm run bench -- NAME [--json] [options]`: runs bench/NAME.ts. Every benchmark prints a readable table
+// and, with --json, one JSON object per measured case on its own line.
 
 const benches = ['reconcile', 'write', 'converge'] as const;
 const [name, ...rest] = process.argv.slice(2);

@@ -7,11 +7,11 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { percentile } from './load.js';
 import { rawLmdbPutsPerSecond } from './raw-lmdb.js';
 import { benchRoot } from './reconcile-fixtures.js';
-import { percentile } from './load.js';
 import { Report, type Row } from './report.js';
-import { type Procs, etcdAvailable, startConvergeNodes, startEtcd } from './write-procs.js';
+import { etcdAvailable, type Procs, startConvergeNodes, startEtcd } from './write-procs.js';
 
 const valueBytes = 100;
 const batchKeys = 200;

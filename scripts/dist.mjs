@@ -1,5 +1,6 @@
-// The bundled CLI in dist/: how it is built and when it may run. A checkout whose sources changed after the last
-// build must run its sources, so the bundle counts only while it is newer than every file it was built from.
+// The bundled CLI in dist/: how it is built and when it may run. A checkout whose sources changed after the
+// last build must run its sources, so the bundle counts only while it is newer than every file it was built
+// from.
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

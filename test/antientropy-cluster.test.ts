@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keyToBytes } from '../src/core/record.js';
 import type { LocalCluster } from '../src/cli/cluster.js';
+import { keyToBytes } from '../src/core/record.js';
 import { cli, converged, eventually, http, roots, startCluster } from './helpers.js';
 
 const quiet = { hints: false, 'read-repair': false, 'ae-interval': '300ms', 'leaf-bits': '12' } as const;
@@ -41,8 +41,14 @@ function assertHolds(cluster: LocalCluster, expected: Map<string, string | null>
   for (const r of cluster.running.values()) {
     for (const [key, value] of expected) {
       const rec = r.ctx.replica.get(keyToBytes(key));
-      if (value === null) assert.ok(rec === undefined || rec.tombstone, `${r.ctx.config.id}: ${key} must stay deleted`);
-      else assert.equal(rec !== undefined && !rec.tombstone ? Buffer.from(rec.value).toString() : undefined, value, `${r.ctx.config.id}: ${key}`);
+      if (value === null)
+        assert.ok(rec === undefined || rec.tombstone, `${r.ctx.config.id}: ${key} must stay deleted`);
+      else
+        assert.equal(
+          rec !== undefined && !rec.tombstone ? Buffer.from(rec.value).toString() : undefined,
+          value,
+          `${r.ctx.config.id}: ${key}`,
+        );
     }
   }
 }
@@ -56,7 +62,10 @@ test('a replica that missed 10,000 writes (overwrites and deletes) while stopped
     // Digests are equal once the last repair batch lands, a moment before its session ends and is recorded.
     // Look right then: sessions go on every interval and push older entries out of the recent history.
     const repairedBySession = () =>
-      cluster.node('n3').ctx.antiEntropy!.status().history.some((h) => h.result === 'repaired' && h.keysPulled + h.keysPushed > 0);
+      cluster
+        .node('n3')
+        .ctx.antiEntropy!.status()
+        .history.some((h) => h.result === 'repaired' && h.keysPulled + h.keysPushed > 0);
     await eventually(repairedBySession, 10_000, 'the session that did the repair to be recorded');
     assertHolds(cluster, expected);
     const sample = await http('GET', `${cluster.url('n3')}/kv/key-14?consistency=one`);
@@ -111,7 +120,9 @@ test('with --no-anti-entropy the replicas stay silently divergent, and status sh
 
 test('converge diff previews the repair without writing; converge repair performs it', async () => {
   // Small repair batches: a whole range is listed over several range fetches, cursor to cursor.
-  const cluster = await startCluster({ settings: { ...quiet, 'ae-interval': '1h', 'ae-repair-batch-records-max': '7' } });
+  const cluster = await startCluster({
+    settings: { ...quiet, 'ae-interval': '1h', 'ae-repair-batch-records-max': '7' },
+  });
   try {
     await writeWhileDown(cluster, 50);
     // Writes at `one` are acknowledged before their fan-out to the other live node lands: let it settle.
@@ -120,9 +131,16 @@ test('converge diff previews the repair without writing; converge repair perform
     const before = roots(cluster);
     const diff = await cli(['diff', '--node', cluster.url('n3'), '--peer', 'n1', '--json']);
     assert.equal(diff.code, 0, diff.stderr);
-    const preview = JSON.parse(diff.stdout) as { divergent: number; entries: Array<{ key: string; direction: string; reason: string }> };
+    const preview = JSON.parse(diff.stdout) as {
+      divergent: number;
+      entries: Array<{ key: string; direction: string; reason: string }>;
+    };
     assert.ok(preview.divergent >= 25, `preview found ${preview.divergent}`);
-    assert.equal(preview.entries.length, preview.divergent, 'every divergent key is listed, whole ranges included');
+    assert.equal(
+      preview.entries.length,
+      preview.divergent,
+      'every divergent key is listed, whole ranges included',
+    );
     assert.ok(preview.entries.every((e) => e.direction === 'pull' && /missing locally/.test(e.reason)));
     const short = await cli(['diff', '--node', cluster.url('n3'), '--peer', 'n1', '--limit', '10', '--json']);
     const cut = JSON.parse(short.stdout) as { truncated: boolean; entries: unknown[] };
@@ -147,13 +165,24 @@ test('a tombstone is purged only after the replica that missed the delete was re
     await cluster.node('n1').ctx.node.del('doomed', 'quorum');
     // Many intervals pass while n3 is down: the watermark cannot pass the delete, so nothing is purged.
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    for (const id of ['n1', 'n2']) assert.equal(cluster.node(id).ctx.replica.get(key)?.tombstone, true, `${id} keeps the tombstone`);
+    for (const id of ['n1', 'n2'])
+      assert.equal(cluster.node(id).ctx.replica.get(key)?.tombstone, true, `${id} keeps the tombstone`);
     await cluster.start('n3');
-    await eventually(() => [...cluster.running.values()].every((r) => r.ctx.replica.get(key) === undefined), 30_000, 'the tombstone to be purged everywhere');
-    const purged = [...cluster.running.values()].map((r) => r.ctx.antiEntropy!.status().watermark.tombstonesPurged);
-    assert.ok(purged.every((n) => n >= 1), `purged ${purged}`);
+    await eventually(
+      () => [...cluster.running.values()].every((r) => r.ctx.replica.get(key) === undefined),
+      30_000,
+      'the tombstone to be purged everywhere',
+    );
+    const purged = [...cluster.running.values()].map(
+      (r) => r.ctx.antiEntropy!.status().watermark.tombstonesPurged,
+    );
+    assert.ok(
+      purged.every((n) => n >= 1),
+      `purged ${purged}`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    for (const r of cluster.running.values()) assert.equal(r.ctx.replica.get(key), undefined, 'the key never comes back');
+    for (const r of cluster.running.values())
+      assert.equal(r.ctx.replica.get(key), undefined, 'the key never comes back');
     assert.equal((await http('GET', `${cluster.url('n3')}/kv/doomed?consistency=all`)).status, 404);
   } finally {
     await cluster.close();

@@ -28,7 +28,11 @@ async function seed(dir: string): Promise<void> {
       // Every 10th key is a tombstone: it must arrive as a tombstone, never as a live value.
       // Current versions: tombstones younger than the purge grace stay (older ones may rightly be purged once
       // both replicas have them, which would make the key count drop below the total mid-test).
-      return makeRecord(keyToBytes(`key-${k}`), { ms: seededAtMs, counter: k % 65_536, node: 'a' }, k % 10 === 0 ? null : keyToBytes(`value-${k}`));
+      return makeRecord(
+        keyToBytes(`key-${k}`),
+        { ms: seededAtMs, counter: k % 65_536, node: 'a' },
+        k % 10 === 0 ? null : keyToBytes(`value-${k}`),
+      );
     });
     await replica.apply(batch, 'bulk');
   }
@@ -41,7 +45,20 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
   const port = randomBasePort();
   const urls = { a: `http://127.0.0.1:${port + 1}`, b: `http://127.0.0.1:${port + 2}` };
   const peers = `a=${urls.a},b=${urls.b}`;
-  const common = ['--peers', peers, '--no-hints', '--no-read-repair', '--ae-interval', '200ms', '--leaf-bits', '14', '--ae-records-per-second', '15000', '--sync', 'none'];
+  const common = [
+    '--peers',
+    peers,
+    '--no-hints',
+    '--no-read-repair',
+    '--ae-interval',
+    '200ms',
+    '--leaf-bits',
+    '14',
+    '--ae-records-per-second',
+    '15000',
+    '--sync',
+    'none',
+  ];
   const argsA = ['--id', 'a', '--listen', `127.0.0.1:${port + 1}`, '--data', join(root, 'a'), ...common];
   const argsB = ['--id', 'b', '--listen', `127.0.0.1:${port + 2}`, '--data', join(root, 'b'), ...common];
   await seed(join(root, 'a'));
@@ -57,18 +74,32 @@ test('kill -9 mid-session with 100,000 divergent keys: the session resumes and c
     const ae = async (url: string) => (await http('GET', `${url}/antientropy`)).json as AntiEntropyStatus;
     const keys = async (url: string) => ((await http('GET', `${url}/status`)).json as { keys: number }).keys;
     let atKill = 0;
-    await eventually(async () => {
-      atKill = await keys(urls.b);
-      return atKill > 10_000 && atKill < total - 10_000;
-    }, 60_000, 'a session to be well under way');
+    await eventually(
+      async () => {
+        atKill = await keys(urls.b);
+        return atKill > 10_000 && atKill < total - 10_000;
+      },
+      60_000,
+      'a session to be well under way',
+    );
     b.kill('SIGKILL');
     await killed(b);
     b = await start(argsB);
     await eventually(async () => (await keys(urls.b)) === total, 120_000, 'b to hold every record');
-    await eventually(async () => {
-      const [sa, sb] = await Promise.all([http('GET', `${urls.a}/status`), http('GET', `${urls.b}/status`)]);
-      return (sa.json as { digest: { root: string } }).digest.root === (sb.json as { digest: { root: string } }).digest.root;
-    }, 30_000, 'equal digests');
+    await eventually(
+      async () => {
+        const [sa, sb] = await Promise.all([
+          http('GET', `${urls.a}/status`),
+          http('GET', `${urls.b}/status`),
+        ]);
+        return (
+          (sa.json as { digest: { root: string } }).digest.root ===
+          (sb.json as { digest: { root: string } }).digest.root
+        );
+      },
+      30_000,
+      'equal digests',
+    );
     for (let k = 0; k < total; k += 997) {
       const res = await http('GET', `${urls.b}/kv/key-${k}?consistency=one`);
       if (k % 10 === 0) assert.equal(res.status, 404, `key-${k} was deleted and must stay deleted`);

@@ -1,6 +1,6 @@
 // Equal records, equal roots, also around a tombstone purge: one replica purging before the others is not
-// divergence. A session adopts the larger purge bound of its two sides before comparing, and a preview compares
-// under it, so neither reports a difference (nor lists a pull) that the session would not repair.
+// divergence. A session adopts the larger purge bound of its two sides before comparing, and a preview
+// compares under it, so neither reports a difference (nor lists a pull) that the session would not repair.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -338,7 +338,8 @@ test('a tombstone is purged only after every replica completed a session since; 
       20_000,
       'the tombstone to be purged everywhere',
     );
-    // A late replication message carrying the old value is refused by the purge bound; sessions do not revive it.
+    // A late replication message carrying the old value is refused by the purge bound; sessions do not revive
+    // it.
     for (const m of h.members) {
       const reply = decodeJson(await m.node.handleInternal('replicate', encodeRecords([old]), 'n1')) as {
         refused: number;
@@ -504,10 +505,13 @@ test('a session takes the symbol path for a small difference and records it; an 
   const h = await harness(3);
   try {
     const [a, b, c] = h.members as [Member, Member, Member];
-    const base = Array.from({ length: 500 }, (_, k) => makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('v')));
+    const base = Array.from({ length: 500 }, (_, k) =>
+      makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('v')),
+    );
     await a.replica.apply(base, 'client');
     await b.replica.apply(base, 'client');
-    for (let k = 0; k < 6; k++) await a.replica.apply([makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('new'))], 'client');
+    for (let k = 0; k < 6; k++)
+      await a.replica.apply([makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('new'))], 'client');
     await b.replica.apply([makeRecord(keyToBytes('only-b'), a.node.hlc.now(), text('b'))], 'client');
     const [entry] = await a.ae.runNow('n2');
     assert.equal(entry?.discovery?.path, 'symbols', JSON.stringify(entry?.discovery));

@@ -27,20 +27,23 @@ function click(page: Page, selector: string): Promise<void> {
 }
 
 async function basics(page: Page, cluster: LocalCluster): Promise<void> {
-  await step('the serving node shows its URL with its scheme, and cannot be stopped from its page', async () => {
-    const url = page.locator('[data-testid=node-card][data-node=n1] [data-testid=node-url]');
-    await url.waitFor({ timeout: waitMs });
-    assert.equal(await url.innerText(), cluster.url('n1'));
-    assert.equal(await page.locator('[data-action=stop][data-node=n1]').isDisabled(), true);
-    assert.equal(await page.locator('[data-action=stop][data-node=n2]').isDisabled(), false);
-  });
+  await step(
+    'the serving node shows its URL with its scheme, and cannot be stopped from its page',
+    async () => {
+      const url = page.locator('[data-testid=node-card][data-node=n1] [data-testid=node-url]');
+      await url.waitFor({ timeout: waitMs });
+      assert.equal(await url.innerText(), cluster.url('n1'));
+      assert.equal(await page.locator('[data-action=stop][data-node=n1]').isDisabled(), true);
+      assert.equal(await page.locator('[data-action=stop][data-node=n2]').isDisabled(), false);
+    },
+  );
   await step('the chart’s key axis has round, evenly spaced ticks', async () => {
     const ticks = await page
       .locator('.history-chart text.ytick')
       .evaluateAll((els) => els.map((e) => Number((e.textContent ?? '').replace(/,/g, ''))));
     assert.ok(ticks.length >= 2, String(ticks));
     const step = ticks[1]! - ticks[0]!;
-    ticks.forEach((t, i) => assert.equal(t, i * step, `ticks ${ticks.join(', ')}`));
+    for (const [i, t] of ticks.entries()) assert.equal(t, i * step, `ticks ${ticks.join(', ')}`);
   });
   await step('set n2’s repair throttle', async () => {
     await page.locator('[data-testid=throttle-node]').selectOption('n2');
@@ -67,13 +70,19 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
     await click(page, '[data-action=isolate][data-node=n3]');
     await page.locator('[data-testid=node-card][data-node=n3] .badge', { hasText: 'isolated' }).waitFor();
     await click(page, '[data-action=run][data-node=n1]');
-    await page.locator('[data-testid=session-error]', { hasText: 'n3 is unreachable' }).first().waitFor({ timeout: waitMs });
+    await page
+      .locator('[data-testid=session-error]', { hasText: 'n3 is unreachable' })
+      .first()
+      .waitFor({ timeout: waitMs });
     await click(page, '[data-action=heal]');
   });
   await step('cancel a slow session from its row', async () => {
     for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
     await eventually(
-      () => [...cluster.running.values()].every((r) => r.ctx.antiEntropy?.status().peers.every((p) => p.running === null)),
+      () =>
+        [...cluster.running.values()].every((r) =>
+          r.ctx.antiEntropy?.status().peers.every((p) => p.running === null),
+        ),
       waitMs,
       'sessions idle',
     );
@@ -85,19 +94,27 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
     await cluster.setMechanism(undefined, 'hints', true);
     cluster.node('n1').ctx.antiEntropy?.setThrottle({ recordsPerSecondMax: 20 });
     // Its outcome is read from the page; a run still waiting its turn when the cluster closes rejects then.
-    const slow = cluster.node('n1').ctx.antiEntropy?.runNow('n2').then(
-      () => null,
-      (err: unknown) => err,
-    );
+    const slow = cluster
+      .node('n1')
+      .ctx.antiEntropy?.runNow('n2')
+      .then(
+        () => null,
+        (err: unknown) => err,
+      );
     await click(page, '[data-testid=running-session][data-node=n1][data-peer=n2] [data-action=cancel]');
     const row = page.locator('[data-testid=history-row][data-result=cancelled]');
-    await row.locator('[data-testid=session-error]', { hasText: 'cancelled by an operator' }).first().waitFor({ timeout: waitMs });
+    await row
+      .locator('[data-testid=session-error]', { hasText: 'cancelled by an operator' })
+      .first()
+      .waitFor({ timeout: waitMs });
     cluster.node('n1').ctx.antiEntropy?.setThrottle({ recordsPerSecondMax: 50_000 });
     assert.equal(await slow, null, 'the run ended with its cancelled session');
   });
   await step('a repair run across all pairs ends with every pair done', async () => {
     await click(page, '[data-action=repair-all]');
-    await page.locator('[data-testid=repair-run][data-ended=true][data-done="3"]').waitFor({ timeout: waitMs * 2 });
+    await page
+      .locator('[data-testid=repair-run][data-ended=true][data-done="3"]')
+      .waitFor({ timeout: waitMs * 2 });
     assert.equal(await page.locator('[data-testid=repair-pair][data-state=done]').count(), 3);
     for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
   });
@@ -105,12 +122,12 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
 
 test('dashboard operator controls on a running demo', async () => {
   const browser = await openBrowser();
-  const cluster = await startCluster({ settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms' } }).catch(
-    async (err) => {
-      await browser.close();
-      throw err;
-    },
-  );
+  const cluster = await startCluster({
+    settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms' },
+  }).catch(async (err) => {
+    await browser.close();
+    throw err;
+  });
   const { page } = browser;
   try {
     await page.goto(`${cluster.url('n1')}/`);
@@ -119,7 +136,10 @@ test('dashboard operator controls on a running demo', async () => {
     await step('a stopped node makes the divergence unknown, drawn as such', async () => {
       await click(page, '[data-action=stop][data-node=n3]');
       await page.locator('[data-testid=divergence][data-state=unknown]').waitFor({ timeout: waitMs });
-      await page.locator('[data-testid=unknown-band]').first().waitFor({ state: 'attached', timeout: waitMs });
+      await page
+        .locator('[data-testid=unknown-band]')
+        .first()
+        .waitFor({ state: 'attached', timeout: waitMs });
       await click(page, '[data-action=start][data-node=n3]');
       await page.locator('[data-testid=divergence][data-state=converged]').waitFor({ timeout: waitMs * 2 });
     });

@@ -107,7 +107,8 @@ export async function runDashboardScenario(page: Page, baseUrl: string, o: Scena
   const runAtMs = Date.now();
   await step('run sessions now', async () => {
     await page.locator('[data-action=run-all]').click({ timeout: stepTimeoutMs });
-    // The toast reports the outcome; a refused run (anti-entropy off or not wired) fails here, not by timeout.
+    // The toast reports the outcome; a refused run (anti-entropy off or not wired) fails here, not by
+    // timeout.
     const toast = page.locator('[data-testid=toast]', { hasText: 'Run sessions now:' });
     const refused = page.locator('[data-testid=toast]', { hasText: 'Run sessions now failed' });
     await toast.or(refused).waitFor({ timeout: convergeTimeoutMs });

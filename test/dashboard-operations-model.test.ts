@@ -20,8 +20,18 @@ function node(id: string, ages: Record<string, number | null> | null, intervalMs
       nextAtMs: null,
     }),
   );
-  const antiEntropy = ages === null ? null : ({ intervalMs, peers, history: [] } as unknown as ClusterNodeView['antiEntropy']);
-  return { id, url: null, self: false, reachable: true, error: null, latencyMs: 0, status: null, antiEntropy };
+  const antiEntropy =
+    ages === null ? null : ({ intervalMs, peers, history: [] } as unknown as ClusterNodeView['antiEntropy']);
+  return {
+    id,
+    url: null,
+    self: false,
+    reachable: true,
+    error: null,
+    latencyMs: 0,
+    status: null,
+    antiEntropy,
+  };
 }
 
 function view(...nodes: ClusterNodeView[]): ClusterView {
@@ -29,7 +39,11 @@ function view(...nodes: ClusterNodeView[]): ClusterView {
 }
 
 test('a pair is as fresh as its fresher side, stale past the threshold, never without a success', () => {
-  const c = view(node('n1', { n2: 50, n3: null }), node('n2', { n1: 5, n3: null }), node('n3', { n1: null, n2: null }));
+  const c = view(
+    node('n1', { n2: 50, n3: null }),
+    node('n2', { n1: 5, n3: null }),
+    node('n3', { n1: null, n2: null }),
+  );
   assert.deepEqual(pairStaleness(c, 'n1', 'n2', 10_000), { kind: 'fresh', ageMs: 5_000 });
   assert.deepEqual(pairStaleness(c, 'n1', 'n2', 1_000), { kind: 'stale', ageMs: 5_000 });
   assert.deepEqual(pairStaleness(c, 'n1', 'n3', 10_000), { kind: 'never' });
@@ -51,12 +65,15 @@ test('the key axis ticks are round and evenly spaced, at most five steps, ending
     const t = niceTicks(max);
     assert.equal(t[t.length - 1], max);
     assert.ok(t.length >= 3 && t.length <= 6, `${max}: ${t}`);
-    t.forEach((v, i) => assert.equal(v, i * t[1]!));
+    for (const [i, v] of t.entries()) assert.equal(v, i * t[1]!);
   }
 });
 
 test('unknown samples split the known runs and become spans; no run crosses one', () => {
-  const sample = fc.record({ atMs: fc.integer({ min: 0, max: 1_000 }), keysEstimate: fc.option(fc.nat(100)) });
+  const sample = fc.record({
+    atMs: fc.integer({ min: 0, max: 1_000 }),
+    keysEstimate: fc.option(fc.nat(100)),
+  });
   fc.assert(
     fc.property(fc.array(sample, { maxLength: 40 }), (raw) => {
       const samples = [...raw].sort((a, b) => a.atMs - b.atMs);
@@ -64,7 +81,8 @@ test('unknown samples split the known runs and become spans; no run crosses one'
       assert.equal(known.flat().length, samples.filter((x) => x.keysEstimate !== null).length);
       for (const run of known) {
         const [first, last] = [run[0]!.atMs, run[run.length - 1]!.atMs];
-        for (const u of unknown) assert.ok(!(u.fromMs > first && u.fromMs < last), 'a run spans an unknown one');
+        for (const u of unknown)
+          assert.ok(!(u.fromMs > first && u.fromMs < last), 'a run spans an unknown one');
       }
       for (const u of unknown) assert.ok(u.toMs === null || u.toMs >= u.fromMs);
     }),
@@ -79,6 +97,9 @@ test('unknown samples split the known runs and become spans; no run crosses one'
     ],
     0,
   );
-  assert.deepEqual(known.map((r) => r.map((x) => x.atMs)), [[1, 2], [5]]);
+  assert.deepEqual(
+    known.map((r) => r.map((x) => x.atMs)),
+    [[1, 2], [5]],
+  );
   assert.deepEqual(unknown, [{ fromMs: 3, toMs: 5 }]);
 });

@@ -19,7 +19,9 @@ describe('dashboard operator routes on a demo cluster', () => {
   const ae = (id: string): AntiEntropyStatus => cluster.node(id).ctx.antiEntropy!.status();
 
   before(async () => {
-    cluster = await startCluster({ settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms' } });
+    cluster = await startCluster({
+      settings: { hints: false, 'read-repair': false, 'ae-interval': '500ms' },
+    });
     base = cluster.url('n1');
   });
   after(() => cluster.close());
@@ -39,7 +41,11 @@ describe('dashboard operator routes on a demo cluster', () => {
     try {
       const res = await post('/cluster/nodes/n1/antientropy/run?peer=n3');
       assert.ok(res.status === 200 || res.status === 202, res.body);
-      await eventually(() => ae('n1').history.some((h) => h.peer === 'n3' && h.result === 'failed'), 30_000, 'a failed session');
+      await eventually(
+        () => ae('n1').history.some((h) => h.peer === 'n3' && h.result === 'failed'),
+        30_000,
+        'a failed session',
+      );
       const failed = ae('n1').history.find((h) => h.peer === 'n3' && h.result === 'failed');
       assert.match(failed?.error ?? '', /n3 is unreachable/);
     } finally {
@@ -60,11 +66,19 @@ describe('dashboard operator routes on a demo cluster', () => {
     assert.equal(ae('n1').throttle.recordsPerSecondMax, 20);
     const run = await post('/cluster/nodes/n1/antientropy/run?peer=n2');
     assert.equal(run.status, 202, 'a session throttled to 20 records/s outlasts the proxy wait');
-    await eventually(() => ae('n1').peers.some((p) => p.peer === 'n2' && p.running !== null), 30_000, 'the session running');
+    await eventually(
+      () => ae('n1').peers.some((p) => p.peer === 'n2' && p.running !== null),
+      30_000,
+      'the session running',
+    );
     const cancel = await post('/cluster/nodes/n1/antientropy/cancel?peer=n2');
     assert.equal(cancel.status, 200, cancel.body);
     assert.deepEqual(JSON.parse(cancel.body), { cancelled: ['n2'] });
-    await eventually(() => ae('n1').history.some((h) => h.result === 'cancelled'), 30_000, 'the session cancelled');
+    await eventually(
+      () => ae('n1').history.some((h) => h.result === 'cancelled'),
+      30_000,
+      'the session cancelled',
+    );
     assert.equal(ae('n1').history.find((h) => h.result === 'cancelled')?.error, 'cancelled by an operator');
     const none = await post('/cluster/nodes/n1/antientropy/cancel?peer=n2');
     assert.deepEqual(JSON.parse(none.body), { cancelled: [] });
@@ -87,7 +101,8 @@ describe('dashboard operator routes on a demo cluster', () => {
     let latest: RepairRunView | null = null;
     await eventually(
       async () => {
-        latest = (JSON.parse((await http('GET', `${base}/cluster/repair`)).body) as { run: RepairRunView }).run;
+        latest = (JSON.parse((await http('GET', `${base}/cluster/repair`)).body) as { run: RepairRunView })
+          .run;
         return latest?.endedAtMs !== null;
       },
       60_000,
@@ -95,12 +110,18 @@ describe('dashboard operator routes on a demo cluster', () => {
     );
     const run = latest as unknown as RepairRunView;
     assert.equal(run.done, 3);
-    assert.deepEqual(run.pairs.map((p) => p.state), ['done', 'done', 'done'], JSON.stringify(run.pairs));
+    assert.deepEqual(
+      run.pairs.map((p) => p.state),
+      ['done', 'done', 'done'],
+      JSON.stringify(run.pairs),
+    );
     // The first pair repaired what the cancelled session left: n2 lacked the 400 keys.
     assert.ok(run.pairs[0]!.keysRepaired > 0);
     const roots = [...cluster.running.values()].map((r) => r.ctx.replica.digest.rootHex());
     assert.equal(new Set(roots).size, 1, 'converged after the run');
-    const clusterView = JSON.parse((await http('GET', `${base}/cluster`)).body) as { repairRun: RepairRunView };
+    const clusterView = JSON.parse((await http('GET', `${base}/cluster`)).body) as {
+      repairRun: RepairRunView;
+    };
     assert.equal(clusterView.repairRun.done, 3);
     for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
   });

@@ -16,7 +16,8 @@ const build = buildDist as (root: string) => Promise<void>;
 
 test('the bundle counts only while it is newer than every source file', () => {
   const root = mkdtempSync(join(tmpdir(), 'converge-dist-'));
-  // Every file and folder of the tree at one time (folders too: adding or removing a file touches its folder).
+  // Every file and folder of the tree at one time (folders too: adding or removing a file touches its
+  // folder).
   const settle = (path: string, atSeconds: number): void => {
     if (statSync(path).isDirectory())
       for (const name of readdirSync(path)) settle(join(path, name), atSeconds);

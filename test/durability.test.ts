@@ -13,7 +13,22 @@ for (const sync of ['group', 'none'] as const) {
     const dir = mkdtempSync(join(tmpdir(), 'converge-kill-'));
     const port = randomBasePort() + 1;
     // The peer is listed but not running: writes at `one` are acknowledged by this node alone.
-    const args = ['--id', 'solo', '--listen', `127.0.0.1:${port}`, '--data', dir, '--peers', `other=http://127.0.0.1:${port + 1}`, '--sync', sync, '--no-hints', '--no-anti-entropy', '--request-timeout', '300ms'];
+    const args = [
+      '--id',
+      'solo',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--data',
+      dir,
+      '--peers',
+      `other=http://127.0.0.1:${port + 1}`,
+      '--sync',
+      sync,
+      '--no-hints',
+      '--no-anti-entropy',
+      '--request-timeout',
+      '300ms',
+    ];
     let child = await spawnServe(args);
     try {
       const acked: string[] = [];
@@ -21,7 +36,11 @@ for (const sync of ['group', 'none'] as const) {
         Array.from({ length: 8 }, async (_, w) => {
           for (let i = 0; i < 40; i++) {
             const key = `k-${w}-${i}`;
-            const res = await http('PUT', `http://127.0.0.1:${port}/kv/${key}?consistency=one`, `value of ${key}`);
+            const res = await http(
+              'PUT',
+              `http://127.0.0.1:${port}/kv/${key}?consistency=one`,
+              `value of ${key}`,
+            );
             if (res.status === 200) acked.push(key);
           }
         }),

@@ -1,8 +1,8 @@
-// A real `converge serve` on a small tmpfs, through fill, failure and recovery: the first failed commit answers
-// 507 DISK_FULL (not "unreachable" naming the node), the process stays up and serves reads, a restart on the
-// still-full disk survives the next large write too, and once space is freed writes succeed again by themselves.
-// Needs root for `mount -t tmpfs`; where mounting is refused the test says so and skips (the loopback and
-// simulator tests of a full disk still run).
+// A real `converge serve` on a small tmpfs, through fill, failure and recovery: the first failed commit
+// answers 507 DISK_FULL (not "unreachable" naming the node), the process stays up and serves reads, a restart
+// on the still-full disk survives the next large write too, and once space is freed writes succeed again by
+// themselves. Needs root for `mount -t tmpfs`; where mounting is refused the test says so and skips (the
+// loopback and simulator tests of a full disk still run).
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';

@@ -1,9 +1,9 @@
 // A real partition between `converge serve` processes: each node listens on its own loopback address and its
-// outgoing connections leave from it, so iptables DROP rules between those addresses cut nodes apart the way a
-// network does (packets vanish, nothing is refused). Checked: a write at `all` or `quorum` that cannot be met
-// answers 503 within the request timeout plus a small margin, many at once included; and hints reach a peer
-// that is back while another stays cut off (replay does not wait on pings to the cut-off one).
-// Needs root and iptables; the rules carry a comment naming this process and exactly those are deleted after.
+// outgoing connections leave from it, so iptables DROP rules between those addresses cut nodes apart the way
+// a network does (packets vanish, nothing is refused). Checked: a write at `all` or `quorum` that cannot be
+// met answers 503 within the request timeout plus a small margin, many at once included; and hints reach a
+// peer that is back while another stays cut off (replay does not wait on pings to the cut-off one). Needs
+// root and iptables; the rules carry a comment naming this process and exactly those are deleted after.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync } from 'node:child_process';
@@ -14,7 +14,9 @@ import { test } from 'node:test';
 import { eventually, http, killed, randomBasePort, spawnServe } from './helpers.js';
 
 const requestTimeoutMs = 1000;
-/** What the 503 may take beyond the timeout: the HTTP round trip to the coordinator and a busy shared machine. */
+/**
+ * What the 503 may take beyond the timeout: the HTTP round trip to the coordinator and a busy shared machine.
+ */
 const marginMs = 700;
 const addresses = { d1: '127.0.15.11', d2: '127.0.15.12', d3: '127.0.15.13' } as const;
 type Id = keyof typeof addresses;
@@ -148,7 +150,8 @@ test('against a partitioned peer, writes at all and quorum answer 503 within the
       'the hint to reach d2',
     );
     const hintMs = performance.now() - healedAt;
-    // Hint replay backs off up to hintBackoffMsMax between failures; a few seconds is its pace, not 10 s of pings.
+    // Hint replay backs off up to hintBackoffMsMax between failures; a few seconds is its pace, not 10 s of
+    // pings.
     assert.ok(hintMs < 6000, `hints reached d2 ${hintMs.toFixed(0)} ms after it was reachable again`);
     t.diagnostic(`hints reached d2 ${hintMs.toFixed(0)} ms after it was reachable again, d3 still cut off`);
     assert.equal(

@@ -1,6 +1,6 @@
 // Shared helpers of the loopback tests: clusters of real nodes on 127.0.0.1, awaiting conditions, HTTP calls.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
 import { LocalCluster, type LocalClusterOptions } from '../src/cli/cluster.js';
 import { extendWithAntiEntropy } from '../src/cli/wiring.js';
@@ -13,7 +13,12 @@ export function randomBasePort(): number {
 
 export async function startCluster(options: Partial<LocalClusterOptions> = {}): Promise<LocalCluster> {
   for (let attempt = 0; ; attempt++) {
-    const cluster = new LocalCluster({ nodes: 3, basePort: randomBasePort(), extend: extendWithAntiEntropy, ...options });
+    const cluster = new LocalCluster({
+      nodes: 3,
+      basePort: randomBasePort(),
+      extend: extendWithAntiEntropy,
+      ...options,
+    });
     try {
       await cluster.startAll();
       return cluster;
@@ -25,7 +30,11 @@ export async function startCluster(options: Partial<LocalClusterOptions> = {}): 
 }
 
 /** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
-export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
@@ -68,9 +77,16 @@ export function converged(cluster: LocalCluster): boolean {
 }
 
 /** Runs the CLI in a child process and collects its output. */
-export function cli(args: string[], input?: string, env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+export function cli(
+  args: string[],
+  input?: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/converge.js', ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) });
+    const child = spawn(process.execPath, ['bin/converge.js', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(env === undefined ? {} : { env }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -82,12 +98,18 @@ export function cli(args: string[], input?: string, env?: NodeJS.ProcessEnv): Pr
 
 /** Starts `converge serve` as a child process and waits until it listens. */
 export async function spawnServe(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['bin/converge.js', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bin/converge.js', 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   try {
-    await eventually(() => out.includes('listening on') || child.exitCode !== null, 20_000, 'the node to listen');
+    await eventually(
+      () => out.includes('listening on') || child.exitCode !== null,
+      20_000,
+      'the node to listen',
+    );
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

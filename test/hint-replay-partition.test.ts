@@ -7,8 +7,8 @@ import { eventually } from '../src/cluster/cluster-test-helpers.js';
 import { TransportFaults } from '../src/cluster/faults.js';
 import { LoopbackNetwork } from '../src/cluster/loopback-transport.js';
 import { type ConvergeNode, createNode } from '../src/cluster/node.js';
-import type { Transport } from '../src/cluster/transport.js';
 import { replicationRoute } from '../src/cluster/replication-channel.js';
+import type { Transport } from '../src/cluster/transport.js';
 import { ConvergeError } from '../src/core/errors.js';
 import { seededRandom } from '../src/core/random.js';
 import { keyToBytes } from '../src/core/record.js';
@@ -72,7 +72,8 @@ test('hints reach a returning peer at their own pace while another peer stays si
       requestTimeoutMs + 2000,
       'hints for n2 and n3',
     );
-    // n2 stays unreachable for a while: replay keeps trying at its backoff, whatever the pings to n3 are doing.
+    // n2 stays unreachable for a while: replay keeps trying at its backoff, whatever the pings to n3 are
+    // doing.
     const before = calls.get(`n2 ${replicationRoute}`) ?? 0;
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const attempts = (calls.get(`n2 ${replicationRoute}`) ?? 0) - before;

@@ -11,7 +11,9 @@ import { http } from './helpers.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
-/** Imports `specifier` in a fresh process and returns the native modules it loaded (through process.dlopen). */
+/**
+ * Imports `specifier` in a fresh process and returns the native modules it loaded (through process.dlopen).
+ */
 function nativeModulesLoadedBy(specifier: string): string[] {
   const code = `
     const loaded = [];

@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import type { LocalCluster } from '../src/cli/cluster.js';
-import { replicationRoute } from '../src/cluster/replication-channel.js';
 import { Narrator } from '../src/cli/scenarios/narrate.js';
 import { paceMode } from '../src/cli/scenarios/pace.js';
 import { runScenario, scenarioNames, scenarioSettings } from '../src/cli/scenarios.js';
+import { replicationRoute } from '../src/cluster/replication-channel.js';
 import { cli, eventually, http, randomBasePort, startCluster } from './helpers.js';
 
 const vocabulary: Record<string, RegExp[]> = {
@@ -214,7 +214,10 @@ test('without --exit the cluster stays up on the final state until Ctrl-C', asyn
     // Ctrl-C first, so the demo removes its data; only a demo that will not stop is killed.
     if (child.exitCode === null) {
       child.kill('SIGINT');
-      const stopped = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(r, 15_000, false))]);
+      const stopped = await Promise.race([
+        exited.then(() => true),
+        new Promise((r) => setTimeout(r, 15_000, false)),
+      ]);
       if (!stopped) child.kill('SIGKILL');
     }
   }

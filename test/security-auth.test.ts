@@ -14,11 +14,18 @@ const secret = randomBytes(32);
 let cluster: LocalCluster;
 
 before(async () => {
-  cluster = await startCluster({ clusterSecret: secret, settings: { hints: false, 'read-repair': false, 'ae-interval': '200ms' } });
+  cluster = await startCluster({
+    clusterSecret: secret,
+    settings: { hints: false, 'read-repair': false, 'ae-interval': '200ms' },
+  });
 });
 after(async () => cluster.close());
 
-const record = makeRecord(keyToBytes('forged'), { ms: Date.now(), counter: 0, node: 'n2' }, keyToBytes('evil'));
+const record = makeRecord(
+  keyToBytes('forged'),
+  { ms: Date.now(), counter: 0, node: 'n2' },
+  keyToBytes('evil'),
+);
 const body = encodeRecords([record]);
 
 test('signed traffic between the nodes works: writes replicate and anti-entropy runs', async () => {
@@ -26,9 +33,16 @@ test('signed traffic between the nodes works: writes replicate and anti-entropy 
   assert.equal(put.status, 200, put.body);
   await eventually(() => converged(cluster), 10_000, 'equal digests');
   const sessions = () => cluster.node('n1').ctx.antiEntropy!.status().history;
-  await eventually(() => sessions().some((h) => h.result === 'converged' || h.result === 'repaired'), 10_000, 'a signed anti-entropy session');
+  await eventually(
+    () => sessions().some((h) => h.result === 'converged' || h.result === 'repaired'),
+    10_000,
+    'a signed anti-entropy session',
+  );
   // (Sessions that ran while a peer was still starting may have failed; none may fail on authentication.)
-  assert.ok(!sessions().some((h) => /authentication/.test(h.error ?? '')), 'no session failed for lack of credentials');
+  assert.ok(
+    !sessions().some((h) => /authentication/.test(h.error ?? '')),
+    'no session failed for lack of credentials',
+  );
 });
 
 test('every /internal/ request without valid credentials gets 401 and changes nothing', async () => {
@@ -45,7 +59,11 @@ test('every /internal/ request without valid credentials gets 401 and changes no
     ['wrong secret', '/internal/replicate', wrong('POST', '/internal/replicate', body)],
     ['stale timestamp', '/internal/replicate', stale('POST', '/internal/replicate', body)],
     ['signed for another path', '/internal/hint', sign('POST', '/internal/replicate', body)],
-    ['body swapped after signing', '/internal/replicate', sign('POST', '/internal/replicate', new Uint8Array([1, 2, 3]))],
+    [
+      'body swapped after signing',
+      '/internal/replicate',
+      sign('POST', '/internal/replicate', new Uint8Array([1, 2, 3])),
+    ],
   ];
   for (const [what, path, headers] of cases) {
     const res = await http('POST', `${url}${path}`, body, headers);
@@ -57,13 +75,20 @@ test('every /internal/ request without valid credentials gets 401 and changes no
   const again = await http('POST', `${url}/internal/replicate`, body, replayed);
   assert.equal(again.status, 401, 'the same signed request replayed is refused');
   assert.match((again.json as { error: { message: string } }).error.message, /replayed/);
-  assert.notEqual(cluster.node('n1').ctx.replica.digest.rootHex(), root, 'only the one valid request changed anything');
+  assert.notEqual(
+    cluster.node('n1').ctx.replica.digest.rootHex(),
+    root,
+    'only the one valid request changed anything',
+  );
   assert.equal((await http('GET', `${url}/kv/k?consistency=one`)).status, 200, 'the node keeps serving');
 });
 
 test('the cluster secret comes from the environment or a file, and must be long enough', () => {
   assert.equal(loadClusterSecret({}, undefined), undefined);
   assert.equal(loadClusterSecret({ CONVERGE_CLUSTER_SECRET: 'x'.repeat(32) }, undefined)?.length, 32);
-  assert.throws(() => loadClusterSecret({ CONVERGE_CLUSTER_SECRET: 'short' }, undefined), /at least 32 bytes/);
+  assert.throws(
+    () => loadClusterSecret({ CONVERGE_CLUSTER_SECRET: 'short' }, undefined),
+    /at least 32 bytes/,
+  );
   assert.throws(() => loadClusterSecret({}, '/no/such/file'), /--cluster-secret-file \/no\/such\/file/);
 });

@@ -1,8 +1,8 @@
 // Property-based fuzzing of a real two-node cluster over raw TCP: random and mutated HTTP requests (methods,
-// paths, headers, bodies, bad JSON, bad percent-encoding, huge lengths, malformed HTTP) and mutated /internal/
-// messages, signed and unsigned. Every one must get a 4xx with a JSON error naming what was wrong, within a
-// bounded time; the node must keep serving; and no replica's data or digest may change.
-// Replay a failure with FUZZ_SEED=<seed printed by fast-check>.
+// paths, headers, bodies, bad JSON, bad percent-encoding, huge lengths, malformed HTTP) and mutated
+// /internal/ messages, signed and unsigned. Every one must get a 4xx with a JSON error naming what was wrong,
+// within a bounded time; the node must keep serving; and no replica's data or digest may change. Replay a
+// failure with FUZZ_SEED=<seed printed by fast-check>.
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -486,8 +486,8 @@ const malformedHttp = fc.oneof(
   ),
   fc
     .uint8Array({ minLength: 1, maxLength: 300 })
-    // Node skips empty lines before a request line: bytes that are only line ends are no request yet, and bytes
-    // that start like a request line might be a valid one.
+    // Node skips empty lines before a request line: bytes that are only line ends are no request yet, and
+    // bytes that start like a request line might be a valid one.
     .filter((b) => /^[\r\n]*[^\r\n]/.test(Buffer.from(b).toString('latin1')))
     .filter((b) => !/^[\r\n]*[A-Z]+ /.test(Buffer.from(b).toString('latin1')))
     .map(
@@ -501,7 +501,17 @@ const malformedHttp = fc.oneof(
 // --- /internal/ -------------------------------------------------------------------------------------------
 
 const sign = clusterSigner('n2', secret);
-const internalRoutes = ['replicate', 'replicate/batch', 'hint', 'repair', 'read', 'ping', 'ae/begin', 'ae/msg', 'ae/end'];
+const internalRoutes = [
+  'replicate',
+  'replicate/batch',
+  'hint',
+  'repair',
+  'read',
+  'ping',
+  'ae/begin',
+  'ae/msg',
+  'ae/end',
+];
 const version = () => ({ ms: Date.now() + 3_600_000, counter: 0, node: 'n2' });
 const validRecord = safeKey.map((k) => makeRecord(keyToBytes(`fuzz-${k}`), version(), keyToBytes('forged')));
 const validBatch = fc.array(validRecord, { minLength: 1, maxLength: 5 }).map((rs) => encodeRecords(rs));

@@ -1,6 +1,6 @@
 // A full disk under a real node (loopback transport, memory storage that fills up on command): writes fail
-// with DISK_FULL, never "unreachable" naming the node itself; reads go on; hints and anti-entropy stand aside;
-// and writes succeed again by themselves once space is freed.
+// with DISK_FULL, never "unreachable" naming the node itself; reads go on; hints and anti-entropy stand
+// aside; and writes succeed again by themselves once space is freed.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -19,7 +19,9 @@ import { FillableStorage } from '../src/storage/fillable.js';
 import { GuardedStorage } from '../src/storage/guarded.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-/** Long enough that the checks made while the disk is full all fall in one refusal window (they take ~0.1 s). */
+/**
+ * Long enough that the checks made while the disk is full all fall in one refusal window (they take ~0.1 s).
+ */
 const retryMs = 2000;
 
 interface Member {
@@ -103,7 +105,8 @@ test('a full disk fails writes with DISK_FULL, keeps reads, hints and anti-entro
     assert.equal(st?.state, 'failing');
     assert.equal(st?.code, 'DISK_FULL');
 
-    // A write coordinated elsewhere names the full replica's storage, not a lost peer, and is hinted for later.
+    // A write coordinated elsewhere names the full replica's storage, not a lost peer, and is hinted for
+    // later.
     const viaB = await b.node.put('y', text('3'), 'all').catch((e: unknown) => e);
     assert.ok(viaB instanceof ConvergeError);
     assert.equal(viaB.code, 'UNAVAILABLE');

@@ -33,19 +33,35 @@ test('with one node stopped: one and quorum succeed, all answers 503 naming it; 
     assert.equal((await http('PUT', url('n1', '/kv/b?consistency=quorum'), '2')).status, 200);
     const all = await http('PUT', url('n1', '/kv/c?consistency=all'), '3');
     assert.equal(all.status, 503);
-    const err = (all.json as { error: { code: string; message: string; details: { acknowledged: string[]; unreachable: string[] } } }).error;
+    const err = (
+      all.json as {
+        error: { code: string; message: string; details: { acknowledged: string[]; unreachable: string[] } };
+      }
+    ).error;
     assert.equal(err.code, 'UNAVAILABLE');
     assert.match(err.message, /wrote to 2 of 3 replicas \(all needs 3\); unreachable: n3/);
     assert.deepEqual(err.details.unreachable, ['n3']);
-    assert.equal((await http('GET', url('n2', '/kv/c?consistency=one'))).body, '3', 'the replicas that took it keep it');
+    assert.equal(
+      (await http('GET', url('n2', '/kv/c?consistency=one'))).body,
+      '3',
+      'the replicas that took it keep it',
+    );
     assert.equal((await http('GET', url('n1', '/kv/a?consistency=all'))).status, 503);
   } finally {
     await cluster.start('n3');
   }
   for (const key of ['a', 'b', 'c']) {
-    await eventually(async () => (await http('GET', url('n3', `/kv/${key}?consistency=one`))).status === 200, 15_000, `hint for ${key} to reach n3`);
+    await eventually(
+      async () => (await http('GET', url('n3', `/kv/${key}?consistency=one`))).status === 200,
+      15_000,
+      `hint for ${key} to reach n3`,
+    );
   }
-  await eventually(() => [...cluster.running.values()].every((r) => r.ctx.node.status().hints.pending === 0), 5000, 'hint stores to drain');
+  await eventually(
+    () => [...cluster.running.values()].every((r) => r.ctx.node.status().hints.pending === 0),
+    5000,
+    'hint stores to drain',
+  );
 });
 
 test('bad inputs get their documented errors, nothing is applied, and the node keeps serving', async () => {
@@ -66,9 +82,18 @@ test('bad inputs get their documented errors, nothing is applied, and the node k
   ];
   for (const [method, target, body, status, code] of cases) {
     const [path, fromPeer] = target.split('#from-') as [string, string | undefined];
-    const res = await http(method as 'GET', url('n1', path), body, fromPeer === undefined ? {} : { 'x-converge-from': fromPeer });
+    const res = await http(
+      method as 'GET',
+      url('n1', path),
+      body,
+      fromPeer === undefined ? {} : { 'x-converge-from': fromPeer },
+    );
     assert.equal(res.status, status, `${method} ${path.slice(0, 40)}: ${res.body.slice(0, 200)}`);
-    assert.equal((res.json as { error: { code: string } }).error.code, code, `${method} ${path.slice(0, 40)}`);
+    assert.equal(
+      (res.json as { error: { code: string } }).error.code,
+      code,
+      `${method} ${path.slice(0, 40)}`,
+    );
     assert.doesNotMatch(res.body, /at .*\.ts:\d+/, 'no stack trace');
   }
   assert.equal(n1.node.status().keys, keysBefore, 'nothing applied');
@@ -79,19 +104,37 @@ test('the command line: put, get, del and status with --json against the running
   const node = ['--node', cluster.url('n2')];
   const put = await cli(['put', 'cli-key', 'cli-value', ...node, '--consistency', 'all', '--json']);
   assert.equal(put.code, 0, put.stderr);
-  assert.deepEqual((JSON.parse(put.stdout) as { acknowledged: string[] }).acknowledged.sort(), ['n1', 'n2', 'n3']);
+  assert.deepEqual((JSON.parse(put.stdout) as { acknowledged: string[] }).acknowledged.sort(), [
+    'n1',
+    'n2',
+    'n3',
+  ]);
   const get = await cli(['get', 'cli-key', ...node, '--json']);
   assert.equal((JSON.parse(get.stdout) as { value: string }).value, 'cli-value');
   const piped = await cli(['put', 'stdin-key', '-', ...node], 'from stdin');
   assert.equal(piped.code, 0, piped.stderr);
-  assert.equal((await cli(['get', 'stdin-key', ...node])).stdout, 'from stdin', 'the value as it is, no newline added');
+  assert.equal(
+    (await cli(['get', 'stdin-key', ...node])).stdout,
+    'from stdin',
+    'the value as it is, no newline added',
+  );
   assert.equal((await cli(['del', 'cli-key', ...node, '--json'])).code, 0);
   const gone = await cli(['get', 'cli-key', ...node]);
   assert.equal(gone.code, 1);
-  assert.match(gone.stderr, /^converge: key cli-key deleted \(version \S+\) on the replicas that answered \(n\d, n\d\) \(NOT_FOUND\)\n$/);
+  assert.match(
+    gone.stderr,
+    /^converge: key cli-key deleted \(version \S+\) on the replicas that answered \(n\d, n\d\) \(NOT_FOUND\)\n$/,
+  );
   const status = await cli(['status', ...node, '--json']);
   const parsed = JSON.parse(status.stdout) as { nodes: Array<{ id: string; reachable: boolean }> };
-  assert.deepEqual(parsed.nodes.map((n) => [n.id, n.reachable]), [['n1', true], ['n2', true], ['n3', true]]);
+  assert.deepEqual(
+    parsed.nodes.map((n) => [n.id, n.reachable]),
+    [
+      ['n1', true],
+      ['n2', true],
+      ['n3', true],
+    ],
+  );
   const bad = await cli(['get', 'x', '--node', cluster.url('n1'), '--consistency', 'sometimes']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^converge: consistency must be one of one, quorum, all/);

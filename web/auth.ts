@@ -4,8 +4,8 @@
 // repair on which node, and the warnings for a pause or throttle left in force too long.
 
 import './styles/auth.css';
-import type { ClusterView } from '../src/server/dashboard/types.js';
 import type { Whoami } from '../src/server/auth/operator-audit.js';
+import type { ClusterView } from '../src/server/dashboard/types.js';
 import { h, replace } from './dom.js';
 import { clock } from './format.js';
 

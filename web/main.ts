@@ -1,6 +1,6 @@
-// The dashboard's entry point: builds the page shell once, polls the serving node at its own pace (one poll at
-// a time, never overlapping), re-renders the panels from each poll, and routes between the dashboard and the
-// glossary (`#/glossary`). Panel anchors (`#sessions`) scroll to the panel.
+// The dashboard's entry point: builds the page shell once, polls the serving node at its own pace (one poll
+// at a time, never overlapping), re-renders the panels from each poll, and routes between the dashboard and
+// the glossary (`#/glossary`). Panel anchors (`#sessions`) scroll to the panel.
 
 import './styles/base.css';
 import './styles/panels.css';
@@ -166,7 +166,9 @@ function toast(text: string, bad: boolean): void {
   }, 4_000);
 }
 
-/** A one-line outcome for the toast: burst counts, ended sessions, or "started" when a run outlasts the wait. */
+/**
+ * A one-line outcome for the toast: burst counts, ended sessions, or "started" when a run outlasts the wait.
+ */
 function describeResult(label: string, result: unknown): string {
   const parts = (Array.isArray(result) ? result : [result]) as Array<Record<string, unknown> | null>;
   const burst = parts[0];

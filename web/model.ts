@@ -14,7 +14,10 @@ export interface PairDiff {
   readonly differing: readonly number[];
   /** Per differing prefix: the estimated number of differing keys under it. */
   readonly keysByPrefix: ReadonlyMap<number, number>;
-  /** Estimated differing keys: per differing prefix, the count gap, or 1 when counts match (a changed version). */
+  /**
+   * Estimated differing keys: per differing prefix, the count gap, or 1 when counts match (a changed
+   * version).
+   */
   readonly keysEstimate: number;
 }
 
@@ -24,7 +27,10 @@ export function hashAt(d: DigestLevelView, index: number): string {
   return d.hashes.slice(index * hexPerHash, (index + 1) * hexPerHash);
 }
 
-/** Compares two nodes' digests prefix by prefix. A lower bound in general, exact when each prefix holds one difference. */
+/**
+ * Compares two nodes' digests prefix by prefix. A lower bound in general, exact when each prefix holds one
+ * difference.
+ */
 export function comparePair(a: DigestLevelView, b: DigestLevelView): PairDiff {
   const base = { a: a.id, b: b.id, rootsEqual: a.root === b.root };
   if (a.level !== b.level || a.counts.length !== b.counts.length) {
@@ -111,7 +117,10 @@ export function peerState(cluster: ClusterView, from: string, to: string): PeerA
 /** With no threshold set, a pair is stale once its last successful session is this many intervals old. */
 export const staleAfterIntervalsDefault = 10;
 
-/** The staleness threshold the page uses: the operator's, or staleAfterIntervalsDefault × the longest interval. */
+/**
+ * The staleness threshold the page uses: the operator's, or staleAfterIntervalsDefault × the longest
+ * interval.
+ */
 export function staleAfterMs(cluster: ClusterView, chosenMs: number | null): number {
   if (chosenMs !== null) return chosenMs;
   const intervals = cluster.nodes.flatMap((n) => (n.antiEntropy === null ? [] : [n.antiEntropy.intervalMs]));

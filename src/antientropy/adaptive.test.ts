@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdaptiveRate } from './adaptive.js';
-import { TokenBucket, burstSeconds } from './throttle.js';
+import { burstSeconds, TokenBucket } from './throttle.js';
 import { steppedTime } from './time-test-helpers.js';
 
 const options = { loopBusyPercentTarget: 60, intervalMs: 200, recordsPerSecondMin: 1000 };

@@ -2,10 +2,10 @@
 // node's event loop: when it is busy most of the time, requests queue behind repair work and their latency
 // grows with the queue. While the loop (smoothed over a few intervals) is busier than the target, the records
 // rate is cut (the first cut starts from what repair achieved); while it is not, the rate grows again step by
-// step up to the configured throttle. Repair starts slow, from the floor, after it has been idle: a session that
-// began at full speed filled the loop for the second or so the load takes to show, and every request arriving
-// then queued behind it. The floor keeps repair moving on a node that is always busy: anti-entropy is the safety
-// net and must never stop for good.
+// step up to the configured throttle. Repair starts slow, from the floor, after it has been idle: a session
+// that began at full speed filled the loop for the second or so the load takes to show, and every request
+// arriving then queued behind it. The floor keeps repair moving on a node that is always busy: anti-entropy
+// is the safety net and must never stop for good.
 
 import type { Clock } from '../core/hlc.js';
 import type { Timers } from '../core/timers.js';

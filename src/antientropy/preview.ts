@@ -1,16 +1,16 @@
 // `converge diff`: what a session with a peer would repair, in which direction and why — reconciliation
 // without the repair step, so nothing is written on either side.
 
+import { decodeJson } from '../cluster/codec.js';
 import { prefixRange } from '../core/digest.js';
+import { ConvergeError } from '../core/errors.js';
 import { versionToString } from '../core/hlc.js';
 import { reconcile } from '../core/reconcile-driver.js';
 import type { Difference } from '../core/reconcile-types.js';
 import { Reconciler } from '../core/reconciler.js';
-import { decodeJson } from '../cluster/codec.js';
-import { ConvergeError } from '../core/errors.js';
-import { type VersionedRecord, differsOnlyByPurged, isPurgedTombstone, keyToString } from '../core/record.js';
+import { differsOnlyByPurged, isPurgedTombstone, keyToString, type VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
-import { type RangeCursor, decodeRangeFetchResponse, encodeRangeFetchRequest } from '../core/wire-repair.js';
+import { decodeRangeFetchResponse, encodeRangeFetchRequest, type RangeCursor } from '../core/wire-repair.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import type { RepairPreviewEntry } from './types.js';

@@ -3,10 +3,10 @@
 // tombstone watermark and background digest verification. Requests only feed it; it runs on its own ticks.
 
 import type { Registry } from 'prom-client';
-import { logFailure } from '../core/failures.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
@@ -17,9 +17,9 @@ import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.j
 import { createAntiEntropyMetrics } from './metrics.js';
 import { OperatorActions } from './operator-actions.js';
 import { previewRepairs } from './preview.js';
-import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { registerResponder } from './responder.js';
 import { SessionRunner } from './runner.js';
+import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
 import { AntiEntropyState } from './state.js';
 import { TokenBucket, throttleDefault } from './throttle.js';
@@ -48,7 +48,9 @@ export interface AntiEntropyOptions {
   readonly verifyPassIntervalMs?: number;
   /** The first verification pass after a start waits at least this long (replica/verify.ts). */
   readonly verifyStartDelayMs?: number;
-  /** The node's load, for the adaptive repair rate; without it (the simulation) the throttle alone applies. */
+  /**
+   * The node's load, for the adaptive repair rate; without it (the simulation) the throttle alone applies.
+   */
   readonly loadProbe?: LoadProbe;
   /** loopBusyPercentTarget 0 switches the adaptive rate off. */
   readonly adaptive?: Partial<AdaptiveOptions>;
@@ -92,11 +94,7 @@ export class AntiEntropyProcess {
       options.operatorActionWarnAfterMs,
     );
     this.configuredThrottle = { ...throttleDefault, ...options.throttle };
-    this.throttle = new TokenBucket(
-      this.configuredThrottle,
-      options.clock,
-      options.timers,
-    );
+    this.throttle = new TokenBucket(this.configuredThrottle, options.clock, options.timers);
     this.adaptiveOptions = { ...adaptiveDefault, ...options.adaptive };
     this.adaptive =
       options.loadProbe === undefined || this.adaptiveOptions.loopBusyPercentTarget <= 0
@@ -137,7 +135,14 @@ export class AntiEntropyProcess {
       options.peers,
     );
     this.verifier = this.createVerifier(metrics);
-    registerResponder(options.node, options.replica, this.runner, this.watermark, options.rangeFetchOffload, options.pullOffload);
+    registerResponder(
+      options.node,
+      options.replica,
+      this.runner,
+      this.watermark,
+      options.rangeFetchOffload,
+      options.pullOffload,
+    );
     // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
     options.node.setRecordGuard(
       (record, source) =>
@@ -205,9 +210,11 @@ export class AntiEntropyProcess {
         signal.addEventListener('abort', onAbort, { once: true });
       });
       if (signal.aborted) return;
-      // A storage refusing writes (a full disk) could not keep what a session repairs: wait for the next turn.
+      // A storage refusing writes (a full disk) could not keep what a session repairs: wait for the next
+      // turn.
       const storageOk = writeRefusal(this.options.replica.storage) === undefined;
-      if (!this.paused && storageOk) await this.runner.run(peer, signal).catch(logFailure('anti-entropy session', 'debug'));
+      if (!this.paused && storageOk)
+        await this.runner.run(peer, signal).catch(logFailure('anti-entropy session', 'debug'));
       delayMs = intervalMs * (0.75 + 0.5 * random.next());
     }
   }
@@ -303,7 +310,8 @@ export class AntiEntropyProcess {
 
   /**
    * Pauses in memory at once, then durably: a restart keeps the pause. A second pause keeps the first time.
-   * Rejects (still paused here) when the pause cannot be stored, so the operator knows a restart would lose it.
+   * Rejects (still paused here) when the pause cannot be stored, so the operator knows a restart would lose
+   * it.
    */
   async pause(): Promise<void> {
     if (this.state.pausedSinceMs !== null) return;

@@ -5,7 +5,7 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
-import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
+import { isPurgedTombstone, type VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
@@ -87,8 +87,8 @@ export function registerResponder(
     roundBusyMsMax: runner.env.limits.roundBusyMsMax,
     busyNow: busyClock(runner.env),
   };
-  // A tombstone older than this node's purge bound is garbage everywhere: a peer whose own bound lags may still
-  // push it, but it is not written again (as when this node pulls).
+  // A tombstone older than this node's purge bound is garbage everywhere: a peer whose own bound lags may
+  // still push it, but it is not written again (as when this node pulls).
   const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, runner.env.purgedBeforeMs());
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);

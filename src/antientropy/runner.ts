@@ -1,15 +1,15 @@
 // Runs sessions: one per pair of replicas at a time (whichever side began it) and at most `sessionsMax` per
 // node (so peers take turns repairing a node that fell behind instead of sending it the same records), with
-// begin/end messages that exchange watermarks, a durable checkpoint after every round, and a history entry per
-// session. A session the peer refuses to begin (busy) is no session: nothing is recorded.
+// begin/end messages that exchange watermarks, a durable checkpoint after every round, and a history entry
+// per session. A session the peer refuses to begin (busy) is no session: nothing is recorded.
 
 import { decodeJson, encodeJson } from '../cluster/codec.js';
-import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
 import { Reconciler } from '../core/reconciler.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
-import { type SessionEnv, busyClock } from './session-env.js';
+import { busyClock, type SessionEnv } from './session-env.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -166,7 +166,8 @@ export class SessionRunner {
       ) as { watermarkMs?: unknown; purgedBeforeMs?: unknown };
       begun = true;
       this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
-      // The peer purged to at least this bound before answering: do the same, so neither side's purges differ.
+      // The peer purged to at least this bound before answering: do the same, so neither side's purges
+      // differ.
       if (typeof begin.purgedBeforeMs === 'number') await env.adoptPurgeBound?.(begin.purgedBeforeMs);
       await runRounds(env, run, signal);
       result =
@@ -289,14 +290,17 @@ export class SessionRunner {
       throw new ConvergeError('PROTOCOL_INVALID', 'malformed session entry');
     }
     // The same session seen from this side: what the initiator pulled, we pushed, and the other way round.
-    await this.env.state.record({
-      ...entry,
-      peer,
-      keysPulled: entry.keysPushed,
-      keysPushed: entry.keysPulled,
-      bytesSent: entry.bytesReceived,
-      bytesReceived: entry.bytesSent,
-    }, this.env.clock.now());
+    await this.env.state.record(
+      {
+        ...entry,
+        peer,
+        keysPulled: entry.keysPushed,
+        keysPushed: entry.keysPulled,
+        bytesSent: entry.bytesReceived,
+        bytesReceived: entry.bytesSent,
+      },
+      this.env.clock.now(),
+    );
   }
 
   private incomingActive(peer: string): boolean {
@@ -305,6 +309,8 @@ export class SessionRunner {
   }
 
   async idle(): Promise<void> {
-    await Promise.all([...this.outgoing.values()].map((a) => a.done.catch(logFailure('session awaited at idle', 'debug'))));
+    await Promise.all(
+      [...this.outgoing.values()].map((a) => a.done.catch(logFailure('session awaited at idle', 'debug'))),
+    );
   }
 }

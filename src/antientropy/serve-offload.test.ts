@@ -1,6 +1,7 @@
-// The anti-entropy worker over real lmdb stores: range-fetch answers byte for byte as the event loop gives them,
-// at the lowest OS priority; protocol errors kept; a failed or closed worker leaving the work to the caller; and
-// pulled or pushed records prepared off the event loop, keys written since the worker's snapshot merged again.
+// The anti-entropy worker over real lmdb stores: range-fetch answers byte for byte as the event loop gives
+// them, at the lowest OS priority; protocol errors kept; a failed or closed worker leaving the work to the
+// caller; and pulled or pushed records prepared off the event loop, keys written since the worker's snapshot
+// merged again.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +12,16 @@ import fc from 'fast-check';
 import { prefixRange } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import { tokenOf } from '../core/hash.js';
+import { MemoryReplica } from '../core/memory-reader.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import { keyToBytes, makeRecord } from '../core/record.js';
-import { type RangeCursor, decodePushRequest, decodeRangeFetchResponse, encodeRangeFetchRequest, recordBytes } from '../core/wire-repair.js';
-import { MemoryReplica } from '../core/memory-reader.js';
+import {
+  decodePushRequest,
+  decodeRangeFetchResponse,
+  encodeRangeFetchRequest,
+  type RangeCursor,
+  recordBytes,
+} from '../core/wire-repair.js';
 import { openReplica } from '../replica/replica.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import { rangeFetchWorker } from './serve-offload.js';
@@ -192,20 +199,38 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
-  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax, writeEpochs: replica.shareWriteEpochs() });
+  const worker = rangeFetchWorker({
+    dataDir: dir,
+    sync: 'none',
+    responseBytesMax,
+    writeEpochs: replica.shareWriteEpochs(),
+  });
   const peer = new MemoryReplica(leafBits);
   const record = (i: number, ms: number, value: string | null) =>
-    makeRecord(keyToBytes(`key-${i}`), { ms, counter: 0, node: 'b' }, value === null ? null : Buffer.from(value));
+    makeRecord(
+      keyToBytes(`key-${i}`),
+      { ms, counter: 0, node: 'b' },
+      value === null ? null : Buffer.from(value),
+    );
   try {
     await replica.whenDigestReady();
     // Held here: keys 0-99 at ms 10 (the peer has 0-49 newer, 50-99 older). The peer also has 100-599, a
     // tenth of them tombstones, some older than the purge bound.
-    await replica.apply(Array.from({ length: 100 }, (_, i) => record(i, 10, 'here')), 'client');
+    await replica.apply(
+      Array.from({ length: 100 }, (_, i) => record(i, 10, 'here')),
+      'client',
+    );
     await replica.flush();
     peer.apply(Array.from({ length: 100 }, (_, i) => record(i, i < 50 ? 20 : 5, 'peer')));
-    peer.apply(Array.from({ length: 500 }, (_, i) => record(100 + i, 1_000 + i, i % 10 === 0 ? null : 'peer')));
+    peer.apply(
+      Array.from({ length: 500 }, (_, i) => record(100 + i, 1_000 + i, i % 10 === 0 ? null : 'peer')),
+    );
     const purgedBeforeMs = 1_100;
-    const body = await respond(peer, async () => ({ applied: 0, ignored: 0 }), encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 }));
+    const body = await respond(
+      peer,
+      async () => ({ applied: 0, ignored: 0 }),
+      encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 }),
+    );
     const expected = decodeRangeFetchResponse(body);
     const got = await worker.prepareRange(body, purgedBeforeMs);
     assert.ok(got !== undefined);
@@ -268,13 +293,27 @@ test('the worker encodes pushes of whole ranges, and the receiving worker prepar
   const storageB = openLmdbStorage({ path: dirB, sync: 'none' });
   const a = await openReplica({ id: 'a', storage: storageA, leafBits });
   const b = await openReplica({ id: 'b', storage: storageB, leafBits });
-  const workerA = rangeFetchWorker({ dataDir: dirA, sync: 'none', responseBytesMax, writeEpochs: a.shareWriteEpochs() });
-  const workerB = rangeFetchWorker({ dataDir: dirB, sync: 'none', responseBytesMax, writeEpochs: b.shareWriteEpochs() });
+  const workerA = rangeFetchWorker({
+    dataDir: dirA,
+    sync: 'none',
+    responseBytesMax,
+    writeEpochs: a.shareWriteEpochs(),
+  });
+  const workerB = rangeFetchWorker({
+    dataDir: dirB,
+    sync: 'none',
+    responseBytesMax,
+    writeEpochs: b.shareWriteEpochs(),
+  });
   try {
     await Promise.all([a.whenDigestReady(), b.whenDigestReady()]);
     await a.apply(
       Array.from({ length: 1_000 }, (_, i) =>
-        makeRecord(keyToBytes(`key-${i}`), { ms: 100 + i, counter: 0, node: 'a' }, i % 7 === 0 ? null : Buffer.from(`v${i}`)),
+        makeRecord(
+          keyToBytes(`key-${i}`),
+          { ms: 100 + i, counter: 0, node: 'a' },
+          i % 7 === 0 ? null : Buffer.from(`v${i}`),
+        ),
       ),
       'client',
     );
@@ -301,7 +340,9 @@ test('the worker encodes pushes of whole ranges, and the receiving worker prepar
       pushes += 1;
     }
     assert.equal(pushes, Math.ceil(1_000 / 90));
-    const inTokenOrder = [...a.scanTokens(new Uint8Array(0), undefined)].map((e) => Buffer.from(e.record.key).toString());
+    const inTokenOrder = [...a.scanTokens(new Uint8Array(0), undefined)].map((e) =>
+      Buffer.from(e.record.key).toString(),
+    );
     assert.deepEqual(pushed, inTokenOrder, 'every record once, in token order');
     await b.flush();
     assert.equal(b.digest.rootHex(), a.digest.rootHex());

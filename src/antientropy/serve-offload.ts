@@ -1,15 +1,16 @@
-// Repair's bulk work off the event loop, in a worker thread (serve-worker.ts) at the lowest OS priority, so that
-// repair takes the CPU that foreground work leaves idle. On the event loop that also coordinates foreground
-// writes, this work queued them behind it. The worker:
+// Repair's bulk work off the event loop, in a worker thread (serve-worker.ts) at the lowest OS priority, so
+// that repair takes the CPU that foreground work leaves idle. On the event loop that also coordinates
+// foreground writes, this work queued them behind it. The worker:
 // - answers a lagging peer's range fetches (the event loop validates the request and passes bytes through);
 // - reads and encodes pushes of whole ranges a peer lacks;
 // - decodes the records this node pulls or is pushed and merges them against its snapshot of storage
 //   (replica/prepared.ts), so the event loop only stages and writes the winners.
 //
-// The worker reads committed records through its own handle on the node's lmdb environment. A record staged but
-// not yet committed (milliseconds, in the pending-write overlay) is not in what it serves or pushes; the peer's
-// digest still differs there afterwards, and a later session brings it. If the worker fails or exits, every
-// request resolves undefined and the node does the work on its event loop again, as with --no-ae-serve-worker.
+// The worker reads committed records through its own handle on the node's lmdb environment. A record staged
+// but not yet committed (milliseconds, in the pending-write overlay) is not in what it serves or pushes; the
+// peer's digest still differs there afterwards, and a later session brings it. If the worker fails or exits,
+// every request resolves undefined and the node does the work on its event loop again, as with
+// --no-ae-serve-worker.
 
 import { Worker } from 'node:worker_threads';
 import { ConvergeError, type ErrorCode } from '../core/errors.js';
@@ -49,8 +50,8 @@ export interface PreparedPush {
 export interface PullOffload {
   /**
    * Decodes a range-fetch answer and merges its records (but tombstones older than `purgedBeforeMs`) against
-   * committed storage; undefined once the worker is gone (decode it yourself). A malformed answer rejects with
-   * the protocol error the event loop would raise.
+   * committed storage; undefined once the worker is gone (decode it yourself). A malformed answer rejects
+   * with the protocol error the event loop would raise.
    */
   prepareRange(body: Uint8Array, purgedBeforeMs: number): Promise<PreparedRange | undefined>;
   /** Decodes a peer's push and merges it against committed storage; undefined once the worker is gone. */
@@ -59,7 +60,11 @@ export interface PullOffload {
    * Reads up to `recordsMax` committed records under `ranges` (from `after` on) and encodes them as a push;
    * undefined once the worker is gone. Records staged but not committed yet are left for a later session.
    */
-  pushBody(ranges: ReadonlyArray<{ level: number; index: number }>, after: RangeCursor | undefined, recordsMax: number): Promise<PushBody | undefined>;
+  pushBody(
+    ranges: ReadonlyArray<{ level: number; index: number }>,
+    after: RangeCursor | undefined,
+    recordsMax: number,
+  ): Promise<PushBody | undefined>;
 }
 
 export interface RangeFetchOffload {
@@ -92,8 +97,8 @@ type Reply =
   | { readonly kind: 'error'; readonly id: number; readonly code: ErrorCode; readonly message: string };
 
 export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOffload & PullOffload {
-  // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, serve-worker.mjs sits beside
-  // the bundle.
+  // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, serve-worker.mjs sits
+  // beside the bundle.
   const fromSources = import.meta.url.endsWith('.ts');
   const worker = new Worker(
     new URL(fromSources ? './serve-worker-boot.mjs' : './serve-worker.mjs', import.meta.url),
@@ -149,10 +154,15 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
   return {
     answer: (body) => ask<Uint8Array>({ kind: 'answer', body }),
     prepareRange: (body, purgedBeforeMs) =>
-      options.writeEpochs === undefined ? Promise.resolve(undefined) : ask<PreparedRange>({ kind: 'prepare', body, purgedBeforeMs }),
+      options.writeEpochs === undefined
+        ? Promise.resolve(undefined)
+        : ask<PreparedRange>({ kind: 'prepare', body, purgedBeforeMs }),
     preparePush: (body) =>
-      options.writeEpochs === undefined ? Promise.resolve(undefined) : ask<PreparedPush>({ kind: 'prepare-push', body }),
-    pushBody: (ranges, after, recordsMax) => ask<PushBody>({ kind: 'push-body', ranges, recordsMax, ...(after === undefined ? {} : { after }) }),
+      options.writeEpochs === undefined
+        ? Promise.resolve(undefined)
+        : ask<PreparedPush>({ kind: 'prepare-push', body }),
+    pushBody: (ranges, after, recordsMax) =>
+      ask<PushBody>({ kind: 'push-body', ranges, recordsMax, ...(after === undefined ? {} : { after }) }),
     nice: () => nice,
     running: () => !gone,
     close: async () => {

@@ -1,13 +1,13 @@
-// The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment, answers
-// range fetches and encodes pushes from the committed records, and prepares the records this node pulls or is
-// pushed (worker-tasks.ts, replica/prepared.ts).
+// The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment,
+// answers range fetches and encodes pushes from the committed records, and prepares the records this node
+// pulls or is pushed (worker-tasks.ts, replica/prepared.ts).
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
-import { type RangeCursor, decodeRangeFetchRequest, encodeRangeFetchResponse } from '../core/wire-repair.js';
+import { decodeRangeFetchRequest, encodeRangeFetchResponse, type RangeCursor } from '../core/wire-repair.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { SyncPolicy } from '../storage/storage.js';
 import { committedReader, preparePushRequest, prepareRangeAnswer, readPushBody } from './worker-tasks.js';
@@ -39,7 +39,12 @@ const reader = committedReader(storage);
 
 type Request =
   | { readonly kind: 'answer'; readonly id: number; readonly body: Uint8Array }
-  | { readonly kind: 'prepare'; readonly id: number; readonly body: Uint8Array; readonly purgedBeforeMs: number }
+  | {
+      readonly kind: 'prepare';
+      readonly id: number;
+      readonly body: Uint8Array;
+      readonly purgedBeforeMs: number;
+    }
   | { readonly kind: 'prepare-push'; readonly id: number; readonly body: Uint8Array }
   | {
       readonly kind: 'push-body';
@@ -54,7 +59,9 @@ port.on('message', (m: Request) => {
     if (m.kind === 'answer') {
       // Answers from the records committed by now: the node's event loop writes, this thread only reads.
       storage.renewReads();
-      const out = encodeRangeFetchResponse(answerRangeFetch(reader, decodeRangeFetchRequest(m.body), responseBytesMax));
+      const out = encodeRangeFetchResponse(
+        answerRangeFetch(reader, decodeRangeFetchRequest(m.body), responseBytesMax),
+      );
       port.postMessage({ kind: 'answer', id: m.id, out });
       return;
     }
@@ -64,7 +71,8 @@ port.on('message', (m: Request) => {
       port.postMessage({ kind: 'push-body', id: m.id, ...out });
       return;
     }
-    if (writeEpochs === undefined) throw new ConvergeError('INTERNAL', 'this worker was started without write epochs');
+    if (writeEpochs === undefined)
+      throw new ConvergeError('INTERNAL', 'this worker was started without write epochs');
     if (m.kind === 'prepare-push') {
       // A peer pushing records this node lacks: decoded and merged against storage here.
       const out = preparePushRequest(storage, m.body, writeEpochs);
@@ -75,7 +83,10 @@ port.on('message', (m: Request) => {
     const out = prepareRangeAnswer(storage, m.body, m.purgedBeforeMs, writeEpochs);
     port.postMessage({ kind: 'prepared', id: m.id, ...out }, [out.prepared.buf]);
   } catch (err) {
-    const e = err instanceof ConvergeError ? err : new ConvergeError('INTERNAL', `the anti-entropy worker failed: ${String(err)}`);
+    const e =
+      err instanceof ConvergeError
+        ? err
+        : new ConvergeError('INTERNAL', `the anti-entropy worker failed: ${String(err)}`);
     port.postMessage({ kind: 'error', id: m.id, code: e.code, message: e.message });
   }
 });

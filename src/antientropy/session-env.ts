@@ -18,9 +18,9 @@ export interface SessionLimits {
    */
   readonly roundBytesMax: number;
   /**
-   * Building a round's request, or this node's answer to a peer's round or key fetch, stops adding items after
-   * this long: listing records reads storage, and one round must not hold the event loop (and the foreground
-   * requests queued behind it) for long. The rest goes in the next rounds.
+   * Building a round's request, or this node's answer to a peer's round or key fetch, stops adding items
+   * after this long: listing records reads storage, and one round must not hold the event loop (and the
+   * foreground requests queued behind it) for long. The rest goes in the next rounds.
    */
   readonly roundBusyMsMax: number;
   readonly requestTimeoutMs: number;

@@ -1,26 +1,26 @@
-// One anti-entropy session between this node and a peer: reconciliation rounds, each followed by the repair of
-// what it found in both directions through merge, throttled, checkpointed after every round so that a crash
-// resumes where it stopped. The peer answers statelessly (core responder) over the transport.
+// One anti-entropy session between this node and a peer: reconciliation rounds, each followed by the repair
+// of what it found in both directions through merge, throttled, checkpointed after every round so that a
+// crash resumes where it stopped. The peer answers statelessly (core responder) over the transport.
 
 import { prefixRange } from '../core/digest.js';
-import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
 import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
-import { type VersionedRecord, differsOnlyByPurged, isPurgedTombstone } from '../core/record.js';
+import { differsOnlyByPurged, isPurgedTombstone, type VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { roundItemsMax } from '../core/wire.js';
 import {
-  type RangeCursor,
-  type RangeFetchResponse,
   decodeFetchResponse,
   decodePushResponse,
   decodeRangeFetchResponse,
   encodeFetchRequest,
   encodePushRequest,
   encodeRangeFetchRequest,
+  type RangeCursor,
+  type RangeFetchResponse,
 } from '../core/wire-repair.js';
-import { type SessionEnv, busyClock, sessionLimitsDefault } from './session-env.js';
+import { busyClock, type SessionEnv, sessionLimitsDefault } from './session-env.js';
 import { runSymbolPath } from './symbol-session.js';
 import type { DiscoveryNote, SessionCounts, SessionProgress } from './types.js';
 import { recordBytes } from './worker-tasks.js';
@@ -57,7 +57,10 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(run.peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs, signal });
   // A resumed session continues its tree descent; a fresh one tries the symbol path first.
-  if (!run.resumed && (await runSymbolPath(env, run, call, signal, { repair, checkpoint: saveCheckpoint })) === 'decoded') {
+  if (
+    !run.resumed &&
+    (await runSymbolPath(env, run, call, signal, { repair, checkpoint: saveCheckpoint })) === 'decoded'
+  ) {
     run.phase = 'done';
     return;
   }
@@ -138,12 +141,13 @@ export async function repair(
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);
   }
   if (remoteRanges.length > 0) await pullRanges(env, run, remoteRanges, call, signal);
-  // Whole ranges the peer lacks fill full batches across ranges: a peer far behind lacks many small ranges, and
-  // one message per range would cost a round trip per handful of records. With a push offload the worker reads
-  // and encodes them; what it could not do is left to the loop below, where single keys share the batches.
-  // Batches overlap: the next is read and sent while the peer commits the one before.
+  // Whole ranges the peer lacks fill full batches across ranges: a peer far behind lacks many small ranges,
+  // and one message per range would cost a round trip per handful of records. With a push offload the worker
+  // reads and encodes them; what it could not do is left to the loop below, where single keys share the
+  // batches. Batches overlap: the next is read and sent while the peer commits the one before.
   const sends = new Window(env.limits.repairBatchesInFlightMax);
-  const rest = env.pullOffload === undefined ? ranges : await pushRanges(env, run, ranges, call, sends, signal);
+  const rest =
+    env.pullOffload === undefined ? ranges : await pushRanges(env, run, ranges, call, sends, signal);
   let batch: VersionedRecord[] = [];
   for (const { level, index } of rest) {
     const { start, end } = prefixRange(level, index);
@@ -178,9 +182,9 @@ function rangesPerRequest(env: SessionEnv): number {
 }
 
 /**
- * Pushes whole ranges the peer lacks as the worker reads and encodes them, a batch at a time. Returns the ranges
- * left undone if the worker is gone (the caller pushes them; a range begun twice only repeats records, which
- * merge on the peer ignores).
+ * Pushes whole ranges the peer lacks as the worker reads and encodes them, a batch at a time. Returns the
+ * ranges left undone if the worker is gone (the caller pushes them; a range begun twice only repeats records,
+ * which merge on the peer ignores).
  */
 async function pushRanges(
   env: SessionEnv,
@@ -336,7 +340,11 @@ async function fetchRanges(
       },
     };
   }
-  if (got.processed > batch.length || (got.processed === 0 && got.next === undefined) || (got.processed === batch.length && got.next !== undefined))
+  if (
+    got.processed > batch.length ||
+    (got.processed === 0 && got.next === undefined) ||
+    (got.processed === batch.length && got.next !== undefined)
+  )
     throw new ConvergeError('PROTOCOL_INVALID', `${run.peer} answered a range fetch without progress`);
   return got;
 }

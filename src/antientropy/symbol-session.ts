@@ -1,13 +1,14 @@
 // The symbol path inside a session: one probe, the peer's symbols if the probe did not decode, the headers of
-// the peer's differing records, then repair. Falls back to the tree descent (the caller runs it) when the path
-// cannot decode, keeping and repairing what it found; the choice and its reason go into the history entry.
+// the peer's differing records, then repair. Falls back to the tree descent (the caller runs it) when the
+// path cannot decode, keeping and repairing what it found; the choice and its reason go into the history
+// entry.
 
 import { ConvergeError } from '../core/errors.js';
 import type { Difference } from '../core/reconcile-types.js';
 import { reconcileSymbols } from '../core/symbol-driver.js';
 import { SymbolReconciler, symbolPathOptionsDefault } from '../core/symbol-reconciler.js';
-import type { SessionEnv } from './session-env.js';
 import type { SessionRun } from './session.js';
+import type { SessionEnv } from './session-env.js';
 
 type Call = (body: Uint8Array) => Promise<Uint8Array>;
 interface Steps {

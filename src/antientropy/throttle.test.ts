@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TokenBucket, burstSeconds } from './throttle.js';
+import { burstSeconds, TokenBucket } from './throttle.js';
 import { steppedTime } from './time-test-helpers.js';
 
 test('the token bucket makes callers wait in proportion to what they spend over the rate', async () => {

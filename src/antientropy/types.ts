@@ -76,7 +76,9 @@ export interface Throttle {
 export interface AntiEntropyStatus {
   readonly enabled: boolean;
   readonly paused: boolean;
-  /** When the pause began (local clock; it survives a restart), null while running; absent from older nodes. */
+  /**
+   * When the pause began (local clock; it survives a restart), null while running; absent from older nodes.
+   */
   readonly pausedSinceMs?: number | null;
   readonly intervalMs: number;
   readonly throttle: Throttle;
@@ -93,8 +95,8 @@ export interface AntiEntropyStatus {
     readonly backOffs: number;
   };
   /**
-   * The worker thread that answers peers' range fetches (docs/anti-entropy.md): running, and the OS priority it
-   * runs at (null where it could not be set). Not running: off (--no-ae-serve-worker) or failed, and range
+   * The worker thread that answers peers' range fetches (docs/anti-entropy.md): running, and the OS priority
+   * it runs at (null where it could not be set). Not running: off (--no-ae-serve-worker) or failed, and range
    * fetches are answered on the event loop. Absent from older nodes.
    */
   readonly serveWorker?: { readonly running: boolean; readonly nice: number | null };
@@ -110,7 +112,9 @@ export interface AntiEntropyStatus {
     readonly purgeBeforeMs: number | null;
     readonly tombstonesPurged: number;
   };
-  /** Who changed the process by hand and when, and warnings for a pause or throttle left in force too long. */
+  /**
+   * Who changed the process by hand and when, and warnings for a pause or throttle left in force too long.
+   */
   readonly operator?: OperatorView;
   readonly verification: {
     readonly running: boolean;
@@ -131,7 +135,9 @@ export interface RepairPreviewEntry {
   readonly remote: string | null;
 }
 
-/** One call of an anti-entropy control (run, pause, resume, throttle, …), kept in the history beside sessions. */
+/**
+ * One call of an anti-entropy control (run, pause, resume, throttle, …), kept in the history beside sessions.
+ */
 export interface OperatorActionEntry {
   /** The control: the last segment of its route (`pause`, `throttle`, …). */
   readonly action: string;

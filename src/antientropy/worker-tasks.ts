@@ -4,18 +4,18 @@
 
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import type { ReplicaReader } from '../core/reconcile-types.js';
-import { type VersionedRecord, isPurgedTombstone } from '../core/record.js';
+import { isPurgedTombstone } from '../core/record.js';
 import {
-  type RangeCursor,
   decodePushRequest,
   decodeRangeFetchResponse,
   encodePushRequest,
+  type RangeCursor,
   recordBytes,
 } from '../core/wire-repair.js';
 import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { prepareRecords } from '../replica/prepared.js';
 import type { Storage } from '../storage/storage.js';
-import type { PreparedRange, PreparedPush, PushBody } from './serve-offload.js';
+import type { PreparedPush, PreparedRange, PushBody } from './serve-offload.js';
 
 /** Committed storage, as the worker sees it: `renewReads` moves its snapshot to the latest commit. */
 export type WorkerStorage = Pick<Storage, 'get' | 'scan'> & { renewReads?(): void };
@@ -23,7 +23,12 @@ export type WorkerStorage = Pick<Storage, 'get' | 'scan'> & { renewReads?(): voi
 export { recordBytes } from '../core/wire-repair.js';
 
 /** A peer's answer to a range fetch: decoded, purged tombstones dropped, merged against storage. */
-export function prepareRangeAnswer(storage: WorkerStorage, body: Uint8Array, purgedBeforeMs: number, epochs: Uint32Array): PreparedRange {
+export function prepareRangeAnswer(
+  storage: WorkerStorage,
+  body: Uint8Array,
+  purgedBeforeMs: number,
+  epochs: Uint32Array,
+): PreparedRange {
   const res = decodeRangeFetchResponse(body);
   // A tombstone older than the purge bound is garbage everywhere: never bring it back.
   const wanted = res.records.filter((r) => !isPurgedTombstone(r, purgedBeforeMs));
@@ -39,12 +44,18 @@ export function prepareRangeAnswer(storage: WorkerStorage, body: Uint8Array, pur
 }
 
 /** A peer's push: decoded and merged against storage. */
-export function preparePushRequest(storage: WorkerStorage, body: Uint8Array, epochs: Uint32Array): PreparedPush {
+export function preparePushRequest(
+  storage: WorkerStorage,
+  body: Uint8Array,
+  epochs: Uint32Array,
+): PreparedPush {
   const records = decodePushRequest(body);
   return { records: records.length, prepared: prepareRecords(storage, records, epochs) };
 }
 
-/** This node's committed records under `ranges` (from `after` on), at most `recordsMax`, encoded as a push. */
+/**
+ * This node's committed records under `ranges` (from `after` on), at most `recordsMax`, encoded as a push.
+ */
 export function readPushBody(
   storage: WorkerStorage,
   ranges: ReadonlyArray<{ level: number; index: number }>,
@@ -53,7 +64,11 @@ export function readPushBody(
   bytesMax: number,
 ): PushBody {
   storage.renewReads?.();
-  const res = answerRangeFetch(committedReader(storage), { ranges, recordsMax, ...(after === undefined ? {} : { after }) }, bytesMax);
+  const res = answerRangeFetch(
+    committedReader(storage),
+    { ranges, recordsMax, ...(after === undefined ? {} : { after }) },
+    bytesMax,
+  );
   return {
     processed: res.processed,
     ...(res.next === undefined ? {} : { next: res.next }),
@@ -66,5 +81,8 @@ const nothingPending = new Overlay();
 
 /** Token scans of committed records only (the worker has no pending writes). */
 export function committedReader(storage: WorkerStorage): Pick<ReplicaReader, 'scanTokens'> {
-  return { scanTokens: (start, end, limit) => scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit) };
+  return {
+    scanTokens: (start, end, limit) =>
+      scanTokenRecords(storage, nothingPending, start, end, scanPageRecords, limit),
+  };
 }

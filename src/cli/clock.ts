@@ -2,8 +2,8 @@
 // ahead), and, with --drop, removing that node's copies so anti-entropy brings back its peers' versions.
 
 import type { Command } from 'commander';
-import type { AheadScan } from '../replica/ahead.js';
 import { parseDuration } from '../config/parse.js';
+import type { AheadScan } from '../replica/ahead.js';
 import { type ClientFlags, clientFor, withClientOptions } from './client.js';
 import { print, table } from './output.js';
 

@@ -4,11 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NodeConfig, resolveConfig, type RawSettings } from '../config/config.js';
+import { type NodeConfig, type RawSettings, resolveConfig } from '../config/config.js';
 import { ConvergeError } from '../core/errors.js';
+import type { ServiceContext } from '../server/context.js';
 import type { DemoControls, DemoState, MechanismName, WriteBurstResult } from '../server/dashboard/types.js';
 import { type RunningNode, startNode } from '../server/server.js';
-import type { ServiceContext } from '../server/context.js';
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -110,7 +110,8 @@ export class LocalCluster implements DemoControls {
   }
 
   async writeBurst(count: number, nodeId: string | undefined): Promise<WriteBurstResult> {
-    const id = nodeId ?? [...this.running.keys()].find((k) => !this.isolated.has(k)) ?? [...this.running.keys()][0];
+    const id =
+      nodeId ?? [...this.running.keys()].find((k) => !this.isolated.has(k)) ?? [...this.running.keys()][0];
     if (id === undefined) throw new ConvergeError('CONFLICT', 'no node is running');
     const node = this.node(id).ctx.node;
     let written = 0;
@@ -120,7 +121,11 @@ export class LocalCluster implements DemoControls {
       const results = await Promise.allSettled(
         Array.from({ length: Math.min(batch, count - i) }, () => {
           const seq = ++this.burstSeq;
-          return node.put(`burst-${String(seq).padStart(6, '0')}`, new TextEncoder().encode(`value ${seq} via ${id}`), 'one');
+          return node.put(
+            `burst-${String(seq).padStart(6, '0')}`,
+            new TextEncoder().encode(`value ${seq} via ${id}`),
+            'one',
+          );
         }),
       );
       for (const r of results) r.status === 'fulfilled' ? written++ : failed++;

@@ -1,5 +1,6 @@
-// `converge put|get|del KEY [VALUE] --node URL [--consistency one|quorum|all]`. Values are bytes: `get` writes
-// them to stdout unchanged (no newline added), and `--json` carries a value that is not UTF-8 as base64.
+// `converge put|get|del KEY [VALUE] --node URL [--consistency one|quorum|all]`. Values are bytes: `get`
+// writes them to stdout unchanged (no newline added), and `--json` carries a value that is not UTF-8 as
+// base64.
 
 import type { Command } from 'commander';
 import type { Consistency } from '../client/index.js';
@@ -57,26 +58,31 @@ export function registerKv(program: Command): void {
       .option('--json', 'machine-readable output');
 
   common(
-    program.command('put [key] [value]').description('write a value (use - or omit VALUE to read stdin), or --file FILE'),
+    program
+      .command('put [key] [value]')
+      .description('write a value (use - or omit VALUE to read stdin), or --file FILE'),
   )
     .option('--file <file>', 'bulk load: lines of KEY<TAB>VALUE or {"key","value"} through the batch API')
     .option('--batch-size <n>', 'with --file: keys per batch request (default 500)')
     .option('--parallel <n>', 'with --file: batch requests in flight (default 4)')
-    .action(async (key: string | undefined, value: string | undefined, opts: KvOptions & Partial<BulkOptions>) => {
-    if (opts.file !== undefined) return runBulkPut({ ...opts, file: opts.file });
-    if (key === undefined) throw new CliError('put needs KEY [VALUE], or --file FILE');
-    const bytes = value === undefined || value === '-' ? await readStdin() : new TextEncoder().encode(value);
-    const result = await write(() =>
-      clientFor(opts).put(key, bytes, { consistency: opts.consistency as Consistency }),
+    .action(
+      async (key: string | undefined, value: string | undefined, opts: KvOptions & Partial<BulkOptions>) => {
+        if (opts.file !== undefined) return runBulkPut({ ...opts, file: opts.file });
+        if (key === undefined) throw new CliError('put needs KEY [VALUE], or --file FILE');
+        const bytes =
+          value === undefined || value === '-' ? await readStdin() : new TextEncoder().encode(value);
+        const result = await write(() =>
+          clientFor(opts).put(key, bytes, { consistency: opts.consistency as Consistency }),
+        );
+        const unreachable =
+          result.unreachable.length > 0 ? `  unreachable: ${result.unreachable.join(', ')}` : '';
+        print(
+          opts,
+          result,
+          `ok  version ${result.version}  acknowledged by ${result.acknowledged.join(', ')}${unreachable}`,
+        );
+      },
     );
-    const unreachable =
-      result.unreachable.length > 0 ? `  unreachable: ${result.unreachable.join(', ')}` : '';
-    print(
-      opts,
-      result,
-      `ok  version ${result.version}  acknowledged by ${result.acknowledged.join(', ')}${unreachable}`,
-    );
-  });
 
   common(program.command('get <key>').description('read a value; its bytes go to stdout unchanged')).action(
     async (key: string, opts: KvOptions) => {

@@ -4,12 +4,12 @@
 import { Command, CommanderError } from 'commander';
 import { registerAntiEntropyCommands } from './antientropy.js';
 import { closeClients } from './client.js';
+import { registerClock } from './clock.js';
 import { registerKv } from './kv.js';
 import { endQuietlyOnClosedPipe, failureLine, usageLine } from './output.js';
 import { registerDemo, registerServe } from './serve.js';
 import { registerSim } from './sim.js';
 import { registerStatus } from './status.js';
-import { registerClock } from './clock.js';
 
 const program = new Command();
 program

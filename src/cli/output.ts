@@ -9,7 +9,9 @@ export function print(opts: { json?: boolean }, value: unknown, text: string): v
 
 export function table(rows: string[][]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
   return rows
     .map((row) =>
       row
@@ -64,7 +66,9 @@ function roleHint(code: string): string {
   );
 }
 
-/** commander writes `error: unknown option '--x'`: the documented form is `converge: unknown option '--x'`. */
+/**
+ * commander writes `error: unknown option '--x'`: the documented form is `converge: unknown option '--x'`.
+ */
 export function usageLine(text: string): string {
   return `converge: ${
     text

@@ -7,8 +7,8 @@ import type { Command } from 'commander';
 import { ConvergeError } from '../core/errors.js';
 import { replayCommand, runCampaign } from '../sim/campaign.js';
 import type { HistoryResult } from '../sim/history.js';
-import { plural } from './output.js';
 import { type PlantedBug, plantedBugs } from '../sim/planted-bugs.js';
+import { plural } from './output.js';
 
 interface SimFlags {
   seeds: string;
@@ -114,7 +114,9 @@ export function registerSim(program: Command): void {
             const { trace: _trace, ...rest } = result;
             process.stdout.write(`${JSON.stringify(rest)}\n`);
           } else if (!bar && !single && (done % 50 === 0 || !result.ok)) {
-            process.stderr.write(`${done}/${plural(seeds, 'history', 'histories')}, ${rate}/s, ${failedCount} failed\n`);
+            process.stderr.write(
+              `${done}/${plural(seeds, 'history', 'histories')}, ${rate}/s, ${failedCount} failed\n`,
+            );
           }
           if (!result.ok) {
             bar?.stop();

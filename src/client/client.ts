@@ -34,7 +34,10 @@ export interface ClientOptions {
   readonly token?: string;
   /** Further attempts after the first, for requests that may be sent again (default 2). */
   readonly retries?: number;
-  /** Wait before the first retry, doubled for each next one, unless the node sends Retry-After (default 100 ms). */
+  /**
+   * Wait before the first retry, doubled for each next one, unless the node sends Retry-After (default 100
+   * ms).
+   */
   readonly retryDelayMs?: number;
   /** An undici dispatcher to use instead of the client's own (the client then never closes it). */
   readonly dispatcher?: Dispatcher;
@@ -175,11 +178,20 @@ export class Client {
       if (o.op === 'del') return JSON.stringify({ op: 'del', key: o.key });
       return typeof o.value === 'string'
         ? JSON.stringify({ key: o.key, value: o.value })
-        : JSON.stringify({ key: o.key, valueBase64: Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength).toString('base64') });
+        : JSON.stringify({
+            key: o.key,
+            valueBase64: Buffer.from(o.value.buffer, o.value.byteOffset, o.value.byteLength).toString(
+              'base64',
+            ),
+          });
     });
     const consistency = options.consistency ?? this.consistency;
     const body = new TextEncoder().encode(lines.join('\n'));
-    return this.json<BatchResult>('POST', `/kv?consistency=${encodeURIComponent(consistency)}`, { body, idempotent: false, ...options });
+    return this.json<BatchResult>('POST', `/kv?consistency=${encodeURIComponent(consistency)}`, {
+      body,
+      idempotent: false,
+      ...options,
+    });
   }
 
   async status(options: CallOptions = {}): Promise<NodeStatus> {

@@ -4,7 +4,14 @@ export type { AntiEntropyStatus, SessionHistoryEntry } from '../antientropy/type
 export type { BatchKeyResult, BatchResult, Consistency, NodeStatus } from '../cluster/node-types.js';
 export type { ErrorCode } from '../core/errors.js';
 export { ConvergeError, errorCodes } from '../core/errors.js';
-export type { BatchOperation, CallOptions, ClientOptions, ReadValue, RepairPreview, WriteResult } from './client.js';
+export type {
+  BatchOperation,
+  CallOptions,
+  ClientOptions,
+  ReadValue,
+  RepairPreview,
+  WriteResult,
+} from './client.js';
 export { Client, clientDefaults, normaliseUrl } from './client.js';
 export type { Applied } from './errors.js';
 export { ConvergeClientError } from './errors.js';

@@ -1,11 +1,11 @@
-// In-process: a node whose clock runs an hour ahead (and whose own bound is set wide, so it still coordinates).
-// Its peers refuse its records on replication (no hint is kept for them), on hint replay (the hint is dropped,
-// counted as rejected), and a read coordinated elsewhere never returns its record.
+// In-process: a node whose clock runs an hour ahead (and whose own bound is set wide, so it still
+// coordinates). Its peers refuse its records on replication (no hint is kept for them), on hint replay (the
+// hint is dropped, counted as rejected), and a read coordinated elsewhere never returns its record.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keyToBytes } from '../core/record.js';
 import { seededRandom } from '../core/random.js';
+import { keyToBytes } from '../core/record.js';
 import { openReplica } from '../replica/replica.js';
 import { systemTimers } from '../runtime/system.js';
 import { createMemoryStorage } from '../storage/memory.js';
@@ -65,7 +65,8 @@ test('records stamped an hour ahead are refused on replication, hint replay and 
     const [n1, n2, n3] = nodes as [ConvergeNode, ConvergeNode, ConvergeNode];
     await eventually(() => (n2.status().clock?.peers.length ?? 0) === 2, 5000, 'n2 to measure both clocks');
     assert.equal(n2.status().clock?.skewed, false, 'one peer off of two is not most: n2 keeps coordinating');
-    // n3 cut off: it gets a hint; n2 answers CLOCK_AHEAD, which is neither an acknowledgement nor a reason to hint.
+    // n3 cut off: it gets a hint; n2 answers CLOCK_AHEAD, which is neither an acknowledgement nor a reason to
+    // hint.
     faults[0]!.block('n3');
     const res = await n1.put('k', new TextEncoder().encode('ahead'), 'one');
     assert.deepEqual(res.acknowledged, ['n1']);

@@ -7,9 +7,9 @@ import { systemClock, systemTimers } from '../runtime/system.js';
 import { createMemoryStorage, type MemoryStorage } from '../storage/memory.js';
 import { TransportFaults } from './faults.js';
 import { LoopbackNetwork } from './loopback-transport.js';
+import { type ConvergeNode, createNode } from './node.js';
 import type { Mechanisms, NodeLimits } from './node-context.js';
 import type { InternalHandler } from './transport.js';
-import { type ConvergeNode, createNode } from './node.js';
 
 export interface TestCluster {
   readonly nodes: ConvergeNode[];
@@ -46,8 +46,16 @@ export async function startTestCluster(
     await replica.whenDigestReady();
     const f = new TransportFaults(seededRandom(i + 1));
     const node = createNode({
-      id, peers, replica, transport: network.transport(id, f), clock: systemClock, random: seededRandom(100 + i),
-      timers: systemTimers, mechanisms, tickMs, limits: { requestTimeoutMs: 500, ...options.limits },
+      id,
+      peers,
+      replica,
+      transport: network.transport(id, f),
+      clock: systemClock,
+      random: seededRandom(100 + i),
+      timers: systemTimers,
+      mechanisms,
+      tickMs,
+      limits: { requestTimeoutMs: 500, ...options.limits },
     });
     const handler: InternalHandler = (route, body, from) => node.handleInternal(route, body, from);
     network.register(id, options.wrap?.(id, handler) ?? handler);
@@ -57,7 +65,10 @@ export async function startTestCluster(
     faults.push(f);
   }
   return {
-    nodes, storages, faults, network,
+    nodes,
+    storages,
+    faults,
+    network,
     isolate(i) {
       for (const [j, f] of faults.entries()) {
         if (j === i) for (const id of ids) if (id !== ids[i]) f.block(id);
@@ -74,7 +85,11 @@ export async function startTestCluster(
 }
 
 /** Polls `condition` until it holds or `timeoutMs` passes. */
-export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -3,8 +3,8 @@
 
 import { Packr } from 'msgpackr';
 import { ConvergeError } from '../core/errors.js';
+import { decodeVersion, encodeVersion, makeRecord, type VersionedRecord } from '../core/record.js';
 import { keyBytesWireMax } from '../core/wire.js';
-import { type VersionedRecord, decodeVersion, encodeVersion, makeRecord } from '../core/record.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -20,12 +20,16 @@ function toWire(r: VersionedRecord): WireRecord {
 function fromWire(w: unknown, valueBytesMax: number): VersionedRecord {
   if (!Array.isArray(w) || w.length !== 4) throw invalid('record must be [key, version, tombstone, value]');
   const [key, version, tombstone, value] = w as unknown[];
-  if (!(key instanceof Uint8Array) || key.length === 0 || key.length > keyBytesWireMax) throw invalid('record key');
+  if (!(key instanceof Uint8Array) || key.length === 0 || key.length > keyBytesWireMax)
+    throw invalid('record key');
   if (!(version instanceof Uint8Array)) throw invalid('record version');
   if (typeof tombstone !== 'boolean') throw invalid('record tombstone flag');
   if (!(value instanceof Uint8Array)) throw invalid('record value');
   if (value.length > valueBytesMax) {
-    throw new ConvergeError('VALUE_TOO_LARGE', `record value of ${value.length} bytes exceeds valueBytesMax ${valueBytesMax}`);
+    throw new ConvergeError(
+      'VALUE_TOO_LARGE',
+      `record value of ${value.length} bytes exceeds valueBytesMax ${valueBytesMax}`,
+    );
   }
   if (tombstone && value.length > 0) throw invalid('a tombstone carries no value');
   const { version: v, end } = decodeVersion(version, 0);
@@ -51,9 +55,13 @@ export function encodeRecords(records: readonly VersionedRecord[]): Uint8Array {
 
 export function decodeRecords(body: Uint8Array, valueBytesMax: number): VersionedRecord[] {
   const msg = unpack(body) as { records?: unknown };
-  if (msg === null || typeof msg !== 'object' || !Array.isArray(msg.records)) throw invalid('expected {records: [...]}');
+  if (msg === null || typeof msg !== 'object' || !Array.isArray(msg.records))
+    throw invalid('expected {records: [...]}');
   if (msg.records.length > replicateRecordsMax) {
-    throw new ConvergeError('PROTOCOL_TOO_LARGE', `${msg.records.length} records exceed replicateRecordsMax ${replicateRecordsMax}`);
+    throw new ConvergeError(
+      'PROTOCOL_TOO_LARGE',
+      `${msg.records.length} records exceed replicateRecordsMax ${replicateRecordsMax}`,
+    );
   }
   return msg.records.map((w) => fromWire(w, valueBytesMax));
 }
@@ -64,7 +72,8 @@ export function encodeKey(key: Uint8Array): Uint8Array {
 
 export function decodeKey(body: Uint8Array): Uint8Array {
   const msg = unpack(body) as { key?: unknown };
-  if (msg === null || typeof msg !== 'object' || !(msg.key instanceof Uint8Array)) throw invalid('expected {key}');
+  if (msg === null || typeof msg !== 'object' || !(msg.key instanceof Uint8Array))
+    throw invalid('expected {key}');
   if (msg.key.length === 0 || msg.key.length > keyBytesWireMax) throw invalid('key length');
   return msg.key;
 }

@@ -8,10 +8,10 @@
 
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
-import { type VersionedRecord, fpEquals, merge } from '../core/record.js';
+import { fpEquals, merge, type VersionedRecord } from '../core/record.js';
 import { decodeOptionalRecord, encodeKey } from './codec.js';
-import type { Consistency } from './node-types.js';
 import type { NodeContext } from './node-context.js';
+import type { Consistency } from './node-types.js';
 import type { Demand } from './replication-admission.js';
 import { entryBytes } from './replication-codec.js';
 
@@ -166,7 +166,9 @@ class WriteTracker {
     } else if (this.settled === this.replicas.length) {
       this.done = true;
       const total = this.replicas.length;
-      this.resolve(notEnough('wrote to', o, this.need, total, this.consistency, this.storageFailed, this.ctx.id));
+      this.resolve(
+        notEnough('wrote to', o, this.need, total, this.consistency, this.storageFailed, this.ctx.id),
+      );
     }
   }
 }
@@ -179,7 +181,8 @@ const asStorageError = (err: unknown): ConvergeError =>
 
 /**
  * UNAVAILABLE when replicas were out of reach; when this node's own storage failed, that storage error's code
- * (DISK_FULL, STORAGE_FAILED): the node is up, and calling it unreachable would send the operator the wrong way.
+ * (DISK_FULL, STORAGE_FAILED): the node is up, and calling it unreachable would send the operator the wrong
+ * way.
  */
 function notEnough(
   verb: string,
@@ -297,9 +300,7 @@ function repairInBackground(ctx: NodeContext, winner: VersionedRecord, stale: st
   for (const id of stale) {
     if (id === ctx.id) {
       ctx.metrics.readRepairs.inc();
-      ctx.replica
-        .apply([winner], 'read-repair')
-        .catch(logFailure('local read repair'));
+      ctx.replica.apply([winner], 'read-repair').catch(logFailure('local read repair'));
       continue;
     }
     const channel = ctx.channels.get(id);

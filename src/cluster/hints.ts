@@ -115,7 +115,10 @@ export class HintStore {
     const state = this.peers.get(peer);
     if (state === undefined) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
     const value = encodeHint(this.clock.now(), record);
-    if (state.count >= this.limits.hintsPerPeerMax || this.totalBytes + value.length > this.limits.hintBytesMax) {
+    if (
+      state.count >= this.limits.hintsPerPeerMax ||
+      this.totalBytes + value.length > this.limits.hintBytesMax
+    ) {
       this.counters.dropped.full += 1;
       return false;
     }
@@ -186,7 +189,12 @@ export class HintStore {
     }
   }
 
-  private async replayBatch(peer: string, state: PeerHints, deliver: HintDelivery, valueBytesMax: number): Promise<void> {
+  private async replayBatch(
+    peer: string,
+    state: PeerHints,
+    deliver: HintDelivery,
+    valueBytesMax: number,
+  ): Promise<void> {
     const { start, end } = peerBounds(peer);
     const batch = [...this.storage.scan(start, end, this.limits.hintReplayBatchMax)];
     const now = this.clock.now();

@@ -62,7 +62,8 @@ test('a call leaves from the bound address and ends at its timeout even while th
       assert.equal((r as PromiseRejectedResult).reason.code, 'TIMEOUT');
     }
     assert.ok(elapsedMs < 1000, `both calls ended after ${elapsedMs} ms`);
-    // The queued call may or may not reach the server before its own abort: whichever did left from the address.
+    // The queued call may or may not reach the server before its own abort: whichever did left from the
+    // address.
     assert.ok(seen.length >= 1, 'the peer saw the call');
     for (const from of seen) assert.equal(from, '127.0.0.7', 'every connection left from the bound address');
   } finally {

@@ -5,8 +5,8 @@
 
 import { isIP } from 'node:net';
 import { Pool, errors as undiciErrors } from 'undici';
-import { logFailure } from '../core/failures.js';
 import { ConvergeError, type ErrorCode, errorCodes } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
 import { formatHeader, formatId } from '../core/format.js';
 import type { TransportFaults } from './faults.js';
 import type { Transport, TransportRequest } from './transport.js';
@@ -20,7 +20,11 @@ export interface HttpTransportOptions {
   readonly responseBytesMax?: number;
   readonly connectionsPerPeerMax?: number;
   /** TLS options for https:// peers. */
-  readonly tls?: { readonly ca?: Buffer | string; readonly cert?: Buffer | string; readonly key?: Buffer | string };
+  readonly tls?: {
+    readonly ca?: Buffer | string;
+    readonly cert?: Buffer | string;
+    readonly key?: Buffer | string;
+  };
   /** Opening a connection to a peer gives up after this (the request's own timeout still bounds the call). */
   readonly connectTimeoutMs?: number;
   /** Outgoing connections leave from this address (the listen IP): a partition by address cuts them too. */
@@ -80,7 +84,10 @@ export class HttpTransport implements Transport {
     };
     // One controller per call, both its listeners removed afterwards (AbortSignal.any would leak them).
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(Object.assign(new Error('timeout'), { name: 'TimeoutError' })), request.timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(Object.assign(new Error('timeout'), { name: 'TimeoutError' })),
+      request.timeoutMs,
+    );
     const onAbort = (): void => controller.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onAbort, { once: true });
     const signal = controller.signal;
@@ -88,11 +95,19 @@ export class HttpTransport implements Transport {
       const pool = this.pool(peer, url);
       const pending = pool.request({ method: 'POST', path, body: request.body, headers, signal });
       const res = await this.untilAborted(pending, signal);
-      const body = await readBounded(res.body, this.options.responseBytesMax ?? responseBytesMaxDefault, peer);
+      const body = await readBounded(
+        res.body,
+        this.options.responseBytesMax ?? responseBytesMaxDefault,
+        peer,
+      );
       if (res.statusCode >= 200 && res.statusCode < 300) return body;
       throw peerError(peer, res.statusCode, body);
     } catch (err) {
-      throw mapError(peer, signal.aborted && signal.reason?.name === 'TimeoutError' ? signal.reason : err, request.timeoutMs);
+      throw mapError(
+        peer,
+        signal.aborted && signal.reason?.name === 'TimeoutError' ? signal.reason : err,
+        request.timeoutMs,
+      );
     } finally {
       clearTimeout(timer);
       request.signal?.removeEventListener('abort', onAbort);
@@ -148,7 +163,11 @@ export class HttpTransport implements Transport {
   }
 }
 
-async function readBounded(body: AsyncIterable<Uint8Array> & { destroy(): unknown }, max: number, peer: string): Promise<Uint8Array> {
+async function readBounded(
+  body: AsyncIterable<Uint8Array> & { destroy(): unknown },
+  max: number,
+  peer: string,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -164,7 +183,9 @@ async function readBounded(body: AsyncIterable<Uint8Array> & { destroy(): unknow
 
 function peerError(peer: string, status: number, body: Uint8Array): ConvergeError {
   try {
-    const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as { error?: { code?: string; message?: string } };
+    const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as {
+      error?: { code?: string; message?: string };
+    };
     const code = parsed.error?.code;
     if (code !== undefined && code in errorCodes) {
       return new ConvergeError(code as ErrorCode, `${peer}: ${parsed.error?.message ?? code}`);
@@ -172,13 +193,20 @@ function peerError(peer: string, status: number, body: Uint8Array): ConvergeErro
   } catch {
     // not JSON: fall through to a generic error
   }
-  return new ConvergeError(status >= 500 ? 'UNAVAILABLE' : 'PROTOCOL_INVALID', `${peer} answered HTTP ${status}`);
+  return new ConvergeError(
+    status >= 500 ? 'UNAVAILABLE' : 'PROTOCOL_INVALID',
+    `${peer} answered HTTP ${status}`,
+  );
 }
 
 function mapError(peer: string, err: unknown, timeoutMs: number): ConvergeError {
   if (err instanceof ConvergeError) return err;
   const e = err as { name?: string; code?: string; message?: string };
-  if (e.name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+  if (
+    e.name === 'TimeoutError' ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError
+  ) {
     return new ConvergeError('TIMEOUT', `${peer} did not answer within ${timeoutMs} ms`);
   }
   if (e.name === 'AbortError') return new ConvergeError('UNAVAILABLE', `request to ${peer} was cancelled`);

@@ -41,7 +41,9 @@ function asPeerError(peer: string, route: string, err: unknown): ConvergeError {
   return new ConvergeError('INTERNAL', `${peer} failed on ${route}: ${text}`);
 }
 
-/** Settles with the answer, or with TIMEOUT after `timeoutMs`, or with the abort reason, whichever is first. */
+/**
+ * Settles with the answer, or with TIMEOUT after `timeoutMs`, or with the abort reason, whichever is first.
+ */
 function withDeadline(
   peer: string,
   answer: Promise<Uint8Array>,

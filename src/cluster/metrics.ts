@@ -29,12 +29,39 @@ export interface ReplicationGauges {
 
 export function createClusterMetrics(
   registry: Registry,
-  gauges: { hintsPending: () => number; hintBytes: () => number; hintsDropped: () => Record<string, number>; hintsReplayed: () => number; keys: () => number },
+  gauges: {
+    hintsPending: () => number;
+    hintBytes: () => number;
+    hintsDropped: () => Record<string, number>;
+    hintsReplayed: () => number;
+    keys: () => number;
+  },
 ): ClusterMetrics {
   const registers = [registry];
-  new Gauge({ name: 'converge_hints_pending', help: 'Hints waiting for their replica', registers, collect() { this.set(gauges.hintsPending()); } });
-  new Gauge({ name: 'converge_hint_bytes', help: 'Bytes held in the hint store', registers, collect() { this.set(gauges.hintBytes()); } });
-  new Gauge({ name: 'converge_hints_replayed', help: 'Hints delivered since start', registers, collect() { this.set(gauges.hintsReplayed()); } });
+  new Gauge({
+    name: 'converge_hints_pending',
+    help: 'Hints waiting for their replica',
+    registers,
+    collect() {
+      this.set(gauges.hintsPending());
+    },
+  });
+  new Gauge({
+    name: 'converge_hint_bytes',
+    help: 'Bytes held in the hint store',
+    registers,
+    collect() {
+      this.set(gauges.hintBytes());
+    },
+  });
+  new Gauge({
+    name: 'converge_hints_replayed',
+    help: 'Hints delivered since start',
+    registers,
+    collect() {
+      this.set(gauges.hintsReplayed());
+    },
+  });
   new Gauge({
     name: 'converge_hints_dropped',
     help: 'Hints dropped since start, by reason (full, expired)',
@@ -44,10 +71,27 @@ export function createClusterMetrics(
       for (const [reason, n] of Object.entries(gauges.hintsDropped())) this.set({ reason }, n);
     },
   });
-  new Gauge({ name: 'converge_keys', help: 'Records in this replica, tombstones included', registers, collect() { this.set(gauges.keys()); } });
+  new Gauge({
+    name: 'converge_keys',
+    help: 'Records in this replica, tombstones included',
+    registers,
+    collect() {
+      this.set(gauges.keys());
+    },
+  });
   return {
-    writes: new Counter({ name: 'converge_writes_total', help: 'Client writes by consistency and result', labelNames: ['consistency', 'result'], registers }),
-    reads: new Counter({ name: 'converge_reads_total', help: 'Client reads by consistency and result', labelNames: ['consistency', 'result'], registers }),
+    writes: new Counter({
+      name: 'converge_writes_total',
+      help: 'Client writes by consistency and result',
+      labelNames: ['consistency', 'result'],
+      registers,
+    }),
+    reads: new Counter({
+      name: 'converge_reads_total',
+      help: 'Client reads by consistency and result',
+      labelNames: ['consistency', 'result'],
+      registers,
+    }),
     requestSeconds: new Histogram({
       name: 'converge_request_duration_seconds',
       help: 'Coordinator latency of client requests',
@@ -55,8 +99,16 @@ export function createClusterMetrics(
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
       registers,
     }),
-    readRepairs: new Counter({ name: 'converge_read_repairs_total', help: 'Stale replicas sent the winning record by a read', registers }),
-    hintsStored: new Counter({ name: 'converge_hints_stored_total', help: 'Hints stored for unreachable replicas', registers }),
+    readRepairs: new Counter({
+      name: 'converge_read_repairs_total',
+      help: 'Stale replicas sent the winning record by a read',
+      registers,
+    }),
+    hintsStored: new Counter({
+      name: 'converge_hints_stored_total',
+      help: 'Hints stored for unreachable replicas',
+      registers,
+    }),
     readRepairsSkipped: new Counter({
       name: 'converge_read_repairs_skipped_total',
       help: 'Read repairs not sent because the replica was down or its replication queue was full',
@@ -67,20 +119,47 @@ export function createClusterMetrics(
 
 export function registerReplicationMetrics(registry: Registry, g: ReplicationGauges): void {
   const registers = [registry];
-  const perPeer = (name: string, help: string, pick: (c: ReturnType<ReplicationGauges['channels']>[number]) => number): void => {
+  const perPeer = (
+    name: string,
+    help: string,
+    pick: (c: ReturnType<ReplicationGauges['channels']>[number]) => number,
+  ): void => {
     new Gauge({
-      name, help, labelNames: ['peer'], registers,
+      name,
+      help,
+      labelNames: ['peer'],
+      registers,
       collect() {
         for (const c of g.channels()) this.set({ peer: c.peer }, pick(c));
       },
     });
   };
-  perPeer('converge_replication_queue_records', 'Records queued or in flight to the peer, not yet acknowledged', (c) => c.records);
+  perPeer(
+    'converge_replication_queue_records',
+    'Records queued or in flight to the peer, not yet acknowledged',
+    (c) => c.records,
+  );
   perPeer('converge_replication_queue_bytes', 'Bytes of those records', (c) => c.bytes);
-  perPeer('converge_replication_messages', 'Replication messages sent to the peer since start', (c) => c.messages);
-  perPeer('converge_replication_records_sent', 'Records sent to the peer in replication messages since start', (c) => c.sent);
-  perPeer('converge_replication_messages_failed', 'Replication messages to the peer that failed', (c) => c.failed);
-  perPeer('converge_replication_peer_down', '1 while the peer is taken as down (its last message failed)', (c) => (c.down ? 1 : 0));
+  perPeer(
+    'converge_replication_messages',
+    'Replication messages sent to the peer since start',
+    (c) => c.messages,
+  );
+  perPeer(
+    'converge_replication_records_sent',
+    'Records sent to the peer in replication messages since start',
+    (c) => c.sent,
+  );
+  perPeer(
+    'converge_replication_messages_failed',
+    'Replication messages to the peer that failed',
+    (c) => c.failed,
+  );
+  perPeer(
+    'converge_replication_peer_down',
+    '1 while the peer is taken as down (its last message failed)',
+    (c) => (c.down ? 1 : 0),
+  );
   new Gauge({
     name: 'converge_replication_queue_limit',
     help: 'The per-peer queue bounds: replicationQueueRecordsMax and replicationQueueBytesMax',

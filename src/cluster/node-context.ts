@@ -2,8 +2,8 @@
 
 import type { HybridLogicalClock } from '../core/hlc.js';
 import type { VersionedRecord } from '../core/record.js';
-import type { LocalReplica } from '../replica/replica.js';
 import type { Timers } from '../core/timers.js';
+import type { LocalReplica } from '../replica/replica.js';
 import type { HintStore } from './hints.js';
 import type { ClusterMetrics } from './metrics.js';
 import type { PeerConfig } from './node-types.js';

@@ -41,7 +41,11 @@ export type BatchKeyResult =
       readonly op: 'put' | 'del';
       readonly ok: false;
       readonly version: string;
-      readonly error: { readonly code: string; readonly message: string; readonly details?: Record<string, unknown> };
+      readonly error: {
+        readonly code: string;
+        readonly message: string;
+        readonly details?: Record<string, unknown>;
+      };
     };
 
 export interface BatchResult {
@@ -66,7 +70,11 @@ export interface NodeStatus {
   readonly keys: number;
   readonly digest: { readonly root: string; readonly leafBits: number; readonly ready: boolean };
   readonly peers: readonly PeerStatus[];
-  readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean; readonly antiEntropy: boolean };
+  readonly mechanisms: {
+    readonly hints: boolean;
+    readonly readRepair: boolean;
+    readonly antiEntropy: boolean;
+  };
   readonly hints: { readonly pending: number; readonly bytes: number };
   /** Filled by the anti-entropy process once it lands. */
   readonly antiEntropy: Record<string, unknown>;

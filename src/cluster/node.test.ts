@@ -15,7 +15,11 @@ test('a quorum write is readable from every node', async () => {
       const r = await node.get('color', 'quorum');
       assert.equal(Buffer.from(r.value!).toString(), 'blue');
     }
-    await eventually(() => c.nodes.every((n) => n.ctx.replica.get(keyToBytes('color')) !== undefined), 2000, 'all replicas to hold it');
+    await eventually(
+      () => c.nodes.every((n) => n.ctx.replica.get(keyToBytes('color')) !== undefined),
+      2000,
+      'all replicas to hold it',
+    );
   } finally {
     await c.close();
   }
@@ -32,7 +36,11 @@ test('with one node isolated: one and quorum succeed, all fails naming it, and t
     assert.equal(err.code, 'UNAVAILABLE');
     assert.match(err.message, /wrote to 2 of 3 replicas \(all needs 3\); unreachable: n3/);
     assert.deepEqual(err.details?.unreachable, ['n3']);
-    assert.equal(Buffer.from((await c.nodes[1]!.get('c', 'one')).value!).toString(), '3', 'drift: the replicas that took it keep it');
+    assert.equal(
+      Buffer.from((await c.nodes[1]!.get('c', 'one')).value!).toString(),
+      '3',
+      'drift: the replicas that took it keep it',
+    );
     assert.equal((await c.nodes[2]!.get('c', 'one')).found, false);
   } finally {
     await c.close();
@@ -47,7 +55,11 @@ test('hints are replayed to a replica when it becomes reachable again', async ()
     await eventually(() => c.nodes[0]!.status().hints.pending === 1, 2000, 'the hint to be stored');
     assert.equal((await c.nodes[2]!.get('hinted', 'one')).found, false);
     c.heal();
-    await eventually(async () => (await c.nodes[2]!.get('hinted', 'one')).found, 5000, 'the hint to be replayed');
+    await eventually(
+      async () => (await c.nodes[2]!.get('hinted', 'one')).found,
+      5000,
+      'the hint to be replayed',
+    );
     await eventually(() => c.nodes[0]!.status().hints.pending === 0, 2000, 'the hint to be deleted');
     assert.ok(w.version.length > 0);
   } finally {
@@ -66,7 +78,11 @@ test('read repair sends the newest version to a stale replica, and is off when s
       assert.equal(Buffer.from(r.value!).toString(), 'new');
       if (readRepair) {
         assert.deepEqual(r.repaired, ['n3']);
-        await eventually(() => c.nodes[2]!.ctx.replica.get(keyToBytes('k')) !== undefined, 2000, 'read repair');
+        await eventually(
+          () => c.nodes[2]!.ctx.replica.get(keyToBytes('k')) !== undefined,
+          2000,
+          'read repair',
+        );
       } else {
         assert.deepEqual(r.repaired, []);
         assert.equal(c.nodes[2]!.ctx.replica.get(keyToBytes('k')), undefined);
@@ -95,9 +111,20 @@ test('bad keys and values are refused with their codes and nothing is applied', 
 test('concurrent writes to one key converge to the same winner everywhere', async () => {
   const c = await startTestCluster(3, { hints: true });
   try {
-    await Promise.all(c.nodes.flatMap((n, i) => [n.put('hot', text(`from ${i}`), 'one'), n.put('hot', text(`again ${i}`), 'all')]));
-    await eventually(() => new Set(c.nodes.map((n) => n.status().digest.root)).size === 1, 3000, 'equal digests');
-    const values = await Promise.all(c.nodes.map(async (n) => Buffer.from((await n.get('hot', 'one')).value!).toString()));
+    await Promise.all(
+      c.nodes.flatMap((n, i) => [
+        n.put('hot', text(`from ${i}`), 'one'),
+        n.put('hot', text(`again ${i}`), 'all'),
+      ]),
+    );
+    await eventually(
+      () => new Set(c.nodes.map((n) => n.status().digest.root)).size === 1,
+      3000,
+      'equal digests',
+    );
+    const values = await Promise.all(
+      c.nodes.map(async (n) => Buffer.from((await n.get('hot', 'one')).value!).toString()),
+    );
     assert.equal(new Set(values).size, 1);
   } finally {
     await c.close();

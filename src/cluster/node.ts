@@ -4,18 +4,18 @@
 // runs on the node's own tick; requests only feed it.
 
 import { Counter, Registry } from 'prom-client';
-import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
 import {
   type Clock,
   HybridLogicalClock,
-  type Version,
   isAheadOfClock,
   maxClockDriftMsDefault,
+  type Version,
   versionToString,
 } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
-import { type VersionedRecord, keyToBytes, makeRecord } from '../core/record.js';
+import { keyToBytes, makeRecord, type VersionedRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
 import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
@@ -25,7 +25,7 @@ import type { BatchOp } from './batch.js';
 import { ClockCheck, type ClockView } from './clock-check.js';
 import { decodeJson, decodeKey, decodeRecords, encodeJson, encodeOptionalRecord } from './codec.js';
 import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator.js';
-import { HintStore, type HintLimits, hintLimitsDefault } from './hints.js';
+import { type HintLimits, HintStore, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
 import type {
@@ -43,9 +43,9 @@ import { ReplicationChannel, replicationRoute } from './replication-channel.js';
 import {
   AckStatus,
   type AckStatusCode,
-  type ReplicationSource,
   decodeReplicationBatch,
   encodeReplicationAck,
+  type ReplicationSource,
 } from './replication-codec.js';
 import type { InternalHandler, Transport } from './transport.js';
 
@@ -76,7 +76,9 @@ export interface NodeOptions {
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
 const refusalLogIntervalMs = 10_000;
 
-/** Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it). */
+/**
+ * Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it).
+ */
 export type RecordGuard = (record: VersionedRecord, source: ApplySource) => boolean;
 
 export class ConvergeNode implements NodeApi {
@@ -104,10 +106,21 @@ export class ConvergeNode implements NodeApi {
     const monotonicNow = options.monotonicNow ?? (() => options.clock.now());
     this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
-    const mechanisms: Mechanisms = { hints: true, readRepair: true, antiEntropy: true, ...options.mechanisms };
+    const mechanisms: Mechanisms = {
+      hints: true,
+      readRepair: true,
+      antiEntropy: true,
+      ...options.mechanisms,
+    };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
     const hints = mechanisms.hints
-      ? new HintStore(options.replica.storage, options.clock, options.random, { ...hintLimitsDefault, ...options.hintLimits }, peers.map((p) => p.id))
+      ? new HintStore(
+          options.replica.storage,
+          options.clock,
+          options.random,
+          { ...hintLimitsDefault, ...options.hintLimits },
+          peers.map((p) => p.id),
+        )
       : undefined;
     const metrics: ClusterMetrics = createClusterMetrics(this.registry, {
       hintsPending: () => hints?.pending() ?? 0,
@@ -135,12 +148,25 @@ export class ConvergeNode implements NodeApi {
       if (ok) channels.get(peer)?.markUp();
     };
     const events = { onRoom: () => admission.onRoom(), onReachable: markSeen };
-    for (const p of peers) channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events, options.defer));
+    for (const p of peers)
+      channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events, options.defer));
     registerReplicationMetrics(this.registry, replicationGauges(channels, admission, limits));
     const members = [options.id, ...peers.map((p) => p.id)];
     this.ctx = {
-      id: options.id, peers, replica: options.replica, transport: options.transport, hlc: this.hlc, limits, mechanisms, hints, metrics,
-      timers: options.timers, channels, admission, replicasFor: () => members, markSeen,
+      id: options.id,
+      peers,
+      replica: options.replica,
+      transport: options.transport,
+      hlc: this.hlc,
+      limits,
+      mechanisms,
+      hints,
+      metrics,
+      timers: options.timers,
+      channels,
+      admission,
+      replicasFor: () => members,
+      markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();
         if (!isAheadOfClock(r.version, nowMs, maxClockDriftMs)) return false;
@@ -192,7 +218,10 @@ export class ConvergeNode implements NodeApi {
   async put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult> {
     const k = this.validateKey(key);
     if (value.length > this.ctx.limits.valueBytesMax) {
-      throw new ConvergeError('VALUE_TOO_LARGE', `value of ${value.length} bytes exceeds valueBytesMax ${this.ctx.limits.valueBytesMax}`);
+      throw new ConvergeError(
+        'VALUE_TOO_LARGE',
+        `value of ${value.length} bytes exceeds valueBytesMax ${this.ctx.limits.valueBytesMax}`,
+      );
     }
     await this.admitWrite();
     return this.write(makeRecord(k, this.hlc.now(), value), consistency, 'put');
@@ -218,7 +247,8 @@ export class ConvergeNode implements NodeApi {
       const results = ops.map((o, i): BatchKeyResult => {
         const outcome = outcomes[i]!;
         const version = versionToString(records[i]!.version);
-        if (outcome instanceof ConvergeError) return { key: o.key, op: o.op, ok: false, version, error: outcome.toJSON().error };
+        if (outcome instanceof ConvergeError)
+          return { key: o.key, op: o.op, ok: false, version, error: outcome.toJSON().error };
         succeeded += 1;
         return { key: o.key, op: o.op, ok: true, version, ...outcome };
       });
@@ -240,7 +270,13 @@ export class ConvergeNode implements NodeApi {
       const { winner, replied, repaired } = await coordinateRead(this.ctx, k, consistency);
       this.ctx.metrics.reads.inc({ consistency, result: 'ok' });
       const live = winner !== undefined && !winner.tombstone;
-      return { found: live, value: live ? winner.value : undefined, version: winner ? versionToString(winner.version) : undefined, replied, repaired };
+      return {
+        found: live,
+        value: live ? winner.value : undefined,
+        version: winner ? versionToString(winner.version) : undefined,
+        replied,
+        repaired,
+      };
     } catch (err) {
       this.ctx.metrics.reads.inc({ consistency, result: 'unavailable' });
       throw err;
@@ -267,7 +303,10 @@ export class ConvergeNode implements NodeApi {
     if (key.length === 0) throw new ConvergeError('KEY_INVALID', 'the key is empty');
     const bytes = keyToBytes(key);
     if (bytes.length > this.ctx.limits.keyBytesMax) {
-      throw new ConvergeError('KEY_TOO_LONG', `key of ${bytes.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`);
+      throw new ConvergeError(
+        'KEY_TOO_LONG',
+        `key of ${bytes.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`,
+      );
     }
     return bytes;
   }
@@ -275,7 +314,8 @@ export class ConvergeNode implements NodeApi {
   private async applyFromPeer(body: Uint8Array, source: ApplySource): Promise<Uint8Array> {
     const records = decodeRecords(body, this.ctx.limits.valueBytesMax);
     for (const r of records) {
-      if (r.key.length > this.ctx.limits.keyBytesMax) throw new ConvergeError('KEY_TOO_LONG', `key of ${r.key.length} bytes exceeds keyBytesMax`);
+      if (r.key.length > this.ctx.limits.keyBytesMax)
+        throw new ConvergeError('KEY_TOO_LONG', `key of ${r.key.length} bytes exceeds keyBytesMax`);
     }
     const accepted = records.filter((r) => this.guard(r, source));
     for (const r of accepted) this.hlc.observe(r.version);
@@ -301,7 +341,10 @@ export class ConvergeNode implements NodeApi {
     const entries = decodeReplicationBatch(body, this.ctx.limits.valueBytesMax);
     for (const { record } of entries) {
       if (record.key.length > this.ctx.limits.keyBytesMax) {
-        throw new ConvergeError('KEY_TOO_LONG', `key of ${record.key.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`);
+        throw new ConvergeError(
+          'KEY_TOO_LONG',
+          `key of ${record.key.length} bytes exceeds keyBytesMax ${this.ctx.limits.keyBytesMax}`,
+        );
       }
     }
     const statuses: AckStatusCode[] = new Array(entries.length).fill(AckStatus.persisted);
@@ -343,7 +386,8 @@ export class ConvergeNode implements NodeApi {
     // A request from a peer shows it is up and sends, not that it answers: its replication channel is marked
     // up again only by an answer from it (a message's or a ping's), or a peer that sends but never answers
     // would flap between down and up and hold admission each time.
-    if (from !== undefined && this.seen.has(from)) this.seen.set(from, { ok: true, atMs: this.options.clock.now() });
+    if (from !== undefined && this.seen.has(from))
+      this.seen.set(from, { ok: true, atMs: this.options.clock.now() });
     return handler(route, body, from);
   }
 
@@ -353,10 +397,20 @@ export class ConvergeNode implements NodeApi {
     return {
       id: this.id,
       keys: replica.digest.count(),
-      digest: { root: replica.digest.rootHex(), leafBits: replica.digest.leafBits, ready: replica.digestReady },
+      digest: {
+        root: replica.digest.rootHex(),
+        leafBits: replica.digest.leafBits,
+        ready: replica.digestReady,
+      },
       peers: this.ctx.peers.map((p) => {
         const s = this.seen.get(p.id);
-        return { id: p.id, url: p.url, reachable: s?.ok ?? false, lastSeenAgeMs: s?.atMs == null ? null : now - s.atMs, hintsPending: this.ctx.hints?.pending(p.id) ?? 0 };
+        return {
+          id: p.id,
+          url: p.url,
+          reachable: s?.ok ?? false,
+          lastSeenAgeMs: s?.atMs == null ? null : now - s.atMs,
+          hintsPending: this.ctx.hints?.pending(p.id) ?? 0,
+        };
       }),
       mechanisms: { ...this.ctx.mechanisms },
       hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
@@ -402,10 +456,13 @@ export class ConvergeNode implements NodeApi {
   private async replayHints(): Promise<void> {
     const deliver = (peer: string, records: readonly VersionedRecord[]): Promise<number> => {
       const channel = this.ctx.channels.get(peer);
-      if (channel === undefined) return Promise.reject(new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`));
+      if (channel === undefined)
+        return Promise.reject(new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`));
       return channel.sendAll(records, 'hint');
     };
-    await this.ctx.hints?.replayDue(deliver, this.ctx.limits.valueBytesMax).catch(logFailure('hint replay', 'debug'));
+    await this.ctx.hints
+      ?.replayDue(deliver, this.ctx.limits.valueBytesMax)
+      .catch(logFailure('hint replay', 'debug'));
   }
 
   /**
@@ -456,17 +513,28 @@ function writeFailure(err: unknown): string {
   return err instanceof ConvergeError && err.code === 'OVERLOADED' ? 'overloaded' : 'unavailable';
 }
 
-function replicationGauges(channels: ReadonlyMap<string, ReplicationChannel>, admission: ReplicationAdmission, limits: NodeLimits) {
+function replicationGauges(
+  channels: ReadonlyMap<string, ReplicationChannel>,
+  admission: ReplicationAdmission,
+  limits: NodeLimits,
+) {
   return {
     channels: () =>
       [...channels.values()].map((c) => ({
-        peer: c.peer, records: c.pendingRecords, bytes: c.pendingBytes, messages: c.counters.messages,
-        sent: c.counters.records, failed: c.counters.failedMessages, down: c.down,
+        peer: c.peer,
+        records: c.pendingRecords,
+        bytes: c.pendingBytes,
+        messages: c.counters.messages,
+        sent: c.counters.records,
+        failed: c.counters.failedMessages,
+        down: c.down,
       })),
     limits: () => ({ records: limits.replicationQueueRecordsMax, bytes: limits.replicationQueueBytesMax }),
     admission: () => ({
-      waiting: admission.waiting(), atOnce: admission.counters.admittedAtOnce,
-      afterWait: admission.counters.admittedAfterWait, overloaded: admission.counters.overloaded,
+      waiting: admission.waiting(),
+      atOnce: admission.counters.admittedAtOnce,
+      afterWait: admission.counters.admittedAfterWait,
+      overloaded: admission.counters.overloaded,
     }),
   };
 }

@@ -8,11 +8,11 @@ import { ConvergeError } from '../core/errors.js';
 import type { VersionedRecord } from '../core/record.js';
 import {
   AckStatus,
-  type ReplicationEntry,
-  type ReplicationSource,
   decodeReplicationAck,
   encodeReplicationBatch,
   entryBytes,
+  type ReplicationEntry,
+  type ReplicationSource,
 } from './replication-codec.js';
 import type { Transport } from './transport.js';
 

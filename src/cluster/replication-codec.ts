@@ -4,8 +4,7 @@
 // record of it is applied.
 
 import { ConvergeError } from '../core/errors.js';
-import { type VersionedRecord, makeRecord } from '../core/record.js';
-import { WireReader, WireWriter, invalid } from '../core/wire-buffer.js';
+import { makeRecord, type VersionedRecord } from '../core/record.js';
 import {
   keyBytesWireMax,
   readHeader,
@@ -13,6 +12,7 @@ import {
   valueBytesWireMax,
   wireVersion,
 } from '../core/wire.js';
+import { invalid, WireReader, WireWriter } from '../core/wire-buffer.js';
 
 /** Message types of the replication path, beside the reconciliation types 1–8 of core/wire.ts. */
 export const ReplicationMessageType = { batch: 16, ack: 17 } as const;

@@ -8,11 +8,11 @@ import type { ConvergeNode } from './node.js';
 import { replicationRoute } from './replication-channel.js';
 import {
   AckStatus,
-  type ReplicationEntry,
   decodeReplicationAck,
   decodeReplicationBatch,
   encodeReplicationAck,
   encodeReplicationBatch,
+  type ReplicationEntry,
 } from './replication-codec.js';
 import type { InternalHandler } from './transport.js';
 

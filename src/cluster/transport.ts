@@ -16,4 +16,8 @@ export interface Transport {
 }
 
 /** What a node offers its peers: the handler the server (or the simulated network) calls. */
-export type InternalHandler = (route: string, body: Uint8Array, from: string | undefined) => Promise<Uint8Array>;
+export type InternalHandler = (
+  route: string,
+  body: Uint8Array,
+  from: string | undefined,
+) => Promise<Uint8Array>;

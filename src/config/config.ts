@@ -4,8 +4,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { symbolsMaxLimit, symbolsMaxMin } from '../core/riblt.js';
-import { syncPolicies, type SyncPolicy } from '../storage/storage.js';
-import { configError, parseDuration, parseInteger, parseListen, parsePeers, parseSize, validateNodeId } from './parse.js';
+import { type SyncPolicy, syncPolicies } from '../storage/storage.js';
+import {
+  configError,
+  parseDuration,
+  parseInteger,
+  parseListen,
+  parsePeers,
+  parseSize,
+  validateNodeId,
+} from './parse.js';
 
 export interface NodeConfig {
   readonly id: string;
@@ -14,7 +22,11 @@ export interface NodeConfig {
   readonly peers: ReadonlyArray<{ readonly id: string; readonly url: string }>;
   readonly sync: SyncPolicy;
   readonly aeIntervalMs: number;
-  readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean; readonly antiEntropy: boolean };
+  readonly mechanisms: {
+    readonly hints: boolean;
+    readonly readRepair: boolean;
+    readonly antiEntropy: boolean;
+  };
   readonly limits: {
     readonly keyBytesMax: number;
     readonly valueBytesMax: number;
@@ -25,7 +37,9 @@ export interface NodeConfig {
   readonly storageRetryMs: number;
   /** Outgoing connections to peers leave from the listen address when it is a specific IP. */
   readonly bindOutgoing: boolean;
-  /** Coalesced replication and write admission (docs/operations.md, "Replication queues and back-pressure"). */
+  /**
+   * Coalesced replication and write admission (docs/operations.md, "Replication queues and back-pressure").
+   */
   readonly replication: {
     readonly replicationQueueRecordsMax: number;
     readonly replicationQueueBytesMax: number;
@@ -36,18 +50,25 @@ export interface NodeConfig {
     readonly batchKeysMax: number;
     readonly batchBytesMax: number;
   };
-  readonly hints: { readonly hintsPerPeerMax: number; readonly hintBytesMax: number; readonly hintAgeMsMax: number };
+  readonly hints: {
+    readonly hintsPerPeerMax: number;
+    readonly hintBytesMax: number;
+    readonly hintAgeMsMax: number;
+  };
   readonly leafBits: number;
   /** Coded symbols kept for the symbol path (16 bytes each); 0 turns the path off. */
   readonly symbolsMax: number;
-  /** Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts). */
+  /**
+   * Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts).
+   */
   readonly tombstoneGraceMs: number;
   /** Versions stamped further ahead of this clock are refused on every path; past it, no coordinating. */
   readonly maxClockDriftMs: number;
   readonly aeThrottle: { readonly recordsPerSecondMax: number; readonly bytesPerSecondMax: number };
   /**
    * Sessions at once per node (either side began them), bytes one round carries each way, how long building
-   * one round (or the answer to one) may take, records per repair batch, repair batches in flight per session.
+   * one round (or the answer to one) may take, records per repair batch, repair batches in flight per
+   * session.
    */
   readonly aeSessions: {
     readonly sessionsMax: number;
@@ -56,20 +77,36 @@ export interface NodeConfig {
     readonly repairBatchRecordsMax: number;
     readonly repairBatchesInFlightMax: number;
   };
-  /** The repair rate backing off while the node's event loop is busier than the target (docs/anti-entropy.md). */
+  /**
+   * The repair rate backing off while the node's event loop is busier than the target (docs/anti-entropy.md).
+   */
   readonly aeAdaptive: {
     readonly enabled: boolean;
     readonly loopBusyPercentTarget: number;
     readonly intervalMs: number;
     readonly recordsPerSecondMin: number;
   };
-  /** Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/serve-offload.ts). */
+  /**
+   * Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/serve-offload.ts).
+   */
   readonly aeServeWorker: boolean;
-  /** Background digest verification (src/replica/verify.ts): pause between passes, pace, delay after a start. */
-  readonly verification: { readonly passIntervalMs: number; readonly recordsPerSecondMax: number; readonly startDelayMs: number };
+  /**
+   * Background digest verification (src/replica/verify.ts): pause between passes, pace, delay after a start.
+   */
+  readonly verification: {
+    readonly passIntervalMs: number;
+    readonly recordsPerSecondMax: number;
+    readonly startDelayMs: number;
+  };
   readonly logLevel: string;
-  /** Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers. */
-  readonly tls: { readonly certFile: string | null; readonly keyFile: string | null; readonly caFile: string | null };
+  /**
+   * Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers.
+   */
+  readonly tls: {
+    readonly certFile: string | null;
+    readonly keyFile: string | null;
+    readonly caFile: string | null;
+  };
   /** Bearer tokens for the public API (docs/security.md); null leaves the public API open. */
   readonly clientTokensFile: string | null;
   /** How often the tokens file is checked for changes (it is also reloaded on SIGHUP). */
@@ -145,7 +182,10 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
 /** Secrets are read from their own variables, never taken as settings. */
 const secretEnvNames = new Set(['CONVERGE_CLUSTER_SECRET', 'CONVERGE_TOKEN']);
 
-const fileSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.object({ id: z.string(), url: z.string() }))]));
+const fileSchema = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.boolean(), z.array(z.object({ id: z.string(), url: z.string() }))]),
+);
 
 /** Reads a JSON config file whose keys are flag names (`"ae-interval": "2s"`). */
 export function readConfigFile(path: string): RawSettings {
@@ -159,7 +199,11 @@ export function readConfigFile(path: string): RawSettings {
   if (!result.success) throw configError(`--config ${path}: expected an object of flag names to values`);
   const out: RawSettings = {};
   for (const [k, v] of Object.entries(result.data)) {
-    out[k] = Array.isArray(v) ? v.map((p) => `${p.id}=${p.url}`).join(',') : typeof v === 'number' ? String(v) : v;
+    out[k] = Array.isArray(v)
+      ? v.map((p) => `${p.id}=${p.url}`).join(',')
+      : typeof v === 'number'
+        ? String(v)
+        : v;
   }
   return out;
 }
@@ -185,10 +229,14 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
   };
   const bool = (k: string): boolean => raw[k] === true || raw[k] === 'true';
   const sync = str('sync');
-  if (!syncPolicies.includes(sync as SyncPolicy)) throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
+  if (!syncPolicies.includes(sync as SyncPolicy))
+    throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
   const id = validateNodeId('--id', str('id'));
-  const optional = (k: string): string | null => (typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : null);
-  const peers = parsePeers('--peers', typeof raw.peers === 'string' ? raw.peers : '').filter((p) => p.id !== id);
+  const optional = (k: string): string | null =>
+    typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : null;
+  const peers = parsePeers('--peers', typeof raw.peers === 'string' ? raw.peers : '').filter(
+    (p) => p.id !== id,
+  );
   const tls = parseTls(optional('tls-cert'), optional('tls-key'), optional('tls-ca'), peers);
   return {
     id,
@@ -220,25 +268,42 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     aeServeWorker: bool('ae-serve-worker'),
     verification: {
       passIntervalMs: parseDuration('--verify-interval', str('verify-interval')),
-      recordsPerSecondMax: parseInteger('--verify-records-per-second', str('verify-records-per-second'), 1, 1e9),
+      recordsPerSecondMax: parseInteger(
+        '--verify-records-per-second',
+        str('verify-records-per-second'),
+        1,
+        1e9,
+      ),
       startDelayMs: parseDuration('--verify-start-delay', str('verify-start-delay')),
     },
     logLevel: str('log-level'),
     tls,
     clientTokensFile: optional('client-tokens-file'),
     clientTokensPollMs: parseDuration('--client-tokens-poll', str('client-tokens-poll')),
-    operatorActionWarnAfterMs: parseDuration('--operator-action-warn-after', str('operator-action-warn-after')),
+    operatorActionWarnAfterMs: parseDuration(
+      '--operator-action-warn-after',
+      str('operator-action-warn-after'),
+    ),
     http: parseHttpLimits(str),
   };
 }
 
-function parseTls(certFile: string | null, keyFile: string | null, caFile: string | null, peers: ReadonlyArray<{ id: string; url: string }>): NodeConfig['tls'] {
+function parseTls(
+  certFile: string | null,
+  keyFile: string | null,
+  caFile: string | null,
+  peers: ReadonlyArray<{ id: string; url: string }>,
+): NodeConfig['tls'] {
   if ((certFile === null) !== (keyFile === null)) {
-    throw configError(`--tls-cert and --tls-key go together (only ${certFile === null ? '--tls-key' : '--tls-cert'} is set)`);
+    throw configError(
+      `--tls-cert and --tls-key go together (only ${certFile === null ? '--tls-key' : '--tls-cert'} is set)`,
+    );
   }
   const plain = peers.find((p) => p.url.startsWith('http:'));
   if (certFile !== null && plain !== undefined) {
-    throw configError(`--peers: peer ${plain.id} is ${plain.url}, but this node serves TLS (--tls-cert): list peers as https://`);
+    throw configError(
+      `--peers: peer ${plain.id} is ${plain.url}, but this node serves TLS (--tls-cert): list peers as https://`,
+    );
   }
   return { certFile, keyFile, caFile };
 }
@@ -247,11 +312,29 @@ function parseReplication(str: (k: string) => string): NodeConfig['replication']
   // A zero admission wait is allowed: refuse at once when a queue is full.
   const wait = str('admission-wait-max');
   return {
-    replicationQueueRecordsMax: parseInteger('--replication-queue-records-max', str('replication-queue-records-max'), 1, 1e8),
+    replicationQueueRecordsMax: parseInteger(
+      '--replication-queue-records-max',
+      str('replication-queue-records-max'),
+      1,
+      1e8,
+    ),
     replicationQueueBytesMax: parseSize('--replication-queue-bytes-max', str('replication-queue-bytes-max')),
-    replicationMessageRecordsMax: parseInteger('--replication-message-records-max', str('replication-message-records-max'), 1, 65_536),
-    replicationMessageBytesMax: parseSize('--replication-message-bytes-max', str('replication-message-bytes-max')),
-    replicationMessagesInFlightMax: parseInteger('--replication-messages-in-flight', str('replication-messages-in-flight'), 1, 64),
+    replicationMessageRecordsMax: parseInteger(
+      '--replication-message-records-max',
+      str('replication-message-records-max'),
+      1,
+      65_536,
+    ),
+    replicationMessageBytesMax: parseSize(
+      '--replication-message-bytes-max',
+      str('replication-message-bytes-max'),
+    ),
+    replicationMessagesInFlightMax: parseInteger(
+      '--replication-messages-in-flight',
+      str('replication-messages-in-flight'),
+      1,
+      64,
+    ),
     admissionWaitMsMax: wait.trim() === '0' ? 0 : parseDuration('--admission-wait-max', wait),
     batchKeysMax: parseInteger('--batch-keys-max', str('batch-keys-max'), 1, 65_536),
     batchBytesMax: parseSize('--batch-bytes-max', str('batch-bytes-max')),
@@ -268,7 +351,9 @@ function parseHttpLimits(str: (k: string) => string): NodeConfig['http'] {
   };
   // Node refuses a headers timeout longer than the whole-request timeout.
   if (http.headersTimeoutMs > http.receiveTimeoutMs) {
-    throw configError(`--headers-timeout (${http.headersTimeoutMs} ms) must not exceed --receive-timeout (${http.receiveTimeoutMs} ms)`);
+    throw configError(
+      `--headers-timeout (${http.headersTimeoutMs} ms) must not exceed --receive-timeout (${http.receiveTimeoutMs} ms)`,
+    );
   }
   return http;
 }
@@ -296,14 +381,29 @@ function parseAntiEntropy(
       sessionsMax: parseInteger('--ae-sessions-max', str('ae-sessions-max'), 1, 1000),
       roundBytesMax: parseSize('--ae-round-bytes-max', str('ae-round-bytes-max')),
       roundBusyMsMax: parseDuration('--ae-round-busy-max', str('ae-round-busy-max')),
-      repairBatchRecordsMax: parseInteger('--ae-repair-batch-records-max', str('ae-repair-batch-records-max'), 1, 65_536),
-      repairBatchesInFlightMax: parseInteger('--ae-repair-batches-in-flight', str('ae-repair-batches-in-flight'), 1, 64),
+      repairBatchRecordsMax: parseInteger(
+        '--ae-repair-batch-records-max',
+        str('ae-repair-batch-records-max'),
+        1,
+        65_536,
+      ),
+      repairBatchesInFlightMax: parseInteger(
+        '--ae-repair-batches-in-flight',
+        str('ae-repair-batches-in-flight'),
+        1,
+        64,
+      ),
     },
     aeAdaptive: {
       enabled: bool('ae-adaptive'),
       loopBusyPercentTarget: parseInteger('--ae-loop-busy-target', str('ae-loop-busy-target'), 1, 100),
       intervalMs: parseDuration('--ae-adapt-interval', str('ae-adapt-interval')),
-      recordsPerSecondMin: parseInteger('--ae-records-per-second-min', str('ae-records-per-second-min'), 1, 1e9),
+      recordsPerSecondMin: parseInteger(
+        '--ae-records-per-second-min',
+        str('ae-records-per-second-min'),
+        1,
+        1e9,
+      ),
     },
   };
 }

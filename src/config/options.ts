@@ -27,7 +27,11 @@ export const serveOptions: readonly ServeOption[] = [
   { name: 'peers', arg: 'list', help: 'the other replicas: ID=URL,ID=URL', otherwise: 'none' },
   { name: 'ae-interval', arg: 'duration', help: 'anti-entropy interval, with a unit: 500ms, 2s, 10m' },
   { name: 'sync', arg: 'policy', help: 'always | group | none (see docs/operations.md)' },
-  { name: 'ae-symbols', arg: 'n', help: 'coded symbols kept for one-round-trip discovery (16 bytes each; 0: off)' },
+  {
+    name: 'ae-symbols',
+    arg: 'n',
+    help: 'coded symbols kept for one-round-trip discovery (16 bytes each; 0: off)',
+  },
   { name: 'leaf-bits', arg: 'n', help: 'digest leaves = 2^n (all replicas must agree)' },
   { name: 'key-bytes-max', arg: 'n', help: 'longest key in bytes' },
   { name: 'value-bytes-max', arg: 'size', help: 'largest value' },
@@ -38,7 +42,11 @@ export const serveOptions: readonly ServeOption[] = [
     help: 'bounds every request to a peer, connecting included (a coordinator waits this long for replicas)',
   },
   { name: 'storage-retry', arg: 'duration', help: 'after a failed storage write, refuse writes this long' },
-  { name: 'log-level', arg: 'level', help: 'fatal | error | warn | info | debug | trace | silent (JSON lines on stderr)' },
+  {
+    name: 'log-level',
+    arg: 'level',
+    help: 'fatal | error | warn | info | debug | trace | silent (JSON lines on stderr)',
+  },
   {
     name: 'tombstone-grace',
     arg: 'duration',

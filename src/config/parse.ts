@@ -20,19 +20,29 @@ export function parseDuration(option: string, text: string): number {
   return Math.round(ms);
 }
 
-const sizeUnits: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
+const sizeUnits: Record<string, number> = {
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+};
 
 /** `512`, `64KiB`, `1MiB`, `2GiB` (bytes). */
 export function parseSize(option: string, text: string): number {
   const m = /^(\d+)\s*([a-zA-Z]*)$/.exec(text.trim());
   const unit = sizeUnits[(m?.[2] ?? '').toLowerCase() || 'b'];
-  if (m === null || unit === undefined) throw configError(`${option}: "${text}" is not a size (examples: 512, 64KiB, 1MiB)`);
+  if (m === null || unit === undefined)
+    throw configError(`${option}: "${text}" is not a size (examples: 512, 64KiB, 1MiB)`);
   return Number(m[1]) * unit;
 }
 
 export function parseInteger(option: string, text: string, min: number, max: number): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw configError(`${option}: "${text}" must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw configError(`${option}: "${text}" must be an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -56,7 +66,10 @@ export function parsePeers(option: string, text: string): Array<{ id: string; ur
     const eq = part.indexOf('=');
     if (eq <= 0) throw configError(`${option}: "${part}" is not ID=URL`);
     const id = part.slice(0, eq).trim();
-    const url = part.slice(eq + 1).trim().replace(/\/+$/, '');
+    const url = part
+      .slice(eq + 1)
+      .trim()
+      .replace(/\/+$/, '');
     validateNodeId(option, id);
     try {
       const u = new URL(url);
@@ -75,7 +88,8 @@ export function parsePeers(option: string, text: string): Array<{ id: string; ur
 }
 
 export function validateNodeId(option: string, id: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw configError(`${option}: node id "${id}" must be 1-64 characters of A-Z a-z 0-9 _ . -`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id))
+    throw configError(`${option}: node id "${id}" must be 1-64 characters of A-Z a-z 0-9 _ . -`);
   return id;
 }
 

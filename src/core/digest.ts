@@ -23,7 +23,10 @@ export class DigestTree {
   private readonly levels: Uint32Array[];
 
   constructor(leafBits: number = leafBitsDefault) {
-    assert(Number.isInteger(leafBits) && leafBits >= leafBitsMin && leafBits <= leafBitsMax, 'leafBits in range');
+    assert(
+      Number.isInteger(leafBits) && leafBits >= leafBitsMin && leafBits <= leafBitsMax,
+      'leafBits in range',
+    );
     this.leafBits = leafBits;
     this.levels = [];
     for (let l = 0; l <= leafBits; l++) this.levels.push(new Uint32Array(3 * 2 ** l));
@@ -119,7 +122,10 @@ export class DigestTree {
  * The token range [start, end) covered by node (level, index), as 8-byte big-endian tokens; `end` is
  * undefined for the last node of a level (the range runs to the end of the keyspace).
  */
-export function prefixRange(level: number, index: number): { start: Uint8Array; end: Uint8Array | undefined } {
+export function prefixRange(
+  level: number,
+  index: number,
+): { start: Uint8Array; end: Uint8Array | undefined } {
   assert(level >= 0 && level <= 32, 'prefix level within 32 bits');
   const span = 2 ** (32 - level);
   const startHi = index * span;

@@ -61,10 +61,16 @@ export function valueHash(value: Uint8Array): Hash64 {
  * Fingerprint of one record: covers the key, the encoded version, the tombstone flag and the value's hash, so
  * a replica whose value bytes rotted under an unchanged version has a different fingerprint.
  */
-export function fingerprintOf(key: Uint8Array, encodedVersion: Uint8Array, tombstone: boolean, vh: Hash64): Hash64 {
+export function fingerprintOf(
+  key: Uint8Array,
+  encodedVersion: Uint8Array,
+  tombstone: boolean,
+  vh: Hash64,
+): Hash64 {
   const length = 2 + key.length + encodedVersion.length + 1 + 8;
   // One scratch buffer for every fingerprint (hashing is synchronous): no allocation per record.
-  if (fingerprintScratch.length < length) fingerprintScratch = new Uint8Array(Math.max(length, 2 * fingerprintScratch.length));
+  if (fingerprintScratch.length < length)
+    fingerprintScratch = new Uint8Array(Math.max(length, 2 * fingerprintScratch.length));
   const buf = fingerprintScratch;
   buf[0] = key.length >>> 8;
   buf[1] = key.length;

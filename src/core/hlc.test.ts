@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { HybridLogicalClock, compareVersions, isAheadOfClock } from './hlc.js';
+import { compareVersions, HybridLogicalClock, isAheadOfClock } from './hlc.js';
 
 test('isAheadOfClock: exactly the versions more than the bound ahead of the clock', () => {
   fc.assert(

@@ -19,7 +19,9 @@ export interface Clock {
 }
 
 export const counterMax = 0xffff;
-/** How far ahead of a receiver's clock a version may be stamped (`--max-clock-drift`); the HLC's guard too. */
+/**
+ * How far ahead of a receiver's clock a version may be stamped (`--max-clock-drift`); the HLC's guard too.
+ */
 export const maxClockDriftMsDefault = 60_000;
 
 /**

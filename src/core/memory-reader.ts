@@ -4,7 +4,7 @@
 import { DigestTree } from './digest.js';
 import { tokenOf } from './hash.js';
 import type { ReplicaReader } from './reconcile-types.js';
-import { type VersionedRecord, supersedes } from './record.js';
+import { supersedes, type VersionedRecord } from './record.js';
 import { CodedSymbols } from './riblt.js';
 
 const id = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
@@ -46,7 +46,11 @@ export class MemoryReplica implements ReplicaReader {
     return [...this.records.values()].map((e) => e.record);
   }
 
-  *scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit = Number.POSITIVE_INFINITY): Iterable<{ token: Uint8Array; record: VersionedRecord }> {
+  *scanTokens(
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit = Number.POSITIVE_INFINITY,
+  ): Iterable<{ token: Uint8Array; record: VersionedRecord }> {
     if (this.sorted === null) {
       this.sorted = [...this.records.keys()].sort((a, b) => {
         const ka = id(this.records.get(a)!.token) + a;

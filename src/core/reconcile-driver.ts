@@ -1,26 +1,26 @@
 // Runs a reconciliation to the end over any request/response channel, and answers the repair messages.
 // The anti-entropy sessions, `converge diff`, the benchmarks and the property tests all drive it.
 
-import { ConvergeError } from './errors.js';
-import type { Reconciler } from './reconciler.js';
-import type { Difference, ReplicaReader } from './reconcile-types.js';
-import type { VersionedRecord } from './record.js';
 import { prefixRange } from './digest.js';
+import { ConvergeError } from './errors.js';
+import { type ResponderLimits, responderLimitsDefault, respondRound } from './reconcile-responder.js';
+import type { Difference, ReplicaReader } from './reconcile-types.js';
+import type { Reconciler } from './reconciler.js';
+import type { VersionedRecord } from './record.js';
 import { compareBytes } from './sorted.js';
+import { respondItemHeaders, respondSymbols } from './symbol-responder.js';
+import { MessageType, peekType } from './wire.js';
 import {
-  type RangeFetchRequest,
-  type RangeFetchResponse,
   decodeFetchRequest,
   decodePushRequest,
   decodeRangeFetchRequest,
   encodeFetchResponse,
   encodePushResponse,
   encodeRangeFetchResponse,
+  type RangeFetchRequest,
+  type RangeFetchResponse,
   recordWireBytes,
 } from './wire-repair.js';
-import { MessageType, peekType } from './wire.js';
-import { respondRound, responderLimitsDefault, type ResponderLimits } from './reconcile-responder.js';
-import { respondItemHeaders, respondSymbols } from './symbol-responder.js';
 import { SymbolMessageType } from './wire-symbols.js';
 
 export type Exchange = (request: Uint8Array) => Promise<Uint8Array>;
@@ -45,7 +45,10 @@ export interface RepairResponderLimits extends ResponderLimits {
   readonly fetchResponseBytesMax: number;
 }
 
-export const repairResponderLimitsDefault: RepairResponderLimits = { ...responderLimitsDefault, fetchResponseBytesMax: 8 * 2 ** 20 };
+export const repairResponderLimitsDefault: RepairResponderLimits = {
+  ...responderLimitsDefault,
+  fetchResponseBytesMax: 8 * 2 ** 20,
+};
 
 /** Answers any reconciliation or repair message; `apply` merges pushed records into the replica. */
 export async function respond(
@@ -66,7 +69,8 @@ export async function respond(
     const { roundBusyMsMax = Number.POSITIVE_INFINITY, busyNow = () => 0 } = limits;
     const startedAt = busyNow();
     for (const key of keys) {
-      if (processed > 0 && (size > limits.fetchResponseBytesMax || busyNow() - startedAt >= roundBusyMsMax)) break;
+      if (processed > 0 && (size > limits.fetchResponseBytesMax || busyNow() - startedAt >= roundBusyMsMax))
+        break;
       const r = reader.get(key);
       if (r !== undefined) {
         records.push(r);
@@ -77,7 +81,9 @@ export async function respond(
     return encodeFetchResponse({ processed, records });
   }
   if (type === MessageType.rangeFetchRequest) {
-    return encodeRangeFetchResponse(answerRangeFetch(reader, decodeRangeFetchRequest(bytes), limits.fetchResponseBytesMax));
+    return encodeRangeFetchResponse(
+      answerRangeFetch(reader, decodeRangeFetchRequest(bytes), limits.fetchResponseBytesMax),
+    );
   }
   if (type === MessageType.pushRequest) return encodePushResponse(await apply(decodePushRequest(bytes)));
   throw new ConvergeError('PROTOCOL_INVALID', `message type ${type} is not a request`);
@@ -87,7 +93,11 @@ export async function respond(
  * Every record under the requested prefixes, in token order, up to the record and byte bounds; a range cut
  * short comes with the cursor to continue it from.
  */
-export function answerRangeFetch(reader: Pick<ReplicaReader, 'scanTokens'>, req: RangeFetchRequest, bytesMax: number): RangeFetchResponse {
+export function answerRangeFetch(
+  reader: Pick<ReplicaReader, 'scanTokens'>,
+  req: RangeFetchRequest,
+  bytesMax: number,
+): RangeFetchResponse {
   const records: VersionedRecord[] = [];
   let size = 0;
   let lastToken: Uint8Array | undefined;
@@ -98,7 +108,12 @@ export function answerRangeFetch(reader: Pick<ReplicaReader, 'scanTokens'>, req:
     const from = after !== undefined && compareBytes(after.token, start) > 0 ? after.token : start;
     for (const { token, record } of reader.scanTokens(from, end)) {
       // Records sharing the cursor's token come in key order: skip up to and including the cursor's key.
-      if (after !== undefined && compareBytes(token, after.token) === 0 && compareBytes(record.key, after.key) <= 0) continue;
+      if (
+        after !== undefined &&
+        compareBytes(token, after.token) === 0 &&
+        compareBytes(record.key, after.key) <= 0
+      )
+        continue;
       if (records.length >= req.recordsMax || (records.length > 0 && size > bytesMax)) {
         return { processed: i, next: { token: lastToken!, key: records[records.length - 1]!.key }, records };
       }

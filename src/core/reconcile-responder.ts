@@ -3,19 +3,25 @@
 
 import { prefixRange } from './digest.js';
 import { ConvergeError } from './errors.js';
-import { type ReconcileLimits, fpKey, preferEntries, reconcileLimitsDefault, saltedHash } from './reconcile-shared.js';
-import type { ReplicaReader } from './reconcile-types.js';
-import { recordWireBytes } from './wire-repair.js';
 import {
-  type RecordHeader,
-  type RequestItem,
-  type ResponseResult,
-  type WireNodeHash,
+  fpKey,
+  preferEntries,
+  type ReconcileLimits,
+  reconcileLimitsDefault,
+  saltedHash,
+} from './reconcile-shared.js';
+import type { ReplicaReader } from './reconcile-types.js';
+import {
   childCount,
   decodeRoundRequest,
   encodeRoundResponse,
   entriesPerItemMax,
+  type RecordHeader,
+  type RequestItem,
+  type ResponseResult,
+  type WireNodeHash,
 } from './wire.js';
+import { recordWireBytes } from './wire-repair.js';
 
 export interface ResponderLimits extends ReconcileLimits {
   /** Stop answering further items once the response is this large (the initiator resends the rest). */
@@ -29,15 +35,25 @@ export interface ResponderLimits extends ReconcileLimits {
   readonly busyNow?: () => number;
 }
 
-export const responderLimitsDefault: ResponderLimits = { ...reconcileLimitsDefault, responseBytesMax: 4 * 2 ** 20 };
+export const responderLimitsDefault: ResponderLimits = {
+  ...reconcileLimitsDefault,
+  responseBytesMax: 4 * 2 ** 20,
+};
 
 const noClock = (): number => 0;
 
-export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: ResponderLimits = responderLimitsDefault): Uint8Array {
+export function respondRound(
+  reader: ReplicaReader,
+  bytes: Uint8Array,
+  limits: ResponderLimits = responderLimitsDefault,
+): Uint8Array {
   const req = decodeRoundRequest(bytes);
   const leafBits = reader.digest.leafBits;
   if (req.leafBits !== leafBits) {
-    throw new ConvergeError('CONFLICT', `digest shapes differ: the peer has ${req.leafBits} leaf bits, this node ${leafBits}`);
+    throw new ConvergeError(
+      'CONFLICT',
+      `digest shapes differ: the peer has ${req.leafBits} leaf bits, this node ${leafBits}`,
+    );
   }
   const session: ReconcileLimits = { branchBits: req.branchBits, entriesMax: limits.entriesMax };
   const results: ResponseResult[] = [];
@@ -54,7 +70,13 @@ export function respondRound(reader: ReplicaReader, bytes: Uint8Array, limits: R
 }
 
 /** Appends the results for one item; returns their estimated size in bytes. */
-function answerItem(reader: ReplicaReader, item: RequestItem, salt: number, limits: ReconcileLimits, out: ResponseResult[]): number {
+function answerItem(
+  reader: ReplicaReader,
+  item: RequestItem,
+  salt: number,
+  limits: ReconcileLimits,
+  out: ResponseResult[],
+): number {
   const digest = reader.digest;
   if (item.kind === 'root') {
     const own = digest.root();
@@ -79,7 +101,9 @@ function answerItem(reader: ReplicaReader, item: RequestItem, salt: number, limi
   return diffEntries(reader, item.level, item.index, item.fps, out);
 }
 
-/** What the responder says about a node that differs: empty, small (send entries), all headers, or children. */
+/**
+ * What the responder says about a node that differs: empty, small (send entries), all headers, or children.
+ */
 function describeDiffering(
   reader: ReplicaReader,
   level: number,
@@ -110,7 +134,13 @@ function describeDiffering(
   return 6 + n * 5;
 }
 
-function diffEntries(reader: ReplicaReader, level: number, index: number, fps: readonly (readonly [number, number])[], out: ResponseResult[]): number {
+function diffEntries(
+  reader: ReplicaReader,
+  level: number,
+  index: number,
+  fps: readonly (readonly [number, number])[],
+  out: ResponseResult[],
+): number {
   const { start, end } = prefixRange(level, index);
   const own = [...reader.scanTokens(start, end, entriesPerItemMax + 1)];
   if (own.length > entriesPerItemMax) {

@@ -19,7 +19,10 @@ export const reconcileLimitsDefault: ReconcileLimits = { branchBits: 2, entriesM
 export function saltedHash(node: DigestNode, salt: number): number {
   let h = Math.imul((node.hi ^ salt) >>> 0, 0x85ebca6b) ^ node.lo;
   h = Math.imul((h ^ (h >>> 13)) >>> 0, 0xc2b2ae35);
-  h ^= Math.imul((node.lo ^ ((salt << 11) | (salt >>> 21)) ^ Math.imul(node.count, 0x9e3779b1)) >>> 0, 0x27d4eb2f);
+  h ^= Math.imul(
+    (node.lo ^ ((salt << 11) | (salt >>> 21)) ^ Math.imul(node.count, 0x9e3779b1)) >>> 0,
+    0x27d4eb2f,
+  );
   h = Math.imul((h ^ (h >>> 16)) >>> 0, 0x165667b1);
   return (h ^ (h >>> 15)) >>> 0;
 }
@@ -38,12 +41,20 @@ const headerBytes = recordOverheadBytes + keyBytesTypical;
  * the initiator's fingerprints plus a header for each record the responder holds beyond them (which then has
  * to be fetched by key); descending lets the parts the initiator holds nothing of be fetched as whole ranges.
  */
-export function preferEntries(level: number, leafBits: number, limits: ReconcileLimits, initiatorCount: number, responderCount: number): boolean {
+export function preferEntries(
+  level: number,
+  leafBits: number,
+  limits: ReconcileLimits,
+  initiatorCount: number,
+  responderCount: number,
+): boolean {
   if (Math.max(initiatorCount, responderCount) > limits.entriesMax) return level >= leafBits;
   if (level >= leafBits) return true;
   const children = childCount(level, leafBits, limits.branchBits);
-  const listCost = fingerprintBytes * initiatorCount + headerBytes * Math.max(0, responderCount - initiatorCount);
-  const descendCost = children * nodeHashBytes + (fingerprintBytes * Math.max(initiatorCount, responderCount)) / children;
+  const listCost =
+    fingerprintBytes * initiatorCount + headerBytes * Math.max(0, responderCount - initiatorCount);
+  const descendCost =
+    children * nodeHashBytes + (fingerprintBytes * Math.max(initiatorCount, responderCount)) / children;
   return listCost <= descendCost;
 }
 

@@ -11,7 +11,11 @@ export interface ReplicaReader {
   /** Coded symbols over the same records, when the replica keeps them (the symbol path needs them). */
   readonly symbols?: CodedSymbols | undefined;
   get(key: Uint8Array): VersionedRecord | undefined;
-  scanTokens(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<{ readonly token: Uint8Array; readonly record: VersionedRecord }>;
+  scanTokens(
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    limit?: number,
+  ): Iterable<{ readonly token: Uint8Array; readonly record: VersionedRecord }>;
 }
 
 /**
@@ -21,6 +25,16 @@ export interface ReplicaReader {
  * holds under it is missing here (remote-range, fetched whole).
  */
 export type Difference =
-  | { readonly kind: 'key'; readonly key: Uint8Array; readonly local: VersionedRecord | undefined; readonly remote: RecordHeader | undefined }
+  | {
+      readonly kind: 'key';
+      readonly key: Uint8Array;
+      readonly local: VersionedRecord | undefined;
+      readonly remote: RecordHeader | undefined;
+    }
   | { readonly kind: 'local-range'; readonly level: number; readonly index: number; readonly records: number }
-  | { readonly kind: 'remote-range'; readonly level: number; readonly index: number; readonly records: number };
+  | {
+      readonly kind: 'remote-range';
+      readonly level: number;
+      readonly index: number;
+      readonly records: number;
+    };

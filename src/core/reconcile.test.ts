@@ -7,18 +7,18 @@ import { MemoryReplica } from './memory-reader.js';
 import { answerRangeFetch, repairResponderLimitsDefault, respond } from './reconcile-driver.js';
 import type { Difference } from './reconcile-types.js';
 import { Reconciler } from './reconciler.js';
-import { type VersionedRecord, fpEquals, keyToBytes, keyToString, makeRecord } from './record.js';
+import { fpEquals, keyToBytes, keyToString, makeRecord, type VersionedRecord } from './record.js';
 import { planKey } from './repair-plan.js';
+import { decodeRoundRequest, decodeRoundResponse } from './wire.js';
 import {
-  type RangeCursor,
   decodeFetchResponse,
   decodePushResponse,
   decodeRangeFetchResponse,
   encodeFetchRequest,
   encodePushRequest,
   encodeRangeFetchRequest,
+  type RangeCursor,
 } from './wire-repair.js';
-import { decodeRoundRequest, decodeRoundResponse } from './wire.js';
 
 interface Op {
   key: number;
@@ -60,23 +60,32 @@ function bruteForce(a: MemoryReplica, b: MemoryReplica): Set<string> {
   return out;
 }
 
-/** A clock that advances one millisecond each time it is read: every item of a round costs "a millisecond". */
+/**
+ * A clock that advances one millisecond each time it is read: every item of a round costs "a millisecond".
+ */
 function tickingClock(): () => number {
   let ms = 0;
   return () => ms++;
 }
 
 /**
- * Runs a full session from a against b, with a checkpoint/resume after `resumeAfter` rounds. With `busyMsMax`,
- * both sides time their work per round on a ticking clock and stop at that bound.
+ * Runs a full session from a against b, with a checkpoint/resume after `resumeAfter` rounds. With
+ * `busyMsMax`, both sides time their work per round on a ticking clock and stop at that bound.
  */
 async function session(
   a: MemoryReplica,
   b: MemoryReplica,
   opts: { salt: number; branchBits: number; roundBytesMax: number; resumeAfter: number; busyMsMax?: number },
 ) {
-  const busy = opts.busyMsMax === undefined ? {} : { roundBusyMsMax: opts.busyMsMax, busyNow: tickingClock() };
-  const options = { salt: opts.salt, branchBits: opts.branchBits, roundBytesMax: opts.roundBytesMax, entriesMax: 64, ...busy };
+  const busy =
+    opts.busyMsMax === undefined ? {} : { roundBusyMsMax: opts.busyMsMax, busyNow: tickingClock() };
+  const options = {
+    salt: opts.salt,
+    branchBits: opts.branchBits,
+    roundBytesMax: opts.roundBytesMax,
+    entriesMax: 64,
+    ...busy,
+  };
   const limits = { ...repairResponderLimitsDefault, ...busy };
   let rec = new Reconciler(a, options);
   const diffs: Difference[] = [];
@@ -89,30 +98,64 @@ async function session(
 }
 
 /** Key-level differences, with whole ranges spelled out: local ones from a, remote ones from b (the peer). */
-function expand(a: MemoryReplica, diffs: Difference[], b?: MemoryReplica): Array<Extract<Difference, { kind: 'key' }>> {
+function expand(
+  a: MemoryReplica,
+  diffs: Difference[],
+  b?: MemoryReplica,
+): Array<Extract<Difference, { kind: 'key' }>> {
   return diffs.flatMap((d) => {
     if (d.kind === 'key') return [d];
     const { start, end } = prefixRange(d.level, d.index);
     if (d.kind === 'remote-range') {
       assert.ok(b !== undefined, 'a remote range needs the peer to spell it out');
-      assert.equal([...a.scanTokens(start, end)].length, 0, 'a remote range is one the initiator holds nothing of');
-      return [...b.scanTokens(start, end)].map((e) => ({ kind: 'key' as const, key: e.record.key, local: undefined, remote: header(e.record) }));
+      assert.equal(
+        [...a.scanTokens(start, end)].length,
+        0,
+        'a remote range is one the initiator holds nothing of',
+      );
+      return [...b.scanTokens(start, end)].map((e) => ({
+        kind: 'key' as const,
+        key: e.record.key,
+        local: undefined,
+        remote: header(e.record),
+      }));
     }
-    return [...a.scanTokens(start, end)].map((e) => ({ kind: 'key' as const, key: e.record.key, local: e.record, remote: undefined }));
+    return [...a.scanTokens(start, end)].map((e) => ({
+      kind: 'key' as const,
+      key: e.record.key,
+      local: e.record,
+      remote: undefined,
+    }));
   });
 }
 
 const header = (r: VersionedRecord) => ({ key: r.key, version: r.version, tombstone: r.tombstone, fp: r.fp });
 
-/** Pulls whole ranges the way a session does: range fetches of at most `recordsMax` records, cursor to cursor. */
-async function fetchRanges(b: MemoryReplica, ranges: Array<{ level: number; index: number }>, recordsMax: number, bytesMax: number): Promise<{ records: VersionedRecord[]; requests: number }> {
+/**
+ * Pulls whole ranges the way a session does: range fetches of at most `recordsMax` records, cursor to cursor.
+ */
+async function fetchRanges(
+  b: MemoryReplica,
+  ranges: Array<{ level: number; index: number }>,
+  recordsMax: number,
+  bytesMax: number,
+): Promise<{ records: VersionedRecord[]; requests: number }> {
   const records: VersionedRecord[] = [];
   let rest = ranges;
   let after: RangeCursor | undefined;
   let requests = 0;
   while (rest.length > 0) {
-    const req = encodeRangeFetchRequest({ ranges: rest, recordsMax, ...(after === undefined ? {} : { after }) });
-    const res = decodeRangeFetchResponse(await respond(b, async (rs) => b.apply(rs), req, { ...repairResponderLimitsDefault, fetchResponseBytesMax: bytesMax }));
+    const req = encodeRangeFetchRequest({
+      ranges: rest,
+      recordsMax,
+      ...(after === undefined ? {} : { after }),
+    });
+    const res = decodeRangeFetchResponse(
+      await respond(b, async (rs) => b.apply(rs), req, {
+        ...repairResponderLimitsDefault,
+        fetchResponseBytesMax: bytesMax,
+      }),
+    );
     requests += 1;
     assert.ok(res.records.length <= recordsMax, 'no more records than asked for');
     assert.ok(res.processed > 0 || res.next !== undefined, 'every answer makes progress');
@@ -126,10 +169,15 @@ async function fetchRanges(b: MemoryReplica, ranges: Array<{ level: number; inde
 /** Repairs the way a session does: keys fetched or pushed by name, ranges pushed or fetched whole. */
 async function repair(a: MemoryReplica, b: MemoryReplica, diffs: Difference[]): Promise<void> {
   const remote = diffs.flatMap((d) => (d.kind === 'remote-range' ? [d] : []));
-  const plans = expand(a, diffs.filter((d) => d.kind !== 'remote-range')).map(planKey);
+  const plans = expand(
+    a,
+    diffs.filter((d) => d.kind !== 'remote-range'),
+  ).map(planKey);
   const pulls = plans.filter((p) => p.direction === 'pull').map((p) => p.key);
   const pushes = plans.filter((p) => p.direction === 'push').map((p) => p.local!);
-  const fetched = decodeFetchResponse(await respond(b, async (rs) => b.apply(rs), encodeFetchRequest({ keys: pulls })));
+  const fetched = decodeFetchResponse(
+    await respond(b, async (rs) => b.apply(rs), encodeFetchRequest({ keys: pulls })),
+  );
   assert.equal(fetched.processed, pulls.length);
   a.apply(fetched.records);
   const pushed = decodePushResponse(await respond(b, async (rs) => b.apply(rs), encodePushRequest(pushes)));
@@ -150,7 +198,13 @@ test('reconciliation finds exactly the differing keys, with both versions, and r
       async (ops, leafBits, branchBits, roundBytesMax, resumeAfter, salt, busyMsMax) => {
         const { a, b } = build(ops, leafBits);
         const want = bruteForce(a, b);
-        const { diffs } = await session(a, b, { salt, branchBits, roundBytesMax, resumeAfter, ...(busyMsMax === undefined ? {} : { busyMsMax }) });
+        const { diffs } = await session(a, b, {
+          salt,
+          branchBits,
+          roundBytesMax,
+          resumeAfter,
+          ...(busyMsMax === undefined ? {} : { busyMsMax }),
+        });
         const found = expand(a, diffs, b);
         assert.deepEqual(new Set(found.map((d) => hex(d.key))), want, 'exactly the symmetric difference');
         assert.equal(found.length, want.size, 'each key once');
@@ -177,13 +231,22 @@ test('a round stops growing at the busy bound on either side, and the rest follo
   ]).flat();
   const { a, b } = build(ops, 8);
   const unbounded = await session(a, b, { salt: 3, branchBits: 2, roundBytesMax: 1 << 20, resumeAfter: 0 });
-  const bounded = await session(a, b, { salt: 3, branchBits: 2, roundBytesMax: 1 << 20, resumeAfter: 0, busyMsMax: 3 });
+  const bounded = await session(a, b, {
+    salt: 3,
+    branchBits: 2,
+    roundBytesMax: 1 << 20,
+    resumeAfter: 0,
+    busyMsMax: 3,
+  });
   assert.equal(expand(a, bounded.diffs, b).length, 150);
   assert.deepEqual(
     new Set(expand(a, bounded.diffs, b).map((d) => hex(d.key))),
     new Set(expand(a, unbounded.diffs, b).map((d) => hex(d.key))),
   );
-  assert.ok(bounded.stats.roundTrips > 3 * unbounded.stats.roundTrips, `${bounded.stats.roundTrips} vs ${unbounded.stats.roundTrips} rounds`);
+  assert.ok(
+    bounded.stats.roundTrips > 3 * unbounded.stats.roundTrips,
+    `${bounded.stats.roundTrips} vs ${unbounded.stats.roundTrips} rounds`,
+  );
 
   // The responder alone: one request with many items, answered a few items at a time.
   const rec = new Reconciler(a, { salt: 3, branchBits: 2, roundBytesMax: 1 << 20, entriesMax: 64 });
@@ -197,33 +260,73 @@ test('a round stops growing at the busy bound on either side, and the rest follo
     if (decodeRoundRequest(req).items.length > 20) break;
   }
   const items = decodeRoundRequest(req).items.length;
-  const limited = decodeRoundResponse(await respond(b, async (rs) => b.apply(rs), req, { ...repairResponderLimitsDefault, roundBusyMsMax: 4, busyNow: tickingClock() }), 8, 2);
-  assert.ok(limited.processed >= 1 && limited.processed < items, `${limited.processed} of ${items} items answered`);
+  const limited = decodeRoundResponse(
+    await respond(b, async (rs) => b.apply(rs), req, {
+      ...repairResponderLimitsDefault,
+      roundBusyMsMax: 4,
+      busyNow: tickingClock(),
+    }),
+    8,
+    2,
+  );
+  assert.ok(
+    limited.processed >= 1 && limited.processed < items,
+    `${limited.processed} of ${items} items answered`,
+  );
   const whole = decodeRoundResponse(await respond(b, async (rs) => b.apply(rs), req), 8, 2);
   assert.equal(whole.processed, items);
 
   // Key fetches too: at least one key per answer, the rest left for the next request.
   const keys = [...b.all()].slice(0, 40).map((r) => r.key);
   const fetched = decodeFetchResponse(
-    await respond(b, async (rs) => b.apply(rs), encodeFetchRequest({ keys }), { ...repairResponderLimitsDefault, roundBusyMsMax: 5, busyNow: tickingClock() }),
+    await respond(b, async (rs) => b.apply(rs), encodeFetchRequest({ keys }), {
+      ...repairResponderLimitsDefault,
+      roundBusyMsMax: 5,
+      busyNow: tickingClock(),
+    }),
   );
-  assert.ok(fetched.processed >= 1 && fetched.processed < keys.length, `${fetched.processed} of ${keys.length} keys answered`);
+  assert.ok(
+    fetched.processed >= 1 && fetched.processed < keys.length,
+    `${fetched.processed} of ${keys.length} keys answered`,
+  );
 });
 
 test('an empty replica is filled by the bulk path without descending key by key', async () => {
   const a = new MemoryReplica(12);
   const b = new MemoryReplica(12);
-  b.apply(Array.from({ length: 3000 }, (_, i) => makeRecord(keyToBytes(`k${i}`), { ms: 1, counter: 0, node: 'b' }, keyToBytes('v'))));
+  b.apply(
+    Array.from({ length: 3000 }, (_, i) =>
+      makeRecord(keyToBytes(`k${i}`), { ms: 1, counter: 0, node: 'b' }, keyToBytes('v')),
+    ),
+  );
   const pull = await session(a, b, { salt: 7, branchBits: 4, roundBytesMax: 1 << 20, resumeAfter: 0 });
-  assert.deepEqual(pull.diffs.map((d) => d.kind), ['remote-range'], 'an empty initiator fetches whole ranges, no key exchange');
+  assert.deepEqual(
+    pull.diffs.map((d) => d.kind),
+    ['remote-range'],
+    'an empty initiator fetches whole ranges, no key exchange',
+  );
   assert.equal(pull.stats.roundTrips, 1);
   assert.equal(expand(a, pull.diffs, b).length, 3000);
-  const fetched = await fetchRanges(b, pull.diffs.filter((d) => d.kind === 'remote-range'), 250, 1 << 20);
+  const fetched = await fetchRanges(
+    b,
+    pull.diffs.filter((d) => d.kind === 'remote-range'),
+    250,
+    1 << 20,
+  );
   assert.equal(fetched.requests, 12, '3,000 records in fetches of 250');
   a.apply(fetched.records);
   assert.equal(a.digest.rootHex(), b.digest.rootHex());
-  const push = await session(b, new MemoryReplica(12), { salt: 7, branchBits: 4, roundBytesMax: 1 << 20, resumeAfter: 0 });
-  assert.deepEqual(push.diffs.map((d) => d.kind), ['local-range'], 'an empty peer gets whole ranges, no key exchange');
+  const push = await session(b, new MemoryReplica(12), {
+    salt: 7,
+    branchBits: 4,
+    roundBytesMax: 1 << 20,
+    resumeAfter: 0,
+  });
+  assert.deepEqual(
+    push.diffs.map((d) => d.kind),
+    ['local-range'],
+    'an empty peer gets whole ranges, no key exchange',
+  );
   assert.equal(push.stats.roundTrips, 1);
 });
 
@@ -237,15 +340,30 @@ test('a range fetch returns every record under the ranges exactly once, in token
       fc.integer({ min: 1, max: 4000 }),
       async (keys, level, indexes, recordsMax, bytesMax) => {
         const b = new MemoryReplica(8);
-        b.apply(keys.map((k) => makeRecord(keyToBytes(`key-${k}`), { ms: 1, counter: 0, node: 'b' }, k % 7 === 0 ? null : keyToBytes(`v${k}`))));
-        const ranges = [...new Set(indexes.map((i) => i % 2 ** level))].sort((x, y) => x - y).map((index) => ({ level, index }));
+        b.apply(
+          keys.map((k) =>
+            makeRecord(
+              keyToBytes(`key-${k}`),
+              { ms: 1, counter: 0, node: 'b' },
+              k % 7 === 0 ? null : keyToBytes(`v${k}`),
+            ),
+          ),
+        );
+        const ranges = [...new Set(indexes.map((i) => i % 2 ** level))]
+          .sort((x, y) => x - y)
+          .map((index) => ({ level, index }));
         const want = ranges.flatMap(({ index }) => {
           const { start, end } = prefixRange(level, index);
           return [...b.scanTokens(start, end)].map((e) => hex(e.record.key));
         });
         const { records } = await fetchRanges(b, ranges, recordsMax, bytesMax);
-        assert.deepEqual(records.map((r) => hex(r.key)), want, 'exactly the records under the ranges, each once, in order');
-        for (const r of records) assert.ok(fpEquals(r.fp, b.get(r.key)!.fp), 'records arrive as stored, tombstones included');
+        assert.deepEqual(
+          records.map((r) => hex(r.key)),
+          want,
+          'exactly the records under the ranges, each once, in order',
+        );
+        for (const r of records)
+          assert.ok(fpEquals(r.fp, b.get(r.key)!.fp), 'records arrive as stored, tombstones included');
       },
     ),
     { numRuns: 300 },
@@ -256,7 +374,9 @@ test('a range fetch resumes after a cursor even among records that share its tok
   // Two records with one token cannot be made from real keys (a 64-bit hash collision); a reader that
   // returns them is enough to check that the cursor compares keys within a token.
   const token = Uint8Array.of(0x80, 0, 0, 0, 0, 0, 0, 1);
-  const recs = ['a', 'b', 'c'].map((k) => makeRecord(keyToBytes(k), { ms: 1, counter: 0, node: 'x' }, keyToBytes(k)));
+  const recs = ['a', 'b', 'c'].map((k) =>
+    makeRecord(keyToBytes(k), { ms: 1, counter: 0, node: 'x' }, keyToBytes(k)),
+  );
   const reader = {
     digest: new MemoryReplica(4).digest,
     get: () => undefined,
@@ -265,17 +385,34 @@ test('a range fetch resumes after a cursor even among records that share its tok
     },
   };
   const first = answerRangeFetch(reader, { ranges: [{ level: 1, index: 1 }], recordsMax: 2 }, 1 << 20);
-  assert.deepEqual(first.records.map((r) => keyToString(r.key)), ['a', 'b']);
+  assert.deepEqual(
+    first.records.map((r) => keyToString(r.key)),
+    ['a', 'b'],
+  );
   assert.equal(first.processed, 0);
   assert.ok(first.next !== undefined);
-  const rest = answerRangeFetch(reader, { ranges: [{ level: 1, index: 1 }], recordsMax: 2, after: first.next }, 1 << 20);
-  assert.deepEqual(rest.records.map((r) => keyToString(r.key)), ['c']);
+  const rest = answerRangeFetch(
+    reader,
+    { ranges: [{ level: 1, index: 1 }], recordsMax: 2, after: first.next },
+    1 << 20,
+  );
+  assert.deepEqual(
+    rest.records.map((r) => keyToString(r.key)),
+    ['c'],
+  );
   assert.equal(rest.processed, 1);
   assert.equal(rest.next, undefined);
 });
 
 test('fuzzed and truncated messages only ever raise protocol errors', async () => {
-  const { a, b } = build(Array.from({ length: 60 }, (_, i) => ({ key: i, ms: 1, node: 'a', value: new Uint8Array([i]), side: i % 3 === 0 ? 'a' : 'both' }) as Op), 8);
+  const { a, b } = build(
+    Array.from(
+      { length: 60 },
+      (_, i) =>
+        ({ key: i, ms: 1, node: 'a', value: new Uint8Array([i]), side: i % 3 === 0 ? 'a' : 'both' }) as Op,
+    ),
+    8,
+  );
   const valid: Uint8Array[] = [];
   const rec = new Reconciler(a, { salt: 1, branchBits: 4, roundBytesMax: 200, entriesMax: 64 });
   for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
@@ -287,8 +424,18 @@ test('fuzzed and truncated messages only ever raise protocol errors', async () =
   valid.push(
     encodeFetchRequest({ keys: [keyToBytes('key-1')] }),
     encodePushRequest(a.all().slice(0, 3)),
-    encodeRangeFetchRequest({ ranges: [{ level: 2, index: 1 }, { level: 3, index: 7 }], recordsMax: 5 }),
-    encodeRangeFetchRequest({ ranges: [{ level: 1, index: 0 }], recordsMax: 2, after: { token: new Uint8Array(8).fill(9), key: keyToBytes('key-3') } }),
+    encodeRangeFetchRequest({
+      ranges: [
+        { level: 2, index: 1 },
+        { level: 3, index: 7 },
+      ],
+      recordsMax: 5,
+    }),
+    encodeRangeFetchRequest({
+      ranges: [{ level: 1, index: 0 }],
+      recordsMax: 2,
+      after: { token: new Uint8Array(8).fill(9), key: keyToBytes('key-3') },
+    }),
   );
   const rootBefore = b.digest.rootHex();
   const mutated = fc.oneof(
@@ -299,7 +446,9 @@ test('fuzzed and truncated messages only ever raise protocol errors', async () =
       return x;
     }),
     fc.tuple(fc.constantFrom(...valid), fc.nat()).map(([m, n]) => m.slice(0, n % (m.length + 1))),
-    fc.tuple(fc.constantFrom(...valid), fc.uint8Array({ minLength: 1, maxLength: 8 })).map(([m, tail]) => Uint8Array.from([...m, ...tail])),
+    fc
+      .tuple(fc.constantFrom(...valid), fc.uint8Array({ minLength: 1, maxLength: 8 }))
+      .map(([m, tail]) => Uint8Array.from([...m, ...tail])),
   );
   await fc.assert(
     fc.asyncProperty(mutated, async (bytes) => {
@@ -329,6 +478,12 @@ test('repair plan: the newer version wins and says why', () => {
   const pull = planKey({ kind: 'key', key: older.key, local: older, remote: header(newer) });
   assert.equal(pull.direction, 'pull');
   assert.match(pull.reason, /peer tombstone 2\.0@b is newer than local value 1\.0@a/);
-  assert.equal(planKey({ kind: 'key', key: older.key, local: newer, remote: header(older) }).direction, 'push');
-  assert.match(planKey({ kind: 'key', key: older.key, local: older, remote: undefined }).reason, /missing on peer/);
+  assert.equal(
+    planKey({ kind: 'key', key: older.key, local: newer, remote: header(older) }).direction,
+    'push',
+  );
+  assert.match(
+    planKey({ kind: 'key', key: older.key, local: older, remote: undefined }).reason,
+    /missing on peer/,
+  );
 });

@@ -4,11 +4,25 @@
 
 import { prefixRange } from './digest.js';
 import { assert } from './errors.js';
-import { type ReconcileLimits, fpKey, preferEntries, reconcileLimitsDefault, saltedHash } from './reconcile-shared.js';
+import {
+  preferEntries,
+  type ReconcileLimits,
+  reconcileLimitsDefault,
+  saltedHash,
+} from './reconcile-shared.js';
 import type { Difference, ReplicaReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
+import {
+  childCount,
+  decodeRoundResponse,
+  encodeRoundRequest,
+  entriesPerItemMax,
+  type RecordHeader,
+  type RequestItem,
+  type ResponseResult,
+  roundItemsMax,
+} from './wire.js';
 import { WireReader, WireWriter } from './wire-buffer.js';
-import { type RecordHeader, type RequestItem, type ResponseResult, childCount, decodeRoundResponse, encodeRoundRequest, entriesPerItemMax, roundItemsMax } from './wire.js';
 
 export interface ReconcilerOptions extends ReconcileLimits {
   /** Random per session (injected randomness), so hash collisions never repeat across sessions. */
@@ -36,11 +50,18 @@ export interface ReconcileScope {
   readonly indexes: readonly number[];
 }
 
-export const reconcilerOptionsDefault: Omit<ReconcilerOptions, 'salt'> = { ...reconcileLimitsDefault, roundBytesMax: 2 * 2 ** 20 };
+export const reconcilerOptionsDefault: Omit<ReconcilerOptions, 'salt'> = {
+  ...reconcileLimitsDefault,
+  roundBytesMax: 2 * 2 ** 20,
+};
 
 const noClock = (): number => 0;
 
-type Pending = { readonly kind: 'root' | 'children' | 'entries'; readonly level: number; readonly index: number };
+type Pending = {
+  readonly kind: 'root' | 'children' | 'entries';
+  readonly level: number;
+  readonly index: number;
+};
 
 export interface ReconcilerStats {
   roundTrips: number;
@@ -55,7 +76,9 @@ export interface ReconcilerStats {
 export class Reconciler {
   private queue: Pending[];
   private inFlight: Pending[] = [];
-  /** Local records listed in the in-flight ENTRIES items, by node, in the order their fingerprints were sent. */
+  /**
+   * Local records listed in the in-flight ENTRIES items, by node, in the order their fingerprints were sent.
+   */
   private sent = new Map<string, VersionedRecord[]>();
   readonly stats: ReconcilerStats;
   private readonly leafBits: number;
@@ -75,7 +98,13 @@ export class Reconciler {
     const scoped = scope !== undefined && scope.indexes.length > 0;
     this.weightScale = scoped ? 2 ** scope.level / scope.indexes.length : 1;
     this.queue = resumeFrom?.queue ?? this.startQueue();
-    this.stats = resumeFrom?.stats ?? { roundTrips: 0, bytesSent: 0, bytesReceived: 0, keysCompared: 0, fraction: 0 };
+    this.stats = resumeFrom?.stats ?? {
+      roundTrips: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      keysCompared: 0,
+      fraction: 0,
+    };
   }
 
   /** The first frontier: the root, or one item per scoped subtree (children; entries at the leaf level). */
@@ -114,9 +143,19 @@ export class Reconciler {
       const item = this.buildItem(p);
       items.push(item);
       this.inFlight.push(p);
-      size += item.kind === 'entries' ? 8 + 8 * item.fps.length : item.kind === 'children' ? 6 + 5 * item.children.length : 12;
+      size +=
+        item.kind === 'entries'
+          ? 8 + 8 * item.fps.length
+          : item.kind === 'children'
+            ? 6 + 5 * item.children.length
+            : 12;
     }
-    const bytes = encodeRoundRequest({ leafBits: this.leafBits, branchBits: this.options.branchBits, salt: this.options.salt, items });
+    const bytes = encodeRoundRequest({
+      leafBits: this.leafBits,
+      branchBits: this.options.branchBits,
+      salt: this.options.salt,
+      items,
+    });
     this.stats.bytesSent += bytes.length;
     return bytes;
   }
@@ -125,7 +164,12 @@ export class Reconciler {
     const digest = this.reader.digest;
     if (p.kind === 'root') {
       const root = digest.root();
-      return { kind: 'root', level: 0, index: 0, node: { hash: saltedHash(root, this.options.salt), count: root.count } };
+      return {
+        kind: 'root',
+        level: 0,
+        index: 0,
+        node: { hash: saltedHash(root, this.options.salt), count: root.count },
+      };
     }
     if (p.kind === 'children') {
       const n = childCount(p.level, this.leafBits, this.options.branchBits);
@@ -155,7 +199,8 @@ export class Reconciler {
     for (const r of res.results) this.handleResult(r, out, reported);
     for (const p of answered) {
       // Children the peer did not report are equal: their share of the keyspace is resolved.
-      if (p.kind === 'children') this.stats.fraction += this.weight(p.level) - (reported.get(nodeId(p.level, p.index)) ?? 0);
+      if (p.kind === 'children')
+        this.stats.fraction += this.weight(p.level) - (reported.get(nodeId(p.level, p.index)) ?? 0);
     }
     this.sent.clear();
     return out;
@@ -176,7 +221,10 @@ export class Reconciler {
         else this.resolveSmall(r.level, r.index, r.count, out);
         return;
       case 'too-many':
-        assert(r.level < this.leafBits, `leaf ${r.index} holds more than ${entriesPerItemMax} records: raise leafBits`);
+        assert(
+          r.level < this.leafBits,
+          `leaf ${r.index} holds more than ${entriesPerItemMax} records: raise leafBits`,
+        );
         this.queue.push({ kind: 'children', level: r.level, index: r.index });
         return;
       case 'diff':
@@ -186,7 +234,12 @@ export class Reconciler {
   }
 
   /** Compares the peer's children of a differing node with ours and queues what differs. */
-  private expand(level: number, index: number, theirs: ReadonlyArray<{ hash: number; count: number }>, out: Difference[]): void {
+  private expand(
+    level: number,
+    index: number,
+    theirs: ReadonlyArray<{ hash: number; count: number }>,
+    out: Difference[],
+  ): void {
     const n = theirs.length;
     const childLevel = level + Math.log2(n);
     for (const [j, t] of theirs.entries()) {
@@ -219,7 +272,8 @@ export class Reconciler {
   private resolveSmall(level: number, index: number, theirs: number, out: Difference[]): void {
     const own = this.reader.digest.node(level, index).count;
     if (own === 0) this.pullWhole(level, index, theirs, out);
-    else if (preferEntries(level, this.leafBits, this.options, own, theirs)) this.queue.push({ kind: 'entries', level, index });
+    else if (preferEntries(level, this.leafBits, this.options, own, theirs))
+      this.queue.push({ kind: 'entries', level, index });
     else this.queue.push({ kind: 'children', level, index });
   }
 
@@ -229,12 +283,22 @@ export class Reconciler {
     this.stats.fraction += this.weight(level);
   }
 
-  private resolveEntries(level: number, index: number, missing: Uint8Array, headers: readonly RecordHeader[], out: Difference[]): void {
+  private resolveEntries(
+    level: number,
+    index: number,
+    missing: Uint8Array,
+    headers: readonly RecordHeader[],
+    out: Difference[],
+  ): void {
     const sent = this.sent.get(nodeId(level, index)) ?? [];
     this.stats.keysCompared += sent.length + headers.length;
-    const byKey = new Map<string, { key: Uint8Array; local: VersionedRecord | undefined; remote: RecordHeader | undefined }>();
+    const byKey = new Map<
+      string,
+      { key: Uint8Array; local: VersionedRecord | undefined; remote: RecordHeader | undefined }
+    >();
     sent.forEach((record, i) => {
-      if ((missing[i >> 3]! & (1 << (i & 7))) !== 0) byKey.set(keyId(record.key), { key: record.key, local: record, remote: undefined });
+      if ((missing[i >> 3]! & (1 << (i & 7))) !== 0)
+        byKey.set(keyId(record.key), { key: record.key, local: record, remote: undefined });
     });
     for (const h of headers) {
       const id = keyId(h.key);
@@ -280,7 +344,14 @@ export class Reconciler {
       w.u32(p.index);
     }
     const s = this.stats;
-    for (const v of [s.roundTrips, s.bytesSent, s.bytesReceived, s.keysCompared, Math.round(s.fraction * 2 ** 40)]) w.varuint(v);
+    for (const v of [
+      s.roundTrips,
+      s.bytesSent,
+      s.bytesReceived,
+      s.keysCompared,
+      Math.round(s.fraction * 2 ** 40),
+    ])
+      w.varuint(v);
     return w.finish();
   }
 
@@ -291,12 +362,24 @@ export class Reconciler {
     const queue: Pending[] = [];
     for (let i = 0; i < n; i++) {
       const kind = r.u8('kind');
-      queue.push({ kind: kind === 1 ? 'root' : kind === 2 ? 'children' : 'entries', level: r.u8('level'), index: r.u32('index') });
+      queue.push({
+        kind: kind === 1 ? 'root' : kind === 2 ? 'children' : 'entries',
+        level: r.u8('level'),
+        index: r.u32('index'),
+      });
     }
-    const [roundTrips, bytesSent, bytesReceived, keysCompared, fraction] = Array.from({ length: 5 }, () => r.varuint('counter', 2 ** 53));
+    const [roundTrips, bytesSent, bytesReceived, keysCompared, fraction] = Array.from({ length: 5 }, () =>
+      r.varuint('counter', 2 ** 53),
+    );
     return new Reconciler(reader, options, {
       queue,
-      stats: { roundTrips: roundTrips!, bytesSent: bytesSent!, bytesReceived: bytesReceived!, keysCompared: keysCompared!, fraction: fraction! / 2 ** 40 },
+      stats: {
+        roundTrips: roundTrips!,
+        bytesSent: bytesSent!,
+        bytesReceived: bytesReceived!,
+        keysCompared: keysCompared!,
+        fraction: fraction! / 2 ** 40,
+      },
     });
   }
 }

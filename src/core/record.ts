@@ -2,9 +2,9 @@
 // repair, anti-entropy repair) goes through `merge`, which is last-writer-wins by version: idempotent,
 // commutative and associative, so the order and repetition of deliveries never matter.
 
-import { ConvergeError, assert } from './errors.js';
-import { type Hash64, fingerprintOf, putU32, valueHash } from './hash.js';
-import { type Version, compareVersions, counterMax, msMax, nodeIdBytesMax } from './hlc.js';
+import { assert, ConvergeError } from './errors.js';
+import { fingerprintOf, type Hash64, putU32, valueHash } from './hash.js';
+import { compareVersions, counterMax, msMax, nodeIdBytesMax, type Version } from './hlc.js';
 
 export interface VersionedRecord {
   readonly key: Uint8Array;
@@ -120,7 +120,8 @@ export function decodeVersion(buf: Uint8Array, at: number): { version: Version; 
   const ms = view.getUint16(at) * 2 ** 32 + view.getUint32(at + 2);
   const counter = view.getUint16(at + 6);
   const len = buf[at + 8]!;
-  if (len === 0 || len > nodeIdBytesMax) throw new ConvergeError('PROTOCOL_INVALID', 'bad node id length in version');
+  if (len === 0 || len > nodeIdBytesMax)
+    throw new ConvergeError('PROTOCOL_INVALID', 'bad node id length in version');
   if (at + 9 + len > buf.length) throw new ConvergeError('PROTOCOL_INVALID', 'truncated version node id');
   let node: string;
   try {
@@ -154,7 +155,8 @@ export function encodeRecordValue(r: VersionedRecord): Uint8Array {
 
 /** Decodes a stored record. The stored fingerprint is returned as stored: verification recomputes it. */
 export function decodeRecordValue(key: Uint8Array, buf: Uint8Array): VersionedRecord {
-  if (buf.length < 1 || buf[0] !== recordFormat) throw new ConvergeError('STORAGE_FAILED', 'unknown record format');
+  if (buf.length < 1 || buf[0] !== recordFormat)
+    throw new ConvergeError('STORAGE_FAILED', 'unknown record format');
   const { version, end } = decodeVersion(buf, 1);
   if (end + 9 > buf.length) throw new ConvergeError('STORAGE_FAILED', 'truncated record');
   const flags = buf[end]!;

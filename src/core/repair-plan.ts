@@ -2,8 +2,8 @@
 // last-writer-wins merge that client writes use, which way it must travel, and why (for `converge diff`).
 
 import { compareVersions, versionToString } from './hlc.js';
-import { compareFp, type VersionedRecord } from './record.js';
 import type { Difference } from './reconcile-types.js';
+import { compareFp, type VersionedRecord } from './record.js';
 import type { RecordHeader } from './wire.js';
 
 export type RepairDirection = 'pull' | 'push';
@@ -29,8 +29,22 @@ export function planKey(d: Extract<Difference, { kind: 'key' }>): PlannedRepair 
     return { key, direction: 'pull', reason: `missing locally; peer has ${describe(remote)}`, local, remote };
   }
   const c = compareVersions(local.version, remote.version);
-  if (c > 0) return { key, direction: 'push', reason: `local ${describe(local)} is newer than peer ${describe(remote)}`, local, remote };
-  if (c < 0) return { key, direction: 'pull', reason: `peer ${describe(remote)} is newer than local ${describe(local)}`, local, remote };
+  if (c > 0)
+    return {
+      key,
+      direction: 'push',
+      reason: `local ${describe(local)} is newer than peer ${describe(remote)}`,
+      local,
+      remote,
+    };
+  if (c < 0)
+    return {
+      key,
+      direction: 'pull',
+      reason: `peer ${describe(remote)} is newer than local ${describe(local)}`,
+      local,
+      remote,
+    };
   // Equal versions, different contents: a bug or bit rot. The larger fingerprint wins on every replica alike.
   const pull = compareFp(remote.fp, local.fp) > 0;
   return {

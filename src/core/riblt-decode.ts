@@ -1,5 +1,5 @@
-// Decoding the difference of two replicas' coded symbols: subtract (XOR) one prefix from the other, then peel —
-// a symbol holding exactly one item (its checksum matches its item) gives that item, which is XORed out of
+// Decoding the difference of two replicas' coded symbols: subtract (XOR) one prefix from the other, then peel
+// — a symbol holding exactly one item (its checksum matches its item) gives that item, which is XORed out of
 // every other symbol it maps to, freeing more. Also the estimates of the difference size that choose between
 // the symbol path and the tree descent. Pure and synchronous; bounded by the number of symbols given.
 
@@ -113,8 +113,8 @@ export function estimateItems(diff: Uint32Array): number {
 }
 
 /**
- * Differing keys estimated from one-bit parities of `total` digest nodes of which `differing` disagree: a node
- * with changes flips its parity with probability 1/2, and d keys spread over `nodes` nodes leave a node
+ * Differing keys estimated from one-bit parities of `total` digest nodes of which `differing` disagree: a
+ * node with changes flips its parity with probability 1/2, and d keys spread over `nodes` nodes leave a node
  * unchanged with probability (1 - 1/nodes)^d. Infinity when (nearly) every bit could be a coin flip.
  */
 export function estimateFromParities(differing: number, total: number, nodes: number): number {

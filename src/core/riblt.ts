@@ -34,8 +34,8 @@ function nextRandom(state: number): number {
 
 /**
  * Walks the indices an item maps to, below `limit`, calling `visit` on each. The gap after index i is
- * ceil((i + 1.5)((1 - u)^(-1/2) - 1)) for a uniform u drawn from the item's own generator, which makes index i
- * present with probability 1/(1 + i/2), whatever came before.
+ * ceil((i + 1.5)((1 - u)^(-1/2) - 1)) for a uniform u drawn from the item's own generator, which makes index
+ * i present with probability 1/(1 + i/2), whatever came before.
  */
 export function forEachIndex(hi: number, lo: number, limit: number, visit: (index: number) => void): void {
   let state = itemCheck(lo, hi);
@@ -45,7 +45,7 @@ export function forEachIndex(hi: number, lo: number, limit: number, visit: (inde
     state = (state + 0x6d2b79f5) | 0;
     const r = nextRandom(state);
     const gap = Math.ceil((index + 1.5) * (65_536 / Math.sqrt(2 ** 32 - r) - 1));
-    index += gap < 1 ? 1 : gap;
+    index += Math.max(gap, 1);
   }
 }
 
@@ -97,7 +97,7 @@ export class CodedSymbols {
       state = (state + 0x6d2b79f5) | 0;
       const r = nextRandom(state);
       const gap = Math.ceil((index + 1.5) * (65_536 / Math.sqrt(2 ** 32 - r) - 1));
-      index += gap < 1 ? 1 : gap;
+      index += Math.max(gap, 1);
     }
   }
 

@@ -1,30 +1,30 @@
-// The initiator side of the symbol path: a probe (a prefix of this replica's coded symbols and a parity sketch
-// of its digest), then, when the peer could not decode it, the peer's symbols until this side decodes, then the
-// headers of the peer's differing records. Ends decoded (the exact difference, checked against both digest
-// roots) or falling back to the tree descent, keeping every difference it already found.
+// The initiator side of the symbol path: a probe (a prefix of this replica's coded symbols and a parity
+// sketch of its digest), then, when the peer could not decode it, the peer's symbols until this side decodes,
+// then the headers of the peer's differing records. Ends decoded (the exact difference, checked against both
+// digest roots) or falling back to the tree descent, keeping every difference it already found.
 
 import { assert } from './errors.js';
-import { type Difference, type ReplicaReader } from './reconcile-types.js';
-import { type CodedSymbols } from './riblt.js';
+import type { Difference, ReplicaReader } from './reconcile-types.js';
+import type { CodedSymbols } from './riblt.js';
 import { type DiffItem, estimateItems, peel, subtractSymbols } from './riblt-decode.js';
 import {
-  type TokenRecord,
   estimateFromSketch,
   paritySketch,
   recordsAt,
   rootOf,
   splitItems,
   symbolsFor,
+  type TokenRecord,
   tokenLo,
 } from './symbol-shared.js';
 import {
-  type ItemHeader,
-  type SymbolRoot,
   decodeItemHeadersResponse,
   decodeSymbolResponse,
   encodeItemHeadersRequest,
   encodeSymbolRequest,
+  type ItemHeader,
   itemHeadersPerRequestMax,
+  type SymbolRoot,
   symbolsPerMessageMax,
 } from './wire-symbols.js';
 
@@ -137,22 +137,31 @@ export class SymbolReconciler {
     this.stats.bytesReceived += bytes.length;
     const s = this.state;
     assert(s.step !== 'done', 'no response expected');
-    if (s.step === 'headers') return this.onHeaders(s.items, decodeItemHeadersResponse(bytes, s.items));
+    if (s.step === 'headers') {
+      this.onHeaders(s.items, decodeItemHeadersResponse(bytes, s.items));
+      return;
+    }
     const res = decodeSymbolResponse(bytes);
     this.theirRoot = res.root;
     if (res.kind === 'too-different') {
       this.stats.estimate = res.estimate;
-      return this.fallBack(`too different: about ${res.estimate} differing items`);
+      this.fallBack(`too different: about ${res.estimate} differing items`);
+      return;
     }
-    if (res.kind === 'decoded') return this.onDecoded(res.remote, res.initiator);
+    if (res.kind === 'decoded') {
+      this.onDecoded(res.remote, res.initiator);
+      return;
+    }
     if (res.estimate > 0) this.stats.estimate = res.estimate;
     if (res.sketch.bits > 0) {
       const keys = estimateFromSketch(this.reader.digest, res.sketch, this.options.salt);
       if (Number.isFinite(keys)) this.sized = 2 * keys;
     }
     const expected = s.step === 'symbols' ? s.from : 0;
-    if (res.from !== expected)
-      return this.fallBack(`the peer sent symbols from ${res.from}, not ${expected}`);
+    if (res.from !== expected) {
+      this.fallBack(`the peer sent symbols from ${res.from}, not ${expected}`);
+      return;
+    }
     const next = new Uint32Array(this.theirs.length + res.symbols.length);
     next.set(this.theirs);
     next.set(res.symbols, this.theirs.length);
@@ -171,24 +180,35 @@ export class SymbolReconciler {
       const { own, theirs } = splitItems(this.reader, peeled.items);
       this.stats.items = peeled.items.length;
       if (this.root.count - this.theirRoot!.count !== own.length - theirs.length) {
-        return this.fallBack('decoded items disagree with the record counts (a write raced the session)');
+        this.fallBack('decoded items disagree with the record counts (a write raced the session)');
+        return;
       }
       this.ownItems = own;
-      if (theirs.length === 0) return this.finish([]);
-      if (theirs.length > itemHeadersPerRequestMax)
-        return this.fallBack('more differing items than one header request holds');
+      if (theirs.length === 0) {
+        this.finish([]);
+        return;
+      }
+      if (theirs.length > itemHeadersPerRequestMax) {
+        this.fallBack('more differing items than one header request holds');
+        return;
+      }
       this.state = { step: 'headers', items: theirs };
       return;
     }
     const fromSymbols = estimateItems(unpeeled);
     const limit = Math.min(this.mine.size, k + symbolsPerMessageMax);
-    if (peerExhausted || k >= this.mine.size) return this.fallBack(`no decode within ${k} symbols`);
+    if (peerExhausted || k >= this.mine.size) {
+      this.fallBack(`no decode within ${k} symbols`);
+      return;
+    }
     // The prefix's empty symbols size the difference once it is long enough; before, the peer's sketch does.
     const items = Math.max(Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : 2 * k, this.sized);
     this.stats.estimate = Math.round(items);
     const need = symbolsFor(items, this.options.overshoot);
-    if (need > this.mine.size)
-      return this.fallBack(`too different: about ${Math.round(items)} differing items`);
+    if (need > this.mine.size) {
+      this.fallBack(`too different: about ${Math.round(items)} differing items`);
+      return;
+    }
     this.state = { step: 'symbols', from: k, to: Math.min(limit, Math.max(need, Math.ceil(k * 1.25))) };
   }
 
@@ -197,12 +217,19 @@ export class SymbolReconciler {
     initiator: readonly DiffItem[],
   ): void {
     const { own, theirs } = splitItems(this.reader, initiator);
-    if (theirs.length > 0) return this.fallBack('the peer decoded items this replica does not hold');
-    // Our items sharing a token prefix with one of the peer's were left out: the record under that full token.
+    if (theirs.length > 0) {
+      this.fallBack('the peer decoded items this replica does not hold');
+      return;
+    }
+    // Our items sharing a token prefix with one of the peer's were left out: the record under that full
+    // token.
     for (const { item, header } of remote) {
       if (header.key !== undefined || header.gone) continue;
       const entry = recordsAt(this.reader, item[0]).find((e) => tokenLo(e.token) === header.tokenLo);
-      if (entry === undefined) return this.fallBack('a header names a key this replica does not hold');
+      if (entry === undefined) {
+        this.fallBack('a header names a key this replica does not hold');
+        return;
+      }
       own.push({ item: [item[0], entry.record.fp[0]], entry });
     }
     this.stats.items = remote.length + own.length;
@@ -222,9 +249,15 @@ export class SymbolReconciler {
     const remote: Array<{ key: Uint8Array; header: ItemHeader }> = [];
     for (let i = 0; i < headers.length; i++) {
       const h = headers[i]!;
-      if (h.gone) return this.fallBack('a differing record changed on the peer during the session');
+      if (h.gone) {
+        this.fallBack('a differing record changed on the peer during the session');
+        return;
+      }
       const key = h.key ?? this.keyAt(items[i]![0], h.tokenLo);
-      if (key === undefined) return this.fallBack('a header names a key this replica does not hold');
+      if (key === undefined) {
+        this.fallBack('a header names a key this replica does not hold');
+        return;
+      }
       remote.push({ key, header: h });
     }
     this.finish(remote);
@@ -271,7 +304,10 @@ export class SymbolReconciler {
     this.differences.push(...byKey.values());
     const theirs = this.theirRoot!;
     const agrees = (hi ^ this.root.hi ^ theirs.hi) >>> 0 === 0 && (lo ^ this.root.lo ^ theirs.lo) >>> 0 === 0;
-    if (!agrees) return this.fallBack('the decoded difference does not account for both digest roots');
+    if (!agrees) {
+      this.fallBack('the decoded difference does not account for both digest roots');
+      return;
+    }
     this.outcome = { kind: 'decoded' };
     this.state = { step: 'done' };
   }

@@ -1,11 +1,13 @@
-// The responder side of the symbol path, stateless like the tree responder: it subtracts its own coded symbols
-// from the initiator's prefix and peels. Decoded: it answers with the difference (headers of its own records,
-// the initiator's items). Not decoded: it sizes the difference (parity sketch, empty symbols) and answers with
-// its own symbols for the initiator to decode, or says the replicas are too different for the symbol path.
+// The responder side of the symbol path, stateless like the tree responder: it subtracts its own coded
+// symbols from the initiator's prefix and peels. Decoded: it answers with the difference (headers of its own
+// records, the initiator's items). Not decoded: it sizes the difference (parity sketch, empty symbols) and
+// answers with its own symbols for the initiator to decode, or says the replicas are too different for the
+// symbol path.
 
 import type { ReplicaReader } from './reconcile-types.js';
 import type { CodedSymbols } from './riblt.js';
 import { type DiffItem, estimateItems, peel, subtractSymbols } from './riblt-decode.js';
+import type { TokenRecord } from './symbol-shared.js';
 import {
   estimateFromSketch,
   paritySketch,
@@ -17,20 +19,19 @@ import {
   tokenLo,
 } from './symbol-shared.js';
 import {
-  type ItemHeader,
-  type RemoteEntry,
-  type SymbolRequest,
-  type SymbolResponse,
   decodeItemHeadersRequest,
   decodeSymbolRequest,
   encodeItemHeadersResponse,
   encodeSymbolResponse,
   goneHeader,
+  type ItemHeader,
   itemsPerMessageMax,
   noSketch,
+  type RemoteEntry,
+  type SymbolRequest,
+  type SymbolResponse,
   symbolsPerMessageMax,
 } from './wire-symbols.js';
-import type { TokenRecord } from './symbol-shared.js';
 
 export interface SymbolResponderLimits {
   /** Symbols sent for a difference the sketch cannot size (its parities all look flipped). */
@@ -99,7 +100,8 @@ function answerProbe(
   const sized = Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : fromSketch;
   const limit = Math.min(own.size, symbolsPerMessageMax);
   if (!Number.isFinite(sized)) {
-    // Too many changes for the probe's sketch: a first batch, and parities of a deeper level to size the rest.
+    // Too many changes for the probe's sketch: a first batch, and parities of a deeper level to size the
+    // rest.
     const sketch = paritySketch(
       reader.digest,
       req.sketch.level + limits.deeperLevels,
@@ -124,9 +126,9 @@ function answerProbe(
 }
 
 /**
- * The answer for a decoded difference: headers of this replica's items, and the initiator's items except those
- * sharing a token prefix with one of ours (the initiator finds those itself, by the full token we send).
- * Undefined if the split contradicts the record counts (a write raced the probe).
+ * The answer for a decoded difference: headers of this replica's items, and the initiator's items except
+ * those sharing a token prefix with one of ours (the initiator finds those itself, by the full token we
+ * send). Undefined if the split contradicts the record counts (a write raced the probe).
  */
 function describeDecoded(
   reader: Reader,

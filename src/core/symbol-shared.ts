@@ -87,7 +87,9 @@ export function splitItems(
   return { own, theirs };
 }
 
-/** Symbols needed to decode `items` differing items, with margin: about 1.37 per item for large differences. */
+/**
+ * Symbols needed to decode `items` differing items, with margin: about 1.37 per item for large differences.
+ */
 export function symbolsFor(items: number, overshoot: number): number {
   return Math.ceil(items * 1.4 * overshoot) + 24;
 }

@@ -111,7 +111,8 @@ export class WireReader {
       const b = this.u8(what);
       result += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {
-        if (result > max) throw new ConvergeError('PROTOCOL_TOO_LARGE', `${what} ${result} exceeds its limit ${max}`);
+        if (result > max)
+          throw new ConvergeError('PROTOCOL_TOO_LARGE', `${what} ${result} exceeds its limit ${max}`);
         return result;
       }
       scale *= 0x80;
@@ -142,7 +143,8 @@ export class WireReader {
   }
 
   end(what: string): void {
-    if (this.at !== this.buf.length) throw invalid(`${this.buf.length - this.at} trailing bytes after ${what}`);
+    if (this.at !== this.buf.length)
+      throw invalid(`${this.buf.length - this.at} trailing bytes after ${what}`);
   }
 }
 

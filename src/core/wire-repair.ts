@@ -3,9 +3,17 @@
 // peer). Records are rebuilt and fingerprinted on arrival; a peer's fingerprint is not trusted.
 
 import { ConvergeError } from './errors.js';
-import { type VersionedRecord, makeRecord } from './record.js';
-import { WireReader, WireWriter, invalid } from './wire-buffer.js';
-import { MessageType, keyBytesWireMax, readHeader, recordsPerMessageMax, roundItemsMax, valueBytesWireMax, wireVersion } from './wire.js';
+import { makeRecord, type VersionedRecord } from './record.js';
+import {
+  keyBytesWireMax,
+  MessageType,
+  readHeader,
+  recordsPerMessageMax,
+  roundItemsMax,
+  valueBytesWireMax,
+  wireVersion,
+} from './wire.js';
+import { invalid, WireReader, WireWriter } from './wire-buffer.js';
 
 export interface FetchRequest {
   readonly keys: readonly Uint8Array[];
@@ -43,9 +51,9 @@ export interface RangeFetchResponse {
 }
 
 /**
- * Estimated bytes of one record on the wire beyond its key and value: the length prefixes, the version (with a
- * short node id), the flags. The one estimate every bound on records per message uses (fetch and range-fetch
- * answers, round-response headers, session byte counts).
+ * Estimated bytes of one record on the wire beyond its key and value: the length prefixes, the version (with
+ * a short node id), the flags. The one estimate every bound on records per message uses (fetch and
+ * range-fetch answers, round-response headers, session byte counts).
  */
 export const recordOverheadBytes = 32;
 
@@ -140,7 +148,8 @@ export function decodeFetchResponse(bytes: Uint8Array): FetchResponse {
 }
 
 export function encodePushRequest(records: readonly VersionedRecord[]): Uint8Array {
-  if (records.length > recordsPerMessageMax) throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many records for one push');
+  if (records.length > recordsPerMessageMax)
+    throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many records for one push');
   const w = start(MessageType.pushRequest);
   writeRecords(w, records);
   return w.finish();
@@ -172,7 +181,8 @@ export function decodePushResponse(bytes: Uint8Array): PushResponse {
 function writeCursor(w: WireWriter, c: RangeCursor | undefined): void {
   w.u8(c === undefined ? 0 : 1);
   if (c === undefined) return;
-  if (c.token.length !== tokenBytes) throw new ConvergeError('PROTOCOL_INVALID', `a cursor token has ${tokenBytes} bytes`);
+  if (c.token.length !== tokenBytes)
+    throw new ConvergeError('PROTOCOL_INVALID', `a cursor token has ${tokenBytes} bytes`);
   w.bytes(c.token);
   w.lengthPrefixed(c.key);
 }
@@ -187,7 +197,8 @@ function readCursor(r: WireReader): RangeCursor | undefined {
 }
 
 export function encodeRangeFetchRequest(req: RangeFetchRequest): Uint8Array {
-  if (req.ranges.length > roundItemsMax) throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many ranges for one fetch');
+  if (req.ranges.length > roundItemsMax)
+    throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many ranges for one fetch');
   const w = start(MessageType.rangeFetchRequest);
   w.varuint(req.recordsMax);
   w.varuint(req.ranges.length);

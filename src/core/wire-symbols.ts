@@ -1,11 +1,12 @@
-// Messages of the symbol path (grammar in docs/protocol.md): a probe carrying a prefix of the initiator's coded
-// symbols and a parity sketch of its digest; the responder's answer (the decoded difference, its own symbols, or
-// "too different"); requests for more symbols; and item headers. Pure codecs, every length bounded.
+// Messages of the symbol path (grammar in docs/protocol.md): a probe carrying a prefix of the initiator's
+// coded symbols and a parity sketch of its digest; the responder's answer (the decoded difference, its own
+// symbols, or "too different"); requests for more symbols; and item headers. Pure codecs, every length
+// bounded.
 
 import { ConvergeError } from './errors.js';
 import type { Version } from './hlc.js';
-import { WireReader, WireWriter, invalid } from './wire-buffer.js';
 import { keyBytesWireMax, readHeader, wireVersion } from './wire.js';
+import { invalid, WireReader, WireWriter } from './wire-buffer.js';
 
 export const SymbolMessageType = {
   symbolRequest: 9,
@@ -18,7 +19,9 @@ export const SymbolMessageType = {
 export const symbolsPerMessageMax = 2 ** 20;
 /** Items (decoded differences or headers) in one message. */
 export const itemsPerMessageMax = 2 ** 18;
-/** Items in one item-headers request: each costs the responder a storage lookup, so one answer stays short. */
+/**
+ * Items in one item-headers request: each costs the responder a storage lookup, so one answer stays short.
+ */
 export const itemHeadersPerRequestMax = 32_768;
 /** Bits of the parity sketch in a probe. */
 export const sketchBitsMax = 2 ** 16;
@@ -73,7 +76,9 @@ export type SymbolResponse =
       readonly kind: 'symbols';
       readonly root: SymbolRoot;
       readonly estimate: number;
-      /** When the probe's sketch could not size the difference: the responder's parities at a deeper level. */
+      /**
+       * When the probe's sketch could not size the difference: the responder's parities at a deeper level.
+       */
       readonly sketch: Sketch;
       readonly from: number;
       readonly symbols: Uint32Array;
@@ -323,7 +328,7 @@ export function encodeItemHeadersResponse(
   if (items.length !== headers.length) throw new Error('assertion failed: one header per item');
   const w = start(SymbolMessageType.itemHeadersResponse);
   w.varuint(headers.length);
-  headers.forEach((h, i) => writeItemHeader(w, items[i]!, h));
+  for (const [i, h] of headers.entries()) writeItemHeader(w, items[i]!, h);
   return w.finish();
 }
 

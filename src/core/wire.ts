@@ -2,11 +2,11 @@
 // decoder checks the version byte, the message type, every length against a named limit, and that nothing
 // trails the message.
 
+import { leafBitsMax } from './digest.js';
 import { ConvergeError } from './errors.js';
 import type { Hash64 } from './hash.js';
 import type { Version } from './hlc.js';
-import { leafBitsMax } from './digest.js';
-import { WireReader, WireWriter, invalid } from './wire-buffer.js';
+import { invalid, WireReader, WireWriter } from './wire-buffer.js';
 
 export const wireVersion = 1;
 export const wireMessageBytesMax = 16 * 2 ** 20;
@@ -36,8 +36,18 @@ export interface WireNodeHash {
 
 export type RequestItem =
   | { readonly kind: 'root'; readonly level: 0; readonly index: 0; readonly node: WireNodeHash }
-  | { readonly kind: 'children'; readonly level: number; readonly index: number; readonly children: readonly WireNodeHash[] }
-  | { readonly kind: 'entries'; readonly level: number; readonly index: number; readonly fps: readonly Hash64[] };
+  | {
+      readonly kind: 'children';
+      readonly level: number;
+      readonly index: number;
+      readonly children: readonly WireNodeHash[];
+    }
+  | {
+      readonly kind: 'entries';
+      readonly level: number;
+      readonly index: number;
+      readonly fps: readonly Hash64[];
+    };
 
 export interface RoundRequest {
   readonly leafBits: number;
@@ -55,9 +65,20 @@ export interface RecordHeader {
 
 export type ResponseResult =
   | { readonly kind: 'equal'; readonly level: number; readonly index: number }
-  | { readonly kind: 'children'; readonly level: number; readonly index: number; readonly children: readonly WireNodeHash[] }
+  | {
+      readonly kind: 'children';
+      readonly level: number;
+      readonly index: number;
+      readonly children: readonly WireNodeHash[];
+    }
   | { readonly kind: 'small'; readonly level: number; readonly index: number; readonly count: number }
-  | { readonly kind: 'diff'; readonly level: number; readonly index: number; readonly missing: Uint8Array; readonly headers: readonly RecordHeader[] }
+  | {
+      readonly kind: 'diff';
+      readonly level: number;
+      readonly index: number;
+      readonly missing: Uint8Array;
+      readonly headers: readonly RecordHeader[];
+    }
   | { readonly kind: 'too-many'; readonly level: number; readonly index: number; readonly count: number };
 
 export interface RoundResponse {
@@ -76,7 +97,10 @@ function header(w: WireWriter, type: number): void {
 
 export function readHeader(r: WireReader, expected: number, bytes: Uint8Array): void {
   if (bytes.length > wireMessageBytesMax) {
-    throw new ConvergeError('PROTOCOL_TOO_LARGE', `message of ${bytes.length} bytes exceeds wireMessageBytesMax ${wireMessageBytesMax}`);
+    throw new ConvergeError(
+      'PROTOCOL_TOO_LARGE',
+      `message of ${bytes.length} bytes exceeds wireMessageBytesMax ${wireMessageBytesMax}`,
+    );
   }
   const type = readVersionAndType(r);
   if (type !== expected) throw invalid(`expected message type ${expected}, got ${type}`);
@@ -84,7 +108,11 @@ export function readHeader(r: WireReader, expected: number, bytes: Uint8Array): 
 
 function readVersionAndType(r: WireReader): number {
   const version = r.u8('version');
-  if (version !== wireVersion) throw new ConvergeError('PROTOCOL_VERSION', `protocol version ${version} is not supported (this node speaks ${wireVersion})`);
+  if (version !== wireVersion)
+    throw new ConvergeError(
+      'PROTOCOL_VERSION',
+      `protocol version ${version} is not supported (this node speaks ${wireVersion})`,
+    );
   return r.u8('message type');
 }
 
@@ -148,7 +176,8 @@ export function decodeRoundRequest(bytes: Uint8Array): RoundRequest {
   if (branchBits < 1 || branchBits > branchBitsMax) throw invalid(`branchBits ${branchBits}`);
   const salt = r.u32('salt');
   const count = r.u32('item count');
-  if (count > roundItemsMax) throw new ConvergeError('PROTOCOL_TOO_LARGE', `${count} items exceed roundItemsMax ${roundItemsMax}`);
+  if (count > roundItemsMax)
+    throw new ConvergeError('PROTOCOL_TOO_LARGE', `${count} items exceed roundItemsMax ${roundItemsMax}`);
   const items: RequestItem[] = [];
   for (let i = 0; i < count; i++) {
     const kind = r.u8('item kind');
@@ -158,7 +187,12 @@ export function decodeRoundRequest(bytes: Uint8Array): RoundRequest {
       items.push({ kind: 'root', level: 0, index: 0, node: readNodeHashes(r, 1)[0]! });
     } else if (kind === itemKinds.children) {
       if (level >= leafBits) throw invalid('a leaf has no children');
-      items.push({ kind: 'children', level, index, children: readNodeHashes(r, childCount(level, leafBits, branchBits)) });
+      items.push({
+        kind: 'children',
+        level,
+        index,
+        children: readNodeHashes(r, childCount(level, leafBits, branchBits)),
+      });
     } else if (kind === itemKinds.entries) {
       const n = r.varuint('entry count', entriesPerItemMax);
       const fps: Hash64[] = [];
@@ -196,7 +230,8 @@ export function encodeRoundResponse(res: RoundResponse, leafBits: number, branch
     w.u8(x.level);
     w.u32(x.index);
     if (x.kind === 'children') {
-      if (x.children.length !== childCount(x.level, leafBits, branchBits)) throw new Error('assertion failed: child count');
+      if (x.children.length !== childCount(x.level, leafBits, branchBits))
+        throw new Error('assertion failed: child count');
       writeNodeHashes(w, x.children);
     } else if (x.kind === 'small' || x.kind === 'too-many') w.varuint(x.count);
     else if (x.kind === 'diff') {
@@ -213,7 +248,8 @@ export function decodeRoundResponse(bytes: Uint8Array, leafBits: number, branchB
   readHeader(r, MessageType.roundResponse, bytes);
   const processed = r.u32('processed');
   const count = r.u32('result count');
-  if (count > roundItemsMax * 2 ** branchBitsMax) throw new ConvergeError('PROTOCOL_TOO_LARGE', `${count} results`);
+  if (count > roundItemsMax * 2 ** branchBitsMax)
+    throw new ConvergeError('PROTOCOL_TOO_LARGE', `${count} results`);
   const results: ResponseResult[] = [];
   for (let i = 0; i < count; i++) {
     const kind = r.u8('result kind');
@@ -221,9 +257,16 @@ export function decodeRoundResponse(bytes: Uint8Array, leafBits: number, branchB
     if (kind === resultKinds.equal) results.push({ kind: 'equal', level, index });
     else if (kind === resultKinds.children) {
       if (level >= leafBits) throw invalid('a leaf has no children');
-      results.push({ kind: 'children', level, index, children: readNodeHashes(r, childCount(level, leafBits, branchBits)) });
-    } else if (kind === resultKinds.small) results.push({ kind: 'small', level, index, count: r.varuint('count', 2 ** 48) });
-    else if (kind === resultKinds['too-many']) results.push({ kind: 'too-many', level, index, count: r.varuint('count', 2 ** 48) });
+      results.push({
+        kind: 'children',
+        level,
+        index,
+        children: readNodeHashes(r, childCount(level, leafBits, branchBits)),
+      });
+    } else if (kind === resultKinds.small)
+      results.push({ kind: 'small', level, index, count: r.varuint('count', 2 ** 48) });
+    else if (kind === resultKinds['too-many'])
+      results.push({ kind: 'too-many', level, index, count: r.varuint('count', 2 ** 48) });
     else if (kind === resultKinds.diff) {
       const missing = r.lengthPrefixed('missing bitmap', entriesPerItemMax / 8).slice();
       const n = r.varuint('header count', entriesPerItemMax);

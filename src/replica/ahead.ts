@@ -79,8 +79,9 @@ export async function scanAhead(
 }
 
 /**
- * Removes this node's copies of the records stamped ahead (only the version found: a key written since stays).
- * Not a delete: no tombstone is written, so anti-entropy brings back the peers' versions of those keys.
+ * Removes this node's copies of the records stamped ahead (only the version found: a key written since
+ * stays). Not a delete: no tombstone is written, so anti-entropy brings back the peers' versions of those
+ * keys.
  */
 export async function dropAhead(
   replica: LocalReplica,

@@ -3,7 +3,7 @@
 // bookkeeping as applies.
 
 import { prefixRange } from '../core/digest.js';
-import { type VersionedRecord, fpEquals, recomputeFingerprint } from '../core/record.js';
+import { fpEquals, recomputeFingerprint, type VersionedRecord } from '../core/record.js';
 import { recordBound, splitTombstoneKey, tombstoneBound } from './layout.js';
 import type { LocalReplica } from './replica.js';
 
@@ -11,13 +11,18 @@ import type { LocalReplica } from './replica.js';
  * Removes up to `limit` tombstones whose version time is before `beforeMs`. Index entries whose record has
  * moved on (overwritten since) are dropped as well. Returns the number of tombstones purged.
  */
-export async function purgeTombstones(replica: LocalReplica, beforeMs: number, limit: number): Promise<number> {
+export async function purgeTombstones(
+  replica: LocalReplica,
+  beforeMs: number,
+  limit: number,
+): Promise<number> {
   const targets: Array<{ key: Uint8Array; expected: VersionedRecord }> = [];
   const stale: Uint8Array[] = [];
   for (const { key: ikey } of replica.storage.scan(tombstoneBound(0), tombstoneBound(beforeMs), limit)) {
     const { ms, key } = splitTombstoneKey(ikey);
     const current = replica.get(key);
-    if (current?.tombstone === true && current.version.ms === ms) targets.push({ key: key.slice(), expected: current });
+    if (current?.tombstone === true && current.version.ms === ms)
+      targets.push({ key: key.slice(), expected: current });
     else stale.push(ikey);
   }
   if (stale.length > 0) await replica.storage.write(stale.map((key) => ({ key, value: null })));
@@ -35,8 +40,9 @@ export interface VerifyLeafResult {
 
 /**
  * Recomputes one leaf from storage and compares it with the maintained digest. Synchronous on purpose: no
- * write can interleave between reading the records and comparing. A drifted leaf is corrected in place; rotten
- * records are returned for the caller to remove (anti-entropy then pulls a good copy back from a peer).
+ * write can interleave between reading the records and comparing. A drifted leaf is corrected in place;
+ * rotten records are returned for the caller to remove (anti-entropy then pulls a good copy back from a
+ * peer).
  */
 export function verifyLeaf(replica: LocalReplica, leaf: number): VerifyLeafResult {
   const shadow = replica.symbolShadow;
@@ -52,7 +58,8 @@ export function verifyLeaf(replica: LocalReplica, leaf: number): VerifyLeafResul
     const page = replica.scanPage(from, to, 4096);
     for (const e of page.entries) {
       if (e.record === null) continue;
-      if (!fpEquals(recomputeFingerprint(e.record), e.record.fp)) rotten.push({ key: e.record.key, record: e.record });
+      if (!fpEquals(recomputeFingerprint(e.record), e.record.fp))
+        rotten.push({ key: e.record.key, record: e.record });
       // The stored fingerprint is what the digest holds; rot is reported separately.
       shadow?.symbols.update(e.token, null, e.record.fp);
       hi = (hi ^ e.record.fp[0]) >>> 0;

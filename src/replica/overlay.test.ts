@@ -56,7 +56,9 @@ test('overlay: keysBetween lists exactly the pending keys in range, in order, un
 
 test('overlay: writes with no scan in between keep the unmerged list bounded, and scans stay exact', () => {
   // Few distinct keys, so that sets and deletes churn the same ones and the unmerged list gets pruned often.
-  const keyArb = fc.integer({ min: 0, max: 99 }).map((i) => String.fromCharCode(97 + (i % 26), 97 + Math.floor(i / 26)));
+  const keyArb = fc
+    .integer({ min: 0, max: 99 })
+    .map((i) => String.fromCharCode(97 + (i % 26), 97 + Math.floor(i / 26)));
   const churnArb = fc.oneof(
     { weight: 150, arbitrary: fc.record({ op: fc.constant('set' as const), key: keyArb }) },
     { weight: 150, arbitrary: fc.record({ op: fc.constant('delete' as const), key: keyArb }) },

@@ -22,8 +22,8 @@ export interface MergedEntry {
 }
 
 /**
- * Bytes as a string of the same code units. Short keys (the usual case) go through fromCharCode: a Buffer view
- * of a small on-heap array forces V8 to move it off the heap first, which costs more than the copy.
+ * Bytes as a string of the same code units. Short keys (the usual case) go through fromCharCode: a Buffer
+ * view of a small on-heap array forces V8 to move it off the heap first, which costs more than the copy.
  */
 export const toLatin1 = (bytes: Uint8Array): string =>
   bytes.length <= latin1ShortMax
@@ -124,9 +124,9 @@ export class Overlay extends Map<string, OverlayEntry> {
     if (isNew) {
       this.added.push(key);
       // Writes without scans in between (a node that only takes writes) would grow the list for ever, and the
-      // first scan would then sort all of it at once (100,000 keys after a bulk load: tens of ms in one task).
-      // Keys committed meanwhile, and repeats of a key set, committed and set again, are dropped here (the one
-      // just set is in the map by now); amortised, each key is looked at a constant number of times.
+      // first scan would then sort all of it at once (100,000 keys after a bulk load: tens of ms in one
+      // task). Keys committed meanwhile, and repeats of a key set, committed and set again, are dropped here
+      // (the one just set is in the map by now); amortised, each key is looked at a constant number of times.
       if (this.added.length > 2 * this.size + addedSlack) {
         const kept = new Set<string>();
         for (const k of this.added) if (this.has(k)) kept.add(k);

@@ -1,8 +1,8 @@
-// Pulled records merged against storage off the event loop. Repair brings records by the hundred thousand, and
-// decoding them, hashing their keys and fingerprints, encoding them for storage and reading the stored version
-// of each was most of the CPU repair took from the node's event loop. A worker thread at low priority does that
-// here (prepareRecords) against its own snapshot of the committed records; the event loop then only stages the
-// winners (pending overlay, digest) and writes them (LocalReplica.applyPrepared).
+// Pulled records merged against storage off the event loop. Repair brings records by the hundred thousand,
+// and decoding them, hashing their keys and fingerprints, encoding them for storage and reading the stored
+// version of each was most of the CPU repair took from the node's event loop. A worker thread at low priority
+// does that here (prepareRecords) against its own snapshot of the committed records; the event loop then only
+// stages the winners (pending overlay, digest) and writes them (LocalReplica.applyPrepared).
 //
 // A decision made against the snapshot holds only if nothing changed the key since. The replica counts its
 // changes in write epochs shared with the worker: one counter per bucket of keys (the first 16 bits of the
@@ -11,7 +11,7 @@
 // the key is still pending, the event loop merges that record itself, the ordinary way.
 
 import { type Hash64, tokenOf } from '../core/hash.js';
-import { type VersionedRecord, decodeRecordValue, encodeRecordValue, supersedes } from '../core/record.js';
+import { decodeRecordValue, encodeRecordValue, supersedes, type VersionedRecord } from '../core/record.js';
 import type { Storage } from '../storage/storage.js';
 import { recordKey } from './layout.js';
 
@@ -23,10 +23,10 @@ export function writeEpochBucket(token: Uint8Array): number {
 }
 
 /**
- * Records that win against the committed state, packed for transfer, plus how many lost. A record that lost may
- * have lost to a version committed but not yet flushed (lmdb shows commits before their fsync ends): its sender
- * is another replica's anti-entropy, which keeps its own copy whatever the answer, so nothing depends on the
- * loser being durable here (unlike a hint, deleted once delivered: those go through `apply`).
+ * Records that win against the committed state, packed for transfer, plus how many lost. A record that lost
+ * may have lost to a version committed but not yet flushed (lmdb shows commits before their fsync ends): its
+ * sender is another replica's anti-entropy, which keeps its own copy whatever the answer, so nothing depends
+ * on the loser being durable here (unlike a hint, deleted once delivered: those go through `apply`).
  */
 export interface PreparedRecords {
   /** Per winner: u16 storage key length, storage key, u32 value length, storage value, u8 flags (1: a stored

@@ -1,9 +1,10 @@
-// Rebuilding the digest (and the coded symbols beside it) from storage at startup, in slices, while reads and writes go on: writes to keys the
-// scan has passed update the digest directly; writes to keys ahead of it are left for the scan to count.
+// Rebuilding the digest (and the coded symbols beside it) from storage at startup, in slices, while reads and
+// writes go on: writes to keys the scan has passed update the digest directly; writes to keys ahead of it are
+// left for the scan to count.
 
 import { recordBound } from './layout.js';
-import type { LocalReplica } from './replica.js';
 import { fromLatin1 } from './overlay.js';
+import type { LocalReplica } from './replica.js';
 
 export interface RebuildProgress {
   readonly scanned: number;
@@ -14,7 +15,10 @@ export interface RebuildOptions {
   readonly sliceRecords: number;
   readonly yieldNow: () => Promise<void>;
   readonly onProgress: ((progress: RebuildProgress) => void) | undefined;
-  /** False once a newer rebuild has started (after a failed write): this one stops without touching the digest. */
+  /**
+   * False once a newer rebuild has started (after a failed write): this one stops without touching the
+   * digest.
+   */
   readonly current?: () => boolean;
 }
 

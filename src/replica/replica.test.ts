@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Version } from '../core/hlc.js';
-import { type VersionedRecord, encodeRecordValue, keyToBytes, makeRecord, merge } from '../core/record.js';
 import { tokenOf } from '../core/hash.js';
+import type { Version } from '../core/hlc.js';
+import { encodeRecordValue, keyToBytes, makeRecord, merge, type VersionedRecord } from '../core/record.js';
 import { createMemoryStorage } from '../storage/memory.js';
 import type { Storage } from '../storage/storage.js';
 import { recordKey } from './layout.js';
@@ -15,7 +15,13 @@ const leafBits = 6;
 const noTimers = { sleep: async () => {}, schedule: () => () => {} };
 
 async function ready(storage: Storage) {
-  const replica = await openReplica({ id: 'a', storage, leafBits, yieldNow: async () => {}, rebuildSliceRecords: 7 });
+  const replica = await openReplica({
+    id: 'a',
+    storage,
+    leafBits,
+    yieldNow: async () => {},
+    rebuildSliceRecords: 7,
+  });
   await replica.whenDigestReady();
   return replica;
 }
@@ -77,7 +83,9 @@ test('replica: concurrent applies in any order give the merge of everything, and
 test('replica: writes during a rebuild are counted exactly once', async () => {
   const storage = createMemoryStorage();
   const seed = await ready(storage);
-  const initial = Array.from({ length: 500 }, (_, i) => makeRecord(keyToBytes(`k${i}`), { ms: 1, counter: 0, node: 'a' }, keyToBytes('v')));
+  const initial = Array.from({ length: 500 }, (_, i) =>
+    makeRecord(keyToBytes(`k${i}`), { ms: 1, counter: 0, node: 'a' }, keyToBytes('v')),
+  );
   await seed.apply(initial, 'client');
   await seed.flush();
   let slices = 0;
@@ -92,8 +100,10 @@ test('replica: writes during a rebuild are counted exactly once', async () => {
       slices += 1;
       // Overwrite keys both behind and ahead of the rebuild cursor, and add new ones.
       await opened!.apply(
-        [makeRecord(keyToBytes(`k${(slices * 37) % 500}`), { ms: 2, counter: slices, node: 'b' }, null),
-         makeRecord(keyToBytes(`new${slices}`), { ms: 2, counter: 0, node: 'b' }, keyToBytes('n'))],
+        [
+          makeRecord(keyToBytes(`k${(slices * 37) % 500}`), { ms: 2, counter: slices, node: 'b' }, null),
+          makeRecord(keyToBytes(`new${slices}`), { ms: 2, counter: 0, node: 'b' }, keyToBytes('n')),
+        ],
         'client',
       );
     },
@@ -112,11 +122,23 @@ test('replica: an apply queued in the same tick as the last rebuild slice lands 
   // microtask, and an apply staged in between skipped the digest for a key the scan had already passed.
   const storage = createMemoryStorage();
   const seed = await ready(storage);
-  await seed.apply([makeRecord(keyToBytes('old'), { ms: 1, counter: 0, node: 'a' }, keyToBytes('v'))], 'client');
+  await seed.apply(
+    [makeRecord(keyToBytes('old'), { ms: 1, counter: 0, node: 'a' }, keyToBytes('v'))],
+    'client',
+  );
   await seed.flush();
-  const replica = new LocalReplica({ id: 'a', storage, leafBits, yieldNow: async () => {}, rebuildSliceRecords: 7 });
+  const replica = new LocalReplica({
+    id: 'a',
+    storage,
+    leafBits,
+    yieldNow: async () => {},
+    rebuildSliceRecords: 7,
+  });
   const rebuilt = replica.rebuild();
-  const late = replica.apply([makeRecord(keyToBytes('late'), { ms: 2, counter: 0, node: 'a' }, keyToBytes('w'))], 'client');
+  const late = replica.apply(
+    [makeRecord(keyToBytes('late'), { ms: 2, counter: 0, node: 'a' }, keyToBytes('w'))],
+    'client',
+  );
   await rebuilt;
   await late;
   assert.equal(replica.digest.count(), 2);
@@ -126,7 +148,9 @@ test('replica: an apply queued in the same tick as the last rebuild slice lands 
 test('replica: verification repairs planted digest drift and removes a rotten record', async () => {
   const storage = createMemoryStorage();
   const replica = await ready(storage);
-  const records = Array.from({ length: 200 }, (_, i) => makeRecord(keyToBytes(`k${i}`), { ms: 5, counter: 0, node: 'a' }, keyToBytes(`value ${i}`)));
+  const records = Array.from({ length: 200 }, (_, i) =>
+    makeRecord(keyToBytes(`k${i}`), { ms: 5, counter: 0, node: 'a' }, keyToBytes(`value ${i}`)),
+  );
   await replica.apply(records, 'client');
   await replica.flush();
   const good = replica.digest.rootHex();
@@ -138,7 +162,11 @@ test('replica: verification repairs planted digest drift and removes a rotten re
   await storage.write([{ key: recordKey(tokenOf(victim.key), victim.key), value: rotten }]);
   const found: string[] = [];
   const verifier = new DigestVerifier({
-    replica, clock: { now: () => 0 }, timers: noTimers, recordsPerSecondMax: 1e9, passIntervalMs: 1,
+    replica,
+    clock: { now: () => 0 },
+    timers: noTimers,
+    recordsPerSecondMax: 1e9,
+    passIntervalMs: 1,
     onMismatch: (m) => found.push(m.kind),
   });
   await verifier.pass();
@@ -154,9 +182,14 @@ test('replica: verification repairs planted digest drift and removes a rotten re
 test('replica: symbols follow every apply and rebuild; verification repairs planted symbol drift', async () => {
   const storage = createMemoryStorage();
   const replica = await ready(storage);
-  const records = Array.from({ length: 300 }, (_, i) => makeRecord(keyToBytes(`s${i}`), { ms: 5, counter: 0, node: 'a' }, keyToBytes(`v${i}`)));
+  const records = Array.from({ length: 300 }, (_, i) =>
+    makeRecord(keyToBytes(`s${i}`), { ms: 5, counter: 0, node: 'a' }, keyToBytes(`v${i}`)),
+  );
   await replica.apply(records, 'client');
-  await replica.apply(records.slice(0, 50).map((r) => makeRecord(r.key, { ms: 6, counter: 0, node: 'a' }, null)), 'client');
+  await replica.apply(
+    records.slice(0, 50).map((r) => makeRecord(r.key, { ms: 6, counter: 0, node: 'a' }, null)),
+    'client',
+  );
   await replica.flush();
   assert.equal(replica.symbols!.count(), 300);
   const rebuilt = await ready(storage);
@@ -165,14 +198,28 @@ test('replica: symbols follow every apply and rebuild; verification repairs plan
   replica.symbols!.toggle(123, 456, 1);
   const found: string[] = [];
   const verifier = new DigestVerifier({
-    replica, clock: { now: () => 0 }, timers: { sleep: async () => {
-      // A write while the pass runs reaches both the maintained symbols and the verification's copy.
-      if (replica.symbolShadow !== null && replica.symbolShadow.leafEnd > 30 && found.length === 0 && !wrote) {
-        wrote = true;
-        await replica.apply([makeRecord(keyToBytes('during'), { ms: 7, counter: 0, node: 'a' }, keyToBytes('x'))], 'client');
-      }
-    }, schedule: () => () => {} },
-    recordsPerSecondMax: 500, passIntervalMs: 1,
+    replica,
+    clock: { now: () => 0 },
+    timers: {
+      sleep: async () => {
+        // A write while the pass runs reaches both the maintained symbols and the verification's copy.
+        if (
+          replica.symbolShadow !== null &&
+          replica.symbolShadow.leafEnd > 30 &&
+          found.length === 0 &&
+          !wrote
+        ) {
+          wrote = true;
+          await replica.apply(
+            [makeRecord(keyToBytes('during'), { ms: 7, counter: 0, node: 'a' }, keyToBytes('x'))],
+            'client',
+          );
+        }
+      },
+      schedule: () => () => {},
+    },
+    recordsPerSecondMax: 500,
+    passIntervalMs: 1,
     onMismatch: (m) => found.push(m.kind),
   });
   let wrote = false;
@@ -186,21 +233,39 @@ test('replica: symbols follow every apply and rebuild; verification repairs plan
 
 test('verification waits while the node is being repaired, and at most deferMaxMs in a row', async () => {
   const replica = await ready(createMemoryStorage());
-  await replica.apply(Array.from({ length: 40 }, (_, i) => makeRecord(keyToBytes(`v${i}`), { ms: 1, counter: 0, node: 'a' }, keyToBytes('x'))), 'client');
+  await replica.apply(
+    Array.from({ length: 40 }, (_, i) =>
+      makeRecord(keyToBytes(`v${i}`), { ms: 1, counter: 0, node: 'a' }, keyToBytes('x')),
+    ),
+    'client',
+  );
   const slept: number[] = [];
   const timers = { sleep: async (ms: number) => void slept.push(ms), schedule: () => () => {} };
   let repairingFor = 3; // three looks say "repairing", then it is over
   const verifier = new DigestVerifier({
-    replica, clock: { now: () => 0 }, timers, recordsPerSecondMax: 100 * 2 ** leafBits, passIntervalMs: 1,
+    replica,
+    clock: { now: () => 0 },
+    timers,
+    recordsPerSecondMax: 100 * 2 ** leafBits,
+    passIntervalMs: 1,
     deferWhile: () => repairingFor-- > 0,
   });
   await verifier.pass();
-  assert.equal(slept.filter((ms) => ms === 250).length, 3, 'one 250 ms wait per look that found repair going on');
+  assert.equal(
+    slept.filter((ms) => ms === 250).length,
+    3,
+    'one 250 ms wait per look that found repair going on',
+  );
   assert.equal(verifier.passes, 1, 'the pass completes once repair is over');
   slept.length = 0;
   const stubborn = new DigestVerifier({
-    replica, clock: { now: () => 0 }, timers, recordsPerSecondMax: 100 * 2 ** leafBits, passIntervalMs: 1,
-    deferWhile: () => true, deferMaxMs: 1000,
+    replica,
+    clock: { now: () => 0 },
+    timers,
+    recordsPerSecondMax: 100 * 2 ** leafBits,
+    passIntervalMs: 1,
+    deferWhile: () => true,
+    deferMaxMs: 1000,
   });
   await stubborn.pass();
   assert.equal(stubborn.passes, 1, 'continuous repair delays verification but cannot stop it');
@@ -214,12 +279,20 @@ test('verification keeps its schedule across restarts and never begins a pass ri
   const interval = 60_000;
   const startDelay = 5_000;
   /** The waits before the first pass of a verifier started now, and when it said that pass would begin. */
-  const firstWait = async (): Promise<{ waitMs: number; announcedAtMs: number | null; lastPassEndedAtMs: number | null }> => {
+  const firstWait = async (): Promise<{
+    waitMs: number;
+    announcedAtMs: number | null;
+    lastPassEndedAtMs: number | null;
+  }> => {
     const ac = new AbortController();
     const waits: number[] = [];
     let announcedAtMs: number | null = null;
     const verifier: DigestVerifier = new DigestVerifier({
-      replica, clock: { now: () => now }, recordsPerSecondMax: 1e9, passIntervalMs: interval, startDelayMs: startDelay,
+      replica,
+      clock: { now: () => now },
+      recordsPerSecondMax: 1e9,
+      passIntervalMs: interval,
+      startDelayMs: startDelay,
       timers: {
         sleep: async (ms, signal) => {
           if (waits.length === 0) announcedAtMs = verifier.nextPassAtMs;
@@ -250,17 +323,28 @@ test('verification keeps its schedule across restarts and never begins a pass ri
   now = passEnded + 1_000;
   const soon = await firstWait();
   assert.equal(soon.lastPassEndedAtMs, passEnded, 'the end of the last pass is kept in the replica');
-  assert.equal(soon.waitMs, interval - 1_000, 'restarted a second after a pass: the next waits out its interval');
+  assert.equal(
+    soon.waitMs,
+    interval - 1_000,
+    'restarted a second after a pass: the next waits out its interval',
+  );
   now += 10 * interval;
   assert.equal((await firstWait()).waitMs, startDelay, 'overdue: the start delay, then at once');
   now -= 100 * interval;
-  assert.equal((await firstWait()).waitMs, interval, 'a wall clock set back never delays a pass by more than an interval');
+  assert.equal(
+    (await firstWait()).waitMs,
+    interval,
+    'a wall clock set back never delays a pass by more than an interval',
+  );
 });
 
 test('replica: tombstones are purged by version time through the index, newer writes are kept', async () => {
   const replica = await ready(createMemoryStorage());
   const v = (ms: number): Version => ({ ms, counter: 0, node: 'a' });
-  await replica.apply([makeRecord(keyToBytes('old'), v(10), null), makeRecord(keyToBytes('young'), v(100), null)], 'client');
+  await replica.apply(
+    [makeRecord(keyToBytes('old'), v(10), null), makeRecord(keyToBytes('young'), v(100), null)],
+    'client',
+  );
   await replica.apply([makeRecord(keyToBytes('revived'), v(20), null)], 'client');
   await replica.apply([makeRecord(keyToBytes('revived'), v(30), keyToBytes('live'))], 'client');
   assert.equal(await replica.purgeTombstones(50, 100), 1);
@@ -273,15 +357,22 @@ test('replica: tombstones are purged by version time through the index, newer wr
 test('replica: a record ignored in favour of an uncommitted newer one is answered only once that one is durable', async () => {
   let release: () => void = () => {};
   let hold = false;
-  const storage = createMemoryStorage({ writeDelay: () => (hold ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve()) });
+  const storage = createMemoryStorage({
+    writeDelay: () => (hold ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve()),
+  });
   const replica = await ready(storage);
   hold = true;
-  const newer = replica.apply([makeRecord(keyToBytes('k'), { ms: 2, counter: 0, node: 'a' }, keyToBytes('new'))], 'client');
+  const newer = replica.apply(
+    [makeRecord(keyToBytes('k'), { ms: 2, counter: 0, node: 'a' }, keyToBytes('new'))],
+    'client',
+  );
   let olderAnswered = false;
-  const older = replica.apply([makeRecord(keyToBytes('k'), { ms: 1, counter: 0, node: 'b' }, keyToBytes('old'))], 'replication').then((r) => {
-    olderAnswered = true;
-    return r;
-  });
+  const older = replica
+    .apply([makeRecord(keyToBytes('k'), { ms: 1, counter: 0, node: 'b' }, keyToBytes('old'))], 'replication')
+    .then((r) => {
+      olderAnswered = true;
+      return r;
+    });
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(olderAnswered, false, 'not answered while the newer version is still in flight');
   hold = false;
@@ -300,19 +391,24 @@ test('replica: records prepared against an old snapshot never undo a change made
     fc.asyncProperty(
       fc.array(fewKeysArb, { maxLength: 8 }),
       fc.array(fewKeysArb, { maxLength: 12 }),
-      fc.array(fc.record({ batch: fc.array(fewKeysArb, { minLength: 1, maxLength: 4 }), committed: fc.boolean() }), { maxLength: 4 }),
+      fc.array(
+        fc.record({ batch: fc.array(fewKeysArb, { minLength: 1, maxLength: 4 }), committed: fc.boolean() }),
+        { maxLength: 4 },
+      ),
       fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 2 }),
       fc.array(fewKeysArb, { maxLength: 4 }),
       fc.boolean(),
       async (before, pulled, after, removed, straddling, atOnce) => {
         // Writes reach storage a tick after they are issued, as with lmdb: a snapshot misses staged changes.
-        const storage = createMemoryStorage({ writeDelay: () => new Promise((resolve) => setImmediate(resolve)) });
+        const storage = createMemoryStorage({
+          writeDelay: () => new Promise((resolve) => setImmediate(resolve)),
+        });
         const replica = await ready(storage);
         const epochs = replica.shareWriteEpochs();
         await replica.apply(before, 'client');
         await replica.flush();
-        // Staged before the snapshot, so not in it, and committed after it; atOnce stages the pulled records while
-        // these are still pending.
+        // Staged before the snapshot, so not in it, and committed after it; atOnce stages the pulled records
+        // while these are still pending.
         const straddled = replica.apply(straddling, 'client');
         const prepared = prepareRecords(storage, pulled, epochs);
         const stagedAtOnce = atOnce ? replica.applyPrepared(prepared, 'anti-entropy') : undefined;
@@ -341,13 +437,23 @@ test('replica: records prepared against an old snapshot never undo a change made
         const all = expectedState([...before, ...straddling, ...later, ...pulled]);
         const withPulled = expectedState([...later, ...pulled]);
         const withoutPulled = expectedState(later);
-        for (const k of new Set([...before, ...straddling, ...pulled, ...later].map((r) => Buffer.from(r.key).toString()))) {
+        for (const k of new Set(
+          [...before, ...straddling, ...pulled, ...later].map((r) => Buffer.from(r.key).toString()),
+        )) {
           const got = replica.get(keyToBytes(k))?.fp.join();
           if (!removedKeys.has(k)) assert.equal(got, all.get(k)?.fp.join(), `key ${k}`);
-          else assert.ok([withPulled.get(k)?.fp.join(), withoutPulled.get(k)?.fp.join()].includes(got), `removed key ${k}: ${got}`);
+          else
+            assert.ok(
+              [withPulled.get(k)?.fp.join(), withoutPulled.get(k)?.fp.join()].includes(got),
+              `removed key ${k}: ${got}`,
+            );
         }
         const rebuilt = await ready(storage);
-        assert.equal(rebuilt.digest.rootHex(), replica.digest.rootHex(), 'maintained digest equals a rebuild');
+        assert.equal(
+          rebuilt.digest.rootHex(),
+          replica.digest.rootHex(),
+          'maintained digest equals a rebuild',
+        );
       },
     ),
     { numRuns: 300 },
@@ -357,12 +463,27 @@ test('replica: records prepared against an old snapshot never undo a change made
 test('a record stamped further ahead of the clock than the bound is refused by every apply, counted, never stored', async () => {
   const nowMs = 1_000_000;
   const storage = createMemoryStorage();
-  const replica = await openReplica({ id: 'a', storage, leafBits, yieldNow: async () => {}, clock: { now: () => nowMs }, maxClockDriftMs: 5000 });
+  const replica = await openReplica({
+    id: 'a',
+    storage,
+    leafBits,
+    yieldNow: async () => {},
+    clock: { now: () => nowMs },
+    maxClockDriftMs: 5000,
+  });
   await replica.whenDigestReady();
   const refused: string[] = [];
   replica.onRefusedAhead = (r, source) => refused.push(`${new TextDecoder().decode(r.key)}/${source}`);
-  const within = makeRecord(keyToBytes('near'), { ms: nowMs + 5000, counter: 0, node: 'b' }, new Uint8Array([1]));
-  const ahead = makeRecord(keyToBytes('far'), { ms: nowMs + 5001, counter: 0, node: 'b' }, new Uint8Array([2]));
+  const within = makeRecord(
+    keyToBytes('near'),
+    { ms: nowMs + 5000, counter: 0, node: 'b' },
+    new Uint8Array([1]),
+  );
+  const ahead = makeRecord(
+    keyToBytes('far'),
+    { ms: nowMs + 5001, counter: 0, node: 'b' },
+    new Uint8Array([2]),
+  );
   for (const source of ['replication', 'hint', 'read-repair', 'anti-entropy', 'client'] as const) {
     const res = await replica.apply([within, ahead], source);
     assert.equal(res.refusedAhead, 1, source);
@@ -378,6 +499,12 @@ test('a record stamped further ahead of the clock than the bound is refused by e
   assert.equal(replica.get(keyToBytes('farther')), undefined);
   assert.ok(replica.get(keyToBytes('near')) !== undefined);
   assert.equal(replica.digest.count(), 1);
-  assert.deepEqual(replica.refusedAheadCounts(), { replication: 1, hint: 1, 'read-repair': 1, 'anti-entropy': 2, client: 1 });
+  assert.deepEqual(replica.refusedAheadCounts(), {
+    replication: 1,
+    hint: 1,
+    'read-repair': 1,
+    'anti-entropy': 2,
+    client: 1,
+  });
   assert.deepEqual(refused.slice(0, 2), ['far/replication', 'far/hint']);
 });

@@ -3,27 +3,34 @@
 // are group-committed: one storage batch in flight, the next accumulating, so many applies share a commit.
 
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
-import { logFailure } from '../core/failures.js';
 import { ConvergeError } from '../core/errors.js';
-import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
+import { logFailure } from '../core/failures.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
-import {
-  type VersionedRecord,
-  decodeRecordValue,
-  encodeRecordValue,
-  recomputeFingerprint,
-  supersedes,
-} from '../core/record.js';
+import { decodeRecordValue, encodeRecordValue, supersedes, type VersionedRecord } from '../core/record.js';
+import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { writeRefusal } from '../storage/guarded.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
-import { recordBound, recordKey, splitRecordKey, tombstoneKey } from './layout.js';
-import { type MergedEntry, Overlay, type OverlayEntry, scanMerged, scanPageRecords, scanTokenRecords, toLatin1 } from './overlay.js';
-import { type PreparedRecord, type PreparedRecords, readPrepared, writeEpochBucket, writeEpochBuckets } from './prepared.js';
+import { metaKey, recordBound, recordKey, tombstoneKey } from './layout.js';
+import { purgeTombstones, type VerifyLeafResult, verifyLeaf } from './maintenance.js';
+import {
+  type MergedEntry,
+  Overlay,
+  type OverlayEntry,
+  scanMerged,
+  scanPageRecords,
+  scanTokenRecords,
+  toLatin1,
+} from './overlay.js';
+import {
+  type PreparedRecord,
+  type PreparedRecords,
+  readPrepared,
+  writeEpochBucket,
+  writeEpochBuckets,
+} from './prepared.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
-import { purgeTombstones, verifyLeaf, type VerifyLeafResult } from './maintenance.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
-import { metaKey } from './layout.js';
 
 export interface ReplicaOptions {
   readonly id: string;
@@ -37,8 +44,9 @@ export interface ReplicaOptions {
   /** Records read per rebuild slice before yielding. */
   readonly rebuildSliceRecords?: number;
   /**
-   * The node's clock: a record stamped more than `maxClockDriftMs` ahead of it is refused by every apply, from
-   * whatever source (core/hlc.ts isAheadOfClock). Without a clock (unit tests of storage alone) nothing is refused.
+   * The node's clock: a record stamped more than `maxClockDriftMs` ahead of it is refused by every apply,
+   * from whatever source (core/hlc.ts isAheadOfClock). Without a clock (unit tests of storage alone) nothing
+   * is refused.
    */
   readonly clock?: Clock;
   readonly maxClockDriftMs?: number;
@@ -62,8 +70,8 @@ export class LocalReplica implements Replica {
   /** The first M coded symbols over the same records as the digest, kept in step with it. */
   readonly symbols: CodedSymbols | undefined;
   /**
-   * While verification rebuilds the symbols beside the maintained ones: changes to leaves below `leafEnd` (those
-   * it has read) go into its copy too.
+   * While verification rebuilds the symbols beside the maintained ones: changes to leaves below `leafEnd`
+   * (those it has read) go into its copy too.
    */
   symbolShadow: { readonly symbols: CodedSymbols; leafEnd: number } | null = null;
   /** Counts digest rebuilds: a verification pass spanning one cannot compare symbols. */
@@ -86,7 +94,10 @@ export class LocalReplica implements Replica {
     refusedAhead: new Map<ApplySource, number>(),
   };
   onRefusedAhead: RefusedAheadListener | null = null;
-  /** Changes per bucket of keys, shared with a thread that prepares pulled records (prepared.ts); null until shared. */
+  /**
+   * Changes per bucket of keys, shared with a thread that prepares pulled records (prepared.ts); null until
+   * shared.
+   */
   private writeEpochs: Uint32Array | null = null;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -131,7 +142,11 @@ export class LocalReplica implements Replica {
   }
 
   /** Raw merged page of records (rebuild and verification use it). */
-  scanPage(from: Uint8Array, to: Uint8Array, limit: number): { entries: MergedEntry[]; next: Uint8Array | undefined } {
+  scanPage(
+    from: Uint8Array,
+    to: Uint8Array,
+    limit: number,
+  ): { entries: MergedEntry[]; next: Uint8Array | undefined } {
     return scanMerged(this.storage, this.overlay, from, to, limit);
   }
 
@@ -194,8 +209,8 @@ export class LocalReplica implements Replica {
   }
 
   /**
-   * The counters a preparing thread reads (prepared.ts), in memory it can share; counting starts with the first
-   * call.
+   * The counters a preparing thread reads (prepared.ts), in memory it can share; counting starts with the
+   * first call.
    */
   shareWriteEpochs(): Uint32Array {
     this.writeEpochs ??= new Uint32Array(new SharedArrayBuffer(4 * writeEpochBuckets));
@@ -203,12 +218,16 @@ export class LocalReplica implements Replica {
   }
 
   /**
-   * Stages and writes the winners a preparing thread found against its snapshot of storage. A record whose key
-   * changed since that snapshot (its epoch moved, or a change is still pending) is merged again here, the
-   * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile); they count
-   * as ignored.
+   * Stages and writes the winners a preparing thread found against its snapshot of storage. A record whose
+   * key changed since that snapshot (its epoch moved, or a change is still pending) is merged again here, the
+   * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile); they
+   * count as ignored.
    */
-  async applyPrepared(prepared: PreparedRecords, source: ApplySource, keep?: (r: VersionedRecord) => boolean): Promise<ApplyResult> {
+  async applyPrepared(
+    prepared: PreparedRecords,
+    source: ApplySource,
+    keep?: (r: VersionedRecord) => boolean,
+  ): Promise<ApplyResult> {
     this.refuseWhileStorageFails();
     const epochs = this.writeEpochs;
     const ready: Array<{ p: PreparedRecord; lkey: string }> = [];
@@ -228,7 +247,10 @@ export class LocalReplica implements Replica {
         continue;
       }
       const lkey = toLatin1(p.skey);
-      const changed = epochs === null || this.overlay.has(lkey) || Atomics.load(epochs, writeEpochBucket(p.token)) !== p.epoch;
+      const changed =
+        epochs === null ||
+        this.overlay.has(lkey) ||
+        Atomics.load(epochs, writeEpochBucket(p.token)) !== p.epoch;
       // A key listed twice was decided twice against the same stored version: only the first decision holds.
       if (changed || seen.has(lkey)) again.push(p.record);
       else ready.push({ p, lkey });
@@ -241,14 +263,16 @@ export class LocalReplica implements Replica {
       ops.push({ key: p.skey, value: p.value });
       const key = p.record.key;
       if (p.stored?.tombstone) ops.push({ key: tombstoneKey(p.stored.ms, p.token, key), value: null });
-      if (p.record.tombstone) ops.push({ key: tombstoneKey(p.record.version.ms, p.token, key), value: new Uint8Array(0) });
+      if (p.record.tombstone)
+        ops.push({ key: tombstoneKey(p.record.version.ms, p.token, key), value: new Uint8Array(0) });
     }
     this.counts.applied += ready.length;
     this.counts.ignored += prepared.losers + dropped;
     this.counts.mergedAgain += again.length;
     this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + ready.length);
     const written = ops.length > 0 ? this.enqueue(ops, entries) : undefined;
-    const merged: ApplyResult = again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
+    const merged: ApplyResult =
+      again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
     await written;
     refusedAhead += merged.refusedAhead ?? 0;
     return {
@@ -271,7 +295,8 @@ export class LocalReplica implements Replica {
       const skey = recordKey(token, key);
       const lkey = toLatin1(skey);
       const current = this.readAt(lkey, skey, key);
-      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1]) continue;
+      if (current === undefined || current.fp[0] !== expected.fp[0] || current.fp[1] !== expected.fp[1])
+        continue;
       entries.push(this.stage(lkey, token, current.fp, null));
       ops.push({ key: skey, value: null });
       if (current.tombstone) ops.push({ key: tombstoneKey(current.version.ms, token, key), value: null });
@@ -300,8 +325,17 @@ export class LocalReplica implements Replica {
     return this.storage.write([{ key: metaKey(name), value: null }]);
   }
 
-  /** `mergedAgain`: prepared records merged again on the event loop, their key having changed since the snapshot. */
-  stats(): { applied: number; ignored: number; mergedAgain: number; bySource: Record<string, number>; pending: number } {
+  /**
+   * `mergedAgain`: prepared records merged again on the event loop, their key having changed since the
+   * snapshot.
+   */
+  stats(): {
+    applied: number;
+    ignored: number;
+    mergedAgain: number;
+    bySource: Record<string, number>;
+    pending: number;
+  } {
     return {
       applied: this.counts.applied,
       ignored: this.counts.ignored,
@@ -336,9 +370,9 @@ export class LocalReplica implements Replica {
   }
 
   /**
-   * While the storage refuses writes (a full disk, until its next retry) nothing is staged: a staged change that
-   * then fails costs every queued apply and a digest rebuild, and a client hammering a full disk would cause one
-   * of those per request.
+   * While the storage refuses writes (a full disk, until its next retry) nothing is staged: a staged change
+   * that then fails costs every queued apply and a digest rebuild, and a client hammering a full disk would
+   * cause one of those per request.
    */
   private refuseWhileStorageFails(): void {
     const refusal = writeRefusal(this.storage);
@@ -406,7 +440,8 @@ export class LocalReplica implements Replica {
     this.next = null;
     this.overlay.clear();
     // Every pending change is dropped: no decision made against an earlier snapshot may stand.
-    if (this.writeEpochs !== null) for (let b = 0; b < writeEpochBuckets; b++) Atomics.add(this.writeEpochs, b, 1);
+    if (this.writeEpochs !== null)
+      for (let b = 0; b < writeEpochBuckets; b++) Atomics.add(this.writeEpochs, b, 1);
     this.current = null;
     const error = err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', String(err));
     batch.reject(error);
@@ -431,4 +466,3 @@ export async function openReplica(options: ReplicaOptions): Promise<LocalReplica
   void replica.rebuild();
   return replica;
 }
-

@@ -4,8 +4,8 @@
 // metadata, and a start never begins a pass at once (a node that was down is catching up then, and its digest
 // was just rebuilt from storage).
 
-import type { Clock } from '../core/hlc.js';
 import { backgroundFailures, logFailure } from '../core/failures.js';
+import type { Clock } from '../core/hlc.js';
 import { CodedSymbols } from '../core/riblt.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from './replica.js';
@@ -76,7 +76,8 @@ export class DigestVerifier {
   constructor(private readonly options: VerifierOptions) {
     const kept = options.replica.getMeta(lastPassMeta);
     const ms = kept === undefined ? Number.NaN : Number(new TextDecoder().decode(kept));
-    // An unreadable entry only costs the schedule: the first pass is then due at once (after the start delay).
+    // An unreadable entry only costs the schedule: the first pass is then due at once (after the start
+    // delay).
     this.lastPassEndedAtMs = Number.isFinite(ms) ? ms : null;
   }
 

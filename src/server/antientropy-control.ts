@@ -16,7 +16,12 @@ export interface AntiEntropyControl {
   cancel(peer?: string): string[];
   resume(): Promise<void> | void;
   setThrottle(throttle: { recordsPerSecondMax?: number; bytesPerSecondMax?: number }): void;
-  /** Puts a control's call into the history: who (token name, null when open), which control, its parameters. */
+  /**
+   * Puts a control's call into the history: who (token name, null when open), which control, its parameters.
+   */
   recordOperatorAction?(entry: Omit<OperatorActionEntry, 'atMs'>): OperatorActionEntry;
-  preview(peer: string, limit: number): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }>;
+  preview(
+    peer: string,
+    limit: number,
+  ): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }>;
 }

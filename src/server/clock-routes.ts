@@ -1,5 +1,6 @@
-// The operator's view of clocks: records stamped ahead of this node's clock, listed and removed (docs/operations.md,
-// "A clock running ahead"). The node's clock against its peers' is in GET /status under `clock`.
+// The operator's view of clocks: records stamped ahead of this node's clock, listed and removed
+// (docs/operations.md, "A clock running ahead"). The node's clock against its peers' is in GET /status under
+// `clock`.
 
 import type { FastifyInstance } from 'fastify';
 import type { ConvergeNode } from '../cluster/node.js';

@@ -2,14 +2,14 @@
 // transport, wall clock, timers) into the same node code the simulation wires virtually.
 
 import { Registry } from 'prom-client';
-import { logFailure } from '../core/failures.js';
-import type { NodeConfig } from '../config/config.js';
 import { TransportFaults } from '../cluster/faults.js';
 import { HttpTransport, outgoingAddress } from '../cluster/http-transport.js';
 import { type ConvergeNode, createNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
-import { openReplica, type LocalReplica } from '../replica/replica.js';
+import type { NodeConfig } from '../config/config.js';
+import { logFailure } from '../core/failures.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
+import { type LocalReplica, openReplica } from '../replica/replica.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
 import { GuardedStorage } from '../storage/guarded.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
@@ -85,7 +85,14 @@ export async function createServiceContext(options: NodeContextOptions): Promise
   node.start();
   const closers: Array<() => Promise<void>> = [];
   const ctx: ServiceContext = {
-    config, storage, replica, transport, faults, node, registry, antiEntropy: undefined,
+    config,
+    storage,
+    replica,
+    transport,
+    faults,
+    node,
+    registry,
+    antiEntropy: undefined,
     onClose: (fn) => closers.unshift(fn),
     async close() {
       for (const fn of closers) await fn().catch(logFailure('shutdown step'));
@@ -97,7 +104,9 @@ export async function createServiceContext(options: NodeContextOptions): Promise
   return ctx;
 }
 
-/** lmdb behind the guard that turns a failing disk into refused writes, retried, and logged once per period. */
+/**
+ * lmdb behind the guard that turns a failing disk into refused writes, retried, and logged once per period.
+ */
 function openGuardedStorage(config: NodeConfig, log: (line: string) => void): GuardedStorage {
   return new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
     now: () => systemClock.now(),
@@ -113,7 +122,9 @@ function openGuardedStorage(config: NodeConfig, log: (line: string) => void): Gu
   });
 }
 
-/** HTTP to the peers, leaving from the listen address when it names one IP (a partition by address cuts it). */
+/**
+ * HTTP to the peers, leaving from the listen address when it names one IP (a partition by address cuts it).
+ */
 function createTransport(options: NodeContextOptions, faults: TransportFaults): HttpTransport {
   const { config } = options;
   const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;

@@ -2,12 +2,17 @@
 // anti-entropy controls, and node-to-node traffic under /internal/. Errors are always JSON
 // `{"error":{"code","message"}}` with the status of their code; never a stack trace.
 
-import { STATUS_CODES, maxHeaderSize } from 'node:http';
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { parseBatch } from '../cluster/batch.js';
-import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import type { ConvergeNode } from '../cluster/node.js';
+import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import { ConvergeError } from '../core/errors.js';
 import { checkPeerFormat, formatHeader } from '../core/format.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
@@ -55,7 +60,10 @@ export const httpServerLimitsDefault: HttpServerLimits = {
 
 const clientErrorLingerMs = 1000;
 
-/** Node checks its headers and request timeouts on this period (its default of 30 s lets a slow client linger). */
+/**
+ * Node checks its headers and request timeouts on this period (its default of 30 s lets a slow client
+ * linger).
+ */
 export function connectionsCheckIntervalMs(limits: HttpServerLimits): number {
   return Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4)));
 }
@@ -81,9 +89,15 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
     clientErrorHandler: clientErrorHandler(limits, options.onClientError),
     // Malformed percent-encoding is refused by the router before any route: answer in our error format.
     frameworkErrors: (_err: Error, _req: FastifyRequest, reply: FastifyReply) => {
-      void reply.code(400).send(new ConvergeError('KEY_INVALID', 'the request path is not valid percent-encoded UTF-8').toJSON());
+      void reply
+        .code(400)
+        .send(
+          new ConvergeError('KEY_INVALID', 'the request path is not valid percent-encoded UTF-8').toJSON(),
+        );
     },
-    ...(options.https === undefined ? { http: serverOptions } : { https: { ...options.https, ...serverOptions } }),
+    ...(options.https === undefined
+      ? { http: serverOptions }
+      : { https: { ...options.https, ...serverOptions } }),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   // Every route's role is looked up in auth/route-roles.ts; the roles test walks this list.
   trackRoutes(app);
@@ -94,7 +108,9 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (req, reply) => {
     if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
-      return reply.code(400).send(new ConvergeError('BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header').toJSON());
+      return reply
+        .code(400)
+        .send(new ConvergeError('BAD_REQUEST', 'an HTTP/1.1 request must carry a Host header').toJSON());
     }
   });
   for (const hook of options.onRequest ?? []) app.addHook('onRequest', hook);
@@ -102,7 +118,9 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   for (const hook of options.onSend ?? []) app.addHook('onSend', hook);
   app.setErrorHandler(replyError);
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(new ConvergeError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
+    void reply
+      .code(404)
+      .send(new ConvergeError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
   });
   registerKv(app, options.node);
   registerStatus(app, options);
@@ -113,8 +131,14 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
     const route = (req.params as { '*': string })['*'];
     const from = req.headers['x-converge-from'];
     checkPeerFormat(req.headers[formatHeader], typeof from === 'string' ? from : undefined);
-    const body = await options.node.handleInternal(route, bodyOf(req), typeof from === 'string' ? from : undefined);
-    return reply.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    const body = await options.node.handleInternal(
+      route,
+      bodyOf(req),
+      typeof from === 'string' ? from : undefined,
+    );
+    return reply
+      .type('application/octet-stream')
+      .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   });
   return app;
 }
@@ -137,10 +161,14 @@ function registerKv(app: FastifyInstance, node: ConvergeNode): void {
       // Only the replicas that answered are known: another may hold a write that has not reached them yet.
       const replied = [...result.replied].sort();
       const what = result.version === undefined ? 'not found' : `deleted (version ${result.version})`;
-      throw new ConvergeError('NOT_FOUND', `key ${keyOf(req)} ${what} on the replicas that answered (${replied.join(', ')})`, {
-        replied,
-        ...(result.version === undefined ? {} : { deletedVersion: result.version }),
-      });
+      throw new ConvergeError(
+        'NOT_FOUND',
+        `key ${keyOf(req)} ${what} on the replicas that answered (${replied.join(', ')})`,
+        {
+          replied,
+          ...(result.version === undefined ? {} : { deletedVersion: result.version }),
+        },
+      );
     }
     void reply.header('x-converge-version', result.version ?? '');
     void reply.header('x-converge-replied', result.replied.join(','));
@@ -159,7 +187,8 @@ function registerStatus(app: FastifyInstance, options: HttpOptions): void {
 function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyControl | undefined): void {
   const need = (): AntiEntropyControl => {
     const ae = control();
-    if (ae === undefined) throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    if (ae === undefined)
+      throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
     return ae;
   };
   app.get('/antientropy', async () => need().status());
@@ -192,9 +221,11 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
   });
   app.get('/antientropy/preview', async (req) => {
     const q = req.query as { peer?: string; limit?: string };
-    if (q.peer === undefined || q.peer === '') throw new ConvergeError('BAD_REQUEST', 'preview needs ?peer=ID');
+    if (q.peer === undefined || q.peer === '')
+      throw new ConvergeError('BAD_REQUEST', 'preview needs ?peer=ID');
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new ConvergeError('LIMIT_EXCEEDED', 'limit must be 1..100000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
+      throw new ConvergeError('LIMIT_EXCEEDED', 'limit must be 1..100000');
     return need().preview(q.peer, limit);
   });
   app.post('/antientropy/throttle', async (req) => {
@@ -202,12 +233,16 @@ function registerAntiEntropy(app: FastifyInstance, control: () => AntiEntropyCon
     const parse = (name: string, v: string | undefined): number | undefined => {
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new ConvergeError('BAD_REQUEST', `${name} must be a positive number`);
+      if (!Number.isFinite(n) || n <= 0)
+        throw new ConvergeError('BAD_REQUEST', `${name} must be a positive number`);
       return n;
     };
     const records = parse('records', q.records);
     const bytes = parse('bytes', q.bytes);
-    need().setThrottle({ ...(records === undefined ? {} : { recordsPerSecondMax: records }), ...(bytes === undefined ? {} : { bytesPerSecondMax: bytes }) });
+    need().setThrottle({
+      ...(records === undefined ? {} : { recordsPerSecondMax: records }),
+      ...(bytes === undefined ? {} : { bytesPerSecondMax: bytes }),
+    });
     return need().status().throttle;
   });
 }
@@ -232,14 +267,17 @@ function bodyOf(req: FastifyRequest): Uint8Array {
 function consistencyOf(req: FastifyRequest): Consistency {
   const c = (req.query as { consistency?: unknown }).consistency ?? 'quorum';
   if (typeof c !== 'string' || !consistencyLevels.includes(c as Consistency)) {
-    throw new ConvergeError('CONSISTENCY_INVALID', `consistency must be one of ${consistencyLevels.join(', ')} (got ${String(c)})`);
+    throw new ConvergeError(
+      'CONSISTENCY_INVALID',
+      `consistency must be one of ${consistencyLevels.join(', ')} (got ${String(c)})`,
+    );
   }
   return c as Consistency;
 }
 
 /**
- * Requests the HTTP parser refuses (bad syntax, oversized headers) or that arrive too slowly never reach a route:
- * answer them in the same JSON error format, naming what was wrong, and close the connection.
+ * Requests the HTTP parser refuses (bad syntax, oversized headers) or that arrive too slowly never reach a
+ * route: answer them in the same JSON error format, naming what was wrong, and close the connection.
  */
 function clientErrorHandler(limits: HttpServerLimits, onClientError: ((code: string) => void) | undefined) {
   return (err: Error & { code?: string; reason?: string }, socket: Duplex): void => {
@@ -247,11 +285,17 @@ function clientErrorHandler(limits: HttpServerLimits, onClientError: ((code: str
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     let error: ConvergeError;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      error = new ConvergeError('REQUEST_TIMEOUT', `the request arrived too slowly: headers must be complete within headersTimeoutMs ${limits.headersTimeoutMs}, the whole request within receiveTimeoutMs ${limits.receiveTimeoutMs}`);
+      error = new ConvergeError(
+        'REQUEST_TIMEOUT',
+        `the request arrived too slowly: headers must be complete within headersTimeoutMs ${limits.headersTimeoutMs}, the whole request within receiveTimeoutMs ${limits.receiveTimeoutMs}`,
+      );
     } else if (err.code === 'HPE_HEADER_OVERFLOW') {
       error = new ConvergeError('HEADERS_TOO_LARGE', `the request headers exceed ${maxHeaderSize} bytes`);
     } else {
-      error = new ConvergeError('BAD_REQUEST', `malformed HTTP request: ${err.reason ?? err.message} (${err.code ?? 'no code'})`);
+      error = new ConvergeError(
+        'BAD_REQUEST',
+        `malformed HTTP request: ${err.reason ?? err.message} (${err.code ?? 'no code'})`,
+      );
     }
     const body = JSON.stringify(error.toJSON());
     const status = error.httpStatus;
@@ -279,7 +323,11 @@ function replyError(err: FastifyError | ConvergeError, _req: FastifyRequest, rep
   }
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
   if (status === 413) {
-    void reply.code(413).send(new ConvergeError('BODY_TOO_LARGE', `request body exceeds bodyBytesMax: ${err.message}`).toJSON());
+    void reply
+      .code(413)
+      .send(
+        new ConvergeError('BODY_TOO_LARGE', `request body exceeds bodyBytesMax: ${err.message}`).toJSON(),
+      );
   } else if (status >= 400 && status < 500) {
     void reply.code(status).send(new ConvergeError('BAD_REQUEST', err.message).toJSON());
   } else {

@@ -2,21 +2,20 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import type { Logger } from '../core/failures.js';
 import { Counter } from 'prom-client';
 import type { NodeConfig } from '../config/config.js';
-import { ConvergeError } from '../core/errors.js';
-import { type ServiceContext, createServiceContext, type NodeContextOptions } from './context.js';
-import { dashboardPlugin } from './dashboard/plugin.js';
-import type { DemoControls } from './dashboard/types.js';
+import type { Logger } from '../core/failures.js';
+import { registerFailureMetric, useLogger } from '../runtime/logging.js';
 import { clientAuthHook } from './auth/client-auth.js';
 import { clusterSigner, clusterVerifier } from './auth/cluster-auth.js';
 import { operatorAuditHook } from './auth/operator-audit.js';
 import { ClientTokenStore } from './auth/token-store.js';
+import { createServiceContext, type NodeContextOptions, type ServiceContext } from './context.js';
+import { dashboardPlugin } from './dashboard/plugin.js';
+import type { DemoControls } from './dashboard/types.js';
 import { registerHealthMetrics } from './health-metrics.js';
 import { buildHttpServer } from './http.js';
 import { loadTlsMaterial } from './tls.js';
-import { registerFailureMetric, useLogger } from '../runtime/logging.js';
 
 export interface RunningNode {
   readonly ctx: ServiceContext;
@@ -34,7 +33,10 @@ export interface StartNodeOptions extends NodeContextOptions {
   readonly signal?: AbortSignal;
   /** Hooks that run before every route (authentication). */
   readonly onRequest?: Parameters<typeof buildHttpServer>[0]['onRequest'];
-  /** The cluster's shared secret: internal requests are signed and verified with it (none: open, with a warning). */
+  /**
+   * The cluster's shared secret: internal requests are signed and verified with it (none: open, with a
+   * warning).
+   */
   readonly clusterSecret?: Buffer | undefined;
   /** Where the node's log lines go (operator actions, token reloads); stderr when absent. */
   readonly logDestination?: DestinationStream;
@@ -57,9 +59,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   await options.extend?.(ctx);
   registerFailureMetric(ctx.registry);
   const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
-  const dropped = new Counter({ name: 'converge_http_connections_dropped_total', help: 'Connections refused because connectionsMax were open', registers: [ctx.registry] });
+  const dropped = new Counter({
+    name: 'converge_http_connections_dropped_total',
+    help: 'Connections refused because connectionsMax were open',
+    registers: [ctx.registry],
+  });
   registerHealthMetrics(ctx.registry, () => ctx.storage.health());
-  const clientErrors = new Counter({ name: 'converge_http_client_errors_total', help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow', labelNames: ['code'], registers: [ctx.registry] });
+  const clientErrors = new Counter({
+    name: 'converge_http_client_errors_total',
+    help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow',
+    labelNames: ['code'],
+    registers: [ctx.registry],
+  });
   const app = buildHttpServer({
     node: ctx.node,
     antiEntropy: () => ctx.antiEntropy,
@@ -111,7 +122,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   return { ctx, app, tokens, url, stop };
 }
 
-/** The tokens file, read now (a bad one fails the start); reloads are logged, a bad one keeps the old tokens. */
+/**
+ * The tokens file, read now (a bad one fails the start); reloads are logged, a bad one keeps the old tokens.
+ */
 function openTokenStore(config: NodeConfig, log: Logger): ClientTokenStore | undefined {
   if (config.clientTokensFile === null) return undefined;
   return new ClientTokenStore(config.clientTokensFile, (why, r) => {

@@ -1,5 +1,6 @@
 // Loads a node's TLS material from the certificate files named in its config: the certificate and key it
-// serves HTTPS with, and the CA it trusts when it calls https:// peers. Every failure names the option and file.
+// serves HTTPS with, and the CA it trusts when it calls https:// peers. Every failure names the option and
+// file.
 
 import { readFileSync, statSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';

@@ -8,7 +8,7 @@ import { DigestTree } from '../core/digest.js';
 import { compareVersions, type Version, versionToString } from '../core/hlc.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { ClientOp } from './workload.js';
-import { type SimNode, simDiskFullMessage, type World, epochMs } from './world.js';
+import { epochMs, type SimNode, simDiskFullMessage, type World } from './world.js';
 
 export type Fail = (message: string) => void;
 
@@ -134,7 +134,9 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
   checkAnswers(ops, fail);
 }
 
-/** A node that answers a client is up: it never names itself unreachable (its full disk is not a lost node). */
+/**
+ * A node that answers a client is up: it never names itself unreachable (its full disk is not a lost node).
+ */
 function checkAnswers(ops: readonly ClientOp[], fail: Fail): void {
   for (const op of ops) {
     if (op.outcome !== 'failed' || !op.unreachable?.includes(op.node)) continue;
@@ -208,7 +210,12 @@ function checkOrigins(
     const ahead = aheadMs(versionToString(record.version));
     if (ahead > maxClockDriftMs) {
       const overridden = ops.filter(
-        (op) => op.key === key && op.kind !== 'get' && op.outcome === 'ok' && compareVersions(parseVersion(op.version!), record.version) < 0 && op.issuedAtMs + epochMs >= (origin?.createdAtMs ?? 0),
+        (op) =>
+          op.key === key &&
+          op.kind !== 'get' &&
+          op.outcome === 'ok' &&
+          compareVersions(parseVersion(op.version!), record.version) < 0 &&
+          op.issuedAtMs + epochMs >= (origin?.createdAtMs ?? 0),
       );
       const stamped = `${show(record)}, stamped ${ahead} ms ahead of when it was written (drift bound ${maxClockDriftMs} ms)`;
       fail(

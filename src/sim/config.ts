@@ -13,7 +13,9 @@ export interface SimConfig {
   readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean };
   /** Repair's bulk work in the anti-entropy worker's stand-in (sim/worker.ts), as nodes run by default. */
   readonly aeWorker: boolean;
-  /** Under `none` a power loss may lose acknowledged writes, by design: those histories crash processes only. */
+  /**
+   * Under `none` a power loss may lose acknowledged writes, by design: those histories crash processes only.
+   */
   readonly sync: SyncPolicy;
   readonly aeIntervalMs: number;
   readonly aeRequestTimeoutMs: number;
@@ -23,9 +25,9 @@ export interface SimConfig {
   readonly tombstoneGraceMs: number;
   readonly clockSkewMsMax: number;
   /**
-   * `--max-clock-drift`: above twice the skew, so versions of in-step clocks are never refused. Clocks that run
-   * away jump beyond it by `clockRunawayMsMin` or more, longer than the faults last, so what a node stamped
-   * while its clock ran away is still beyond the bound when the heal fixes its clock.
+   * `--max-clock-drift`: above twice the skew, so versions of in-step clocks are never refused. Clocks that
+   * run away jump beyond it by `clockRunawayMsMin` or more, longer than the faults last, so what a node
+   * stamped while its clock ran away is still beyond the bound when the heal fixes its clock.
    */
   readonly maxClockDriftMs: number;
   readonly clockRunawayMsMin: number;

@@ -1,10 +1,10 @@
 // The faults: at random moments during the active phase, one of partitions (symmetric, asymmetric, one node
-// isolated, a flapping link), message loss, duplication and delay, process crashes and power losses, restarts,
-// clock jumps within the skew bound, clocks that run away beyond the drift bound, slow disks and full disks.
-// `healAll` ends them: every link up, the network calm, disks fast and with room, every node running again.
-// Offsets within the skew bound stay, as real skew would; a clock beyond the drift bound is fixed, and the
-// operator then removes what that node stamped ahead (docs/operations.md, "A clock running ahead"). A node
-// whose disk was full is not restarted: it must take writes again by itself.
+// isolated, a flapping link), message loss, duplication and delay, process crashes and power losses,
+// restarts, clock jumps within the skew bound, clocks that run away beyond the drift bound, slow disks and
+// full disks. `healAll` ends them: every link up, the network calm, disks fast and with room, every node
+// running again. Offsets within the skew bound stay, as real skew would; a clock beyond the drift bound is
+// fixed, and the operator then removes what that node stamped ahead (docs/operations.md, "A clock running
+// ahead"). A node whose disk was full is not restarted: it must take writes again by itself.
 
 import { calmNetwork } from './network.js';
 import type { Owner } from './scheduler.js';
@@ -199,8 +199,8 @@ export class Nemesis {
       if (!n.up) world.boot(n);
     }
     world.trace.log('heal: every link up, calm network, fast disks with room, every node running');
-    // A clock that ran away may have been set right since (a later jump, as NTP would), leaving records stamped
-    // ahead all the same: the operator's procedure is for every node whose clock ran away.
+    // A clock that ran away may have been set right since (a later jump, as NTP would), leaving records
+    // stamped ahead all the same: the operator's procedure is for every node whose clock ran away.
     for (const n of world.nodes) {
       if (n.clockRanAway || Math.abs(n.offsetMs) > world.config.maxClockDriftMs) this.fixClock(n);
     }
@@ -215,7 +215,8 @@ export class Nemesis {
     world.trace.log(`operator: clock of ${node.id} fixed (${was} -> ${node.offsetMs} ms)`);
     void node.node!.dropAhead(world.config.maxClockDriftMs, 1_000_000).then(
       (r) => world.trace.log(`operator: removed ${r.dropped} record(s) ${node.id} held stamped ahead`),
-      (err: unknown) => world.trace.log(`operator: removing records stamped ahead on ${node.id} failed: ${String(err)}`),
+      (err: unknown) =>
+        world.trace.log(`operator: removing records stamped ahead on ${node.id} failed: ${String(err)}`),
     );
   }
 

@@ -47,7 +47,8 @@ export class SimNetwork {
   conditions: NetworkConditions = { ...calmNetwork };
   readonly crashes: ProtocolCrash[] = [];
   /** Messages of every error that came over the network (lost or refused messages, errors peers answered
-   * with), so the checker can tell a session that failed on the network from one that failed on a local bug. */
+   * with), so the checker can tell a session that failed on the network from one that failed on a local bug.
+   * */
   readonly networkErrors = new Set<string>();
   readonly counts = { sent: 0, dropped: 0, duplicated: 0, blocked: 0 };
   private readonly endpoints = new Map<string, Endpoint>();

@@ -35,7 +35,9 @@ export class Scheduler {
 
   constructor(private readonly limits: SchedulerLimits) {}
 
-  /** Runs `fn` after `delayMs` of virtual time, unless `owner` has died by then. Returns a cancel function. */
+  /**
+   * Runs `fn` after `delayMs` of virtual time, unless `owner` has died by then. Returns a cancel function.
+   */
   schedule(owner: Owner, delayMs: number, fn: () => void): () => void {
     const event: SimEvent = { atMs: this.nowMs + Math.max(0, delayMs), seq: this.seq++, owner, fn };
     this.push(event);
@@ -44,7 +46,9 @@ export class Scheduler {
     };
   }
 
-  /** Runs `fn` at random moments `meanMs` apart on average (exponential gaps), for as long as `owner` lives. */
+  /**
+   * Runs `fn` at random moments `meanMs` apart on average (exponential gaps), for as long as `owner` lives.
+   */
   repeatAtRandom(owner: Owner, random: Random, meanMs: number, fn: () => void): void {
     const next = (): void => {
       const gapMs = -Math.log(1 - random.next()) * meanMs;

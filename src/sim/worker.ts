@@ -1,12 +1,23 @@
-// The anti-entropy worker in the simulation: the worker thread's own tasks (antientropy/worker-tasks.ts), each run
-// after a virtual delay and answered after another, on the node's scheduler. The node's event loop meanwhile
-// stages and commits other writes, as it does beside the thread, so the simulator's faults meet the prepared
-// path: decisions taken against an older snapshot, writes staged or committed in between, crashes mid-way.
+// The anti-entropy worker in the simulation: the worker thread's own tasks (antientropy/worker-tasks.ts),
+// each run after a virtual delay and answered after another, on the node's scheduler. The node's event loop
+// meanwhile stages and commits other writes, as it does beside the thread, so the simulator's faults meet the
+// prepared path: decisions taken against an older snapshot, writes staged or committed in between, crashes
+// mid-way.
 
 import type { PullOffload } from '../antientropy/serve-offload.js';
-import { type WorkerStorage, preparePushRequest, prepareRangeAnswer, readPushBody } from '../antientropy/worker-tasks.js';
+import {
+  preparePushRequest,
+  prepareRangeAnswer,
+  readPushBody,
+  type WorkerStorage,
+} from '../antientropy/worker-tasks.js';
 
-export function simWorker(storage: WorkerStorage, epochs: Uint32Array, delay: () => Promise<void>, bytesMax: number): PullOffload {
+export function simWorker(
+  storage: WorkerStorage,
+  epochs: Uint32Array,
+  delay: () => Promise<void>,
+  bytesMax: number,
+): PullOffload {
   const run = async <T>(task: () => T): Promise<T> => {
     await delay();
     const out = task();
@@ -14,8 +25,10 @@ export function simWorker(storage: WorkerStorage, epochs: Uint32Array, delay: ()
     return out;
   };
   return {
-    prepareRange: (body, purgedBeforeMs) => run(() => prepareRangeAnswer(storage, body, purgedBeforeMs, epochs)),
+    prepareRange: (body, purgedBeforeMs) =>
+      run(() => prepareRangeAnswer(storage, body, purgedBeforeMs, epochs)),
     preparePush: (body) => run(() => preparePushRequest(storage, body, epochs)),
-    pushBody: (ranges, after, recordsMax) => run(() => readPushBody(storage, ranges, after, recordsMax, bytesMax)),
+    pushBody: (ranges, after, recordsMax) =>
+      run(() => readPushBody(storage, ranges, after, recordsMax, bytesMax)),
   };
 }

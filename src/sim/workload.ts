@@ -61,7 +61,8 @@ export class Workload {
     const op: ClientOp = {
       id,
       kind,
-      // Hot keys see racing writes; the long tail keeps last writes that nothing supersedes, so a lost one shows.
+      // Hot keys see racing writes; the long tail keeps last writes that nothing supersedes, so a lost one
+      // shows.
       key:
         random.next() < 0.6 ? `k${random.int(world.config.keys)}` : `c${random.int(world.config.coldKeys)}`,
       value: kind === 'put' ? `v${id}` : null,

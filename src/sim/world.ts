@@ -1,18 +1,18 @@
 // The simulated cluster: real converge nodes (replica, coordinator, hints, read repair, anti-entropy with its
 // sessions and tombstone GC) wired to a virtual clock per node (with skew), the simulated network and one
 // in-memory disk per node that outlives its processes. A crash ends an incarnation: its timers, messages and
-// disk writes stop; what the disk loses is what the durability model says was not durable yet. A disk can also
-// fill up: its commits then fail (DISK_FULL) until the nemesis frees it, while the node keeps running.
+// disk writes stop; what the disk loses is what the durability model says was not durable yet. A disk can
+// also fill up: its commits then fail (DISK_FULL) until the nemesis frees it, while the node keeps running.
 
 import { Registry } from 'prom-client';
-import { logFailure } from '../core/failures.js';
 import { type AntiEntropyProcess, createAntiEntropy } from '../antientropy/process.js';
 import { type ConvergeNode, createNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
-import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
+import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import { versionToString } from '../core/hlc.js';
 import { type Random, seededRandom } from '../core/random.js';
+import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
@@ -22,11 +22,13 @@ import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import type { SimConfig } from './config.js';
 import { SimNetwork } from './network.js';
 import { makeReplica, maxClockDriftMsFor, plantPurgeEarly } from './planted-bugs.js';
-import { simWorker } from './worker.js';
 import type { Owner, Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
+import { simWorker } from './worker.js';
 
-/** What a write to a full simulated disk fails with (a session failing on it failed on the world, not a bug). */
+/**
+ * What a write to a full simulated disk fails with (a session failing on it failed on the world, not a bug).
+ */
 export const simDiskFullMessage = 'the simulated disk is full';
 
 /** Virtual time zero, as wall-clock milliseconds (2026-01-01), so versions look like real ones. */
@@ -183,7 +185,12 @@ export class World {
       monotonicNow: () => scheduler.nowMs,
     });
     const worker = config.aeWorker
-      ? simWorker(replica.storage, replica.shareWriteEpochs(), () => scheduler.sleep(owner, this.random.next() * 20), repairResponderLimitsDefault.fetchResponseBytesMax)
+      ? simWorker(
+          replica.storage,
+          replica.shareWriteEpochs(),
+          () => scheduler.sleep(owner, this.random.next() * 20),
+          repairResponderLimitsDefault.fetchResponseBytesMax,
+        )
       : undefined;
     const ae = createAntiEntropy({
       ...(worker === undefined ? {} : { pullOffload: worker }),

@@ -1,7 +1,8 @@
 // A storage wrapper that turns a failing disk into a condition instead of a crash: after a failed write it
-// refuses writes at once for `retryMs` (no commit is attempted, so nothing above is staged only to be undone),
-// then lets the next write try again; the first write that succeeds ends the condition. Reads pass through.
-// The node, its hints and anti-entropy ask `writeRefusal()` before staging work, and `/status` shows `health()`.
+// refuses writes at once for `retryMs` (no commit is attempted, so nothing above is staged only to be
+// undone), then lets the next write try again; the first write that succeeds ends the condition. Reads pass
+// through. The node, its hints and anti-entropy ask `writeRefusal()` before staging work, and `/status` shows
+// `health()`.
 
 import { ConvergeError } from '../core/errors.js';
 import type { Storage, StorageEntry, WriteOp } from './storage.js';
@@ -42,7 +43,9 @@ export interface GuardedStorageOptions {
 export const storageRetryMsDefault = 1000;
 
 export class GuardedStorage implements Storage {
-  /** The failing period: its wall-clock start (shown), and its start and retry time on the monotonic clock. */
+  /**
+   * The failing period: its wall-clock start (shown), and its start and retry time on the monotonic clock.
+   */
   private failure: { error: ConvergeError; sinceMs: number; sinceMono: number; retryAtMono: number } | null =
     null;
   private failures = 0;

@@ -1,11 +1,11 @@
 // The default engine: LMDB through lmdb-js. Writes go through lmdb-js's asynchronous batched transactions
 // (all writes issued in one event-loop turn share a transaction), which is what makes group commit cheap.
-// The sync policy decides what a resolved write promises: see docs/operations.md. A failed commit (a full disk)
-// rejects the write that asked for it and nothing else: lmdb-js's event-turn batch, whose promise nobody awaits,
-// is switched off, and the detailed error lmdb-js hands out as a second promise is read here.
+// The sync policy decides what a resolved write promises: see docs/operations.md. A failed commit (a full
+// disk) rejects the write that asked for it and nothing else: lmdb-js's event-turn batch, whose promise
+// nobody awaits, is switched off, and the detailed error lmdb-js hands out as a second promise is read here.
 
 import { mkdirSync, statfsSync } from 'node:fs';
-import { type RootDatabase, open } from 'lmdb';
+import { open, type RootDatabase } from 'lmdb';
 import { ConvergeError } from '../core/errors.js';
 import type { Storage, StorageEntry, SyncPolicy, WriteOp } from './storage.js';
 
@@ -34,12 +34,15 @@ export function openLmdbStorage(options: LmdbOptions): LmdbStorage {
       noSync: options.sync === 'none',
       // `always` waits for each transaction's own flush; `group` lets flushes overlap later commits.
       overlappingSync: options.sync === 'group',
-      // Writes issued in one event turn would share a batch whose own promise lmdb-js never hands out: a failed
-      // commit rejects it unhandled and kills the process. The replica batches its writes itself.
+      // Writes issued in one event turn would share a batch whose own promise lmdb-js never hands out: a
+      // failed commit rejects it unhandled and kills the process. The replica batches its writes itself.
       eventTurnBatching: false,
     } as Parameters<typeof open>[0]);
   } catch (err) {
-    throw new ConvergeError('STORAGE_FAILED', `cannot open lmdb at ${options.path}: ${(err as Error).message}`);
+    throw new ConvergeError(
+      'STORAGE_FAILED',
+      `cannot open lmdb at ${options.path}: ${(err as Error).message}`,
+    );
   }
   return new LmdbStorage(db, options.sync, options.path, options.diskFreeBytesLow ?? diskFreeBytesLowDefault);
 }
@@ -57,8 +60,8 @@ export class LmdbStorage implements Storage {
 
   /**
    * Makes the next read see every write committed so far, from any thread. A thread's reads share one read
-   * transaction, which lmdb-js renews when that thread writes or a little after; a thread that only reads while
-   * another writes (the anti-entropy worker) would otherwise keep answering from an old snapshot.
+   * transaction, which lmdb-js renews when that thread writes or a little after; a thread that only reads
+   * while another writes (the anti-entropy worker) would otherwise keep answering from an old snapshot.
    */
   renewReads(): void {
     this.checkOpen();
@@ -118,7 +121,8 @@ export class LmdbStorage implements Storage {
     const freeBytes = this.freeBytes();
     const low = freeBytes !== null && freeBytes < this.diskFreeBytesLow;
     if (cause.code === 28 || cause.code === 'ENOSPC' || low) {
-      const free = freeBytes === null ? '' : `, ${freeBytes} bytes free, diskFreeBytesLow ${this.diskFreeBytesLow}`;
+      const free =
+        freeBytes === null ? '' : `, ${freeBytes} bytes free, diskFreeBytesLow ${this.diskFreeBytesLow}`;
       return new ConvergeError('DISK_FULL', `the disk holding ${this.path} is full (${detail}${free})`);
     }
     return new ConvergeError('STORAGE_FAILED', `lmdb write failed: ${detail}`);

@@ -31,7 +31,10 @@ test('memory: power loss reverts un-fsynced writes under sync none only', async 
   const none = createMemoryStorage({ sync: 'none' });
   await none.write([{ key: s('a'), value: s('1') }]);
   none.flush();
-  await none.write([{ key: s('a'), value: s('2') }, { key: s('b'), value: s('3') }]);
+  await none.write([
+    { key: s('a'), value: s('2') },
+    { key: s('b'), value: s('3') },
+  ]);
   none.powerLoss();
   assert.deepEqual(none.get(s('a')), s('1'));
   assert.equal(none.get(s('b')), undefined);

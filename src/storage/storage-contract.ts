@@ -1,4 +1,5 @@
-// The acceptance suite every storage engine runs: `runStorageContract(name, setup)` in a few lines per engine.
+// The acceptance suite every storage engine runs: `runStorageContract(name, setup)` in a few lines per
+// engine.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,7 +14,8 @@ export interface StorageFixture {
 
 const b = (...bytes: number[]): Uint8Array => new Uint8Array(bytes);
 const s = (text: string): Uint8Array => new TextEncoder().encode(text);
-const keysOf = (entries: Iterable<StorageEntry>): string[] => [...entries].map((e) => Buffer.from(e.key).toString('hex'));
+const keysOf = (entries: Iterable<StorageEntry>): string[] =>
+  [...entries].map((e) => Buffer.from(e.key).toString('hex'));
 
 export function runStorageContract(name: string, setup: () => Promise<StorageFixture>): void {
   const withFixture = (title: string, body: (f: StorageFixture) => Promise<void>): void => {
@@ -43,8 +45,14 @@ export function runStorageContract(name: string, setup: () => Promise<StorageFix
   });
 
   withFixture('deletes remove entries; deleting a missing key is harmless', async ({ storage }) => {
-    await storage.write([{ key: s('a'), value: s('1') }, { key: s('b'), value: s('2') }]);
-    await storage.write([{ key: s('a'), value: null }, { key: s('zz'), value: null }]);
+    await storage.write([
+      { key: s('a'), value: s('1') },
+      { key: s('b'), value: s('2') },
+    ]);
+    await storage.write([
+      { key: s('a'), value: null },
+      { key: s('zz'), value: null },
+    ]);
     assert.equal(storage.get(s('a')), undefined);
     assert.deepEqual(keysOf(storage.scan(s(''), undefined)), [Buffer.from('b').toString('hex')]);
   });
@@ -66,7 +74,10 @@ export function runStorageContract(name: string, setup: () => Promise<StorageFix
   });
 
   withFixture('a large batch applies whole', async ({ storage }) => {
-    const ops = Array.from({ length: 5000 }, (_, i) => ({ key: s(`key-${String(i).padStart(5, '0')}`), value: s(`v${i}`) }));
+    const ops = Array.from({ length: 5000 }, (_, i) => ({
+      key: s(`key-${String(i).padStart(5, '0')}`),
+      value: s(`v${i}`),
+    }));
     await storage.write(ops);
     assert.equal([...storage.scan(s('key-'), s('key.'))].length, 5000);
     assert.deepEqual(storage.get(s('key-04999')), s('v4999'));

@@ -1,6 +1,6 @@
-// The scenario controls of `converge demo`: write a burst, heal the network, run sessions now, pause or resume
-// anti-entropy everywhere. Isolate, stop and start sit on each node's card. Built once, not on every poll, so
-// an operator's input (the burst size) is never wiped by a refresh.
+// The scenario controls of `converge demo`: write a burst, heal the network, run sessions now, pause or
+// resume anti-entropy everywhere. Isolate, stop and start sit on each node's card. Built once, not on every
+// poll, so an operator's input (the burst size) is never wiped by a refresh.
 
 import type { ClusterView } from '../../src/server/dashboard/types.js';
 import { api } from '../api.js';

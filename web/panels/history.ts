@@ -67,7 +67,11 @@ function gridAndAxes(sc: Scale): SVGElement {
       s('line', { x1: pad.left, x2: width - pad.right, y1: sc.y(keys), y2: sc.y(keys), class: 'grid' }),
     );
     parts.push(
-      s('text', { x: pad.left - 6, y: sc.y(keys) + 4, class: 'tick ytick', 'text-anchor': 'end' }, count(keys)),
+      s(
+        'text',
+        { x: pad.left - 6, y: sc.y(keys) + 4, class: 'tick ytick', 'text-anchor': 'end' },
+        count(keys),
+      ),
     );
   }
   for (const f of [0, 0.5, 1]) {

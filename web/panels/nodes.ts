@@ -34,7 +34,13 @@ function badges(node: ClusterNodeView, view: ViewState): HTMLElement {
   }
   const clock = node.status?.clock;
   if (clock?.skewed === true)
-    list.push(h('span', { class: 'badge bad', title: clock.reason ?? '', 'data-testid': 'clock-skewed' }, 'clock skewed: not coordinating writes'));
+    list.push(
+      h(
+        'span',
+        { class: 'badge bad', title: clock.reason ?? '', 'data-testid': 'clock-skewed' },
+        'clock skewed: not coordinating writes',
+      ),
+    );
   return h('div', { class: 'badges' }, ...list);
 }
 
@@ -83,12 +89,18 @@ function facts(node: ClusterNodeView, view: ViewState): HTMLElement {
   );
 }
 
-/** The node's clock against its peers': the largest measured offset, and records it refused as stamped ahead. */
+/**
+ * The node's clock against its peers': the largest measured offset, and records it refused as stamped ahead.
+ */
 function clockFact(clock: NonNullable<NonNullable<ClusterNodeView['status']>['clock']>): string {
   const offsets = clock.peers.map((p) => p.offsetMs).filter((o): o is number => o !== null);
   const worst = offsets.reduce((m, o) => (Math.abs(o) > Math.abs(m) ? o : m), 0);
   const refused = Object.values(clock.refusedAhead).reduce((n, v) => n + v, 0);
-  const state = clock.skewed ? 'SKEWED' : offsets.length === 0 ? 'not measured' : `in step (peers within ${durationMs(Math.abs(worst))})`;
+  const state = clock.skewed
+    ? 'SKEWED'
+    : offsets.length === 0
+      ? 'not measured'
+      : `in step (peers within ${durationMs(Math.abs(worst))})`;
   return refused > 0 ? `${state} · refused ${count(refused)} stamped ahead` : state;
 }
 

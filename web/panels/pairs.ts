@@ -19,7 +19,9 @@ function lastSessionLine(view: ViewState, a: string, b: string): HTMLElement | n
   );
 }
 
-/** The warning under a pair whose last successful session is older than the threshold, or that never had one. */
+/**
+ * The warning under a pair whose last successful session is older than the threshold, or that never had one.
+ */
 function staleNote(view: ViewState, a: string, b: string): HTMLElement | null {
   const st = pairStaleness(view.cluster, a, b, view.staleAfterMs);
   if (st.kind !== 'stale' && st.kind !== 'never') return null;

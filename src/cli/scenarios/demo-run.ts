@@ -1,6 +1,6 @@
-// `converge demo --scenario NAME`: tells the story at the chosen pace on the running demo cluster, then either
-// ends (--exit, with the story's check as the exit code) or leaves the cluster up on its final state, so the
-// dashboard and the CLI can be tried on it until Ctrl-C.
+// `converge demo --scenario NAME`: tells the story at the chosen pace on the running demo cluster, then
+// either ends (--exit, with the story's check as the exit code) or leaves the cluster up on its final state,
+// so the dashboard and the CLI can be tried on it until Ctrl-C.
 
 import type { LocalCluster } from '../cluster.js';
 import { runScenario } from '../scenarios.js';

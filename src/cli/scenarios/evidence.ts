@@ -100,7 +100,8 @@ export function appliedBy(cluster: LocalCluster): Map<string, { replication: num
 
 /**
  * Waits until no replication request is in flight from any node and nothing more arrives for a moment: after
- * a burst at `one`, replication goes on in the background, and counting before it ends would count too little.
+ * a burst at `one`, replication goes on in the background, and counting before it ends would count too
+ * little.
  */
 export async function settleReplication(cluster: LocalCluster): Promise<void> {
   const inFlight = (): number =>
@@ -281,7 +282,9 @@ export async function explainLosses(
         ? `${n.figure(`loss.${id}.injected`, injected)} in the ${n.figure(`loss.${id}.messages`, messages)} ` +
           'replication messages the injected loss dropped'
         : null,
-      other > 0 ? `${n.figure(`loss.${id}.other`, other)} for another reason (timed out under the burst’s load)` : null,
+      other > 0
+        ? `${n.figure(`loss.${id}.other`, other)} for another reason (timed out under the burst’s load)`
+        : null,
     ].filter((p) => p !== null);
     n.detail(
       `${id} received ${n.figure(`received.${id}`, got)} of the ${written} writes by replication; ` +

@@ -1,5 +1,5 @@
-// Narration for the demo scenarios: numbered steps with a pause between them (a keypress or a fixed pace, so a
-// learner can watch the dashboard), and the figures the text states, recorded under a name so a test can
+// Narration for the demo scenarios: numbered steps with a pause between them (a keypress or a fixed pace, so
+// a learner can watch the dashboard), and the figures the text states, recorded under a name so a test can
 // hold every stated number against the cluster's state.
 
 export type Say = (line: string) => void;

@@ -1,5 +1,5 @@
-// `tombstones`: a delete while a replica is down, the tombstone kept until the repair watermark passes it, and
-// then purged everywhere without the old value coming back.
+// `tombstones`: a delete while a replica is down, the tombstone kept until the repair watermark passes it,
+// and then purged everywhere without the old value coming back.
 
 import { keyToBytes } from '../../core/record.js';
 import type { LocalCluster } from '../cluster.js';
@@ -16,7 +16,8 @@ function fmt(ms: number | null | undefined): string {
 export async function tombstones(n: Narrator, cluster: LocalCluster): Promise<boolean> {
   n.title('tombstones: a delete during an outage, and why tombstones wait for the repair watermark');
   const key = keyToBytes('doomed');
-  // At all when it can; a node just started may miss the short request timeout, and anti-entropy spreads it then.
+  // At all when it can; a node just started may miss the short request timeout, and anti-entropy spreads it
+  // then.
   await cluster
     .node('n1')
     .ctx.node.put('doomed', bytes('alive'), 'all')

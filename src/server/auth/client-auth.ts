@@ -15,7 +15,9 @@ export const clientAccessKinds: readonly ClientAccess[] = ['read-only', 'read-wr
 export interface ClientToken {
   readonly name: string;
   readonly access: ClientAccess;
-  /** SHA-256 of the token: equal length for every entry, so the comparison leaks nothing through its length. */
+  /**
+   * SHA-256 of the token: equal length for every entry, so the comparison leaks nothing through its length.
+   */
   readonly digest: Buffer;
 }
 
@@ -27,8 +29,8 @@ const tokenPattern = /^[A-Za-z0-9._~+/=-]+$/;
 const digestOf = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
 
 /**
- * Parses a tokens file: one `ACCESS TOKEN [NAME]` per line, ACCESS `read-only`, `read-write` or `operator`; blank lines and
- * lines starting with `#` are ignored. Every problem names the file and the line.
+ * Parses a tokens file: one `ACCESS TOKEN [NAME]` per line, ACCESS `read-only`, `read-write` or `operator`;
+ * blank lines and lines starting with `#` are ignored. Every problem names the file and the line.
  */
 export function parseClientTokens(text: string, file: string): ClientToken[] {
   const tokens: ClientToken[] = [];
@@ -96,8 +98,8 @@ export function callerOf(req: FastifyRequest): ClientToken | undefined {
 
 /**
  * A fastify `onRequest` hook enforcing the tokens on every route outside /internal/: the route's declared
- * role (route-roles.ts) decides which kinds of token pass. `tokens` is read on every request, so a reload of the
- * file takes effect at once.
+ * role (route-roles.ts) decides which kinds of token pass. `tokens` is read on every request, so a reload of
+ * the file takes effect at once.
  */
 export function clientAuthHook(tokens: () => readonly ClientToken[]) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {

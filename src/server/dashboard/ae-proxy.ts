@@ -4,10 +4,10 @@
 // run on, so a long session never turns into a timeout error on the page.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { logFailure } from '../../core/failures.js';
 import type { FastifyInstance } from 'fastify';
 import type { NodeStatus } from '../../cluster/node-types.js';
 import { ConvergeError } from '../../core/errors.js';
+import { logFailure } from '../../core/failures.js';
 import { errorText, type PeerClient } from './cluster-view.js';
 
 const aeActions = new Set(['run', 'pause', 'resume', 'cancel', 'throttle']);
@@ -61,7 +61,14 @@ export function registerAntiEntropyProxy(
       if (typeof v === 'string') params.set(name, v);
     }
     const suffix = params.size > 0 ? `?${params.toString()}` : '';
-    const answer = forward(app, status(), client, id, `/antientropy/${action}${suffix}`, req.headers.authorization);
+    const answer = forward(
+      app,
+      status(),
+      client,
+      id,
+      `/antientropy/${action}${suffix}`,
+      req.headers.authorization,
+    );
     const waiting = new AbortController();
     const pending = delay(aeAnswerWaitMs, null, { ref: false, signal: waiting.signal }).catch(() => null);
     const first = await Promise.race([answer, pending]);

@@ -17,8 +17,8 @@ export interface DashboardBundle {
 }
 
 /**
- * web/ at the package root, seen from this module as its sources lie (src/server/dashboard/) or as bundled into
- * dist/converge.mjs.
+ * web/ at the package root, seen from this module as its sources lie (src/server/dashboard/) or as bundled
+ * into dist/converge.mjs.
  */
 const webDir =
   ['../../../web/', '../web/']

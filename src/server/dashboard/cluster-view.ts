@@ -17,7 +17,12 @@ export class PeerClient {
 
   constructor(timeoutMs: number = peerTimeoutMsDefault, ca?: Buffer) {
     this.timeoutMs = timeoutMs;
-    this.agent = new Agent({ connections: 4, keepAliveTimeout: 4_000, connectTimeout: timeoutMs, ...(ca === undefined ? {} : { connect: { ca } }) });
+    this.agent = new Agent({
+      connections: 4,
+      keepAliveTimeout: 4_000,
+      connectTimeout: timeoutMs,
+      ...(ca === undefined ? {} : { connect: { ca } }),
+    });
   }
 
   /** GET a JSON document; throws on a network error, a timeout or a non-2xx answer. */
@@ -83,7 +88,9 @@ function describe(err: unknown): string {
   return String(err);
 }
 
-/** A peer's JSON is the same software's output, but a half-started or foreign node must not break the page. */
+/**
+ * A peer's JSON is the same software's output, but a half-started or foreign node must not break the page.
+ */
 function asNodeStatus(value: unknown): NodeStatus {
   const v = value as Partial<NodeStatus> | null;
   if (v === null || typeof v !== 'object' || typeof v.id !== 'string' || typeof v.digest?.root !== 'string') {

@@ -1,5 +1,6 @@
-// `POST /demo/*`: the scenario controls of `converge demo` (isolate, stop, start, heal, write a burst, switch a
-// mechanism). Outside demo mode every one of them answers 404, so a production node exposes no fault switch.
+// `POST /demo/*`: the scenario controls of `converge demo` (isolate, stop, start, heal, write a burst, switch
+// a mechanism). Outside demo mode every one of them answers 404, so a production node exposes no fault
+// switch.
 
 import type { FastifyInstance } from 'fastify';
 import { ConvergeError } from '../../core/errors.js';

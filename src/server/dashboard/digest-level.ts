@@ -8,7 +8,9 @@ import type { DigestLevelView } from './types.js';
 
 export const digestLevelMax = 10;
 
-/** Parses the `level` query parameter; refuses anything but an integer in [0, min(digestLevelMax, leafBits)]. */
+/**
+ * Parses the `level` query parameter; refuses anything but an integer in [0, min(digestLevelMax, leafBits)].
+ */
 export function parseLevel(raw: unknown, leafBits: number): number {
   const limit = Math.min(digestLevelMax, leafBits);
   const text = typeof raw === 'string' ? raw : '';

@@ -59,7 +59,10 @@ export class RepairRun {
     this.stopped = true;
   }
 
-  private async runAll(view: NonNullable<RepairRun['view']>, authorization: string | undefined): Promise<void> {
+  private async runAll(
+    view: NonNullable<RepairRun['view']>,
+    authorization: string | undefined,
+  ): Promise<void> {
     for (const pair of view.pairs) {
       if (this.stopped) break;
       pair.state = 'running';
@@ -91,7 +94,9 @@ export class RepairRun {
 }
 
 export function registerRepairRun(app: FastifyInstance, run: RepairRun): void {
-  app.post('/cluster/repair', async (req, reply) => reply.code(202).send(run.start(req.headers.authorization)));
+  app.post('/cluster/repair', async (req, reply) =>
+    reply.code(202).send(run.start(req.headers.authorization)),
+  );
   app.get('/cluster/repair', async () => ({ run: run.current() }));
   app.addHook('onClose', async () => run.stop());
 }
