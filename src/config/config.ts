@@ -87,7 +87,7 @@ export interface NodeConfig {
     readonly recordsPerSecondMin: number;
   };
   /**
-   * Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/serve-offload.ts).
+   * Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/repair-worker.ts).
    */
   readonly aeServeWorker: boolean;
   /**

@@ -1,6 +1,6 @@
-// The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment,
+// The worker thread of repair-worker.ts: lowers its own OS priority, opens the node's lmdb environment,
 // answers range fetches and encodes pushes from the committed records, and prepares the records this node
-// pulls or is pushed (worker-tasks.ts, replica/prepared.ts).
+// pulls or is pushed (repair-worker-tasks.ts, replica/prepared.ts).
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -10,7 +10,12 @@ import { answerRangeFetch } from '../core/reconcile-driver.js';
 import { decodeRangeFetchRequest, encodeRangeFetchResponse, type RangeCursor } from '../core/wire-repair.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
 import type { SyncPolicy } from '../storage/storage.js';
-import { committedReader, preparePushRequest, prepareRangeAnswer, readPushBody } from './worker-tasks.js';
+import {
+  committedReader,
+  preparePushRequest,
+  prepareRangeAnswer,
+  readPushBody,
+} from './repair-worker-tasks.js';
 
 const { dataDir, sync, responseBytesMax, writeEpochs } = workerData as {
   dataDir: string;
@@ -39,12 +44,7 @@ const reader = committedReader(storage);
 
 type Request =
   | { readonly kind: 'answer'; readonly id: number; readonly body: Uint8Array }
-  | {
-      readonly kind: 'prepare';
-      readonly id: number;
-      readonly body: Uint8Array;
-      readonly purgedBeforeMs: number;
-    }
+  | { readonly kind: 'prepare'; readonly id: number; readonly body: Uint8Array }
   | { readonly kind: 'prepare-push'; readonly id: number; readonly body: Uint8Array }
   | {
       readonly kind: 'push-body';
@@ -80,7 +80,7 @@ port.on('message', (m: Request) => {
       return;
     }
     // A peer's answer to this node's range fetch: decoded, checked and merged against storage here.
-    const out = prepareRangeAnswer(storage, m.body, m.purgedBeforeMs, writeEpochs);
+    const out = prepareRangeAnswer(storage, m.body, writeEpochs);
     port.postMessage({ kind: 'prepared', id: m.id, ...out }, [out.prepared.buf]);
   } catch (err) {
     const e =
