@@ -8,8 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import { decodeRangeFetchRequest, encodeRangeFetchResponse, type RangeCursor } from '../core/wire-repair.js';
-import { openLmdbStorage } from '../storage/lmdb.js';
-import type { SyncPolicy } from '../storage/storage.js';
+import { openStorageReader } from '../storage/engines.js';
+import type { ReaderSpec } from '../storage/storage.js';
 import {
   committedReader,
   preparePushRequest,
@@ -17,9 +17,12 @@ import {
   readPushBody,
 } from './repair-worker-tasks.js';
 
-const { dataDir, sync, responseBytesMax, writeEpochs } = workerData as {
-  dataDir: string;
-  sync: SyncPolicy;
+const {
+  reader: spec,
+  responseBytesMax,
+  writeEpochs,
+} = workerData as {
+  reader: ReaderSpec;
   responseBytesMax: number;
   /** The replica's write epochs, in shared memory; absent when this node does not offload pulls. */
   writeEpochs?: Uint32Array;
@@ -38,8 +41,8 @@ function lowerOwnPriority(): number | null {
   }
 }
 
-// Opened with the node's own sync policy: lmdb refuses a second handle on the environment with other flags.
-const storage = openLmdbStorage({ path: dataDir, sync });
+// The engine's second reader on the node's store (lmdb: the same environment, opened with the same flags).
+const storage = openStorageReader(spec);
 const reader = committedReader(storage);
 
 type Request =

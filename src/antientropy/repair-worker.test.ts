@@ -24,7 +24,11 @@ import {
 } from '../core/wire-repair.js';
 import { openReplica } from '../replica/replica.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
+import type { ReaderSpec } from '../storage/storage.js';
 import { startRepairWorker } from './repair-worker.js';
+
+/** The repair worker's reader spec for an lmdb folder (the node's store opened with sync none). */
+const lmdbReader = (path: string): ReaderSpec => ({ engine: 'lmdb', path, sync: 'none' });
 
 const leafBits = 8;
 
@@ -39,7 +43,7 @@ test('the worker answers range fetches byte for byte as the event loop does, at 
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
-  const worker = startRepairWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   try {
     await replica.whenDigestReady();
     // 2,000 records, every tenth a tombstone: committed before any answer, so the event loop's view (records
@@ -106,7 +110,7 @@ test('the worker sees records committed after it started answering', async () =>
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
-  const worker = startRepairWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   const everything = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 });
   const count = async (): Promise<number> =>
     decodeRangeFetchResponse((await worker.answer(everything))!).records.length;
@@ -133,7 +137,7 @@ test('the worker sees records committed after it started answering', async () =>
 
 test('a request the worker cannot read gets the protocol error the event loop would give', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
-  const worker = startRepairWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   try {
     await assert.rejects(worker.answer(new Uint8Array([1, 7, 0xff, 0xff])), (err) => {
       assert.ok(err instanceof ConvergeError);
@@ -155,8 +159,7 @@ test('a worker that cannot open the store is reported once, and leaves every ans
   let failed!: () => void;
   const reported = new Promise<void>((resolve) => (failed = resolve));
   const worker = startRepairWorker({
-    dataDir: notADir,
-    sync: 'none',
+    reader: lmdbReader(notADir),
     responseBytesMax,
     onFailure: (err) => {
       failures.push(err);
@@ -180,8 +183,7 @@ test('after close, answers are left to the caller and no failure is reported', a
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   let failures = 0;
   const worker = startRepairWorker({
-    dataDir: dir,
-    sync: 'none',
+    reader: lmdbReader(dir),
     responseBytesMax,
     onFailure: () => (failures += 1),
   });
@@ -200,8 +202,7 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
   const worker = startRepairWorker({
-    dataDir: dir,
-    sync: 'none',
+    reader: lmdbReader(dir),
     responseBytesMax,
     writeEpochs: replica.shareWriteEpochs(),
   });
@@ -280,7 +281,7 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
 
 test('a worker started without write epochs prepares nothing: the caller decodes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
-  const worker = startRepairWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   try {
     assert.equal(await worker.prepareRange(new Uint8Array([1, 8])), undefined);
   } finally {
@@ -297,14 +298,12 @@ test('the worker encodes pushes of whole ranges, and the receiving worker prepar
   const a = await openReplica({ id: 'a', storage: storageA, leafBits });
   const b = await openReplica({ id: 'b', storage: storageB, leafBits });
   const workerA = startRepairWorker({
-    dataDir: dirA,
-    sync: 'none',
+    reader: lmdbReader(dirA),
     responseBytesMax,
     writeEpochs: a.shareWriteEpochs(),
   });
   const workerB = startRepairWorker({
-    dataDir: dirB,
-    sync: 'none',
+    reader: lmdbReader(dirB),
     responseBytesMax,
     writeEpochs: b.shareWriteEpochs(),
   });

@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { ConvergeError, type ErrorCode } from '../core/errors.js';
 import type { RangeCursor } from '../core/wire-repair.js';
 import type { PreparedRecords } from '../replica/prepared.js';
-import type { SyncPolicy } from '../storage/storage.js';
+import type { ReaderSpec } from '../storage/storage.js';
 
 /** A peer's answer to a range fetch, decoded and merged against storage by the worker. */
 export interface PreparedRange {
@@ -76,8 +76,8 @@ export interface RepairWorkerThread {
 }
 
 export interface RepairWorkerOptions {
-  readonly dataDir: string;
-  readonly sync: SyncPolicy;
+  /** Where the thread opens its own reader on the node's store (Storage.readerSpec). */
+  readonly reader: ReaderSpec;
   /** Bytes of records one answer may hold (the event loop's own answers use the same bound). */
   readonly responseBytesMax: number;
   /** Told once when the worker fails; its work is done on the event loop from then on. */
@@ -111,8 +111,7 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
     new URL(fromSources ? './repair-worker-boot.mjs' : './repair-worker-thread.mjs', import.meta.url),
     {
       workerData: {
-        dataDir: options.dataDir,
-        sync: options.sync,
+        reader: options.reader,
         responseBytesMax: options.responseBytesMax,
         ...(options.writeEpochs === undefined ? {} : { writeEpochs: options.writeEpochs }),
       },

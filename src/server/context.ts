@@ -2,7 +2,7 @@
 // transport, wall clock, timers) into the same node code the simulation wires virtually.
 
 import { Registry } from 'prom-client';
-import { startRepairWorker } from '../antientropy/repair-worker.js';
+import { type RepairWorker, startRepairWorker } from '../antientropy/repair-worker.js';
 import { TransportFaults } from '../cluster/faults.js';
 import { HttpTransport, outgoingAddress } from '../cluster/http-transport.js';
 import type { ConvergeNode } from '../cluster/node.js';
@@ -16,8 +16,8 @@ import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
 import { createNodeServices, type NodeServices, type NodeWorld } from '../services/node-services.js';
 import { settingsFromConfig } from '../services/settings.js';
 import type { NodeStatus } from '../services/status.js';
+import { openStorageEngine } from '../storage/engines.js';
 import { GuardedStorage } from '../storage/guarded.js';
-import { openLmdbStorage } from '../storage/lmdb.js';
 import type { Storage } from '../storage/storage.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
 import { registerTransportMetrics } from './health-metrics.js';
@@ -96,10 +96,12 @@ export async function createServiceContext(options: NodeContextOptions): Promise
 }
 
 /** Repair's bulk work in a thread at the lowest OS priority, reading the node's storage through its own handle. */
-function repairWorker(config: NodeConfig, replica: LocalReplica) {
+function repairWorker(config: NodeConfig, replica: LocalReplica): RepairWorker | undefined {
+  // An engine whose data another thread cannot read (memory) does the work on the event loop.
+  const reader = replica.storage.readerSpec();
+  if (reader === null) return undefined;
   return startRepairWorker({
-    dataDir: config.dataDir,
-    sync: config.sync,
+    reader,
     responseBytesMax: repairResponderLimitsDefault.fetchResponseBytesMax,
     writeEpochs: replica.shareWriteEpochs(),
     onFailure: (err) =>
@@ -110,10 +112,10 @@ function repairWorker(config: NodeConfig, replica: LocalReplica) {
 }
 
 /**
- * lmdb behind the guard that turns a failing disk into refused writes, retried, and logged once per period.
+ * The configured engine (lmdb by default) behind the guard that turns a failing disk into refused writes, retried, and logged once per period.
  */
 function openGuardedStorage(config: NodeConfig, log: (line: string) => void): GuardedStorage {
-  return new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
+  return new GuardedStorage(openStorageEngine(config.engine, { path: config.dataDir, sync: config.sync }), {
     now: () => systemClock.now(),
     monotonicNow: () => performance.now(),
     retryMs: config.storageRetryMs,

@@ -5,7 +5,11 @@
 
 import type { Registry } from 'prom-client';
 import type { LoadProbe } from '../antientropy/adaptive.js';
-import { type AntiEntropyOptions, type AntiEntropyProcess, createAntiEntropy } from '../antientropy/process.js';
+import {
+  type AntiEntropyOptions,
+  type AntiEntropyProcess,
+  createAntiEntropy,
+} from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
 import type { PeerConfig } from '../cluster/node-types.js';

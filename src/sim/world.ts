@@ -267,6 +267,11 @@ class IncarnationStorage implements Storage {
     return this.disk.sync;
   }
 
+  /** The simulator's repair worker reads the disk directly, in its own virtual thread (sim/worker.ts). */
+  readerSpec(): null {
+    return null;
+  }
+
   get(key: Uint8Array): Uint8Array | undefined {
     return this.disk.get(key);
   }
