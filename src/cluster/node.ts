@@ -108,7 +108,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
     const hints = mechanisms.hints
       ? new HintStore(
-          options.replica.storage,
+          options.replica.hintSpace(),
           options.clock,
           options.random,
           { ...hintLimitsDefault, ...options.hintLimits },

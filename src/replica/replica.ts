@@ -11,7 +11,7 @@ import { decodeRecordValue, encodeRecordValue, supersedes, type VersionedRecord 
 import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { writeRefusal } from '../storage/guarded.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
-import { metaKey, recordBound, recordKey, tombstoneKey } from './layout.js';
+import { hintPrefix, metaKey, recordBound, recordKey, tombstoneKey } from './layout.js';
 import { purgeTombstones, type VerifyLeafResult, verifyLeaf } from './maintenance.js';
 import {
   type MergedEntry,
@@ -30,6 +30,7 @@ import {
   writeEpochBuckets,
 } from './prepared.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
+import { prefixedSpace, type StorageSpace } from './space.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
 
 export interface ReplicaOptions {
@@ -356,6 +357,11 @@ export class LocalReplica implements Replica {
 
   verifyLeaf(leaf: number): VerifyLeafResult {
     return verifyLeaf(this, leaf);
+  }
+
+  /** The storage space where the node keeps its hints (they are not records: no digest, no merge). */
+  hintSpace(): StorageSpace {
+    return prefixedSpace(this.storage, hintPrefix);
   }
 
   getMeta(name: string): Uint8Array | undefined {
