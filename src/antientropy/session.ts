@@ -22,6 +22,7 @@ import {
 } from '../core/wire-repair.js';
 import { recordBytes } from './repair-worker-tasks.js';
 import { busyClock, type SessionEnv, sessionLimitsDefault } from './session-env.js';
+import { enterPhase } from './session-phase.js';
 import { runSymbolPath } from './symbol-session.js';
 import type { DiscoveryNote, SessionCounts, SessionProgress } from './types.js';
 
@@ -61,7 +62,7 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
     !run.resumed &&
     (await runSymbolPath(env, run, call, signal, { repair, checkpoint: saveCheckpoint })) === 'decoded'
   ) {
-    run.phase = 'done';
+    enterPhase(run, 'done');
     return;
   }
   // What the counts hold beyond the descent's own statistics (the symbol path's traffic): kept as a base.
@@ -73,7 +74,7 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
   };
   for (let req = run.reconciler.nextRequest(); req !== null; req = run.reconciler.nextRequest()) {
     await env.throttle.take(0, req.length, signal);
-    run.phase = 'discovering';
+    enterPhase(run, 'discovering');
     const diffs = run.reconciler.onResponse(await call(req));
     const s = run.reconciler.stats;
     Object.assign(run.counts, {
@@ -83,13 +84,13 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
       keysCompared: s.keysCompared,
     });
     if (diffs.length > 0) {
-      run.phase = 'repairing';
+      enterPhase(run, 'repairing');
       await repair(env, run, diffs, call, signal);
     }
     if (signal.aborted) throw signal.reason;
     await saveCheckpoint(env, run);
   }
-  run.phase = 'done';
+  enterPhase(run, 'done');
 }
 
 /** The frontier and counts, so that a crash resumes the session where it stopped. */

@@ -3,7 +3,7 @@
 // are group-committed: one storage batch in flight, the next accumulating, so many applies share a commit.
 
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
-import { ConvergeError } from '../core/errors.js';
+import { assert, ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
@@ -441,7 +441,7 @@ export class LocalReplica implements Replica {
     this.overlay.set(lkey, entry);
     if (this.writeEpochs !== null) Atomics.add(this.writeEpochs, writeEpochBucket(token), 1);
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
-      this.digest.update(token, currentFp, next?.fp ?? null);
+      this.updateDigest(token, currentFp, next?.fp ?? null);
       this.symbols?.update(token, currentFp, next?.fp ?? null);
       const shadow = this.symbolShadow;
       if (shadow !== null && this.digest.leafOf(token) < shadow.leafEnd) {
@@ -449,6 +449,28 @@ export class LocalReplica implements Replica {
       }
     }
     return { lkey, entry };
+  }
+
+  /**
+   * The digest update, asserted in pairs: the record storage (or the overlay) holds must already be counted in
+   * its leaf (what was written before is what the digest says now), and the leaf must move by exactly this
+   * change's count and XOR delta. Two reads of one leaf: cheap enough to stay on in production.
+   */
+  private updateDigest(token: Uint8Array, oldFp: Hash64 | null, newFp: Hash64 | null): void {
+    const digest = this.digest;
+    const leaf = digest.leafOf(token);
+    const before = digest.node(digest.leafBits, leaf);
+    assert(oldFp === null || before.count > 0, `a stored record is counted in digest leaf ${leaf}`);
+    digest.updateLeaf(leaf, oldFp, newFp);
+    const after = digest.node(digest.leafBits, leaf);
+    const dcount = (newFp === null ? 0 : 1) - (oldFp === null ? 0 : 1);
+    const xor = (i: 0 | 1): number => ((oldFp?.[i] ?? 0) ^ (newFp?.[i] ?? 0)) >>> 0;
+    assert(
+      after.count === before.count + dcount &&
+        after.hi >>> 0 === ((before.hi ^ xor(0)) >>> 0) &&
+        after.lo >>> 0 === ((before.lo ^ xor(1)) >>> 0),
+      `digest leaf ${leaf} moved by exactly the staged change`,
+    );
   }
 
   private enqueue(ops: WriteOp[], entries: Batch['entries']): Promise<void> {
