@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import type { SessionHistoryEntry } from '../src/antientropy/types.js';
 import { LocalCluster } from '../src/cli/cluster.js';
-import { extendWithAntiEntropy } from '../src/cli/wiring.js';
 import type { RawSettings } from '../src/config/config.js';
 
 export interface NodeView {
@@ -49,7 +48,6 @@ export function inProcessCluster(root: string, basePort: number, settings: RawSe
     nodes: ids.length,
     basePort,
     dataRoot: root,
-    extend: extendWithAntiEntropy,
     settings,
   });
   return {

@@ -8,7 +8,7 @@ import type { RunningNode, StartNodeOptions } from './server/server.js';
 export type { AntiEntropyStatus, SessionHistoryEntry } from './antientropy/index.js';
 export type {
   Consistency,
-  NodeStatus,
+  NodeOwnStatus,
   PeerConfig,
   PeerStatus,
   ReadResult,
@@ -20,15 +20,16 @@ export type { ErrorCode } from './core/errors.js';
 export { ConvergeError, errorCodes } from './core/errors.js';
 export { formatId } from './core/format.js';
 export type { Version } from './core/hlc.js';
+export type { NodeStatus } from './services/status.js';
 export type { RunningNode, StartNodeOptions };
 
 /**
- * Starts a node as `converge serve` does: storage, HTTP API and dashboard, and anti-entropy unless
- * `options.extend` wires something else (or the config switches it off). Stop it with `stop()` or the signal.
+ * Starts a node as `converge serve` does: storage, HTTP API and dashboard, and anti-entropy unless the
+ * config switches it off. Stop it with `stop()` or the signal.
  */
 export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
   // Loaded here, not at import: the server opens lmdb, whose native binding a program that only reads the
   // types or handles the errors should not load.
-  const [server, wiring] = await Promise.all([import('./server/server.js'), import('./cli/wiring.js')]);
-  return server.startNode({ extend: wiring.extendWithAntiEntropy, ...options });
+  const server = await import('./server/server.js');
+  return server.startNode(options);
 }

@@ -6,7 +6,6 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AntiEntropyStatus, SessionHistoryEntry, SessionProgress } from '../src/antientropy/types.js';
-import type { NodeStatus } from '../src/cluster/node-types.js';
 import { DigestTree } from '../src/core/digest.js';
 import { ConvergeError } from '../src/core/errors.js';
 import { tokenOf } from '../src/core/hash.js';
@@ -17,6 +16,7 @@ import {
   dashboardPlugin,
   type MechanismName,
 } from '../src/server/dashboard/index.js';
+import type { NodeStatus } from '../src/services/status.js';
 import type { StorageHealth } from '../src/storage/guarded.js';
 
 const encoder = new TextEncoder();
@@ -99,7 +99,8 @@ export class FakeCluster {
         })),
       mechanisms: n.mechanisms,
       hints: { pending: 0, bytes: 0 },
-      antiEntropy: {},
+      // Empty, as a node still starting reports it: the fake's dashboard reads /antientropy instead.
+      antiEntropy: {} as NodeStatus['antiEntropy'],
       storage: n.storage,
     };
   }

@@ -3,7 +3,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
 import { LocalCluster, type LocalClusterOptions } from '../src/cli/cluster.js';
-import { extendWithAntiEntropy } from '../src/cli/wiring.js';
 
 /** A base port unlikely to collide with other test files or a running demo. */
 export function randomBasePort(): number {
@@ -16,7 +15,6 @@ export async function startCluster(options: Partial<LocalClusterOptions> = {}): 
     const cluster = new LocalCluster({
       nodes: 3,
       basePort: randomBasePort(),
-      extend: extendWithAntiEntropy,
       ...options,
     });
     try {

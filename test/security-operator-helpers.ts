@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extendWithAntiEntropy } from '../src/cli/wiring.js';
 import { type RawSettings, resolveConfig } from '../src/config/config.js';
 import type { DemoControls } from '../src/server/dashboard/types.js';
 import { type RunningNode, startNode } from '../src/server/server.js';
@@ -82,7 +81,6 @@ export function startSolo(options: SoloOptions): Promise<RunningNode> {
   );
   return startNode({
     config,
-    extend: extendWithAntiEntropy,
     ...(options.demo === undefined ? {} : { demo: options.demo }),
     ...(options.clusterSecret === undefined ? {} : { clusterSecret: options.clusterSecret }),
     logDestination: options.log ?? { write: () => {} },

@@ -37,7 +37,14 @@ runTransportContract('http', async () => {
       // The batch route reads its limits when it is registered.
       const limits = { batchBytesMax: 2 ** 20, batchKeysMax: 1000 };
       const stub = { handleInternal: handler, ctx: { limits } } as unknown as ConvergeNode;
-      const app = buildHttpServer({ node: stub, antiEntropy: () => undefined, bodyBytesMax: 8 * 2 ** 20 });
+      const app = buildHttpServer({
+        node: stub,
+        status: () => {
+          throw new Error('no /status in the transport contract');
+        },
+        antiEntropy: () => undefined,
+        bodyBytesMax: 8 * 2 ** 20,
+      });
       await app.listen({ host: '127.0.0.1', port: 0 });
       urls.set(node, `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
       servers.set(node, app);

@@ -3,8 +3,7 @@
 // tombstone watermark and background digest verification. Requests only feed it; it runs on its own ticks.
 
 import type { Registry } from 'prom-client';
-import type { ConvergeNode } from '../cluster/node.js';
-import type { Transport } from '../cluster/transport.js';
+import type { InternalRouter, Transport } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
@@ -17,9 +16,9 @@ import { type AdaptiveOptions, AdaptiveRate, type LoadProbe } from './adaptive.j
 import { createAntiEntropyMetrics } from './metrics.js';
 import { OperatorActions } from './operator-actions.js';
 import { previewRepairs } from './preview.js';
+import type { RepairWorkerHandle } from './repair-worker.js';
 import { registerResponder } from './responder.js';
 import { SessionRunner } from './runner.js';
-import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
 import { AntiEntropyState } from './state.js';
 import { TokenBucket, throttleDefault } from './throttle.js';
@@ -27,7 +26,8 @@ import type { AntiEntropyStatus, OperatorActionEntry, SessionHistoryEntry, Throt
 import { Watermark } from './watermark.js';
 
 export interface AntiEntropyOptions {
-  readonly node: ConvergeNode;
+  /** The node's id and route table: anti-entropy answers its peers on `ae/*` routes. */
+  readonly node: InternalRouter;
   readonly replica: LocalReplica;
   readonly transport: Transport;
   readonly peers: readonly string[];
@@ -54,10 +54,11 @@ export interface AntiEntropyOptions {
   readonly loadProbe?: LoadProbe;
   /** loopBusyPercentTarget 0 switches the adaptive rate off. */
   readonly adaptive?: Partial<AdaptiveOptions>;
-  /** Answers the peers' range fetches off the event loop (a low-priority worker thread). */
-  readonly rangeFetchOffload?: RangeFetchOffload;
-  /** Decodes and merges the records this node pulls off the event loop (the same worker). */
-  readonly pullOffload?: PullOffload;
+  /**
+   * Repair's bulk work off the event loop: answering the peers' range fetches (a low-priority worker thread),
+   * decoding and merging the records this node pulls or is pushed, encoding pushes.
+   */
+  readonly repairWorker?: RepairWorkerHandle;
   /** A pause or throttle set by hand and in force longer than this shows as a warning in the status. */
   readonly operatorActionWarnAfterMs?: number;
 }
@@ -128,27 +129,16 @@ export class AntiEntropyProcess {
         },
         purgedBeforeMs: () => this.state.purgedBeforeMs,
         adoptPurgeBound: (boundMs) => this.adoptPurgeBound(boundMs),
-        ...(options.pullOffload === undefined ? {} : { pullOffload: options.pullOffload }),
+        ...(options.repairWorker === undefined ? {} : { repairWorker: options.repairWorker }),
       },
       metrics,
       this.watermark,
       options.peers,
     );
     this.verifier = this.createVerifier(metrics);
-    registerResponder(
-      options.node,
-      options.replica,
-      this.runner,
-      this.watermark,
-      options.rangeFetchOffload,
-      options.pullOffload,
-    );
-    // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
-    options.node.setRecordGuard(
-      (record, source) =>
-        source === 'anti-entropy' || source === 'client' || record.version.ms >= this.state.purgedBeforeMs,
-    );
-    options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
+    registerResponder(options.node, options.replica, this.runner, this.watermark, options.repairWorker);
+    // The replica enforces the bound this process proves, on every path (LocalReplica.underPurgeBound).
+    options.replica.followPurgeBound(() => this.state.purgedBeforeMs);
     this.gcMetrics = metrics;
   }
 
@@ -359,8 +349,8 @@ export class AntiEntropyProcess {
         backOffs: this.adaptive?.backOffs ?? 0,
       },
       serveWorker: {
-        running: this.options.rangeFetchOffload?.running() ?? false,
-        nice: this.options.rangeFetchOffload?.nice() ?? null,
+        running: this.options.repairWorker?.running?.() ?? false,
+        nice: this.options.repairWorker?.nice?.() ?? null,
       },
       peers: this.options.peers.map((peer) => {
         const p = this.state.peer(peer);

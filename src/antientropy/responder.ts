@@ -2,16 +2,14 @@
 // (core responder); begin/end only coordinate the one-session-per-pair rule and exchange watermarks.
 
 import { decodeJson, encodeJson } from '../cluster/codec.js';
-import type { ConvergeNode } from '../cluster/node.js';
+import type { InternalRouter } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
-import { isPurgedTombstone, type VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
-import type { ApplyResult } from '../replica/types.js';
+import type { RepairWorkerHandle } from './repair-worker.js';
 import type { SessionRunner } from './runner.js';
-import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { busyClock } from './session-env.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
@@ -28,17 +26,6 @@ interface EndMessage {
   watermarkMs: number | null;
 }
 
-/** Applies the records `wanted` keeps; those it drops count as ignored. */
-async function applyWanted(
-  replica: LocalReplica,
-  records: readonly VersionedRecord[],
-  wanted: (r: VersionedRecord) => boolean,
-): Promise<ApplyResult> {
-  const kept = records.filter(wanted);
-  const res = kept.length === 0 ? { applied: 0, ignored: 0 } : await replica.apply(kept, 'anti-entropy');
-  return { applied: res.applied, ignored: res.ignored + records.length - kept.length };
-}
-
 function parse<T>(body: Uint8Array, fields: string[]): T {
   const msg = decodeJson(body) as Record<string, unknown> | null;
   if (msg === null || typeof msg !== 'object' || fields.some((f) => !(f in msg))) {
@@ -51,12 +38,11 @@ function parse<T>(body: Uint8Array, fields: string[]): T {
 }
 
 export function registerResponder(
-  node: ConvergeNode,
+  node: InternalRouter,
   replica: LocalReplica,
   runner: SessionRunner,
   watermark: Watermark,
-  offload?: RangeFetchOffload,
-  pull?: PullOffload,
+  worker?: RepairWorkerHandle,
 ): void {
   const requirePeer = (from: string | undefined): string => {
     if (from === undefined || !runner.knows(from))
@@ -87,26 +73,25 @@ export function registerResponder(
     roundBusyMsMax: runner.env.limits.roundBusyMsMax,
     busyNow: busyClock(runner.env),
   };
-  // A tombstone older than this node's purge bound is garbage everywhere: a peer whose own bound lags may
-  // still push it, but it is not written again (as when this node pulls).
-  const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, runner.env.purgedBeforeMs());
+  // A peer whose purge bound lags may still push a tombstone under this node's: the replica does not write it.
+  const apply = (records: Parameters<LocalReplica['apply']>[0]) => replica.apply(records, 'anti-entropy');
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
-    if (offload !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
+    if (worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
       // Validated here, so a malformed request gets its protocol error whether or not the worker answers.
       decodeRangeFetchRequest(body);
-      const out = await offload.answer(body);
+      const out = await worker.answer(body);
       if (out !== undefined) return out;
     }
-    if (pull !== undefined && peekType(body) === MessageType.pushRequest) {
+    if (worker !== undefined && peekType(body) === MessageType.pushRequest) {
       // Decoded and merged against storage by the worker; staged and written here.
-      const got = await pull.preparePush(body);
+      const got = await worker.preparePush(body);
       if (got !== undefined)
-        return encodePushResponse(await replica.applyPrepared(got.prepared, 'anti-entropy', wanted));
+        return encodePushResponse(await replica.applyPrepared(got.prepared, 'anti-entropy'));
     }
-    return respond(replica, (records) => applyWanted(replica, records, wanted), body, limits);
+    return respond(replica, apply, body, limits);
   });
   node.registerInternal('ae/end', async (_route, body, from) => {
     const peer = requirePeer(from);

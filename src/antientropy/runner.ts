@@ -10,6 +10,7 @@ import { Reconciler } from '../core/reconciler.js';
 import type { AntiEntropyMetrics } from './metrics.js';
 import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
+import { assertOutcome } from './session-phase.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -213,6 +214,7 @@ export class SessionRunner {
   }
 
   private entry(run: SessionRun, result: SessionResult, error: string | null): SessionHistoryEntry {
+    assertOutcome(run, result, error);
     const endedAtMs = this.env.clock.now();
     return {
       id: run.id,

@@ -5,7 +5,7 @@ import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
-import type { PullOffload } from './serve-offload.js';
+import type { RepairWorkerTasks } from './repair-worker.js';
 import type { AntiEntropyState } from './state.js';
 import type { TokenBucket } from './throttle.js';
 
@@ -64,7 +64,7 @@ export interface SessionEnv {
   readonly limits: SessionLimits;
   readonly metrics: SessionMetricsSink;
   /** Decodes and merges pulled records in a worker thread; the event loop does it when absent. */
-  readonly pullOffload?: PullOffload;
+  readonly repairWorker?: RepairWorkerTasks;
   purgedBeforeMs(): number;
   /**
    * Raises this node's purge bound to a peer's (and purges below it) before the two compare, so a tombstone

@@ -7,7 +7,7 @@ import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import type { Difference } from '../core/reconcile-types.js';
 import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
-import { differsOnlyByPurged, isPurgedTombstone, type VersionedRecord } from '../core/record.js';
+import { differsOnlyByPurged, type VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { roundItemsMax } from '../core/wire.js';
 import {
@@ -20,10 +20,11 @@ import {
   type RangeCursor,
   type RangeFetchResponse,
 } from '../core/wire-repair.js';
+import { recordBytes } from './repair-worker-tasks.js';
 import { busyClock, type SessionEnv, sessionLimitsDefault } from './session-env.js';
+import { enterPhase } from './session-phase.js';
 import { runSymbolPath } from './symbol-session.js';
 import type { DiscoveryNote, SessionCounts, SessionProgress } from './types.js';
-import { recordBytes } from './worker-tasks.js';
 
 /** Default records per fetch or push (SessionLimits.repairBatchRecordsMax). */
 export const repairBatchRecordsMax = sessionLimitsDefault.repairBatchRecordsMax;
@@ -61,7 +62,7 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
     !run.resumed &&
     (await runSymbolPath(env, run, call, signal, { repair, checkpoint: saveCheckpoint })) === 'decoded'
   ) {
-    run.phase = 'done';
+    enterPhase(run, 'done');
     return;
   }
   // What the counts hold beyond the descent's own statistics (the symbol path's traffic): kept as a base.
@@ -73,7 +74,7 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
   };
   for (let req = run.reconciler.nextRequest(); req !== null; req = run.reconciler.nextRequest()) {
     await env.throttle.take(0, req.length, signal);
-    run.phase = 'discovering';
+    enterPhase(run, 'discovering');
     const diffs = run.reconciler.onResponse(await call(req));
     const s = run.reconciler.stats;
     Object.assign(run.counts, {
@@ -83,13 +84,13 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
       keysCompared: s.keysCompared,
     });
     if (diffs.length > 0) {
-      run.phase = 'repairing';
+      enterPhase(run, 'repairing');
       await repair(env, run, diffs, call, signal);
     }
     if (signal.aborted) throw signal.reason;
     await saveCheckpoint(env, run);
   }
-  run.phase = 'done';
+  enterPhase(run, 'done');
 }
 
 /** The frontier and counts, so that a crash resumes the session where it stopped. */
@@ -130,10 +131,11 @@ export async function repair(
     }
     run.counts.keysDivergent += 1;
     const plan = planKey(d);
-    // A tombstone older than the purge bound is garbage everywhere: never bring it back.
+    // A tombstone older than the purge bound is garbage everywhere: the replica would not write it back.
     const remote = plan.remote;
-    if (plan.direction === 'pull' && remote !== undefined && isPurgedTombstone(remote, env.purgedBeforeMs()))
-      continue;
+    const unwanted =
+      remote !== undefined && env.replica.underPurgeBound({ ...remote, key: d.key }, 'anti-entropy');
+    if (plan.direction === 'pull' && unwanted) continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
   if (purgeNow.length > 0) env.state.tombstonesPurged += await env.replica.remove(purgeNow);
@@ -147,7 +149,7 @@ export async function repair(
   // batches. Batches overlap: the next is read and sent while the peer commits the one before.
   const sends = new Window(env.limits.repairBatchesInFlightMax);
   const rest =
-    env.pullOffload === undefined ? ranges : await pushRanges(env, run, ranges, call, sends, signal);
+    env.repairWorker === undefined ? ranges : await pushRanges(env, run, ranges, call, sends, signal);
   let batch: VersionedRecord[] = [];
   for (const { level, index } of rest) {
     const { start, end } = prefixRange(level, index);
@@ -194,7 +196,7 @@ async function pushRanges(
   sends: Window,
   signal: AbortSignal,
 ): Promise<ReadonlyArray<{ level: number; index: number }>> {
-  const offload = env.pullOffload!;
+  const offload = env.repairWorker!;
   const perRequest = rangesPerRequest(env);
   let from = 0;
   let after: RangeCursor | undefined;
@@ -300,8 +302,8 @@ async function fetchRanges(
   from: number,
   after: RangeCursor | undefined,
 ): Promise<Fetched> {
-  // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-  const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, env.purgedBeforeMs());
+  // A tombstone older than the purge bound is garbage everywhere: the replica does not write it back.
+  const wanted = (r: VersionedRecord): boolean => !env.replica.underPurgeBound(r, 'anti-entropy');
   const batch = ranges.slice(from, from + perRequest);
   const req = encodeRangeFetchRequest({
     ranges: batch,
@@ -309,7 +311,7 @@ async function fetchRanges(
     ...(after === undefined ? {} : { after }),
   });
   const body = await call(req);
-  const prepared = await env.pullOffload?.prepareRange(body, env.purgedBeforeMs());
+  const prepared = await env.repairWorker?.prepareRange(body);
   let got: Fetched;
   if (prepared !== undefined) {
     got = {
@@ -319,9 +321,13 @@ async function fetchRanges(
       bytes: prepared.bytes,
       requestBytes: req.length,
       from,
-      purged: prepared.purged ?? 0,
-      // Staged once the throttle lets it through: the purge bound may have moved on since the worker looked.
-      apply: async () => (await env.replica.applyPrepared(prepared.prepared, 'anti-entropy', wanted)).applied,
+      // Known once applied: the replica checks the bound then, and it may have moved on since the fetch.
+      purged: 0,
+      apply: async () => {
+        const res = await env.replica.applyPrepared(prepared.prepared, 'anti-entropy');
+        run.counts.keysDivergent -= res.purged ?? 0;
+        return res.applied;
+      },
     };
   } else {
     const res: RangeFetchResponse = decodeRangeFetchResponse(body);

@@ -9,6 +9,7 @@ import { reconcileSymbols } from '../core/symbol-driver.js';
 import { SymbolReconciler, symbolPathOptionsDefault } from '../core/symbol-reconciler.js';
 import type { SessionRun } from './session.js';
 import type { SessionEnv } from './session-env.js';
+import { enterPhase } from './session-phase.js';
 
 type Call = (body: Uint8Array) => Promise<Uint8Array>;
 interface Steps {
@@ -41,7 +42,7 @@ export async function runSymbolPath(
     return 'fallback';
   }
   const path = new SymbolReconciler(replica, { ...symbolPathOptionsDefault, salt: run.salt });
-  run.phase = 'discovering';
+  enterPhase(run, 'discovering');
   try {
     await reconcileSymbols(path, async (req) => {
       await env.throttle.take(0, req.length, signal);
@@ -65,7 +66,7 @@ export async function runSymbolPath(
   if (path.differences.length > 0) {
     // A crash during this repair resumes as a tree descent from the root: it finds whatever is left.
     await steps.checkpoint(env, run);
-    run.phase = 'repairing';
+    enterPhase(run, 'repairing');
     await steps.repair(env, run, path.differences, call, signal);
   }
   if (signal.aborted) throw signal.reason;

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NodeConfig, type RawSettings, resolveConfig } from '../config/config.js';
 import { ConvergeError } from '../core/errors.js';
-import type { ServiceContext } from '../server/context.js';
 import type { DemoControls, DemoState, MechanismName, WriteBurstResult } from '../server/dashboard/types.js';
 import { type RunningNode, startNode } from '../server/server.js';
 
@@ -16,8 +15,6 @@ export interface LocalClusterOptions {
   /** Settings applied to every node (flag names: 'ae-interval', hints: false, ...). */
   readonly settings?: RawSettings;
   readonly dataRoot?: string;
-  /** Wires extra subsystems into each node's context (anti-entropy). */
-  readonly extend?: (ctx: ServiceContext) => Promise<void> | void;
   readonly scenario?: string | null;
   /** Shared secret for the nodes' internal traffic; none leaves it open. */
   readonly clusterSecret?: Buffer;
@@ -103,7 +100,6 @@ export class LocalCluster implements DemoControls {
       config,
       demo: this,
       clusterSecret: this.options.clusterSecret,
-      ...(this.options.extend === undefined ? {} : { extend: this.options.extend }),
     });
     this.running.set(nodeId, running);
     this.applyFaults();

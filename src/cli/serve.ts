@@ -19,7 +19,6 @@ import { LocalCluster } from './cluster.js';
 import { runDemoScenario } from './scenarios/demo-run.js';
 import { paceMode } from './scenarios/pace.js';
 import { scenarioNames, scenarioSettings } from './scenarios.js';
-import { extendWithAntiEntropy } from './wiring.js';
 
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -74,7 +73,6 @@ export function registerServe(program: Command): void {
         node = await startNode({
           config,
           clusterSecret,
-          extend: extendWithAntiEntropy,
           onRebuildProgress: rebuildReporter(),
         });
       } catch (err) {
@@ -163,7 +161,6 @@ export function registerDemo(program: Command): void {
           nodes,
           basePort,
           settings,
-          extend: extendWithAntiEntropy,
           scenario: opts.scenario ?? null,
           clusterSecret: randomBytes(32),
         });

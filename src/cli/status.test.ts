@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { nounFor } from '../../web/format.js';
 import type { SessionHistoryEntry } from '../antientropy/types.js';
-import type { NodeStatus } from '../cluster/node-types.js';
+import type { NodeStatus } from '../services/status.js';
 import { barState, finalState } from './antientropy.js';
 import { jsonValue } from './kv.js';
 import { failureLine, plural, usageLine } from './output.js';
@@ -17,7 +17,7 @@ function withPeers(peers: unknown[]): NodeStatus {
     peers: [],
     mechanisms: { hints: true, readRepair: true, antiEntropy: true },
     hints: { pending: 0, bytes: 0 },
-    antiEntropy: { enabled: true, paused: false, peers },
+    antiEntropy: { enabled: true, paused: false, peers } as unknown as NodeStatus['antiEntropy'],
   };
 }
 
@@ -112,7 +112,12 @@ test('the dashboard says 1 session and 1 round trip, and the panels use that wor
 test('status: a paused node says since when, and a failing storage gets its own line', () => {
   const paused = {
     ...withPeers([]),
-    antiEntropy: { enabled: true, paused: true, pausedSinceMs: Date.UTC(2026, 0, 2, 3, 4, 5), peers: [] },
+    antiEntropy: {
+      enabled: true,
+      paused: true,
+      pausedSinceMs: Date.UTC(2026, 0, 2, 3, 4, 5),
+      peers: [],
+    } as unknown as NodeStatus['antiEntropy'],
   };
   assert.match(aeSummary(paused), /^paused since 2026-01-02T03:04:05\.000Z; /);
   const failing = {

@@ -79,17 +79,8 @@ export function verdictOf(rows: readonly NodeRow[]): { verdict: Verdict; reason:
 }
 
 export function aeSummary(s: NodeStatus): string {
-  const ae = s.antiEntropy as {
-    enabled?: boolean;
-    paused?: boolean;
-    pausedSinceMs?: number | null;
-    peers?: Array<{
-      peer: string;
-      last: { result: string } | null;
-      lastSuccessAgeSeconds: number | null;
-      running: { fraction: number } | null;
-    }>;
-  };
+  // Optional: a node too old to report anti-entropy in /status, or still starting.
+  const ae: Partial<NodeStatus['antiEntropy']> = s.antiEntropy ?? {};
   if (ae.enabled === false) return 'off';
   if (ae.peers === undefined) return s.mechanisms.antiEntropy ? 'starting' : 'off';
   const parts = ae.peers.map((p) => {
@@ -101,7 +92,7 @@ export function aeSummary(s: NodeStatus): string {
     // The last session failed: its age is not the last success's, so say each apart.
     return `${p.peer}: ${p.last.result}, ${success === null ? 'never succeeded' : `last success ${success}`}`;
   });
-  const by = (s.antiEntropy as { operator?: OperatorView }).operator?.paused?.by;
+  const by = ae.operator?.paused?.by;
   const since =
     typeof ae.pausedSinceMs === 'number' ? ` since ${new Date(ae.pausedSinceMs).toISOString()}` : '';
   const who = typeof by === 'string' ? ` by ${by}` : '';
@@ -111,7 +102,7 @@ export function aeSummary(s: NodeStatus): string {
 /** A pause or throttle left in force past --operator-action-warn-after, one line per node and warning. */
 export function operatorWarnings(rows: ReadonlyArray<{ id: string; status: NodeStatus | null }>): string[] {
   return rows.flatMap((r) => {
-    const op = (r.status?.antiEntropy as { operator?: OperatorView } | undefined)?.operator;
+    const op: OperatorView | undefined = r.status?.antiEntropy?.operator;
     return (op?.warnings ?? []).map((w) => `WARNING: ${r.id}: ${w}`);
   });
 }

@@ -9,7 +9,8 @@ import type {
   SessionHistoryEntry,
   Throttle,
 } from '../antientropy/types.js';
-import type { BatchResult, Consistency, NodeStatus } from '../cluster/node-types.js';
+import type { BatchResult, Consistency } from '../cluster/node-types.js';
+import type { NodeStatus } from '../services/status.js';
 import { ConvergeClientError } from './errors.js';
 import {
   type Answer,

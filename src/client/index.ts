@@ -1,9 +1,10 @@
 // The TypeScript client of a converge node: `import { Client } from 'converge/client'` (docs/client.md).
 
 export type { AntiEntropyStatus, SessionHistoryEntry } from '../antientropy/types.js';
-export type { BatchKeyResult, BatchResult, Consistency, NodeStatus } from '../cluster/node-types.js';
+export type { BatchKeyResult, BatchResult, Consistency } from '../cluster/node-types.js';
 export type { ErrorCode } from '../core/errors.js';
 export { ConvergeError, errorCodes } from '../core/errors.js';
+export type { NodeStatus } from '../services/status.js';
 export type {
   BatchOperation,
   CallOptions,

@@ -8,9 +8,7 @@ import { ConvergeError } from '../core/errors.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { VersionedRecord } from '../core/record.js';
-import { hintPrefix } from '../replica/layout.js';
-import { writeRefusal } from '../storage/guarded.js';
-import type { Storage } from '../storage/storage.js';
+import type { StorageSpace } from '../replica/space.js';
 import { decodeRecords, encodeRecords } from './codec.js';
 
 /**
@@ -51,18 +49,18 @@ export interface HintCounters {
 
 const te = new TextEncoder();
 
+/** A hint's key in the replica's hint space: the peer's id (length first), then the hint's sequence number. */
 function hintKey(peer: string, seq: number): Uint8Array {
   const id = te.encode(peer);
-  const out = new Uint8Array(2 + id.length + 8);
-  out[0] = hintPrefix;
-  out[1] = id.length;
-  out.set(id, 2);
-  new DataView(out.buffer).setBigUint64(2 + id.length, BigInt(seq));
+  const out = new Uint8Array(1 + id.length + 8);
+  out[0] = id.length;
+  out.set(id, 1);
+  new DataView(out.buffer).setBigUint64(1 + id.length, BigInt(seq));
   return out;
 }
 
 function peerBounds(peer: string): { start: Uint8Array; end: Uint8Array } {
-  const start = hintKey(peer, 0).subarray(0, 2 + te.encode(peer).length);
+  const start = hintKey(peer, 0).subarray(0, 1 + te.encode(peer).length);
   const end = start.slice();
   end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
   return { start: start.slice(), end };
@@ -89,7 +87,7 @@ export class HintStore {
   private readonly replaying = new Set<string>();
 
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: StorageSpace,
     private readonly clock: Clock,
     private readonly random: Random,
     private readonly limits: HintLimits,
@@ -122,7 +120,7 @@ export class HintStore {
       this.counters.dropped.full += 1;
       return false;
     }
-    if (writeRefusal(this.storage) !== undefined) {
+    if (this.storage.writeRefusal() !== undefined) {
       this.counters.dropped.storage += 1;
       return false;
     }
@@ -161,7 +159,7 @@ export class HintStore {
    * at most the request timeout, not the next tick nor the other peers. Called on the node's own tick.
    */
   async replayDue(deliver: HintDelivery, valueBytesMax: number): Promise<void> {
-    if (writeRefusal(this.storage) !== undefined) return;
+    if (this.storage.writeRefusal() !== undefined) return;
     const now = this.clock.now();
     for (const [peer, state] of this.peers) {
       if (state.count === 0 || now < state.retryAtMs || this.replaying.has(peer)) continue;

@@ -65,7 +65,8 @@ export interface PeerStatus {
   readonly hintsPending: number;
 }
 
-export interface NodeStatus {
+/** The node's own part of /status; the server adds anti-entropy's (services/status.ts NodeStatus). */
+export interface NodeOwnStatus {
   readonly id: string;
   readonly keys: number;
   readonly digest: { readonly root: string; readonly leafBits: number; readonly ready: boolean };
@@ -76,8 +77,6 @@ export interface NodeStatus {
     readonly antiEntropy: boolean;
   };
   readonly hints: { readonly pending: number; readonly bytes: number };
-  /** Filled by the anti-entropy process once it lands. */
-  readonly antiEntropy: Record<string, unknown>;
   /** Whether the storage takes writes (`failing` on a full disk); null for an engine that does not say. */
   readonly storage?: StorageHealth | null;
   /** This node's clock against its peers' (measured on pings) and records refused for being stamped ahead. */
@@ -102,7 +101,7 @@ export interface NodeApi {
   put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult>;
   del(key: string, consistency: Consistency): Promise<WriteResult>;
   get(key: string, consistency: Consistency): Promise<ReadResult>;
-  status(): NodeStatus;
+  status(): NodeOwnStatus;
   /** Node-to-node requests (under /internal/): the server passes the route and raw body. */
   handleInternal(route: string, body: Uint8Array, from: string | undefined): Promise<Uint8Array>;
   close(): Promise<void>;

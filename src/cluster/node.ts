@@ -33,7 +33,7 @@ import type {
   BatchResult,
   Consistency,
   NodeApi,
-  NodeStatus,
+  NodeOwnStatus,
   PeerConfig,
   ReadResult,
   WriteResult,
@@ -47,7 +47,7 @@ import {
   encodeReplicationAck,
   type ReplicationSource,
 } from './replication-codec.js';
-import type { InternalHandler, Transport } from './transport.js';
+import type { InternalHandler, InternalRouter, Transport } from './transport.js';
 
 export interface NodeOptions {
   readonly id: string;
@@ -76,12 +76,7 @@ export interface NodeOptions {
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
 const refusalLogIntervalMs = 10_000;
 
-/**
- * Decides whether a record arriving by a non-anti-entropy path may be applied (anti-entropy's GC sets it).
- */
-export type RecordGuard = (record: VersionedRecord, source: ApplySource) => boolean;
-
-export class ConvergeNode implements NodeApi {
+export class ConvergeNode implements NodeApi, InternalRouter {
   readonly id: string;
   readonly ctx: NodeContext;
   readonly registry: Registry;
@@ -89,8 +84,6 @@ export class ConvergeNode implements NodeApi {
   private readonly routes = new Map<string, InternalHandler>();
   private readonly seen = new Map<string, { ok: boolean; atMs: number | null }>();
   private readonly abort = new AbortController();
-  private guard: RecordGuard = () => true;
-  private antiEntropyStatus: () => Record<string, unknown> = () => ({});
   private closed = false;
   private readonly pinging = new Set<string>();
   readonly clockCheck: ClockCheck;
@@ -115,7 +108,7 @@ export class ConvergeNode implements NodeApi {
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
     const hints = mechanisms.hints
       ? new HintStore(
-          options.replica.storage,
+          options.replica.hintSpace(),
           options.clock,
           options.random,
           { ...hintLimitsDefault, ...options.hintLimits },
@@ -317,9 +310,9 @@ export class ConvergeNode implements NodeApi {
       if (r.key.length > this.ctx.limits.keyBytesMax)
         throw new ConvergeError('KEY_TOO_LONG', `key of ${r.key.length} bytes exceeds keyBytesMax`);
     }
-    const accepted = records.filter((r) => this.guard(r, source));
-    for (const r of accepted) this.hlc.observe(r.version);
-    const result = await this.ctx.replica.apply(accepted, source);
+    // The replica refuses what lies under the purge bound; the clock observes only what it may keep.
+    for (const r of records) if (!this.ctx.replica.underPurgeBound(r, source)) this.hlc.observe(r.version);
+    const { purged = 0, ...result } = await this.ctx.replica.apply(records, source);
     if (result.refusedAhead !== undefined) {
       // Not an acknowledgement: the sender must not count this replica as holding the refused records.
       throw new ConvergeError(
@@ -329,7 +322,7 @@ export class ConvergeNode implements NodeApi {
         { refused: result.refusedAhead, applied: result.applied },
       );
     }
-    return encodeJson({ ...result, refused: records.length - accepted.length });
+    return encodeJson({ ...result, ignored: result.ignored - purged, refused: purged });
   }
 
   /**
@@ -351,7 +344,8 @@ export class ConvergeNode implements NodeApi {
     const bySource = new Map<ReplicationSource, VersionedRecord[]>();
     const nowMs = this.options.clock.now();
     for (const [i, { record, source }] of entries.entries()) {
-      if (!this.guard(record, source)) {
+      // Under the purge bound: refused (the replica, which owns the rule, would not write it).
+      if (this.ctx.replica.underPurgeBound(record, source)) {
         statuses[i] = AckStatus.refused;
         continue;
       }
@@ -371,14 +365,6 @@ export class ConvergeNode implements NodeApi {
     this.routes.set(route, handler);
   }
 
-  setRecordGuard(guard: RecordGuard): void {
-    this.guard = guard;
-  }
-
-  setAntiEntropyStatus(status: () => Record<string, unknown>): void {
-    this.antiEntropyStatus = status;
-  }
-
   async handleInternal(route: string, body: Uint8Array, from: string | undefined): Promise<Uint8Array> {
     if (this.closed) throw new ConvergeError('UNAVAILABLE', `node ${this.id} is shutting down`);
     const handler = this.routes.get(route);
@@ -391,7 +377,7 @@ export class ConvergeNode implements NodeApi {
     return handler(route, body, from);
   }
 
-  status(): NodeStatus {
+  status(): NodeOwnStatus {
     const now = this.options.clock.now();
     const replica = this.ctx.replica;
     return {
@@ -414,7 +400,6 @@ export class ConvergeNode implements NodeApi {
       }),
       mechanisms: { ...this.ctx.mechanisms },
       hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
-      antiEntropy: this.antiEntropyStatus(),
       storage: storageHealth(replica.storage),
       clock: this.clockStatus(),
     };

@@ -21,3 +21,12 @@ export type InternalHandler = (
   body: Uint8Array,
   from: string | undefined,
 ) => Promise<Uint8Array>;
+
+/**
+ * Where a subsystem beside the node (anti-entropy) registers the internal routes it answers: the node's id
+ * and its route table, nothing else of the node.
+ */
+export interface InternalRouter {
+  readonly id: string;
+  registerInternal(route: string, handler: InternalHandler): void;
+}

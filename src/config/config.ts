@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { symbolsMaxLimit, symbolsMaxMin } from '../core/riblt.js';
+import { type StorageEngine, storageEngines } from '../storage/engines.js';
 import { type SyncPolicy, syncPolicies } from '../storage/storage.js';
 import {
   configError,
@@ -21,6 +22,8 @@ export interface NodeConfig {
   readonly dataDir: string;
   readonly peers: ReadonlyArray<{ readonly id: string; readonly url: string }>;
   readonly sync: SyncPolicy;
+  /** The storage engine (storage/engines.ts): lmdb, or memory (nothing survives a restart). */
+  readonly engine: StorageEngine;
   readonly aeIntervalMs: number;
   readonly mechanisms: {
     readonly hints: boolean;
@@ -87,7 +90,7 @@ export interface NodeConfig {
     readonly recordsPerSecondMin: number;
   };
   /**
-   * Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/serve-offload.ts).
+   * Range fetches answered by a worker thread at the lowest OS priority (src/antientropy/repair-worker.ts).
    */
   readonly aeServeWorker: boolean;
   /**
@@ -129,6 +132,7 @@ export type RawSettings = Partial<Record<string, string | boolean | undefined>>;
 export const configDefaults: Readonly<Record<string, string | boolean>> = {
   listen: '127.0.0.1:7101',
   sync: 'group',
+  engine: 'lmdb',
   'ae-interval': '10s',
   hints: true,
   'read-repair': true,
@@ -231,6 +235,9 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
   const sync = str('sync');
   if (!syncPolicies.includes(sync as SyncPolicy))
     throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
+  const engine = str('engine');
+  if (!storageEngines.includes(engine as StorageEngine))
+    throw configError(`--engine: "${engine}" must be one of ${storageEngines.join(', ')}`);
   const id = validateNodeId('--id', str('id'));
   const optional = (k: string): string | null =>
     typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : null;
@@ -244,6 +251,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     dataDir: str('data'),
     peers,
     sync: sync as SyncPolicy,
+    engine: engine as StorageEngine,
     aeIntervalMs: parseDuration('--ae-interval', str('ae-interval')),
     mechanisms: { hints: bool('hints'), readRepair: bool('read-repair'), antiEntropy: bool('anti-entropy') },
     limits: {

@@ -28,6 +28,11 @@ export const serveOptions: readonly ServeOption[] = [
   { name: 'ae-interval', arg: 'duration', help: 'anti-entropy interval, with a unit: 500ms, 2s, 10m' },
   { name: 'sync', arg: 'policy', help: 'always | group | none (see docs/operations.md)' },
   {
+    name: 'engine',
+    arg: 'name',
+    help: 'storage engine: lmdb | memory (memory keeps nothing across a restart; for trials and tests)',
+  },
+  {
     name: 'ae-symbols',
     arg: 'n',
     help: 'coded symbols kept for one-round-trip discovery (16 bytes each; 0: off)',

@@ -3,7 +3,7 @@
 // are group-committed: one storage batch in flight, the next accumulating, so many applies share a commit.
 
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
-import { ConvergeError } from '../core/errors.js';
+import { assert, ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
@@ -11,7 +11,7 @@ import { decodeRecordValue, encodeRecordValue, supersedes, type VersionedRecord 
 import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { writeRefusal } from '../storage/guarded.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
-import { metaKey, recordBound, recordKey, tombstoneKey } from './layout.js';
+import { hintPrefix, metaKey, recordBound, recordKey, tombstoneKey } from './layout.js';
 import { purgeTombstones, type VerifyLeafResult, verifyLeaf } from './maintenance.js';
 import {
   type MergedEntry,
@@ -30,6 +30,7 @@ import {
   writeEpochBuckets,
 } from './prepared.js';
 import { type RebuildProgress, rebuildDigest } from './rebuild.js';
+import { prefixedSpace, type StorageSpace } from './space.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
 
 export interface ReplicaOptions {
@@ -51,6 +52,12 @@ export interface ReplicaOptions {
   readonly clock?: Clock;
   readonly maxClockDriftMs?: number;
 }
+
+/**
+ * The tombstone purge bound of the partition a token falls in: records under it are garbage everywhere (see
+ * `LocalReplica.underPurgeBound`). Anti-entropy proves and raises it; 0 means nothing is purged yet.
+ */
+export type PurgeBoundOf = (token: Uint8Array) => number;
 
 /** Told of every record refused for being stamped too far ahead (the node counts and logs them). */
 export type RefusedAheadListener = (record: VersionedRecord, source: ApplySource, nowMs: number) => void;
@@ -99,6 +106,7 @@ export class LocalReplica implements Replica {
    * shared.
    */
   private writeEpochs: Uint32Array | null = null;
+  private purgeBoundOf: PurgeBoundOf = () => 0;
 
   constructor(private readonly options: ReplicaOptions) {
     this.id = options.id;
@@ -158,8 +166,13 @@ export class LocalReplica implements Replica {
     const entries: Batch['entries'] = [];
     const losers: Promise<void>[] = [];
     let applied = 0;
+    let purged = 0;
     for (const r of records) {
       const token = tokenOf(r.key);
+      if (this.underPurgeBound(r, source, token)) {
+        purged += 1;
+        continue;
+      }
       const skey = recordKey(token, r.key);
       const lkey = toLatin1(skey);
       const current = this.readAt(lkey, skey, r.key);
@@ -181,7 +194,12 @@ export class LocalReplica implements Replica {
     this.counts.bySource.set(source, (this.counts.bySource.get(source) ?? 0) + applied);
     if (ops.length > 0) await this.enqueue(ops, entries);
     if (losers.length > 0) await Promise.all(losers);
-    return { applied, ignored: records.length - applied, ...(refusedAhead > 0 ? { refusedAhead } : {}) };
+    return {
+      applied,
+      ignored: records.length - applied,
+      ...(refusedAhead > 0 ? { refusedAhead } : {}),
+      ...(purged > 0 ? { purged } : {}),
+    };
   }
 
   /** The records within the clock bound; the others are counted and reported, never stored. */
@@ -203,6 +221,36 @@ export class LocalReplica implements Replica {
     return kept;
   }
 
+  /**
+   * Follows the purge bound that anti-entropy proves (it calls this once, when it starts): from then on every
+   * apply enforces it.
+   */
+  followPurgeBound(boundOf: PurgeBoundOf): void {
+    this.purgeBoundOf = boundOf;
+  }
+
+  /** The purge bound of the partition `token` falls in. */
+  purgedBeforeMs(token: Uint8Array): number {
+    return this.purgeBoundOf(token);
+  }
+
+  /**
+   * The one rule of the purge bound, per source. A tombstone older than the bound is garbage on every replica:
+   * it is never written again, whoever brings it. Hints, replication and read repair bring nothing older than
+   * the bound at all (a value that old was deleted and purged, or is a straggler anti-entropy settles).
+   * A client's write and a bulk load are stamped now, so the bound never applies to them.
+   */
+  underPurgeBound(
+    record: Pick<VersionedRecord, 'key' | 'tombstone' | 'version'>,
+    source: ApplySource,
+    token = tokenOf(record.key),
+  ): boolean {
+    if (source === 'client' || source === 'bulk') return false;
+    const boundMs = this.purgeBoundOf(token);
+    if (record.version.ms >= boundMs) return false;
+    return source !== 'anti-entropy' || record.tombstone;
+  }
+
   /** Records refused so far for being stamped too far ahead of this node's clock, by source. */
   refusedAheadCounts(): Record<string, number> {
     return Object.fromEntries(this.counts.refusedAhead);
@@ -220,14 +268,10 @@ export class LocalReplica implements Replica {
   /**
    * Stages and writes the winners a preparing thread found against its snapshot of storage. A record whose
    * key changed since that snapshot (its epoch moved, or a change is still pending) is merged again here, the
-   * ordinary way. `keep` drops records the caller no longer wants (say, tombstones purged meanwhile); they
-   * count as ignored.
+   * ordinary way. The purge bound is checked here, as for every apply: it may have moved since the thread
+   * looked (records under it count as ignored and purged).
    */
-  async applyPrepared(
-    prepared: PreparedRecords,
-    source: ApplySource,
-    keep?: (r: VersionedRecord) => boolean,
-  ): Promise<ApplyResult> {
+  async applyPrepared(prepared: PreparedRecords, source: ApplySource): Promise<ApplyResult> {
     this.refuseWhileStorageFails();
     const epochs = this.writeEpochs;
     const ready: Array<{ p: PreparedRecord; lkey: string }> = [];
@@ -237,7 +281,7 @@ export class LocalReplica implements Replica {
     let dropped = 0;
     let refusedAhead = 0;
     for (const p of readPrepared(prepared)) {
-      if (keep !== undefined && !keep(p.record)) {
+      if (this.underPurgeBound(p.record, source, p.token)) {
         dropped += 1;
         continue;
       }
@@ -275,10 +319,12 @@ export class LocalReplica implements Replica {
       again.length > 0 ? await this.apply(again, source) : { applied: 0, ignored: 0 };
     await written;
     refusedAhead += merged.refusedAhead ?? 0;
+    const purged = dropped + (merged.purged ?? 0);
     return {
       applied: ready.length + merged.applied,
       ignored: prepared.losers + dropped + merged.ignored,
       ...(refusedAhead > 0 ? { refusedAhead } : {}),
+      ...(purged > 0 ? { purged } : {}),
     };
   }
 
@@ -311,6 +357,11 @@ export class LocalReplica implements Replica {
 
   verifyLeaf(leaf: number): VerifyLeafResult {
     return verifyLeaf(this, leaf);
+  }
+
+  /** The storage space where the node keeps its hints (they are not records: no digest, no merge). */
+  hintSpace(): StorageSpace {
+    return prefixedSpace(this.storage, hintPrefix);
   }
 
   getMeta(name: string): Uint8Array | undefined {
@@ -390,7 +441,7 @@ export class LocalReplica implements Replica {
     this.overlay.set(lkey, entry);
     if (this.writeEpochs !== null) Atomics.add(this.writeEpochs, writeEpochBucket(token), 1);
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
-      this.digest.update(token, currentFp, next?.fp ?? null);
+      this.updateDigest(token, currentFp, next?.fp ?? null);
       this.symbols?.update(token, currentFp, next?.fp ?? null);
       const shadow = this.symbolShadow;
       if (shadow !== null && this.digest.leafOf(token) < shadow.leafEnd) {
@@ -398,6 +449,28 @@ export class LocalReplica implements Replica {
       }
     }
     return { lkey, entry };
+  }
+
+  /**
+   * The digest update, asserted in pairs: the record storage (or the overlay) holds must already be counted in
+   * its leaf (what was written before is what the digest says now), and the leaf must move by exactly this
+   * change's count and XOR delta. Two reads of one leaf: cheap enough to stay on in production.
+   */
+  private updateDigest(token: Uint8Array, oldFp: Hash64 | null, newFp: Hash64 | null): void {
+    const digest = this.digest;
+    const leaf = digest.leafOf(token);
+    const before = digest.node(digest.leafBits, leaf);
+    assert(oldFp === null || before.count > 0, `a stored record is counted in digest leaf ${leaf}`);
+    digest.updateLeaf(leaf, oldFp, newFp);
+    const after = digest.node(digest.leafBits, leaf);
+    const dcount = (newFp === null ? 0 : 1) - (oldFp === null ? 0 : 1);
+    const xor = (i: 0 | 1): number => ((oldFp?.[i] ?? 0) ^ (newFp?.[i] ?? 0)) >>> 0;
+    assert(
+      after.count === before.count + dcount &&
+        after.hi >>> 0 === ((before.hi ^ xor(0)) >>> 0) &&
+        after.lo >>> 0 === ((before.lo ^ xor(1)) >>> 0),
+      `digest leaf ${leaf} moved by exactly the staged change`,
+    );
   }
 
   private enqueue(ops: WriteOp[], entries: Batch['entries']): Promise<void> {

@@ -14,6 +14,11 @@ export interface ApplyResult {
   readonly ignored: number;
   /** Records stamped too far ahead of this node's clock (`--max-clock-drift`): refused, never stored. */
   readonly refusedAhead?: number;
+  /**
+   * Records under the purge bound (LocalReplica.underPurgeBound), never written; anti-entropy's count among
+   * the ignored ones, the other paths' not (they refuse them).
+   */
+  readonly purged?: number;
 }
 
 /** A record as listed in token order: the token plus the record (value included). */

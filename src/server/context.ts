@@ -2,17 +2,22 @@
 // transport, wall clock, timers) into the same node code the simulation wires virtually.
 
 import { Registry } from 'prom-client';
+import { type RepairWorker, startRepairWorker } from '../antientropy/repair-worker.js';
 import { TransportFaults } from '../cluster/faults.js';
 import { HttpTransport, outgoingAddress } from '../cluster/http-transport.js';
-import { type ConvergeNode, createNode } from '../cluster/node.js';
+import type { ConvergeNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config/config.js';
-import { logFailure } from '../core/failures.js';
+import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
-import { type LocalReplica, openReplica } from '../replica/replica.js';
+import type { LocalReplica } from '../replica/replica.js';
+import { eventLoopProbe } from '../runtime/load-probe.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
+import { createNodeServices, type NodeServices, type NodeWorld } from '../services/node-services.js';
+import { settingsFromConfig } from '../services/settings.js';
+import type { NodeStatus } from '../services/status.js';
+import { openStorageEngine } from '../storage/engines.js';
 import { GuardedStorage } from '../storage/guarded.js';
-import { openLmdbStorage } from '../storage/lmdb.js';
 import type { Storage } from '../storage/storage.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
 import { registerTransportMetrics } from './health-metrics.js';
@@ -31,84 +36,86 @@ export interface NodeContextOptions {
 
 export interface ServiceContext {
   readonly config: NodeConfig;
+  readonly services: NodeServices;
   readonly storage: Storage & Pick<GuardedStorage, 'health'>;
   readonly replica: LocalReplica;
   readonly transport: Transport & { close(): Promise<void> };
   readonly faults: TransportFaults;
   readonly node: ConvergeNode;
   readonly registry: Registry;
-  antiEntropy: AntiEntropyControl | undefined;
-  /** Registers shutdown work that runs before the node and storage close (newest first). */
-  onClose(fn: () => Promise<void>): void;
+  /** The operator's controls of anti-entropy; undefined when it is switched off (--no-anti-entropy). */
+  readonly antiEntropy: AntiEntropyControl | undefined;
+  /** /status: the node's and anti-entropy's statuses. */
+  status(): NodeStatus;
   close(): Promise<void>;
 }
 
+/** The real world of a node (wall clock, timers, HTTP to the peers, lmdb), given to the composition root. */
 export async function createServiceContext(options: NodeContextOptions): Promise<ServiceContext> {
   const { config } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Opened first: a data directory another process holds fails the start before anything else exists.
   const storage = openGuardedStorage(config, log);
-  const replica = await openReplica({
-    id: config.id,
-    storage,
-    leafBits: config.leafBits,
-    clock: systemClock,
-    maxClockDriftMs: config.maxClockDriftMs,
-    symbolsMax: config.symbolsMax,
-    ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
-  });
   const faults = new TransportFaults(systemRandom);
   const transport = createTransport(options, faults);
   const registry = new Registry();
   registerTransportMetrics(registry, () => transport.abandoned);
-  const node = createNode({
-    id: config.id,
-    peers: config.peers,
-    replica,
-    transport,
+  const world: NodeWorld = {
     clock: systemClock,
-    random: systemRandom,
+    random: () => systemRandom,
     timers: systemTimers,
-    limits: {
-      keyBytesMax: config.limits.keyBytesMax,
-      valueBytesMax: config.limits.valueBytesMax,
-      requestTimeoutMs: config.limits.requestTimeoutMs,
-      ...config.replication,
-    },
-    mechanisms: config.mechanisms,
-    hintLimits: config.hints,
-    registry,
-    maxClockDriftMs: config.maxClockDriftMs,
     monotonicNow: () => performance.now(),
+    transport,
+    openStorage: () => storage,
+    registry,
+    ...(config.aeAdaptive.enabled ? { loadProbe: eventLoopProbe() } : {}),
+    ...(config.aeServeWorker
+      ? { repairWorker: (replica: LocalReplica) => repairWorker(config, replica) }
+      : {}),
     warn: (line) => process.stderr.write(`converge: WARNING: node ${config.id}: ${line}\n`),
     defer: (fn) => setImmediate(fn),
-  });
-  node.start();
-  const closers: Array<() => Promise<void>> = [];
-  const ctx: ServiceContext = {
+  };
+  const services = createNodeServices(world, settingsFromConfig(config, options.onRebuildProgress));
+  services.start();
+  return {
     config,
+    services,
     storage,
-    replica,
+    replica: services.replica,
     transport,
     faults,
-    node,
+    node: services.node,
     registry,
-    antiEntropy: undefined,
-    onClose: (fn) => closers.unshift(fn),
+    antiEntropy: config.mechanisms.antiEntropy ? services.antiEntropy : undefined,
+    status: () => services.status(),
     async close() {
-      for (const fn of closers) await fn().catch(logFailure('shutdown step'));
-      await node.close();
+      await services.close();
       await transport.close();
-      await storage.close();
     },
   };
-  return ctx;
+}
+
+/** Repair's bulk work in a thread at the lowest OS priority, reading the node's storage through its own handle. */
+function repairWorker(config: NodeConfig, replica: LocalReplica): RepairWorker | undefined {
+  // An engine whose data another thread cannot read (memory) does the work on the event loop.
+  const reader = replica.storage.readerSpec();
+  if (reader === null) return undefined;
+  return startRepairWorker({
+    reader,
+    responseBytesMax: repairResponderLimitsDefault.fetchResponseBytesMax,
+    writeEpochs: replica.shareWriteEpochs(),
+    onFailure: (err) =>
+      process.stderr.write(
+        `converge: WARNING: node ${config.id}: the repair worker failed (${err.message}); repair's bulk work runs on the event loop from now on\n`,
+      ),
+  });
 }
 
 /**
- * lmdb behind the guard that turns a failing disk into refused writes, retried, and logged once per period.
+ * The configured engine (lmdb by default) behind the guard that turns a failing disk into refused writes, retried, and logged once per period.
  */
 function openGuardedStorage(config: NodeConfig, log: (line: string) => void): GuardedStorage {
-  return new GuardedStorage(openLmdbStorage({ path: config.dataDir, sync: config.sync }), {
+  return new GuardedStorage(openStorageEngine(config.engine, { path: config.dataDir, sync: config.sync }), {
     now: () => systemClock.now(),
     monotonicNow: () => performance.now(),
     retryMs: config.storageRetryMs,

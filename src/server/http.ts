@@ -15,6 +15,7 @@ import type { ConvergeNode } from '../cluster/node.js';
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import { ConvergeError } from '../core/errors.js';
 import { checkPeerFormat, formatHeader } from '../core/format.js';
+import type { NodeStatus } from '../services/status.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
 import { registerWhoami } from './auth/operator-audit.js';
 import { trackRoutes } from './auth/route-roles.js';
@@ -22,6 +23,8 @@ import { registerClock } from './clock-routes.js';
 
 export interface HttpOptions {
   readonly node: ConvergeNode;
+  /** /status, composed from the node's and anti-entropy's own statuses (services/node-services.ts). */
+  readonly status: () => NodeStatus;
   readonly antiEntropy: () => AntiEntropyControl | undefined;
   readonly bodyBytesMax: number;
   /** Hooks that run before any route (authentication lands here). */
@@ -177,7 +180,7 @@ function registerKv(app: FastifyInstance, node: ConvergeNode): void {
 }
 
 function registerStatus(app: FastifyInstance, options: HttpOptions): void {
-  app.get('/status', async () => options.node.status());
+  app.get('/status', async () => options.status());
   app.get('/metrics', async (_req, reply) => {
     const text = await options.node.registry.metrics();
     return reply.type(options.node.registry.contentType).send(text);

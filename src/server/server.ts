@@ -40,8 +40,6 @@ export interface StartNodeOptions extends NodeContextOptions {
   readonly clusterSecret?: Buffer | undefined;
   /** Where the node's log lines go (operator actions, token reloads); stderr when absent. */
   readonly logDestination?: DestinationStream;
-  /** Wires extra subsystems (anti-entropy) into the context before the server listens. */
-  readonly extend?: (ctx: ServiceContext) => Promise<void> | void;
 }
 
 export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
@@ -56,7 +54,6 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     ...(secret === undefined ? {} : { sign: clusterSigner(config.id, secret) }),
     ...(tls.ca === undefined ? {} : { tls: { ca: tls.ca } }),
   });
-  await options.extend?.(ctx);
   registerFailureMetric(ctx.registry);
   const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
   const dropped = new Counter({
@@ -73,6 +70,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   });
   const app = buildHttpServer({
     node: ctx.node,
+    status: () => ctx.status(),
     antiEntropy: () => ctx.antiEntropy,
     bodyBytesMax: config.limits.bodyBytesMax,
     onRequest: [
@@ -89,7 +87,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     onClientError: (code) => clientErrors.inc({ code }),
   });
   await app.register(dashboardPlugin, {
-    status: () => ctx.node.status(),
+    status: () => ctx.status(),
     antiEntropy: () => ctx.antiEntropy?.status() ?? null,
     digest: () => ctx.replica.digest,
     demo: options.demo,

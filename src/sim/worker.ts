@@ -1,23 +1,23 @@
-// The anti-entropy worker in the simulation: the worker thread's own tasks (antientropy/worker-tasks.ts),
+// The anti-entropy worker in the simulation: the worker thread's own tasks (antientropy/repair-repair-worker-tasks.ts),
 // each run after a virtual delay and answered after another, on the node's scheduler. The node's event loop
 // meanwhile stages and commits other writes, as it does beside the thread, so the simulator's faults meet the
 // prepared path: decisions taken against an older snapshot, writes staged or committed in between, crashes
 // mid-way.
 
-import type { PullOffload } from '../antientropy/serve-offload.js';
+import type { RepairWorkerTasks } from '../antientropy/repair-worker.js';
 import {
   preparePushRequest,
   prepareRangeAnswer,
   readPushBody,
   type WorkerStorage,
-} from '../antientropy/worker-tasks.js';
+} from '../antientropy/repair-worker-tasks.js';
 
 export function simWorker(
   storage: WorkerStorage,
   epochs: Uint32Array,
   delay: () => Promise<void>,
   bytesMax: number,
-): PullOffload {
+): RepairWorkerTasks {
   const run = async <T>(task: () => T): Promise<T> => {
     await delay();
     const out = task();
@@ -25,8 +25,7 @@ export function simWorker(
     return out;
   };
   return {
-    prepareRange: (body, purgedBeforeMs) =>
-      run(() => prepareRangeAnswer(storage, body, purgedBeforeMs, epochs)),
+    prepareRange: (body) => run(() => prepareRangeAnswer(storage, body, epochs)),
     preparePush: (body) => run(() => preparePushRequest(storage, body, epochs)),
     pushBody: (ranges, after, recordsMax) =>
       run(() => readPushBody(storage, ranges, after, recordsMax, bytesMax)),

@@ -5,10 +5,9 @@
 // also fill up: its commits then fail (DISK_FULL) until the nemesis frees it, while the node keeps running.
 
 import { Registry } from 'prom-client';
-import { type AntiEntropyProcess, createAntiEntropy } from '../antientropy/process.js';
-import { type ConvergeNode, createNode } from '../cluster/node.js';
+import type { AntiEntropyProcess } from '../antientropy/process.js';
+import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
-import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import { versionToString } from '../core/hlc.js';
 import { type Random, seededRandom } from '../core/random.js';
@@ -16,6 +15,7 @@ import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
+import { createNodeServices, type NodeServicesSettings, type NodeWorld } from '../services/node-services.js';
 import { GuardedStorage } from '../storage/guarded.js';
 import { MemoryStorage } from '../storage/memory.js';
 import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
@@ -135,89 +135,93 @@ export class World {
     return { now: () => Math.floor(epochMs + this.scheduler.nowMs + node.offsetMs) };
   }
 
-  /** The node's replica over its disk, as one incarnation sees it (a dead one can no longer write). */
-  private openReplica(node: SimNode, owner: Owner, clock: Clock): LocalReplica {
-    const { config, scheduler } = this;
-    return makeReplica(config.plantedBug, {
-      id: node.id,
-      storage: new GuardedStorage(new IncarnationStorage(node.disk, owner, () => node.diskFull), {
-        now: clock.now,
-        // Virtual time never jumps, whatever the node's clock offset does.
-        monotonicNow: () => scheduler.nowMs,
-        retryMs: config.storageRetryMs,
-      }),
-      leafBits: 8,
-      // Small like the digest: histories hold a few hundred keys, and the symbol path still runs.
-      symbolsMax: 1024,
-      yieldNow: () => scheduler.sleep(owner, 0),
-      rebuildSliceRecords: 128,
-      clock,
-      maxClockDriftMs: config.maxClockDriftMs,
+  /** The node's storage on its disk, as one incarnation sees it (a dead one can no longer write). */
+  private openStorage(node: SimNode, owner: Owner, clock: Clock): Storage {
+    return new GuardedStorage(new IncarnationStorage(node.disk, owner, () => node.diskFull), {
+      now: clock.now,
+      // Virtual time never jumps, whatever the node's clock offset does.
+      monotonicNow: () => this.scheduler.nowMs,
+      retryMs: this.config.storageRetryMs,
     });
+  }
+
+  /** The simulator's world for one incarnation: virtual clock (with the node's offset), timers and network. */
+  private worldOf(node: SimNode, owner: Owner): NodeWorld {
+    const { config, scheduler } = this;
+    const clock = this.clockOf(node);
+    return {
+      clock,
+      random: () => seededRandom(this.random.int(2 ** 32)),
+      timers: scheduler.timers(owner),
+      // Virtual time without the node's offset: what its wall clock should read, and what times rounds.
+      monotonicNow: () => scheduler.nowMs,
+      transport: this.network.transport(node.id, owner),
+      openStorage: () => this.openStorage(node, owner, clock),
+      registry: new Registry(),
+      makeReplica: (options) => {
+        const replica = makeReplica(config.plantedBug, options);
+        this.observeClientWrites(replica);
+        return replica;
+      },
+      yieldNow: () => scheduler.sleep(owner, 0),
+      ...(config.aeWorker
+        ? {
+            repairWorker: (replica: LocalReplica) =>
+              simWorker(
+                replica.storage,
+                replica.shareWriteEpochs(),
+                () => scheduler.sleep(owner, this.random.next() * 20),
+                repairResponderLimitsDefault.fetchResponseBytesMax,
+              ),
+          }
+        : {}),
+    };
+  }
+
+  /** What every simulated node runs with: small digests, short timeouts, anti-entropy always on. */
+  private settingsOf(node: SimNode): NodeServicesSettings {
+    const { config } = this;
+    return {
+      id: node.id,
+      peers: this.nodes.map((n) => ({ id: n.id, url: `sim://${n.id}` })),
+      // Small like the digest: histories hold a few hundred keys, and the symbol path still runs.
+      replica: {
+        leafBits: 8,
+        symbolsMax: 1024,
+        rebuildSliceRecords: 128,
+        maxClockDriftMs: config.maxClockDriftMs,
+      },
+      node: {
+        mechanisms: { ...config.mechanisms, antiEntropy: true },
+        hintLimits: config.hintLimits,
+        limits: { requestTimeoutMs: config.requestTimeoutMs },
+        tickMs: config.tickMs,
+        maxClockDriftMs: maxClockDriftMsFor(config.plantedBug, config.maxClockDriftMs),
+      },
+      antiEntropy: {
+        intervalMs: config.aeIntervalMs,
+        enabled: true,
+        tombstoneGraceMs: config.tombstoneGraceMs,
+        limits: { entriesMax: 32, requestTimeoutMs: config.aeRequestTimeoutMs },
+        verifyPassIntervalMs: config.aeIntervalMs * 4,
+        verifyRecordsPerSecondMax: 2000,
+        verifyStartDelayMs: config.aeIntervalMs,
+      },
+    };
   }
 
   /** Starts a new incarnation of `node` on its disk. */
   boot(node: SimNode): void {
-    const { config, scheduler } = this;
     const owner: Owner = { name: `${node.id}#${node.incarnations}`, alive: true };
     node.incarnations += 1;
-    const clock = this.clockOf(node);
-    const timers = scheduler.timers(owner);
-    const replica = this.openReplica(node, owner, clock);
-    this.observeClientWrites(replica);
-    void replica.rebuild().catch(logFailure('digest rebuild'));
-    const transport = this.network.transport(node.id, owner);
-    const peers = this.nodes.map((n) => ({ id: n.id, url: `sim://${n.id}` }));
-    const converge = createNode({
-      id: node.id,
-      peers,
-      replica,
-      transport,
-      clock,
-      random: seededRandom(this.random.int(2 ** 32)),
-      timers,
-      mechanisms: { ...config.mechanisms, antiEntropy: true },
-      hintLimits: config.hintLimits,
-      limits: { requestTimeoutMs: config.requestTimeoutMs },
-      tickMs: config.tickMs,
-      maxClockDriftMs: maxClockDriftMsFor(config.plantedBug, config.maxClockDriftMs),
-      // Virtual time without the node's offset: what its wall clock should read.
-      monotonicNow: () => scheduler.nowMs,
-    });
-    const worker = config.aeWorker
-      ? simWorker(
-          replica.storage,
-          replica.shareWriteEpochs(),
-          () => scheduler.sleep(owner, this.random.next() * 20),
-          repairResponderLimitsDefault.fetchResponseBytesMax,
-        )
-      : undefined;
-    const ae = createAntiEntropy({
-      ...(worker === undefined ? {} : { pullOffload: worker }),
-      node: converge,
-      replica,
-      transport,
-      peers: peers.map((p) => p.id).filter((id) => id !== node.id),
-      clock,
-      // Monotonic, without the node's clock offset (session leases, round timing: virtual time stands still
-      // within a round, as the wall clock did before).
-      busyNow: () => scheduler.nowMs,
-      random: seededRandom(this.random.int(2 ** 32)),
-      timers,
-      registry: new Registry(),
-      intervalMs: config.aeIntervalMs,
-      enabled: true,
-      tombstoneGraceMs: config.tombstoneGraceMs,
-      limits: { entriesMax: 32, requestTimeoutMs: config.aeRequestTimeoutMs },
-      verifyPassIntervalMs: config.aeIntervalMs * 4,
-      verifyRecordsPerSecondMax: 2000,
-      verifyStartDelayMs: config.aeIntervalMs,
-    });
-    if (config.plantedBug === 'purge-early') plantPurgeEarly(ae, clock, config.tombstoneGraceMs);
+    const world = this.worldOf(node, owner);
+    const services = createNodeServices(world, this.settingsOf(node));
+    const { node: converge, replica, antiEntropy: ae } = services;
+    if (this.config.plantedBug === 'purge-early')
+      plantPurgeEarly(ae, world.clock, this.config.tombstoneGraceMs);
     this.network.register(node.id, owner, (route, body, from) => converge.handleInternal(route, body, from));
     Object.assign(node, { owner, node: converge, replica, ae });
-    converge.start();
-    ae.start();
+    services.start();
   }
 
   /** Kills the running incarnation: a process crash, or a power loss that also drops un-fsynced writes. */
@@ -261,6 +265,11 @@ class IncarnationStorage implements Storage {
 
   get sync() {
     return this.disk.sync;
+  }
+
+  /** The simulator's repair worker reads the disk directly, in its own virtual thread (sim/worker.ts). */
+  readerSpec(): null {
+    return null;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {

@@ -3,7 +3,7 @@
 
 import { ConvergeError } from '../core/errors.js';
 import { createMemoryStorage } from './memory.js';
-import type { Storage, StorageEntry, WriteOp } from './storage.js';
+import type { ReaderSpec, Storage, StorageEntry, WriteOp } from './storage.js';
 
 /** A disk that fills up on command: every commit fails while `full`, and nothing of it is applied. */
 export class FillableStorage implements Storage {
@@ -12,6 +12,10 @@ export class FillableStorage implements Storage {
   commits = 0;
 
   constructor(private readonly inner: Storage = createMemoryStorage()) {}
+
+  readerSpec(): ReaderSpec | null {
+    return this.inner.readerSpec();
+  }
 
   get(key: Uint8Array): Uint8Array | undefined {
     return this.inner.get(key);

@@ -7,6 +7,7 @@ import { runStorageContract } from './storage-contract.js';
 
 runStorageContract('guarded memory', async () => ({
   storage: new GuardedStorage(createMemoryStorage(), { now: () => Date.now() }),
+  secondReader: false,
   reopen: undefined,
   cleanup: async () => {},
 }));

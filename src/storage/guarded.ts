@@ -5,7 +5,7 @@
 // `health()`.
 
 import { ConvergeError } from '../core/errors.js';
-import type { Storage, StorageEntry, WriteOp } from './storage.js';
+import type { ReaderSpec, Storage, StorageEntry, WriteOp } from './storage.js';
 
 export interface StorageHealth {
   /** `failing` from the first failed write until a write succeeds again. */
@@ -60,6 +60,10 @@ export class GuardedStorage implements Storage {
 
   get engine(): string {
     return this.inner.engine;
+  }
+
+  readerSpec(): ReaderSpec | null {
+    return this.inner.readerSpec();
   }
 
   get(key: Uint8Array): Uint8Array | undefined {

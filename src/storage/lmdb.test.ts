@@ -11,6 +11,7 @@ for (const sync of ['always', 'group', 'none'] as SyncPolicy[]) {
     let current: Storage = openLmdbStorage({ path: dir, sync });
     return {
       storage: current,
+      secondReader: true,
       reopen: async () => {
         await current.close();
         current = openLmdbStorage({ path: dir, sync });

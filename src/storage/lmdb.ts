@@ -7,7 +7,7 @@
 import { mkdirSync, statfsSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
 import { ConvergeError } from '../core/errors.js';
-import type { Storage, StorageEntry, SyncPolicy, WriteOp } from './storage.js';
+import type { ReaderSpec, Storage, StorageEntry, SyncPolicy, WriteOp } from './storage.js';
 
 export interface LmdbOptions {
   readonly path: string;
@@ -57,6 +57,11 @@ export class LmdbStorage implements Storage {
     private readonly path: string,
     private readonly diskFreeBytesLow: number,
   ) {}
+
+  /** A reader in another thread opens the same environment, with the same flags (lmdb requires it). */
+  readerSpec(): ReaderSpec {
+    return { engine: 'lmdb', path: this.path, sync: this.sync };
+  }
 
   /**
    * Makes the next read see every write committed so far, from any thread. A thread's reads share one read

@@ -5,6 +5,7 @@ import { runStorageContract } from './storage-contract.js';
 
 runStorageContract('memory', async () => ({
   storage: createMemoryStorage(),
+  secondReader: false,
   reopen: undefined,
   cleanup: async () => {},
 }));

@@ -32,6 +32,11 @@ export class MemoryStorage implements Storage {
     this.sync = options.sync ?? 'group';
   }
 
+  /** The data lives in this thread's heap: no other thread can read it. */
+  readerSpec(): null {
+    return null;
+  }
+
   get(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
     return this.values.get(toKey(key));

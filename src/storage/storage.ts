@@ -1,5 +1,6 @@
-// The storage interface: an ordered map of bytes to bytes with atomic batches. Engines are dumb — versions,
-// merge and digests live above them (replica/). Every engine runs the contract suite in storage-contract.ts.
+// The storage interface: an ordered map of bytes to bytes with atomic batches, read synchronously from
+// snapshots. Engines are dumb — versions, merge and digests live above them (replica/). Every engine runs the
+// contract suite in storage-contract.ts; engines.ts opens one by name (`--engine`).
 
 export interface StorageEntry {
   readonly key: Uint8Array;
@@ -21,8 +22,49 @@ export interface WriteOp {
 export type SyncPolicy = 'always' | 'group' | 'none';
 export const syncPolicies: readonly SyncPolicy[] = ['always', 'group', 'none'];
 
+/**
+ * Reads are synchronous snapshot reads, on purpose. `get` answers from one consistent state and `scan`
+ * iterates one snapshot, whatever writes resolve meanwhile, and neither ever awaits: the replica merges a
+ * record against the stored one and updates its digest in the same synchronous step (replica/replica.ts),
+ * so no other apply can slip between the read and the decision, and reconciliation reads whole digest
+ * leaves without yielding. An engine whose reads need I/O completions (a remote store) does not fit here.
+ */
+export interface StorageReads {
+  /** The value of `key` as of the last resolved write (or renewReads, for a reader), or undefined. */
+  get(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * Entries with start <= key < end (end undefined: to the end) in byte order, at most `limit` of them, from
+   * one snapshot: writes that resolve while it is iterated do not show.
+   */
+  scan(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<StorageEntry>;
+}
+
+/**
+ * A second handle on the same data, read-only, for the repair worker's thread: it reads from a snapshot
+ * that `renewReads` moves to the latest commit (the owner's pending writes are not in it).
+ */
+export interface StorageReader extends StorageReads {
+  renewReads(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * How another thread opens a reader on a store: plain data (it crosses to a worker thread), opened there by
+ * `openStorageReader` (engines.ts) with the engine's own opener.
+ */
+export interface ReaderSpec {
+  readonly engine: string;
+  readonly path: string;
+  readonly sync: SyncPolicy;
+}
+
 export interface Storage {
   readonly engine: string;
+  /**
+   * Where a second reader opens this store from another thread; null when the data lives in this thread only
+   * (the memory engine: its repair work then runs on the event loop).
+   */
+  readerSpec(): ReaderSpec | null;
   /** The value of `key` as of the last resolved write, or undefined. */
   get(key: Uint8Array): Uint8Array | undefined;
   /**

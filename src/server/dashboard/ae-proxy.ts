@@ -5,9 +5,9 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import type { NodeStatus } from '../../cluster/node-types.js';
 import { ConvergeError } from '../../core/errors.js';
 import { logFailure } from '../../core/failures.js';
+import type { NodeStatus } from '../../services/status.js';
 import { errorText, type PeerClient } from './cluster-view.js';
 
 const aeActions = new Set(['run', 'pause', 'resume', 'cancel', 'throttle']);

@@ -4,7 +4,8 @@
 
 import { Agent, request } from 'undici';
 import type { AntiEntropyStatus } from '../../antientropy/types.js';
-import type { NodeStatus, PeerConfig } from '../../cluster/node-types.js';
+import type { PeerConfig } from '../../cluster/node-types.js';
+import type { NodeStatus } from '../../services/status.js';
 import type { ClusterNodeView, DigestLevelView } from './types.js';
 
 export const peerTimeoutMsDefault = 800;

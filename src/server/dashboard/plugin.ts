@@ -11,9 +11,9 @@ import type {
   FastifyRequest,
 } from 'fastify';
 import type { AntiEntropyStatus } from '../../antientropy/types.js';
-import type { NodeStatus } from '../../cluster/node-types.js';
 import type { DigestTree } from '../../core/digest.js';
 import { ConvergeError } from '../../core/errors.js';
+import type { NodeStatus } from '../../services/status.js';
 import { registerAntiEntropyProxy } from './ae-proxy.js';
 import { dashboardBundle } from './bundle.js';
 import { asAntiEntropy, errorText, PeerClient, peerDigestLevel, peerView, selfView } from './cluster-view.js';

@@ -5,8 +5,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { SessionHistoryEntry } from '../../antientropy/types.js';
-import type { NodeStatus } from '../../cluster/node-types.js';
 import { ConvergeError } from '../../core/errors.js';
+import type { NodeStatus } from '../../services/status.js';
 import { forward } from './ae-proxy.js';
 import { errorText, type PeerClient } from './cluster-view.js';
 import type { RepairRunPair, RepairRunView } from './types.js';

@@ -3,7 +3,7 @@
 // browser bundle can import them without pulling server code.
 
 import type { AntiEntropyStatus } from '../../antientropy/types.js';
-import type { NodeStatus } from '../../cluster/node-types.js';
+import type { NodeStatus } from '../../services/status.js';
 
 export type MechanismName = 'hints' | 'readRepair' | 'antiEntropy';
 export const mechanismNames: readonly MechanismName[] = ['hints', 'readRepair', 'antiEntropy'];

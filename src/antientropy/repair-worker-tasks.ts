@@ -1,10 +1,9 @@
 // What the anti-entropy worker does with each request, apart from the thread that runs it: the worker thread
-// (serve-worker.ts) calls these, and so does the simulation's stand-in for it, so the simulator exercises the
+// (repair-worker-thread.ts) calls these, and so does the simulation's stand-in for it, so the simulator exercises the
 // same preparing code against its faults.
 
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import type { ReplicaReader } from '../core/reconcile-types.js';
-import { isPurgedTombstone } from '../core/record.js';
 import {
   decodePushRequest,
   decodeRangeFetchResponse,
@@ -15,31 +14,29 @@ import {
 import { Overlay, scanPageRecords, scanTokenRecords } from '../replica/overlay.js';
 import { prepareRecords } from '../replica/prepared.js';
 import type { Storage } from '../storage/storage.js';
-import type { PreparedPush, PreparedRange, PushBody } from './serve-offload.js';
+import type { PreparedPush, PreparedRange, PushBody } from './repair-worker.js';
 
 /** Committed storage, as the worker sees it: `renewReads` moves its snapshot to the latest commit. */
 export type WorkerStorage = Pick<Storage, 'get' | 'scan'> & { renewReads?(): void };
 
 export { recordBytes } from '../core/wire-repair.js';
 
-/** A peer's answer to a range fetch: decoded, purged tombstones dropped, merged against storage. */
+/**
+ * A peer's answer to a range fetch: decoded and merged against storage. Tombstones under the purge bound go
+ * through too: the replica drops them when it applies the prepared records (its bound may move meanwhile).
+ */
 export function prepareRangeAnswer(
   storage: WorkerStorage,
   body: Uint8Array,
-  purgedBeforeMs: number,
   epochs: Uint32Array,
 ): PreparedRange {
   const res = decodeRangeFetchResponse(body);
-  // A tombstone older than the purge bound is garbage everywhere: never bring it back.
-  const wanted = res.records.filter((r) => !isPurgedTombstone(r, purgedBeforeMs));
-  const prepared = prepareRecords(storage, wanted, epochs);
   return {
     processed: res.processed,
     ...(res.next === undefined ? {} : { next: res.next }),
     records: res.records.length,
     bytes: recordBytes(res.records),
-    purged: res.records.length - wanted.length,
-    prepared,
+    prepared: prepareRecords(storage, res.records, epochs),
   };
 }
 

@@ -24,7 +24,11 @@ import {
 } from '../core/wire-repair.js';
 import { openReplica } from '../replica/replica.js';
 import { openLmdbStorage } from '../storage/lmdb.js';
-import { rangeFetchWorker } from './serve-offload.js';
+import type { ReaderSpec } from '../storage/storage.js';
+import { startRepairWorker } from './repair-worker.js';
+
+/** The repair worker's reader spec for an lmdb folder (the node's store opened with sync none). */
+const lmdbReader = (path: string): ReaderSpec => ({ engine: 'lmdb', path, sync: 'none' });
 
 const leafBits = 8;
 
@@ -39,7 +43,7 @@ test('the worker answers range fetches byte for byte as the event loop does, at 
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
-  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   try {
     await replica.whenDigestReady();
     // 2,000 records, every tenth a tombstone: committed before any answer, so the event loop's view (records
@@ -106,7 +110,7 @@ test('the worker sees records committed after it started answering', async () =>
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
-  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   const everything = encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 });
   const count = async (): Promise<number> =>
     decodeRangeFetchResponse((await worker.answer(everything))!).records.length;
@@ -133,7 +137,7 @@ test('the worker sees records committed after it started answering', async () =>
 
 test('a request the worker cannot read gets the protocol error the event loop would give', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
-  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   try {
     await assert.rejects(worker.answer(new Uint8Array([1, 7, 0xff, 0xff])), (err) => {
       assert.ok(err instanceof ConvergeError);
@@ -154,9 +158,8 @@ test('a worker that cannot open the store is reported once, and leaves every ans
   const failures: Error[] = [];
   let failed!: () => void;
   const reported = new Promise<void>((resolve) => (failed = resolve));
-  const worker = rangeFetchWorker({
-    dataDir: notADir,
-    sync: 'none',
+  const worker = startRepairWorker({
+    reader: lmdbReader(notADir),
     responseBytesMax,
     onFailure: (err) => {
       failures.push(err);
@@ -179,9 +182,8 @@ test('a worker that cannot open the store is reported once, and leaves every ans
 test('after close, answers are left to the caller and no failure is reported', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   let failures = 0;
-  const worker = rangeFetchWorker({
-    dataDir: dir,
-    sync: 'none',
+  const worker = startRepairWorker({
+    reader: lmdbReader(dir),
     responseBytesMax,
     onFailure: () => (failures += 1),
   });
@@ -199,9 +201,8 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });
   const replica = await openReplica({ id: 'a', storage, leafBits });
-  const worker = rangeFetchWorker({
-    dataDir: dir,
-    sync: 'none',
+  const worker = startRepairWorker({
+    reader: lmdbReader(dir),
     responseBytesMax,
     writeEpochs: replica.shareWriteEpochs(),
   });
@@ -232,14 +233,16 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
       encodeRangeFetchRequest({ ranges: [{ level: 0, index: 0 }], recordsMax: 10_000 }),
     );
     const expected = decodeRangeFetchResponse(body);
-    const got = await worker.prepareRange(body, purgedBeforeMs);
+    replica.followPurgeBound(() => purgedBeforeMs);
+    const got = await worker.prepareRange(body);
     assert.ok(got !== undefined);
     assert.equal(got.processed, expected.processed);
     assert.equal(got.records, 600);
     assert.equal(got.bytes, recordBytes(expected.records));
-    // Purged tombstones (ms < 1,100 among 100-599: 10 of them) never come back; 50-99 lose to what is here.
+    // 50-99 lose to what is here. Tombstones under the purge bound (ms < 1,100 among 100-599: 10 of them)
+    // are prepared too: the replica drops them when it applies.
     assert.equal(got.prepared.losers, 50);
-    assert.equal(got.prepared.winners, 600 - 50 - 10);
+    assert.equal(got.prepared.winners, 600 - 50);
     // Written after the worker's snapshot, newer than the peer's: must survive the prepared batch.
     await replica.apply([record(7, 30, 'foreground'), record(300, 5_000, null)], 'client');
     await replica.flush();
@@ -254,6 +257,7 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
     replica.apply = apply;
     assert.deepEqual(mergedAgain.sort(), ['key-300', 'key-7']);
     assert.equal(result.applied, 600 - 50 - 10 - 2);
+    assert.equal(result.purged, 10);
     await replica.flush();
     assert.equal(Buffer.from(replica.get(keyToBytes('key-7'))!.value).toString(), 'foreground');
     assert.equal(replica.get(keyToBytes('key-300'))!.tombstone, true);
@@ -263,7 +267,7 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
     const rebuilt = await openReplica({ id: 'b', storage, leafBits });
     await rebuilt.whenDigestReady();
     assert.equal(replica.digest.rootHex(), rebuilt.digest.rootHex());
-    await assert.rejects(worker.prepareRange(new Uint8Array([1, 8, 0xff]), 0), (err) => {
+    await assert.rejects(worker.prepareRange(new Uint8Array([1, 8, 0xff])), (err) => {
       assert.ok(err instanceof ConvergeError);
       assert.match(err.code, /^PROTOCOL_/);
       return true;
@@ -277,9 +281,9 @@ test('the worker prepares pulled records; the replica stages them and re-merges 
 
 test('a worker started without write epochs prepares nothing: the caller decodes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
-  const worker = rangeFetchWorker({ dataDir: dir, sync: 'none', responseBytesMax });
+  const worker = startRepairWorker({ reader: lmdbReader(dir), responseBytesMax });
   try {
-    assert.equal(await worker.prepareRange(new Uint8Array([1, 8]), 0), undefined);
+    assert.equal(await worker.prepareRange(new Uint8Array([1, 8])), undefined);
   } finally {
     await worker.close();
     rmSync(dir, { recursive: true, force: true });
@@ -293,15 +297,13 @@ test('the worker encodes pushes of whole ranges, and the receiving worker prepar
   const storageB = openLmdbStorage({ path: dirB, sync: 'none' });
   const a = await openReplica({ id: 'a', storage: storageA, leafBits });
   const b = await openReplica({ id: 'b', storage: storageB, leafBits });
-  const workerA = rangeFetchWorker({
-    dataDir: dirA,
-    sync: 'none',
+  const workerA = startRepairWorker({
+    reader: lmdbReader(dirA),
     responseBytesMax,
     writeEpochs: a.shareWriteEpochs(),
   });
-  const workerB = rangeFetchWorker({
-    dataDir: dirB,
-    sync: 'none',
+  const workerB = startRepairWorker({
+    reader: lmdbReader(dirB),
     responseBytesMax,
     writeEpochs: b.shareWriteEpochs(),
   });

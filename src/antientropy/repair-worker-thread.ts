@@ -1,6 +1,6 @@
-// The worker thread of serve-offload.ts: lowers its own OS priority, opens the node's lmdb environment,
+// The worker thread of repair-worker.ts: lowers its own OS priority, opens the node's lmdb environment,
 // answers range fetches and encodes pushes from the committed records, and prepares the records this node
-// pulls or is pushed (worker-tasks.ts, replica/prepared.ts).
+// pulls or is pushed (repair-worker-tasks.ts, replica/prepared.ts).
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -8,13 +8,21 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ConvergeError } from '../core/errors.js';
 import { answerRangeFetch } from '../core/reconcile-driver.js';
 import { decodeRangeFetchRequest, encodeRangeFetchResponse, type RangeCursor } from '../core/wire-repair.js';
-import { openLmdbStorage } from '../storage/lmdb.js';
-import type { SyncPolicy } from '../storage/storage.js';
-import { committedReader, preparePushRequest, prepareRangeAnswer, readPushBody } from './worker-tasks.js';
+import { openStorageReader } from '../storage/engines.js';
+import type { ReaderSpec } from '../storage/storage.js';
+import {
+  committedReader,
+  preparePushRequest,
+  prepareRangeAnswer,
+  readPushBody,
+} from './repair-worker-tasks.js';
 
-const { dataDir, sync, responseBytesMax, writeEpochs } = workerData as {
-  dataDir: string;
-  sync: SyncPolicy;
+const {
+  reader: spec,
+  responseBytesMax,
+  writeEpochs,
+} = workerData as {
+  reader: ReaderSpec;
   responseBytesMax: number;
   /** The replica's write epochs, in shared memory; absent when this node does not offload pulls. */
   writeEpochs?: Uint32Array;
@@ -33,18 +41,13 @@ function lowerOwnPriority(): number | null {
   }
 }
 
-// Opened with the node's own sync policy: lmdb refuses a second handle on the environment with other flags.
-const storage = openLmdbStorage({ path: dataDir, sync });
+// The engine's second reader on the node's store (lmdb: the same environment, opened with the same flags).
+const storage = openStorageReader(spec);
 const reader = committedReader(storage);
 
 type Request =
   | { readonly kind: 'answer'; readonly id: number; readonly body: Uint8Array }
-  | {
-      readonly kind: 'prepare';
-      readonly id: number;
-      readonly body: Uint8Array;
-      readonly purgedBeforeMs: number;
-    }
+  | { readonly kind: 'prepare'; readonly id: number; readonly body: Uint8Array }
   | { readonly kind: 'prepare-push'; readonly id: number; readonly body: Uint8Array }
   | {
       readonly kind: 'push-body';
@@ -80,7 +83,7 @@ port.on('message', (m: Request) => {
       return;
     }
     // A peer's answer to this node's range fetch: decoded, checked and merged against storage here.
-    const out = prepareRangeAnswer(storage, m.body, m.purgedBeforeMs, writeEpochs);
+    const out = prepareRangeAnswer(storage, m.body, writeEpochs);
     port.postMessage({ kind: 'prepared', id: m.id, ...out }, [out.prepared.buf]);
   } catch (err) {
     const e =

@@ -1,4 +1,4 @@
-// Repair's bulk work off the event loop, in a worker thread (serve-worker.ts) at the lowest OS priority, so
+// Repair's bulk work off the event loop, in a worker thread (repair-worker-thread.ts) at the lowest OS priority, so
 // that repair takes the CPU that foreground work leaves idle. On the event loop that also coordinates
 // foreground writes, this work queued them behind it. The worker:
 // - answers a lagging peer's range fetches (the event loop validates the request and passes bytes through);
@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { ConvergeError, type ErrorCode } from '../core/errors.js';
 import type { RangeCursor } from '../core/wire-repair.js';
 import type { PreparedRecords } from '../replica/prepared.js';
-import type { SyncPolicy } from '../storage/storage.js';
+import type { ReaderSpec } from '../storage/storage.js';
 
 /** A peer's answer to a range fetch, decoded and merged against storage by the worker. */
 export interface PreparedRange {
@@ -25,8 +25,6 @@ export interface PreparedRange {
   /** Records in the answer, and their bytes as the session counts them. */
   readonly records: number;
   readonly bytes: number;
-  /** Records of the answer dropped as tombstones under the purge bound (not divergence). */
-  readonly purged?: number;
   readonly prepared: PreparedRecords;
 }
 
@@ -47,13 +45,13 @@ export interface PreparedPush {
 }
 
 /** Prepares pulled records off the event loop (the session's side of the worker). */
-export interface PullOffload {
+export interface RepairWorkerTasks {
   /**
-   * Decodes a range-fetch answer and merges its records (but tombstones older than `purgedBeforeMs`) against
-   * committed storage; undefined once the worker is gone (decode it yourself). A malformed answer rejects
-   * with the protocol error the event loop would raise.
+   * Decodes a range-fetch answer and merges its records against committed storage; undefined once the
+   * worker is gone (decode it yourself). A malformed answer rejects with the protocol error the event loop
+   * would raise.
    */
-  prepareRange(body: Uint8Array, purgedBeforeMs: number): Promise<PreparedRange | undefined>;
+  prepareRange(body: Uint8Array): Promise<PreparedRange | undefined>;
   /** Decodes a peer's push and merges it against committed storage; undefined once the worker is gone. */
   preparePush(body: Uint8Array): Promise<PreparedPush | undefined>;
   /**
@@ -67,7 +65,7 @@ export interface PullOffload {
   ): Promise<PushBody | undefined>;
 }
 
-export interface RangeFetchOffload {
+export interface RepairWorkerThread {
   /** The encoded answer to a valid range fetch, or undefined once the worker is gone (answer it yourself). */
   answer(body: Uint8Array): Promise<Uint8Array | undefined>;
   /** The worker thread's OS priority (nice) as it reported it; null before that or where it cannot be set. */
@@ -77,9 +75,9 @@ export interface RangeFetchOffload {
   close(): Promise<void>;
 }
 
-export interface RangeFetchWorkerOptions {
-  readonly dataDir: string;
-  readonly sync: SyncPolicy;
+export interface RepairWorkerOptions {
+  /** Where the thread opens its own reader on the node's store (Storage.readerSpec). */
+  readonly reader: ReaderSpec;
   /** Bytes of records one answer may hold (the event loop's own answers use the same bound). */
   readonly responseBytesMax: number;
   /** Told once when the worker fails; its work is done on the event loop from then on. */
@@ -96,16 +94,24 @@ type Reply =
   | ({ readonly kind: 'push-body'; readonly id: number } & PushBody)
   | { readonly kind: 'error'; readonly id: number; readonly code: ErrorCode; readonly message: string };
 
-export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOffload & PullOffload {
-  // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, serve-worker.mjs sits
+/** The repair worker thread: it serves range fetches and does the tasks. */
+export type RepairWorker = RepairWorkerThread & RepairWorkerTasks;
+
+/**
+ * The repair worker as anti-entropy takes it: the thread, or the tasks alone (the simulator's stand-in, which
+ * serves no range fetches).
+ */
+export type RepairWorkerHandle = RepairWorkerTasks & Partial<RepairWorkerThread>;
+
+export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
+  // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, repair-worker-thread.mjs sits
   // beside the bundle.
   const fromSources = import.meta.url.endsWith('.ts');
   const worker = new Worker(
-    new URL(fromSources ? './serve-worker-boot.mjs' : './serve-worker.mjs', import.meta.url),
+    new URL(fromSources ? './repair-worker-boot.mjs' : './repair-worker-thread.mjs', import.meta.url),
     {
       workerData: {
-        dataDir: options.dataDir,
-        sync: options.sync,
+        reader: options.reader,
         responseBytesMax: options.responseBytesMax,
         ...(options.writeEpochs === undefined ? {} : { writeEpochs: options.writeEpochs }),
       },
@@ -153,10 +159,10 @@ export function rangeFetchWorker(options: RangeFetchWorkerOptions): RangeFetchOf
   };
   return {
     answer: (body) => ask<Uint8Array>({ kind: 'answer', body }),
-    prepareRange: (body, purgedBeforeMs) =>
+    prepareRange: (body) =>
       options.writeEpochs === undefined
         ? Promise.resolve(undefined)
-        : ask<PreparedRange>({ kind: 'prepare', body, purgedBeforeMs }),
+        : ask<PreparedRange>({ kind: 'prepare', body }),
     preparePush: (body) =>
       options.writeEpochs === undefined
         ? Promise.resolve(undefined)

@@ -1,0 +1,141 @@
+// The composition root: the one place a node's object graph is built (storage → replica → node → anti-entropy
+// with its repair worker, and the status that joins them). The server, the CLI, the benches and the
+// simulator call it with their own world (real or virtual clock, timers, transport, storage) and settings;
+// none of them wires the parts together itself, and no part is swapped in after the graph is built.
+
+import type { Registry } from 'prom-client';
+import type { LoadProbe } from '../antientropy/adaptive.js';
+import {
+  type AntiEntropyOptions,
+  type AntiEntropyProcess,
+  createAntiEntropy,
+} from '../antientropy/process.js';
+import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
+import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
+import type { PeerConfig } from '../cluster/node-types.js';
+import type { Transport } from '../cluster/transport.js';
+import { logFailure } from '../core/failures.js';
+import type { Clock } from '../core/hlc.js';
+import type { Random } from '../core/random.js';
+import type { Timers } from '../core/timers.js';
+import { LocalReplica, type ReplicaOptions } from '../replica/replica.js';
+import type { Storage } from '../storage/storage.js';
+import type { NodeStatus } from './status.js';
+
+/** What the node runs on: real in the server, virtual in the simulator. */
+export interface NodeWorld {
+  readonly clock: Clock;
+  /** A fresh source of randomness per part (the simulator seeds each from its own seed, in this order). */
+  readonly random: () => Random;
+  readonly timers: Timers;
+  /** A clock that never jumps: the clock check's and the anti-entropy round timing's. */
+  readonly monotonicNow: () => number;
+  readonly transport: Transport;
+  /** Opens this node's storage (an engine behind the storage guard). */
+  readonly openStorage: () => Storage;
+  readonly registry: Registry;
+  /** The node's load, for the adaptive repair rate; none in the simulator. */
+  readonly loadProbe?: LoadProbe;
+  /** Starts the repair worker for the replica, or undefined to do repair's bulk work on the event loop. */
+  readonly repairWorker?: (replica: LocalReplica) => RepairWorkerHandle | undefined;
+  /** Builds the replica (the simulator plants bugs and watches client writes here). */
+  readonly makeReplica?: (options: ReplicaOptions) => LocalReplica;
+  /** Lets the event loop run between digest rebuild slices. */
+  readonly yieldNow?: () => Promise<void>;
+  /** One line for the node's log (refused records). */
+  readonly warn?: (line: string) => void;
+  /** Defers sending accumulated replication records. */
+  readonly defer?: (fn: () => void) => void;
+}
+
+/** The world's parts each component takes from `NodeWorld`, not from settings. */
+type FromWorld = 'id' | 'peers' | 'replica' | 'transport' | 'clock' | 'random' | 'timers' | 'registry';
+
+/** What the node is told to be: its id, its peers and each part's settings. */
+export interface NodeServicesSettings {
+  readonly id: string;
+  /** Every member but this node (this node's own entry, if listed, is left out). */
+  readonly peers: readonly PeerConfig[];
+  readonly replica: Omit<ReplicaOptions, 'id' | 'storage' | 'clock' | 'yieldNow'>;
+  readonly node: Omit<NodeOptions, FromWorld | 'monotonicNow' | 'warn' | 'defer'>;
+  readonly antiEntropy: Omit<
+    AntiEntropyOptions,
+    FromWorld | 'node' | 'busyNow' | 'loadProbe' | 'repairWorker'
+  >;
+}
+
+export interface NodeServices {
+  readonly storage: Storage;
+  readonly replica: LocalReplica;
+  readonly node: ConvergeNode;
+  readonly antiEntropy: AntiEntropyProcess;
+  readonly repairWorker: RepairWorkerHandle | undefined;
+  /** /status: the node's own status and anti-entropy's, side by side. */
+  status(): NodeStatus;
+  /** Starts the node's tick, then anti-entropy's loops (stopped by close() or the signal). */
+  start(signal?: AbortSignal): void;
+  /** Stops anti-entropy, the repair worker and the node, then closes the storage. */
+  close(): Promise<void>;
+}
+
+export function createNodeServices(world: NodeWorld, settings: NodeServicesSettings): NodeServices {
+  const storage = world.openStorage();
+  const replica = (world.makeReplica ?? ((o: ReplicaOptions) => new LocalReplica(o)))({
+    ...settings.replica,
+    id: settings.id,
+    storage,
+    clock: world.clock,
+    ...(world.yieldNow === undefined ? {} : { yieldNow: world.yieldNow }),
+  });
+  void replica.rebuild().catch(logFailure('digest rebuild'));
+  const peers = settings.peers.filter((p) => p.id !== settings.id);
+  // The ring (docs/architecture.md, RING-INTERFACE) is built here, once, and given to both createNode and
+  // createAntiEntropy below as their `topology` option.
+  const node = createNode({
+    ...settings.node,
+    id: settings.id,
+    peers,
+    replica,
+    transport: world.transport,
+    clock: world.clock,
+    random: world.random(),
+    timers: world.timers,
+    registry: world.registry,
+    monotonicNow: world.monotonicNow,
+    ...(world.warn === undefined ? {} : { warn: world.warn }),
+    ...(world.defer === undefined ? {} : { defer: world.defer }),
+  });
+  const worker = settings.antiEntropy.enabled ? world.repairWorker?.(replica) : undefined;
+  const antiEntropy = createAntiEntropy({
+    ...settings.antiEntropy,
+    ...(worker === undefined ? {} : { repairWorker: worker }),
+    node,
+    replica,
+    transport: world.transport,
+    peers: peers.map((p) => p.id),
+    clock: world.clock,
+    busyNow: world.monotonicNow,
+    random: world.random(),
+    timers: world.timers,
+    registry: world.registry,
+    ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
+  });
+  return {
+    storage,
+    replica,
+    node,
+    antiEntropy,
+    repairWorker: worker,
+    status: () => ({ ...node.status(), antiEntropy: antiEntropy.status() }),
+    start(signal) {
+      node.start();
+      antiEntropy.start(signal);
+    },
+    async close() {
+      await antiEntropy.stop().catch(logFailure('shutdown step'));
+      await worker?.close?.().catch(logFailure('shutdown step'));
+      await node.close();
+      await storage.close();
+    },
+  };
+}
