@@ -11,6 +11,7 @@ import {
   resolveConfig,
 } from '../config/config.js';
 import { flagOf, helpOf, serveOptions } from '../config/options.js';
+import { partitionsDefault, replicationFactorDefault } from '../core/topology.js';
 import { loadClusterSecret } from '../server/auth/cluster-auth.js';
 import { installProcessGuard } from '../server/process-guard.js';
 import { type RunningNode, startNode } from '../server/server.js';
@@ -124,6 +125,12 @@ export function registerDemo(program: Command): void {
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--base-port <p>', 'node i listens on P+i', '7100')
     .option('--ae-interval <duration>', 'anti-entropy interval', '2s')
+    .option('--partitions <P>', 'ring partitions, the same on every node', String(partitionsDefault))
+    .option(
+      '--replication-factor <RF>',
+      'replicas of each key, the same on every node',
+      String(replicationFactorDefault),
+    )
     .option('--scenario <name>', `run a narrated scenario: ${scenarioNames.join(', ')}`)
     .option(
       '--pace <duration>',
@@ -135,6 +142,8 @@ export function registerDemo(program: Command): void {
         nodes: string;
         basePort: string;
         aeInterval: string;
+        partitions: string;
+        replicationFactor: string;
         scenario?: string;
         pace?: string;
         exit?: boolean;
@@ -155,6 +164,8 @@ export function registerDemo(program: Command): void {
         installProcessGuard();
         const settings = {
           'ae-interval': opts.aeInterval,
+          partitions: opts.partitions,
+          'replication-factor': opts.replicationFactor,
           ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)),
         };
         // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real

@@ -8,6 +8,8 @@ import { type ConvergeNode, createNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config/config.js';
 import { logFailure } from '../core/failures.js';
+import { Topology } from '../core/topology.js';
+import { describeTopology, LiveTopology } from '../core/topology-describe.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
 import { type LocalReplica, openReplica } from '../replica/replica.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
@@ -37,6 +39,8 @@ export interface ServiceContext {
   readonly faults: TransportFaults;
   readonly node: ConvergeNode;
   readonly registry: Registry;
+  /** The ring, built once from the config; the node and anti-entropy read who holds what from it. */
+  readonly topology: LiveTopology;
   antiEntropy: AntiEntropyControl | undefined;
   /** Registers shutdown work that runs before the node and storage close (newest first). */
   onClose(fn: () => Promise<void>): void;
@@ -57,7 +61,8 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
-  const transport = createTransport(options, faults);
+  const topology = ringOf(config);
+  const transport = createTransport(options, faults, () => describeTopology(topology.current).fingerprint);
   const registry = new Registry();
   registerTransportMetrics(registry, () => transport.abandoned);
   const node = createNode({
@@ -81,6 +86,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     monotonicNow: () => performance.now(),
     warn: (line) => process.stderr.write(`converge: WARNING: node ${config.id}: ${line}\n`),
     defer: (fn) => setImmediate(fn),
+    topology,
   });
   node.start();
   const closers: Array<() => Promise<void>> = [];
@@ -92,6 +98,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     faults,
     node,
     registry,
+    topology,
     antiEntropy: undefined,
     onClose: (fn) => closers.unshift(fn),
     async close() {
@@ -102,6 +109,13 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     },
   };
   return ctx;
+}
+
+/** The ring of this node and its peers with the configured P and RF (the same on every member). */
+export function ringOf(config: NodeConfig): LiveTopology {
+  const members = [config.id, ...config.peers.map((p) => p.id)];
+  const { partitions, replicationFactor, leafBits } = config;
+  return new LiveTopology(Topology.create({ members, partitions, replicationFactor, leafBits }));
 }
 
 /**
@@ -125,7 +139,11 @@ function openGuardedStorage(config: NodeConfig, log: (line: string) => void): Gu
 /**
  * HTTP to the peers, leaving from the listen address when it names one IP (a partition by address cuts it).
  */
-function createTransport(options: NodeContextOptions, faults: TransportFaults): HttpTransport {
+function createTransport(
+  options: NodeContextOptions,
+  faults: TransportFaults,
+  ringFingerprint: () => string,
+): HttpTransport {
   const { config } = options;
   const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;
   return new HttpTransport({
@@ -134,6 +152,7 @@ function createTransport(options: NodeContextOptions, faults: TransportFaults): 
     self: config.id,
     peers: new Map(config.peers.map((p) => [p.id, p.url])),
     faults,
+    ringFingerprint,
     ...(options.sign === undefined ? {} : { sign: options.sign }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });

@@ -12,6 +12,7 @@ import Fastify, {
 } from 'fastify';
 import { parseBatch } from '../cluster/batch.js';
 import type { ConvergeNode } from '../cluster/node.js';
+import { ringHeader } from '../cluster/node-ring.js';
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import { ConvergeError } from '../core/errors.js';
 import { checkPeerFormat, formatHeader } from '../core/format.js';
@@ -130,11 +131,13 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
     const from = req.headers['x-converge-from'];
+    const ring = req.headers[ringHeader];
     checkPeerFormat(req.headers[formatHeader], typeof from === 'string' ? from : undefined);
     const body = await options.node.handleInternal(
       route,
       bodyOf(req),
       typeof from === 'string' ? from : undefined,
+      typeof ring === 'string' ? ring : undefined,
     );
     return reply
       .type('application/octet-stream')
