@@ -37,9 +37,19 @@ export interface PeerRingStatus {
   readonly mismatch?: string;
 }
 
-/** The ring of id + peers with the default P and RF: what a node built without a ring gets. */
-export function defaultTopology(id: string, peers: readonly string[], leafBits: number): LiveTopology {
-  return new LiveTopology(Topology.create({ members: [id, ...peers], leafBits }));
+/**
+ * The node's ring: `topology` when given, else id + peers with the default P and RF (with three members,
+ * every member holds every key, as before the ring).
+ */
+export function nodeRingOf(
+  id: string,
+  peers: ReadonlyArray<{ id: string }>,
+  replica: { readonly digest: DigestTree; readonly digestReady: boolean },
+  topology: LiveTopology | undefined,
+): NodeRing {
+  const members = [id, ...peers.map((p) => p.id)];
+  const live = topology ?? new LiveTopology(Topology.create({ members, leafBits: replica.digest.leafBits }));
+  return new NodeRing(live, id, () => ({ tree: replica.digest, ready: replica.digestReady }));
 }
 
 export class NodeRing {

@@ -29,7 +29,7 @@ import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator
 import { type HintLimits, HintStore, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
-import { defaultTopology, NodeRing } from './node-ring.js';
+import { type NodeRing, nodeRingOf } from './node-ring.js';
 import type {
   BatchKeyResult,
   BatchResult,
@@ -111,17 +111,7 @@ export class ConvergeNode implements NodeApi {
     const monotonicNow = options.monotonicNow ?? (() => options.clock.now());
     this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
-    const live =
-      options.topology ??
-      defaultTopology(
-        this.id,
-        peers.map((p) => p.id),
-        options.replica.digest.leafBits,
-      );
-    this.ring = new NodeRing(live, this.id, () => ({
-      tree: options.replica.digest,
-      ready: options.replica.digestReady,
-    }));
+    this.ring = nodeRingOf(this.id, peers, options.replica, options.topology);
     const mechanisms: Mechanisms = {
       hints: true,
       readRepair: true,
@@ -189,6 +179,11 @@ export class ConvergeNode implements NodeApi {
         return true;
       },
     };
+    this.registerRoutes();
+  }
+
+  /** The internal routes of the write and read paths, and the ping (clock and ring). */
+  private registerRoutes(): void {
     this.routes.set('replicate', (_r, body, from) => this.applyFromPeer(body, 'replication', from));
     this.routes.set('hint', (_r, body, from) => this.applyFromPeer(body, 'hint', from));
     this.routes.set('repair', (_r, body, from) => this.applyFromPeer(body, 'read-repair', from));
@@ -198,7 +193,7 @@ export class ConvergeNode implements NodeApi {
       encodeJson({
         id: this.id,
         root: this.ctx.replica.digest.rootHex(),
-        nowMs: options.clock.now(),
+        nowMs: this.options.clock.now(),
         ...this.ring.pingFields(from),
       }),
     );

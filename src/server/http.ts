@@ -130,20 +130,19 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerClock(app, options.node);
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
-    const from = req.headers['x-converge-from'];
-    const ring = req.headers[ringHeader];
-    checkPeerFormat(req.headers[formatHeader], typeof from === 'string' ? from : undefined);
-    const body = await options.node.handleInternal(
-      route,
-      bodyOf(req),
-      typeof from === 'string' ? from : undefined,
-      typeof ring === 'string' ? ring : undefined,
-    );
+    const [from, ring] = [headerText(req, 'x-converge-from'), headerText(req, ringHeader)];
+    checkPeerFormat(req.headers[formatHeader], from);
+    const body = await options.node.handleInternal(route, bodyOf(req), from, ring);
     return reply
       .type('application/octet-stream')
       .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   });
   return app;
+}
+
+function headerText(req: FastifyRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
 }
 
 function registerKv(app: FastifyInstance, node: ConvergeNode): void {
