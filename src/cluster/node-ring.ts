@@ -7,7 +7,7 @@ import type { DigestTree } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import { hash64, tokenOf } from '../core/hash.js';
 import type { VersionedRecord } from '../core/record.js';
-import { partitionRuns, Topology } from '../core/topology.js';
+import { partitionRuns, partitionsDefault, Topology } from '../core/topology.js';
 import {
   compareRings,
   describeTopology,
@@ -48,7 +48,10 @@ export function nodeRingOf(
   topology: LiveTopology | undefined,
 ): NodeRing {
   const members = [id, ...peers.map((p) => p.id)];
-  const live = topology ?? new LiveTopology(Topology.create({ members, leafBits: replica.digest.leafBits }));
+  const leafBits = replica.digest.leafBits;
+  // A digest coarser than the default partitions (a test's) gets one partition per leaf.
+  const partitions = Math.min(partitionsDefault, 2 ** leafBits);
+  const live = topology ?? new LiveTopology(Topology.create({ members, partitions, leafBits }));
   return new NodeRing(live, id, () => ({ tree: replica.digest, ready: replica.digestReady }));
 }
 
