@@ -7,7 +7,7 @@ import type { DigestTree } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import { hash64, tokenOf } from '../core/hash.js';
 import type { VersionedRecord } from '../core/record.js';
-import { partitionRuns, partitionsDefault, Topology } from '../core/topology.js';
+import { partitionRuns, partitionsDefault, replicationFactorMax, Topology } from '../core/topology.js';
 import {
   compareRings,
   describeTopology,
@@ -37,10 +37,7 @@ export interface PeerRingStatus {
   readonly mismatch?: string;
 }
 
-/**
- * The node's ring: `topology` when given, else id + peers with the default P and RF (with three members,
- * every member holds every key, as before the ring).
- */
+/** The node's ring: `topology` when given, else id + peers, every member holding every partition. */
 export function nodeRingOf(
   id: string,
   peers: ReadonlyArray<{ id: string }>,
@@ -51,7 +48,11 @@ export function nodeRingOf(
   const leafBits = replica.digest.leafBits;
   // A digest coarser than the default partitions (a test's) gets one partition per leaf.
   const partitions = Math.min(partitionsDefault, 2 ** leafBits);
-  const live = topology ?? new LiveTopology(Topology.create({ members, partitions, leafBits }));
+  // Without a ring every member holds every key (RF = N), as before the ring: the simulation and the unit tests
+  // that build 4 or 5 nodes without one keep full replication.
+  const replicationFactor = Math.min(members.length, replicationFactorMax);
+  const live =
+    topology ?? new LiveTopology(Topology.create({ members, partitions, replicationFactor, leafBits }));
   return new NodeRing(live, id, () => ({ tree: replica.digest, ready: replica.digestReady }));
 }
 

@@ -73,7 +73,7 @@ export interface NodeOptions {
   readonly warn?: (line: string) => void;
   /** Defers sending accumulated replication records (replication-channel.ts); a microtask by default. */
   readonly defer?: (fn: () => void) => void;
-  /** The ring (who holds which key); by default every member holds every key: id + peers, P 256, RF 3. */
+  /** The ring (who holds which key); without it every member (id + peers) holds every key, P 256. */
   readonly topology?: LiveTopology;
 }
 
