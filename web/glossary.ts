@@ -8,6 +8,7 @@ export type PanelId =
   | 'controls'
   | 'operations'
   | 'nodes'
+  | 'ring'
   | 'pairs'
   | 'keyspace'
   | 'sessions'
@@ -20,6 +21,7 @@ export const panelTitles: Record<PanelId, string> = {
   controls: 'Scenario controls',
   operations: 'Operations',
   nodes: 'Nodes',
+  ring: 'Ring',
   pairs: 'Replica pairs',
   keyspace: 'Keyspace',
   sessions: 'Running sessions',
@@ -131,6 +133,24 @@ export const glossary: readonly Term[] = [
     panels: ['overview', 'pairs'],
     definition:
       'All replicas of a range hold identical records, so their digests are identical. The headline turns green and every pair shows “equal”.',
+  },
+  {
+    term: 'partition',
+    panels: ['ring'],
+    definition:
+      'One of the P equal slices of the hash-ordered keyspace (--partitions, default 256): the top bits of a key’s token pick it, so a partition is exactly one subtree of the digest. It is the unit of placement: each partition is held by RF of the members.',
+  },
+  {
+    term: 'preference list',
+    panels: ['ring'],
+    definition:
+      'The ordered list of the RF members that hold a partition: the replicas every key of it is written to and read from, whichever node coordinates the request.',
+  },
+  {
+    term: 'ring epoch',
+    panels: ['ring'],
+    definition:
+      'The version number of the ring (its members and their partitions). Members compare rings on every ping; a member with other partitions, replication factor, members or epoch is refused until it runs the same ring.',
   },
 ];
 

@@ -21,6 +21,7 @@ import { renderNodes } from './panels/nodes.js';
 import { buildOperations, type OperationsHandle } from './panels/operations.js';
 import { renderOverview } from './panels/overview.js';
 import { renderPairs } from './panels/pairs.js';
+import { renderRing } from './panels/ring.js';
 import { renderSessions } from './panels/sessions.js';
 import { renderWatermarks } from './panels/watermarks.js';
 import type { Actions, Panel, ViewState } from './view.js';
@@ -31,6 +32,7 @@ const levelDefault = 6;
 const panels: ReadonlyArray<{ id: PanelId; render: Panel; wide?: boolean }> = [
   { id: 'overview', render: renderOverview, wide: true },
   { id: 'nodes', render: renderNodes, wide: true },
+  { id: 'ring', render: renderRing, wide: true },
   { id: 'pairs', render: renderPairs },
   { id: 'sessions', render: renderSessions },
   { id: 'keyspace', render: renderKeyspace, wide: true },
@@ -116,7 +118,7 @@ function render(): void {
   controls?.update(cluster);
   operations?.update(cluster);
   renderOperatorStrip(cluster);
-  const pairs = digest === null ? [] : comparePairs(digest);
+  const pairs = digest === null ? [] : comparePairs(digest, cluster);
   const stale = staleAfterMs(cluster, operations?.chosenStaleAfterMs() ?? null);
   const view: ViewState = {
     cluster,
@@ -137,7 +139,7 @@ async function poll(): Promise<void> {
     cluster = c;
     digest = d;
     history.addCluster(c);
-    const conv = convergence(c, d === null ? [] : comparePairs(d));
+    const conv = convergence(c, d === null ? [] : comparePairs(d, c));
     // With a node unreachable the divergence is unknown (the reachable pairs give only a lower bound): the
     // chart draws it as unknown, not as a number.
     const known = conv.kind === 'converged' || (conv.kind === 'diverging' && conv.unreachable.length === 0);

@@ -19,6 +19,53 @@ export interface PairDiff {
    * version).
    */
   readonly keysEstimate: number;
+  /** Partitions both nodes hold when they hold different ones (RF < N); null when both hold every one. */
+  readonly shared: number | null;
+}
+
+/** The partitions two nodes both hold, when they do not both hold all of them (what the pair compares). */
+export interface SharedRanges {
+  /** log2 of the ring's partition count: a prefix at level >= bits lies in partition prefix >>> (level - bits). */
+  readonly bits: number;
+  readonly partitions: ReadonlySet<number>;
+}
+
+/** The partitions a node holds from its status' ring, or null when it reports none. */
+export function ownedPartitions(
+  cluster: ClusterView,
+  id: string,
+): { partitions: number; owned: Set<number> } | null {
+  const ring = cluster.nodes.find((n) => n.id === id)?.status?.ring;
+  if (ring === undefined) return null;
+  const owned = new Set<number>();
+  for (const [first, last] of ring.owned) for (let p = first; p <= last; p++) owned.add(p);
+  return { partitions: ring.partitions, owned };
+}
+
+/** Whether some node holds only part of the partitions (RF < N): roots are then not comparable. */
+export function partialRing(cluster: ClusterView): boolean {
+  return cluster.nodes.some((n) => {
+    const o = ownedPartitions(cluster, n.id);
+    return o !== null && o.owned.size < o.partitions;
+  });
+}
+
+/** What a pair compares: null when both hold every partition (or a ring is unknown), else the shared set. */
+export function sharedRanges(cluster: ClusterView, a: string, b: string): SharedRanges | null {
+  const x = ownedPartitions(cluster, a);
+  const y = ownedPartitions(cluster, b);
+  if (x === null || y === null || x.partitions !== y.partitions) return null;
+  if (x.owned.size === x.partitions && y.owned.size === y.partitions) return null;
+  const partitions = new Set([...x.owned].filter((p) => y.owned.has(p)));
+  return { bits: Math.log2(x.partitions), partitions };
+}
+
+/** Whether the prefix `index` at `level` lies wholly in the shared partitions. */
+function inShared(shared: SharedRanges, level: number, index: number): boolean {
+  if (level >= shared.bits) return shared.partitions.has(index >>> (level - shared.bits));
+  const span = 2 ** (shared.bits - level);
+  for (let p = index * span; p < (index + 1) * span; p++) if (!shared.partitions.has(p)) return false;
+  return true;
 }
 
 const hexPerHash = 16;
@@ -29,10 +76,20 @@ export function hashAt(d: DigestLevelView, index: number): string {
 
 /**
  * Compares two nodes' digests prefix by prefix. A lower bound in general, exact when each prefix holds one
- * difference.
+ * difference. With `shared` (nodes holding different partitions), only the prefixes of the partitions both
+ * hold are compared, and "equal roots" means those ranges are equal.
  */
-export function comparePair(a: DigestLevelView, b: DigestLevelView): PairDiff {
-  const base = { a: a.id, b: b.id, rootsEqual: a.root === b.root };
+export function comparePair(
+  a: DigestLevelView,
+  b: DigestLevelView,
+  shared: SharedRanges | null = null,
+): PairDiff {
+  const base = {
+    a: a.id,
+    b: b.id,
+    rootsEqual: a.root === b.root,
+    shared: shared === null ? null : shared.partitions.size,
+  };
   if (a.level !== b.level || a.counts.length !== b.counts.length) {
     return { ...base, comparable: false, differing: [], keysByPrefix: new Map(), keysEstimate: 0 };
   }
@@ -40,21 +97,31 @@ export function comparePair(a: DigestLevelView, b: DigestLevelView): PairDiff {
   const keysByPrefix = new Map<number, number>();
   let keysEstimate = 0;
   for (let i = 0; i < a.counts.length; i++) {
+    if (shared !== null && !inShared(shared, a.level, i)) continue;
     if (hashAt(a, i) === hashAt(b, i) && a.counts[i] === b.counts[i]) continue;
     const keys = Math.max(1, Math.abs((a.counts[i] ?? 0) - (b.counts[i] ?? 0)));
     differing.push(i);
     keysByPrefix.set(i, keys);
     keysEstimate += keys;
   }
-  return { ...base, comparable: true, differing, keysByPrefix, keysEstimate };
+  const rootsEqual = shared === null ? base.rootsEqual : differing.length === 0;
+  return { ...base, rootsEqual, comparable: true, differing, keysByPrefix, keysEstimate };
 }
 
-/** Every unordered pair of nodes whose digest level could be fetched, in node order. */
-export function comparePairs(view: ClusterDigestView): PairDiff[] {
+/**
+ * Every unordered pair of nodes whose digest level could be fetched, in node order. With the cluster's
+ * rings, a pair of nodes holding different partitions compares only those both hold, and a pair sharing
+ * none is left out (there is nothing they should agree on).
+ */
+export function comparePairs(view: ClusterDigestView, cluster: ClusterView | null = null): PairDiff[] {
   const digests = view.nodes.flatMap((n) => (n.digest === null ? [] : [n.digest]));
   const out: PairDiff[] = [];
   for (let i = 0; i < digests.length; i++) {
-    for (let j = i + 1; j < digests.length; j++) out.push(comparePair(digests[i]!, digests[j]!));
+    for (let j = i + 1; j < digests.length; j++) {
+      const shared = cluster === null ? null : sharedRanges(cluster, digests[i]!.id, digests[j]!.id);
+      if (shared !== null && shared.partitions.size === 0) continue;
+      out.push(comparePair(digests[i]!, digests[j]!, shared));
+    }
   }
   return out;
 }
@@ -82,8 +149,10 @@ export function convergence(cluster: ClusterView, pairs: readonly PairDiff[]): C
     return { kind: 'diverging', keysEstimate, pairs: differing.length, unreachable };
   }
   if (unreachable.length > 0) return { kind: 'unknown', unreachable };
+  // Nodes holding different partitions have different roots by design: the pairs above said it all.
   const roots = new Set(cluster.nodes.map((n) => n.status?.digest.root));
-  if (roots.size > 1) return { kind: 'diverging', keysEstimate: 0, pairs: 0, unreachable };
+  if (roots.size > 1 && !partialRing(cluster))
+    return { kind: 'diverging', keysEstimate: 0, pairs: 0, unreachable };
   return { kind: 'converged', nodes: cluster.nodes.length };
 }
 
@@ -92,6 +161,7 @@ export function convergence(cluster: ClusterView, pairs: readonly PairDiff[]): C
  * is the majority (shown as "in agreement"); ties go to the serving node's group.
  */
 export function rootGroups(cluster: ClusterView): Map<string, number> {
+  if (partialRing(cluster)) return rangeGroups(cluster);
   const byRoot = new Map<string, string[]>();
   for (const n of cluster.nodes) {
     const root = n.status?.digest.root;
@@ -106,6 +176,25 @@ export function rootGroups(cluster: ClusterView): Map<string, number> {
   ordered.forEach(([, ids], group) => {
     for (const id of ids) out.set(id, group);
   });
+  return out;
+}
+
+/**
+ * With RF < N: group 0 holds the nodes whose shared ranges equal every peer's (as each node reported on its
+ * last ping), group 1 the nodes some peer differs from; a node without a status is in none.
+ */
+function rangeGroups(cluster: ClusterView): Map<string, number> {
+  const differs = new Set<string>();
+  for (const n of cluster.nodes) {
+    for (const p of n.status?.peers ?? []) {
+      if (p.ring?.equal === false) {
+        differs.add(n.id);
+        differs.add(p.id);
+      }
+    }
+  }
+  const out = new Map<string, number>();
+  for (const n of cluster.nodes) if (n.status !== null) out.set(n.id, differs.has(n.id) ? 1 : 0);
   return out;
 }
 

@@ -11,6 +11,7 @@ import {
   resolveConfig,
 } from '../config/config.js';
 import { flagOf, helpOf, serveOptions } from '../config/options.js';
+import { partitionsDefault, replicationFactorDefault } from '../core/topology.js';
 import { loadClusterSecret } from '../server/auth/cluster-auth.js';
 import { installProcessGuard } from '../server/process-guard.js';
 import { type RunningNode, startNode } from '../server/server.js';
@@ -122,83 +123,99 @@ export function registerDemo(program: Command): void {
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--base-port <p>', 'node i listens on P+i', '7100')
     .option('--ae-interval <duration>', 'anti-entropy interval', '2s')
+    .option('--partitions <P>', 'ring partitions, the same on every node', String(partitionsDefault))
+    .option(
+      '--replication-factor <RF>',
+      'replicas of each key, the same on every node',
+      String(replicationFactorDefault),
+    )
     .option('--scenario <name>', `run a narrated scenario: ${scenarioNames.join(', ')}`)
     .option(
       '--pace <duration>',
       'scenario: pause between steps (default: wait for a key on a terminal; 0: none)',
     )
     .option('--exit', "scenario: stop the cluster after the story; the exit code is the story's own check")
-    .action(
-      async (opts: {
-        nodes: string;
-        basePort: string;
-        aeInterval: string;
-        scenario?: string;
-        pace?: string;
-        exit?: boolean;
-      }) => {
-        const nodes = Number(opts.nodes);
-        const basePort = Number(opts.basePort);
-        if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error('--nodes must be 1..9');
-        if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65000)
-          throw new Error('--base-port must be a port number');
-        if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
-          throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
-        }
-        if (opts.scenario === undefined && (opts.pace !== undefined || opts.exit === true)) {
-          throw new Error('--pace and --exit apply to a --scenario only');
-        }
-        // A bad --pace is refused before any node starts or any folder is made.
-        if (opts.pace !== undefined) paceMode({ pace: opts.pace, exit: true, interactive: false });
-        installProcessGuard();
-        const settings = {
-          'ae-interval': opts.aeInterval,
-          ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)),
-        };
-        // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real
-        // cluster's.
-        const cluster = new LocalCluster({
-          nodes,
-          basePort,
-          settings,
-          scenario: opts.scenario ?? null,
-          clusterSecret: randomBytes(32),
-        });
-        process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
-        try {
-          await cluster.startAll();
-        } catch (err) {
-          // A busy port or a failed start: stop what did start and remove the temporary folder.
-          await cluster.close();
-          throw portInUse(err, basePort, nodes) ?? err;
-        }
-        const urls = cluster.configs.map((c) => cluster.url(c.id));
-        process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
-        for (const c of cluster.configs)
-          process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
-        process.stdout.write(
-          `\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`,
-        );
-        if (opts.scenario !== undefined) {
-          // A story that throws must not leave the cluster's temporary folder behind.
-          const ok = await runDemoScenario(cluster, {
-            scenario: opts.scenario,
-            pace: opts.pace,
-            exit: opts.exit === true,
-          }).catch(async (err: unknown) => {
-            await cluster.close();
-            throw err;
-          });
-          if (opts.exit === true) {
-            await cluster.close();
-            process.exit(ok ? 0 : 1);
-          }
-        }
-        await untilSignal();
-        process.stdout.write('stopping…\n');
+    .action(async (opts: DemoFlags) => {
+      const { nodes, basePort, settings } = checkDemoFlags(opts);
+      installProcessGuard();
+      // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real
+      // cluster's.
+      const cluster = new LocalCluster({
+        nodes,
+        basePort,
+        settings,
+        scenario: opts.scenario ?? null,
+        clusterSecret: randomBytes(32),
+      });
+      process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
+      try {
+        await cluster.startAll();
+      } catch (err) {
+        // A busy port or a failed start: stop what did start and remove the temporary folder.
         await cluster.close();
-      },
-    );
+        throw portInUse(err, basePort, nodes) ?? err;
+      }
+      const urls = cluster.configs.map((c) => cluster.url(c.id));
+      process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
+      for (const c of cluster.configs)
+        process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
+      process.stdout.write(
+        `\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`,
+      );
+      if (opts.scenario !== undefined) {
+        // A story that throws must not leave the cluster's temporary folder behind.
+        const ok = await runDemoScenario(cluster, {
+          scenario: opts.scenario,
+          pace: opts.pace,
+          exit: opts.exit === true,
+        }).catch(async (err: unknown) => {
+          await cluster.close();
+          throw err;
+        });
+        if (opts.exit === true) {
+          await cluster.close();
+          process.exit(ok ? 0 : 1);
+        }
+      }
+      await untilSignal();
+      process.stdout.write('stopping…\n');
+      await cluster.close();
+    });
+}
+
+interface DemoFlags {
+  nodes: string;
+  basePort: string;
+  aeInterval: string;
+  partitions: string;
+  replicationFactor: string;
+  scenario?: string;
+  pace?: string;
+  exit?: boolean;
+}
+
+/** The demo's flags checked before any node starts or any folder is made; the settings of every node. */
+function checkDemoFlags(opts: DemoFlags): { nodes: number; basePort: number; settings: RawSettings } {
+  const nodes = Number(opts.nodes);
+  const basePort = Number(opts.basePort);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error('--nodes must be 1..9');
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65000)
+    throw new Error('--base-port must be a port number');
+  if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
+    throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
+  }
+  if (opts.scenario === undefined && (opts.pace !== undefined || opts.exit === true)) {
+    throw new Error('--pace and --exit apply to a --scenario only');
+  }
+  if (opts.pace !== undefined) paceMode({ pace: opts.pace, exit: true, interactive: false });
+  const settings = {
+    'ae-interval': opts.aeInterval,
+    // Every node of the demo gets the same ring.
+    partitions: opts.partitions,
+    'replication-factor': opts.replicationFactor,
+    ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)),
+  };
+  return { nodes, basePort, settings };
 }
 
 /** EADDRINUSE as what to do about it. */

@@ -8,6 +8,7 @@ import type { OperatorView } from '../antientropy/types.js';
 import type { Client, NodeStatus } from '../client/index.js';
 import { type ClientFlags, clientFor, withClientOptions } from './client.js';
 import { age, failureLine, plural, print, table } from './output.js';
+import { partialReplication, ringMismatchLines, ringVerdict } from './status-ring.js';
 
 export interface NodeRow {
   readonly id: string;
@@ -42,6 +43,8 @@ export async function collectStatus(client: Client): Promise<NodeRow[]> {
  * prove convergence only when every replica answered and every digest is ready.
  */
 export function verdictOf(rows: readonly NodeRow[]): { verdict: Verdict; reason: string } {
+  // Members holding different partitions (RF < N) have different roots by design: compare range by range.
+  if (partialReplication(rows)) return ringVerdict(rows);
   const byRoot = new Map<string, string[]>();
   for (const r of rows) {
     if (r.status === null) continue;
@@ -139,6 +142,7 @@ export function statusText(rows: readonly NodeRow[]): string {
       ]),
     ]),
     ...storageLines(rows),
+    ...ringMismatchLines(rows),
     ...rows
       .filter((r) => r.status?.clock?.skewed === true)
       .map((r) => `${r.id}: CLOCK SKEWED, does not coordinate writes: ${r.status!.clock!.reason}`),

@@ -2,6 +2,8 @@
 // (and anything else that needs a small, fast, real cluster without HTTP).
 
 import { seededRandom } from '../core/random.js';
+import { Topology } from '../core/topology.js';
+import { LiveTopology } from '../core/topology-describe.js';
 import { openReplica } from '../replica/replica.js';
 import { systemClock, systemTimers } from '../runtime/system.js';
 import { createMemoryStorage, type MemoryStorage } from '../storage/memory.js';
@@ -26,6 +28,8 @@ export interface TestClusterOptions {
   readonly limits?: Partial<NodeLimits>;
   /** Wraps each node's internal handler (to slow a route down, say). */
   readonly wrap?: (id: string, handler: InternalHandler) => InternalHandler;
+  /** A ring with these parameters on every node (by default every node holds every key). */
+  readonly ring?: { readonly partitions: number; readonly replicationFactor: number };
 }
 
 export async function startTestCluster(
@@ -40,7 +44,13 @@ export async function startTestCluster(
   const nodes: ConvergeNode[] = [];
   const storages: MemoryStorage[] = [];
   const faults: TransportFaults[] = [];
+  const ring = options.ring;
+  const topology = (): LiveTopology | undefined =>
+    ring === undefined
+      ? undefined
+      : new LiveTopology(Topology.create({ members: ids, ...ring, leafBits: 8 }));
   for (const [i, id] of ids.entries()) {
+    const live = topology();
     const storage = createMemoryStorage();
     const replica = await openReplica({ id, storage, leafBits: 8 });
     await replica.whenDigestReady();
@@ -56,6 +66,7 @@ export async function startTestCluster(
       mechanisms,
       tickMs,
       limits: { requestTimeoutMs: 500, ...options.limits },
+      ...(live === undefined ? {} : { topology: live }),
     });
     const handler: InternalHandler = (route, body, from) => node.handleInternal(route, body, from);
     network.register(id, options.wrap?.(id, handler) ?? handler);

@@ -138,7 +138,7 @@ class WriteTracker {
     const ctx = this.ctx;
     // A replica that refused the record (its admission rules: a purged tombstone, a version stamped beyond
     // --max-clock-drift) would refuse the hint too.
-    if (err.code !== 'CONFLICT' && ctx.mechanisms.hints && ctx.hints !== undefined) {
+    if (!refusals.has(err.code) && ctx.mechanisms.hints && ctx.hints !== undefined) {
       const failed = logFailure('hint store');
       const stored = await ctx.hints.add(id, this.record).catch((e: unknown) => {
         failed(e);
@@ -165,13 +165,16 @@ class WriteTracker {
       });
     } else if (this.settled === this.replicas.length) {
       this.done = true;
-      const total = this.replicas.length;
+      const scope = { replicas: this.replicas, members: this.ctx.peers.length + 1 };
       this.resolve(
-        notEnough('wrote to', o, this.need, total, this.consistency, this.storageFailed, this.ctx.id),
+        notEnough('wrote to', o, this.need, scope, this.consistency, this.storageFailed, this.ctx.id),
       );
     }
   }
 }
+
+/** A replica that answered with one of these would refuse the hint too (or runs another ring). */
+const refusals: ReadonlySet<string> = new Set(['CONFLICT', 'RING_MISMATCH', 'PARTITION_NOT_OWNED']);
 
 const isStorageError = (err: unknown): err is ConvergeError =>
   err instanceof ConvergeError && (err.code === 'DISK_FULL' || err.code === 'STORAGE_FAILED');
@@ -188,18 +191,24 @@ function notEnough(
   verb: string,
   outcome: WriteOutcome,
   need: number,
-  total: number,
+  scope: { replicas: readonly string[]; members: number },
   consistency: Consistency,
   storageFailed: ReadonlyMap<string, ConvergeError> = new Map(),
   self?: string,
 ): ConvergeError {
   const unreachable = [...outcome.unreachable].sort();
   const failed = [...storageFailed.keys()].sort();
-  const summary =
-    `${verb} ${outcome.acknowledged.length} of ${total} replicas (${consistency} needs ${need}); ` +
-    `unreachable: ${unreachable.join(', ') || 'none'}`;
   const acknowledged = [...outcome.acknowledged].sort();
-  const details = { acknowledged, unreachable, required: need, hinted: [...outcome.hinted].sort() };
+  const replicas = [...scope.replicas].sort();
+  // With RF < N the key has only some of the members: the message names them and who acknowledged.
+  const which =
+    replicas.length < scope.members
+      ? `; the key's replicas: ${replicas.join(', ')}, acknowledged: ${acknowledged.join(', ') || 'none'}`
+      : '';
+  const summary =
+    `${verb} ${outcome.acknowledged.length} of ${replicas.length} replicas (${consistency} needs ${need}); ` +
+    `unreachable: ${unreachable.join(', ') || 'none'}${which}`;
+  const details = { acknowledged, unreachable, required: need, hinted: [...outcome.hinted].sort(), replicas };
   if (failed.length === 0) return new ConvergeError('UNAVAILABLE', summary, details);
   const own = self === undefined ? undefined : storageFailed.get(self);
   const first = own ?? storageFailed.get(failed[0]!)!;
@@ -242,7 +251,7 @@ export async function coordinateRead(
       unreachable: replicas.filter((id) => !answers.has(id)),
       hinted: [],
     };
-    throw notEnough('read from', outcome, need, total, consistency);
+    throw notEnough('read from', outcome, need, { replicas, members: ctx.peers.length + 1 }, consistency);
   }
   let winner: VersionedRecord | undefined;
   for (const r of answers.values()) {

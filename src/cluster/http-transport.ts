@@ -9,6 +9,7 @@ import { ConvergeError, type ErrorCode, errorCodes } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { formatHeader, formatId } from '../core/format.js';
 import type { TransportFaults } from './faults.js';
+import { ringHeader } from './node-ring.js';
 import type { Transport, TransportRequest } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -29,6 +30,8 @@ export interface HttpTransportOptions {
   readonly connectTimeoutMs?: number;
   /** Outgoing connections leave from this address (the listen IP): a partition by address cuts them too. */
   readonly localAddress?: string;
+  /** This node's ring fingerprint, sent with every request: a peer with another ring refuses it. */
+  readonly ringFingerprint?: () => string;
 }
 
 export const responseBytesMaxDefault = 64 * 2 ** 20;
@@ -79,6 +82,7 @@ export class HttpTransport implements Transport {
     const headers: Record<string, string> = {
       'content-type': 'application/octet-stream',
       'x-converge-from': this.options.self,
+      ...(this.options.ringFingerprint === undefined ? {} : { [ringHeader]: this.options.ringFingerprint() }),
       [formatHeader]: formatId,
       ...(this.options.sign?.('POST', path, request.body) ?? {}),
     };

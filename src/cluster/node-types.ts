@@ -63,6 +63,8 @@ export interface PeerStatus {
   /** Milliseconds since the last successful contact, or null if never. */
   readonly lastSeenAgeMs: number | null;
   readonly hintsPending: number;
+  /** Partitions both hold, whether their digests are equal (null: cannot tell), and a ring mismatch. */
+  readonly ring?: { readonly shared: number; readonly equal: boolean | null; readonly mismatch?: string };
 }
 
 /** The node's own part of /status; the server adds anti-entropy's (services/status.ts NodeStatus). */
@@ -71,6 +73,14 @@ export interface NodeOwnStatus {
   readonly keys: number;
   readonly digest: { readonly root: string; readonly leafBits: number; readonly ready: boolean };
   readonly peers: readonly PeerStatus[];
+  /** The ring: its parameters, the members, and the partitions this node holds as runs [first, last]. */
+  readonly ring?: {
+    readonly epoch: number;
+    readonly partitions: number;
+    readonly replicationFactor: number;
+    readonly members: readonly string[];
+    readonly owned: ReadonlyArray<readonly [number, number]>;
+  };
   readonly mechanisms: {
     readonly hints: boolean;
     readonly readRepair: boolean;

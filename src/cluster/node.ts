@@ -17,6 +17,7 @@ import {
 import type { Random } from '../core/random.js';
 import { keyToBytes, makeRecord, type VersionedRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
+import type { LiveTopology } from '../core/topology-describe.js';
 import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
@@ -28,6 +29,7 @@ import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator
 import { type HintLimits, HintStore, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
+import { type NodeRing, nodeRingOf } from './node-ring.js';
 import type {
   BatchKeyResult,
   BatchResult,
@@ -71,6 +73,8 @@ export interface NodeOptions {
   readonly warn?: (line: string) => void;
   /** Defers sending accumulated replication records (replication-channel.ts); a microtask by default. */
   readonly defer?: (fn: () => void) => void;
+  /** The ring (who holds which key); without it every member (id + peers) holds every key, P 256. */
+  readonly topology?: LiveTopology;
 }
 
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
@@ -81,6 +85,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
   readonly ctx: NodeContext;
   readonly registry: Registry;
   readonly hlc: HybridLogicalClock;
+  readonly ring: NodeRing;
   private readonly routes = new Map<string, InternalHandler>();
   private readonly seen = new Map<string, { ok: boolean; atMs: number | null }>();
   private readonly abort = new AbortController();
@@ -99,6 +104,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     const monotonicNow = options.monotonicNow ?? (() => options.clock.now());
     this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
+    this.ring = nodeRingOf(this.id, peers, options.replica, options.topology);
     const mechanisms: Mechanisms = {
       hints: true,
       readRepair: true,
@@ -144,7 +150,6 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     for (const p of peers)
       channels.set(p.id, new ReplicationChannel(p.id, options.transport, limits, events, options.defer));
     registerReplicationMetrics(this.registry, replicationGauges(channels, admission, limits));
-    const members = [options.id, ...peers.map((p) => p.id)];
     this.ctx = {
       id: options.id,
       peers,
@@ -158,7 +163,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       timers: options.timers,
       channels,
       admission,
-      replicasFor: () => members,
+      replicasFor: (key) => this.ring.replicasFor(key),
       markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();
@@ -167,13 +172,23 @@ export class ConvergeNode implements NodeApi, InternalRouter {
         return true;
       },
     };
-    this.routes.set('replicate', (_r, body) => this.applyFromPeer(body, 'replication'));
-    this.routes.set('hint', (_r, body) => this.applyFromPeer(body, 'hint'));
-    this.routes.set('repair', (_r, body) => this.applyFromPeer(body, 'read-repair'));
+    this.registerRoutes();
+  }
+
+  /** The internal routes of the write and read paths, and the ping (clock and ring). */
+  private registerRoutes(): void {
+    this.routes.set('replicate', (_r, body, from) => this.applyFromPeer(body, 'replication', from));
+    this.routes.set('hint', (_r, body, from) => this.applyFromPeer(body, 'hint', from));
+    this.routes.set('repair', (_r, body, from) => this.applyFromPeer(body, 'read-repair', from));
     this.routes.set(replicationRoute, (_r, body) => this.applyReplicationBatch(body));
     this.routes.set('read', async (_r, body) => encodeOptionalRecord(this.ctx.replica.get(decodeKey(body))));
-    this.routes.set('ping', async () =>
-      encodeJson({ id: this.id, root: this.ctx.replica.digest.rootHex(), nowMs: options.clock.now() }),
+    this.routes.set('ping', async (_r, _b, from) =>
+      encodeJson({
+        id: this.id,
+        root: this.ctx.replica.digest.rootHex(),
+        nowMs: this.options.clock.now(),
+        ...this.ring.pingFields(from),
+      }),
     );
   }
 
@@ -304,12 +319,13 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     return bytes;
   }
 
-  private async applyFromPeer(body: Uint8Array, source: ApplySource): Promise<Uint8Array> {
+  private async applyFromPeer(body: Uint8Array, source: ApplySource, from?: string): Promise<Uint8Array> {
     const records = decodeRecords(body, this.ctx.limits.valueBytesMax);
     for (const r of records) {
       if (r.key.length > this.ctx.limits.keyBytesMax)
         throw new ConvergeError('KEY_TOO_LONG', `key of ${r.key.length} bytes exceeds keyBytesMax`);
     }
+    this.ring.refuseNotOwned(records, source, from);
     // The replica refuses what lies under the purge bound; the clock observes only what it may keep.
     for (const r of records) if (!this.ctx.replica.underPurgeBound(r, source)) this.hlc.observe(r.version);
     const { purged = 0, ...result } = await this.ctx.replica.apply(records, source);
@@ -344,8 +360,9 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     const bySource = new Map<ReplicationSource, VersionedRecord[]>();
     const nowMs = this.options.clock.now();
     for (const [i, { record, source }] of entries.entries()) {
-      // Under the purge bound: refused (the replica, which owns the rule, would not write it).
-      if (this.ctx.replica.underPurgeBound(record, source)) {
+      // A record of a partition this node does not hold is refused alone (no hint is kept for a refusal), and
+      // one under the purge bound too (the replica, which owns the rule, would not write it).
+      if (!this.ring.holdsKey(record.key) || this.ctx.replica.underPurgeBound(record, source)) {
         statuses[i] = AckStatus.refused;
         continue;
       }
@@ -365,10 +382,17 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.routes.set(route, handler);
   }
 
-  async handleInternal(route: string, body: Uint8Array, from: string | undefined): Promise<Uint8Array> {
+  /** `ring`: the sender's ring fingerprint (the x-converge-ring header); a different one is refused. */
+  async handleInternal(
+    route: string,
+    body: Uint8Array,
+    from: string | undefined,
+    ring?: string,
+  ): Promise<Uint8Array> {
     if (this.closed) throw new ConvergeError('UNAVAILABLE', `node ${this.id} is shutting down`);
     const handler = this.routes.get(route);
     if (handler === undefined) throw new ConvergeError('NOT_FOUND', `no internal route ${route}`);
+    this.ring.checkRequest(route, from, ring);
     // A request from a peer shows it is up and sends, not that it answers: its replication channel is marked
     // up again only by an answer from it (a message's or a ping's), or a peer that sends but never answers
     // would flap between down and up and hold admission each time.
@@ -396,8 +420,10 @@ export class ConvergeNode implements NodeApi, InternalRouter {
           reachable: s?.ok ?? false,
           lastSeenAgeMs: s?.atMs == null ? null : now - s.atMs,
           hintsPending: this.ctx.hints?.pending(p.id) ?? 0,
+          ring: this.ring.peerStatus(p.id),
         };
       }),
+      ring: this.ring.status(),
       mechanisms: { ...this.ctx.mechanisms },
       hints: { pending: this.ctx.hints?.pending() ?? 0, bytes: this.ctx.hints?.bytes() ?? 0 },
       storage: storageHealth(replica.storage),
@@ -468,13 +494,10 @@ export class ConvergeNode implements NodeApi, InternalRouter {
             signal: this.abort.signal,
           })
           .then(
-            (body) => {
-              this.ctx.markSeen(p.id, true);
-              const answer = decodeJson(body) as { nowMs?: unknown } | null;
-              if (typeof answer?.nowMs === 'number') this.clockCheck.record(p.id, sent, answer.nowMs);
-            },
+            (body) => this.onPingAnswer(p.id, sent, decodeJson(body)),
             (err: unknown) => {
               this.ctx.markSeen(p.id, false);
+              this.ring.onPingFailed(p.id);
               // Cluster authentication refuses a request whose timestamp is outside its window
               // (server/auth/cluster-auth.ts): the peer's clock and this one are that far apart.
               const auth = err instanceof ConvergeError && err.code === 'UNAUTHORIZED';
@@ -484,6 +507,19 @@ export class ConvergeNode implements NodeApi, InternalRouter {
           .finally(() => this.pinging.delete(p.id));
       }),
     );
+  }
+
+  /** A peer whose ring differs is refused (it is not counted as reachable), and said so once in the log. */
+  private onPingAnswer(peer: string, sent: ReturnType<ClockCheck['begin']>, body: unknown): void {
+    const answer = body as { nowMs?: unknown; ring?: unknown; shared?: unknown } | null;
+    const mismatch = this.ring.onPingAnswer(peer, answer);
+    if (mismatch !== null) this.options.warn?.(`refusing peer ${peer}: ${mismatch}`);
+    if (this.ring.mismatchOf(peer) !== undefined) {
+      this.ctx.markSeen(peer, false);
+      return;
+    }
+    this.ctx.markSeen(peer, true);
+    if (typeof answer?.nowMs === 'number') this.clockCheck.record(peer, sent, answer.nowMs);
   }
 
   async close(): Promise<void> {

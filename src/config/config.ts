@@ -4,6 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { symbolsMaxLimit, symbolsMaxMin } from '../core/riblt.js';
+import {
+  partitionsDefault,
+  partitionsMax,
+  replicationFactorDefault,
+  replicationFactorMax,
+  Topology,
+} from '../core/topology.js';
 import { type StorageEngine, storageEngines } from '../storage/engines.js';
 import { type SyncPolicy, syncPolicies } from '../storage/storage.js';
 import {
@@ -59,6 +66,12 @@ export interface NodeConfig {
     readonly hintAgeMsMax: number;
   };
   readonly leafBits: number;
+  /**
+   * The ring (docs/operations.md, "Choosing N, RF and P"): partitions of the keyspace (a power of two, at most
+   * the digest's leaves) and the replicas each key has. Every member must be started with the same values.
+   */
+  readonly partitions: number;
+  readonly replicationFactor: number;
   /** Coded symbols kept for the symbol path (16 bytes each); 0 turns the path off. */
   readonly symbolsMax: number;
   /**
@@ -155,6 +168,8 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'hint-bytes-max': '256MiB',
   'hint-age-max': '3h',
   'leaf-bits': '18',
+  partitions: String(partitionsDefault),
+  'replication-factor': String(replicationFactorDefault),
   'ae-symbols': '65536',
   'tombstone-grace': '60s',
   'max-clock-drift': '60s',
@@ -244,6 +259,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
   const peers = parsePeers('--peers', typeof raw.peers === 'string' ? raw.peers : '').filter(
     (p) => p.id !== id,
   );
+  const leafBits = parseInteger('--leaf-bits', str('leaf-bits'), 4, 24);
   const tls = parseTls(optional('tls-cert'), optional('tls-key'), optional('tls-ca'), peers);
   return {
     id,
@@ -268,7 +284,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       hintBytesMax: parseSize('--hint-bytes-max', str('hint-bytes-max')),
       hintAgeMsMax: parseDuration('--hint-age-max', str('hint-age-max')),
     },
-    leafBits: parseInteger('--leaf-bits', str('leaf-bits'), 4, 24),
+    leafBits,
+    ...parseRing(id, peers, leafBits, str),
     symbolsMax: parseSymbols(str('ae-symbols')),
     tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
     maxClockDriftMs: parseDuration('--max-clock-drift', str('max-clock-drift')),
@@ -294,6 +311,31 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     ),
     http: parseHttpLimits(str),
   };
+}
+
+/**
+ * --partitions and --replication-factor, checked by building the ring once: Topology.create gives the
+ * messages (a power of two, at most the digest's leaves, RF from 1 to replicationFactorMax).
+ */
+function parseRing(
+  id: string,
+  peers: ReadonlyArray<{ id: string }>,
+  leafBits: number,
+  str: (k: string) => string,
+): Pick<NodeConfig, 'partitions' | 'replicationFactor'> {
+  const partitions = parseInteger('--partitions', str('partitions'), 1, partitionsMax);
+  const replicationFactor = parseInteger(
+    '--replication-factor',
+    str('replication-factor'),
+    1,
+    replicationFactorMax,
+  );
+  try {
+    Topology.create({ members: [id, ...peers.map((p) => p.id)], partitions, replicationFactor, leafBits });
+  } catch (err) {
+    throw configError((err as Error).message);
+  }
+  return { partitions, replicationFactor };
 }
 
 function parseTls(

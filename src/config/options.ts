@@ -38,6 +38,16 @@ export const serveOptions: readonly ServeOption[] = [
     help: 'coded symbols kept for one-round-trip discovery (16 bytes each; 0: off)',
   },
   { name: 'leaf-bits', arg: 'n', help: 'digest leaves = 2^n (all replicas must agree)' },
+  {
+    name: 'partitions',
+    arg: 'P',
+    help: 'ring partitions: a power of two, at most 2^leaf-bits (every member the same)',
+  },
+  {
+    name: 'replication-factor',
+    arg: 'RF',
+    help: 'replicas of each key, on RF of the members (every member the same)',
+  },
   { name: 'key-bytes-max', arg: 'n', help: 'longest key in bytes' },
   { name: 'value-bytes-max', arg: 'size', help: 'largest value' },
   { name: 'body-bytes-max', arg: 'size', help: 'largest request body' },

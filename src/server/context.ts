@@ -9,6 +9,7 @@ import type { ConvergeNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config/config.js';
 import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
+import { describeTopology, type LiveTopology } from '../core/topology-describe.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { eventLoopProbe } from '../runtime/load-probe.js';
@@ -45,6 +46,8 @@ export interface ServiceContext {
   readonly registry: Registry;
   /** The operator's controls of anti-entropy; undefined when it is switched off (--no-anti-entropy). */
   readonly antiEntropy: AntiEntropyControl | undefined;
+  /** The ring, built once by the composition root; the node and anti-entropy read who holds what from it. */
+  readonly topology: LiveTopology;
   /** /status: the node's and anti-entropy's statuses. */
   status(): NodeStatus;
   close(): Promise<void>;
@@ -57,7 +60,12 @@ export async function createServiceContext(options: NodeContextOptions): Promise
   // Opened first: a data directory another process holds fails the start before anything else exists.
   const storage = openGuardedStorage(config, log);
   const faults = new TransportFaults(systemRandom);
-  const transport = createTransport(options, faults);
+  // The transport sends the ring's fingerprint with every internal request; the ring is built with the rest
+  // of the graph below, before any request leaves.
+  let ring: LiveTopology | undefined;
+  const transport = createTransport(options, faults, () =>
+    ring === undefined ? '' : describeTopology(ring.current).fingerprint,
+  );
   const registry = new Registry();
   registerTransportMetrics(registry, () => transport.abandoned);
   const world: NodeWorld = {
@@ -76,6 +84,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     defer: (fn) => setImmediate(fn),
   };
   const services = createNodeServices(world, settingsFromConfig(config, options.onRebuildProgress));
+  ring = services.topology;
   services.start();
   return {
     config,
@@ -87,6 +96,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     node: services.node,
     registry,
     antiEntropy: config.mechanisms.antiEntropy ? services.antiEntropy : undefined,
+    topology: services.topology,
     status: () => services.status(),
     async close() {
       await services.close();
@@ -132,7 +142,11 @@ function openGuardedStorage(config: NodeConfig, log: (line: string) => void): Gu
 /**
  * HTTP to the peers, leaving from the listen address when it names one IP (a partition by address cuts it).
  */
-function createTransport(options: NodeContextOptions, faults: TransportFaults): HttpTransport {
+function createTransport(
+  options: NodeContextOptions,
+  faults: TransportFaults,
+  ringFingerprint: () => string,
+): HttpTransport {
   const { config } = options;
   const localAddress = config.bindOutgoing ? outgoingAddress(config.listen.host) : undefined;
   return new HttpTransport({
@@ -141,6 +155,7 @@ function createTransport(options: NodeContextOptions, faults: TransportFaults): 
     self: config.id,
     peers: new Map(config.peers.map((p) => [p.id, p.url])),
     faults,
+    ringFingerprint,
     ...(options.sign === undefined ? {} : { sign: options.sign }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });

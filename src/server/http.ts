@@ -12,6 +12,7 @@ import Fastify, {
 } from 'fastify';
 import { parseBatch } from '../cluster/batch.js';
 import type { ConvergeNode } from '../cluster/node.js';
+import { ringHeader } from '../cluster/node-ring.js';
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
 import { ConvergeError } from '../core/errors.js';
 import { checkPeerFormat, formatHeader } from '../core/format.js';
@@ -132,18 +133,19 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerClock(app, options.node);
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
-    const from = req.headers['x-converge-from'];
-    checkPeerFormat(req.headers[formatHeader], typeof from === 'string' ? from : undefined);
-    const body = await options.node.handleInternal(
-      route,
-      bodyOf(req),
-      typeof from === 'string' ? from : undefined,
-    );
+    const [from, ring] = [headerText(req, 'x-converge-from'), headerText(req, ringHeader)];
+    checkPeerFormat(req.headers[formatHeader], from);
+    const body = await options.node.handleInternal(route, bodyOf(req), from, ring);
     return reply
       .type('application/octet-stream')
       .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   });
   return app;
+}
+
+function headerText(req: FastifyRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
 }
 
 function registerKv(app: FastifyInstance, node: ConvergeNode): void {

@@ -14,10 +14,13 @@ import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
 import type { PeerConfig } from '../cluster/node-types.js';
 import type { Transport } from '../cluster/transport.js';
+import { leafBitsDefault } from '../core/digest.js';
 import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
+import { partitionsDefault, replicationFactorDefault, Topology } from '../core/topology.js';
+import { LiveTopology } from '../core/topology-describe.js';
 import { LocalReplica, type ReplicaOptions } from '../replica/replica.js';
 import type { Storage } from '../storage/storage.js';
 import type { NodeStatus } from './status.js';
@@ -49,13 +52,24 @@ export interface NodeWorld {
 }
 
 /** The world's parts each component takes from `NodeWorld`, not from settings. */
-type FromWorld = 'id' | 'peers' | 'replica' | 'transport' | 'clock' | 'random' | 'timers' | 'registry';
+type FromWorld =
+  | 'id'
+  | 'peers'
+  | 'replica'
+  | 'transport'
+  | 'clock'
+  | 'random'
+  | 'timers'
+  | 'registry'
+  | 'topology';
 
 /** What the node is told to be: its id, its peers and each part's settings. */
 export interface NodeServicesSettings {
   readonly id: string;
   /** Every member but this node (this node's own entry, if listed, is left out). */
   readonly peers: readonly PeerConfig[];
+  /** The ring's shape, the same on every member (defaults: 256 partitions, replication factor 3). */
+  readonly ring?: { readonly partitions: number; readonly replicationFactor: number };
   readonly replica: Omit<ReplicaOptions, 'id' | 'storage' | 'clock' | 'yieldNow'>;
   readonly node: Omit<NodeOptions, FromWorld | 'monotonicNow' | 'warn' | 'defer'>;
   readonly antiEntropy: Omit<
@@ -67,6 +81,8 @@ export interface NodeServicesSettings {
 export interface NodeServices {
   readonly storage: Storage;
   readonly replica: LocalReplica;
+  /** Who holds what: the members, the partitions and each partition's replicas. */
+  readonly topology: LiveTopology;
   readonly node: ConvergeNode;
   readonly antiEntropy: AntiEntropyProcess;
   readonly repairWorker: RepairWorkerHandle | undefined;
@@ -89,8 +105,8 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
   });
   void replica.rebuild().catch(logFailure('digest rebuild'));
   const peers = settings.peers.filter((p) => p.id !== settings.id);
-  // The ring (docs/architecture.md, RING-INTERFACE) is built here, once, and given to both createNode and
-  // createAntiEntropy below as their `topology` option.
+  // The ring is built here, once, and both the node and anti-entropy read who holds what from it.
+  const topology = ringOf(settings, peers);
   const node = createNode({
     ...settings.node,
     id: settings.id,
@@ -102,6 +118,7 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     timers: world.timers,
     registry: world.registry,
     monotonicNow: world.monotonicNow,
+    topology,
     ...(world.warn === undefined ? {} : { warn: world.warn }),
     ...(world.defer === undefined ? {} : { defer: world.defer }),
   });
@@ -123,6 +140,7 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
   return {
     storage,
     replica,
+    topology,
     node,
     antiEntropy,
     repairWorker: worker,
@@ -138,4 +156,16 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
       await storage.close();
     },
   };
+}
+
+/** The ring of this node and its peers with the configured P and RF (the same on every member). */
+function ringOf(settings: NodeServicesSettings, peers: readonly PeerConfig[]): LiveTopology {
+  return new LiveTopology(
+    Topology.create({
+      members: [settings.id, ...peers.map((p) => p.id)],
+      partitions: settings.ring?.partitions ?? partitionsDefault,
+      replicationFactor: settings.ring?.replicationFactor ?? replicationFactorDefault,
+      leafBits: settings.replica.leafBits ?? leafBitsDefault,
+    }),
+  );
 }

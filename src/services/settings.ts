@@ -13,6 +13,7 @@ export function settingsFromConfig(
   return {
     id: config.id,
     peers: config.peers,
+    ring: { partitions: config.partitions, replicationFactor: config.replicationFactor },
     replica: {
       leafBits: config.leafBits,
       maxClockDriftMs: config.maxClockDriftMs,

@@ -1,0 +1,206 @@
+// The node's side of the ring: which replicas a key has, whether this node holds a record's partition, and
+// what it knows of each peer's ring. Peers compare rings on every ping (the answer carries the responder's
+// ring description and one hash over the digest nodes of the partitions both hold), and every internal
+// request carries the sender's ring fingerprint, which a node with another ring refuses (RING_MISMATCH).
+
+import type { DigestTree } from '../core/digest.js';
+import { ConvergeError } from '../core/errors.js';
+import { hash64, tokenOf } from '../core/hash.js';
+import type { VersionedRecord } from '../core/record.js';
+import { partitionRuns, partitionsDefault, replicationFactorMax, Topology } from '../core/topology.js';
+import {
+  compareRings,
+  describeTopology,
+  LiveTopology,
+  parseRingDescription,
+  type RingDescription,
+  ringMismatchError,
+} from '../core/topology-describe.js';
+
+/** The header an internal request carries its sender's ring fingerprint in. */
+export const ringHeader = 'x-converge-ring';
+
+/** What a node shows of its ring in `/status`. */
+export interface RingStatus {
+  readonly epoch: number;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly members: readonly string[];
+  /** The partitions this node holds, as runs [first, last]. */
+  readonly owned: ReadonlyArray<[number, number]>;
+}
+
+/** Per peer: partitions both hold, whether their digests are equal (null: cannot tell), a ring mismatch. */
+export interface PeerRingStatus {
+  readonly shared: number;
+  readonly equal: boolean | null;
+  readonly mismatch?: string;
+}
+
+/** The node's ring: `topology` when given, else id + peers, every member holding every partition. */
+export function nodeRingOf(
+  id: string,
+  peers: ReadonlyArray<{ id: string }>,
+  replica: { readonly digest: DigestTree; readonly digestReady: boolean },
+  topology: LiveTopology | undefined,
+): NodeRing {
+  const members = [id, ...peers.map((p) => p.id)];
+  const leafBits = replica.digest.leafBits;
+  // A digest coarser than the default partitions (a test's) gets one partition per leaf.
+  const partitions = Math.min(partitionsDefault, 2 ** leafBits);
+  // Without a ring every member holds every key (RF = N), as before the ring: the simulation and the unit tests
+  // that build 4 or 5 nodes without one keep full replication.
+  const replicationFactor = Math.min(members.length, replicationFactorMax);
+  const live =
+    topology ?? new LiveTopology(Topology.create({ members, partitions, replicationFactor, leafBits }));
+  return new NodeRing(live, id, () => ({ tree: replica.digest, ready: replica.digestReady }));
+}
+
+export class NodeRing {
+  private readonly peers = new Map<string, { equal: boolean | null; mismatch?: string }>();
+  private described: { epoch: number; description: RingDescription } | null = null;
+
+  constructor(
+    readonly live: LiveTopology,
+    readonly self: string,
+    private readonly digest: () => { tree: DigestTree; ready: boolean },
+  ) {}
+
+  get topology(): Topology {
+    return this.live.current;
+  }
+
+  description(): RingDescription {
+    const t = this.topology;
+    if (this.described?.epoch !== t.epoch)
+      this.described = { epoch: t.epoch, description: describeTopology(t) };
+    return this.described.description;
+  }
+
+  fingerprint(): string {
+    return this.description().fingerprint;
+  }
+
+  replicasFor(key: Uint8Array): readonly string[] {
+    return this.topology.replicasForKey(key);
+  }
+
+  holdsKey(key: Uint8Array): boolean {
+    const t = this.topology;
+    return t.holds(this.self, t.partitionOf(tokenOf(key)));
+  }
+
+  /** PARTITION_NOT_OWNED for the first record of a partition this node does not hold, before any is applied. */
+  refuseNotOwned(records: readonly VersionedRecord[], source: string, from: string | undefined): void {
+    const foreign = records.filter((r) => !this.holdsKey(r.key));
+    if (foreign.length === 0) return;
+    const t = this.topology;
+    const p = t.partitionOf(tokenOf(foreign[0]!.key));
+    throw new ConvergeError(
+      'PARTITION_NOT_OWNED',
+      `${foreign.length} of ${records.length} ${source} records${from === undefined ? '' : ` from ${from}`} ` +
+        `belong to partitions ${this.self} does not hold (first: partition ${p}, held by ` +
+        `${t.replicasOf(p).join(', ')}); nothing was applied`,
+      { partition: p, refused: foreign.length },
+    );
+  }
+
+  /**
+   * One hash over this node's digest nodes of the partitions it shares with `peer` (level log2 P); equal
+   * hashes on both sides mean those ranges hold the same records. Null while the digest is being rebuilt.
+   */
+  sharedDigest(peer: string): string | null {
+    const { tree, ready } = this.digest();
+    if (!ready) return null;
+    const t = this.topology;
+    const shared = t.sharedPartitions(this.self, peer);
+    const words = new Uint32Array(shared.length * 3);
+    for (const [i, p] of shared.entries()) {
+      const n = tree.node(t.partitionBits, p);
+      words.set([n.hi, n.lo, n.count], i * 3);
+    }
+    const [hi, lo] = hash64(new Uint8Array(words.buffer), 0x73686172n); // 'shar'
+    return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  }
+
+  /** The ring fields of a ping answer to `from`. */
+  pingFields(from: string | undefined): { ring: RingDescription; shared: string | null } {
+    const known = from !== undefined && this.topology.isMember(from);
+    return { ring: this.description(), shared: known ? this.sharedDigest(from) : null };
+  }
+
+  /**
+   * Reads the ring fields of `peer`'s ping answer: the first difference of its ring from this one, or
+   * whether the shared ranges' digests are equal. Returns the mismatch text when it is new (to be logged).
+   */
+  onPingAnswer(peer: string, answer: { ring?: unknown; shared?: unknown } | null): string | null {
+    const before = this.peers.get(peer)?.mismatch;
+    if (answer?.ring === undefined) {
+      // A node of an older version sends no ring: nothing can be told of its ranges.
+      this.peers.set(peer, { equal: null });
+      return null;
+    }
+    let mismatch: string | undefined;
+    try {
+      const m = compareRings(this.description(), parseRingDescription(answer.ring), peer);
+      mismatch = m === null ? undefined : ringMismatchError(m).message;
+    } catch (err) {
+      mismatch = `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;
+    }
+    if (mismatch !== undefined) {
+      this.peers.set(peer, { equal: null, mismatch });
+      return mismatch === before ? null : mismatch;
+    }
+    const mine = this.sharedDigest(peer);
+    const theirs = typeof answer.shared === 'string' ? answer.shared : null;
+    this.peers.set(peer, { equal: mine === null || theirs === null ? null : mine === theirs });
+    return null;
+  }
+
+  /** A peer that did not answer: its ranges cannot be compared now (a known mismatch stays). */
+  onPingFailed(peer: string): void {
+    const mismatch = this.peers.get(peer)?.mismatch;
+    this.peers.set(peer, { equal: null, ...(mismatch === undefined ? {} : { mismatch }) });
+  }
+
+  mismatchOf(peer: string): string | undefined {
+    return this.peers.get(peer)?.mismatch;
+  }
+
+  /**
+   * Refuses an internal request whose sender runs another ring. Pings pass: their answer carries this
+   * node's ring, from which the sender learns the precise difference.
+   */
+  checkRequest(route: string, from: string | undefined, fingerprint: string | undefined): void {
+    if (fingerprint === undefined || route === 'ping') return;
+    const mine = this.fingerprint();
+    if (fingerprint === mine) return;
+    const known = from === undefined ? undefined : this.mismatchOf(from);
+    const who = from ?? 'the sender';
+    throw new ConvergeError(
+      'RING_MISMATCH',
+      known ??
+        `ring mismatch: ${who} runs ring fingerprint ${fingerprint}, this node (${this.self}) ${mine}; ` +
+          'every member needs the same --partitions, --replication-factor and --peers (see /status)',
+      { field: 'fingerprint' },
+    );
+  }
+
+  status(): RingStatus {
+    const t = this.topology;
+    return {
+      epoch: t.epoch,
+      partitions: t.partitions,
+      replicationFactor: t.replicationFactor,
+      members: t.members.map((m) => m.id),
+      owned: partitionRuns(t.ownedBy(this.self)),
+    };
+  }
+
+  peerStatus(peer: string): PeerRingStatus {
+    const known = this.peers.get(peer);
+    const shared = this.topology.sharedPartitions(this.self, peer).length;
+    const base = { shared, equal: shared === 0 ? true : (known?.equal ?? null) };
+    return known?.mismatch === undefined ? base : { ...base, equal: null, mismatch: known.mismatch };
+  }
+}
