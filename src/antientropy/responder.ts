@@ -4,12 +4,14 @@
 import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
+import { tokenOf } from '../core/hash.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import { isPurgedTombstone, type VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplyResult } from '../replica/types.js';
+import { boundRuns } from './ring.js';
 import type { SessionRunner } from './runner.js';
 import type { PullOffload, RangeFetchOffload } from './serve-offload.js';
 import { busyClock } from './session-env.js';
@@ -19,13 +21,18 @@ import type { Watermark } from './watermark.js';
 interface BeginMessage {
   id: string;
   watermarkMs: number | null;
-  /** The initiator's tombstone purge bound (absent from older nodes). */
+  /** The initiator's last successful session start with each of its peers (absent from older nodes). */
+  pairStartsMs?: Record<string, number | null>;
+  /** The initiator's tombstone purge bound: the lowest of the shared partitions' (absent from older nodes). */
   purgedBeforeMs?: number;
+  /** Its bound per shared partition as runs [first, last, ms] (absent from older nodes). */
+  purgeBoundsMs?: Array<[number, number, number]>;
 }
 
 interface EndMessage {
   entry: SessionHistoryEntry;
   watermarkMs: number | null;
+  pairStartsMs?: Record<string, number | null>;
 }
 
 /** Applies the records `wanted` keeps; those it drops count as ignored. */
@@ -67,12 +74,18 @@ export function registerResponder(
     const peer = requirePeer(from);
     const msg = parse<BeginMessage>(body, ['id', 'watermarkMs']);
     runner.acceptIncoming(peer, msg.id);
-    watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
-    if (typeof msg.purgedBeforeMs === 'number') await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs);
+    watermark.heard(peer, msg);
+    if (typeof msg.purgedBeforeMs === 'number')
+      await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
+    const shared = runner.rangeWith(peer).partitions;
+    const t = runner.env.topology();
+    const boundOf = (p: number): number => runner.env.purgedBeforeMs(t.partitionRange(p).start);
     return encodeJson({
       watermarkMs: watermark.local(),
+      pairStartsMs: watermark.pairStarts(),
       digestReady: replica.digestReady,
-      purgedBeforeMs: runner.env.purgedBeforeMs(),
+      purgedBeforeMs: shared.length === 0 ? runner.env.purgedBeforeMs() : Math.min(...shared.map(boundOf)),
+      purgeBoundsMs: boundRuns(shared, boundOf),
     });
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
@@ -88,8 +101,17 @@ export function registerResponder(
     busyNow: busyClock(runner.env),
   };
   // A tombstone older than this node's purge bound is garbage everywhere: a peer whose own bound lags may
-  // still push it, but it is not written again (as when this node pulls).
-  const wanted = (r: VersionedRecord): boolean => !isPurgedTombstone(r, runner.env.purgedBeforeMs());
+  // still push it, but it is not written again (as when this node pulls). A record of a partition this node
+  // does not hold is never written here: a session only covers shared partitions, so one is a peer's bug
+  // (or a ring it changed since), dropped and counted.
+  const wanted = (r: VersionedRecord): boolean => {
+    const token = tokenOf(r.key);
+    if (!runner.env.topology().holds(runner.env.id, runner.env.topology().partitionOf(token))) {
+      runner.env.metrics.notOwned(1);
+      return false;
+    }
+    return !isPurgedTombstone(r, runner.env.purgedBeforeMs(token));
+  };
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
@@ -111,8 +133,8 @@ export function registerResponder(
   node.registerInternal('ae/end', async (_route, body, from) => {
     const peer = requirePeer(from);
     const msg = parse<EndMessage>(body, ['entry', 'watermarkMs']);
-    watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
+    watermark.heard(peer, msg);
     await runner.finishIncoming(peer, msg.entry);
-    return encodeJson({ watermarkMs: watermark.local() });
+    return encodeJson({ watermarkMs: watermark.local(), pairStartsMs: watermark.pairStarts() });
   });
 }
