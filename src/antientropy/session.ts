@@ -126,7 +126,7 @@ export async function repair(
   const purgeNow: Array<{ key: Uint8Array; expected: VersionedRecord }> = [];
   for (const d of diffs) {
     if (d.kind === 'local-range' || d.kind === 'remote-range') {
-      checkRangeShared(env, run, d);
+      checkRangeShared(run, d);
       run.counts.keysDivergent += d.records;
       (d.kind === 'local-range' ? ranges : remoteRanges).push(d);
       continue;
@@ -195,7 +195,7 @@ function checkKeyShared(env: SessionEnv, run: SessionRun, key: Uint8Array): Uint
   return token;
 }
 
-function checkRangeShared(env: SessionEnv, run: SessionRun, r: { level: number; index: number }): void {
+function checkRangeShared(run: SessionRun, r: { level: number; index: number }): void {
   const scope = run.range.scope;
   if (scope === undefined) return;
   // A range at or below the partition level lies inside one partition: the one its top bits name.

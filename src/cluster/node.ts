@@ -17,6 +17,7 @@ import {
 import type { Random } from '../core/random.js';
 import { keyToBytes, makeRecord, type VersionedRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
+import type { LiveTopology } from '../core/topology-describe.js';
 import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
@@ -71,6 +72,8 @@ export interface NodeOptions {
   readonly warn?: (line: string) => void;
   /** Defers sending accumulated replication records (replication-channel.ts); a microtask by default. */
   readonly defer?: (fn: () => void) => void;
+  /** The ring: each key goes to its partition's replicas. Absent: every member holds every key. */
+  readonly topology?: LiveTopology;
 }
 
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
@@ -165,7 +168,7 @@ export class ConvergeNode implements NodeApi {
       timers: options.timers,
       channels,
       admission,
-      replicasFor: () => members,
+      replicasFor: (key) => options.topology?.current.replicasForKey(key) ?? members,
       markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();

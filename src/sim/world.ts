@@ -14,6 +14,8 @@ import { versionToString } from '../core/hlc.js';
 import { type Random, seededRandom } from '../core/random.js';
 import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import type { VersionedRecord } from '../core/record.js';
+import { Topology } from '../core/topology.js';
+import { LiveTopology } from '../core/topology-describe.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
 import { GuardedStorage } from '../storage/guarded.js';
@@ -30,6 +32,9 @@ import { simWorker } from './worker.js';
  * What a write to a full simulated disk fails with (a session failing on it failed on the world, not a bug).
  */
 export const simDiskFullMessage = 'the simulated disk is full';
+
+/** The digest's leaf bits in a history: a few hundred keys need no finer tree. */
+export const simLeafBits = 8;
 
 /** Virtual time zero, as wall-clock milliseconds (2026-01-01), so versions look like real ones. */
 export const epochMs = 1_767_225_600_000;
@@ -116,6 +121,9 @@ export class World {
   }
   private readonly decoder = new TextDecoder();
 
+  /** The ring every node runs with (the same parameters on every member, so one object serves all). */
+  readonly topology: LiveTopology;
+
   constructor(
     readonly config: SimConfig,
     readonly scheduler: Scheduler,
@@ -124,6 +132,14 @@ export class World {
   ) {
     this.network = new SimNetwork(scheduler, seededRandom(random.int(2 ** 32)));
     this.nodes = Array.from({ length: config.nodes }, (_, i) => new SimNode(`n${i + 1}`, this));
+    this.topology = new LiveTopology(
+      Topology.create({
+        members: this.nodes.map((n) => n.id),
+        partitions: config.partitions,
+        replicationFactor: config.replicationFactor,
+        leafBits: simLeafBits,
+      }),
+    );
   }
 
   diskDelayMs(node: SimNode): number {
@@ -146,7 +162,7 @@ export class World {
         monotonicNow: () => scheduler.nowMs,
         retryMs: config.storageRetryMs,
       }),
-      leafBits: 8,
+      leafBits: simLeafBits,
       // Small like the digest: histories hold a few hundred keys, and the symbol path still runs.
       symbolsMax: 1024,
       yieldNow: () => scheduler.sleep(owner, 0),
@@ -183,6 +199,8 @@ export class World {
       maxClockDriftMs: maxClockDriftMsFor(config.plantedBug, config.maxClockDriftMs),
       // Virtual time without the node's offset: what its wall clock should read.
       monotonicNow: () => scheduler.nowMs,
+      // Every key on every node: the node's own replica list, exactly as before the ring.
+      ...(config.replicationFactor < config.nodes ? { topology: this.topology } : {}),
     });
     const worker = config.aeWorker
       ? simWorker(
@@ -198,6 +216,7 @@ export class World {
       replica,
       transport,
       peers: peers.map((p) => p.id).filter((id) => id !== node.id),
+      topology: this.topology,
       clock,
       // Monotonic, without the node's clock offset (session leases, round timing: virtual time stands still
       // within a round, as the wall clock did before).
