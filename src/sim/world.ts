@@ -253,8 +253,11 @@ export class World {
   private observeClientWrites(replica: LocalReplica): void {
     const apply = replica.apply.bind(replica);
     replica.apply = (records: readonly VersionedRecord[], source: ApplySource) => {
-      if (source === 'client') {
+      // With RF < N a coordinator may hold no replica of the key: its write first lands on a replica as
+      // replication (or a hint), a network delay after it was stamped.
+      if (source === 'client' || source === 'replication' || source === 'hint') {
         for (const r of records) {
+          if (source !== 'client' && this.created.has(versionToString(r.version))) continue;
           this.created.set(versionToString(r.version), {
             key: this.decoder.decode(r.key),
             tombstone: r.tombstone,
