@@ -70,13 +70,12 @@ export function peerBounds(
   shared: readonly number[],
 ): Map<number, number> {
   const out = new Map<number, number>();
-  const sharedSet = new Set(shared);
   if (Array.isArray(msg.purgeBoundsMs)) {
     for (const run of msg.purgeBoundsMs as unknown[]) {
       if (!Array.isArray(run) || run.length !== 3 || !run.every((v) => Number.isFinite(v))) continue;
       const [first, last, ms] = run as [number, number, number];
-      if (!Number.isInteger(first) || !Number.isInteger(last) || last - first > shared.length) continue;
-      for (let p = first; p <= last; p++) if (sharedSet.has(p)) out.set(p, ms);
+      // Only the shared partitions inside the run: a run's length costs nothing whatever it claims.
+      for (const p of shared) if (p >= first && p <= last) out.set(p, ms);
     }
     return out;
   }
