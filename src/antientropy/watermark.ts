@@ -34,9 +34,13 @@ export class Watermark {
     private readonly graceMs: number,
   ) {}
 
-  /** This node's anti-entropy peers: the members it shares a partition with. */
+  private peersMemo: { ring: Topology; peers: string[] } | null = null;
+
+  /** This node's anti-entropy peers: the members it shares a partition with (kept per ring: it is asked often). */
   private peers(): string[] {
-    return this.topology().peersOf(this.self);
+    const ring = this.topology();
+    if (this.peersMemo?.ring !== ring) this.peersMemo = { ring, peers: ring.peersOf(this.self) };
+    return this.peersMemo.peers;
   }
 
   /** The start of this node's last successful session with each peer (what it tells its peers). */
