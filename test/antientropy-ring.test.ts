@@ -205,3 +205,39 @@ test('the tombstone watermark is per partition: a stopped node holds back only t
     await r.close();
   }
 });
+
+test('a checkpoint of another ring epoch or range is discarded; one of the same range resumes', async () => {
+  const r = await ring();
+  try {
+    const n1 = r.members[0]!;
+    const peer = r.topology.current.peersOf('n1')[0]!;
+    const range = n1.ae.runner.rangeWith(peer);
+    const base = {
+      id: 'n1-old',
+      peer,
+      startedAtMs: Date.now() - 1000,
+      salt: 1,
+      counts: {
+        keysCompared: 0,
+        keysDivergent: 0,
+        keysPulled: 0,
+        keysPushed: 0,
+        bytesSent: 0,
+        bytesReceived: 0,
+        roundTrips: 0,
+      },
+      frontier: Buffer.from(Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0, 0, 0)).toString('base64'),
+      partitions: range.partitions,
+    };
+    await n1.ae.state.saveCheckpoint({ ...base, epoch: range.epoch + 1 });
+    const [stale] = await n1.ae.runNow(peer);
+    assert.equal(stale!.resumed, false, 'another epoch: a fresh session');
+    assert.notEqual(stale!.id, 'n1-old');
+    await n1.ae.state.saveCheckpoint({ ...base, epoch: range.epoch });
+    const [resumed] = await n1.ae.runNow(peer);
+    assert.equal(resumed!.resumed, true, 'the same epoch and partitions: resumed');
+    assert.equal(resumed!.id, 'n1-old');
+  } finally {
+    await r.close();
+  }
+});
