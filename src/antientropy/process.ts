@@ -38,7 +38,7 @@ export interface AntiEntropyOptions {
   readonly peers: readonly string[];
   /**
    * The ring: sessions run with the members sharing a partition with this node, over the partitions they
-   * share. Absent: this node and its peers with the default P and RF (every key everywhere when N <= 3).
+   * share. Absent: this node and its peers, each holding every key (RF = N), as a node without a ring does.
    */
   readonly topology?: LiveTopology;
   readonly clock: Clock;

@@ -3,17 +3,22 @@
 // has no scope at all, so it walks the tree from the root exactly as before partitions.
 
 import type { ReconcileScope } from '../core/reconciler.js';
-import { partitionRuns, partitionsDefault, replicationFactorDefault, Topology } from '../core/topology.js';
+import { partitionRuns, partitionsDefault, replicationFactorMax, Topology } from '../core/topology.js';
 import { LiveTopology } from '../core/topology-describe.js';
 
-/** The ring a node builds when none is given: itself and its peers, the default P and RF. */
+/**
+ * The ring a node builds when none is given: itself and its peers, every member holding every partition
+ * (RF = N), as before the ring. A node without a ring replicates every key to every member (NodeOptions),
+ * so its anti-entropy must cover every key too; the composition root passes the configured ring to both.
+ */
 export function defaultTopology(self: string, peers: readonly string[], leafBits: number): LiveTopology {
+  const members = [self, ...peers.filter((p) => p !== self)];
   return new LiveTopology(
     Topology.create({
-      members: [self, ...peers.filter((p) => p !== self)],
+      members,
       // A digest coarser than the default P (tests use small ones) gets one partition per leaf.
       partitions: Math.min(partitionsDefault, 2 ** leafBits),
-      replicationFactor: replicationFactorDefault,
+      replicationFactor: Math.min(Math.max(members.length, 1), replicationFactorMax),
       leafBits,
     }),
   );
