@@ -39,6 +39,9 @@ export function sessionRange(t: Topology, self: string, peer: string): SessionRa
   return { epoch: t.epoch, partitions, scope };
 }
 
+/** The `range` text names this many runs at most (`ranges` has them all). */
+export const rangeRunsShownMax = 8;
+
 /** How history entries and progress show a session's range. */
 export function describeRange(r: SessionRange): {
   range: string;
@@ -46,8 +49,9 @@ export function describeRange(r: SessionRange): {
   ranges: Array<[number, number]>;
 } {
   const ranges = partitionRuns(r.partitions);
-  const range =
-    r.scope === undefined ? 'all' : ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',');
+  const shown = ranges.slice(0, rangeRunsShownMax).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
+  if (ranges.length > rangeRunsShownMax) shown.push(`+${ranges.length - rangeRunsShownMax} more runs`);
+  const range = r.scope === undefined ? 'all' : shown.join(',');
   return { range, partitions: r.partitions.length, ranges };
 }
 
