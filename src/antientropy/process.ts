@@ -133,7 +133,31 @@ export class AntiEntropyProcess {
       () => this.topology.current,
       options.tombstoneGraceMs ?? 60_000,
     );
-    this.runner = new SessionRunner(
+    this.runner = this.createRunner(metrics);
+    this.verifier = this.createVerifier(metrics);
+    registerResponder(
+      options.node,
+      options.replica,
+      this.runner,
+      this.watermark,
+      options.rangeFetchOffload,
+      options.pullOffload,
+    );
+    // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
+    options.node.setRecordGuard(
+      (record, source) =>
+        source === 'anti-entropy' ||
+        source === 'client' ||
+        record.version.ms >= this.purgedBeforeMs(tokenOf(record.key)),
+    );
+    options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
+    this.gcMetrics = metrics;
+  }
+
+  /** The session runner and what its sessions need from this node. */
+  private createRunner(metrics: ReturnType<typeof createAntiEntropyMetrics>): SessionRunner {
+    const options = this.options;
+    return new SessionRunner(
       {
         id: options.node.id,
         replica: options.replica,
@@ -162,24 +186,6 @@ export class AntiEntropyProcess {
       this.watermark,
       (peer) => this.peers.includes(peer),
     );
-    this.verifier = this.createVerifier(metrics);
-    registerResponder(
-      options.node,
-      options.replica,
-      this.runner,
-      this.watermark,
-      options.rangeFetchOffload,
-      options.pullOffload,
-    );
-    // Writes that do not come from anti-entropy may not bring back anything older than the purge bound.
-    options.node.setRecordGuard(
-      (record, source) =>
-        source === 'anti-entropy' ||
-        source === 'client' ||
-        record.version.ms >= this.purgedBeforeMs(tokenOf(record.key)),
-    );
-    options.node.setAntiEntropyStatus(() => this.status() as unknown as Record<string, unknown>);
-    this.gcMetrics = metrics;
   }
 
   /** Verification reads storage slowly in the background; it waits while a repair is writing. */

@@ -57,6 +57,43 @@ function parse<T>(body: Uint8Array, fields: string[]): T {
   return msg as T;
 }
 
+/** The responder's answer to ae/begin: its watermark inputs and purge bounds for the shared partitions. */
+function beginAnswer(
+  replica: LocalReplica,
+  runner: SessionRunner,
+  watermark: Watermark,
+  peer: string,
+): Record<string, unknown> {
+  const shared = runner.rangeWith(peer).partitions;
+  const t = runner.env.topology();
+  const boundOf = (p: number): number => runner.env.purgedBeforeMs(t.partitionRange(p).start);
+  return {
+    watermarkMs: watermark.local(),
+    pairStartsMs: watermark.pairStarts(),
+    digestReady: replica.digestReady,
+    purgedBeforeMs: shared.length === 0 ? runner.env.purgedBeforeMs() : Math.min(...shared.map(boundOf)),
+    purgeBoundsMs: boundRuns(shared, boundOf),
+  };
+}
+
+/**
+ * Which pushed records this node writes. A tombstone older than its partition's purge bound is garbage
+ * everywhere: a peer whose own bound lags may still push it, but it is not written again (as when this node
+ * pulls). A record of a partition this node does not hold is never written here: a session only covers
+ * shared partitions, so one is a peer's bug (or a ring it changed since), dropped and counted.
+ */
+function wantedPushes(runner: SessionRunner): (r: VersionedRecord) => boolean {
+  return (r) => {
+    const token = tokenOf(r.key);
+    const t = runner.env.topology();
+    if (!t.holds(runner.env.id, t.partitionOf(token))) {
+      runner.env.metrics.notOwned(1);
+      return false;
+    }
+    return !isPurgedTombstone(r, runner.env.purgedBeforeMs(token));
+  };
+}
+
 export function registerResponder(
   node: ConvergeNode,
   replica: LocalReplica,
@@ -77,16 +114,7 @@ export function registerResponder(
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
       await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
-    const shared = runner.rangeWith(peer).partitions;
-    const t = runner.env.topology();
-    const boundOf = (p: number): number => runner.env.purgedBeforeMs(t.partitionRange(p).start);
-    return encodeJson({
-      watermarkMs: watermark.local(),
-      pairStartsMs: watermark.pairStarts(),
-      digestReady: replica.digestReady,
-      purgedBeforeMs: shared.length === 0 ? runner.env.purgedBeforeMs() : Math.min(...shared.map(boundOf)),
-      purgeBoundsMs: boundRuns(shared, boundOf),
-    });
+    return encodeJson(beginAnswer(replica, runner, watermark, peer));
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {
@@ -100,18 +128,7 @@ export function registerResponder(
     roundBusyMsMax: runner.env.limits.roundBusyMsMax,
     busyNow: busyClock(runner.env),
   };
-  // A tombstone older than this node's purge bound is garbage everywhere: a peer whose own bound lags may
-  // still push it, but it is not written again (as when this node pulls). A record of a partition this node
-  // does not hold is never written here: a session only covers shared partitions, so one is a peer's bug
-  // (or a ring it changed since), dropped and counted.
-  const wanted = (r: VersionedRecord): boolean => {
-    const token = tokenOf(r.key);
-    if (!runner.env.topology().holds(runner.env.id, runner.env.topology().partitionOf(token))) {
-      runner.env.metrics.notOwned(1);
-      return false;
-    }
-    return !isPurgedTombstone(r, runner.env.purgedBeforeMs(token));
-  };
+  const wanted = wantedPushes(runner);
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
