@@ -590,7 +590,10 @@ const aeMessage = fc
       leafBits: 16,
       branchBits: 2,
       salt,
-      items: [{ kind: 'root', level: 0, index: 0, node: { hash, count } }],
+      items: [
+        { kind: 'root', level: 0, index: 0, node: { hash, count } },
+        { kind: 'node', level: 1 + (count % 15), index: 0, node: { hash, count } },
+      ],
     }),
   );
 

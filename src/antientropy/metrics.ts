@@ -10,6 +10,7 @@ export interface AntiEntropyMetrics {
   readonly duration: Histogram;
   readonly verificationMismatches: Counter<'kind'>;
   readonly tombstonesPurged: Counter;
+  readonly notOwnedDropped: Counter;
 }
 
 export function createAntiEntropyMetrics(
@@ -65,6 +66,11 @@ export function createAntiEntropyMetrics(
     tombstonesPurged: new Counter({
       name: 'converge_tombstones_purged_total',
       help: 'Tombstones purged after the watermark proved every replica had them',
+      registers,
+    }),
+    notOwnedDropped: new Counter({
+      name: 'converge_ae_records_not_owned_dropped_total',
+      help: 'Records a peer pushed or sent for a partition this node does not hold, dropped unwritten',
       registers,
     }),
   };

@@ -11,6 +11,7 @@ import { Reconciler } from '../core/reconciler.js';
 import { differsOnlyByPurged, isPurgedTombstone, keyToString, type VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { decodeRangeFetchResponse, encodeRangeFetchRequest, type RangeCursor } from '../core/wire-repair.js';
+import { describeRange, sessionRange } from './ring.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import type { RepairPreviewEntry } from './types.js';
@@ -37,10 +38,19 @@ export async function previewRepairs(
   env: SessionEnv,
   peer: string,
   limit: number,
-): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }> {
+): Promise<{
+  peer: string;
+  entries: RepairPreviewEntry[];
+  truncated: boolean;
+  divergent: number;
+  partitions: number;
+  ranges: Array<[number, number]>;
+}> {
+  // The same partitions a session with the peer would compare, and no others.
+  const range = sessionRange(env.topology(), env.id, peer);
   const reconciler = new Reconciler(
     env.replica,
-    reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0),
+    reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0, range.scope),
   );
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
@@ -51,7 +61,8 @@ export async function previewRepairs(
   });
   await listRemoteRanges(env, listing, call);
   const { entries, divergent } = listing;
-  return { peer, entries, truncated: divergent > entries.length, divergent };
+  const { partitions, ranges } = describeRange(range);
+  return { peer, entries, truncated: divergent > entries.length, divergent, partitions, ranges };
 }
 
 function listDiff(env: SessionEnv, listing: PreviewListing, d: Difference): void {

@@ -6,9 +6,12 @@ import type { Registry } from 'prom-client';
 import type { InternalRouter, Transport } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
+import { tokenOf } from '../core/hash.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
+import type { Topology } from '../core/topology.js';
+import type { LiveTopology } from '../core/topology-describe.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { DigestVerifier } from '../replica/verify.js';
 import { writeRefusal } from '../storage/guarded.js';
@@ -18,6 +21,7 @@ import { OperatorActions } from './operator-actions.js';
 import { previewRepairs } from './preview.js';
 import type { RepairWorkerHandle } from './repair-worker.js';
 import { registerResponder } from './responder.js';
+import { defaultTopology, peerBounds } from './ring.js';
 import { SessionRunner } from './runner.js';
 import { type SessionLimits, sessionLimitsDefault } from './session-env.js';
 import { AntiEntropyState } from './state.js';
@@ -30,7 +34,13 @@ export interface AntiEntropyOptions {
   readonly node: InternalRouter;
   readonly replica: LocalReplica;
   readonly transport: Transport;
+  /** The configured peers: the ring's members when no topology is given. */
   readonly peers: readonly string[];
+  /**
+   * The ring: sessions run with the members sharing a partition with this node, over the partitions they
+   * share. Absent: this node and its peers, each holding every key (RF = N), as a node without a ring does.
+   */
+  readonly topology?: LiveTopology;
   readonly clock: Clock;
   /** Times the work of one round (a monotonic high-resolution clock); `clock` when absent. */
   readonly busyNow?: () => number;
@@ -86,8 +96,18 @@ export class AntiEntropyProcess {
   private readonly configuredThrottle: Throttle;
   private readonly abort = new AbortController();
   private readonly nextAt = new Map<string, number>();
+  readonly topology: LiveTopology;
+  /** The members sharing a partition with this node, re-derived when the ring changes. */
+  private peers: readonly string[];
+  private loopSignal: AbortSignal | null = null;
+  /** Peers whose session loop runs. */
+  private readonly looping = new Set<string>();
 
   constructor(private readonly options: AntiEntropyOptions) {
+    this.topology =
+      options.topology ?? defaultTopology(options.node.id, options.peers, options.replica.digest.leafBits);
+    this.peers = this.topology.current.peersOf(options.node.id);
+    this.topology.subscribe((next) => this.onRing(next));
     this.state = new AntiEntropyState(options.replica);
     this.operatorActions = new OperatorActions(
       options.replica,
@@ -108,8 +128,25 @@ export class AntiEntropyProcess {
             this.adaptiveOptions,
           );
     const metrics = createAntiEntropyMetrics(options.registry, () => this.lastSuccessAges());
-    this.watermark = new Watermark(this.state, options.peers, options.tombstoneGraceMs ?? 60_000);
-    this.runner = new SessionRunner(
+    this.watermark = new Watermark(
+      this.state,
+      options.node.id,
+      () => this.topology.current,
+      options.tombstoneGraceMs ?? 60_000,
+    );
+    this.runner = this.createRunner(metrics);
+    this.verifier = this.createVerifier(metrics);
+    registerResponder(options.node, options.replica, this.runner, this.watermark, options.repairWorker);
+    // The replica enforces the bound this process proves, per partition, on every path
+    // (LocalReplica.underPurgeBound).
+    options.replica.followPurgeBound((token) => this.purgedBeforeMs(token));
+    this.gcMetrics = metrics;
+  }
+
+  /** The session runner and what its sessions need from this node. */
+  private createRunner(metrics: ReturnType<typeof createAntiEntropyMetrics>): SessionRunner {
+    const options = this.options;
+    return new SessionRunner(
       {
         id: options.node.id,
         replica: options.replica,
@@ -126,20 +163,18 @@ export class AntiEntropyProcess {
             metrics.repaired.inc({ direction: d }, n);
             metrics.bytes.inc({ direction: d }, b);
           },
+          notOwned: (n) => metrics.notOwnedDropped.inc(n),
         },
-        purgedBeforeMs: () => this.state.purgedBeforeMs,
-        adoptPurgeBound: (boundMs) => this.adoptPurgeBound(boundMs),
+        topology: () => this.topology.current,
+        purgedBeforeMs: (token) =>
+          token === undefined ? this.state.purgedBeforeMs : this.purgedBeforeMs(token),
+        adoptPurgeBound: (boundMs, peer, msg) => this.adoptPurgeBound(boundMs, peer, msg),
         ...(options.repairWorker === undefined ? {} : { repairWorker: options.repairWorker }),
       },
       metrics,
       this.watermark,
-      options.peers,
+      (peer) => this.peers.includes(peer),
     );
-    this.verifier = this.createVerifier(metrics);
-    registerResponder(options.node, options.replica, this.runner, this.watermark, options.repairWorker);
-    // The replica enforces the bound this process proves, on every path (LocalReplica.underPurgeBound).
-    options.replica.followPurgeBound(() => this.state.purgedBeforeMs);
-    this.gcMetrics = metrics;
   }
 
   /** Verification reads storage slowly in the background; it waits while a repair is writing. */
@@ -166,13 +201,30 @@ export class AntiEntropyProcess {
 
   private readonly gcMetrics: ReturnType<typeof createAntiEntropyMetrics>;
 
+  /**
+   * The purge bound of the partition a token falls in: writes other than anti-entropy's older than it are
+   * refused (they could bring back a value whose tombstone is gone). The replica's guard takes this function.
+   */
+  purgedBeforeMs(token: Uint8Array): number {
+    return this.state.boundOf(this.topology.current.partitionOf(token));
+  }
+
+  /** A new ring: the peers are re-derived; a new peer gets its loop, a departed one's loop ends. */
+  private onRing(next: Topology): void {
+    this.peers = next.peersOf(this.options.node.id);
+    const signal = this.loopSignal;
+    if (signal === null) return;
+    for (const peer of this.peers) if (!this.looping.has(peer)) void this.peerLoop(peer, signal);
+  }
+
   /** Starts the per-peer loops, the purge tick and the verifier; resumes interrupted sessions first. */
   start(shutdown?: AbortSignal): void {
     const signal = this.abort.signal;
     // The service's shutdown signal stops the process like stop() does (the caller may still await stop()).
     shutdown?.addEventListener('abort', () => void this.stop(), { once: true });
     if (!this.options.enabled) return;
-    for (const peer of this.options.peers) void this.peerLoop(peer, signal);
+    this.loopSignal = signal;
+    for (const peer of this.peers) void this.peerLoop(peer, signal);
     void this.gcLoop(signal);
     void this.adaptive?.run(signal);
     void this.options.replica
@@ -183,10 +235,11 @@ export class AntiEntropyProcess {
 
   private async peerLoop(peer: string, signal: AbortSignal): Promise<void> {
     const { timers, clock, random, intervalMs } = this.options;
+    this.looping.add(peer);
     await this.options.replica.whenDigestReady();
     // A checkpoint means the last incarnation died mid-session: finish it right away.
     let delayMs = this.state.checkpoint(peer) !== undefined ? 0 : intervalMs * random.next();
-    while (!signal.aborted) {
+    while (!signal.aborted && this.peers.includes(peer)) {
       this.nextAt.set(peer, clock.now() + delayMs);
       await new Promise<void>((resolve) => {
         const onAbort = (): void => {
@@ -199,7 +252,7 @@ export class AntiEntropyProcess {
         });
         signal.addEventListener('abort', onAbort, { once: true });
       });
-      if (signal.aborted) return;
+      if (signal.aborted || !this.peers.includes(peer)) break;
       // A storage refusing writes (a full disk) could not keep what a session repairs: wait for the next
       // turn.
       const storageOk = writeRefusal(this.options.replica.storage) === undefined;
@@ -207,6 +260,8 @@ export class AntiEntropyProcess {
         await this.runner.run(peer, signal).catch(logFailure('anti-entropy session', 'debug'));
       delayMs = intervalMs * (0.75 + 0.5 * random.next());
     }
+    this.nextAt.delete(peer);
+    this.looping.delete(peer);
   }
 
   private async gcLoop(signal: AbortSignal): Promise<void> {
@@ -223,33 +278,37 @@ export class AntiEntropyProcess {
     }
   }
 
-  /** Purges tombstones the cluster watermark proves every replica holds. Returns how many. */
+  /** Purges tombstones their partition's watermark proves every replica of it holds. Returns how many. */
   async purgeOnce(): Promise<number> {
-    const bound = this.watermark.purgeBeforeMs(this.state.purgedBeforeMs);
+    const capMs = this.options.clock.now() - (this.options.tombstoneGraceMs ?? 60_000);
+    const owned = this.topology.current.ownedBy(this.options.node.id);
     // The guard that refuses older records from hints, replication and read repair must hold, durably,
     // before the first tombstone goes: otherwise a hint replayed meanwhile brings the deleted value back.
-    if (bound !== null) {
-      this.state.purgedBeforeMs = bound;
-      await this.state.saveGc();
-    }
+    if (this.state.raiseBounds(this.watermark.purgeBounds(capMs), owned)) await this.state.saveGc();
     // Also below an unchanged bound: a batch limit or a restart may have left tombstones behind.
     return this.purgeBelowBound();
   }
 
   /**
-   * Raises the purge bound to a peer's and purges below it. A bound proven by a cluster watermark holds for
-   * every replica, whichever node computed it; both sides of a session then drop the same tombstones before
-   * they compare, so equal records give equal digests (a purge is not divergence). A bound past this node's
-   * own clock minus the grace cannot come from a watermark and is capped there.
+   * Raises the purge bounds of the partitions shared with `peer` to the peer's and purges below them. A
+   * bound proven by a partition's watermark holds for every replica of it, whichever computed it; both sides
+   * of a session then drop the same tombstones before they compare, so equal records give equal digests (a
+   * purge is not divergence). A bound past this node's own clock minus the grace cannot come from a
+   * watermark and is capped there. Without `msg`, `boundMs` applies to every shared partition.
    */
-  async adoptPurgeBound(boundMs: number): Promise<void> {
+  async adoptPurgeBound(
+    boundMs: number,
+    peer?: string,
+    msg?: { purgedBeforeMs?: unknown; purgeBoundsMs?: unknown },
+  ): Promise<void> {
     const capMs = this.options.clock.now() - (this.options.tombstoneGraceMs ?? 60_000);
-    const bound = Math.min(boundMs, capMs);
-    if (Number.isFinite(bound) && bound > this.state.purgedBeforeMs) {
-      // Durable before the first tombstone goes, as in purgeOnce.
-      this.state.purgedBeforeMs = bound;
-      await this.state.saveGc();
-    }
+    const t = this.topology.current;
+    const self = this.options.node.id;
+    const shared = peer === undefined ? t.ownedBy(self) : t.sharedPartitions(self, peer);
+    const bounds = peerBounds(msg ?? { purgedBeforeMs: boundMs }, shared);
+    for (const [p, ms] of bounds) bounds.set(p, Math.min(ms, capMs));
+    // Durable before the first tombstone goes, as in purgeOnce.
+    if (this.state.raiseBounds(bounds, t.ownedBy(self))) await this.state.saveGc();
     // Also under an unchanged bound: the purge tick may have raised it and not purged yet (an index scan).
     const batchMax = this.options.purgeBatchMax ?? 10_000;
     for (let round = 0; round < purgeRoundsOnAdoptMax; round++) {
@@ -257,12 +316,20 @@ export class AntiEntropyProcess {
     }
   }
 
+  /** Below the floor every tombstone goes; above it, up to each partition's own bound (RF < N). */
   private async purgeBelowBound(): Promise<number> {
-    if (this.state.purgedBeforeMs <= 0) return 0;
-    const purged = await this.options.replica.purgeTombstones(
-      this.state.purgedBeforeMs,
-      this.options.purgeBatchMax ?? 10_000,
-    );
+    const batchMax = this.options.purgeBatchMax ?? 10_000;
+    let purged = 0;
+    if (this.state.purgedBeforeMs > 0)
+      purged += await this.options.replica.purgeTombstones(this.state.purgedBeforeMs, batchMax);
+    const above = Object.values(this.state.partitionPurgedBeforeMs);
+    if (above.length > 0 && purged < batchMax) {
+      const t = this.topology.current;
+      purged += await this.options.replica.purgeTombstones(Math.max(...above), batchMax - purged, {
+        fromMs: this.state.purgedBeforeMs,
+        purgeable: (key, ms) => ms < this.state.boundOf(t.partitionOf(tokenOf(key))),
+      });
+    }
     if (purged > 0) {
       this.state.tombstonesPurged += purged;
       this.gcMetrics.tombstonesPurged.inc(purged);
@@ -274,9 +341,9 @@ export class AntiEntropyProcess {
   async runNow(peer?: string): Promise<SessionHistoryEntry[]> {
     if (!this.options.enabled)
       throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
-    if (peer !== undefined && !this.options.peers.includes(peer))
+    if (peer !== undefined && !this.peers.includes(peer))
       throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
-    const peers = peer === undefined ? this.options.peers : [peer];
+    const peers = peer === undefined ? this.peers : [peer];
     await this.options.replica.whenDigestReady();
     const out: SessionHistoryEntry[] = [];
     for (const p of peers) out.push(await this.runner.run(p, this.abort.signal, { wait: true }));
@@ -292,9 +359,9 @@ export class AntiEntropyProcess {
    * peers whose session was cancelled. The schedule goes on: pause() stops new sessions.
    */
   cancel(peer?: string): string[] {
-    if (peer !== undefined && !this.options.peers.includes(peer))
+    if (peer !== undefined && !this.peers.includes(peer))
       throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
-    const peers = peer === undefined ? this.options.peers : [peer];
+    const peers = peer === undefined ? this.peers : [peer];
     return peers.filter((p) => this.runner.cancel(p, 'cancelled by an operator'));
   }
 
@@ -328,7 +395,7 @@ export class AntiEntropyProcess {
   }
 
   preview(peer: string, limit: number) {
-    if (!this.options.peers.includes(peer)) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
+    if (!this.peers.includes(peer)) throw new ConvergeError('PEER_UNKNOWN', `no peer named ${peer}`);
     return previewRepairs(this.runner.env, peer, limit);
   }
 
@@ -352,11 +419,12 @@ export class AntiEntropyProcess {
         running: this.options.repairWorker?.running?.() ?? false,
         nice: this.options.repairWorker?.nice?.() ?? null,
       },
-      peers: this.options.peers.map((peer) => {
+      peers: this.peers.map((peer) => {
         const p = this.state.peer(peer);
         const last = this.state.history.find((h) => h.peer === peer) ?? null;
         return {
           peer,
+          shared: this.topology.current.sharedPartitions(this.options.node.id, peer).length,
           running: this.runner.progress(peer),
           last,
           lastSuccessStartedAtMs: p.lastSuccessStartedAtMs,
@@ -385,7 +453,7 @@ export class AntiEntropyProcess {
   private lastSuccessAges(): Record<string, number | null> {
     const now = this.options.clock.now();
     const out: Record<string, number | null> = {};
-    for (const peer of this.options.peers) {
+    for (const peer of this.peers) {
       const ended = this.state.peer(peer).lastSuccessEndedAtMs;
       out[peer] = ended === null ? null : (now - ended) / 1000;
     }

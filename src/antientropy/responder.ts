@@ -4,11 +4,15 @@
 import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { InternalRouter } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
+import { tokenOf } from '../core/hash.js';
 import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
+import type { VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
 import type { LocalReplica } from '../replica/replica.js';
+import type { ApplyResult } from '../replica/types.js';
 import type { RepairWorkerHandle } from './repair-worker.js';
+import { boundRuns } from './ring.js';
 import type { SessionRunner } from './runner.js';
 import { busyClock } from './session-env.js';
 import type { SessionHistoryEntry } from './types.js';
@@ -17,13 +21,18 @@ import type { Watermark } from './watermark.js';
 interface BeginMessage {
   id: string;
   watermarkMs: number | null;
-  /** The initiator's tombstone purge bound (absent from older nodes). */
+  /** The initiator's last successful session start with each of its peers (absent from older nodes). */
+  pairStartsMs?: Record<string, number | null>;
+  /** The initiator's tombstone purge bound: the lowest of the shared partitions' (absent from older nodes). */
   purgedBeforeMs?: number;
+  /** Its bound per shared partition as runs [first, last, ms] (absent from older nodes). */
+  purgeBoundsMs?: Array<[number, number, number]>;
 }
 
 interface EndMessage {
   entry: SessionHistoryEntry;
   watermarkMs: number | null;
+  pairStartsMs?: Record<string, number | null>;
 }
 
 function parse<T>(body: Uint8Array, fields: string[]): T {
@@ -35,6 +44,47 @@ function parse<T>(body: Uint8Array, fields: string[]): T {
     );
   }
   return msg as T;
+}
+
+/** The responder's answer to ae/begin: its watermark inputs and purge bounds for the shared partitions. */
+function beginAnswer(
+  replica: LocalReplica,
+  runner: SessionRunner,
+  watermark: Watermark,
+  peer: string,
+): Record<string, unknown> {
+  const shared = runner.rangeWith(peer).partitions;
+  const t = runner.env.topology();
+  const boundOf = (p: number): number => runner.env.purgedBeforeMs(t.partitionRange(p).start);
+  return {
+    watermarkMs: watermark.local(),
+    pairStartsMs: watermark.pairStarts(),
+    digestReady: replica.digestReady,
+    purgedBeforeMs: shared.length === 0 ? runner.env.purgedBeforeMs() : Math.min(...shared.map(boundOf)),
+    purgeBoundsMs: boundRuns(shared, boundOf),
+  };
+}
+
+/**
+ * Which pushed records this node writes. A tombstone older than its partition's purge bound is garbage
+ * everywhere: a peer whose own bound lags may still push it, but it is not written again (as when this node
+ * pulls). A record of a partition this node does not hold is never written here: a session only covers
+ * shared partitions, so one is a peer's bug (or a ring it changed since), dropped and counted.
+ */
+function wantedPushes(runner: SessionRunner): (r: VersionedRecord) => boolean {
+  return (r) => {
+    const token = tokenOf(r.key);
+    const t = runner.env.topology();
+    if (t.holds(runner.env.id, t.partitionOf(token))) return true;
+    runner.env.metrics.notOwned(1);
+    return false;
+  };
+}
+
+/** Whether this node holds every partition (RF = N): then no pushed record can fall outside its share. */
+function holdsAll(runner: SessionRunner): boolean {
+  const t = runner.env.topology();
+  return t.ownedBy(runner.env.id).length === t.partitions;
 }
 
 export function registerResponder(
@@ -53,13 +103,10 @@ export function registerResponder(
     const peer = requirePeer(from);
     const msg = parse<BeginMessage>(body, ['id', 'watermarkMs']);
     runner.acceptIncoming(peer, msg.id);
-    watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
-    if (typeof msg.purgedBeforeMs === 'number') await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs);
-    return encodeJson({
-      watermarkMs: watermark.local(),
-      digestReady: replica.digestReady,
-      purgedBeforeMs: runner.env.purgedBeforeMs(),
-    });
+    watermark.heard(peer, msg);
+    if (typeof msg.purgedBeforeMs === 'number')
+      await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
+    return encodeJson(beginAnswer(replica, runner, watermark, peer));
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {
@@ -73,8 +120,14 @@ export function registerResponder(
     roundBusyMsMax: runner.env.limits.roundBusyMsMax,
     busyNow: busyClock(runner.env),
   };
-  // A peer whose purge bound lags may still push a tombstone under this node's: the replica does not write it.
-  const apply = (records: Parameters<LocalReplica['apply']>[0]) => replica.apply(records, 'anti-entropy');
+  // Records of partitions this node does not hold are dropped and counted here; the replica does not write a
+  // tombstone under its purge bound (a peer whose bound lags may still push one).
+  const wanted = wantedPushes(runner);
+  const apply = async (records: readonly VersionedRecord[]): Promise<ApplyResult> => {
+    const kept = records.filter(wanted);
+    const res = kept.length === 0 ? { applied: 0, ignored: 0 } : await replica.apply(kept, 'anti-entropy');
+    return { ...res, ignored: res.ignored + records.length - kept.length };
+  };
   node.registerInternal('ae/msg', async (_route, body, from) => {
     const peer = requirePeer(from);
     runner.touchIncoming(peer);
@@ -85,7 +138,9 @@ export function registerResponder(
       const out = await worker.answer(body);
       if (out !== undefined) return out;
     }
-    if (worker !== undefined && peekType(body) === MessageType.pushRequest) {
+    // The worker writes what it decodes; it knows nothing of the ring, so it takes pushes only while this node
+    // holds every partition.
+    if (worker !== undefined && peekType(body) === MessageType.pushRequest && holdsAll(runner)) {
       // Decoded and merged against storage by the worker; staged and written here.
       const got = await worker.preparePush(body);
       if (got !== undefined)
@@ -96,8 +151,8 @@ export function registerResponder(
   node.registerInternal('ae/end', async (_route, body, from) => {
     const peer = requirePeer(from);
     const msg = parse<EndMessage>(body, ['entry', 'watermarkMs']);
-    watermark.heard(peer, typeof msg.watermarkMs === 'number' ? msg.watermarkMs : null);
+    watermark.heard(peer, msg);
     await runner.finishIncoming(peer, msg.entry);
-    return encodeJson({ watermarkMs: watermark.local() });
+    return encodeJson({ watermarkMs: watermark.local(), pairStartsMs: watermark.pairStarts() });
   });
 }

@@ -7,12 +7,34 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { Reconciler } from '../core/reconciler.js';
+import type { Topology } from '../core/topology.js';
 import type { AntiEntropyMetrics } from './metrics.js';
+import { boundRuns, describeRange, type SessionRange, sessionRange } from './ring.js';
 import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
 import { assertOutcome } from './session-phase.js';
+import type { SessionCheckpoint } from './state.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
-import type { Watermark } from './watermark.js';
+import type { HeardWatermark, Watermark } from './watermark.js';
+
+/** Whether a checkpoint was taken under the same ring epoch and over the same partitions. */
+function sameRange(cp: SessionCheckpoint, range: SessionRange): boolean {
+  // A checkpoint from before the ring covered every partition: still good for an unscoped session.
+  if (cp.epoch === undefined) return range.scope === undefined;
+  if (cp.epoch !== range.epoch) return false;
+  const parts = cp.partitions;
+  if (range.scope === undefined) return parts === undefined;
+  return (
+    parts !== undefined &&
+    parts.length === range.partitions.length &&
+    parts.every((p, i) => p === range.partitions[i])
+  );
+}
+
+/** The first token of a partition: what the purge bound of the partition is looked up by. */
+function partitionToken(t: Topology, partition: number): Uint8Array {
+  return t.partitionRange(partition).start;
+}
 
 /** How long a session that has to wait its turn (`wait`) sleeps before asking again. */
 const busyRetryMs = 50;
@@ -42,11 +64,17 @@ export class SessionRunner {
     readonly env: SessionEnv,
     private readonly metrics: AntiEntropyMetrics,
     private readonly watermark: Watermark,
-    private readonly peers: readonly string[],
+    private readonly isPeer: (peer: string) => boolean,
   ) {}
 
+  /** A peer this node runs sessions with: a member sharing at least one partition with it. */
   knows(peer: string): boolean {
-    return this.peers.includes(peer);
+    return this.isPeer(peer);
+  }
+
+  /** What a session with `peer` covers under the ring as it is now. */
+  rangeWith(peer: string): SessionRange {
+    return sessionRange(this.env.topology(), this.env.id, peer);
   }
 
   /** Leases run on the monotonic clock: a wall clock set back must not hold a lease for as long. */
@@ -114,11 +142,13 @@ export class SessionRunner {
   }
 
   private newRun(peer: string): SessionRun {
+    const range = this.rangeWith(peer);
     const cp = this.env.state.checkpoint(peer);
-    if (cp !== undefined) {
+    // A checkpoint of another ring epoch or range holds a frontier of another scope: start afresh.
+    if (cp !== undefined && sameRange(cp, range)) {
       const reconciler = Reconciler.resume(
         this.env.replica,
-        reconcilerOptions(this.env, cp.salt),
+        reconcilerOptions(this.env, cp.salt, range.scope),
         Buffer.from(cp.frontier, 'base64'),
       );
       return {
@@ -130,11 +160,12 @@ export class SessionRunner {
         counts: { ...cp.counts },
         phase: 'discovering',
         reconciler,
+        range,
       };
     }
     const salt = Math.floor(this.env.random.next() * 2 ** 32) >>> 0;
     const id = `${this.env.id}-${peer}-${this.env.clock.now().toString(36)}-${(this.seq++).toString(36)}`;
-    const reconciler = new Reconciler(this.env.replica, reconcilerOptions(this.env, salt));
+    const reconciler = new Reconciler(this.env.replica, reconcilerOptions(this.env, salt, range.scope));
     return {
       id,
       peer,
@@ -144,6 +175,21 @@ export class SessionRunner {
       counts: { ...zeroCounts },
       phase: 'discovering',
       reconciler,
+      range,
+    };
+  }
+
+  /** The begin message's watermark and purge bounds, for the partitions shared with `peer`. */
+  private beginFields(run: SessionRun): Record<string, unknown> {
+    const { env } = this;
+    const shared = run.range.partitions;
+    const bounds = shared.map((p) => env.purgedBeforeMs(partitionToken(env.topology(), p)));
+    return {
+      watermarkMs: this.watermark.local(),
+      pairStartsMs: this.watermark.pairStarts(),
+      // Older nodes read the one bound: the lowest of the shared partitions' holds for all of them.
+      purgedBeforeMs: bounds.length === 0 ? env.purgedBeforeMs() : Math.min(...bounds),
+      purgeBoundsMs: boundRuns(shared, (p) => bounds[shared.indexOf(p)]!),
     };
   }
 
@@ -156,20 +202,22 @@ export class SessionRunner {
       const begin = decodeJson(
         await env.transport.call(run.peer, {
           route: 'ae/begin',
-          body: encodeJson({
-            id: run.id,
-            watermarkMs: this.watermark.local(),
-            purgedBeforeMs: env.purgedBeforeMs(),
-          }),
+          body: encodeJson({ id: run.id, ...this.beginFields(run) }),
           timeoutMs: env.limits.requestTimeoutMs,
           signal,
         }),
-      ) as { watermarkMs?: unknown; purgedBeforeMs?: unknown };
+      ) as {
+        watermarkMs?: unknown;
+        pairStartsMs?: unknown;
+        purgedBeforeMs?: unknown;
+        purgeBoundsMs?: unknown;
+      };
       begun = true;
-      this.watermark.heard(run.peer, typeof begin.watermarkMs === 'number' ? begin.watermarkMs : null);
-      // The peer purged to at least this bound before answering: do the same, so neither side's purges
+      this.watermark.heard(run.peer, begin);
+      // The peer purged to at least these bounds before answering: do the same, so neither side's purges
       // differ.
-      if (typeof begin.purgedBeforeMs === 'number') await env.adoptPurgeBound?.(begin.purgedBeforeMs);
+      if (typeof begin.purgedBeforeMs === 'number')
+        await env.adoptPurgeBound?.(begin.purgedBeforeMs, run.peer, begin);
       await runRounds(env, run, signal);
       result =
         run.counts.keysPulled + run.counts.keysPushed > 0 || run.counts.keysDivergent > 0
@@ -187,12 +235,10 @@ export class SessionRunner {
       await env.transport
         .call(run.peer, {
           route: 'ae/end',
-          body: encodeJson({ entry, watermarkMs: this.watermarkAfter(entry) }),
+          body: encodeJson({ entry, ...this.watermarkAfter(entry) }),
           timeoutMs: env.limits.requestTimeoutMs,
         })
-        .then((b) =>
-          this.watermark.heard(run.peer, (decodeJson(b) as { watermarkMs?: number }).watermarkMs ?? null),
-        )
+        .then((b) => this.watermark.heard(run.peer, (decodeJson(b) ?? {}) as HeardWatermark))
         .catch(logFailure('session end notice'));
     }
     // A failed or cancelled session keeps its checkpoint: the next one resumes where it stopped.
@@ -203,14 +249,17 @@ export class SessionRunner {
     return entry;
   }
 
-  /** Our local watermark as it will be once this entry is recorded (so the peer hears the fresh value). */
-  private watermarkAfter(entry: SessionHistoryEntry): number | null {
+  /** Our watermark inputs as they will be once this entry is recorded (so the peer hears fresh values). */
+  private watermarkAfter(entry: SessionHistoryEntry): {
+    watermarkMs: number | null;
+    pairStartsMs: Record<string, number | null>;
+  } {
     const p = this.env.state.peer(entry.peer);
     const before = p.lastSuccessStartedAtMs;
     p.lastSuccessStartedAtMs = Math.max(before ?? 0, Math.min(entry.startedAtMs, this.env.clock.now()));
-    const w = this.watermark.local();
+    const out = { watermarkMs: this.watermark.local(), pairStartsMs: this.watermark.pairStarts() };
     p.lastSuccessStartedAtMs = before;
-    return w;
+    return out;
   }
 
   private entry(run: SessionRun, result: SessionResult, error: string | null): SessionHistoryEntry {
@@ -219,7 +268,7 @@ export class SessionRunner {
     return {
       id: run.id,
       peer: run.peer,
-      range: 'all',
+      ...describeRange(run.range),
       initiator: this.env.id,
       startedAtMs: run.startedAtMs,
       endedAtMs,
@@ -252,7 +301,7 @@ export class SessionRunner {
     return {
       id: run.id,
       peer,
-      range: 'all',
+      ...describeRange(run.range),
       initiator: this.env.id,
       startedAtMs: run.startedAtMs,
       fraction,

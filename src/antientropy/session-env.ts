@@ -4,6 +4,7 @@ import type { Transport } from '../cluster/transport.js';
 import type { Clock } from '../core/hlc.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
+import type { Topology } from '../core/topology.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { RepairWorkerTasks } from './repair-worker.js';
 import type { AntiEntropyState } from './state.js';
@@ -45,6 +46,8 @@ export const sessionLimitsDefault: SessionLimits = {
 
 export interface SessionMetricsSink {
   repaired(direction: 'pull' | 'push', records: number, bytes: number): void;
+  /** Records of a partition this node does not hold, dropped instead of written. */
+  notOwned(records: number): void;
 }
 
 export interface SessionEnv {
@@ -65,12 +68,23 @@ export interface SessionEnv {
   readonly metrics: SessionMetricsSink;
   /** Decodes and merges pulled records in a worker thread; the event loop does it when absent. */
   readonly repairWorker?: RepairWorkerTasks;
-  purgedBeforeMs(): number;
+  /** The ring as it is now: who holds which partition. */
+  topology(): Topology;
   /**
-   * Raises this node's purge bound to a peer's (and purges below it) before the two compare, so a tombstone
-   * one side already purged is not divergence. Absent: bounds are not exchanged.
+   * The purge bound of the partition `token` falls in; without a token, the floor that holds for every
+   * partition this node holds (safe anywhere: a lower bound only keeps tombstones a little longer).
    */
-  adoptPurgeBound?(boundMs: number): Promise<void>;
+  purgedBeforeMs(token?: Uint8Array): number;
+  /**
+   * Raises this node's purge bounds of the partitions shared with `peer` to the peer's (its message's runs,
+   * else `boundMs`), and purges below them, before the two compare, so a tombstone one side already purged
+   * is not divergence. Absent: bounds are not exchanged.
+   */
+  adoptPurgeBound?(
+    boundMs: number,
+    peer?: string,
+    msg?: { purgedBeforeMs?: unknown; purgeBoundsMs?: unknown },
+  ): Promise<void>;
 }
 
 /** The clock that times a round's work. */

@@ -3,10 +3,11 @@
 // crash resumes where it stopped. The peer answers statelessly (core responder) over the transport.
 
 import { prefixRange } from '../core/digest.js';
-import { ConvergeError } from '../core/errors.js';
+import { assert, ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
+import { tokenOf } from '../core/hash.js';
 import type { Difference } from '../core/reconcile-types.js';
-import type { Reconciler, ReconcilerOptions } from '../core/reconciler.js';
+import type { Reconciler, ReconcilerOptions, ReconcileScope } from '../core/reconciler.js';
 import { differsOnlyByPurged, type VersionedRecord } from '../core/record.js';
 import { planKey } from '../core/repair-plan.js';
 import { roundItemsMax } from '../core/wire.js';
@@ -21,6 +22,7 @@ import {
   type RangeFetchResponse,
 } from '../core/wire-repair.js';
 import { recordBytes } from './repair-worker-tasks.js';
+import type { SessionRange } from './ring.js';
 import { busyClock, type SessionEnv, sessionLimitsDefault } from './session-env.js';
 import { enterPhase } from './session-phase.js';
 import { runSymbolPath } from './symbol-session.js';
@@ -40,10 +42,13 @@ export interface SessionRun {
   reconciler: Reconciler;
   /** How discovery went (symbol path, tree descent or both, and why); set once it is decided. */
   discovery?: DiscoveryNote;
+  /** The ring epoch and partitions the session covers (scope undefined: every partition, from the root). */
+  readonly range: SessionRange;
 }
 
-export function reconcilerOptions(env: SessionEnv, salt: number): ReconcilerOptions {
+export function reconcilerOptions(env: SessionEnv, salt: number, scope?: ReconcileScope): ReconcilerOptions {
   return {
+    ...(scope === undefined ? {} : { scope }),
     salt,
     branchBits: env.limits.branchBits,
     entriesMax: env.limits.entriesMax,
@@ -102,6 +107,8 @@ function saveCheckpoint(env: SessionEnv, run: SessionRun): Promise<void> {
     salt: run.salt,
     counts: { ...run.counts },
     frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
+    epoch: run.range.epoch,
+    ...(run.range.scope === undefined ? {} : { partitions: run.range.partitions }),
   });
 }
 
@@ -120,12 +127,15 @@ export async function repair(
   const purgeNow: Array<{ key: Uint8Array; expected: VersionedRecord }> = [];
   for (const d of diffs) {
     if (d.kind === 'local-range' || d.kind === 'remote-range') {
+      checkRangeShared(run, d);
       run.counts.keysDivergent += d.records;
       (d.kind === 'local-range' ? ranges : remoteRanges).push(d);
       continue;
     }
+    const token = checkKeyShared(env, run, d.key);
+    const boundMs = env.purgedBeforeMs(token);
     // A purge one side has done and the other not yet is not divergence: do it here too, if it is ours.
-    if (differsOnlyByPurged(d.local, d.remote, env.purgedBeforeMs())) {
+    if (differsOnlyByPurged(d.local, d.remote, boundMs)) {
       if (d.local !== undefined) purgeNow.push({ key: d.key, expected: d.local });
       continue;
     }
@@ -173,6 +183,36 @@ export async function repair(
   }
   await sends.add(pushBatch(env, run, batch, call, signal));
   await sends.drain();
+}
+
+/**
+ * A session moves records of the partitions both sides hold, and no other: the scoped reconciler reports
+ * nothing else, and this checks it before anything is pushed or pulled (a failure is a bug, not a peer's).
+ */
+function checkKeyShared(env: SessionEnv, run: SessionRun, key: Uint8Array): Uint8Array {
+  const token = tokenOf(key);
+  if (run.range.scope !== undefined) {
+    const p = env.topology().partitionOf(token);
+    assert(run.range.partitions.includes(p), `session with ${run.peer}: key of unshared partition ${p}`);
+  }
+  return token;
+}
+
+function checkRangeShared(run: SessionRun, r: { level: number; index: number }): void {
+  const scope = run.range.scope;
+  if (scope === undefined) return;
+  // A range at or below the partition level lies inside one partition: the one its top bits name.
+  assert(r.level >= scope.level, `session with ${run.peer}: a range above the partition level`);
+  const p = r.index >>> (r.level - scope.level);
+  assert(run.range.partitions.includes(p), `session with ${run.peer}: range in unshared partition ${p}`);
+}
+
+/** Records this node pulled of partitions it does not hold are dropped (and counted), never written. */
+function ownedOnly(env: SessionEnv, records: readonly VersionedRecord[]): VersionedRecord[] {
+  const t = env.topology();
+  const kept = records.filter((r) => t.holds(env.id, t.partitionOf(tokenOf(r.key))));
+  if (kept.length < records.length) env.metrics.notOwned(records.length - kept.length);
+  return kept;
 }
 
 /**
@@ -266,7 +306,8 @@ async function pullBatch(
     run.counts.bytesReceived += bytes;
     await env.throttle.take(res.records.length, bytes, signal);
     await env.timers.sleep(0, signal);
-    const applied = await env.replica.apply(res.records, 'anti-entropy');
+    const owned = ownedOnly(env, res.records);
+    const applied = owned.length === 0 ? { applied: 0 } : await env.replica.apply(owned, 'anti-entropy');
     run.counts.keysPulled += applied.applied;
     env.metrics.repaired('pull', applied.applied, bytes);
     rest = rest.slice(res.processed);
@@ -302,8 +343,11 @@ async function fetchRanges(
   from: number,
   after: RangeCursor | undefined,
 ): Promise<Fetched> {
-  // A tombstone older than the purge bound is garbage everywhere: the replica does not write it back.
-  const wanted = (r: VersionedRecord): boolean => !env.replica.underPurgeBound(r, 'anti-entropy');
+  // A tombstone older than its partition's purge bound is garbage everywhere: the replica does not write it
+  // back. A record of a partition this node does not hold is never written either (ownedOnly counts those).
+  const t = env.topology();
+  const wanted = (r: VersionedRecord): boolean =>
+    t.holds(env.id, t.partitionOf(tokenOf(r.key))) && !env.replica.underPurgeBound(r, 'anti-entropy');
   const batch = ranges.slice(from, from + perRequest);
   const req = encodeRangeFetchRequest({
     ranges: batch,
@@ -341,7 +385,7 @@ async function fetchRanges(
       from,
       purged,
       apply: async () => {
-        const records = res.records.filter(wanted);
+        const records = ownedOnly(env, res.records).filter(wanted);
         return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
       },
     };

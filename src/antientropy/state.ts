@@ -12,6 +12,11 @@ export interface PeerRecord {
   lastSuccessEndedAtMs: number | null;
   /** The peer's own local watermark, as it told us last. */
   peerWatermarkMs: number | null;
+  /**
+   * The start of the peer's last successful session with each of its own peers, as it told us last
+   * (absent until it does, and from older nodes): the inputs of the per-partition watermark.
+   */
+  peerPairStartsMs?: Record<string, number | null>;
 }
 
 export interface SessionCheckpoint {
@@ -22,6 +27,12 @@ export interface SessionCheckpoint {
   readonly counts: SessionCounts;
   /** Reconciler.checkpoint() bytes, base64. */
   readonly frontier: string;
+  /**
+   * The ring epoch and the partitions the session covers (absent: the whole tree, from an older node). A
+   * checkpoint of another epoch or range is discarded: its frontier belongs to another scope.
+   */
+  readonly epoch?: number;
+  readonly partitions?: readonly number[];
 }
 
 const enc = new TextEncoder();
@@ -40,7 +51,10 @@ function readJson<T>(replica: LocalReplica, name: string): T | undefined {
 export class AntiEntropyState {
   history: SessionHistoryEntry[];
   peers: Record<string, PeerRecord>;
+  /** The purge bound of every partition this node holds (the floor); some may be higher (below). */
   purgedBeforeMs: number;
+  /** Partitions whose purge bound is above the floor: ring with RF < N, where watermarks differ. */
+  partitionPurgedBeforeMs: Record<number, number>;
   tombstonesPurged: number;
   /** When an operator paused anti-entropy (local clock), null while it runs. */
   pausedSinceMs: number | null;
@@ -48,8 +62,13 @@ export class AntiEntropyState {
   constructor(private readonly replica: LocalReplica) {
     this.history = readJson<SessionHistoryEntry[]>(replica, 'ae/history') ?? [];
     this.peers = readJson<Record<string, PeerRecord>>(replica, 'ae/peers') ?? {};
-    const gc = readJson<{ purgedBeforeMs: number; tombstonesPurged: number }>(replica, 'ae/gc');
+    const gc = readJson<{
+      purgedBeforeMs: number;
+      tombstonesPurged: number;
+      partitions?: Record<number, number>;
+    }>(replica, 'ae/gc');
     this.purgedBeforeMs = gc?.purgedBeforeMs ?? 0;
+    this.partitionPurgedBeforeMs = { ...gc?.partitions };
     this.tombstonesPurged = gc?.tombstonesPurged ?? 0;
     const pause = readJson<{ pausedSinceMs: number | null }>(replica, 'ae/pause');
     this.pausedSinceMs = typeof pause?.pausedSinceMs === 'number' ? pause.pausedSinceMs : null;
@@ -97,12 +116,40 @@ export class AntiEntropyState {
   }
 
   async saveGc(): Promise<void> {
+    const partitions = this.partitionPurgedBeforeMs;
+    const gc = { purgedBeforeMs: this.purgedBeforeMs, tombstonesPurged: this.tombstonesPurged };
     await this.replica.putMeta(
       'ae/gc',
-      enc.encode(
-        JSON.stringify({ purgedBeforeMs: this.purgedBeforeMs, tombstonesPurged: this.tombstonesPurged }),
-      ),
+      enc.encode(JSON.stringify(Object.keys(partitions).length === 0 ? gc : { ...gc, partitions })),
     );
+  }
+
+  /** The purge bound of one partition: the floor, or its own bound when that is higher. */
+  boundOf(partition: number): number {
+    return Math.max(this.purgedBeforeMs, this.partitionPurgedBeforeMs[partition] ?? 0);
+  }
+
+  /**
+   * Raises partitions' bounds (never lowers one), then lifts the floor to the lowest bound among `owned` and
+   * forgets bounds at or below it; answers whether anything rose (the caller saves before purging). With
+   * every partition raised alike (RF = N) only the floor moves, as before partitions.
+   */
+  raiseBounds(raised: ReadonlyMap<number, number>, owned: readonly number[]): boolean {
+    let changed = false;
+    for (const [p, ms] of raised) {
+      if (Number.isFinite(ms) && ms > this.boundOf(p)) {
+        this.partitionPurgedBeforeMs[p] = ms;
+        changed = true;
+      }
+    }
+    if (owned.length > 0) {
+      const floor = Math.min(...owned.map((p) => this.boundOf(p)));
+      if (floor > this.purgedBeforeMs) this.purgedBeforeMs = floor;
+    }
+    for (const [p, ms] of Object.entries(this.partitionPurgedBeforeMs)) {
+      if (ms <= this.purgedBeforeMs) delete this.partitionPurgedBeforeMs[Number(p)];
+    }
+    return changed;
   }
 
   checkpoint(peer: string): SessionCheckpoint | undefined {

@@ -32,6 +32,13 @@ export async function runSymbolPath(
   steps: Steps,
 ): Promise<'decoded' | 'fallback'> {
   const replica = env.replica;
+  // Coded symbols summarise every key this replica holds; a session over some partitions only (RF < N)
+  // would decode records of partitions the peer does not hold. The scoped tree descent covers exactly them.
+  if (run.range.scope !== undefined) {
+    const reason = `session over ${run.range.partitions.length} shared partitions: scoped tree descent`;
+    run.discovery = { path: 'tree', reason, estimate: 0 };
+    return 'fallback';
+  }
   if (replica.symbols === undefined) {
     run.discovery = { path: 'tree', reason: 'no coded symbols kept (--ae-symbols 0)', estimate: 0 };
     return 'fallback';

@@ -20,8 +20,11 @@ export interface SessionCounts {
 export interface SessionProgress extends SessionCounts {
   readonly id: string;
   readonly peer: string;
-  /** Token range of the session; the whole keyspace until sharding lands. */
+  /** The session's partitions as text: 'all' when it covers every one (RF = N), else runs ("0-3,9"). */
   readonly range: string;
+  /** How many partitions it covers, and which as [first, last] runs (absent from older nodes). */
+  readonly partitions?: number;
+  readonly ranges?: ReadonlyArray<readonly [number, number]>;
   readonly initiator: string;
   readonly startedAtMs: number;
   /** Rough share of the work done, 0..1, from the digest nodes resolved so far. */
@@ -45,7 +48,10 @@ export interface DiscoveryNote {
 export interface SessionHistoryEntry extends SessionCounts {
   readonly id: string;
   readonly peer: string;
+  /** As in SessionProgress: 'all', or the runs of partitions the session covered. */
   readonly range: string;
+  readonly partitions?: number;
+  readonly ranges?: ReadonlyArray<readonly [number, number]>;
   readonly initiator: string;
   readonly startedAtMs: number;
   readonly endedAtMs: number;
@@ -58,6 +64,8 @@ export interface SessionHistoryEntry extends SessionCounts {
 
 export interface PeerAntiEntropyState {
   readonly peer: string;
+  /** Partitions this node shares with the peer: what a session between them covers (absent: older nodes). */
+  readonly shared?: number;
   readonly running: SessionProgress | null;
   readonly last: SessionHistoryEntry | null;
   /** Start of the last successful session with this peer (local clock), null if none. */

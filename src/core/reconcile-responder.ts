@@ -78,13 +78,13 @@ function answerItem(
   out: ResponseResult[],
 ): number {
   const digest = reader.digest;
-  if (item.kind === 'root') {
-    const own = digest.root();
+  if (item.kind === 'root' || item.kind === 'node') {
+    const own = digest.node(item.level, item.index);
     if (saltedHash(own, salt) === item.node.hash && own.count === item.node.count) {
-      out.push({ kind: 'equal', level: 0, index: 0 });
+      out.push({ kind: 'equal', level: item.level, index: item.index });
       return 8;
     }
-    return describeDiffering(reader, 0, 0, item.node.count, salt, limits, out);
+    return describeDiffering(reader, item.level, item.index, item.node.count, salt, limits, out);
   }
   if (item.kind === 'children') {
     const c = Math.log2(item.children.length);

@@ -143,3 +143,35 @@ test('a scope of every partition finds what the unscoped walk finds', async () =
   assert.deepEqual(await run({ level: 10, indexes: Array.from({ length: 1024 }, (_, i) => i) }), whole);
   assert.deepEqual(await run({ level: 3, indexes: [] }), new Set());
 });
+
+test('a scoped session between equal replicas takes one round trip of about 12 bytes per shared partition', async () => {
+  const leafBits = 18;
+  const a = new MemoryReplica(leafBits);
+  const b = new MemoryReplica(leafBits);
+  for (let i = 0; i < 20_000; i++) {
+    const r = makeRecord(keyToBytes(`key-${i}`), { ms: 1, counter: 0, node: 'n' }, new Uint8Array([i & 255]));
+    a.apply([r]);
+    b.apply([r]);
+  }
+  const ring = Topology.create({ members: ['n1', 'n2', 'n3', 'n4', 'n5'], leafBits });
+  const indexes = ring.sharedPartitions('n1', 'n2');
+  const options = { salt: 7, ...repairResponderLimitsDefault, branchBits: 2, entriesMax: 4096 };
+  const sizes: Record<string, number> = {};
+  for (const [name, scope] of [
+    ['unscoped', undefined],
+    ['scoped', { level: ring.partitionBits, indexes }],
+  ] as const) {
+    const rec = new Reconciler(a, { ...options, roundBytesMax: 16_384, ...(scope ? { scope } : {}) });
+    for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
+      const res = await respond(b, async (rs) => b.apply(rs), req, repairResponderLimitsDefault);
+      assert.deepEqual(rec.onResponse(res), []);
+    }
+    assert.equal(rec.stats.roundTrips, 1, `${name}: one round trip`);
+    assert.ok(Math.abs(rec.stats.fraction - 1) < 1e-9, `${name}: all resolved`);
+    sizes[name] = rec.stats.bytesSent;
+  }
+  assert.ok(sizes.scoped! <= 16 + 12 * indexes.length, `scoped ${sizes.scoped} B`);
+  console.log(
+    `# ${indexes.length} shared partitions: unscoped ${sizes.unscoped} B, scoped ${sizes.scoped} B`,
+  );
+});

@@ -58,7 +58,7 @@ export const reconcilerOptionsDefault: Omit<ReconcilerOptions, 'salt'> = {
 const noClock = (): number => 0;
 
 type Pending = {
-  readonly kind: 'root' | 'children' | 'entries';
+  readonly kind: 'root' | 'node' | 'children' | 'entries';
   readonly level: number;
   readonly index: number;
 };
@@ -118,7 +118,8 @@ export class Reconciler {
       assert(i === 0 || index > indexes[i - 1]!, 'scope indexes ascending, no repeats');
     });
     if (level === 0) return indexes.map(() => ({ kind: 'root' as const, level: 0, index: 0 }));
-    const kind = level === this.leafBits ? ('entries' as const) : ('children' as const);
+    // One subtree hash per scoped node (about 12 bytes each); a leaf's content goes as entries.
+    const kind = level === this.leafBits ? ('entries' as const) : ('node' as const);
     return indexes.map((index) => ({ kind, level, index }));
   }
 
@@ -171,6 +172,11 @@ export class Reconciler {
         node: { hash: saltedHash(root, this.options.salt), count: root.count },
       };
     }
+    if (p.kind === 'node') {
+      const node = digest.node(p.level, p.index);
+      const hash = { hash: saltedHash(node, this.options.salt), count: node.count };
+      return { kind: 'node', level: p.level, index: p.index, node: hash };
+    }
     if (p.kind === 'children') {
       const n = childCount(p.level, this.leafBits, this.options.branchBits);
       const c = Math.log2(n);
@@ -211,7 +217,8 @@ export class Reconciler {
     if (parent !== undefined) reported.set(parent, (reported.get(parent) ?? 0) + this.weight(r.level));
     switch (r.kind) {
       case 'equal':
-        this.stats.fraction += 1;
+        // The root (weight 1), or one scoped subtree.
+        this.stats.fraction += this.weight(r.level);
         return;
       case 'children':
         this.expand(r.level, r.index, r.children, out);
@@ -339,7 +346,7 @@ export class Reconciler {
     w.u8(1);
     w.u32(queue.length);
     for (const p of queue) {
-      w.u8(p.kind === 'root' ? 1 : p.kind === 'children' ? 2 : 3);
+      w.u8(p.kind === 'root' ? 1 : p.kind === 'children' ? 2 : p.kind === 'entries' ? 3 : 4);
       w.u8(p.level);
       w.u32(p.index);
     }
@@ -363,7 +370,7 @@ export class Reconciler {
     for (let i = 0; i < n; i++) {
       const kind = r.u8('kind');
       queue.push({
-        kind: kind === 1 ? 'root' : kind === 2 ? 'children' : 'entries',
+        kind: kind === 1 ? 'root' : kind === 2 ? 'children' : kind === 3 ? 'entries' : 'node',
         level: r.u8('level'),
         index: r.u32('index'),
       });

@@ -36,6 +36,11 @@ export interface WireNodeHash {
 
 export type RequestItem =
   | { readonly kind: 'root'; readonly level: 0; readonly index: 0; readonly node: WireNodeHash }
+  /**
+   * One subtree's hash at any level above the leaves: how a session over some partitions opens (one item
+   * per shared partition) instead of a children item each. Item kind 4; answered like a root.
+   */
+  | { readonly kind: 'node'; readonly level: number; readonly index: number; readonly node: WireNodeHash }
   | {
       readonly kind: 'children';
       readonly level: number;
@@ -87,7 +92,7 @@ export interface RoundResponse {
   readonly results: readonly ResponseResult[];
 }
 
-const itemKinds = { root: 1, children: 2, entries: 3 } as const;
+const itemKinds = { root: 1, children: 2, entries: 3, node: 4 } as const;
 const resultKinds = { equal: 1, children: 2, small: 3, diff: 4, 'too-many': 5 } as const;
 
 function header(w: WireWriter, type: number): void {
@@ -157,7 +162,7 @@ export function encodeRoundRequest(req: RoundRequest): Uint8Array {
     w.u8(itemKinds[item.kind]);
     w.u8(item.level);
     w.u32(item.index);
-    if (item.kind === 'root') writeNodeHashes(w, [item.node]);
+    if (item.kind === 'root' || item.kind === 'node') writeNodeHashes(w, [item.node]);
     else if (item.kind === 'children') writeNodeHashes(w, item.children);
     else {
       w.varuint(item.fps.length);
@@ -185,6 +190,10 @@ export function decodeRoundRequest(bytes: Uint8Array): RoundRequest {
     if (kind === itemKinds.root) {
       if (level !== 0 || index !== 0) throw invalid('root item must be level 0, index 0');
       items.push({ kind: 'root', level: 0, index: 0, node: readNodeHashes(r, 1)[0]! });
+    } else if (kind === itemKinds.node) {
+      // A leaf's content is compared as entries: a leaf has no children to describe it by.
+      if (level >= leafBits) throw invalid('a node item must be above the leaf level');
+      items.push({ kind: 'node', level, index, node: readNodeHashes(r, 1)[0]! });
     } else if (kind === itemKinds.children) {
       if (level >= leafBits) throw invalid('a leaf has no children');
       items.push({

@@ -11,15 +11,29 @@ import type { LocalReplica } from './replica.js';
  * Removes up to `limit` tombstones whose version time is before `beforeMs`. Index entries whose record has
  * moved on (overwritten since) are dropped as well. Returns the number of tombstones purged.
  */
+/** A purge with bounds per partition: only tombstones from `fromMs` that `purgeable` accepts go. */
+export interface PurgeFilter {
+  readonly fromMs: number;
+  readonly purgeable: (key: Uint8Array, ms: number) => boolean;
+}
+
+/** A filtered purge reads at most this many index entries per tombstone it may remove. */
+export const purgeScanFactor = 4;
+
 export async function purgeTombstones(
   replica: LocalReplica,
   beforeMs: number,
   limit: number,
+  filter?: PurgeFilter,
 ): Promise<number> {
   const targets: Array<{ key: Uint8Array; expected: VersionedRecord }> = [];
   const stale: Uint8Array[] = [];
-  for (const { key: ikey } of replica.storage.scan(tombstoneBound(0), tombstoneBound(beforeMs), limit)) {
+  const from = tombstoneBound(filter?.fromMs ?? 0);
+  const scanMax = filter === undefined ? limit : limit * purgeScanFactor;
+  for (const { key: ikey } of replica.storage.scan(from, tombstoneBound(beforeMs), scanMax)) {
     const { ms, key } = splitTombstoneKey(ikey);
+    if (filter !== undefined && !filter.purgeable(key, ms)) continue;
+    if (targets.length >= limit) break;
     const current = replica.get(key);
     if (current?.tombstone === true && current.version.ms === ms)
       targets.push({ key: key.slice(), expected: current });

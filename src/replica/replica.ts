@@ -12,7 +12,7 @@ import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { writeRefusal } from '../storage/guarded.js';
 import type { Storage, WriteOp } from '../storage/storage.js';
 import { hintPrefix, metaKey, recordBound, recordKey, tombstoneKey } from './layout.js';
-import { purgeTombstones, type VerifyLeafResult, verifyLeaf } from './maintenance.js';
+import { type PurgeFilter, purgeTombstones, type VerifyLeafResult, verifyLeaf } from './maintenance.js';
 import {
   type MergedEntry,
   Overlay,
@@ -351,8 +351,8 @@ export class LocalReplica implements Replica {
     return entries.length;
   }
 
-  purgeTombstones(beforeMs: number, limit: number): Promise<number> {
-    return purgeTombstones(this, beforeMs, limit);
+  purgeTombstones(beforeMs: number, limit: number, filter?: PurgeFilter): Promise<number> {
+    return purgeTombstones(this, beforeMs, limit, filter);
   }
 
   verifyLeaf(leaf: number): VerifyLeafResult {

@@ -130,6 +130,7 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     replica,
     transport: world.transport,
     peers: peers.map((p) => p.id),
+    topology,
     clock: world.clock,
     busyNow: world.monotonicNow,
     random: world.random(),

@@ -77,20 +77,39 @@ function checkDigest(node: SimNode, fail: Fail): void {
     fail(`${node.id}'s digest ${replica.digest.rootHex()} differs from its records' ${rebuilt.rootHex()}`);
 }
 
-/** True when every node runs with a ready digest and all digests are equal. */
+/** Whether every node holds every key (RF = N): then whole digests compare, as before the ring. */
+function fullRing(world: World): boolean {
+  return world.config.replicationFactor >= world.config.nodes;
+}
+
+/**
+ * True when every node runs with a ready digest and the replicas agree: all roots equal when every node
+ * holds every key, else, partition by partition, the digest nodes of the partition's replicas.
+ */
 export function converged(world: World): boolean {
-  let root: string | undefined;
-  for (const n of world.nodes) {
-    if (!n.up || !n.replica!.digestReady) return false;
-    const r = n.replica!.digest.rootHex();
-    if (root === undefined) root = r;
-    else if (r !== root) return false;
+  for (const n of world.nodes) if (!n.up || !n.replica!.digestReady) return false;
+  if (fullRing(world)) return new Set(world.nodes.map((n) => n.replica!.digest.rootHex())).size === 1;
+  return divergentPartitions(world).length === 0;
+}
+
+/** The partitions whose replicas' digest nodes differ (every replica up). */
+function divergentPartitions(world: World): number[] {
+  const t = world.topology.current;
+  const byId = new Map(world.nodes.map((n) => [n.id, n]));
+  const out: number[] = [];
+  for (let p = 0; p < t.partitions; p++) {
+    const nodes = t.replicasOf(p).map((id) => byId.get(id)!.replica!.digest.node(t.partitionBits, p));
+    if (nodes.some((d) => d.hi !== nodes[0]!.hi || d.lo !== nodes[0]!.lo || d.count !== nodes[0]!.count))
+      out.push(p);
   }
-  return true;
+  return out;
 }
 
 export function describeRoots(world: World): string {
-  return world.nodes.map((n) => `${n.id}=${n.up ? n.replica!.digest.rootHex() : 'down'}`).join(' ');
+  const roots = world.nodes.map((n) => `${n.id}=${n.up ? n.replica!.digest.rootHex() : 'down'}`).join(' ');
+  if (fullRing(world) || world.nodes.some((n) => !n.up || !n.replica!.digestReady)) return roots;
+  const differ = divergentPartitions(world);
+  return `${roots}; partitions differing: ${differ.length === 0 ? 'none' : differ.join(',')}`;
 }
 
 function contents(node: SimNode): Map<string, VersionedRecord> {
@@ -109,12 +128,15 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
     if (mismatches > 0) fail(`${node.id}'s background verification found ${mismatches} digest mismatches`);
   }
   const first = maps[0]!;
-  for (const { node, records } of maps.slice(1)) {
-    for (const key of new Set([...records.keys(), ...first.records.keys()])) {
-      const a = first.records.get(key);
-      const b = records.get(key);
-      if (a === undefined || b === undefined || compareVersions(a.version, b.version) !== 0)
-        fail(`replicas differ on ${key}: ${first.node.id} has ${show(a)}, ${node.id} has ${show(b)}`);
+  const byKey = fullRing(world) ? first.records : compareKeyReplicas(world, maps, fail);
+  if (fullRing(world)) {
+    for (const { node, records } of maps.slice(1)) {
+      for (const key of new Set([...records.keys(), ...first.records.keys()])) {
+        const a = first.records.get(key);
+        const b = records.get(key);
+        if (a === undefined || b === undefined || compareVersions(a.version, b.version) !== 0)
+          fail(`replicas differ on ${key}: ${first.node.id} has ${show(a)}, ${node.id} has ${show(b)}`);
+      }
     }
   }
   for (const { node } of maps) {
@@ -129,9 +151,43 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
     }
   }
   checkNoPhantomDivergence(world, fail);
-  checkKeys(world, ops, first.records, fail);
+  checkKeys(world, ops, byKey, fail);
   checkReads(world, ops, fail);
   checkAnswers(ops, fail);
+}
+
+/**
+ * With RF < N: every key compared among its own replicas only, and no node holding a record of a partition
+ * it does not hold (nothing puts one there: writes, hints and read repair go to the key's replicas, and a
+ * session only moves records of partitions both sides hold). Returns each key's record, from its replicas.
+ */
+function compareKeyReplicas(
+  world: World,
+  maps: ReadonlyArray<{ node: SimNode; records: Map<string, VersionedRecord> }>,
+  fail: Fail,
+): Map<string, VersionedRecord> {
+  const t = world.topology.current;
+  const byId = new Map(maps.map((m) => [m.node.id, m]));
+  const encoder = new TextEncoder();
+  const out = new Map<string, VersionedRecord>();
+  const keys = new Set(maps.flatMap((m) => [...m.records.keys()]));
+  for (const key of keys) {
+    const replicas = t.replicasForKey(encoder.encode(key));
+    for (const { node, records } of maps) {
+      if (!replicas.includes(node.id) && records.has(key))
+        fail(`${node.id} holds ${key} (${show(records.get(key))}), of a partition it does not hold`);
+    }
+    const first = byId.get(replicas[0]!)!;
+    const a = first.records.get(key);
+    if (a !== undefined) out.set(key, a);
+    for (const id of replicas.slice(1)) {
+      const b = byId.get(id)!.records.get(key);
+      if (a === undefined && b === undefined) continue;
+      if (a === undefined || b === undefined || compareVersions(a.version, b.version) !== 0)
+        fail(`replicas differ on ${key}: ${first.node.id} has ${show(a)}, ${id} has ${show(b)}`);
+    }
+  }
+  return out;
 }
 
 /**

@@ -10,6 +10,12 @@ import type { PlantedBug } from './planted-bugs.js';
 export interface SimConfig {
   readonly seed: number;
   readonly nodes: number;
+  /**
+   * The ring: each key on `replicationFactor` of the nodes, in `partitions` partitions. Most seeds keep
+   * every key on every node (RF = N, today's cluster); every fifth runs 4-6 nodes with RF 2 or 3.
+   */
+  readonly replicationFactor: number;
+  readonly partitions: number;
   readonly mechanisms: { readonly hints: boolean; readonly readRepair: boolean };
   /** Repair's bulk work in the anti-entropy worker's stand-in (sim/worker.ts), as nodes run by default. */
   readonly aeWorker: boolean;
@@ -70,9 +76,14 @@ export function configFor(
     seed % 2 === 0
       ? { hints: false, readRepair: false }
       : { hints: random.next() < 0.7, readRepair: random.next() < 0.7 };
+  // Drawn as before on every seed, so the rest of a history's draws stay as they were.
+  const fullNodes = 3 + (random.next() < 0.25 ? random.int(3) : 0);
+  const ring = ringFor(seed);
   return {
     seed,
-    nodes: 3 + (random.next() < 0.25 ? random.int(3) : 0),
+    nodes: ring?.nodes ?? fullNodes,
+    replicationFactor: ring?.replicationFactor ?? fullNodes,
+    partitions: ring?.partitions ?? ringPartitionsMin,
     mechanisms,
     // From the seed, not the random source, so the rest of a history's draws stay as they were: seeds 0 and 1
     // modulo 4 use the worker, 2 and 3 the event loop alone.
@@ -109,11 +120,30 @@ export function configFor(
   };
 }
 
+/** Partitions of a ring history: 16 or 32 (the digest has 256 leaves; a history holds a few hundred keys). */
+const ringPartitionsMin = 16;
+
+/**
+ * Seeds 3, 8, 13, ... (every fifth) run a partitioned ring: 4, 5 or 6 nodes, RF 2 or 3, 16 or 32
+ * partitions, from the seed alone. The others: undefined (every node holds every key).
+ */
+function ringFor(seed: number): { nodes: number; replicationFactor: number; partitions: number } | undefined {
+  if (seed % 5 !== 3) return undefined;
+  const n = Math.floor(seed / 5);
+  return {
+    nodes: 4 + (n % 3),
+    replicationFactor: 2 + (Math.floor(n / 3) % 2),
+    partitions: ringPartitionsMin * 2 ** (Math.floor(n / 6) % 2),
+  };
+}
+
 export function describeConfig(c: SimConfig): string {
   const mech = [
     c.mechanisms.hints ? 'hints' : 'no-hints',
     c.mechanisms.readRepair ? 'read-repair' : 'no-read-repair',
   ];
   if (!c.aeWorker) mech.push('no-ae-worker');
-  return `${c.nodes} nodes, ${mech.join(', ')}, sync ${c.sync}, ${c.keys} hot and ${c.coldKeys} cold keys, ${(c.activeMs / 1000).toFixed(1)} s of faults${c.plantedBug === 'none' ? '' : `, planted bug ${c.plantedBug}`}`;
+  const ring =
+    c.replicationFactor < c.nodes ? ` (RF ${c.replicationFactor}, ${c.partitions} partitions)` : '';
+  return `${c.nodes} nodes${ring}, ${mech.join(', ')}, sync ${c.sync}, ${c.keys} hot and ${c.coldKeys} cold keys, ${(c.activeMs / 1000).toFixed(1)} s of faults${c.plantedBug === 'none' ? '' : `, planted bug ${c.plantedBug}`}`;
 }

@@ -45,8 +45,8 @@ export function maxClockDriftMsFor(bug: PlantedBug, configured: number): number 
 
 /** Purges tombstones once they are older than the grace, without waiting for the watermark's proof. */
 export function plantPurgeEarly(ae: AntiEntropyProcess, clock: Clock, graceMs: number): void {
-  ae.watermark.purgeBeforeMs = (current: number): number | null => {
+  ae.watermark.purgeBounds = (): Map<number, number> => {
     const bound = clock.now() - graceMs;
-    return bound > current ? bound : null;
+    return new Map(ae.topology.current.ownedBy(ae.runner.env.id).map((p) => [p, bound]));
   };
 }

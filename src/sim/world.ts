@@ -13,6 +13,8 @@ import { versionToString } from '../core/hlc.js';
 import { type Random, seededRandom } from '../core/random.js';
 import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
 import type { VersionedRecord } from '../core/record.js';
+import { Topology } from '../core/topology.js';
+import { LiveTopology } from '../core/topology-describe.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplySource } from '../replica/types.js';
 import { createNodeServices, type NodeServicesSettings, type NodeWorld } from '../services/node-services.js';
@@ -30,6 +32,9 @@ import { simWorker } from './worker.js';
  * What a write to a full simulated disk fails with (a session failing on it failed on the world, not a bug).
  */
 export const simDiskFullMessage = 'the simulated disk is full';
+
+/** The digest's leaf bits in a history: a few hundred keys need no finer tree. */
+export const simLeafBits = 8;
 
 /** Virtual time zero, as wall-clock milliseconds (2026-01-01), so versions look like real ones. */
 export const epochMs = 1_767_225_600_000;
@@ -116,6 +121,9 @@ export class World {
   }
   private readonly decoder = new TextDecoder();
 
+  /** The ring every node runs with (the same parameters on every member, so one object serves all). */
+  readonly topology: LiveTopology;
+
   constructor(
     readonly config: SimConfig,
     readonly scheduler: Scheduler,
@@ -124,6 +132,14 @@ export class World {
   ) {
     this.network = new SimNetwork(scheduler, seededRandom(random.int(2 ** 32)));
     this.nodes = Array.from({ length: config.nodes }, (_, i) => new SimNode(`n${i + 1}`, this));
+    this.topology = new LiveTopology(
+      Topology.create({
+        members: this.nodes.map((n) => n.id),
+        partitions: config.partitions,
+        replicationFactor: config.replicationFactor,
+        leafBits: simLeafBits,
+      }),
+    );
   }
 
   diskDelayMs(node: SimNode): number {
@@ -184,9 +200,11 @@ export class World {
     return {
       id: node.id,
       peers: this.nodes.map((n) => ({ id: n.id, url: `sim://${n.id}` })),
+      // The same ring as the checker's (World.topology).
+      ring: { partitions: config.partitions, replicationFactor: config.replicationFactor },
       // Small like the digest: histories hold a few hundred keys, and the symbol path still runs.
       replica: {
-        leafBits: 8,
+        leafBits: simLeafBits,
         symbolsMax: 1024,
         rebuildSliceRecords: 128,
         maxClockDriftMs: config.maxClockDriftMs,
@@ -238,8 +256,11 @@ export class World {
   private observeClientWrites(replica: LocalReplica): void {
     const apply = replica.apply.bind(replica);
     replica.apply = (records: readonly VersionedRecord[], source: ApplySource) => {
-      if (source === 'client') {
+      // With RF < N a coordinator may hold no replica of the key: its write first lands on a replica as
+      // replication (or a hint), a network delay after it was stamped.
+      if (source === 'client' || source === 'replication' || source === 'hint') {
         for (const r of records) {
+          if (source !== 'client' && this.created.has(versionToString(r.version))) continue;
           this.created.set(versionToString(r.version), {
             key: this.decoder.decode(r.key),
             tombstone: r.tombstone,
