@@ -1,0 +1,173 @@
+// The per-partition steps of a membership change: pending → streamed → moved → cleaned. A partition is
+// streamed, and later moved, only on evidence that its new owners hold what its old owners hold: equal
+// partition digests (the digest node of the partition, compared as the caller measured them after the change
+// began). The last partition cleaned ends the change. Time is the caller's (nowMs), never read here.
+
+import { ConvergeError } from './errors.js';
+import {
+  finishChange,
+  type MembershipChange,
+  type MembershipState,
+  type MoveState,
+  membershipError,
+  type PartitionMove,
+} from './membership.js';
+import { quorumOf } from './topology.js';
+
+/** Default grace between a partition's move and its old owners dropping their copy (`cleanupGraceMs`). */
+export const cleanupGraceMsDefault = 10 * 60_000;
+
+/** A partition digest per member (hex of the digest node, or any comparable text); absent = unknown. */
+export type RangeDigests = ReadonlyMap<string, string>;
+
+export interface StreamingVerdict {
+  readonly ok: boolean;
+  /** Owners whose digest differs or is unknown (empty when ok). */
+  readonly behind: readonly string[];
+}
+
+/** The old owners whose copies count as sources: a replace's dead member holds nothing anyone can read. */
+export function liveSources(move: PartitionMove, change: MembershipChange): string[] {
+  return move.from.filter((id) => id !== change.replaced);
+}
+
+/**
+ * The new owners that must show they caught up: those that were not old owners, and every new owner when
+ * the lists shrink (then the survivors alone no longer form a quorum of what was acknowledged).
+ */
+export function ownersToVerify(move: PartitionMove): string[] {
+  return move.to.length < move.from.length ? [...move.to] : move.to.filter((id) => !move.from.includes(id));
+}
+
+/**
+ * How many old owners must agree with the new ones: any write acknowledged at `quorum` is on quorumOf(w) of
+ * the w old owners (at most one of them dead, in a replace), so w - quorumOf(w) + 1 live old owners that
+ * agree always include one that holds it.
+ */
+export function sourcesRequired(move: PartitionMove): number {
+  const w = move.from.length;
+  return w - quorumOf(w) + 1;
+}
+
+/** Whether every new owner to verify has the same digest as at least sourcesRequired live old owners. */
+export function streamingVerdict(
+  move: PartitionMove,
+  change: MembershipChange,
+  digests: RangeDigests,
+): StreamingVerdict {
+  const verify = ownersToVerify(move);
+  const sources = liveSources(move, change);
+  const wanted = digests.get(verify[0]!);
+  const behind = verify.filter((id) => wanted === undefined || digests.get(id) !== wanted);
+  const agreeing = sources.filter((id) => wanted !== undefined && digests.get(id) === wanted);
+  if (behind.length === 0 && agreeing.length >= sourcesRequired(move)) return { ok: true, behind: [] };
+  // Name who is out of step: the new owners that differ, else the old owners that do not agree yet.
+  const sourcesOff = sources.filter((id) => !agreeing.includes(id));
+  return { ok: false, behind: behind.length > 0 ? behind : sourcesOff };
+}
+
+function requireChange(s: MembershipState): MembershipChange {
+  if (s.change === null)
+    throw new ConvergeError('NO_CHANGE_IN_PROGRESS', 'no membership change is in progress');
+  return s.change;
+}
+
+function moveOf(change: MembershipChange, partition: number): PartitionMove {
+  const move = change.moves.find((m) => m.partition === partition);
+  if (move === undefined) throw membershipError(`partition ${partition} does not move in this change`);
+  return move;
+}
+
+function withMove(s: MembershipState, change: MembershipChange, next: PartitionMove): MembershipState {
+  const moves = change.moves.map((m) => (m.partition === next.partition ? next : m));
+  return { ...s, epoch: s.epoch + 1, change: { ...change, moves } };
+}
+
+function requireEvidence(
+  move: PartitionMove,
+  change: MembershipChange,
+  digests: RangeDigests,
+  what: string,
+): void {
+  const verdict = streamingVerdict(move, change, digests);
+  if (!verdict.ok) {
+    throw new ConvergeError(
+      'RANGE_NOT_STREAMED',
+      `partition ${move.partition} cannot be ${what}: ${verdict.behind.join(', ')} ` +
+        `${verdict.behind.length === 1 ? 'does' : 'do'} not hold what its old owners hold yet`,
+      { partition: move.partition, behind: [...verdict.behind] },
+    );
+  }
+}
+
+function requireState(move: PartitionMove, states: readonly MoveState[], what: string): void {
+  if (!states.includes(move.state)) {
+    throw membershipError(`partition ${move.partition} is ${move.state}; it cannot be ${what}`);
+  }
+}
+
+/**
+ * The new owners caught up: from now on a write for the partition counts a quorum of the old owners AND of
+ * the new ones (see membership-replicas.ts), so none acknowledged later can miss the new owners. Idempotent.
+ */
+export function markStreamed(s: MembershipState, partition: number, digests: RangeDigests): MembershipState {
+  const change = requireChange(s);
+  const move = moveOf(change, partition);
+  if (move.state === 'streamed') return s;
+  requireState(move, ['pending'], 'marked streamed');
+  requireEvidence(move, change, digests, 'marked streamed');
+  return withMove(s, change, { ...move, state: 'streamed' });
+}
+
+/**
+ * Ownership of the partition moves to its new owners. The evidence must be measured again once every member
+ * has installed the epoch at which the partition became streamed (so no coordinator still counts the old
+ * owners alone): writes acknowledged before that are on the new owners too. Idempotent.
+ */
+export function moveOwnership(
+  s: MembershipState,
+  partition: number,
+  digests: RangeDigests,
+  nowMs: number,
+): MembershipState {
+  const change = requireChange(s);
+  const move = moveOf(change, partition);
+  if (move.state === 'moved') return s;
+  requireState(move, ['streamed'], 'moved');
+  requireEvidence(move, change, digests, 'moved');
+  return withMove(s, change, { ...move, state: 'moved', movedAtMs: nowMs });
+}
+
+/** When the old owners that no longer hold the partition may drop it (null while it has not moved). */
+export function cleanupDueAtMs(move: PartitionMove, graceMs: number): number | null {
+  return move.movedAtMs === null ? null : move.movedAtMs + graceMs;
+}
+
+/**
+ * The old owners dropped their copies of the partition (after the grace). The last partition cleaned ends
+ * the change: the final ring is installed and every member is normal. Idempotent while the change runs.
+ */
+export function markCleaned(
+  s: MembershipState,
+  partition: number,
+  nowMs: number,
+  graceMs: number = cleanupGraceMsDefault,
+): MembershipState {
+  const change = requireChange(s);
+  const move = moveOf(change, partition);
+  if (move.state === 'cleaned') return s;
+  requireState(move, ['moved'], 'cleaned');
+  const due = cleanupDueAtMs(move, graceMs)!;
+  if (nowMs < due) {
+    throw membershipError(
+      `partition ${partition} may be cleaned from ${due} ms (grace ${graceMs} ms), not ${nowMs}`,
+    );
+  }
+  const next = withMove(s, change, { ...move, state: 'cleaned' });
+  return next.change!.moves.every((m) => m.state === 'cleaned') ? finishChange(next) : next;
+}
+
+/** The old owners that drop a partition's data at its cleanup (they no longer hold it). */
+export function droppedBy(move: PartitionMove, change: MembershipChange): string[] {
+  return liveSources(move, change).filter((id) => !move.to.includes(id));
+}
