@@ -3,7 +3,7 @@
 // partition digests (the digest node of the partition, compared as the caller measured them after the change
 // began). The last partition cleaned ends the change. Time is the caller's (nowMs), never read here.
 
-import { ConvergeError } from './errors.js';
+import { assert, ConvergeError } from './errors.js';
 import {
   finishChange,
   type MembershipChange,
@@ -49,21 +49,30 @@ export function sourcesRequired(move: PartitionMove): number {
   return w - quorumOf(w) + 1;
 }
 
-/** Whether every new owner to verify has the same digest as at least sourcesRequired live old owners. */
+/**
+ * Whether the new owners to verify show the digest that at least sourcesRequired live old owners agree on
+ * (the most common one among them: a source still behind does not hide the others' agreement).
+ */
 export function streamingVerdict(
   move: PartitionMove,
   change: MembershipChange,
   digests: RangeDigests,
 ): StreamingVerdict {
   const verify = ownersToVerify(move);
+  assert(verify.length > 0, 'a moving partition has a new owner to verify');
   const sources = liveSources(move, change);
-  const wanted = digests.get(verify[0]!);
-  const behind = verify.filter((id) => wanted === undefined || digests.get(id) !== wanted);
+  const counts = new Map<string, number>();
+  for (const id of sources) {
+    const d = digests.get(id);
+    if (d !== undefined) counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
+  let wanted: string | undefined;
+  for (const [d, c] of counts) if (wanted === undefined || c > counts.get(wanted)!) wanted = d;
   const agreeing = sources.filter((id) => wanted !== undefined && digests.get(id) === wanted);
+  const behind = verify.filter((id) => wanted === undefined || digests.get(id) !== wanted);
   if (behind.length === 0 && agreeing.length >= sourcesRequired(move)) return { ok: true, behind: [] };
   // Name who is out of step: the new owners that differ, else the old owners that do not agree yet.
-  const sourcesOff = sources.filter((id) => !agreeing.includes(id));
-  return { ok: false, behind: behind.length > 0 ? behind : sourcesOff };
+  return { ok: false, behind: behind.length > 0 ? behind : sources.filter((id) => !agreeing.includes(id)) };
 }
 
 function requireChange(s: MembershipState): MembershipChange {
