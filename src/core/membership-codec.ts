@@ -195,5 +195,11 @@ export function decodeMembership(bytes: Uint8Array): MembershipState {
       throw invalid(`membership state: ${e.message}`);
     throw e;
   }
-  return checkMembership(state);
+  checkMembership(state);
+  // One state, one encoding (varints without padding, flags 0 or 1): stored and exchanged bytes compare.
+  const again = encodeMembership(state);
+  if (again.length !== bytes.length || again.some((b, i) => b !== bytes[i])) {
+    throw invalid('membership state: not in its canonical encoding (a padded varint)');
+  }
+  return state;
 }
