@@ -28,7 +28,8 @@ export type DriverEvent =
   | { readonly kind: 'cancel' };
 
 export type DriverAction =
-  /** Run anti-entropy sessions for the partition from these sources to these new owners. */
+  /** Run anti-entropy sessions for the partition from these sources to these new owners, then report their
+   * partition digests (sources and new owners) as a `digests` event. */
   | { readonly kind: 'stream'; readonly partition: number; readonly from: string[]; readonly to: string[] }
   /** Measure the partition's digest on these members and report it as a `digests` event. */
   | { readonly kind: 'verify'; readonly partition: number; readonly members: string[] }
