@@ -50,8 +50,8 @@ export function sourcesRequired(move: PartitionMove): number {
 }
 
 /**
- * Whether the new owners to verify show the digest that at least sourcesRequired live old owners agree on
- * (the most common one among them: a source still behind does not hide the others' agreement).
+ * Whether the new owners to verify all show one digest that at least sourcesRequired live old owners have
+ * too. When not, the verdict names who is out of step, measured against the sources' most common digest.
  */
 export function streamingVerdict(
   move: PartitionMove,
@@ -61,6 +61,15 @@ export function streamingVerdict(
   const verify = ownersToVerify(move);
   assert(verify.length > 0, 'a moving partition has a new owner to verify');
   const sources = liveSources(move, change);
+  const shown = digests.get(verify[0]!);
+  const backing = sources.filter((id) => shown !== undefined && digests.get(id) === shown).length;
+  if (
+    shown !== undefined &&
+    verify.every((id) => digests.get(id) === shown) &&
+    backing >= sourcesRequired(move)
+  ) {
+    return { ok: true, behind: [] };
+  }
   const counts = new Map<string, number>();
   for (const id of sources) {
     const d = digests.get(id);
@@ -70,8 +79,8 @@ export function streamingVerdict(
   for (const [d, c] of counts) if (wanted === undefined || c > counts.get(wanted)!) wanted = d;
   const agreeing = sources.filter((id) => wanted !== undefined && digests.get(id) === wanted);
   const behind = verify.filter((id) => wanted === undefined || digests.get(id) !== wanted);
-  if (behind.length === 0 && agreeing.length >= sourcesRequired(move)) return { ok: true, behind: [] };
-  // Name who is out of step: the new owners that differ, else the old owners that do not agree yet.
+  // Name who is out of step: the new owners that differ from the sources' most common digest, else the old
+  // owners that do not agree with it yet.
   return { ok: false, behind: behind.length > 0 ? behind : sources.filter((id) => !agreeing.includes(id)) };
 }
 

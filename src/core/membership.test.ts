@@ -11,7 +11,14 @@ import {
   type MembershipState,
 } from './membership.js';
 import { checkMembership } from './membership-check.js';
-import { markCleaned, markStreamed, moveOwnership, ownersToVerify } from './membership-moves.js';
+import {
+  markCleaned,
+  markStreamed,
+  moveOwnership,
+  ownersToVerify,
+  sourcesRequired,
+  streamingVerdict,
+} from './membership-moves.js';
 import { Topology } from './topology.js';
 import { replicasMoved } from './topology-claim.js';
 
@@ -211,4 +218,26 @@ test('membership: a cancel leaves the ring exactly as it was; refused once a par
     }),
     { numRuns: 100 },
   );
+});
+
+test('membership: the evidence needs w - quorum(w) + 1 agreeing live old owners, whichever they are', () => {
+  for (const [rf, required] of [
+    [2, 1],
+    [3, 2],
+    [4, 2],
+    [5, 3],
+  ] as const) {
+    const s0 = createMembership(Topology.create({ members: ids(rf), partitions: 16, replicationFactor: rf }));
+    const s1 = beginJoin(s0, 'new');
+    const move = s1.change!.moves[0]!;
+    assert.equal(sourcesRequired(move), required);
+    // The last `required` old owners agree with the newcomer, the others hold something else.
+    const digests = new Map(move.from.map((id, i) => [id, i >= rf - required ? 'same' : `other-${i}`]));
+    digests.set('new', 'same');
+    assert.equal(streamingVerdict(move, s1.change!, digests).ok, true, `rf ${rf}`);
+    digests.set(move.from[rf - 1]!, 'stale');
+    const verdict = streamingVerdict(move, s1.change!, digests);
+    assert.equal(verdict.ok, false, `rf ${rf}: one fewer agreeing source`);
+    assert.ok(verdict.behind.length > 0);
+  }
 });
