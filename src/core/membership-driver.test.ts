@@ -18,6 +18,7 @@ import {
   type DriverAction,
   type DriverContext,
   type DriverEvent,
+  type DriverReport,
   driveChange,
   planChange,
   resumeChange,
@@ -40,6 +41,8 @@ interface World {
   readonly holds: Array<Map<string, Set<number>>>;
   readonly queue: DriverEvent[];
   cancelled: boolean;
+  /** Deliver a turn's reports as one `reports` event (one epoch), as a node batching per tick would. */
+  readonly batched: boolean;
 }
 
 const ctxOf = (w: World): DriverContext => ({
@@ -100,10 +103,10 @@ function nemesis(w: World, n: Nemesis, pick: number): DriverEvent {
     w.state = resumeChange(w.disk, ctxOf(w)).state;
   }
   if (n === 'cancel') return { kind: 'cancel' };
-  return w.queue.shift() ?? { kind: 'tick' };
+  return nextEvent(w);
 }
 
-function setUp(kind: Kind, n: number): World {
+function setUp(kind: Kind, n: number, batched = false): World {
   const ring = Topology.create({ members: Array.from({ length: n }, (_, i) => `n${i + 1}`), partitions });
   const s0 = createMembership(ring);
   const state =
@@ -126,7 +129,18 @@ function setUp(kind: Kind, n: number): World {
     holds,
     queue: [],
     cancelled: false,
+    batched,
   };
+}
+
+/** The next event: a queued report (or all of them, batched), else a tick. */
+function nextEvent(w: World): DriverEvent {
+  if (w.queue.length === 0) return { kind: 'tick' };
+  if (!w.batched) return w.queue.shift()!;
+  const reports = w.queue
+    .splice(0)
+    .filter((e): e is DriverReport => e.kind === 'digests' || e.kind === 'dropped');
+  return { kind: 'reports', reports };
 }
 
 function turn(w: World, event: DriverEvent): void {
@@ -142,7 +156,7 @@ function turn(w: World, event: DriverEvent): void {
 }
 
 test('membership driver: every change ends on its final owners, whatever crashes, restarts and cancels', (t) => {
-  const ends = { cancelled: 0, finished: 0 };
+  const ends = { cancelled: 0, finished: 0, batchedFinished: 0 };
   const nemeses = fc.constantFrom<Nemesis>(
     'crash',
     'recover',
@@ -158,18 +172,19 @@ test('membership driver: every change ends on its final owners, whatever crashes
       fc.constantFrom<Kind>('join', 'decommission', 'replace'),
       fc.integer({ min: 3, max: 6 }),
       fc.array(fc.tuple(nemeses, fc.nat()), { maxLength: 300 }),
-      (kind, n, faults) => {
-        const w = setUp(kind, n);
+      fc.boolean(),
+      (kind, n, faults, batched) => {
+        const w = setUp(kind, n, batched);
         const before = w.state.ring;
         for (const [f, pick] of faults) if (w.state.change !== null) turn(w, nemesis(w, f, pick));
         w.down.clear();
-        for (let i = 0; i < 2000 && w.state.change !== null; i++)
-          turn(w, w.queue.shift() ?? { kind: 'tick' });
+        for (let i = 0; i < 2000 && w.state.change !== null; i++) turn(w, nextEvent(w));
         assert.equal(w.state.change, null, 'the change ends once its members are up');
         const ring = w.state.ring;
         assert.ok(ring.members.every((m) => m.state === 'normal'));
         if (w.cancelled) assert.deepEqual(lists(ring), lists(before));
         ends[w.cancelled ? 'cancelled' : 'finished'] += 1;
+        if (batched && !w.cancelled) ends.batchedFinished += 1;
         for (let p = 0; p < partitions; p++) {
           // A cancelled replace leaves the dead member in the ring, as it was; it holds nothing readable.
           const owners = ring
@@ -184,8 +199,10 @@ test('membership driver: every change ends on its final owners, whatever crashes
     ),
     { numRuns: 150, includeErrorInReport: true },
   );
-  t.diagnostic(`changes finished ${ends.finished}, cancelled ${ends.cancelled}`);
-  assert.ok(ends.finished > 10 && ends.cancelled > 10, JSON.stringify(ends));
+  t.diagnostic(
+    `changes finished ${ends.finished} (${ends.batchedFinished} batched), cancelled ${ends.cancelled}`,
+  );
+  assert.ok(ends.batchedFinished > 5 && ends.finished > 10 && ends.cancelled > 10, JSON.stringify(ends));
 });
 
 const lists = (t: Topology): string[][] =>
@@ -194,7 +211,7 @@ const lists = (t: Topology): string[][] =>
 test('membership driver: a restart plans exactly what the running driver would', () => {
   const w = setUp('join', 4);
   for (let i = 0; i < 40; i++) {
-    turn(w, w.queue.shift() ?? { kind: 'tick' });
+    turn(w, nextEvent(w));
     const resumed = resumeChange(encodeMembership(w.state), ctxOf(w));
     assert.deepEqual(resumed.actions, planChange(w.state, ctxOf(w)));
   }
@@ -210,9 +227,36 @@ test('membership driver: it names what blocks a partition, and refuses a late ca
   assert.deepEqual(behind[0], { kind: 'await-epoch', epoch: w.state.epoch });
   // Run until a partition has moved, then a cancel is refused with its code, the state unchanged.
   for (let i = 0; i < 100 && !w.state.change!.moves.some((m) => m.state === 'moved'); i++) {
-    turn(w, w.queue.shift() ?? { kind: 'tick' });
+    turn(w, nextEvent(w));
   }
   const step = driveChange(w.state, { kind: 'cancel' }, ctxOf(w));
   assert.equal(step.refused?.code, 'CHANGE_NOT_CANCELLABLE');
   assert.equal(step.state, w.state);
+});
+
+test('membership driver: batched reports move many partitions in one epoch', () => {
+  const w = setUp('join', 3, true);
+  const start = w.state.epoch;
+  turn(w, { kind: 'tick' }); // every pending partition streams and reports
+  const moves = w.state.change!.moves.length;
+  turn(w, nextEvent(w)); // one batch: every partition streamed, one epoch
+  assert.equal(w.state.epoch, start + 1);
+  assert.ok(
+    w.state.change!.moves.every((m) => m.state === 'streamed'),
+    `${moves} partitions streamed`,
+  );
+  // A batch with one bad report applies the rest and names the refusal.
+  const step = driveChange(
+    w.state,
+    {
+      kind: 'reports',
+      reports: [
+        { kind: 'dropped', partition: w.state.change!.moves[0]!.partition },
+        { kind: 'digests', partition: w.state.change!.moves[1]!.partition, digests: new Map([['new', 'x']]) },
+      ],
+    },
+    ctxOf(w),
+  );
+  assert.equal(step.refused?.code, 'MEMBERSHIP_INVALID');
+  assert.match(step.refused!.message, /is streamed; it cannot be cleaned/);
 });

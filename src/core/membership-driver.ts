@@ -7,24 +7,28 @@ import { ConvergeError } from './errors.js';
 import { cancelChange, type MembershipState } from './membership.js';
 import { decodeMembership } from './membership-codec.js';
 import {
+  applyMoveSteps,
   cleanupDueAtMs,
   droppedBy,
   liveSources,
-  markCleaned,
-  markStreamed,
-  moveOwnership,
+  type MoveStep,
   ownersToVerify,
   type RangeDigests,
   sourcesRequired,
 } from './membership-moves.js';
 
-export type DriverEvent =
-  /** Periodic: plan again (cleanups fall due with time). */
-  | { readonly kind: 'tick' }
+export type DriverReport =
   /** The partition digests of a moving partition's owners, measured after a session. */
   | { readonly kind: 'digests'; readonly partition: number; readonly digests: RangeDigests }
   /** The old owners named by a `drop` action removed their copy of the partition. */
-  | { readonly kind: 'dropped'; readonly partition: number }
+  | { readonly kind: 'dropped'; readonly partition: number };
+
+export type DriverEvent =
+  /** Periodic: plan again (cleanups fall due with time). */
+  | { readonly kind: 'tick' }
+  | DriverReport
+  /** Many reports as one epoch (a tick's worth); the refused ones are skipped, the first named. */
+  | { readonly kind: 'reports'; readonly reports: readonly DriverReport[] }
   | { readonly kind: 'cancel' };
 
 export type DriverAction =
@@ -107,23 +111,40 @@ export function planChange(s: MembershipState, ctx: DriverContext): DriverAction
   return actions;
 }
 
-function applyEvent(s: MembershipState, event: DriverEvent, ctx: DriverContext): MembershipState {
+/** The steps the reports call for; a streamed partition moves only once its epoch is everywhere. */
+function stepsOf(s: MembershipState, reports: readonly DriverReport[], ctx: DriverContext): MoveStep[] {
+  const states = new Map((s.change?.moves ?? []).map((m) => [m.partition, m.state]));
+  const steps: MoveStep[] = [];
+  for (const r of reports) {
+    if (r.kind === 'dropped') steps.push({ kind: 'cleaned', partition: r.partition });
+    else if (states.get(r.partition) !== 'streamed') steps.push({ ...r, kind: 'streamed' });
+    // Moving waits until no member can still count the old owners alone (see moveOwnership).
+    else if (ctx.installedEpoch >= s.epoch) steps.push({ ...r, kind: 'moved' });
+  }
+  return steps;
+}
+
+interface Applied {
+  readonly state: MembershipState;
+  readonly refused: ConvergeError | null;
+}
+
+function applyEvent(s: MembershipState, event: DriverEvent, ctx: DriverContext): Applied {
   switch (event.kind) {
     case 'tick':
-      return s;
+      return { state: s, refused: null };
     case 'cancel':
-      return cancelChange(s);
+      return { state: cancelChange(s), refused: null };
+    case 'digests':
     case 'dropped':
-      return markCleaned(s, event.partition, ctx.nowMs, ctx.graceMs);
-    case 'digests': {
-      const move = s.change?.moves.find((m) => m.partition === event.partition);
-      if (move?.state === 'streamed') {
-        // Moving waits until no member can still count the old owners alone (see moveOwnership).
-        return ctx.installedEpoch >= s.epoch
-          ? moveOwnership(s, event.partition, event.digests, ctx.nowMs)
-          : s;
-      }
-      return markStreamed(s, event.partition, event.digests);
+      return { state: applyMoveSteps(s, stepsOf(s, [event], ctx), ctx.nowMs, ctx.graceMs), refused: null };
+    case 'reports': {
+      // A batch applies what it can: one partition behind must not hold back the others.
+      let refused: ConvergeError | null = null;
+      const state = applyMoveSteps(s, stepsOf(s, event.reports, ctx), ctx.nowMs, ctx.graceMs, (_, e) => {
+        refused ??= e;
+      });
+      return { state, refused };
     }
   }
 }
@@ -142,7 +163,7 @@ export function driveChange(s: MembershipState, event: DriverEvent, ctx: DriverC
   let next = s;
   let refused: ConvergeError | null = null;
   try {
-    next = applyEvent(s, event, ctx);
+    ({ state: next, refused } = applyEvent(s, event, ctx));
   } catch (e) {
     if (!(e instanceof ConvergeError)) throw e;
     refused = e;

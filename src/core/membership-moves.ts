@@ -90,17 +90,6 @@ function requireChange(s: MembershipState): MembershipChange {
   return s.change;
 }
 
-function moveOf(change: MembershipChange, partition: number): PartitionMove {
-  const move = change.moves.find((m) => m.partition === partition);
-  if (move === undefined) throw membershipError(`partition ${partition} does not move in this change`);
-  return move;
-}
-
-function withMove(s: MembershipState, change: MembershipChange, next: PartitionMove): MembershipState {
-  const moves = change.moves.map((m) => (m.partition === next.partition ? next : m));
-  return { ...s, epoch: s.epoch + 1, change: { ...change, moves } };
-}
-
 function requireEvidence(
   move: PartitionMove,
   change: MembershipChange,
@@ -124,17 +113,84 @@ function requireState(move: PartitionMove, states: readonly MoveState[], what: s
   }
 }
 
+/** When the old owners that no longer hold the partition may drop it (null while it has not moved). */
+export function cleanupDueAtMs(move: PartitionMove, graceMs: number): number | null {
+  return move.movedAtMs === null ? null : move.movedAtMs + graceMs;
+}
+
+/** One step of one partition; `digests` are needed to stream and to move. */
+export type MoveStep =
+  | { readonly kind: 'streamed' | 'moved'; readonly partition: number; readonly digests: RangeDigests }
+  | { readonly kind: 'cleaned'; readonly partition: number };
+
+/** The move after the step (the same object when it already took that step), or an error saying why not. */
+function stepOne(
+  move: PartitionMove,
+  step: MoveStep,
+  change: MembershipChange,
+  nowMs: number,
+  graceMs: number,
+): PartitionMove {
+  if (move.state === step.kind) return move;
+  if (step.kind === 'streamed') {
+    requireState(move, ['pending'], 'marked streamed');
+    requireEvidence(move, change, step.digests, 'marked streamed');
+    return { ...move, state: 'streamed' };
+  }
+  if (step.kind === 'moved') {
+    requireState(move, ['streamed'], 'moved');
+    requireEvidence(move, change, step.digests, 'moved');
+    return { ...move, state: 'moved', movedAtMs: nowMs };
+  }
+  requireState(move, ['moved'], 'cleaned');
+  const due = cleanupDueAtMs(move, graceMs)!;
+  if (nowMs < due) {
+    throw membershipError(
+      `partition ${move.partition} may be cleaned from ${due} ms (grace ${graceMs} ms), not ${nowMs}`,
+    );
+  }
+  return { ...move, state: 'cleaned' };
+}
+
+/**
+ * Applies the steps of many partitions as one new epoch (a node batches a tick's reports: one state to
+ * store and spread, not one per partition). Without `onRefused`, the first refused step throws and nothing
+ * is applied; with it, refused steps are skipped and reported. The last partition cleaned ends the change.
+ */
+export function applyMoveSteps(
+  s: MembershipState,
+  steps: readonly MoveStep[],
+  nowMs: number,
+  graceMs: number = cleanupGraceMsDefault,
+  onRefused?: (step: MoveStep, error: ConvergeError) => void,
+): MembershipState {
+  const change = requireChange(s);
+  const at = new Map(change.moves.map((m, i) => [m.partition, i]));
+  const moves = [...change.moves];
+  let changed = false;
+  for (const step of steps) {
+    try {
+      const i = at.get(step.partition);
+      if (i === undefined) throw membershipError(`partition ${step.partition} does not move in this change`);
+      const next = stepOne(moves[i]!, step, change, nowMs, graceMs);
+      changed ||= next !== moves[i];
+      moves[i] = next;
+    } catch (e) {
+      if (onRefused === undefined || !(e instanceof ConvergeError)) throw e;
+      onRefused(step, e);
+    }
+  }
+  if (!changed) return s;
+  const next = { ...s, epoch: s.epoch + 1, change: { ...change, moves } };
+  return moves.every((m) => m.state === 'cleaned') ? finishChange(next) : next;
+}
+
 /**
  * The new owners caught up: from now on a write for the partition counts a quorum of the old owners AND of
  * the new ones (see membership-replicas.ts), so none acknowledged later can miss the new owners. Idempotent.
  */
 export function markStreamed(s: MembershipState, partition: number, digests: RangeDigests): MembershipState {
-  const change = requireChange(s);
-  const move = moveOf(change, partition);
-  if (move.state === 'streamed') return s;
-  requireState(move, ['pending'], 'marked streamed');
-  requireEvidence(move, change, digests, 'marked streamed');
-  return withMove(s, change, { ...move, state: 'streamed' });
+  return applyMoveSteps(s, [{ kind: 'streamed', partition, digests }], 0);
 }
 
 /**
@@ -148,17 +204,7 @@ export function moveOwnership(
   digests: RangeDigests,
   nowMs: number,
 ): MembershipState {
-  const change = requireChange(s);
-  const move = moveOf(change, partition);
-  if (move.state === 'moved') return s;
-  requireState(move, ['streamed'], 'moved');
-  requireEvidence(move, change, digests, 'moved');
-  return withMove(s, change, { ...move, state: 'moved', movedAtMs: nowMs });
-}
-
-/** When the old owners that no longer hold the partition may drop it (null while it has not moved). */
-export function cleanupDueAtMs(move: PartitionMove, graceMs: number): number | null {
-  return move.movedAtMs === null ? null : move.movedAtMs + graceMs;
+  return applyMoveSteps(s, [{ kind: 'moved', partition, digests }], nowMs);
 }
 
 /**
@@ -171,18 +217,7 @@ export function markCleaned(
   nowMs: number,
   graceMs: number = cleanupGraceMsDefault,
 ): MembershipState {
-  const change = requireChange(s);
-  const move = moveOf(change, partition);
-  if (move.state === 'cleaned') return s;
-  requireState(move, ['moved'], 'cleaned');
-  const due = cleanupDueAtMs(move, graceMs)!;
-  if (nowMs < due) {
-    throw membershipError(
-      `partition ${partition} may be cleaned from ${due} ms (grace ${graceMs} ms), not ${nowMs}`,
-    );
-  }
-  const next = withMove(s, change, { ...move, state: 'cleaned' });
-  return next.change!.moves.every((m) => m.state === 'cleaned') ? finishChange(next) : next;
+  return applyMoveSteps(s, [{ kind: 'cleaned', partition }], nowMs, graceMs);
 }
 
 /** The old owners that drop a partition's data at its cleanup (they no longer hold it). */
