@@ -46,8 +46,24 @@ const union = (a: readonly string[], b: readonly string[]): string[] => [
   ...b.filter((id) => !a.includes(id)),
 ];
 
+/** Sets computed per state and partition: states are immutable, and the write path asks once per key. */
+const cache = new WeakMap<MembershipState, Array<ReplicaSets | undefined>>();
+
 /** The sets of one partition under the state's change (or the settled ring when it does not move). */
 export function replicaSetsOf(s: MembershipState, partition: number): ReplicaSets {
+  let sets = cache.get(s);
+  if (sets === undefined) {
+    sets = new Array<ReplicaSets | undefined>(s.ring.partitions);
+    cache.set(s, sets);
+  }
+  const known = sets[partition];
+  if (known !== undefined) return known;
+  const computed = computeSets(s, partition);
+  sets[partition] = computed;
+  return computed;
+}
+
+function computeSets(s: MembershipState, partition: number): ReplicaSets {
   const move = moveOf(s.change, partition);
   if (move === undefined) {
     const owners = s.ring.replicasOf(partition);
