@@ -14,6 +14,7 @@ export * from './membership-codec.js';
 export * from './membership-driver.js';
 export * from './membership-moves.js';
 export * from './membership-replicas.js';
+export * from './membership-status.js';
 export * from './random.js';
 export * from './reconcile-driver.js';
 export * from './reconcile-responder.js';

@@ -19,6 +19,7 @@ import {
   sourcesRequired,
   streamingVerdict,
 } from './membership-moves.js';
+import { membershipStatus, streamingEtaMs } from './membership-status.js';
 import { Topology } from './topology.js';
 import { replicasMoved } from './topology-claim.js';
 
@@ -240,4 +241,35 @@ test('membership: the evidence needs w - quorum(w) + 1 agreeing live old owners,
     assert.equal(verdict.ok, false, `rf ${rf}: one fewer agreeing source`);
     assert.ok(verdict.behind.length > 0);
   }
+});
+
+test('membership: the status counts partitions by state, shares before and after, and an ETA', () => {
+  const s0 = createMembership(Topology.create({ members: ids(3) }));
+  const settled = membershipStatus(s0);
+  assert.equal(settled.change, null);
+  assert.deepEqual(
+    settled.members.map((m) => [m.id, m.state, m.owned, m.ownedAfter]),
+    ids(3).map((id) => [id, 'normal', 256, 256]),
+  );
+  let s = beginJoin(s0, 'n4');
+  const first = s.change!.moves[0]!.partition;
+  s = markStreamed(s, first, agreeing(s));
+  const status = membershipStatus(s, { recordsLeft: 5000, recordsPerSec: 2000 });
+  assert.deepEqual(status.change?.partitions, {
+    pending: 191,
+    streamed: 1,
+    moved: 0,
+    cleaned: 0,
+    total: 192,
+  });
+  assert.equal(status.change?.etaMs, 2500);
+  assert.equal(membershipStatus(s).change?.etaMs, null, 'no rate measured yet');
+  assert.equal(streamingEtaMs({ recordsLeft: 10, recordsPerSec: 0 }), null, 'stalled');
+  const n4 = status.members.find((m) => m.id === 'n4')!;
+  assert.deepEqual([n4.state, n4.owned, n4.ownedAfter], ['joining', 0, 192]);
+  assert.equal(
+    status.members.reduce((sum, m) => sum + m.ownedAfter, 0),
+    256 * 3,
+  );
+  assert.deepEqual(JSON.parse(JSON.stringify(status)), status, 'plain data');
 });
