@@ -271,3 +271,43 @@ test('membership replicas: reads and counting within writes, the dead member in 
     { numRuns: 300 },
   );
 });
+
+test('membership replicas: with any one member down, every partition still takes quorum writes', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom<Kind>('join', 'decommission', 'replace'),
+      fc.integer({ min: 4, max: 7 }),
+      fc.array(fc.nat(3), { minLength: 32, maxLength: 32 }),
+      fc.nat(),
+      (kind, n, states, pick) => {
+        // RF 3 on at least 3 members before and after the change (below that, 2 replicas need both anyway).
+        const ring = Topology.create({ members: ids(n), partitions: 32, replicationFactor: 3 });
+        const s0 = createMembership(ring);
+        let s =
+          kind === 'join'
+            ? beginJoin(s0, 'new')
+            : kind === 'decommission'
+              ? beginDecommission(s0, 'n1')
+              : beginReplace(s0, 'n1', 'new');
+        const all = ['pending', 'streamed', 'moved', 'cleaned'] as const;
+        const moves = s.change!.moves.map((mv, i) => {
+          const state = all[states[i % 32]!]!;
+          return { ...mv, state, movedAtMs: state === 'moved' || state === 'cleaned' ? 1 : null };
+        });
+        s = { ...s, change: { ...s.change!, moves } };
+        // A replace's dead member is the one down; otherwise any one member.
+        const everyone = s.members.map((m) => m.id);
+        const down = kind === 'replace' ? 'n1' : everyone[pick % everyone.length]!;
+        for (let p = 0; p < 32; p++) {
+          const sets = replicaSetsOf(s, p);
+          const up = new Set(sets.write.filter((id) => id !== down));
+          assert.ok(
+            levelMet(sets.counting, up, 'quorum'),
+            `partition ${p} with ${down} down: ${JSON.stringify(sets)}`,
+          );
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
