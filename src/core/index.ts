@@ -12,6 +12,7 @@ export * from './membership.js';
 export * from './membership-check.js';
 export * from './membership-codec.js';
 export * from './membership-driver.js';
+export * from './membership-gossip.js';
 export * from './membership-moves.js';
 export * from './membership-replicas.js';
 export * from './membership-status.js';

@@ -10,6 +10,14 @@ import {
   type MembershipState,
 } from './membership.js';
 import { decodeMembership, encodeMembership, membershipBytesMax } from './membership-codec.js';
+import {
+  compareMembershipHeaders,
+  installedEpochOf,
+  laterMembership,
+  membershipFingerprint,
+  membershipHeader,
+  shouldAdopt,
+} from './membership-gossip.js';
 import { markCleaned, markStreamed, moveOwnership } from './membership-moves.js';
 import { Topology } from './topology.js';
 
@@ -166,4 +174,66 @@ test('membership codec: the version, the size bound and impossible states are na
     code: 'MEMBERSHIP_INVALID',
     message: /the old owners are not the ring's/,
   });
+});
+
+test('membership gossip: one total order, so every member keeps the same state whatever the arrival order', () => {
+  fc.assert(
+    fc.property(fc.array(stateArb(), { minLength: 1, maxLength: 6 }), fc.nat(), (states, rot) => {
+      const keep = (xs: MembershipState[]) => xs.reduce((a, b) => laterMembership(a, b));
+      const rotated = [...states.slice(rot % states.length), ...states.slice(0, rot % states.length)];
+      const a = keep(states);
+      const b = keep([...rotated].reverse());
+      assert.equal(membershipFingerprint(a), membershipFingerprint(b));
+      for (const s of states) {
+        assert.ok(compareMembershipHeaders(membershipHeader(s), membershipHeader(a)) <= 0);
+        assert.equal(shouldAdopt(membershipHeader(a), membershipHeader(s)), false);
+      }
+    }),
+    { numRuns: 200 },
+  );
+  const s0 = createMembership(Topology.create({ members: ids(3), partitions: 8 }));
+  const join = beginJoin(s0, 'n4');
+  const leave = beginDecommission(s0, 'n1');
+  // Two drivers began different changes at the same epoch: the fingerprints settle it, the same everywhere.
+  assert.equal(join.epoch, leave.epoch);
+  assert.notEqual(membershipFingerprint(join), membershipFingerprint(leave));
+  assert.equal(laterMembership(join, leave), laterMembership(leave, join));
+  assert.equal(shouldAdopt(membershipHeader(s0), membershipHeader(join)), true);
+  // The await-epoch step reads the lowest epoch every member reported; a replace's dead member is not waited for.
+  assert.equal(
+    installedEpochOf(
+      join,
+      new Map([
+        ['n1', 2],
+        ['n2', 2],
+        ['n3', 2],
+      ]),
+    ),
+    0,
+    'the joiner has not reported',
+  );
+  assert.equal(
+    installedEpochOf(
+      join,
+      new Map([
+        ['n1', 2],
+        ['n2', 3],
+        ['n3', 2],
+        ['n4', 2],
+      ]),
+    ),
+    2,
+  );
+  const replace = beginReplace(s0, 'n1', 'x');
+  assert.equal(
+    installedEpochOf(
+      replace,
+      new Map([
+        ['n2', 2],
+        ['n3', 2],
+        ['x', 2],
+      ]),
+    ),
+    2,
+  );
 });
