@@ -14,6 +14,7 @@ import {
   encodeRecords,
 } from '../src/cluster/codec.js';
 import { checkPeerFormat, formatId } from '../src/core/format.js';
+import { decodeMembership, encodeMembership } from '../src/core/membership-codec.js';
 import { decodeRecordValue, encodeRecordValue, recomputeFingerprint } from '../src/core/record.js';
 import {
   decodeRoundRequest,
@@ -101,6 +102,16 @@ test('stored records and codec messages of the fixtures read back, fingerprints 
     records[0]!.fp,
   );
   assert.deepEqual(decodeJson(unhex(fixtures['codec.json.ping']!)), { id: 'n1', root: '0123456789abcdef' });
+});
+
+test('the membership fixtures read back: states an older node stored stay readable', () => {
+  for (const name of ['membership.settled', 'membership.join.oneMoved']) {
+    const state = decodeMembership(unhex(fixtures[name]!));
+    assert.equal(hex(encodeMembership(state)), fixtures[name], name);
+  }
+  const joining = decodeMembership(unhex(fixtures['membership.join.oneMoved']!));
+  assert.equal(joining.change?.kind, 'join');
+  assert.equal(joining.change?.moves.filter((m) => m.state === 'moved').length, 1);
 });
 
 test('a peer of another format is refused with PEER_INCOMPATIBLE; ours and an absent header pass', () => {

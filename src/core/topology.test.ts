@@ -193,7 +193,7 @@ test('topology: bad parameters are refused with the option named', () => {
     [{ members: ['a'], partitions: 2 ** 17 }, /partitionsMax/],
     [{ members: ['a'], partitions: 64, leafBits: 5 }, /--leaf-bits 5/],
     [{ members: ['a'], replicationFactor: 0 }, /--replication-factor: 0/],
-    [{ members: [{ id: 'a', state: 'joining' }] }, /only normal members/],
+    [{ members: [{ id: 'a', state: 'gone' as 'normal' }] }, /unknown state "gone"/],
   ];
   for (const [params, message] of bad) {
     assert.throws(
@@ -203,6 +203,57 @@ test('topology: bad parameters are refused with the option named', () => {
   }
   const t = Topology.create({ members: ['a'] });
   assert.throws(() => t.withMembers(['a', 'b'], 1), /epoch 1 must be above the current 1/);
+});
+
+test('topology: states are labels (the claim reads ids only); an explicit assignment is kept as given', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 7 }), partitionsArb, rfArb, fc.nat(), (n, partitions, rf, seed) => {
+      const states = ['joining', 'normal', 'leaving'] as const;
+      const labelled = ids(n).map((id, i) => ({ id, state: states[(seed + i) % 3]! }));
+      const plain = Topology.create({ members: ids(n), partitions, replicationFactor: rf });
+      const withStates = Topology.create({ members: labelled, partitions, replicationFactor: rf });
+      assert.deepEqual(lists(withStates), lists(plain));
+      assert.deepEqual(
+        withStates.members.map((m) => m.state),
+        labelled.map((m) => m.state),
+      );
+      const again = Topology.fromAssignment({
+        members: labelled,
+        partitions,
+        replicationFactor: rf,
+        epoch: 9,
+        lists: lists(plain),
+      });
+      assert.deepEqual(lists(again), lists(plain));
+      assert.equal(again.epoch, 9);
+      for (const m of ids(n)) assert.deepEqual(again.ownedBy(m), plain.ownedBy(m));
+    }),
+    { numRuns: 100 },
+  );
+  const base = { members: ids(3), partitions: 2, replicationFactor: 2 };
+  const bad: Array<[string[][], RegExp]> = [
+    [[['n1', 'n2']], /1 preference lists for 2 partitions/],
+    [
+      [
+        ['n1', 'n1'],
+        ['n1', 'n2'],
+      ],
+      /partition 0 must list 2 distinct replicas/,
+    ],
+    [
+      [
+        ['n1', 'n2'],
+        ['n1', 'n9'],
+      ],
+      /partition 1 names n9, who is not a member/,
+    ],
+  ];
+  for (const [l, message] of bad) {
+    assert.throws(
+      () => Topology.fromAssignment({ ...base, lists: l }),
+      (e: unknown) => e instanceof ConvergeError && e.code === 'CONFIG_INVALID' && message.test(e.message),
+    );
+  }
 });
 
 test('topology: the ring comparison names the mismatch', () => {

@@ -60,10 +60,9 @@ function normaliseMembers(members: ReadonlyArray<RingMember | string>): RingMemb
     }
     if (seen.has(m.id)) throw invalid(`ring: member ${m.id} is listed twice`);
     seen.add(m.id);
+    // A state is a label for display and agreement (it is in the ring's fingerprint): the claim reads only
+    // ids, so a member's state never changes which partitions it holds (src/core/membership.ts decides that).
     if (!memberStates.includes(m.state)) throw invalid(`ring: member ${m.id} has unknown state "${m.state}"`);
-    // Joining and leaving need the handover of the next step (membership changes); refuse them until then.
-    if (m.state !== 'normal')
-      throw invalid(`ring: member ${m.id} is ${m.state}; only normal members are supported yet`);
   }
   // Code-unit order, not locale order: the same on every node whatever its locale.
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -180,6 +179,39 @@ export class Topology {
       start,
     });
     return new Topology(members, this.partitionBits, this.replicationFactor, epoch, table);
+  }
+
+  /**
+   * A topology from an explicit assignment (one preference list per partition), for a ring that a membership
+   * change produced or that was read back from storage: no claim is run, so the lists are kept exactly.
+   * Every list must name min(RF, N) distinct members; a bad assignment is a CONFIG_INVALID error.
+   */
+  static fromAssignment(
+    params: TopologyParams & { readonly lists: ReadonlyArray<readonly string[]> },
+  ): Topology {
+    const members = normaliseMembers(params.members);
+    const rf = params.replicationFactor ?? replicationFactorDefault;
+    checkReplicationFactor(rf);
+    const bits = checkPartitions(params.partitions ?? partitionsDefault, params.leafBits ?? leafBitsDefault);
+    const epoch = params.epoch ?? 1;
+    if (!Number.isSafeInteger(epoch) || epoch < 0)
+      throw invalid(`ring: epoch ${epoch} must be a non-negative integer`);
+    const width = Math.min(rf, members.length);
+    if (params.lists.length !== 2 ** bits)
+      throw invalid(`ring: ${params.lists.length} preference lists for ${2 ** bits} partitions`);
+    const index = new Map(members.map((m, i) => [m.id, i]));
+    const table = new Int32Array(2 ** bits * width);
+    for (const [p, list] of params.lists.entries()) {
+      if (list.length !== width || new Set(list).size !== width) {
+        throw invalid(`ring: partition ${p} must list ${width} distinct replicas, not [${list.join(', ')}]`);
+      }
+      for (const [r, id] of list.entries()) {
+        const m = index.get(id);
+        if (m === undefined) throw invalid(`ring: partition ${p} names ${id}, who is not a member`);
+        table[p * width + r] = m;
+      }
+    }
+    return new Topology(members, bits, rf, epoch, table);
   }
 
   /** The partition of a token (8 bytes, big-endian): its top partitionBits bits. */
