@@ -128,77 +128,88 @@ export function registerDemo(program: Command): void {
       'scenario: pause between steps (default: wait for a key on a terminal; 0: none)',
     )
     .option('--exit', "scenario: stop the cluster after the story; the exit code is the story's own check")
-    .action(
-      async (opts: {
-        nodes: string;
-        basePort: string;
-        aeInterval: string;
-        scenario?: string;
-        pace?: string;
-        exit?: boolean;
-      }) => {
-        const nodes = Number(opts.nodes);
-        const basePort = Number(opts.basePort);
-        if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error('--nodes must be 1..9');
-        if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65000)
-          throw new Error('--base-port must be a port number');
-        if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
-          throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
-        }
-        if (opts.scenario === undefined && (opts.pace !== undefined || opts.exit === true)) {
-          throw new Error('--pace and --exit apply to a --scenario only');
-        }
-        // A bad --pace is refused before any node starts or any folder is made.
-        if (opts.pace !== undefined) paceMode({ pace: opts.pace, exit: true, interactive: false });
-        installProcessGuard();
-        const settings = {
-          'ae-interval': opts.aeInterval,
-          ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)),
-        };
-        // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real
-        // cluster's.
-        const cluster = new LocalCluster({
-          nodes,
-          basePort,
-          settings,
-          scenario: opts.scenario ?? null,
-          clusterSecret: randomBytes(32),
-        });
-        process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
-        try {
-          await cluster.startAll();
-        } catch (err) {
-          // A busy port or a failed start: stop what did start and remove the temporary folder.
-          await cluster.close();
-          throw portInUse(err, basePort, nodes) ?? err;
-        }
-        const urls = cluster.configs.map((c) => cluster.url(c.id));
-        process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
-        for (const c of cluster.configs)
-          process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
-        process.stdout.write(
-          `\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`,
-        );
-        if (opts.scenario !== undefined) {
-          // A story that throws must not leave the cluster's temporary folder behind.
-          const ok = await runDemoScenario(cluster, {
-            scenario: opts.scenario,
-            pace: opts.pace,
-            exit: opts.exit === true,
-          }).catch(async (err: unknown) => {
-            await cluster.close();
-            throw err;
-          });
-          if (opts.exit === true) {
-            await cluster.close();
-            process.exit(ok ? 0 : 1);
-          }
-        }
-        await untilSignal();
-        process.stdout.write('stopping…\n');
+    .action(async (opts: DemoOptions) => {
+      const { nodes, basePort } = checkDemoOptions(opts);
+      installProcessGuard();
+      const settings = {
+        'ae-interval': opts.aeInterval,
+        ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)),
+      };
+      // The demo's nodes share a fresh random secret: its internal traffic is authenticated like a real
+      // cluster's.
+      const cluster = new LocalCluster({
+        nodes,
+        basePort,
+        settings,
+        scenario: opts.scenario ?? null,
+        clusterSecret: randomBytes(32),
+      });
+      process.on('SIGINT', () => void cluster.close().then(() => process.exit(130)));
+      try {
+        await cluster.startAll();
+      } catch (err) {
+        // A busy port or a failed start: stop what did start and remove the temporary folder.
         await cluster.close();
-      },
-    );
+        throw portInUse(err, basePort, nodes) ?? err;
+      }
+      printDemoIntro(cluster, nodes);
+      if (opts.scenario !== undefined) {
+        // A story that throws must not leave the cluster's temporary folder behind.
+        const ok = await runDemoScenario(cluster, {
+          scenario: opts.scenario,
+          pace: opts.pace,
+          exit: opts.exit === true,
+        }).catch(async (err: unknown) => {
+          await cluster.close();
+          throw err;
+        });
+        if (opts.exit === true) {
+          await cluster.close();
+          process.exit(ok ? 0 : 1);
+        }
+      }
+      await untilSignal();
+      process.stdout.write('stopping…\n');
+      await cluster.close();
+    });
+}
+
+interface DemoOptions {
+  nodes: string;
+  basePort: string;
+  aeInterval: string;
+  scenario?: string;
+  pace?: string;
+  exit?: boolean;
+}
+
+/** The demo's options checked before any node starts or any folder is made. */
+function checkDemoOptions(opts: DemoOptions): { nodes: number; basePort: number } {
+  const nodes = Number(opts.nodes);
+  const basePort = Number(opts.basePort);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 9) throw new Error('--nodes must be 1..9');
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65000)
+    throw new Error('--base-port must be a port number');
+  if (opts.scenario !== undefined && !scenarioNames.includes(opts.scenario)) {
+    throw new Error(`unknown scenario "${opts.scenario}"; choose one of ${scenarioNames.join(', ')}`);
+  }
+  if (opts.scenario === undefined && (opts.pace !== undefined || opts.exit === true)) {
+    throw new Error('--pace and --exit apply to a --scenario only');
+  }
+  // A bad --pace is refused before any node starts or any folder is made.
+  if (opts.pace !== undefined) paceMode({ pace: opts.pace, exit: true, interactive: false });
+  return { nodes, basePort };
+}
+
+/** Where the nodes listen, and what to try. */
+function printDemoIntro(cluster: LocalCluster, nodes: number): void {
+  const urls = cluster.configs.map((c) => cluster.url(c.id));
+  process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
+  for (const c of cluster.configs)
+    process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
+  process.stdout.write(
+    `\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`,
+  );
 }
 
 /** EADDRINUSE as what to do about it. */

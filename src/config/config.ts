@@ -232,12 +232,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     return v;
   };
   const bool = (k: string): boolean => raw[k] === true || raw[k] === 'true';
-  const sync = str('sync');
-  if (!syncPolicies.includes(sync as SyncPolicy))
-    throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
-  const engine = str('engine');
-  if (!storageEngines.includes(engine as StorageEngine))
-    throw configError(`--engine: "${engine}" must be one of ${storageEngines.join(', ')}`);
+  const sync = oneOf('sync', str('sync'), syncPolicies);
+  const engine = oneOf('engine', str('engine'), storageEngines);
   const id = validateNodeId('--id', str('id'));
   const optional = (k: string): string | null =>
     typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : null;
@@ -250,8 +246,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     listen: parseListen('--listen', str('listen')),
     dataDir: str('data'),
     peers,
-    sync: sync as SyncPolicy,
-    engine: engine as StorageEngine,
+    sync,
+    engine,
     aeIntervalMs: parseDuration('--ae-interval', str('ae-interval')),
     mechanisms: { hints: bool('hints'), readRepair: bool('read-repair'), antiEntropy: bool('anti-entropy') },
     limits: {
@@ -414,4 +410,11 @@ function parseAntiEntropy(
       ),
     },
   };
+}
+
+/** A value out of a fixed list, or CONFIG_INVALID naming the flag and the list. */
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a === value);
+  if (found === undefined) throw configError(`--${flag}: "${value}" must be one of ${allowed.join(', ')}`);
+  return found;
 }

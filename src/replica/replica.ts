@@ -467,8 +467,8 @@ export class LocalReplica implements Replica {
     const xor = (i: 0 | 1): number => ((oldFp?.[i] ?? 0) ^ (newFp?.[i] ?? 0)) >>> 0;
     assert(
       after.count === before.count + dcount &&
-        after.hi >>> 0 === ((before.hi ^ xor(0)) >>> 0) &&
-        after.lo >>> 0 === ((before.lo ^ xor(1)) >>> 0),
+        after.hi >>> 0 === (before.hi ^ xor(0)) >>> 0 &&
+        after.lo >>> 0 === (before.lo ^ xor(1)) >>> 0,
       `digest leaf ${leaf} moved by exactly the staged change`,
     );
   }
