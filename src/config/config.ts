@@ -4,8 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { symbolsMaxLimit, symbolsMaxMin } from '../core/riblt.js';
-import { type StorageEngine, storageEngines } from '../storage/engines.js';
-import { type SyncPolicy, syncPolicies } from '../storage/storage.js';
+import { type StorageEngine, type SyncPolicy, storageEngines, syncPolicies } from '../storage/storage.js';
 import {
   configError,
   parseDuration,
