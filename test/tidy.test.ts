@@ -22,12 +22,7 @@ const longFunctionsAllowed: Readonly<Record<string, number>> = {
   'bench/bench-cluster.ts#processCluster': 165,
   'bench/converge.ts#measure': 161,
   'bench/converge.ts#run': 84,
-  'src/antientropy/repair-worker.ts#startRepairWorker': 75,
   'src/cli/sim.ts#registerSim': 74,
-  'src/cluster/metrics.ts#createClusterMetrics': 89,
-  'src/cluster/node.ts#ConvergeNode.constructor': 85,
-  'src/server/server.ts#startNode': 77,
-  'src/storage/storage-contract.ts#runStorageContract': 73,
 };
 
 const checkedFolders = ['src', 'bench', 'scripts', 'test'];

@@ -89,7 +89,7 @@ port.on('message', (m: Request) => {
     const e =
       err instanceof ConvergeError
         ? err
-        : new ConvergeError('INTERNAL', `the anti-entropy worker failed: ${String(err)}`);
+        : new ConvergeError('INTERNAL', `the repair worker failed: ${String(err)}`);
     port.postMessage({ kind: 'error', id: m.id, code: e.code, message: e.message });
   }
 });

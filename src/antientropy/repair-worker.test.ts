@@ -1,4 +1,4 @@
-// The anti-entropy worker over real lmdb stores: range-fetch answers byte for byte as the event loop gives
+// The repair worker over real lmdb stores: range-fetch answers byte for byte as the event loop gives
 // them, at the lowest OS priority; protocol errors kept; a failed or closed worker leaving the work to the
 // caller; and pulled or pushed records prepared off the event loop, keys written since the worker's snapshot
 // merged again.

@@ -104,21 +104,7 @@ export type RepairWorker = RepairWorkerThread & RepairWorkerTasks;
 export type RepairWorkerHandle = RepairWorkerTasks & Partial<RepairWorkerThread>;
 
 export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
-  // From the TypeScript sources a small .mjs starts the worker through tsx; bundled, repair-worker-thread.mjs sits
-  // beside the bundle.
-  const fromSources = import.meta.url.endsWith('.ts');
-  const worker = new Worker(
-    new URL(fromSources ? './repair-worker-boot.mjs' : './repair-worker-thread.mjs', import.meta.url),
-    {
-      workerData: {
-        reader: options.reader,
-        responseBytesMax: options.responseBytesMax,
-        ...(options.writeEpochs === undefined ? {} : { writeEpochs: options.writeEpochs }),
-      },
-    },
-  );
-  // An idle worker does not keep the process alive; close() ends it on shutdown.
-  worker.unref();
+  const worker = spawnThread(options);
   // Each caller's resolve takes its own answer type, or undefined when the worker is gone.
   const pending = new Map<number, { resolve: (out: unknown) => void; reject: (err: Error) => void }>();
   let nextId = 0;
@@ -133,22 +119,11 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
     if (!closing) options.onFailure?.(err);
   };
   worker.on('message', (m: Reply) => {
-    if (m.kind === 'ready') {
-      nice = m.nice;
-      return;
-    }
-    const p = pending.get(m.id);
-    pending.delete(m.id);
-    if (p === undefined) return;
-    if (m.kind === 'answer') p.resolve(m.out);
-    else if (m.kind === 'error') p.reject(new ConvergeError(m.code, m.message));
-    else {
-      const { kind: _kind, id: _id, ...answer } = m;
-      p.resolve(answer);
-    }
+    if (m.kind === 'ready') nice = m.nice;
+    else settle(pending, m);
   });
   worker.on('error', (err) => fail(err));
-  worker.on('exit', (code) => fail(new Error(`the anti-entropy worker exited with code ${code}`)));
+  worker.on('exit', (code) => fail(new Error(`the repair worker exited with code ${code}`)));
   const ask = <T>(message: Record<string, unknown>): Promise<T | undefined> => {
     if (gone) return Promise.resolve(undefined);
     return new Promise<T | undefined>((resolve, reject) => {
@@ -157,16 +132,13 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
       worker.postMessage({ ...message, id });
     });
   };
+  const prepares = options.writeEpochs !== undefined;
   return {
     answer: (body) => ask<Uint8Array>({ kind: 'answer', body }),
     prepareRange: (body) =>
-      options.writeEpochs === undefined
-        ? Promise.resolve(undefined)
-        : ask<PreparedRange>({ kind: 'prepare', body }),
+      prepares ? ask<PreparedRange>({ kind: 'prepare', body }) : Promise.resolve(undefined),
     preparePush: (body) =>
-      options.writeEpochs === undefined
-        ? Promise.resolve(undefined)
-        : ask<PreparedPush>({ kind: 'prepare-push', body }),
+      prepares ? ask<PreparedPush>({ kind: 'prepare-push', body }) : Promise.resolve(undefined),
     pushBody: (ranges, after, recordsMax) =>
       ask<PushBody>({ kind: 'push-body', ranges, recordsMax, ...(after === undefined ? {} : { after }) }),
     nice: () => nice,
@@ -176,4 +148,41 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
       await worker.terminate();
     },
   };
+}
+
+/**
+ * The thread, unreferenced (an idle worker does not keep the process alive; close() ends it on shutdown).
+ * From the TypeScript sources a small .mjs starts it through tsx; bundled, repair-worker-thread.mjs sits
+ * beside the bundle.
+ */
+function spawnThread(options: RepairWorkerOptions): Worker {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const worker = new Worker(
+    new URL(fromSources ? './repair-worker-boot.mjs' : './repair-worker-thread.mjs', import.meta.url),
+    {
+      workerData: {
+        reader: options.reader,
+        responseBytesMax: options.responseBytesMax,
+        ...(options.writeEpochs === undefined ? {} : { writeEpochs: options.writeEpochs }),
+      },
+    },
+  );
+  worker.unref();
+  return worker;
+}
+
+/** Resolves (or rejects) the request a reply answers. */
+function settle(
+  pending: Map<number, { resolve: (out: unknown) => void; reject: (err: Error) => void }>,
+  m: Exclude<Reply, { kind: 'ready' }>,
+): void {
+  const p = pending.get(m.id);
+  pending.delete(m.id);
+  if (p === undefined) return;
+  if (m.kind === 'answer') p.resolve(m.out);
+  else if (m.kind === 'error') p.reject(new ConvergeError(m.code, m.message));
+  else {
+    const { kind: _kind, id: _id, ...answer } = m;
+    p.resolve(answer);
+  }
 }

@@ -155,13 +155,7 @@ export function registerDemo(program: Command): void {
         await cluster.close();
         throw portInUse(err, basePort, nodes) ?? err;
       }
-      const urls = cluster.configs.map((c) => cluster.url(c.id));
-      process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
-      for (const c of cluster.configs)
-        process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
-      process.stdout.write(
-        `\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`,
-      );
+      printDemoIntro(cluster, nodes);
       if (opts.scenario !== undefined) {
         // A story that throws must not leave the cluster's temporary folder behind.
         const ok = await runDemoScenario(cluster, {
@@ -216,6 +210,17 @@ function checkDemoFlags(opts: DemoFlags): { nodes: number; basePort: number; set
     ...(opts.scenario === undefined ? {} : scenarioSettings(opts.scenario)),
   };
   return { nodes, basePort, settings };
+}
+
+/** Where the nodes listen, and what to try. */
+function printDemoIntro(cluster: LocalCluster, nodes: number): void {
+  const urls = cluster.configs.map((c) => cluster.url(c.id));
+  process.stdout.write(`converge demo: ${nodes} nodes, data in ${cluster.dataRoot}\n\n`);
+  for (const c of cluster.configs)
+    process.stdout.write(`  ${c.id}  ${cluster.url(c.id)}   dashboard: ${cluster.url(c.id)}/\n`);
+  process.stdout.write(
+    `\nTry it:\n  converge put greeting hello --node ${urls[0]}\n  converge get greeting --node ${urls[1]} --consistency all\n  converge status --node ${urls[0]}\n\nCtrl-C stops the cluster and removes its data.\n`,
+  );
 }
 
 /** EADDRINUSE as what to do about it. */

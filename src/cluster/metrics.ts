@@ -27,16 +27,57 @@ export interface ReplicationGauges {
   admission(): { waiting: number; atOnce: number; afterWait: number; overloaded: number };
 }
 
-export function createClusterMetrics(
-  registry: Registry,
-  gauges: {
-    hintsPending: () => number;
-    hintBytes: () => number;
-    hintsDropped: () => Record<string, number>;
-    hintsReplayed: () => number;
-    keys: () => number;
-  },
-): ClusterMetrics {
+/** The node's state, read at scrape time: hints waiting, their bytes, replayed and dropped, and the keys. */
+export interface StateGauges {
+  hintsPending: () => number;
+  hintBytes: () => number;
+  hintsDropped: () => Record<string, number>;
+  hintsReplayed: () => number;
+  keys: () => number;
+}
+
+export function createClusterMetrics(registry: Registry, gauges: StateGauges): ClusterMetrics {
+  const registers = [registry];
+  registerStateGauges(registry, gauges);
+  return {
+    writes: new Counter({
+      name: 'converge_writes_total',
+      help: 'Client writes by consistency and result',
+      labelNames: ['consistency', 'result'],
+      registers,
+    }),
+    reads: new Counter({
+      name: 'converge_reads_total',
+      help: 'Client reads by consistency and result',
+      labelNames: ['consistency', 'result'],
+      registers,
+    }),
+    requestSeconds: new Histogram({
+      name: 'converge_request_duration_seconds',
+      help: 'Coordinator latency of client requests',
+      labelNames: ['op'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers,
+    }),
+    readRepairs: new Counter({
+      name: 'converge_read_repairs_total',
+      help: 'Stale replicas sent the winning record by a read',
+      registers,
+    }),
+    hintsStored: new Counter({
+      name: 'converge_hints_stored_total',
+      help: 'Hints stored for unreachable replicas',
+      registers,
+    }),
+    readRepairsSkipped: new Counter({
+      name: 'converge_read_repairs_skipped_total',
+      help: 'Read repairs not sent because the replica was down or its replication queue was full',
+      registers,
+    }),
+  };
+}
+
+function registerStateGauges(registry: Registry, gauges: StateGauges): void {
   const registers = [registry];
   new Gauge({
     name: 'converge_hints_pending',
@@ -79,42 +120,6 @@ export function createClusterMetrics(
       this.set(gauges.keys());
     },
   });
-  return {
-    writes: new Counter({
-      name: 'converge_writes_total',
-      help: 'Client writes by consistency and result',
-      labelNames: ['consistency', 'result'],
-      registers,
-    }),
-    reads: new Counter({
-      name: 'converge_reads_total',
-      help: 'Client reads by consistency and result',
-      labelNames: ['consistency', 'result'],
-      registers,
-    }),
-    requestSeconds: new Histogram({
-      name: 'converge_request_duration_seconds',
-      help: 'Coordinator latency of client requests',
-      labelNames: ['op'],
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
-      registers,
-    }),
-    readRepairs: new Counter({
-      name: 'converge_read_repairs_total',
-      help: 'Stale replicas sent the winning record by a read',
-      registers,
-    }),
-    hintsStored: new Counter({
-      name: 'converge_hints_stored_total',
-      help: 'Hints stored for unreachable replicas',
-      registers,
-    }),
-    readRepairsSkipped: new Counter({
-      name: 'converge_read_repairs_skipped_total',
-      help: 'Read repairs not sent because the replica was down or its replication queue was full',
-      registers,
-    }),
-  };
 }
 
 export function registerReplicationMetrics(registry: Registry, g: ReplicationGauges): void {

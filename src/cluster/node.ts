@@ -105,12 +105,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
     this.ring = nodeRingOf(this.id, peers, options.replica, options.topology);
-    const mechanisms: Mechanisms = {
-      hints: true,
-      readRepair: true,
-      antiEntropy: true,
-      ...options.mechanisms,
-    };
+    const mechanisms: Mechanisms = { ...mechanismsDefault, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
     const hints = mechanisms.hints
       ? new HintStore(
@@ -121,24 +116,9 @@ export class ConvergeNode implements NodeApi, InternalRouter {
           peers.map((p) => p.id),
         )
       : undefined;
-    const metrics: ClusterMetrics = createClusterMetrics(this.registry, {
-      hintsPending: () => hints?.pending() ?? 0,
-      hintBytes: () => hints?.bytes() ?? 0,
-      hintsDropped: () => hints?.counters.dropped ?? {},
-      hintsReplayed: () => hints?.counters.replayed ?? 0,
-      keys: () => options.replica.digest.count(),
-    });
+    const metrics = nodeMetrics(this.registry, hints, options.replica);
     for (const p of peers) this.seen.set(p.id, { ok: false, atMs: null });
-    const refusedAhead = new Counter({
-      name: 'converge_clock_ahead_refused_total',
-      help: 'Records refused for a version stamped further ahead of this clock than --max-clock-drift, by path',
-      labelNames: ['source'],
-      registers: [this.registry],
-    });
-    const refuse = (version: Version, key: Uint8Array, source: string, nowMs: number): void => {
-      refusedAhead.inc({ source });
-      this.logRefusal(version, key, source, nowMs);
-    };
+    const refuse = this.refusalReporter();
     options.replica.onRefusedAhead = (r, source, nowMs) => refuse(r.version, r.key, source, nowMs);
     const channels = new Map<string, ReplicationChannel>();
     const admission = new ReplicationAdmission(channels, options.timers, () => limits.admissionWaitMsMax);
@@ -190,6 +170,20 @@ export class ConvergeNode implements NodeApi, InternalRouter {
         ...this.ring.pingFields(from),
       }),
     );
+  }
+
+  /** Counts and logs (at most every refusalLogIntervalMs) records refused for being stamped too far ahead. */
+  private refusalReporter(): (version: Version, key: Uint8Array, source: string, nowMs: number) => void {
+    const refusedAhead = new Counter({
+      name: 'converge_clock_ahead_refused_total',
+      help: 'Records refused for a version stamped further ahead of this clock than --max-clock-drift, by path',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    return (version, key, source, nowMs) => {
+      refusedAhead.inc({ source });
+      this.logRefusal(version, key, source, nowMs);
+    };
   }
 
   /** Starts the node's own tick. */
@@ -528,6 +522,22 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'node closed'));
     await this.ctx.replica.flush();
   }
+}
+
+const mechanismsDefault: Mechanisms = { hints: true, readRepair: true, antiEntropy: true };
+
+function nodeMetrics(
+  registry: Registry,
+  hints: HintStore | undefined,
+  replica: LocalReplica,
+): ClusterMetrics {
+  return createClusterMetrics(registry, {
+    hintsPending: () => hints?.pending() ?? 0,
+    hintBytes: () => hints?.bytes() ?? 0,
+    hintsDropped: () => hints?.counters.dropped ?? {},
+    hintsReplayed: () => hints?.counters.replayed ?? 0,
+    keys: () => replica.digest.count(),
+  });
 }
 
 function writeFailure(err: unknown): string {

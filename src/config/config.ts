@@ -11,8 +11,7 @@ import {
   replicationFactorMax,
   Topology,
 } from '../core/topology.js';
-import { type StorageEngine, storageEngines } from '../storage/engines.js';
-import { type SyncPolicy, syncPolicies } from '../storage/storage.js';
+import { type StorageEngine, type SyncPolicy, storageEngines, syncPolicies } from '../storage/storage.js';
 import {
   configError,
   parseDuration,
@@ -247,12 +246,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     return v;
   };
   const bool = (k: string): boolean => raw[k] === true || raw[k] === 'true';
-  const sync = str('sync');
-  if (!syncPolicies.includes(sync as SyncPolicy))
-    throw configError(`--sync: "${sync}" must be one of ${syncPolicies.join(', ')}`);
-  const engine = str('engine');
-  if (!storageEngines.includes(engine as StorageEngine))
-    throw configError(`--engine: "${engine}" must be one of ${storageEngines.join(', ')}`);
+  const sync = oneOf('sync', str('sync'), syncPolicies);
+  const engine = oneOf('engine', str('engine'), storageEngines);
   const id = validateNodeId('--id', str('id'));
   const optional = (k: string): string | null =>
     typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : null;
@@ -266,8 +261,8 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     listen: parseListen('--listen', str('listen')),
     dataDir: str('data'),
     peers,
-    sync: sync as SyncPolicy,
-    engine: engine as StorageEngine,
+    sync,
+    engine,
     aeIntervalMs: parseDuration('--ae-interval', str('ae-interval')),
     mechanisms: { hints: bool('hints'), readRepair: bool('read-repair'), antiEntropy: bool('anti-entropy') },
     limits: {
@@ -456,4 +451,11 @@ function parseAntiEntropy(
       ),
     },
   };
+}
+
+/** A value out of a fixed list, or CONFIG_INVALID naming the flag and the list. */
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a === value);
+  if (found === undefined) throw configError(`--${flag}: "${value}" must be one of ${allowed.join(', ')}`);
+  return found;
 }

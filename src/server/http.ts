@@ -74,35 +74,7 @@ export function connectionsCheckIntervalMs(limits: HttpServerLimits): number {
 
 export function buildHttpServer(options: HttpOptions): FastifyInstance {
   const limits = options.http ?? httpServerLimitsDefault;
-  // Options of node's own server (https.createServer takes them beside the TLS ones).
-  const serverOptions = {
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.receiveTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: connectionsCheckIntervalMs(limits),
-    // Node would answer a missing Host with an empty 400; the hook below says what was wrong instead.
-    requireHostHeader: false,
-  };
-  const app = Fastify({
-    logger: false,
-    bodyLimit: options.bodyBytesMax,
-    routerOptions: { maxParamLength: 8192 },
-    connectionTimeout: limits.idleTimeoutMs,
-    requestTimeout: limits.receiveTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    clientErrorHandler: clientErrorHandler(limits, options.onClientError),
-    // Malformed percent-encoding is refused by the router before any route: answer in our error format.
-    frameworkErrors: (_err: Error, _req: FastifyRequest, reply: FastifyReply) => {
-      void reply
-        .code(400)
-        .send(
-          new ConvergeError('KEY_INVALID', 'the request path is not valid percent-encoded UTF-8').toJSON(),
-        );
-    },
-    ...(options.https === undefined
-      ? { http: serverOptions }
-      : { https: { ...options.https, ...serverOptions } }),
-  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  const app = createFastify(options, limits);
   // Every route's role is looked up in auth/route-roles.ts; the roles test walks this list.
   trackRoutes(app);
   app.server.maxConnections = limits.connectionsMax;
@@ -131,16 +103,54 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerAntiEntropy(app, options.antiEntropy);
   registerWhoami(app, options.tokensOn === true);
   registerClock(app, options.node);
+  registerInternal(app, options.node);
+  return app;
+}
+
+/** Fastify with node's server options: connection limits, slow-client timeouts, TLS when configured. */
+function createFastify(options: HttpOptions, limits: HttpServerLimits): FastifyInstance {
+  // Options of node's own server (https.createServer takes them beside the TLS ones).
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.receiveTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckIntervalMs(limits),
+    // Node would answer a missing Host with an empty 400; the hook below says what was wrong instead.
+    requireHostHeader: false,
+  };
+  return Fastify({
+    logger: false,
+    bodyLimit: options.bodyBytesMax,
+    routerOptions: { maxParamLength: 8192 },
+    connectionTimeout: limits.idleTimeoutMs,
+    requestTimeout: limits.receiveTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    clientErrorHandler: clientErrorHandler(limits, options.onClientError),
+    // Malformed percent-encoding is refused by the router before any route: answer in our error format.
+    frameworkErrors: (_err: Error, _req: FastifyRequest, reply: FastifyReply) => {
+      void reply
+        .code(400)
+        .send(
+          new ConvergeError('KEY_INVALID', 'the request path is not valid percent-encoded UTF-8').toJSON(),
+        );
+    },
+    ...(options.https === undefined
+      ? { http: serverOptions }
+      : { https: { ...options.https, ...serverOptions } }),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+}
+
+/** The peers' internal requests, checked for a compatible format, handed to the node. */
+function registerInternal(app: FastifyInstance, node: ConvergeNode): void {
   app.post('/internal/*', async (req, reply) => {
     const route = (req.params as { '*': string })['*'];
     const [from, ring] = [headerText(req, 'x-converge-from'), headerText(req, ringHeader)];
     checkPeerFormat(req.headers[formatHeader], from);
-    const body = await options.node.handleInternal(route, bodyOf(req), from, ring);
+    const body = await node.handleInternal(route, bodyOf(req), from, ring);
     return reply
       .type('application/octet-stream')
       .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   });
-  return app;
 }
 
 function headerText(req: FastifyRequest, name: string): string | undefined {

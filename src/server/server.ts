@@ -15,7 +15,7 @@ import { dashboardPlugin } from './dashboard/plugin.js';
 import type { DemoControls } from './dashboard/types.js';
 import { registerHealthMetrics } from './health-metrics.js';
 import { buildHttpServer } from './http.js';
-import { loadTlsMaterial } from './tls.js';
+import { loadTlsMaterial, type TlsMaterial } from './tls.js';
 
 export interface RunningNode {
   readonly ctx: ServiceContext;
@@ -55,37 +55,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     ...(tls.ca === undefined ? {} : { tls: { ca: tls.ca } }),
   });
   registerFailureMetric(ctx.registry);
-  const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
-  const dropped = new Counter({
-    name: 'converge_http_connections_dropped_total',
-    help: 'Connections refused because connectionsMax were open',
-    registers: [ctx.registry],
-  });
   registerHealthMetrics(ctx.registry, () => ctx.storage.health());
-  const clientErrors = new Counter({
-    name: 'converge_http_client_errors_total',
-    help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow',
-    labelNames: ['code'],
-    registers: [ctx.registry],
-  });
-  const app = buildHttpServer({
-    node: ctx.node,
-    status: () => ctx.status(),
-    antiEntropy: () => ctx.antiEntropy,
-    bodyBytesMax: config.limits.bodyBytesMax,
-    onRequest: [
-      ...(verifier === undefined ? [] : [verifier.onRequest]),
-      ...(tokens === undefined ? [] : [clientAuthHook(() => tokens.tokens)]),
-      ...(options.onRequest ?? []),
-    ],
-    preHandler: verifier === undefined ? [] : [verifier.preHandler],
-    onSend: [operatorAuditHook({ log, antiEntropy: () => ctx.antiEntropy })],
-    tokensOn: tokens !== undefined,
-    http: config.http,
-    https: tls.server,
-    onConnectionDropped: () => dropped.inc(),
-    onClientError: (code) => clientErrors.inc({ code }),
-  });
+  const app = buildApp(ctx, options, { tls, tokens, log });
   await app.register(dashboardPlugin, {
     status: () => ctx.status(),
     antiEntropy: () => ctx.antiEntropy?.status() ?? null,
@@ -118,6 +89,47 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
   log.info({ url, peers: config.peers.map((p) => p.id), dataDir: config.dataDir }, 'node started');
   return { ctx, app, tokens, url, stop };
+}
+
+/** The HTTP API with its hooks: cluster authentication, client tokens, the operator audit, and their counters. */
+function buildApp(
+  ctx: ServiceContext,
+  options: StartNodeOptions,
+  parts: { tls: TlsMaterial; tokens: ClientTokenStore | undefined; log: Logger },
+): FastifyInstance {
+  const { config } = ctx;
+  const { tls, tokens, log } = parts;
+  const secret = options.clusterSecret;
+  const verifier = secret === undefined ? undefined : clusterVerifier({ secret });
+  const dropped = new Counter({
+    name: 'converge_http_connections_dropped_total',
+    help: 'Connections refused because connectionsMax were open',
+    registers: [ctx.registry],
+  });
+  const clientErrors = new Counter({
+    name: 'converge_http_client_errors_total',
+    help: 'Requests refused before routing: malformed HTTP, oversized headers, too slow',
+    labelNames: ['code'],
+    registers: [ctx.registry],
+  });
+  return buildHttpServer({
+    node: ctx.node,
+    status: () => ctx.status(),
+    antiEntropy: () => ctx.antiEntropy,
+    bodyBytesMax: config.limits.bodyBytesMax,
+    onRequest: [
+      ...(verifier === undefined ? [] : [verifier.onRequest]),
+      ...(tokens === undefined ? [] : [clientAuthHook(() => tokens.tokens)]),
+      ...(options.onRequest ?? []),
+    ],
+    preHandler: verifier === undefined ? [] : [verifier.preHandler],
+    onSend: [operatorAuditHook({ log, antiEntropy: () => ctx.antiEntropy })],
+    tokensOn: tokens !== undefined,
+    http: config.http,
+    https: tls.server,
+    onConnectionDropped: () => dropped.inc(),
+    onClientError: (code) => clientErrors.inc({ code }),
+  });
 }
 
 /**

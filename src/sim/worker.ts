@@ -1,4 +1,4 @@
-// The anti-entropy worker in the simulation: the worker thread's own tasks (antientropy/repair-repair-worker-tasks.ts),
+// The anti-entropy worker in the simulation: the worker thread's own tasks (antientropy/repair-worker-tasks.ts),
 // each run after a virtual delay and answered after another, on the node's scheduler. The node's event loop
 // meanwhile stages and commits other writes, as it does beside the thread, so the simulator's faults meet the
 // prepared path: decisions taken against an older snapshot, writes staged or committed in between, crashes

@@ -5,14 +5,7 @@
 import { ConvergeError } from '../core/errors.js';
 import { openLmdbStorage } from './lmdb.js';
 import { createMemoryStorage } from './memory.js';
-import type { ReaderSpec, Storage, StorageReader, SyncPolicy } from './storage.js';
-
-/**
- * lmdb: the default, durable on disk, readable from a second thread. memory: nothing survives a restart;
- * for trying things out and tests of the layers above (the repair worker then runs on the event loop).
- */
-export const storageEngines = ['lmdb', 'memory'] as const;
-export type StorageEngine = (typeof storageEngines)[number];
+import type { ReaderSpec, Storage, StorageEngine, StorageReader, SyncPolicy } from './storage.js';
 
 export interface EngineOptions {
   readonly path: string;

@@ -23,6 +23,14 @@ export type SyncPolicy = 'always' | 'group' | 'none';
 export const syncPolicies: readonly SyncPolicy[] = ['always', 'group', 'none'];
 
 /**
+ * lmdb: the default, durable on disk, readable from a second thread. memory: nothing survives a restart;
+ * for trying things out and tests of the layers above (the repair worker then runs on the event loop).
+ * Opened by name in engines.ts (kept apart: the configuration reads this list without loading lmdb).
+ */
+export const storageEngines = ['lmdb', 'memory'] as const;
+export type StorageEngine = (typeof storageEngines)[number];
+
+/**
  * Reads are synchronous snapshot reads, on purpose. `get` answers from one consistent state and `scan`
  * iterates one snapshot, whatever writes resolve meanwhile, and neither ever awaits: the replica merges a
  * record against the stored one and updates its digest in the same synchronous step (replica/replica.ts),
