@@ -59,6 +59,8 @@ export function nodeRingOf(
 export class NodeRing {
   private readonly peers = new Map<string, { equal: boolean | null; mismatch?: string }>();
   private described: { epoch: number; description: RingDescription } | null = null;
+  /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
+  private readonly sharedCache = new Map<string, { epoch: number; partitions: readonly number[] }>();
 
   constructor(
     readonly live: LiveTopology,
@@ -113,7 +115,9 @@ export class NodeRing {
     const { tree, ready } = this.digest();
     if (!ready) return null;
     const t = this.topology;
-    const shared = t.sharedPartitions(this.self, peer);
+    const shared = this.sharedWith(peer);
+    // Every partition shared (N = RF): the root summarises them all.
+    if (shared.length === t.partitions) return `${tree.rootHex()}:${tree.count()}`;
     const words = new Uint32Array(shared.length * 3);
     for (const [i, p] of shared.entries()) {
       const n = tree.node(t.partitionBits, p);
@@ -121,6 +125,15 @@ export class NodeRing {
     }
     const [hi, lo] = hash64(new Uint8Array(words.buffer), 0x73686172n); // 'shar'
     return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  }
+
+  private sharedWith(peer: string): readonly number[] {
+    const t = this.topology;
+    const cached = this.sharedCache.get(peer);
+    if (cached?.epoch === t.epoch) return cached.partitions;
+    const partitions = t.sharedPartitions(this.self, peer);
+    this.sharedCache.set(peer, { epoch: t.epoch, partitions });
+    return partitions;
   }
 
   /** The ring fields of a ping answer to `from`. */
@@ -140,13 +153,7 @@ export class NodeRing {
       this.peers.set(peer, { equal: null });
       return null;
     }
-    let mismatch: string | undefined;
-    try {
-      const m = compareRings(this.description(), parseRingDescription(answer.ring), peer);
-      mismatch = m === null ? undefined : ringMismatchError(m).message;
-    } catch (err) {
-      mismatch = `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;
-    }
+    const mismatch = this.mismatchWith(peer, answer.ring);
     if (mismatch !== undefined) {
       this.peers.set(peer, { equal: null, mismatch });
       return mismatch === before ? null : mismatch;
@@ -155,6 +162,18 @@ export class NodeRing {
     const theirs = typeof answer.shared === 'string' ? answer.shared : null;
     this.peers.set(peer, { equal: mine === null || theirs === null ? null : mine === theirs });
     return null;
+  }
+
+  /** The first difference of a peer's ring from this one, in words; the same fingerprint is the same ring. */
+  private mismatchWith(peer: string, ring: unknown): string | undefined {
+    const mine = this.description();
+    if ((ring as { fingerprint?: unknown } | null)?.fingerprint === mine.fingerprint) return undefined;
+    try {
+      const m = compareRings(mine, parseRingDescription(ring), peer);
+      return m === null ? undefined : ringMismatchError(m).message;
+    } catch (err) {
+      return `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;
+    }
   }
 
   /** A peer that did not answer: its ranges cannot be compared now (a known mismatch stays). */
@@ -199,7 +218,7 @@ export class NodeRing {
 
   peerStatus(peer: string): PeerRingStatus {
     const known = this.peers.get(peer);
-    const shared = this.topology.sharedPartitions(this.self, peer).length;
+    const shared = this.sharedWith(peer).length;
     const base = { shared, equal: shared === 0 ? true : (known?.equal ?? null) };
     return known?.mismatch === undefined ? base : { ...base, equal: null, mismatch: known.mismatch };
   }
