@@ -53,18 +53,22 @@ export function nodeRingOf(
   const replicationFactor = Math.min(members.length, replicationFactorMax);
   const live =
     topology ?? new LiveTopology(Topology.create({ members, partitions, replicationFactor, leafBits }));
-  return new NodeRing(live, id, () => ({ tree: replica.digest, ready: replica.digestReady }));
+  return new NodeRing(live, id, members, () => ({ tree: replica.digest, ready: replica.digestReady }));
 }
 
 export class NodeRing {
   private readonly peers = new Map<string, { equal: boolean | null; mismatch?: string }>();
   private described: { epoch: number; description: RingDescription } | null = null;
   /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
+  /** Per partition, its replicas in this node's order (self, then --peers), computed once per epoch. */
+  private ordered: { epoch: number; lists: Array<readonly string[] | undefined> } | null = null;
   private readonly sharedCache = new Map<string, { epoch: number; partitions: readonly number[] }>();
 
   constructor(
     readonly live: LiveTopology,
     readonly self: string,
+    /** This node, then its peers as configured: the order requests go out in. */
+    private readonly order: readonly string[],
     private readonly digest: () => { tree: DigestTree; ready: boolean },
   ) {}
 
@@ -83,8 +87,26 @@ export class NodeRing {
     return this.description().fingerprint;
   }
 
+  /**
+   * The key's replicas, this node first and then in the order of --peers (not the preference list's order):
+   * every one of them gets the request, and with N = RF this is exactly the order requests went out in
+   * before the ring, so the same history replays the same way.
+   */
   replicasFor(key: Uint8Array): readonly string[] {
-    return this.topology.replicasForKey(key);
+    const t = this.topology;
+    if (this.ordered?.epoch !== t.epoch) this.ordered = { epoch: t.epoch, lists: new Array(t.partitions) };
+    const p = t.partitionOf(tokenOf(key));
+    let list = this.ordered.lists[p];
+    if (list === undefined) {
+      list = [...t.replicasOf(p)].sort((a, b) => this.rank(a) - this.rank(b));
+      this.ordered.lists[p] = list;
+    }
+    return list;
+  }
+
+  private rank(id: string): number {
+    const i = this.order.indexOf(id);
+    return i < 0 ? this.order.length : i;
   }
 
   holdsKey(key: Uint8Array): boolean {
