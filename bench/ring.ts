@@ -30,6 +30,35 @@ interface Ring {
   close(): Promise<void>;
 }
 
+/** The node's config file: the ring's values, hints and read repair off, sessions only when asked. */
+function writeConfig(
+  root: string,
+  id: string,
+  url: (id: string) => string,
+  ids: readonly string[],
+  rf: number,
+): string {
+  const file = join(root, `${id}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      id,
+      listen: url(id).slice('http://'.length),
+      data: join(root, id),
+      peers: ids.map((p) => `${p}=${url(p)}`).join(','),
+      'leaf-bits': String(leafBits),
+      'replication-factor': String(rf),
+      sync: 'none',
+      // Sessions only when the benchmark asks (POST /antientropy/run), so the shares are the write path's.
+      'ae-interval': '24h',
+      hints: false,
+      'read-repair': false,
+      'log-level': 'warn',
+    }),
+  );
+  return file;
+}
+
 function processRing(root: string, basePort: number, nodes: number, rf: number): Ring {
   const ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
   const url = (id: string): string => `http://127.0.0.1:${basePort + ids.indexOf(id) + 1}`;
@@ -43,24 +72,7 @@ function processRing(root: string, basePort: number, nodes: number, rf: number):
     return text;
   };
   const start = async (id: string): Promise<void> => {
-    const file = join(root, `${id}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        id,
-        listen: url(id).slice('http://'.length),
-        data: join(root, id),
-        peers: ids.map((p) => `${p}=${url(p)}`).join(','),
-        'leaf-bits': String(leafBits),
-        'replication-factor': String(rf),
-        sync: 'none',
-        // Sessions only when the benchmark asks (POST /antientropy/run), so the shares are the write path's.
-        'ae-interval': '24h',
-        hints: false,
-        'read-repair': false,
-        'log-level': 'warn',
-      }),
-    );
+    const file = writeConfig(root, id, url, ids, rf);
     const child = spawn(process.execPath, ['bin/converge.js', 'serve', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-ring-secret-0123456789abcdef' },

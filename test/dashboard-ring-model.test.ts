@@ -102,3 +102,14 @@ test('with every node holding every partition the pairs compare roots as before'
   const c = cluster([node('a', [[0, 3]]), node('b', [[0, 3]])]);
   assert.equal(sharedRanges(c, 'a', 'b'), null);
 });
+
+test('above the partitions level a pair falls back to what the nodes said of their shared ranges', () => {
+  // At level 0 the one prefix spans every partition: nothing is wholly shared, so the nodes' word decides.
+  const at0 = (id: string): DigestLevelView => ({ ...level(id, [h0]), level: 0, counts: [1] });
+  const digest = { level: 0, nodes: ['a', 'b'].map((id) => ({ id, digest: at0(id), error: null })) };
+  const equal = cluster([node('a', [[0, 2]], { b: true }), node('b', [[1, 3]], { a: true })]);
+  assert.equal(comparePairs(digest as never, equal)[0]!.rootsEqual, true);
+  const differ = cluster([node('a', [[0, 2]], { b: true }), node('b', [[1, 3]], { a: false })]);
+  assert.equal(comparePairs(digest as never, differ)[0]!.rootsEqual, false);
+  assert.equal(convergence(differ, comparePairs(digest as never, differ)).kind, 'diverging');
+});

@@ -60,6 +60,14 @@ export function sharedRanges(cluster: ClusterView, a: string, b: string): Shared
   return { bits: Math.log2(x.partitions), partitions };
 }
 
+/** What two nodes said of their shared ranges on their last pings: false if either saw a difference. */
+export function ringEqual(cluster: ClusterView, a: string, b: string): boolean | null {
+  const said = (x: string, y: string) =>
+    cluster.nodes.find((n) => n.id === x)?.status?.peers.find((p) => p.id === y)?.ring?.equal ?? null;
+  const both = [said(a, b), said(b, a)];
+  return both.includes(false) ? false : both.includes(true) ? true : null;
+}
+
 /** Whether the prefix `index` at `level` lies wholly in the shared partitions. */
 function inShared(shared: SharedRanges, level: number, index: number): boolean {
   if (level >= shared.bits) return shared.partitions.has(index >>> (level - shared.bits));
@@ -118,9 +126,14 @@ export function comparePairs(view: ClusterDigestView, cluster: ClusterView | nul
   const out: PairDiff[] = [];
   for (let i = 0; i < digests.length; i++) {
     for (let j = i + 1; j < digests.length; j++) {
-      const shared = cluster === null ? null : sharedRanges(cluster, digests[i]!.id, digests[j]!.id);
+      const [a, b] = [digests[i]!, digests[j]!];
+      const shared = cluster === null ? null : sharedRanges(cluster, a.id, b.id);
       if (shared !== null && shared.partitions.size === 0) continue;
-      out.push(comparePair(digests[i]!, digests[j]!, shared));
+      const pair = comparePair(a, b, shared);
+      // Above the partitions' level a prefix spans partitions only one node holds, so those prefixes are
+      // skipped; the nodes' own comparison of their shared ranges (on their pings) still counts.
+      const told = cluster === null || shared === null ? null : ringEqual(cluster, a.id, b.id);
+      out.push(told === false && pair.rootsEqual ? { ...pair, rootsEqual: false } : pair);
     }
   }
   return out;

@@ -53,16 +53,22 @@ export function nodeRingOf(
   const replicationFactor = Math.min(members.length, replicationFactorMax);
   const live =
     topology ?? new LiveTopology(Topology.create({ members, partitions, replicationFactor, leafBits }));
-  return new NodeRing(live, id, () => ({ tree: replica.digest, ready: replica.digestReady }));
+  return new NodeRing(live, id, members, () => ({ tree: replica.digest, ready: replica.digestReady }));
 }
 
 export class NodeRing {
   private readonly peers = new Map<string, { equal: boolean | null; mismatch?: string }>();
   private described: { epoch: number; description: RingDescription } | null = null;
+  /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
+  /** Per partition, its replicas in this node's order (self, then --peers), computed once per epoch. */
+  private ordered: { epoch: number; lists: Array<readonly string[] | undefined> } | null = null;
+  private readonly sharedCache = new Map<string, { epoch: number; partitions: readonly number[] }>();
 
   constructor(
     readonly live: LiveTopology,
     readonly self: string,
+    /** This node, then its peers as configured: the order requests go out in. */
+    private readonly order: readonly string[],
     private readonly digest: () => { tree: DigestTree; ready: boolean },
   ) {}
 
@@ -81,8 +87,26 @@ export class NodeRing {
     return this.description().fingerprint;
   }
 
+  /**
+   * The key's replicas, this node first and then in the order of --peers (not the preference list's order):
+   * every one of them gets the request, and with N = RF this is exactly the order requests went out in
+   * before the ring, so the same history replays the same way.
+   */
   replicasFor(key: Uint8Array): readonly string[] {
-    return this.topology.replicasForKey(key);
+    const t = this.topology;
+    if (this.ordered?.epoch !== t.epoch) this.ordered = { epoch: t.epoch, lists: new Array(t.partitions) };
+    const p = t.partitionOf(tokenOf(key));
+    let list = this.ordered.lists[p];
+    if (list === undefined) {
+      list = [...t.replicasOf(p)].sort((a, b) => this.rank(a) - this.rank(b));
+      this.ordered.lists[p] = list;
+    }
+    return list;
+  }
+
+  private rank(id: string): number {
+    const i = this.order.indexOf(id);
+    return i < 0 ? this.order.length : i;
   }
 
   holdsKey(key: Uint8Array): boolean {
@@ -113,7 +137,9 @@ export class NodeRing {
     const { tree, ready } = this.digest();
     if (!ready) return null;
     const t = this.topology;
-    const shared = t.sharedPartitions(this.self, peer);
+    const shared = this.sharedWith(peer);
+    // Every partition shared (N = RF): the root summarises them all.
+    if (shared.length === t.partitions) return `${tree.rootHex()}:${tree.count()}`;
     const words = new Uint32Array(shared.length * 3);
     for (const [i, p] of shared.entries()) {
       const n = tree.node(t.partitionBits, p);
@@ -121,6 +147,15 @@ export class NodeRing {
     }
     const [hi, lo] = hash64(new Uint8Array(words.buffer), 0x73686172n); // 'shar'
     return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  }
+
+  private sharedWith(peer: string): readonly number[] {
+    const t = this.topology;
+    const cached = this.sharedCache.get(peer);
+    if (cached?.epoch === t.epoch) return cached.partitions;
+    const partitions = t.sharedPartitions(this.self, peer);
+    this.sharedCache.set(peer, { epoch: t.epoch, partitions });
+    return partitions;
   }
 
   /** The ring fields of a ping answer to `from`. */
@@ -140,13 +175,7 @@ export class NodeRing {
       this.peers.set(peer, { equal: null });
       return null;
     }
-    let mismatch: string | undefined;
-    try {
-      const m = compareRings(this.description(), parseRingDescription(answer.ring), peer);
-      mismatch = m === null ? undefined : ringMismatchError(m).message;
-    } catch (err) {
-      mismatch = `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;
-    }
+    const mismatch = this.mismatchWith(peer, answer.ring);
     if (mismatch !== undefined) {
       this.peers.set(peer, { equal: null, mismatch });
       return mismatch === before ? null : mismatch;
@@ -155,6 +184,18 @@ export class NodeRing {
     const theirs = typeof answer.shared === 'string' ? answer.shared : null;
     this.peers.set(peer, { equal: mine === null || theirs === null ? null : mine === theirs });
     return null;
+  }
+
+  /** The first difference of a peer's ring from this one, in words; the same fingerprint is the same ring. */
+  private mismatchWith(peer: string, ring: unknown): string | undefined {
+    const mine = this.description();
+    if ((ring as { fingerprint?: unknown } | null)?.fingerprint === mine.fingerprint) return undefined;
+    try {
+      const m = compareRings(mine, parseRingDescription(ring), peer);
+      return m === null ? undefined : ringMismatchError(m).message;
+    } catch (err) {
+      return `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;
+    }
   }
 
   /** A peer that did not answer: its ranges cannot be compared now (a known mismatch stays). */
@@ -199,7 +240,7 @@ export class NodeRing {
 
   peerStatus(peer: string): PeerRingStatus {
     const known = this.peers.get(peer);
-    const shared = this.topology.sharedPartitions(this.self, peer).length;
+    const shared = this.sharedWith(peer).length;
     const base = { shared, equal: shared === 0 ? true : (known?.equal ?? null) };
     return known?.mismatch === undefined ? base : { ...base, equal: null, mismatch: known.mismatch };
   }
