@@ -8,6 +8,7 @@ import { openReplica } from '../replica/replica.js';
 import { createMemoryStorage } from '../storage/memory.js';
 import { boundRuns, describeRange, peerBounds, sessionRange } from './ring.js';
 import { AntiEntropyState } from './state.js';
+import { Watermark } from './watermark.js';
 
 test('with every partition shared (RF = N) a session has no scope: the whole tree, as before the ring', () => {
   const t = Topology.create({
@@ -73,4 +74,21 @@ test('purge bounds only rise; the floor is the lowest bound among the held parti
       },
     ),
   );
+});
+
+test('the pair time is the earlier of both views; an older peer sending one watermark counts it for each pair', async () => {
+  const replica = await openReplica({ id: 'n1', storage: createMemoryStorage(), leafBits: 8 });
+  const t = Topology.create({ members: ['n1', 'n2', 'n3'], partitions: 16, leafBits: 8 });
+  const state = new AntiEntropyState(replica);
+  const w = new Watermark(state, 'n1', () => t, 10);
+  state.peer('n2').lastSuccessStartedAtMs = 100;
+  state.peer('n3').lastSuccessStartedAtMs = 90;
+  assert.equal(w.pairStartMs('n1', 'n2'), null, 'unknown until n2 told its view');
+  w.heard('n2', { watermarkMs: 80, pairStartsMs: { n1: 120, n3: 70 } });
+  assert.equal(w.pairStartMs('n1', 'n2'), 100, 'the earlier of 100 and 120');
+  assert.equal(w.pairStartMs('n2', 'n3'), null, 'n3 has not told');
+  w.heard('n3', { watermarkMs: 60 });
+  assert.equal(w.pairStartMs('n2', 'n3'), 60, "an older node's watermark stands for each of its pairs");
+  assert.equal(w.cluster(), 60);
+  assert.deepEqual([...new Set(w.purgeBounds(Number.POSITIVE_INFINITY).values())], [50]);
 });

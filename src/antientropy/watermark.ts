@@ -80,11 +80,16 @@ export class Watermark {
     return heard.peerPairStartsMs[b] ?? null;
   }
 
-  /** Both members record a session they had; either's view is a start the pair is known to agree from. */
+  /**
+   * The pair's time: the earlier of the two members' views, unknown until both told. Not the later one: a
+   * member whose clock runs behind refuses records stamped "in its future" while the session still succeeds,
+   * and only its own view (on its slow clock) stays below what it refused. The simulator found that. With
+   * RF = N this is the minimum over every view of every member: the cluster watermark of before the ring.
+   */
   pairStartMs = (a: string, b: string): number | null => {
     const x = this.viewOf(a, b);
     const y = this.viewOf(b, a);
-    return x === null ? y : y === null ? x : Math.max(x, y);
+    return x === null || y === null ? null : Math.min(x, y);
   };
 
   /** The watermark of each partition this node holds (null while some pair of its replicas never met). */
