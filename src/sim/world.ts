@@ -101,7 +101,12 @@ export class World {
       if (!n.up) continue;
       const status = n.ae!.status();
       for (const e of n.ae!.state.history) ids.add(e.id);
-      for (const p of status.peers) if (p.running !== null) ids.add(p.running.id);
+      for (const p of status.peers) {
+        if (p.running !== null) ids.add(p.running.id);
+        // A session interrupted before convergence resumes later under the same id, from its checkpoint.
+        const cp = n.ae!.state.checkpoint(p.peer);
+        if (cp !== undefined) ids.add(cp.id);
+      }
     }
     this.sessionsBeforeConvergence = ids;
     this.versionsAtConvergence = this.recordVersions();
