@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openBrowser } from './dashboard-browser-scenario.js';
-import { startCluster } from './helpers.js';
+import { eventually, startCluster } from './helpers.js';
 
 test('ring panel: who holds which partitions, shared ranges compared per pair', async () => {
   const browser = await openBrowser();
@@ -17,7 +17,8 @@ test('ring panel: who holds which partitions, shared ranges compared per pair', 
   );
   try {
     const n1 = demo.node('n1').ctx.node;
-    for (let i = 0; i < 50; i++) await n1.put(`ring-${i}`, new TextEncoder().encode(`v${i}`), 'all');
+    await eventually(() => n1.status().peers.every((p) => p.reachable), 15_000, 'n1 to reach its peers');
+    for (let i = 0; i < 50; i++) await n1.put(`ring-${i}`, new TextEncoder().encode(`v${i}`), 'quorum');
     const page = browser.page;
     await page.goto(`${demo.url('n1')}/#ring`);
     const rows = page.locator('[data-testid=ring-row]');

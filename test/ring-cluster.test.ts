@@ -96,6 +96,22 @@ test('5 nodes, RF 3: every key on exactly its 3 replicas; one node killed, quoru
       assert.ok(held === 153 || held === 154, `${n.id} holds ${held} partitions`);
       for (const p of s.peers) assert.equal(p.ring?.mismatch, undefined);
     }
+    // Every range's replicas equal (each node compares what it shares with each peer on its pings): one
+    // verdict, exit 0, though the five digest roots differ.
+    let verdict = { code: -1, stdout: '', stderr: '' };
+    await eventually(
+      async () => {
+        verdict = await cli(['status', '--node', nodes[0]!.url]);
+        return verdict.code === 0;
+      },
+      20_000,
+      '`converge status` to exit 0',
+    ).catch((err: Error) => assert.fail(`${err.message}: ${verdict.stdout}${verdict.stderr}`));
+    assert.match(
+      verdict.stdout,
+      /converged: every range's replicas hold the same records \(5 members, RF 3, P 256\)/,
+    );
+    assert.doesNotMatch(verdict.stdout, /same digest root/);
     // One node killed: every key still takes quorum writes and answers quorum reads.
     const dead = children[4]!;
     dead.kill('SIGKILL');

@@ -12,7 +12,7 @@ import { h, replace, slug, termLink } from './dom.js';
 import { clock } from './format.js';
 import { glossary, type PanelId, panelTitles, renderGlossary } from './glossary.js';
 import { HistoryStore } from './history-store.js';
-import { comparePairs, convergence, rootGroups, staleAfterMs } from './model.js';
+import { comparePairs, convergence, partialRing, rootGroups, staleAfterMs } from './model.js';
 import { buildControls, type ControlsHandle } from './panels/controls.js';
 import { renderHistory } from './panels/history.js';
 import { renderKeyspace } from './panels/keyspace.js';
@@ -46,6 +46,8 @@ const bodies = new Map<PanelId, HTMLElement>();
 let cluster: ClusterView | null = null;
 let digest: ClusterDigestView | null = null;
 let level = levelDefault;
+/** Set once the level was fitted to the ring, or chosen by the user (then it is theirs). */
+let levelSettled = false;
 let controls: ControlsHandle | null = null;
 let operations: OperationsHandle | null = null;
 let pointerDown = false;
@@ -132,6 +134,23 @@ function render(): void {
   for (const p of panels) p.render(bodies.get(p.id)!, view, actions);
 }
 
+/**
+ * With RF < N, pairs compare only the partitions both hold, which needs prefixes no wider than a partition:
+ * the first poll raises the level to the partitions' (log2 P; 8 or 10). True when the level changed.
+ */
+function fitLevelToRing(c: ClusterView): boolean {
+  if (levelSettled) return false;
+  levelSettled = true;
+  const ring = c.nodes.find((n) => n.status?.ring !== undefined)?.status?.ring;
+  if (ring === undefined || !partialRing(c)) return false;
+  // The keyspace panel offers levels 4, 6, 8 and 10 (the digest-level route's maximum).
+  const bits = Math.log2(ring.partitions);
+  const fitted = bits <= level ? level : bits <= 8 ? 8 : 10;
+  if (fitted === level) return false;
+  level = fitted;
+  return true;
+}
+
 async function poll(): Promise<void> {
   clearTimeout(pollTimer);
   try {
@@ -139,6 +158,7 @@ async function poll(): Promise<void> {
     cluster = c;
     digest = d;
     history.addCluster(c);
+    if (fitLevelToRing(c)) return void poll();
     const conv = convergence(c, d === null ? [] : comparePairs(d, c));
     // With a node unreachable the divergence is unknown (the reachable pairs give only a lower bound): the
     // chart draws it as unknown, not as a number.
@@ -201,6 +221,7 @@ const actions: Actions = {
     render();
   },
   setLevel(l) {
+    levelSettled = true;
     level = l;
     void poll();
   },

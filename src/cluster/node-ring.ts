@@ -59,9 +59,9 @@ export function nodeRingOf(
 export class NodeRing {
   private readonly peers = new Map<string, { equal: boolean | null; mismatch?: string }>();
   private described: { epoch: number; description: RingDescription } | null = null;
-  /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
   /** Per partition, its replicas in this node's order (self, then --peers), computed once per epoch. */
   private ordered: { epoch: number; lists: Array<readonly string[] | undefined> } | null = null;
+  /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
   private readonly sharedCache = new Map<string, { epoch: number; partitions: readonly number[] }>();
 
   constructor(

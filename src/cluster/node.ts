@@ -390,7 +390,8 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     // A request from a peer shows it is up and sends, not that it answers: its replication channel is marked
     // up again only by an answer from it (a message's or a ping's), or a peer that sends but never answers
     // would flap between down and up and hold admission each time.
-    if (from !== undefined && this.seen.has(from))
+    // A peer running another ring stays refused (unreachable) whatever it sends.
+    if (from !== undefined && this.seen.has(from) && this.ring.mismatchOf(from) === undefined)
       this.seen.set(from, { ok: true, atMs: this.options.clock.now() });
     return handler(route, body, from);
   }
