@@ -56,9 +56,9 @@ async function writeKeys(urls: readonly string[], from: number, count: number): 
 
 test('5 nodes, RF 3: every key on exactly its 3 replicas; one node killed, quorum writes and reads go on', async () => {
   const root = mkdtempSync(join(tmpdir(), 'converge-ring-'));
-  // Anti-entropy off: this test is about the write and read paths. (Sessions before per-range anti-entropy
-  // compare whole replicas and would copy every key everywhere; test/ring-ae.test.ts covers them.)
-  const nodes = members(5, root, () => ['--replication-factor', '3', '--no-anti-entropy']);
+  // Anti-entropy runs (per range): placement must hold with sessions going on; test/ring-ae.test.ts covers
+  // what they repair.
+  const nodes = members(5, root, () => ['--replication-factor', '3']);
   const children: ChildProcess[] = [];
   try {
     for (const n of nodes) children.push(await spawnServe(n.args));

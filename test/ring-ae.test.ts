@@ -1,9 +1,6 @@
-// PENDING: needs per-range anti-entropy (h19a); rename to ring-ae.test.ts once it is merged. Without it, sessions
-// compare whole replicas and copy every key to every node, so n5 ends with more than its partitions.
 // Anti-entropy per range with real processes: five `converge serve` processes with RF 3, hints and read
 // repair off. One node is killed, keys are written at quorum meanwhile, the node is restarted: anti-entropy
 // alone brings it every key of its partitions (and no other), and `converge status` exits 0.
-// Needs per-range anti-entropy (sessions scoped to the partitions two nodes share).
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -11,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { NodeStatus } from '../src/cluster/node-types.js';
 import { keyToBytes } from '../src/core/record.js';
 import { Topology } from '../src/core/topology.js';
+import type { NodeStatus } from '../src/services/status.js';
 import { cli, eventually, http, killed, randomBasePort, spawnServe } from './helpers.js';
 
 const status = async (url: string): Promise<NodeStatus> =>
