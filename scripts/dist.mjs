@@ -36,15 +36,18 @@ function newestMtimeMs(path) {
 }
 
 /**
- * Bundles src/cli/main.ts into dist/converge.mjs, and the range-fetch worker thread's module beside it
- * (dist/repair-worker-thread.mjs): our own modules in each, every package left to node_modules. Loading them skips
- * compiling the TypeScript at each start.
+ * Bundles src/cli/main.ts into dist/converge.mjs, and the repair worker thread's module beside it
+ * (dist/repair-worker-thread.mjs): our own modules in each, every package left to node_modules. Loading them
+ * skips compiling the TypeScript at each start.
  */
 export async function buildDist(root) {
   const { build } = await import('esbuild');
   await build({
     absWorkingDir: root,
-    entryPoints: { converge: 'src/cli/main.ts', 'serve-worker': 'src/antientropy/repair-worker-thread.ts' },
+    entryPoints: {
+      converge: 'src/cli/main.ts',
+      'repair-worker-thread': 'src/antientropy/repair-worker-thread.ts',
+    },
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
     bundle: true,
