@@ -102,12 +102,13 @@ export class AntiEntropyProcess {
   private loopSignal: AbortSignal | null = null;
   /** Peers whose session loop runs. */
   private readonly looping = new Set<string>();
+  private readonly unsubscribeRing: () => void;
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.topology =
       options.topology ?? defaultTopology(options.node.id, options.peers, options.replica.digest.leafBits);
     this.peers = this.topology.current.peersOf(options.node.id);
-    this.topology.subscribe((next) => this.onRing(next));
+    this.unsubscribeRing = this.topology.subscribe((next) => this.onRing(next));
     this.state = new AntiEntropyState(options.replica);
     this.operatorActions = new OperatorActions(
       options.replica,
@@ -462,6 +463,7 @@ export class AntiEntropyProcess {
 
   async stop(): Promise<void> {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
+    this.unsubscribeRing();
     await this.runner.idle();
     await this.operatorActions.flushed();
   }

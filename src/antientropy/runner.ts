@@ -183,13 +183,14 @@ export class SessionRunner {
   private beginFields(run: SessionRun): Record<string, unknown> {
     const { env } = this;
     const shared = run.range.partitions;
-    const bounds = shared.map((p) => env.purgedBeforeMs(partitionToken(env.topology(), p)));
+    const t = env.topology();
+    const bounds = new Map(shared.map((p) => [p, env.purgedBeforeMs(partitionToken(t, p))]));
     return {
       watermarkMs: this.watermark.local(),
       pairStartsMs: this.watermark.pairStarts(),
       // Older nodes read the one bound: the lowest of the shared partitions' holds for all of them.
-      purgedBeforeMs: bounds.length === 0 ? env.purgedBeforeMs() : Math.min(...bounds),
-      purgeBoundsMs: boundRuns(shared, (p) => bounds[shared.indexOf(p)]!),
+      purgedBeforeMs: bounds.size === 0 ? env.purgedBeforeMs() : Math.min(...bounds.values()),
+      purgeBoundsMs: boundRuns(shared, (p) => bounds.get(p)!),
     };
   }
 
