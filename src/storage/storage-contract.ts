@@ -35,6 +35,20 @@ export function runStorageContract(name: string, setup: () => Promise<StorageFix
     assert.equal(storage.get(s('b')), undefined);
   });
 
+  withFixture('writes in flight at once land in the order they were called', async ({ storage }) => {
+    // The replica writes its next batch while the previous one is flushed and relies on this order.
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      storage.write([
+        { key: s('same'), value: s(String(i)) },
+        { key: s(`k${i}`), value: i % 2 === 0 ? s('x') : null },
+      ]),
+    );
+    await Promise.all(writes);
+    assert.deepEqual(storage.get(s('same')), s('19'));
+    assert.deepEqual(storage.get(s('k18')), s('x'));
+    assert.equal(storage.get(s('k19')), undefined);
+  });
+
   withFixture('scan is in byte order with bounds and limit, binary keys included', async ({ storage }) => {
     const keys = [b(0xff), b(0x00), b(0x01, 0x00), b(0x01), b(0x7f, 0xff), b(0x80)];
     await storage.write(keys.map((key) => ({ key, value: b(1) })));
