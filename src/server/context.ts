@@ -54,6 +54,7 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     clock: systemClock,
     maxClockDriftMs: config.maxClockDriftMs,
     symbolsMax: config.symbolsMax,
+    storageWritesInFlightMax: config.storageWritesInFlightMax,
     ...(options.onRebuildProgress === undefined ? {} : { onRebuildProgress: options.onRebuildProgress }),
   });
   const faults = new TransportFaults(systemRandom);
