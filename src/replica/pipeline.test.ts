@@ -61,7 +61,7 @@ function answered<T>(p: Promise<T>): { done: boolean; promise: Promise<T> } {
   return state;
 }
 
-test('replica: the next batch is written while the previous one is not yet durable; each apply waits for its own', async () => {
+test('replica: the next batch is written before the previous one is durable; each apply waits for its own', async () => {
   const storage = new HeldStorage();
   const replica = await replicaOver(storage);
   const first = answered(replica.apply([rec('k1', 1, 'a')], 'client'));
@@ -97,7 +97,7 @@ test('replica: with one write in flight the next batch waits for the previous on
   await Promise.all([second, third]);
 });
 
-test('replica: a failed write fails the writes in flight beside it, refuses applies until they settle, then digest == storage', async () => {
+test('replica: a failed write fails those in flight beside it, refuses applies until they settle; digest == storage', async () => {
   const storage = new HeldStorage();
   const replica = await replicaOver(storage);
   const first = answered(replica.apply([rec('k1', 1, 'a')], 'client'));
