@@ -1,7 +1,8 @@
 // The replica's storage pipeline alone (part of `npm run bench -- write`, `--only pipeline`): one replica
-// over lmdb with `sync group` in the benchmark's process, single-record client applies from a closed loop, with one
-// storage write in flight (a batch begins once the previous one is durable) against the default (the next
-// commits while the previous one is flushed). No HTTP and no peers: what is left is the wait for the disk.
+// over lmdb with `sync group` in the benchmark's process, single-record client applies from a closed loop,
+// with one storage write in flight (a batch begins once the previous one is durable) against the default
+// (the next commits while the previous one is flushed). No HTTP and no peers: what is left is the wait for
+// the disk.
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';

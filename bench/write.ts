@@ -1,8 +1,9 @@
 // `npm run bench -- write [--json] [--runs N] [--duration D_MS] [--only cluster,single,etcd,pipeline,lmdb]`:
 // the write path as deployed, every node its own process. In each run, with one undici load generator and
 // 100-byte values on fresh keys: a 3-node converge cluster at one, quorum and all with 32 and 128 in flight,
-// and its batch API at quorum; one converge node with no peers; a 3-member etcd cluster (Raft, an fsync per commit) when `etcd` is installed;
-// lmdb's raw put rate, and one replica over lmdb with and without its storage pipeline (write-pipeline.ts).
+// and its batch API at quorum; one converge node with no peers; a 3-member etcd cluster (Raft, an fsync per
+// commit) when `etcd` is installed; lmdb's raw put rate, and one replica over lmdb with and without its
+// storage pipeline (write-pipeline.ts).
 // Runs are repeated and the medians compared in the same invocation.
 
 import { rmSync } from 'node:fs';
