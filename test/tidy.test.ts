@@ -29,7 +29,6 @@ const longFunctionsAllowed: Readonly<Record<string, number>> = {
   'src/cluster/node.ts#ConvergeNode.constructor': 85,
   'src/server/http.ts#buildHttpServer': 74,
   'src/server/server.ts#startNode': 77,
-  'src/storage/storage-contract.ts#runStorageContract': 73,
 };
 
 const checkedFolders = ['src', 'bench', 'scripts', 'test'];

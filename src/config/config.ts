@@ -256,12 +256,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       requestTimeoutMs: parseDuration('--request-timeout', str('request-timeout')),
     },
     storageRetryMs: parseDuration('--storage-retry', str('storage-retry')),
-    storageWritesInFlightMax: parseInteger(
-      '--storage-writes-in-flight',
-      str('storage-writes-in-flight'),
-      1,
-      1024,
-    ),
+    storageWritesInFlightMax: parseStorageWritesInFlight(str('storage-writes-in-flight')),
     bindOutgoing: bool('bind-outgoing'),
     replication: parseReplication(str),
     hints: {
@@ -315,6 +310,10 @@ function parseTls(
     );
   }
   return { certFile, keyFile, caFile };
+}
+
+function parseStorageWritesInFlight(value: string): number {
+  return parseInteger('--storage-writes-in-flight', value, 1, 1024);
 }
 
 function parseReplication(str: (k: string) => string): NodeConfig['replication'] {

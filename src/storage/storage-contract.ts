@@ -17,8 +17,11 @@ const s = (text: string): Uint8Array => new TextEncoder().encode(text);
 const keysOf = (entries: Iterable<StorageEntry>): string[] =>
   [...entries].map((e) => Buffer.from(e.key).toString('hex'));
 
-export function runStorageContract(name: string, setup: () => Promise<StorageFixture>): void {
-  const withFixture = (title: string, body: (f: StorageFixture) => Promise<void>): void => {
+type WithFixture = (title: string, body: (f: StorageFixture) => Promise<void>) => void;
+
+/** Registers a test that runs `body` against a fresh fixture and cleans it up whatever happens. */
+function fixtureTests(name: string, setup: () => Promise<StorageFixture>): WithFixture {
+  return (title, body) => {
     test(`${name}: ${title}`, async () => {
       const fixture = await setup();
       try {
@@ -28,15 +31,11 @@ export function runStorageContract(name: string, setup: () => Promise<StorageFix
       }
     });
   };
+}
 
-  withFixture('get returns what was written, undefined otherwise', async ({ storage }) => {
-    await storage.write([{ key: s('a'), value: s('1') }]);
-    assert.deepEqual(storage.get(s('a')), s('1'));
-    assert.equal(storage.get(s('b')), undefined);
-  });
-
+/** The replica writes its next batch while the previous one is flushed, and relies on this order. */
+function writesInCallOrder(withFixture: WithFixture): void {
   withFixture('writes in flight at once land in the order they were called', async ({ storage }) => {
-    // The replica writes its next batch while the previous one is flushed and relies on this order.
     const writes = Array.from({ length: 20 }, (_, i) =>
       storage.write([
         { key: s('same'), value: s(String(i)) },
@@ -47,6 +46,17 @@ export function runStorageContract(name: string, setup: () => Promise<StorageFix
     assert.deepEqual(storage.get(s('same')), s('19'));
     assert.deepEqual(storage.get(s('k18')), s('x'));
     assert.equal(storage.get(s('k19')), undefined);
+  });
+}
+
+export function runStorageContract(name: string, setup: () => Promise<StorageFixture>): void {
+  const withFixture = fixtureTests(name, setup);
+  writesInCallOrder(withFixture);
+
+  withFixture('get returns what was written, undefined otherwise', async ({ storage }) => {
+    await storage.write([{ key: s('a'), value: s('1') }]);
+    assert.deepEqual(storage.get(s('a')), s('1'));
+    assert.equal(storage.get(s('b')), undefined);
   });
 
   withFixture('scan is in byte order with bounds and limit, binary keys included', async ({ storage }) => {
