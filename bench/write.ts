@@ -1,8 +1,10 @@
-// `npm run bench -- write [--json] [--runs N] [--duration D_MS]`: the write path as deployed, every node its
-// own process. In each run, with one undici load generator and 100-byte values on fresh keys: a 3-node
-// converge cluster at one, quorum and all with 32 and 128 in flight, and its batch API at quorum; one
-// converge node with no peers; a 3-member etcd cluster (Raft, an fsync per commit) when `etcd` is installed;
-// and lmdb's raw put rate. Runs are repeated and the medians compared in the same invocation.
+// `npm run bench -- write [--json] [--runs N] [--duration D_MS] [--only cluster,single,etcd,pipeline,lmdb]`:
+// the write path as deployed, every node its own process. In each run, with one undici load generator and
+// 100-byte values on fresh keys: a 3-node converge cluster at one, quorum and all with 32 and 128 in flight,
+// and its batch API at quorum; one converge node with no peers; a 3-member etcd cluster (Raft, an fsync per
+// commit) when `etcd` is installed; lmdb's raw put rate, and one replica over lmdb with and without its
+// storage pipeline (write-pipeline.ts).
+// Runs are repeated and the medians compared in the same invocation.
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { percentile } from './load.js';
 import { rawLmdbPutsPerSecond } from './raw-lmdb.js';
 import { benchRoot } from './reconcile-fixtures.js';
 import { Report, type Row } from './report.js';
+import { pipelineRows } from './write-pipeline.js';
 import { etcdAvailable, type Procs, startConvergeNodes, startEtcd } from './write-procs.js';
 
 const valueBytes = 100;
@@ -273,6 +276,10 @@ export async function run(args: string[]): Promise<void> {
       if (wants('cluster')) all.push(...(await convergeCluster(root, port, durationMs, r)));
       if (wants('single')) all.push(...(await singleNode(root, port + 10, durationMs, r)));
       if (withEtcd && wants('etcd')) all.push(...(await etcdCluster(root, port + 12, durationMs, r)));
+      if (wants('pipeline')) {
+        log(`run ${r}: one replica over lmdb, storage writes in flight 1 against the default`);
+        all.push(...(await pipelineRows(root, Math.min(durationMs, 3000), r)));
+      }
       if (!wants('lmdb')) continue;
       log(`run ${r}: raw lmdb`);
       const raw = await rawLmdbPutsPerSecond(root, 'group', 200_000, valueBytes, 32);

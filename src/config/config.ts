@@ -44,6 +44,8 @@ export interface NodeConfig {
   };
   /** After a failed storage write (a full disk), writes are refused this long before one is tried again. */
   readonly storageRetryMs: number;
+  /** Storage batches written at once: the next commits while the previous one is flushed. */
+  readonly storageWritesInFlightMax: number;
   /** Outgoing connections to peers leave from the listen address when it is a specific IP. */
   readonly bindOutgoing: boolean;
   /**
@@ -154,6 +156,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'body-bytes-max': '2MiB',
   'request-timeout': '2s',
   'storage-retry': '1s',
+  'storage-writes-in-flight': '8',
   'bind-outgoing': true,
   'replication-queue-records-max': '16384',
   'replication-queue-bytes-max': '64MiB',
@@ -272,6 +275,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       requestTimeoutMs: parseDuration('--request-timeout', str('request-timeout')),
     },
     storageRetryMs: parseDuration('--storage-retry', str('storage-retry')),
+    storageWritesInFlightMax: parseStorageWritesInFlight(str('storage-writes-in-flight')),
     bindOutgoing: bool('bind-outgoing'),
     replication: parseReplication(str),
     hints: {
@@ -351,6 +355,10 @@ function parseTls(
     );
   }
   return { certFile, keyFile, caFile };
+}
+
+function parseStorageWritesInFlight(value: string): number {
+  return parseInteger('--storage-writes-in-flight', value, 1, 1024);
 }
 
 function parseReplication(str: (k: string) => string): NodeConfig['replication'] {

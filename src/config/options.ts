@@ -58,6 +58,11 @@ export const serveOptions: readonly ServeOption[] = [
   },
   { name: 'storage-retry', arg: 'duration', help: 'after a failed storage write, refuse writes this long' },
   {
+    name: 'storage-writes-in-flight',
+    arg: 'n',
+    help: 'storage batches written at once (the next commits while the previous one is flushed)',
+  },
+  {
     name: 'log-level',
     arg: 'level',
     help: 'fatal | error | warn | info | debug | trace | silent (JSON lines on stderr)',

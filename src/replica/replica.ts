@@ -1,6 +1,8 @@
 // A replica: storage plus a digest that always describes exactly what storage (with pending writes) holds.
 // Every change goes through core merge. Applies update the digest and a pending overlay synchronously and
-// are group-committed: one storage batch in flight, the next accumulating, so many applies share a commit.
+// are group-committed: the next storage batch accumulates while storage is busy, so many applies share a
+// commit. Several batches may be in flight at once: the next commits while the previous one is flushed, and
+// each apply is answered when its own batch is durable, never earlier.
 
 import { DigestTree, leafBitsDefault } from '../core/digest.js';
 import { assert, ConvergeError } from '../core/errors.js';
@@ -51,6 +53,12 @@ export interface ReplicaOptions {
    */
   readonly clock?: Clock;
   readonly maxClockDriftMs?: number;
+  /**
+   * Storage batches written at once. With 1 a batch begins only once the previous one is durable, so a write
+   * can wait for two flushes in a row; with more, storage commits the next batch while it flushes the last
+   * (lmdb's overlapping sync) and the write waits for about one.
+   */
+  readonly storageWritesInFlightMax?: number;
 }
 
 /**
@@ -58,6 +66,7 @@ export interface ReplicaOptions {
  * `LocalReplica.underPurgeBound`). Anti-entropy proves and raises it; 0 means nothing is purged yet.
  */
 export type PurgeBoundOf = (token: Uint8Array) => number;
+export const storageWritesInFlightMaxDefault = 8;
 
 /** Told of every record refused for being stamped too far ahead (the node counts and logs them). */
 export type RefusedAheadListener = (record: VersionedRecord, source: ApplySource, nowMs: number) => void;
@@ -68,6 +77,8 @@ interface Batch {
   readonly done: Promise<void>;
   resolve(): void;
   reject(err: unknown): void;
+  /** The storage write and its handling, once begun. */
+  written?: Promise<void>;
 }
 
 export class LocalReplica implements Replica {
@@ -91,8 +102,15 @@ export class LocalReplica implements Replica {
   /** Bumped by each rebuild: a failed write during a rebuild starts another, and the older one stops. */
   private rebuildGeneration = 0;
   private next: Batch | null = null;
-  /** The batch storage is writing now, if any. */
-  private current: Batch | null = null;
+  /** The batches storage is writing now, oldest first. */
+  private readonly writing: Batch[] = [];
+  /** Bumped by a failed write: the writes in flight beside it are answered as failed whatever they do. */
+  private writeGeneration = 0;
+  /**
+   * After a failed write, until the writes begun beside it have settled: they may still land, so nothing may
+   * be merged against storage meanwhile.
+   */
+  private settling: Promise<void> | null = null;
   private readonly counts = {
     applied: 0,
     ignored: 0,
@@ -403,7 +421,11 @@ export class LocalReplica implements Replica {
 
   /** Waits until every accepted apply has reached storage. */
   async flush(): Promise<void> {
-    for (let batch = this.next ?? this.current; batch !== null; batch = this.next ?? this.current) {
+    for (
+      let batch = this.next ?? this.writing[0];
+      batch !== undefined;
+      batch = this.next ?? this.writing[0]
+    ) {
       await batch.done.catch(logFailure('apply batch awaited by flush', 'debug'));
     }
   }
@@ -428,6 +450,11 @@ export class LocalReplica implements Replica {
   private refuseWhileStorageFails(): void {
     const refusal = writeRefusal(this.storage);
     if (refusal !== undefined) throw refusal;
+    if (this.settling !== null)
+      throw new ConvergeError(
+        'STORAGE_FAILED',
+        'a storage write failed; the writes begun beside it are settling',
+      );
   }
 
   /** Records a change in the overlay and the digest, synchronously, before the write is queued. */
@@ -484,42 +511,59 @@ export class LocalReplica implements Replica {
   }
 
   private pump(): void {
-    if (this.current !== null || this.next === null) return;
+    const max = this.options.storageWritesInFlightMax ?? storageWritesInFlightMaxDefault;
+    if (this.next === null || this.writing.length >= max || this.settling !== null) return;
     const batch = this.next;
     this.next = null;
-    this.current = batch;
-    this.storage.write(batch.ops).then(
+    this.writing.push(batch);
+    const generation = this.writeGeneration;
+    // Storage commits writes in the order they begin; each resolves once its own batch is durable.
+    batch.written = this.storage.write(batch.ops).then(
       () => {
-        const epochs = this.writeEpochs;
-        for (const { lkey, entry } of batch.entries) {
-          // Committed: a snapshot taken before this moment does not hold it.
-          if (epochs !== null) Atomics.add(epochs, writeEpochBucket(entry.token), 1);
-          if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
-        }
-        this.current = null;
-        batch.resolve();
-        this.pump();
+        if (generation === this.writeGeneration) this.written(batch);
       },
-      (err: unknown) => this.failAll(batch, err),
+      (err: unknown) => {
+        if (generation === this.writeGeneration) this.failAll(err);
+      },
     );
   }
 
+  private written(batch: Batch): void {
+    const epochs = this.writeEpochs;
+    for (const { lkey, entry } of batch.entries) {
+      // Committed: a snapshot taken before this moment does not hold it.
+      if (epochs !== null) Atomics.add(epochs, writeEpochBucket(entry.token), 1);
+      if (this.overlay.get(lkey) === entry) this.overlay.delete(lkey);
+    }
+    this.writing.splice(this.writing.indexOf(batch), 1);
+    batch.resolve();
+    this.pump();
+  }
+
   /**
-   * A failed storage write fails every queued apply too (they were merged against the failed state); the
-   * overlay is dropped and the digest rebuilt from storage, so digest == storage holds again.
+   * A failed storage write fails every queued and in-flight apply too (they were merged against the failed
+   * state); the overlay is dropped and the digest rebuilt from storage, so digest == storage holds again.
+   * Writes begun beside the failed one may still land: until they settle applies are refused, and once they
+   * have the digest is rebuilt again.
    */
-  private failAll(batch: Batch, err: unknown): void {
-    const queued = this.next;
+  private failAll(err: unknown): void {
+    this.writeGeneration += 1;
+    const failed = this.writing.splice(0);
+    if (this.next !== null) failed.push(this.next);
     this.next = null;
     this.overlay.clear();
     // Every pending change is dropped: no decision made against an earlier snapshot may stand.
     if (this.writeEpochs !== null)
       for (let b = 0; b < writeEpochBuckets; b++) Atomics.add(this.writeEpochs, b, 1);
-    this.current = null;
     const error = err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', String(err));
-    batch.reject(error);
-    queued?.reject(error);
+    for (const batch of failed) batch.reject(error);
     void this.rebuild();
+    const stragglers = failed.flatMap((b) => (b.written === undefined ? [] : [b.written]));
+    if (stragglers.length <= 1) return; // only the failed write itself, which has settled
+    this.settling = Promise.allSettled(stragglers).then(() => {
+      this.settling = null;
+      void this.rebuild();
+    });
   }
 }
 

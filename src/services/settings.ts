@@ -18,6 +18,7 @@ export function settingsFromConfig(
       leafBits: config.leafBits,
       maxClockDriftMs: config.maxClockDriftMs,
       symbolsMax: config.symbolsMax,
+      storageWritesInFlightMax: config.storageWritesInFlightMax,
       ...(onRebuildProgress === undefined ? {} : { onRebuildProgress }),
     },
     node: {

@@ -307,16 +307,16 @@ function checkKeys(
   checkOrigins(world, ops, records, aheadMs, fail);
   // The operator's removal of a future-stamped record also takes what it had overwritten on that node: a
   // write acknowledged by that node alone is lost with it (docs/operations.md, "What the check cannot see").
-  const removedWith = (acked: ClientOp): boolean =>
-    ops.some(
-      (op) =>
-        op.key === acked.key &&
-        op.node === acked.node &&
-        op.kind !== 'get' &&
-        op.outcome === 'ok' &&
-        aheadMs(op.version!) > maxClockDriftMs &&
-        compareVersions(parseVersion(op.version!), parseVersion(acked.version!)) > 0,
-    );
+  // Any write that node stamped counts, acknowledged or not: a write that failed overall still applied there.
+  const removedWith = (acked: ClientOp): boolean => {
+    const version = parseVersion(acked.version!);
+    for (const [v, c] of world.created) {
+      if (c.key !== acked.key || aheadMs(v) <= maxClockDriftMs) continue;
+      const stamped = parseVersion(v);
+      if (stamped.node === version.node && compareVersions(stamped, version) > 0) return true;
+    }
+    return false;
+  };
   for (const [key, acked] of latestAcked) {
     const version = parseVersion(acked.version!);
     const record = records.get(key);

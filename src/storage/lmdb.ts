@@ -98,17 +98,35 @@ export class LmdbStorage implements Storage {
     if (ops.length === 0) return;
     try {
       // Inside a transaction callback put/remove write straight into the one atomic transaction.
-      await this.db.transaction(() => {
+      const committed = this.db.transaction(() => {
         for (const op of ops) {
           const key = Buffer.from(op.key);
           if (op.value === null) this.db.remove(key);
           else this.db.put(key, Buffer.from(op.value));
         }
       });
-      if (this.sync !== 'none') await this.db.flushed;
+      // The flush of THIS transaction, taken now: read after the commit, `flushed` would name the flush of
+      // whatever transaction was queued last, and a caller writing again meanwhile would wait for its flush.
+      const flushed = this.sync === 'none' ? undefined : this.flushOfLastTransaction();
+      await committed;
+      if (flushed !== undefined) await flushed;
     } catch (err) {
       throw await this.commitFailure(err);
     }
+  }
+
+  /**
+   * lmdb-js's `flushed` is a thenable whose target is chosen when `then` is called: call it at once (an
+   * await would call it a microtask later). It settles as resolved either way: a failed commit is reported
+   * by the commit's own promise, awaited first.
+   */
+  private flushOfLastTransaction(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.db.flushed.then(
+        () => resolve(),
+        () => resolve(),
+      );
+    });
   }
 
   /** Names a failed commit: DISK_FULL when the disk is out of space, STORAGE_FAILED otherwise. */

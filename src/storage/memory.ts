@@ -23,6 +23,8 @@ export class MemoryStorage implements Storage {
   private unsorted: string[] = [];
   /** Inverse ops of resolved but never-fsynced writes (sync `none`), newest last. */
   private unsynced: Array<{ key: string; previous: Uint8Array | undefined }> = [];
+  /** Settles once the last write called so far has applied or failed; null when none is pending. */
+  private lastWrite: Promise<void> | null = null;
   /** Bumped by crash(): writes started in an older epoch never apply. */
   private epoch = 0;
   private closed = false;
@@ -66,7 +68,27 @@ export class MemoryStorage implements Storage {
       key: toKey(op.key),
       value: op.value === null ? null : op.value.slice(),
     }));
-    if (this.options.writeDelay !== undefined) await this.options.writeDelay();
+    // Writes apply in the order they were called, as lmdb commits them, however long each one's delay.
+    const prior = this.lastWrite;
+    const delay = this.options.writeDelay?.();
+    if (delay !== undefined || prior !== null) {
+      let applied!: () => void;
+      const mine = new Promise<void>((resolve) => (applied = resolve));
+      this.lastWrite = mine;
+      try {
+        await delay;
+        await prior;
+        this.applyWrite(epoch, copies);
+      } finally {
+        if (this.lastWrite === mine) this.lastWrite = null;
+        applied();
+      }
+      return;
+    }
+    this.applyWrite(epoch, copies);
+  }
+
+  private applyWrite(epoch: number, copies: ReadonlyArray<{ key: string; value: Uint8Array | null }>): void {
     if (epoch !== this.epoch || this.closed) {
       throw new ConvergeError('STORAGE_FAILED', 'the process crashed before the write reached storage');
     }

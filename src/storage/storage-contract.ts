@@ -25,6 +25,23 @@ type ContractCase = readonly [title: string, body: (f: StorageFixture) => Promis
 /** What every engine does with its own handle. */
 const cases: readonly ContractCase[] = [
   [
+    // The replica writes its next batch while the previous one is flushed, and relies on this order.
+    'writes in flight at once land in the order they were called',
+    async ({ storage }) => {
+      const writes = Array.from({ length: 20 }, (_, i) =>
+        storage.write([
+          { key: s('same'), value: s(String(i)) },
+          { key: s(`k${i}`), value: i % 2 === 0 ? s('x') : null },
+        ]),
+      );
+      await Promise.all(writes);
+      assert.deepEqual(storage.get(s('same')), s('19'));
+      assert.deepEqual(storage.get(s('k18')), s('x'));
+      assert.equal(storage.get(s('k19')), undefined);
+    },
+  ],
+
+  [
     'get returns what was written, undefined otherwise',
     async ({ storage }) => {
       await storage.write([{ key: s('a'), value: s('1') }]);

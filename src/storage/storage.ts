@@ -80,7 +80,11 @@ export interface Storage {
    * Sees every write that resolved before the call; a write that is still pending may or may not show.
    */
   scan(start: Uint8Array, end: Uint8Array | undefined, limit?: number): Iterable<StorageEntry>;
-  /** Applies all ops atomically (all or none). Resolves once durable as the sync policy says. */
+  /**
+   * Applies all ops atomically (all or none). Resolves once durable as the sync policy says. Several writes
+   * may be in flight at once: they are applied in the order they were called (the replica commits its next
+   * batch while the previous one is flushed), and each resolves once its own ops are durable.
+   */
   write(ops: readonly WriteOp[]): Promise<void>;
   close(): Promise<void>;
 }
