@@ -1,9 +1,10 @@
-// `npm run bench -- reconcile [--json] [--quick]`: discovery cost of converge's reconciliation against two
+// `npm run bench -- reconcile [--json] [--quick] [--reps N]`: discovery cost of converge's reconciliation against two
 // baselines measured in the same run, at n records with d of them differing:
 //   baseline-full-list: one side sends every (key, version); the other answers with the differing keys;
 //   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
 //                       every record in a differing leaf is streamed (Cassandra's validation +
-// overstreaming). Plus the digest maintenance cost: replica puts with and without the digest update.
+// overstreaming). The converge rows are timed N times each (default 5), interleaved, and give the median.
+// Plus the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';
 import { respond } from '../src/core/reconcile-driver.js';
@@ -27,6 +28,9 @@ export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
   const n = args.includes('--quick') ? 100_000 : 1_000_000;
   const ds = [0, 10, 1000, 10_000, 100_000].filter((d) => d < n);
+  const at = args.indexOf('--reps');
+  const reps = at >= 0 ? Number(args[at + 1]) : repsDefault;
+  if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps takes a whole number of runs, at least 1');
   const report = new Report(json);
   const root = benchRoot();
   try {
@@ -37,11 +41,11 @@ export async function run(args: string[]): Promise<void> {
     for (const d of ds) {
       await diverge(b.replica, offset, d);
       offset += d;
-      await measureCase(report, { n, d }, a.replica, b.replica);
+      await measureCase(report, { n, d }, a.replica, b.replica, reps);
       await repairAll(a.replica, b.replica);
     }
     const empty = await openBenchReplica(root, 'empty');
-    await measureCase(report, { n, d: n }, empty.replica, a.replica);
+    await measureCase(report, { n, d: n }, empty.replica, a.replica, reps);
     for (const r of [a, b, empty]) await r.storage.close();
     await digestCost(report, root, Math.min(n, 200_000));
   } finally {
@@ -55,7 +59,9 @@ export async function run(args: string[]): Promise<void> {
     'path',
     'bytes',
     'roundTrips',
+    'runs',
     'ms',
+    'msRange',
     'wanMs',
     'records',
     'peakRssBytes',
@@ -65,7 +71,7 @@ export async function run(args: string[]): Promise<void> {
 }
 
 /** Gives d keys a newer version on b. */
-async function diverge(b: LocalReplica, offset: number, d: number): Promise<void> {
+export async function diverge(b: LocalReplica, offset: number, d: number): Promise<void> {
   for (let i = 0; i < d; i += 10_000) {
     const records = Array.from({ length: Math.min(10_000, d - i) }, (_, j) => recordOf(offset + i + j, 1));
     await b.apply(records, 'client');
@@ -77,36 +83,66 @@ async function diverge(b: LocalReplica, offset: number, d: number): Promise<void
 const wanMs = (roundTrips: number, bytes: number): number =>
   Math.round(roundTrips * 50 + (bytes * 8) / 100_000);
 
-async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalReplica): Promise<void> {
-  const sym = await withPeakRss(() => discoverSymbols(a, b));
-  const s = sym.result;
+/** Timed runs of each converge row per case (alternating which goes first); the rows give the median. */
+const repsDefault = 5;
+/** Above this difference one run each: a run takes seconds, and the load's noise is small beside it. */
+const repsLargeD = 10_000;
+
+async function measureCase(
+  report: Report,
+  c: Case,
+  a: LocalReplica,
+  b: LocalReplica,
+  reps: number,
+): Promise<void> {
+  const runs = c.d > repsLargeD ? 1 : reps;
+  const symMs: number[] = [];
+  const treeMs: number[] = [];
+  let sym: Awaited<ReturnType<typeof discoverSymbols>> | undefined;
+  let tree: Awaited<ReturnType<typeof discover>> | undefined;
+  let symRss = 0;
+  let treeRss = 0;
+  for (let i = 0; i < runs; i++) {
+    for (const which of i % 2 === 0 ? ['symbols', 'tree'] : ['tree', 'symbols']) {
+      if (which === 'symbols') {
+        const r = await withPeakRss(() => discoverSymbols(a, b));
+        sym = r.result;
+        symMs.push(r.result.ms);
+        symRss = Math.max(symRss, r.peakRssBytes);
+      } else {
+        const r = await withPeakRss(() => discover(a, b));
+        tree = r.result;
+        treeMs.push(r.result.ms);
+        treeRss = Math.max(treeRss, r.peakRssBytes);
+      }
+    }
+  }
+  const s = sym!;
+  const t = tree!;
+  const common = { bench: 'reconcile', n: c.n, d: c.d, runs };
   report.add({
-    bench: 'reconcile',
+    ...common,
     impl: 'converge',
-    n: c.n,
-    d: c.d,
     path: s.path,
     bytes: s.bytes,
     roundTrips: s.roundTrips,
-    ms: s.ms,
+    ms: median(symMs),
+    msRange: range(symMs),
     wanMs: wanMs(s.roundTrips, s.bytes),
     records: s.records,
-    peakRssBytes: sym.peakRssBytes,
+    peakRssBytes: symRss,
   });
-  const conv = await withPeakRss(() => discover(a, b));
-  const t = conv.result;
   report.add({
-    bench: 'reconcile',
+    ...common,
     impl: 'converge-tree',
-    n: c.n,
-    d: c.d,
     path: 'tree',
     bytes: t.bytes,
     roundTrips: t.roundTrips,
-    ms: t.ms,
+    ms: median(treeMs),
+    msRange: range(treeMs),
     wanMs: wanMs(t.roundTrips, t.bytes),
     records: t.records,
-    peakRssBytes: conv.peakRssBytes,
+    peakRssBytes: treeRss,
   });
   const list = await withPeakRss(async () => baselineList(a, b));
   report.add({
@@ -132,7 +168,7 @@ async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalRep
   });
 }
 
-async function discover(
+export async function discover(
   a: LocalReplica,
   b: LocalReplica,
 ): Promise<{ bytes: number; roundTrips: number; ms: number; records: number }> {
@@ -156,7 +192,7 @@ async function discover(
  * What a session discovers: the symbol path, then (if it fell back) the tree descent, as a session runs them.
  * Bytes and round trips are both parts together; records counts each differing key once.
  */
-async function discoverSymbols(
+export async function discoverSymbols(
   a: LocalReplica,
   b: LocalReplica,
 ): Promise<{ path: string; bytes: number; roundTrips: number; ms: number; records: number }> {
@@ -184,7 +220,7 @@ async function discoverSymbols(
 }
 
 /** Makes a equal to b again by the same reconciliation, so the next case starts from equal replicas. */
-async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
+export async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
   const rec = new Reconciler(a, { ...reconcilerOptionsDefault, salt: 7 });
   const diffs: Difference[] = [];
   for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
@@ -199,6 +235,15 @@ async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
   await Promise.all([a.flush(), b.flush()]);
   if (a.digest.rootHex() !== b.digest.rootHex()) throw new Error('bench replicas did not converge');
 }
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const range = (xs: readonly number[]): string =>
+  `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
 
 function baselineList(a: LocalReplica, b: LocalReplica): { bytes: number; ms: number; records: number } {
   const start = performance.now();
