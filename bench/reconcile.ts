@@ -1,10 +1,11 @@
-// `npm run bench -- reconcile [--json] [--quick] [--reps N]`: discovery cost of converge's reconciliation against two
-// baselines measured in the same run, at n records with d of them differing:
+// `npm run bench -- reconcile [--json] [--quick] [--reps N]`: discovery cost of converge's reconciliation
+// against two baselines measured in the same run, at n records with d of them differing:
 //   baseline-full-list: one side sends every (key, version); the other answers with the differing keys;
 //   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
 //                       every record in a differing leaf is streamed (Cassandra's validation +
 // overstreaming). The converge rows are timed N times each (default 5), interleaved, and give the median.
-// Plus the digest maintenance cost: replica puts with and without the digest update.
+// Plus the bulk path (an empty initiator's whole repair traffic, `converge-bulk`) beside the full list, and
+// the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';
 import { respond } from '../src/core/reconcile-driver.js';
@@ -16,6 +17,7 @@ import { reconcileSymbols } from '../src/core/symbol-driver.js';
 import { SymbolReconciler, symbolPathOptionsDefault } from '../src/core/symbol-reconciler.js';
 import type { LocalReplica } from '../src/replica/replica.js';
 import { digestCost } from './digest-cost.js';
+import { type BulkResult, bulkPull } from './reconcile-bulk.js';
 import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
 import { progress, Report, withPeakRss } from './report.js';
 
@@ -46,6 +48,7 @@ export async function run(args: string[]): Promise<void> {
     }
     const empty = await openBenchReplica(root, 'empty');
     await measureCase(report, { n, d: n }, empty.replica, a.replica, reps);
+    await measureBulk(report, n, empty.replica, a.replica, Math.min(reps, 3));
     for (const r of [a, b, empty]) await r.storage.close();
     await digestCost(report, root, Math.min(n, 200_000));
   } finally {
@@ -234,6 +237,45 @@ export async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void>
   }
   await Promise.all([a.flush(), b.flush()]);
   if (a.digest.rootHex() !== b.digest.rootHex()) throw new Error('bench replicas did not converge');
+}
+
+/**
+ * The empty initiator's whole repair traffic (discovery, then every record by range fetches, decoded) beside
+ * the full list of (key, version) and its answer, alternating, medians of `runs` each.
+ */
+async function measureBulk(report: Report, n: number, empty: LocalReplica, full: LocalReplica, runs: number) {
+  const bulkMs: number[] = [];
+  const listMs: number[] = [];
+  let bulk: BulkResult | undefined;
+  let list: ReturnType<typeof baselineList> | undefined;
+  for (let i = 0; i < runs; i++) {
+    bulk = await bulkPull(empty, full);
+    bulkMs.push(bulk.ms);
+    list = baselineList(empty, full);
+    listMs.push(list.ms);
+  }
+  const common = { bench: 'reconcile', n, d: n, runs, path: 'bulk' };
+  const b = bulk!;
+  report.add({
+    ...common,
+    impl: 'converge-bulk',
+    bytes: b.bytes,
+    roundTrips: b.roundTrips,
+    ms: median(bulkMs),
+    msRange: range(bulkMs),
+    wanMs: wanMs(b.roundTrips, b.bytes),
+    records: b.records,
+  });
+  report.add({
+    ...common,
+    impl: 'baseline-full-list',
+    bytes: list!.bytes,
+    roundTrips: 1,
+    ms: median(listMs),
+    msRange: range(listMs),
+    wanMs: wanMs(1, list!.bytes),
+    records: list!.records,
+  });
 }
 
 export function median(xs: readonly number[]): number {

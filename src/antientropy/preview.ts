@@ -1,5 +1,6 @@
-// `converge diff`: what a session with a peer would repair, in which direction and why — reconciliation
-// without the repair step, so nothing is written on either side.
+// `converge diff`: what a session with a peer would repair, in which direction and why — discovery (the symbol
+// path, then the tree descent unless it decoded, as a session chooses) without the repair step, so nothing is
+// written on either side.
 
 import { decodeJson } from '../cluster/codec.js';
 import { prefixRange } from '../core/digest.js';
@@ -13,7 +14,8 @@ import { planKey } from '../core/repair-plan.js';
 import { decodeRangeFetchResponse, encodeRangeFetchRequest, type RangeCursor } from '../core/wire-repair.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
-import type { RepairPreviewEntry } from './types.js';
+import { discoverBySymbols, symbolPathSkipped } from './symbol-session.js';
+import type { DiscoveryNote, RepairPreviewEntry } from './types.js';
 
 const printable = (key: Uint8Array): string => {
   try {
@@ -37,21 +39,36 @@ export async function previewRepairs(
   env: SessionEnv,
   peer: string,
   limit: number,
-): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }> {
-  const reconciler = new Reconciler(
-    env.replica,
-    reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0),
-  );
+): Promise<{
+  peer: string;
+  entries: RepairPreviewEntry[];
+  truncated: boolean;
+  divergent: number;
+  /** How the difference was found: the path a session would take. */
+  discovery: DiscoveryNote['path'];
+}> {
+  const salt = Math.floor(env.random.next() * 2 ** 32) >>> 0;
+  const reconciler = new Reconciler(env.replica, reconcilerOptions(env, salt));
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
   const boundMs = Math.max(env.purgedBeforeMs(), await peerPurgeBound(env, peer));
   const listing: PreviewListing = { entries: [], remoteRanges: [], divergent: 0, limit, boundMs };
-  await reconcile(reconciler, call, (diffs) => {
-    for (const d of diffs) listDiff(env, listing, d);
-  });
+  // The symbol path first, as a session chooses it. Nothing is repaired in between, so after a fallback the
+  // descent finds everything again: only a decoded difference is listed from the symbol path.
+  const symbols =
+    symbolPathSkipped(env.replica) === undefined
+      ? await discoverBySymbols(env.replica, salt, call)
+      : undefined;
+  if (symbols?.outcome?.kind === 'decoded') for (const d of symbols.differences) listDiff(env, listing, d);
+  else
+    await reconcile(reconciler, call, (diffs) => {
+      for (const d of diffs) listDiff(env, listing, d);
+    });
   await listRemoteRanges(env, listing, call);
   const { entries, divergent } = listing;
-  return { peer, entries, truncated: divergent > entries.length, divergent };
+  const discovery =
+    symbols === undefined ? 'tree' : symbols.outcome?.kind === 'decoded' ? 'symbols' : 'symbols-then-tree';
+  return { peer, entries, truncated: divergent > entries.length, divergent, discovery };
 }
 
 function listDiff(env: SessionEnv, listing: PreviewListing, d: Difference): void {
