@@ -69,6 +69,8 @@ export async function run(args: string[]): Promise<void> {
     'records',
     'peakRssBytes',
     'opsPerSec',
+    'digestUs',
+    'symbolsUs',
     'overhead',
   ]);
 }
