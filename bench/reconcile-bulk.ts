@@ -10,7 +10,9 @@ import type { Difference } from '../src/core/reconcile-types.js';
 import { Reconciler, reconcilerOptionsDefault } from '../src/core/reconciler.js';
 import { roundItemsMax } from '../src/core/wire.js';
 import {
+  decodeFetchResponse,
   decodeRangeFetchResponse,
+  encodeFetchRequest,
   encodeRangeFetchRequest,
   type RangeCursor,
 } from '../src/core/wire-repair.js';
@@ -62,6 +64,37 @@ export async function bulkPull(
     records += res.records.length;
     from += res.processed;
     after = res.next;
+  }
+  return { bytes, roundTrips, ms: performance.now() - start, records };
+}
+
+/**
+ * The full-list protocol carried to the end: the peer's list of (key, version) walked against the initiator's
+ * records (none), then every key it lacks fetched in batches of `recordsMax` (one read per key on the peer).
+ */
+export async function fullListThenRecords(
+  initiator: LocalReplica,
+  peer: LocalReplica,
+  recordsMax: number = sessionLimitsDefault.repairBatchRecordsMax,
+): Promise<BulkResult> {
+  const start = performance.now();
+  let bytes = 0;
+  const missing: Uint8Array[] = [];
+  for (const { record } of peer.scanTokens(new Uint8Array(8), undefined)) {
+    // What the list carries per record: a length-prefixed key and the encoded version.
+    bytes += 2 + record.key.length + 17;
+    if (initiator.get(record.key) === undefined) missing.push(record.key);
+  }
+  let roundTrips = 1;
+  let records = 0;
+  for (let i = 0; i < missing.length; ) {
+    const req = encodeFetchRequest({ keys: missing.slice(i, i + recordsMax) });
+    const body = await respond(peer, noApply, req);
+    const res = decodeFetchResponse(body);
+    bytes += req.length + body.length;
+    roundTrips += 1;
+    records += res.records.length;
+    i += res.processed;
   }
   return { bytes, roundTrips, ms: performance.now() - start, records };
 }

@@ -17,7 +17,7 @@ import { reconcileSymbols } from '../src/core/symbol-driver.js';
 import { SymbolReconciler, symbolPathOptionsDefault } from '../src/core/symbol-reconciler.js';
 import type { LocalReplica } from '../src/replica/replica.js';
 import { digestCost } from './digest-cost.js';
-import { type BulkResult, bulkPull } from './reconcile-bulk.js';
+import { type BulkResult, bulkPull, fullListThenRecords } from './reconcile-bulk.js';
 import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
 import { progress, Report, withPeakRss } from './report.js';
 
@@ -243,18 +243,23 @@ export async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void>
 
 /**
  * The empty initiator's whole repair traffic (discovery, then every record by range fetches, decoded) beside
- * the full list of (key, version) and its answer, alternating, medians of `runs` each.
+ * the full list of (key, version) and its answer, and that list followed by fetching the records it named,
+ * alternating, medians of `runs` each.
  */
 async function measureBulk(report: Report, n: number, empty: LocalReplica, full: LocalReplica, runs: number) {
   const bulkMs: number[] = [];
   const listMs: number[] = [];
+  const thenMs: number[] = [];
   let bulk: BulkResult | undefined;
   let list: ReturnType<typeof baselineList> | undefined;
+  let then: BulkResult | undefined;
   for (let i = 0; i < runs; i++) {
     bulk = await bulkPull(empty, full);
     bulkMs.push(bulk.ms);
     list = baselineList(empty, full);
     listMs.push(list.ms);
+    then = await fullListThenRecords(empty, full);
+    thenMs.push(then.ms);
   }
   const common = { bench: 'reconcile', n, d: n, runs, path: 'bulk' };
   const b = bulk!;
@@ -277,6 +282,16 @@ async function measureBulk(report: Report, n: number, empty: LocalReplica, full:
     msRange: range(listMs),
     wanMs: wanMs(1, list!.bytes),
     records: list!.records,
+  });
+  report.add({
+    ...common,
+    impl: 'baseline-full-list-then-records',
+    bytes: then!.bytes,
+    roundTrips: then!.roundTrips,
+    ms: median(thenMs),
+    msRange: range(thenMs),
+    wanMs: wanMs(then!.roundTrips, then!.bytes),
+    records: then!.records,
   });
 }
 
