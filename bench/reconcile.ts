@@ -93,14 +93,8 @@ const repsDefault = 5;
 /** Above this difference one run each: a run takes seconds, and the load's noise is small beside it. */
 const repsLargeD = 10_000;
 
-async function measureCase(
-  report: Report,
-  c: Case,
-  a: LocalReplica,
-  b: LocalReplica,
-  reps: number,
-): Promise<void> {
-  const runs = c.d > repsLargeD ? 1 : reps;
+/** The symbol path and the descent, `runs` times each, alternating which goes first. */
+async function timeConverge(a: LocalReplica, b: LocalReplica, runs: number) {
   const symMs: number[] = [];
   const treeMs: number[] = [];
   let sym: Awaited<ReturnType<typeof discoverSymbols>> | undefined;
@@ -122,8 +116,20 @@ async function measureCase(
       }
     }
   }
-  const s = sym!;
-  const t = tree!;
+  return { sym: sym!, tree: tree!, symMs, treeMs, symRss, treeRss };
+}
+
+async function measureCase(
+  report: Report,
+  c: Case,
+  a: LocalReplica,
+  b: LocalReplica,
+  reps: number,
+): Promise<void> {
+  const runs = c.d > repsLargeD ? 1 : reps;
+  const { sym, tree, symMs, treeMs, symRss, treeRss } = await timeConverge(a, b, runs);
+  const s = sym;
+  const t = tree;
   const common = { bench: 'reconcile', n: c.n, d: c.d, runs };
   report.add({
     ...common,
