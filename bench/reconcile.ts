@@ -8,6 +8,8 @@
 // the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { respond } from '../src/core/reconcile-driver.js';
 import type { Difference } from '../src/core/reconcile-types.js';
 import { Reconciler, reconcilerOptionsDefault } from '../src/core/reconciler.js';
@@ -93,6 +95,13 @@ const repsDefault = 5;
 /** Above this difference one run each: a run takes seconds, and the load's noise is small beside it. */
 const repsLargeD = 10_000;
 
+/**
+ * A full collection before each timed run: the garbage of the run before (the baselines leave hundreds of
+ * megabytes) is otherwise collected during, and charged to, whichever protocol runs next.
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
 /** The symbol path and the descent, `runs` times each, alternating which goes first. */
 async function timeConverge(a: LocalReplica, b: LocalReplica, runs: number) {
   const symMs: number[] = [];
@@ -103,6 +112,7 @@ async function timeConverge(a: LocalReplica, b: LocalReplica, runs: number) {
   let treeRss = 0;
   for (let i = 0; i < runs; i++) {
     for (const which of i % 2 === 0 ? ['symbols', 'tree'] : ['tree', 'symbols']) {
+      collect();
       if (which === 'symbols') {
         const r = await withPeakRss(() => discoverSymbols(a, b));
         sym = r.result;
@@ -260,10 +270,13 @@ async function measureBulk(report: Report, n: number, empty: LocalReplica, full:
   let list: ReturnType<typeof baselineList> | undefined;
   let then: BulkResult | undefined;
   for (let i = 0; i < runs; i++) {
+    collect();
     bulk = await bulkPull(empty, full);
     bulkMs.push(bulk.ms);
+    collect();
     list = baselineList(empty, full);
     listMs.push(list.ms);
+    collect();
     then = await fullListThenRecords(empty, full);
     thenMs.push(then.ms);
   }
