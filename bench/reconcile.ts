@@ -1,11 +1,15 @@
-// `npm run bench -- reconcile [--json] [--quick]`: discovery cost of converge's reconciliation against two
-// baselines measured in the same run, at n records with d of them differing:
+// `npm run bench -- reconcile [--json] [--quick] [--reps N]`: discovery cost of converge's reconciliation
+// against two baselines measured in the same run, at n records with d of them differing:
 //   baseline-full-list: one side sends every (key, version); the other answers with the differing keys;
 //   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
 //                       every record in a differing leaf is streamed (Cassandra's validation +
-// overstreaming). Plus the digest maintenance cost: replica puts with and without the digest update.
+// overstreaming). The converge rows are timed N times each (default 5), interleaved, and give the median.
+// Plus the bulk path (an empty initiator's whole repair traffic, `converge-bulk`) beside the full list, and
+// the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { respond } from '../src/core/reconcile-driver.js';
 import type { Difference } from '../src/core/reconcile-types.js';
 import { Reconciler, reconcilerOptionsDefault } from '../src/core/reconciler.js';
@@ -15,6 +19,7 @@ import { reconcileSymbols } from '../src/core/symbol-driver.js';
 import { SymbolReconciler, symbolPathOptionsDefault } from '../src/core/symbol-reconciler.js';
 import type { LocalReplica } from '../src/replica/replica.js';
 import { digestCost } from './digest-cost.js';
+import { type BulkResult, bulkPull, fullListThenRecords } from './reconcile-bulk.js';
 import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
 import { progress, Report, withPeakRss } from './report.js';
 
@@ -27,6 +32,9 @@ export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
   const n = args.includes('--quick') ? 100_000 : 1_000_000;
   const ds = [0, 10, 1000, 10_000, 100_000].filter((d) => d < n);
+  const at = args.indexOf('--reps');
+  const reps = at >= 0 ? Number(args[at + 1]) : repsDefault;
+  if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps takes a whole number of runs, at least 1');
   const report = new Report(json);
   const root = benchRoot();
   try {
@@ -37,11 +45,12 @@ export async function run(args: string[]): Promise<void> {
     for (const d of ds) {
       await diverge(b.replica, offset, d);
       offset += d;
-      await measureCase(report, { n, d }, a.replica, b.replica);
+      await measureCase(report, { n, d }, a.replica, b.replica, reps);
       await repairAll(a.replica, b.replica);
     }
     const empty = await openBenchReplica(root, 'empty');
-    await measureCase(report, { n, d: n }, empty.replica, a.replica);
+    await measureCase(report, { n, d: n }, empty.replica, a.replica, reps);
+    await measureBulk(report, n, empty.replica, a.replica, Math.min(reps, 3));
     for (const r of [a, b, empty]) await r.storage.close();
     await digestCost(report, root, Math.min(n, 200_000));
   } finally {
@@ -55,17 +64,21 @@ export async function run(args: string[]): Promise<void> {
     'path',
     'bytes',
     'roundTrips',
+    'runs',
     'ms',
+    'msRange',
     'wanMs',
     'records',
     'peakRssBytes',
     'opsPerSec',
+    'digestUs',
+    'symbolsUs',
     'overhead',
   ]);
 }
 
 /** Gives d keys a newer version on b. */
-async function diverge(b: LocalReplica, offset: number, d: number): Promise<void> {
+export async function diverge(b: LocalReplica, offset: number, d: number): Promise<void> {
   for (let i = 0; i < d; i += 10_000) {
     const records = Array.from({ length: Math.min(10_000, d - i) }, (_, j) => recordOf(offset + i + j, 1));
     await b.apply(records, 'client');
@@ -77,36 +90,80 @@ async function diverge(b: LocalReplica, offset: number, d: number): Promise<void
 const wanMs = (roundTrips: number, bytes: number): number =>
   Math.round(roundTrips * 50 + (bytes * 8) / 100_000);
 
-async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalReplica): Promise<void> {
-  const sym = await withPeakRss(() => discoverSymbols(a, b));
-  const s = sym.result;
+/** Timed runs of each converge row per case (alternating which goes first); the rows give the median. */
+const repsDefault = 5;
+/** Above this difference one run each: a run takes seconds, and the load's noise is small beside it. */
+const repsLargeD = 10_000;
+
+/**
+ * A full collection before each timed run: the garbage of the run before (the baselines leave hundreds of
+ * megabytes) is otherwise collected during, and charged to, whichever protocol runs next.
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
+/** The symbol path and the descent, `runs` times each, alternating which goes first. */
+async function timeConverge(a: LocalReplica, b: LocalReplica, runs: number) {
+  const symMs: number[] = [];
+  const treeMs: number[] = [];
+  let sym: Awaited<ReturnType<typeof discoverSymbols>> | undefined;
+  let tree: Awaited<ReturnType<typeof discover>> | undefined;
+  let symRss = 0;
+  let treeRss = 0;
+  for (let i = 0; i < runs; i++) {
+    for (const which of i % 2 === 0 ? ['symbols', 'tree'] : ['tree', 'symbols']) {
+      collect();
+      if (which === 'symbols') {
+        const r = await withPeakRss(() => discoverSymbols(a, b));
+        sym = r.result;
+        symMs.push(r.result.ms);
+        symRss = Math.max(symRss, r.peakRssBytes);
+      } else {
+        const r = await withPeakRss(() => discover(a, b));
+        tree = r.result;
+        treeMs.push(r.result.ms);
+        treeRss = Math.max(treeRss, r.peakRssBytes);
+      }
+    }
+  }
+  return { sym: sym!, tree: tree!, symMs, treeMs, symRss, treeRss };
+}
+
+async function measureCase(
+  report: Report,
+  c: Case,
+  a: LocalReplica,
+  b: LocalReplica,
+  reps: number,
+): Promise<void> {
+  const runs = c.d > repsLargeD ? 1 : reps;
+  const { sym, tree, symMs, treeMs, symRss, treeRss } = await timeConverge(a, b, runs);
+  const s = sym;
+  const t = tree;
+  const common = { bench: 'reconcile', n: c.n, d: c.d, runs };
   report.add({
-    bench: 'reconcile',
+    ...common,
     impl: 'converge',
-    n: c.n,
-    d: c.d,
     path: s.path,
     bytes: s.bytes,
     roundTrips: s.roundTrips,
-    ms: s.ms,
+    ms: median(symMs),
+    msRange: range(symMs),
     wanMs: wanMs(s.roundTrips, s.bytes),
     records: s.records,
-    peakRssBytes: sym.peakRssBytes,
+    peakRssBytes: symRss,
   });
-  const conv = await withPeakRss(() => discover(a, b));
-  const t = conv.result;
   report.add({
-    bench: 'reconcile',
+    ...common,
     impl: 'converge-tree',
-    n: c.n,
-    d: c.d,
     path: 'tree',
     bytes: t.bytes,
     roundTrips: t.roundTrips,
-    ms: t.ms,
+    ms: median(treeMs),
+    msRange: range(treeMs),
     wanMs: wanMs(t.roundTrips, t.bytes),
     records: t.records,
-    peakRssBytes: conv.peakRssBytes,
+    peakRssBytes: treeRss,
   });
   const list = await withPeakRss(async () => baselineList(a, b));
   report.add({
@@ -132,7 +189,7 @@ async function measureCase(report: Report, c: Case, a: LocalReplica, b: LocalRep
   });
 }
 
-async function discover(
+export async function discover(
   a: LocalReplica,
   b: LocalReplica,
 ): Promise<{ bytes: number; roundTrips: number; ms: number; records: number }> {
@@ -156,7 +213,7 @@ async function discover(
  * What a session discovers: the symbol path, then (if it fell back) the tree descent, as a session runs them.
  * Bytes and round trips are both parts together; records counts each differing key once.
  */
-async function discoverSymbols(
+export async function discoverSymbols(
   a: LocalReplica,
   b: LocalReplica,
 ): Promise<{ path: string; bytes: number; roundTrips: number; ms: number; records: number }> {
@@ -184,7 +241,7 @@ async function discoverSymbols(
 }
 
 /** Makes a equal to b again by the same reconciliation, so the next case starts from equal replicas. */
-async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
+export async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
   const rec = new Reconciler(a, { ...reconcilerOptionsDefault, salt: 7 });
   const diffs: Difference[] = [];
   for (let req = rec.nextRequest(); req !== null; req = rec.nextRequest()) {
@@ -199,6 +256,72 @@ async function repairAll(a: LocalReplica, b: LocalReplica): Promise<void> {
   await Promise.all([a.flush(), b.flush()]);
   if (a.digest.rootHex() !== b.digest.rootHex()) throw new Error('bench replicas did not converge');
 }
+
+/**
+ * The empty initiator's whole repair traffic (discovery, then every record by range fetches, decoded) beside
+ * the full list of (key, version) and its answer, and that list followed by fetching the records it named,
+ * alternating, medians of `runs` each.
+ */
+async function measureBulk(report: Report, n: number, empty: LocalReplica, full: LocalReplica, runs: number) {
+  const bulkMs: number[] = [];
+  const listMs: number[] = [];
+  const thenMs: number[] = [];
+  let bulk: BulkResult | undefined;
+  let list: ReturnType<typeof baselineList> | undefined;
+  let then: BulkResult | undefined;
+  for (let i = 0; i < runs; i++) {
+    collect();
+    bulk = await bulkPull(empty, full);
+    bulkMs.push(bulk.ms);
+    collect();
+    list = baselineList(empty, full);
+    listMs.push(list.ms);
+    collect();
+    then = await fullListThenRecords(empty, full);
+    thenMs.push(then.ms);
+  }
+  const common = { bench: 'reconcile', n, d: n, runs, path: 'bulk' };
+  const b = bulk!;
+  report.add({
+    ...common,
+    impl: 'converge-bulk',
+    bytes: b.bytes,
+    roundTrips: b.roundTrips,
+    ms: median(bulkMs),
+    msRange: range(bulkMs),
+    wanMs: wanMs(b.roundTrips, b.bytes),
+    records: b.records,
+  });
+  report.add({
+    ...common,
+    impl: 'baseline-full-list',
+    bytes: list!.bytes,
+    roundTrips: 1,
+    ms: median(listMs),
+    msRange: range(listMs),
+    wanMs: wanMs(1, list!.bytes),
+    records: list!.records,
+  });
+  report.add({
+    ...common,
+    impl: 'baseline-full-list-then-records',
+    bytes: then!.bytes,
+    roundTrips: then!.roundTrips,
+    ms: median(thenMs),
+    msRange: range(thenMs),
+    wanMs: wanMs(then!.roundTrips, then!.bytes),
+    records: then!.records,
+  });
+}
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const range = (xs: readonly number[]): string =>
+  `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
 
 function baselineList(a: LocalReplica, b: LocalReplica): { bytes: number; ms: number; records: number } {
   const start = performance.now();

@@ -513,6 +513,15 @@ test('a session takes the symbol path for a small difference and records it; an 
     for (let k = 0; k < 6; k++)
       await a.replica.apply([makeRecord(keyToBytes(`s${k}`), a.node.hlc.now(), text('new'))], 'client');
     await b.replica.apply([makeRecord(keyToBytes('only-b'), a.node.hlc.now(), text('b'))], 'client');
+    // `converge diff` finds the same seven keys the same way, and writes nothing.
+    const preview = await a.ae.preview('n2', 100);
+    assert.equal(preview.discovery, 'symbols');
+    assert.equal(preview.divergent, 7);
+    assert.deepEqual(preview.entries.map((e) => `${e.key} ${e.direction}`).sort(), [
+      'only-b pull',
+      ...Array.from({ length: 6 }, (_, k) => `s${k} push`),
+    ]);
+    assert.notEqual(a.replica.digest.rootHex(), b.replica.digest.rootHex());
     const [entry] = await a.ae.runNow('n2');
     assert.equal(entry?.discovery?.path, 'symbols', JSON.stringify(entry?.discovery));
     assert.equal(entry?.roundTrips, 1, 'one round trip finds seven differing keys');
@@ -523,6 +532,7 @@ test('a session takes the symbol path for a small difference and records it; an 
     assert.equal(again?.result, 'converged');
     assert.equal(again?.discovery?.path, 'symbols');
     // An empty replica fetches whole ranges through the descent's bulk path.
+    assert.equal((await c.ae.preview('n1', 10)).discovery, 'tree');
     const [bulk] = await c.ae.runNow('n1');
     assert.equal(bulk?.discovery?.path, 'tree', JSON.stringify(bulk?.discovery));
     assert.ok(allEqual(roots(h)));

@@ -1,5 +1,6 @@
-// `converge diff`: what a session with a peer would repair, in which direction and why — reconciliation
-// without the repair step, so nothing is written on either side.
+// `converge diff`: what a session with a peer would repair, in which direction and why — discovery (the symbol
+// path, then the tree descent unless it decoded, as a session chooses) without the repair step, so nothing is
+// written on either side.
 
 import { decodeJson } from '../cluster/codec.js';
 import { prefixRange } from '../core/digest.js';
@@ -14,7 +15,8 @@ import { decodeRangeFetchResponse, encodeRangeFetchRequest, type RangeCursor } f
 import { describeRange, sessionRange } from './ring.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
-import type { RepairPreviewEntry } from './types.js';
+import { discoverBySymbols, symbolPathSkipped } from './symbol-session.js';
+import type { DiscoveryNote, RepairPreviewEntry } from './types.js';
 
 const printable = (key: Uint8Array): string => {
   try {
@@ -45,24 +47,34 @@ export async function previewRepairs(
   divergent: number;
   partitions: number;
   ranges: Array<[number, number]>;
+  /** How the difference was found: the path a session would take. */
+  discovery: DiscoveryNote['path'];
 }> {
   // The same partitions a session with the peer would compare, and no others.
   const range = sessionRange(env.topology(), env.id, peer);
-  const reconciler = new Reconciler(
-    env.replica,
-    reconcilerOptions(env, Math.floor(env.random.next() * 2 ** 32) >>> 0, range.scope),
-  );
+  const salt = Math.floor(env.random.next() * 2 ** 32) >>> 0;
+  const reconciler = new Reconciler(env.replica, reconcilerOptions(env, salt, range.scope));
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs });
   const boundMs = Math.max(env.purgedBeforeMs(), await peerPurgeBound(env, peer));
   const listing: PreviewListing = { entries: [], remoteRanges: [], divergent: 0, limit, boundMs };
-  await reconcile(reconciler, call, (diffs) => {
-    for (const d of diffs) listDiff(env, listing, d);
-  });
+  // The symbol path first, as a session chooses it. Nothing is repaired in between, so after a fallback the
+  // descent finds everything again: only a decoded difference is listed from the symbol path.
+  const symbols =
+    range.scope === undefined && symbolPathSkipped(env.replica) === undefined
+      ? await discoverBySymbols(env.replica, salt, call)
+      : undefined;
+  if (symbols?.outcome?.kind === 'decoded') for (const d of symbols.differences) listDiff(env, listing, d);
+  else
+    await reconcile(reconciler, call, (diffs) => {
+      for (const d of diffs) listDiff(env, listing, d);
+    });
   await listRemoteRanges(env, listing, call);
   const { entries, divergent } = listing;
   const { partitions, ranges } = describeRange(range);
-  return { peer, entries, truncated: divergent > entries.length, divergent, partitions, ranges };
+  const discovery =
+    symbols === undefined ? 'tree' : symbols.outcome?.kind === 'decoded' ? 'symbols' : 'symbols-then-tree';
+  return { peer, entries, truncated: divergent > entries.length, divergent, partitions, ranges, discovery };
 }
 
 function listDiff(env: SessionEnv, listing: PreviewListing, d: Difference): void {

@@ -23,6 +23,37 @@ interface Steps {
   readonly checkpoint: (env: SessionEnv, run: SessionRun) => Promise<void>;
 }
 
+/**
+ * Why the symbol path is not tried with this replica, or undefined when it is: sessions and `converge diff`
+ * make the same choice.
+ */
+export function symbolPathSkipped(replica: SessionEnv['replica']): string | undefined {
+  if (replica.symbols === undefined) return 'no coded symbols kept (--ae-symbols 0)';
+  // An empty replica gains nothing from symbols: whole ranges come faster through the tree's bulk path.
+  if (replica.digest.count() === 0) return 'this replica is empty: bulk path';
+  return undefined;
+}
+
+/**
+ * Runs the symbol path to its outcome (nothing repaired). A peer that does not speak it (an older node)
+ * answers with a protocol error: that is a fallback, not a failure.
+ */
+export async function discoverBySymbols(
+  replica: SessionEnv['replica'],
+  salt: number,
+  call: Call,
+  signal?: AbortSignal,
+): Promise<SymbolReconciler> {
+  const path = new SymbolReconciler(replica, { ...symbolPathOptionsDefault, salt });
+  try {
+    await reconcileSymbols(path, call);
+  } catch (err) {
+    if (signal?.aborted || !(err instanceof ConvergeError) || !err.code.startsWith('PROTOCOL')) throw err;
+    path.outcome = { kind: 'fallback', reason: `the peer refused the symbol path: ${err.message}` };
+  }
+  return path;
+}
+
 /** Runs the symbol path; 'decoded' when it found the whole difference (and repaired it). */
 export async function runSymbolPath(
   env: SessionEnv,
@@ -31,35 +62,22 @@ export async function runSymbolPath(
   signal: AbortSignal,
   steps: Steps,
 ): Promise<'decoded' | 'fallback'> {
-  const replica = env.replica;
   // Coded symbols summarise every key this replica holds; a session over some partitions only (RF < N)
   // would decode records of partitions the peer does not hold. The scoped tree descent covers exactly them.
-  if (run.range.scope !== undefined) {
-    const reason = `session over ${run.range.partitions.length} shared partitions: scoped tree descent`;
-    run.discovery = { path: 'tree', reason, estimate: 0 };
+  const skipped =
+    run.range.scope !== undefined
+      ? `session over ${run.range.partitions.length} shared partitions: scoped tree descent`
+      : symbolPathSkipped(env.replica);
+  if (skipped !== undefined) {
+    run.discovery = { path: 'tree', reason: skipped, estimate: 0 };
     return 'fallback';
   }
-  if (replica.symbols === undefined) {
-    run.discovery = { path: 'tree', reason: 'no coded symbols kept (--ae-symbols 0)', estimate: 0 };
-    return 'fallback';
-  }
-  // An empty replica gains nothing from symbols: whole ranges come faster through the tree's bulk path.
-  if (replica.digest.count() === 0) {
-    run.discovery = { path: 'tree', reason: 'this replica is empty: bulk path', estimate: 0 };
-    return 'fallback';
-  }
-  const path = new SymbolReconciler(replica, { ...symbolPathOptionsDefault, salt: run.salt });
   enterPhase(run, 'discovering');
-  try {
-    await reconcileSymbols(path, async (req) => {
-      await env.throttle.take(0, req.length, signal);
-      return call(req);
-    });
-  } catch (err) {
-    // A peer that does not speak the symbol path (an older node) answers with a protocol error: use the tree.
-    if (signal.aborted || !(err instanceof ConvergeError) || !err.code.startsWith('PROTOCOL')) throw err;
-    path.outcome = { kind: 'fallback', reason: `the peer refused the symbol path: ${err.message}` };
-  }
+  const throttled = async (req: Uint8Array): Promise<Uint8Array> => {
+    await env.throttle.take(0, req.length, signal);
+    return call(req);
+  };
+  const path = await discoverBySymbols(env.replica, run.salt, throttled, signal);
   const s = path.stats;
   run.counts.bytesSent += s.bytesSent;
   run.counts.bytesReceived += s.bytesReceived;

@@ -17,6 +17,7 @@ import {
   encodeFetchResponse,
   encodePushResponse,
   encodeRangeFetchResponse,
+  type RangeCursor,
   type RangeFetchRequest,
   type RangeFetchResponse,
   recordWireBytes,
@@ -104,23 +105,47 @@ export function answerRangeFetch(
   for (let i = 0; i < req.ranges.length; i++) {
     const { level, index } = req.ranges[i]!;
     const { start, end } = prefixRange(level, index);
-    const after = i === 0 ? req.after : undefined;
-    const from = after !== undefined && compareBytes(after.token, start) > 0 ? after.token : start;
-    for (const { token, record } of reader.scanTokens(from, end)) {
-      // Records sharing the cursor's token come in key order: skip up to and including the cursor's key.
-      if (
-        after !== undefined &&
-        compareBytes(token, after.token) === 0 &&
-        compareBytes(record.key, after.key) <= 0
-      )
-        continue;
-      if (records.length >= req.recordsMax || (records.length > 0 && size > bytesMax)) {
-        return { processed: i, next: { token: lastToken!, key: records[records.length - 1]!.key }, records };
+    // Records up to and including the cursor were sent already (i = 0 only).
+    let skipTo = i === 0 ? req.after : undefined;
+    let from = skipTo !== undefined && compareBytes(skipTo.token, start) > 0 ? skipTo.token : start;
+    // Storage is read no further than the batch needs (one record past the bound tells whether the range
+    // goes on): a page read beyond it would be decoded for nothing, once per batch. Skipped records may use
+    // up that budget; the scan then resumes from the last one read, reading further each time.
+    let extra = 0;
+    for (;;) {
+      const readMax = req.recordsMax - records.length + 1 + extra;
+      let read = 0;
+      let last: RangeCursor | undefined;
+      for (const { token, record } of reader.scanTokens(from, end, readMax)) {
+        read += 1;
+        last = { token, key: record.key };
+        // Records sharing the cursor's token come in key order: skip up to and including the cursor's key.
+        if (
+          skipTo !== undefined &&
+          compareBytes(token, skipTo.token) === 0 &&
+          compareBytes(record.key, skipTo.key) <= 0
+        )
+          continue;
+        if (records.length >= req.recordsMax || (records.length > 0 && size > bytesMax)) {
+          return {
+            processed: i,
+            next: { token: lastToken!, key: records[records.length - 1]!.key },
+            records,
+          };
+        }
+        records.push(record);
+        lastToken = token;
+        size += recordWireBytes(record);
       }
-      records.push(record);
-      lastToken = token;
-      size += recordWireBytes(record);
+      if (read < readMax) break; // the range is exhausted
+      // Everything read was skipped or taken: go on after the later of the cursor and the last record read.
+      if (skipTo === undefined || compareCursor(last!, skipTo) > 0) skipTo = last!;
+      from = skipTo.token;
+      extra += read;
     }
   }
   return { processed: req.ranges.length, records };
 }
+
+const compareCursor = (x: RangeCursor, y: RangeCursor): number =>
+  compareBytes(x.token, y.token) || compareBytes(x.key, y.key);

@@ -404,6 +404,38 @@ test('a range fetch resumes after a cursor even among records that share its tok
   assert.equal(rest.next, undefined);
 });
 
+test('a range fetch reads storage only as far as its batch, even when the cursor shares its token', () => {
+  const token = Uint8Array.of(0x80, 0, 0, 0, 0, 0, 0, 1);
+  const recs = ['a', 'b', 'c', 'd', 'e'].map((k) =>
+    makeRecord(keyToBytes(k), { ms: 1, counter: 0, node: 'x' }, keyToBytes(k)),
+  );
+  let readMost = 0;
+  const reader = {
+    digest: new MemoryReplica(4).digest,
+    get: () => undefined,
+    *scanTokens(start: Uint8Array, _end: Uint8Array | undefined, limit = Number.POSITIVE_INFINITY) {
+      readMost = Math.max(readMost, limit);
+      if (Buffer.compare(start, token) > 0) return;
+      for (const record of recs.slice(0, limit)) yield { token, record };
+    },
+  };
+  for (const recordsMax of [1, 2, 3]) {
+    const got: string[] = [];
+    let after: RangeCursor | undefined;
+    for (let i = 0; i < 10; i++) {
+      const req = { ranges: [{ level: 1, index: 1 }], recordsMax, ...(after === undefined ? {} : { after }) };
+      const res = answerRangeFetch(reader, req, 1 << 20);
+      got.push(...res.records.map((r) => keyToString(r.key)));
+      after = res.next;
+      if (res.processed === 1) break;
+    }
+    assert.deepEqual(got, ['a', 'b', 'c', 'd', 'e'], `recordsMax ${recordsMax}`);
+  }
+  readMost = 0;
+  answerRangeFetch(reader, { ranges: [{ level: 1, index: 1 }], recordsMax: 2 }, 1 << 20);
+  assert.equal(readMost, 3, 'a batch of 2 reads 3 records');
+});
+
 test('fuzzed and truncated messages only ever raise protocol errors', async () => {
   const { a, b } = build(
     Array.from(

@@ -66,11 +66,14 @@ export class CodedSymbols {
   readonly size: number;
   /** Symbol i at 4i: XOR of token hi, XOR of fingerprint hi, XOR of checksums, count (mod 2^32). */
   readonly words: Uint32Array;
+  /** `words` seen as signed 32-bit integers (the same memory). */
+  private readonly signed: Int32Array;
 
   constructor(size: number = symbolsMaxDefault) {
     assert(Number.isInteger(size) && size >= symbolsMaxMin && size <= symbolsMaxLimit, 'symbols in range');
     this.size = size;
     this.words = new Uint32Array(words * size);
+    this.signed = new Int32Array(this.words.buffer);
   }
 
   /** Replaces a record's old fingerprint by its new one (either may be null: an insert or a removal). */
@@ -83,21 +86,26 @@ export class CodedSymbols {
 
   /** Adds (dcount 1) or removes (dcount -1) one item. */
   toggle(hi: number, lo: number, dcount: number): void {
-    const w = this.words;
-    const check = itemCheck(hi, lo);
+    // The same memory as signed words: XOR and add stay in 32-bit integers, never heap numbers (a Uint32Array
+    // hands out values of 2^31 and up as doubles), which halves the cost of a write's update.
+    const w = this.signed;
+    const h = hi | 0;
+    const l = lo | 0;
+    const check = itemCheck(hi, lo) | 0;
     let state = itemCheck(lo, hi);
     let index = 0;
+    const size = this.size;
     // forEachIndex inlined: this runs on every write.
-    while (index < this.size) {
+    while (index < size) {
       const at = words * index;
-      w[at] = (w[at]! ^ hi) >>> 0;
-      w[at + 1] = (w[at + 1]! ^ lo) >>> 0;
-      w[at + 2] = (w[at + 2]! ^ check) >>> 0;
-      w[at + 3] = (w[at + 3]! + dcount) >>> 0;
+      w[at] = w[at]! ^ h;
+      w[at + 1] = w[at + 1]! ^ l;
+      w[at + 2] = w[at + 2]! ^ check;
+      w[at + 3] = (w[at + 3]! + dcount) | 0;
       state = (state + 0x6d2b79f5) | 0;
       const r = nextRandom(state);
       const gap = Math.ceil((index + 1.5) * (65_536 / Math.sqrt(2 ** 32 - r) - 1));
-      index += Math.max(gap, 1);
+      index += gap > 1 ? gap : 1;
     }
   }
 

@@ -82,14 +82,20 @@ export class SymbolReconciler {
   /** Every difference found so far, whatever the outcome. */
   readonly differences: Difference[] = [];
   private state: State = { step: 'probe' };
-  /** This replica's symbols and root as of the probe: every later decode compares against the same state. */
+  /**
+   * This replica's live symbols, never copied (a copy of the default 1 MiB cost a small session more than the
+   * rest of its work): each decode reads the prefix it needs and the root together, in one synchronous step,
+   * so the two always describe the same records; writes between steps only make the final checks fail.
+   */
   private readonly mine: CodedSymbols;
-  private readonly root: SymbolRoot;
+  /** The root as of the probe, then as of the last decode of the peer's symbols. */
+  private root: SymbolRoot;
   private theirRoot: SymbolRoot | undefined;
   private theirs = new Uint32Array(0);
   /** This replica's items of a decoded difference, waiting for the peer's headers. */
   private ownItems: Array<{ item: DiffItem; entry: TokenRecord }> = [];
-  private prefixes: Set<number> | undefined;
+  /** Token prefixes under which this replica held records when the decoded items were split. */
+  private held = new Set<number>();
   private ownKeys: Map<string, Uint8Array> | undefined;
   /** The difference's size in items from the peer's deeper sketch, when it sent one. */
   private sized = 0;
@@ -99,7 +105,7 @@ export class SymbolReconciler {
     private readonly options: SymbolPathOptions,
   ) {
     assert(reader.symbols !== undefined, 'the symbol path needs maintained symbols');
-    this.mine = reader.symbols.clone();
+    this.mine = reader.symbols;
     this.root = rootOf(reader.digest);
   }
 
@@ -113,6 +119,7 @@ export class SymbolReconciler {
     if (s.step === 'done') return null;
     if (s.step === 'probe') {
       const { salt, sketchLevel, sketchBits } = this.options;
+      this.root = rootOf(this.reader.digest);
       bytes = encodeSymbolRequest({
         kind: 'probe',
         salt,
@@ -123,9 +130,8 @@ export class SymbolReconciler {
     } else if (s.step === 'symbols') {
       bytes = encodeSymbolRequest({ kind: 'more', from: s.from, to: s.to });
     } else {
-      const keyKnown = s.items.map(
-        (item) => this.ownPrefixes.has(item[0]) || recordsAt(this.reader, item[0]).length > 0,
-      );
+      // The split that found these items read their prefixes already: no second storage read.
+      const keyKnown = s.items.map((item) => this.held.has(item[0]));
       bytes = encodeItemHeadersRequest({ items: s.items, keyKnown });
     }
     this.stats.bytesSent += bytes.length;
@@ -173,11 +179,13 @@ export class SymbolReconciler {
   /** Peels this side's prefix against the peer's; on failure asks for more, or falls back. */
   private decodeTheirs(peerExhausted: boolean): void {
     const k = Math.min(this.theirs.length / 3, this.mine.size);
+    this.root = rootOf(this.reader.digest);
     const diff = subtractSymbols(this.mine.triples(0, k), this.theirs.subarray(0, 3 * k));
     const unpeeled = diff.slice();
     const peeled = peel(diff);
     if (peeled.complete) {
-      const { own, theirs } = splitItems(this.reader, peeled.items);
+      const { own, theirs, held } = splitItems(this.reader, peeled.items);
+      this.held = held;
       this.stats.items = peeled.items.length;
       if (this.root.count - this.theirRoot!.count !== own.length - theirs.length) {
         this.fallBack('decoded items disagree with the record counts (a write raced the session)');
@@ -271,12 +279,6 @@ export class SymbolReconciler {
     const own = this.ownKeys.get(`${hi}:${lo}`);
     if (own !== undefined) return own;
     return recordsAt(this.reader, hi).find((e) => tokenLo(e.token) === lo)?.record.key;
-  }
-
-  /** Token prefixes of this side's differing records. */
-  private get ownPrefixes(): Set<number> {
-    this.prefixes ??= new Set(this.ownItems.map(({ item }) => item[0]));
-    return this.prefixes;
   }
 
   private finish(remote: ReadonlyArray<{ key: Uint8Array; header: ItemHeader }>): void {

@@ -11,7 +11,6 @@ import type { TokenRecord } from './symbol-shared.js';
 import {
   estimateFromSketch,
   paritySketch,
-  recordOfItem,
   recordsAt,
   rootOf,
   splitItems,
@@ -167,9 +166,10 @@ function headerOf(entry: TokenRecord, keyKnown: boolean): ItemHeader {
 export function respondItemHeaders(reader: Pick<ReplicaReader, 'scanTokens'>, bytes: Uint8Array): Uint8Array {
   const req = decodeItemHeadersRequest(bytes);
   const headers = req.items.map((item, i) => {
-    const exact = recordOfItem(reader, item);
-    if (exact !== undefined) return headerOf(exact, req.keyKnown[i]!);
+    // One storage read per item: the exact record, or else the only one under its prefix.
     const all = recordsAt(reader, item[0]);
+    const exact = all.find((e) => e.record.fp[0] === item[1]);
+    if (exact !== undefined) return headerOf(exact, req.keyKnown[i]!);
     return all.length === 1 ? headerOf(all[0]!, false) : goneHeader;
   });
   return encodeItemHeadersResponse(req.items, headers);

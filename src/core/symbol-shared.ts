@@ -22,14 +22,6 @@ export function recordsAt(reader: Pick<ReplicaReader, 'scanTokens'>, tokenHi: nu
   return [...reader.scanTokens(start, end)];
 }
 
-/** The record an item stands for, if this replica holds it. */
-export function recordOfItem(
-  reader: Pick<ReplicaReader, 'scanTokens'>,
-  item: DiffItem,
-): TokenRecord | undefined {
-  return recordsAt(reader, item[0]).find((e) => e.record.fp[0] === item[1]);
-}
-
 export function tokenLo(token: Uint8Array): number {
   return ((token[4]! << 24) | (token[5]! << 16) | (token[6]! << 8) | token[7]!) >>> 0;
 }
@@ -65,11 +57,14 @@ export function estimateFromSketch(digest: DigestTree, sketch: Sketch, salt: num
   return estimateFromParities(differing, sketch.bits, 2 ** sketch.level);
 }
 
-/** Decoded items split by membership: those this replica holds (with their records) and the peer's. */
+/**
+ * Decoded items split by membership: those this replica holds (with their records) and the peer's; `held`
+ * names the token prefixes under which this replica holds any record (the peer need not send those keys).
+ */
 export function splitItems(
   reader: Pick<ReplicaReader, 'scanTokens'>,
   items: readonly DiffItem[],
-): { own: Array<{ item: DiffItem; entry: TokenRecord }>; theirs: DiffItem[] } {
+): { own: Array<{ item: DiffItem; entry: TokenRecord }>; theirs: DiffItem[]; held: Set<number> } {
   const own: Array<{ item: DiffItem; entry: TokenRecord }> = [];
   const theirs: DiffItem[] = [];
   // A changed key is two items under one token prefix: one storage read serves both.
@@ -84,7 +79,9 @@ export function splitItems(
     if (entry === undefined) theirs.push(item);
     else own.push({ item, entry });
   }
-  return { own, theirs };
+  const held = new Set<number>();
+  for (const [prefix, records] of read) if (records.length > 0) held.add(prefix);
+  return { own, theirs, held };
 }
 
 /**

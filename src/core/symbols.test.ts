@@ -62,8 +62,16 @@ function bruteForce(a: MemoryReplica, b: MemoryReplica): Set<string> {
 }
 
 /** The symbol path, then the tree descent if it fell back: what a session does. */
-async function discover(a: MemoryReplica, b: MemoryReplica, salt: number) {
-  const exchange = (req: Uint8Array) => respond(b, noApply, req);
+async function discover(
+  a: MemoryReplica,
+  b: MemoryReplica,
+  salt: number,
+  beforeAnswer: () => void = () => {},
+) {
+  const exchange = (req: Uint8Array) => {
+    beforeAnswer();
+    return respond(b, noApply, req);
+  };
   const path = new SymbolReconciler(a, { ...symbolPathOptionsDefault, salt });
   await reconcileSymbols(path, exchange);
   const found: Difference[] = [...path.differences];
@@ -145,6 +153,37 @@ test('symbol path (with its fallback) finds exactly the brute-force difference',
         const { a, b } = build(ops, 512);
         const { keys } = await discover(a, b, salt);
         assert.deepEqual(keys, bruteForce(a, b));
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+test('writes landing between the steps of the symbol path: nothing invented, nothing lost', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(opArb(200), { maxLength: 300 }),
+      fc.array(opArb(200), { minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 0, max: 2 ** 31 }),
+      async (ops, during, salt) => {
+        const { a, b } = build(ops, 512);
+        const before = bruteForce(a, b);
+        const written = new Set<string>();
+        let next = 0;
+        // One write per exchange (on a, b or both), on the initiator's and the responder's side alike.
+        const { keys } = await discover(a, b, salt, () => {
+          const op = during[next++];
+          if (op === undefined) return;
+          const key = keyToBytes(`key-${op.key}`);
+          const value = op.value === null ? null : new Uint8Array([op.value]);
+          const r = makeRecord(key, { ms: 10 + next, counter: 0, node: 'w' }, value);
+          if (op.side !== 'b') a.apply([r]);
+          if (op.side !== 'a') b.apply([r]);
+          written.add(hex(key));
+        });
+        const after = bruteForce(a, b);
+        for (const k of keys) assert.ok(before.has(k) || after.has(k) || written.has(k), `invented ${k}`);
+        for (const k of after) assert.ok(keys.has(k) || written.has(k), `lost ${k}`);
       },
     ),
     { numRuns: 150 },

@@ -77,8 +77,9 @@ export interface PushResponse {
   readonly ignored: number;
 }
 
-function start(type: number): WireWriter {
-  const w = new WireWriter(256);
+/** A writer for one message; `bytes` presizes it (record batches: no regrowth while records are added). */
+function start(type: number, bytes = 256): WireWriter {
+  const w = new WireWriter(bytes);
   w.u8(wireVersion);
   w.u8(type);
   return w;
@@ -132,7 +133,7 @@ export function decodeFetchRequest(bytes: Uint8Array): FetchRequest {
 }
 
 export function encodeFetchResponse(res: FetchResponse): Uint8Array {
-  const w = start(MessageType.fetchResponse);
+  const w = start(MessageType.fetchResponse, 64 + recordBytes(res.records));
   w.u32(res.processed);
   writeRecords(w, res.records);
   return w.finish();
@@ -150,7 +151,7 @@ export function decodeFetchResponse(bytes: Uint8Array): FetchResponse {
 export function encodePushRequest(records: readonly VersionedRecord[]): Uint8Array {
   if (records.length > recordsPerMessageMax)
     throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many records for one push');
-  const w = start(MessageType.pushRequest);
+  const w = start(MessageType.pushRequest, 64 + recordBytes(records));
   writeRecords(w, records);
   return w.finish();
 }
@@ -230,7 +231,7 @@ export function decodeRangeFetchRequest(bytes: Uint8Array): RangeFetchRequest {
 }
 
 export function encodeRangeFetchResponse(res: RangeFetchResponse): Uint8Array {
-  const w = start(MessageType.rangeFetchResponse);
+  const w = start(MessageType.rangeFetchResponse, 64 + recordBytes(res.records));
   w.u32(res.processed);
   writeCursor(w, res.next);
   writeRecords(w, res.records);
