@@ -127,6 +127,14 @@ test('converge diff previews the repair without writing; converge repair perform
     await writeWhileDown(cluster, 50);
     // Writes at `one` are acknowledged before their fan-out to the other live node lands: let it settle.
     await eventually(() => new Set(roots(cluster)).size === 1, 5000, 'n1 and n2 to agree');
+    // Records queued for n3 while it refused connections stay queued and would reach it once it is back, in
+    // the middle of the previews: wait until the channels have given them up.
+    const queuedForN3 = (): number =>
+      ['n1', 'n2'].reduce(
+        (sum, id) => sum + (cluster.node(id).ctx.node.ctx.channels.get('n3')?.pendingRecords ?? 0),
+        0,
+      );
+    await eventually(() => queuedForN3() === 0, 10_000, 'the channels to n3 to drain');
     await cluster.start('n3');
     const before = roots(cluster);
     const diff = await cli(['diff', '--node', cluster.url('n3'), '--peer', 'n1', '--json']);
