@@ -112,14 +112,16 @@ function saveCheckpoint(env: SessionEnv, run: SessionRun): Promise<void> {
   });
 }
 
-export async function repair(
-  env: SessionEnv,
-  run: SessionRun,
-  diffs: Difference[],
-  call: (b: Uint8Array) => Promise<Uint8Array>,
-  signal: AbortSignal,
-): Promise<void> {
-  const batchMax = env.limits.repairBatchRecordsMax;
+/** What a round's differences ask for: keys to pull and push, whole ranges either way, purges to do here. */
+interface RepairPlan {
+  readonly pulls: Uint8Array[];
+  readonly pushes: Uint8Array[];
+  readonly ranges: Array<{ level: number; index: number }>;
+  readonly remoteRanges: Array<{ level: number; index: number }>;
+  readonly purgeNow: Array<{ key: Uint8Array; expected: VersionedRecord }>;
+}
+
+function planRepairs(env: SessionEnv, run: SessionRun, diffs: Difference[]): RepairPlan {
   const pulls: Uint8Array[] = [];
   const pushes: Uint8Array[] = [];
   const ranges: Array<{ level: number; index: number }> = [];
@@ -148,6 +150,18 @@ export async function repair(
     if (plan.direction === 'pull' && unwanted) continue;
     (plan.direction === 'pull' ? pulls : pushes).push(d.key);
   }
+  return { pulls, pushes, ranges, remoteRanges, purgeNow };
+}
+
+export async function repair(
+  env: SessionEnv,
+  run: SessionRun,
+  diffs: Difference[],
+  call: (b: Uint8Array) => Promise<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  const batchMax = env.limits.repairBatchRecordsMax;
+  const { pulls, pushes, ranges, remoteRanges, purgeNow } = planRepairs(env, run, diffs);
   if (purgeNow.length > 0) env.state.tombstonesPurged += await env.replica.remove(purgeNow);
   for (let i = 0; i < pulls.length; i += batchMax) {
     await pullBatch(env, run, pulls.slice(i, i + batchMax), call, signal);

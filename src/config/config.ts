@@ -290,16 +290,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     maxClockDriftMs: parseDuration('--max-clock-drift', str('max-clock-drift')),
     ...parseAntiEntropy(str, bool),
     aeServeWorker: bool('ae-serve-worker'),
-    verification: {
-      passIntervalMs: parseDuration('--verify-interval', str('verify-interval')),
-      recordsPerSecondMax: parseInteger(
-        '--verify-records-per-second',
-        str('verify-records-per-second'),
-        1,
-        1e9,
-      ),
-      startDelayMs: parseDuration('--verify-start-delay', str('verify-start-delay')),
-    },
+    verification: parseVerification(str),
     logLevel: str('log-level'),
     tls,
     clientTokensFile: optional('client-tokens-file'),
@@ -309,6 +300,20 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       str('operator-action-warn-after'),
     ),
     http: parseHttpLimits(str),
+  };
+}
+
+/** The background digest verification's pace. */
+function parseVerification(str: (k: string) => string): NodeConfig['verification'] {
+  return {
+    passIntervalMs: parseDuration('--verify-interval', str('verify-interval')),
+    recordsPerSecondMax: parseInteger(
+      '--verify-records-per-second',
+      str('verify-records-per-second'),
+      1,
+      1e9,
+    ),
+    startDelayMs: parseDuration('--verify-start-delay', str('verify-start-delay')),
   };
 }
 
