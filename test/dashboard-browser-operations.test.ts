@@ -61,7 +61,8 @@ async function basics(page: Page, cluster: LocalCluster): Promise<void> {
     await page.locator('[data-testid=pair-cell][data-stale=true] [data-testid=stale-note]').first().waitFor();
     await threshold.fill('');
     await threshold.dispatchEvent('change');
-    for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
+    // Awaited: resuming writes the pause's end, and the cluster closes right after the test.
+    await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.resume()));
   });
 }
 
@@ -116,7 +117,8 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
       .locator('[data-testid=repair-run][data-ended=true][data-done="3"]')
       .waitFor({ timeout: waitMs * 2 });
     assert.equal(await page.locator('[data-testid=repair-pair][data-state=done]').count(), 3);
-    for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
+    // Awaited: resuming writes the pause's end, and the cluster closes right after the test.
+    await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.resume()));
   });
 }
 

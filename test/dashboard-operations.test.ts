@@ -123,6 +123,7 @@ describe('dashboard operator routes on a demo cluster', () => {
       repairRun: RepairRunView;
     };
     assert.equal(clusterView.repairRun.done, 3);
-    for (const r of cluster.running.values()) r.ctx.antiEntropy?.resume();
+    // Awaited: resuming writes the pause's end, and the cluster closes right after the test.
+    await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.resume()));
   });
 });

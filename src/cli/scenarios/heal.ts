@@ -68,7 +68,9 @@ export async function healAndAccount(
   const before = appliedBy(cluster);
   const sinceMs = Date.now();
   await release();
-  for (const r of nodes) if (r.ctx.node.ctx.mechanisms.antiEntropy) r.ctx.antiEntropy?.resume();
+  await Promise.all(
+    nodes.filter((r) => r.ctx.node.ctx.mechanisms.antiEntropy).map((r) => r.ctx.antiEntropy?.resume()),
+  );
   await n.next(
     'Anti-entropy runs by itself: each node compares its digest with each peer’s in a session and repairs exactly the keys that differ.',
   );
