@@ -53,7 +53,7 @@ async function basics(page: Page, cluster: LocalCluster): Promise<void> {
     assert.equal(cluster.node('n2').ctx.antiEntropy?.status().throttle.recordsPerSecondMax, 1234);
   });
   await step('a pair without a successful session for over the threshold is flagged', async () => {
-    for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
+    await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.pause()));
     const threshold = page.locator('[data-testid=stale-threshold]');
     await threshold.fill('1');
     await threshold.dispatchEvent('change');
@@ -78,7 +78,7 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
     await click(page, '[data-action=heal]');
   });
   await step('cancel a slow session from its row', async () => {
-    for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
+    await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.pause()));
     await eventually(
       () =>
         [...cluster.running.values()].every((r) =>

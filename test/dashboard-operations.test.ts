@@ -54,7 +54,7 @@ describe('dashboard operator routes on a demo cluster', () => {
   });
 
   test('the throttle is set through the serving node, and a slow session is cancelled from it', async () => {
-    for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
+    await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.pause()));
     // Without hints, so that n2 lacks the burst when the session begins (replayed hints would fill it first).
     await cluster.setMechanism(undefined, 'hints', false);
     await cluster.isolate('n2');

@@ -68,7 +68,7 @@ export function sessionsIdle(cluster: LocalCluster): boolean {
  * true while the story shows them; healAndAccount() resumes the schedule.
  */
 export async function holdAntiEntropy(cluster: LocalCluster): Promise<void> {
-  for (const r of cluster.running.values()) r.ctx.antiEntropy?.pause();
+  await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.pause()));
   await until(() => sessionsIdle(cluster), healMs);
 }
 
