@@ -120,12 +120,7 @@ export function processCluster(
     return u;
   };
   mkdirSync(root, { recursive: true });
-  const getJson = async <T>(id: string, path: string): Promise<T> => {
-    const res = await pool(id).request({ method: 'GET', path });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`GET ${url(id)}${path}: ${res.statusCode} ${text}`);
-    return JSON.parse(text) as T;
-  };
+  const getJson = <T>(id: string, path: string): Promise<T> => getJsonOf<T>(pool(id), url(id), path);
   const start = async (id: string): Promise<void> => {
     if (children.has(id)) throw new Error(`${id} is running`);
     const startNo = (startCounts.get(id) ?? 0) + 1;
@@ -158,28 +153,40 @@ export function processCluster(
     history: async (id) => (await getJson<{ history: SessionHistoryEntry[] }>(id, '/antientropy')).history,
     cpuMs: (id) => processCpuMs(children.get(id)?.pid),
     threadMs: (id) => processThreadMs(children.get(id)?.pid),
-    runNow: async (id, peer) => {
-      const res = await pool(id).request({ method: 'POST', path: `/antientropy/run?peer=${peer}` });
-      const text = await res.body.text();
-      if (res.statusCode !== 200)
-        throw new Error(`POST ${url(id)}/antientropy/run: ${res.statusCode} ${text}`);
-    },
-    writeKeys: async (via, n, valueBytes) => {
-      const value = Buffer.alloc(valueBytes, 0x62);
-      await writeAll(n, 128, async (i, w) => {
-        const res = await pool(via[w % via.length]!).request({
-          method: 'PUT',
-          path: `/kv/bulk-${i}?consistency=one`,
-          body: value,
-        });
-        const text = await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`PUT bulk-${i}: ${res.statusCode} ${text}`);
-      });
-    },
+    runNow: async (id, peer) => postRunNow(pool(id), url(id), peer),
+    writeKeys: (via, n, valueBytes) => putKeys((w) => pool(via[w % via.length]!), n, valueBytes),
     close: async () => {
       await Promise.all([...children.keys()].map((id) => stop(id)));
     },
   };
+}
+
+async function getJsonOf<T>(pool: Pool, url: string, path: string): Promise<T> {
+  const res = await pool.request({ method: 'GET', path });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`GET ${url}${path}: ${res.statusCode} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+/** `POST /antientropy/run`: a session with `peer` now; resolves when it has ended. */
+async function postRunNow(pool: Pool, url: string, peer: string): Promise<void> {
+  const res = await pool.request({ method: 'POST', path: `/antientropy/run?peer=${peer}` });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`POST ${url}/antientropy/run: ${res.statusCode} ${text}`);
+}
+
+/** Writes `n` keys of `valueBytes` at `one`, worker `w` through the pool `poolOf(w)` gives. */
+async function putKeys(poolOf: (worker: number) => Pool, n: number, valueBytes: number): Promise<void> {
+  const value = Buffer.alloc(valueBytes, 0x62);
+  await writeAll(n, 128, async (i, w) => {
+    const res = await poolOf(w).request({
+      method: 'PUT',
+      path: `/kv/bulk-${i}?consistency=one`,
+      body: value,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`PUT bulk-${i}: ${res.statusCode} ${text}`);
+  });
 }
 
 /** Writes node `id`'s JSON config file into `root` and returns its path. */
