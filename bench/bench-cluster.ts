@@ -120,71 +120,15 @@ export function processCluster(
     return u;
   };
   mkdirSync(root, { recursive: true });
-  const configFile = (id: string): string => {
-    const file = join(root, `${id}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        'ae-interval': '2s',
-        sync: 'group',
-        'leaf-bits': '16',
-        ...settings,
-        id,
-        listen: url(id).slice('http://'.length),
-        data: join(root, id),
-        peers: ids.map((p) => `${p}=${url(p)}`).join(','),
-      }),
-    );
-    return file;
-  };
-  const getJson = async <T>(id: string, path: string): Promise<T> => {
-    const res = await pool(id).request({ method: 'GET', path });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`GET ${url(id)}${path}: ${res.statusCode} ${text}`);
-    return JSON.parse(text) as T;
-  };
+  const getJson = <T>(id: string, path: string): Promise<T> => getJsonOf<T>(pool(id), url(id), path);
   const start = async (id: string): Promise<void> => {
     if (children.has(id)) throw new Error(`${id} is running`);
     const startNo = (startCounts.get(id) ?? 0) + 1;
     startCounts.set(id, startNo);
-    const profile =
-      options.profileDir === undefined
-        ? []
-        : [
-            '--cpu-prof',
-            `--cpu-prof-dir=${options.profileDir}`,
-            `--cpu-prof-name=${id}-start${startNo}.cpuprofile`,
-          ];
-    // nice(1) sets the priority before node starts, so every thread of the process inherits it.
-    const nice = options.niceNode === id ? ['nice', '-n', '19'] : [];
-    const cpus = options.pins?.get(id);
-    const [command, ...args] = [
-      ...(cpus === undefined ? [] : ['taskset', '-c', cpus]),
-      ...nice,
-      process.execPath,
-      ...profile,
-      ...(options.nodeArgs ?? []),
-      'bin/converge.js',
-      'serve',
-      '--config',
-      configFile(id),
-    ];
-    const child = spawn(command!, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
-    });
+    const config = writeNodeConfig(root, id, settings, url);
+    const child = spawnNode(nodeCommand(id, startNo, config, options));
     children.set(id, child);
-    let out = '';
-    const listening = new Promise<void>((resolve, reject) => {
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (out.includes('listening on')) resolve();
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.once('exit', (code, signal) => reject(new Error(`${id} exited (${code ?? signal}): ${out}`)));
-    });
-    await listening;
+    await listening(id, child);
   };
   const stop = async (id: string): Promise<void> => {
     const child = children.get(id);
@@ -192,10 +136,7 @@ export function processCluster(
     children.delete(id);
     await pools.get(id)?.close();
     pools.delete(id);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    await exited;
+    await stopChild(child);
   };
   return {
     kind: 'processes',
@@ -210,55 +151,150 @@ export function processCluster(
       return { keys: s.keys, root: s.digest.root };
     },
     history: async (id) => (await getJson<{ history: SessionHistoryEntry[] }>(id, '/antientropy')).history,
-    cpuMs: (id) => {
-      const pid = children.get(id)?.pid;
-      if (pid === undefined) return Number.NaN;
-      // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux); the
-      // command name (field 2) may hold spaces, so count from the closing parenthesis.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) * 10;
-    },
-    threadMs: (id) => {
-      const pid = children.get(id)?.pid;
-      if (pid === undefined) return { lowPriorityCpuMs: Number.NaN, mainWaitMs: Number.NaN };
-      let lowPriorityCpuMs = 0;
-      for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        try {
-          const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          // Field 19 is the nice value.
-          if (Number(fields[16]) > 0) lowPriorityCpuMs += (Number(fields[11]) + Number(fields[12])) * 10;
-        } catch {
-          // the thread ended between the listing and the read
-        }
-      }
-      // schedstat: ns on a core, ns runnable waiting for one, time slices.
-      const wait = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').split(' ')[1]);
-      return { lowPriorityCpuMs, mainWaitMs: wait / 1e6 };
-    },
-    runNow: async (id, peer) => {
-      const res = await pool(id).request({ method: 'POST', path: `/antientropy/run?peer=${peer}` });
-      const text = await res.body.text();
-      if (res.statusCode !== 200)
-        throw new Error(`POST ${url(id)}/antientropy/run: ${res.statusCode} ${text}`);
-    },
-    writeKeys: async (via, n, valueBytes) => {
-      const value = Buffer.alloc(valueBytes, 0x62);
-      await writeAll(n, 128, async (i, w) => {
-        const res = await pool(via[w % via.length]!).request({
-          method: 'PUT',
-          path: `/kv/bulk-${i}?consistency=one`,
-          body: value,
-        });
-        const text = await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`PUT bulk-${i}: ${res.statusCode} ${text}`);
-      });
-    },
+    cpuMs: (id) => processCpuMs(children.get(id)?.pid),
+    threadMs: (id) => processThreadMs(children.get(id)?.pid),
+    runNow: async (id, peer) => postRunNow(pool(id), url(id), peer),
+    writeKeys: (via, n, valueBytes) => putKeys((w) => pool(via[w % via.length]!), n, valueBytes),
     close: async () => {
       await Promise.all([...children.keys()].map((id) => stop(id)));
     },
   };
+}
+
+async function getJsonOf<T>(pool: Pool, url: string, path: string): Promise<T> {
+  const res = await pool.request({ method: 'GET', path });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`GET ${url}${path}: ${res.statusCode} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+/** `POST /antientropy/run`: a session with `peer` now; resolves when it has ended. */
+async function postRunNow(pool: Pool, url: string, peer: string): Promise<void> {
+  const res = await pool.request({ method: 'POST', path: `/antientropy/run?peer=${peer}` });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`POST ${url}/antientropy/run: ${res.statusCode} ${text}`);
+}
+
+/** Writes `n` keys of `valueBytes` at `one`, worker `w` through the pool `poolOf(w)` gives. */
+async function putKeys(poolOf: (worker: number) => Pool, n: number, valueBytes: number): Promise<void> {
+  const value = Buffer.alloc(valueBytes, 0x62);
+  await writeAll(n, 128, async (i, w) => {
+    const res = await poolOf(w).request({
+      method: 'PUT',
+      path: `/kv/bulk-${i}?consistency=one`,
+      body: value,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`PUT bulk-${i}: ${res.statusCode} ${text}`);
+  });
+}
+
+/** Writes node `id`'s JSON config file into `root` and returns its path. */
+function writeNodeConfig(
+  root: string,
+  id: string,
+  settings: RawSettings,
+  url: (id: string) => string,
+): string {
+  const file = join(root, `${id}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      'ae-interval': '2s',
+      sync: 'group',
+      'leaf-bits': '16',
+      ...settings,
+      id,
+      listen: url(id).slice('http://'.length),
+      data: join(root, id),
+      peers: ids.map((p) => `${p}=${url(p)}`).join(','),
+    }),
+  );
+  return file;
+}
+
+/** The command line of the `startNo`th start of node `id`: taskset, nice and the profile as options ask. */
+function nodeCommand(id: string, startNo: number, configFile: string, options: ProcessOptions): string[] {
+  const profile =
+    options.profileDir === undefined
+      ? []
+      : [
+          '--cpu-prof',
+          `--cpu-prof-dir=${options.profileDir}`,
+          `--cpu-prof-name=${id}-start${startNo}.cpuprofile`,
+        ];
+  // nice(1) sets the priority before node starts, so every thread of the process inherits it.
+  const nice = options.niceNode === id ? ['nice', '-n', '19'] : [];
+  const cpus = options.pins?.get(id);
+  return [
+    ...(cpus === undefined ? [] : ['taskset', '-c', cpus]),
+    ...nice,
+    process.execPath,
+    ...profile,
+    ...(options.nodeArgs ?? []),
+    'bin/converge.js',
+    'serve',
+    '--config',
+    configFile,
+  ];
+}
+
+function spawnNode(commandLine: readonly string[]): ChildProcess {
+  const [command, ...args] = commandLine;
+  return spawn(command!, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-cluster-secret-0123456789abcdef' },
+  });
+}
+
+/** Resolves once the node says it is listening; rejects, with what it printed, if it exits first. */
+function listening(id: string, child: ChildProcess): Promise<void> {
+  let out = '';
+  return new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (out.includes('listening on')) resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code, signal) => reject(new Error(`${id} exited (${code ?? signal}): ${out}`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** CPU ms (user + system) process `pid` has used so far; NaN without a process. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux); the
+  // command name (field 2) may hold spaces, so count from the closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** BenchCluster.threadMs of process `pid`, from /proc. */
+function processThreadMs(pid: number | undefined): { lowPriorityCpuMs: number; mainWaitMs: number } {
+  if (pid === undefined) return { lowPriorityCpuMs: Number.NaN, mainWaitMs: Number.NaN };
+  let lowPriorityCpuMs = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Field 19 is the nice value.
+      if (Number(fields[16]) > 0) lowPriorityCpuMs += (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  // schedstat: ns on a core, ns runnable waiting for one, time slices.
+  const wait = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').split(' ')[1]);
+  return { lowPriorityCpuMs, mainWaitMs: wait / 1e6 };
 }
 
 async function writeAll(

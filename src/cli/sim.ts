@@ -77,60 +77,62 @@ export function registerSim(program: Command): void {
     .option('--trace', 'print the trace of each history as it runs')
     .option('--json', 'one JSON line per history, then a summary line')
     .option('--keep-going', 'run every seed even after a failure')
-    .action(async (flags: SimFlags) => {
-      if (!(plantedBugs as readonly string[]).includes(flags.plantedBug))
-        throw new ConvergeError(
-          'CONFIG_INVALID',
-          `--planted-bug must be one of ${plantedBugs.join(', ')}, got ${flags.plantedBug}`,
+    .action(runSim);
+}
+
+/** Runs a campaign (or the one seed of `--seed`), reporting as it goes and a summary at the end. */
+async function runSim(flags: SimFlags): Promise<void> {
+  if (!(plantedBugs as readonly string[]).includes(flags.plantedBug))
+    throw new ConvergeError(
+      'CONFIG_INVALID',
+      `--planted-bug must be one of ${plantedBugs.join(', ')}, got ${flags.plantedBug}`,
+    );
+  const single = flags.seed !== undefined;
+  const first = positiveInt(single ? flags.seed! : flags.first, single ? '--seed' : '--first');
+  const seeds = single ? 1 : positiveInt(flags.seeds, '--seeds');
+  const bar =
+    flags.json || flags.trace || single || !process.stderr.isTTY
+      ? undefined
+      : new SingleBar({
+          format: 'sim [{bar}] {value}/{total} histories | {rate}/s | {failed} failed | ETA {eta_formatted}',
+          hideCursor: true,
+          stream: process.stderr,
+        });
+  bar?.start(seeds, 0, { rate: '0', failed: 0 });
+  const started = performance.now();
+  let failedCount = 0;
+  const summary = await runCampaign(
+    {
+      first,
+      seeds,
+      plantedBug: flags.plantedBug as PlantedBug,
+      echo: flags.trace ?? false,
+      stopOnFailure: !flags.keepGoing,
+    },
+    (result, done) => {
+      if (!result.ok) failedCount += 1;
+      const rate = (done / ((performance.now() - started) / 1000)).toFixed(1);
+      bar?.update(done, { rate, failed: failedCount });
+      if (flags.json) {
+        const { trace: _trace, ...rest } = result;
+        process.stdout.write(`${JSON.stringify(rest)}\n`);
+      } else if (!bar && !single && (done % 50 === 0 || !result.ok)) {
+        process.stderr.write(
+          `${done}/${plural(seeds, 'history', 'histories')}, ${rate}/s, ${failedCount} failed\n`,
         );
-      const single = flags.seed !== undefined;
-      const first = positiveInt(single ? flags.seed! : flags.first, single ? '--seed' : '--first');
-      const seeds = single ? 1 : positiveInt(flags.seeds, '--seeds');
-      const bar =
-        flags.json || flags.trace || single || !process.stderr.isTTY
-          ? undefined
-          : new SingleBar({
-              format:
-                'sim [{bar}] {value}/{total} histories | {rate}/s | {failed} failed | ETA {eta_formatted}',
-              hideCursor: true,
-              stream: process.stderr,
-            });
-      bar?.start(seeds, 0, { rate: '0', failed: 0 });
-      const started = performance.now();
-      let failedCount = 0;
-      const summary = await runCampaign(
-        {
-          first,
-          seeds,
-          plantedBug: flags.plantedBug as PlantedBug,
-          echo: flags.trace ?? false,
-          stopOnFailure: !flags.keepGoing,
-        },
-        (result, done) => {
-          if (!result.ok) failedCount += 1;
-          const rate = (done / ((performance.now() - started) / 1000)).toFixed(1);
-          bar?.update(done, { rate, failed: failedCount });
-          if (flags.json) {
-            const { trace: _trace, ...rest } = result;
-            process.stdout.write(`${JSON.stringify(rest)}\n`);
-          } else if (!bar && !single && (done % 50 === 0 || !result.ok)) {
-            process.stderr.write(
-              `${done}/${plural(seeds, 'history', 'histories')}, ${rate}/s, ${failedCount} failed\n`,
-            );
-          }
-          if (!result.ok) {
-            bar?.stop();
-            report(result);
-          }
-        },
-      );
-      bar?.stop();
-      const line = `${plural(summary.histories, 'history', 'histories')}, ${summary.failed.length} failed, ${summary.historiesPerSecond.toFixed(1)} histories/s (${Math.round(summary.eventsPerSecond)} events/s), ${summary.virtualSeconds.toFixed(0)} virtual seconds, slowest convergence ${(summary.convergedAfterMsMax / 1000).toFixed(2)} s after the heal`;
-      if (flags.json)
-        process.stdout.write(
-          `${JSON.stringify({ summary: { ...summary, failed: summary.failed.map((f) => f.seed) } })}\n`,
-        );
-      else process.stdout.write(`${line}\n`);
-      if (summary.failed.length > 0) process.exitCode = 1;
-    });
+      }
+      if (!result.ok) {
+        bar?.stop();
+        report(result);
+      }
+    },
+  );
+  bar?.stop();
+  const line = `${plural(summary.histories, 'history', 'histories')}, ${summary.failed.length} failed, ${summary.historiesPerSecond.toFixed(1)} histories/s (${Math.round(summary.eventsPerSecond)} events/s), ${summary.virtualSeconds.toFixed(0)} virtual seconds, slowest convergence ${(summary.convergedAfterMsMax / 1000).toFixed(2)} s after the heal`;
+  if (flags.json)
+    process.stdout.write(
+      `${JSON.stringify({ summary: { ...summary, failed: summary.failed.map((f) => f.seed) } })}\n`,
+    );
+  else process.stdout.write(`${line}\n`);
+  if (summary.failed.length > 0) process.exitCode = 1;
 }
