@@ -105,7 +105,7 @@ export class CodedSymbols {
       state = (state + 0x6d2b79f5) | 0;
       const r = nextRandom(state);
       const gap = Math.ceil((index + 1.5) * (65_536 / Math.sqrt(2 ** 32 - r) - 1));
-      index += gap > 1 ? gap : 1;
+      index += Math.max(gap, 1);
     }
   }
 
