@@ -248,7 +248,7 @@ function spawnNode(commandLine: readonly string[]): ChildProcess {
 }
 
 /** Resolves once the node says it is listening; rejects, with what it printed, if it exits first. */
-function listening(id: string, child: ChildProcess): Promise<void> {
+export function listening(id: string, child: ChildProcess): Promise<void> {
   let out = '';
   return new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer): void => {

@@ -15,6 +15,7 @@ import type { SessionHistoryEntry } from '../src/antientropy/types.js';
 import { keyToBytes } from '../src/core/record.js';
 import { Topology } from '../src/core/topology.js';
 import type { NodeStatus } from '../src/services/status.js';
+import { listening } from './bench-cluster.js';
 import { Report, type Row } from './report.js';
 
 const leafBits = 16;
@@ -78,16 +79,7 @@ function processRing(root: string, basePort: number, nodes: number, rf: number):
       env: { ...process.env, CONVERGE_CLUSTER_SECRET: 'bench-ring-secret-0123456789abcdef' },
     });
     children.set(id, child);
-    let out = '';
-    await new Promise<void>((resolve, reject) => {
-      const onData = (d: Buffer): void => {
-        out += d.toString();
-        if (out.includes('listening on')) resolve();
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', onData);
-      child.once('exit', (code, signal) => reject(new Error(`${id} exited (${code ?? signal}): ${out}`)));
-    });
+    await listening(id, child);
   };
   const stop = async (id: string): Promise<void> => {
     const child = children.get(id);

@@ -136,14 +136,7 @@ export class Topology {
 
   /** A fresh claim; the same params give the same topology on every node, whatever the members' order. */
   static create(params: TopologyParams): Topology {
-    const members = normaliseMembers(params.members);
-    const rf = params.replicationFactor ?? replicationFactorDefault;
-    checkReplicationFactor(rf);
-    const bits = checkPartitions(params.partitions ?? partitionsDefault, params.leafBits ?? leafBitsDefault);
-    const epoch = params.epoch ?? 1;
-    if (!Number.isSafeInteger(epoch) || epoch < 0)
-      throw invalid(`ring: epoch ${epoch} must be a non-negative integer`);
-    const width = Math.min(rf, members.length);
+    const { members, rf, bits, epoch, width } = checkParams(params);
     const table = claimPartitions({
       memberCount: members.length,
       memberSeeds: seedsOf(members),
@@ -189,14 +182,7 @@ export class Topology {
   static fromAssignment(
     params: TopologyParams & { readonly lists: ReadonlyArray<readonly string[]> },
   ): Topology {
-    const members = normaliseMembers(params.members);
-    const rf = params.replicationFactor ?? replicationFactorDefault;
-    checkReplicationFactor(rf);
-    const bits = checkPartitions(params.partitions ?? partitionsDefault, params.leafBits ?? leafBitsDefault);
-    const epoch = params.epoch ?? 1;
-    if (!Number.isSafeInteger(epoch) || epoch < 0)
-      throw invalid(`ring: epoch ${epoch} must be a non-negative integer`);
-    const width = Math.min(rf, members.length);
+    const { members, rf, bits, epoch, width } = checkParams(params);
     if (params.lists.length !== 2 ** bits)
       throw invalid(`ring: ${params.lists.length} preference lists for ${2 ** bits} partitions`);
     const index = new Map(members.map((m, i) => [m.id, i]));
@@ -306,6 +292,24 @@ export class Topology {
 
 function seedsOf(members: readonly RingMember[]): Uint32Array {
   return Uint32Array.from(members, (m) => hash64(idBytes.encode(m.id), 0x72696e67n)[1]); // 'ring'
+}
+
+/** A topology's parameters checked, with the defaults filled in: what create and fromAssignment share. */
+function checkParams(params: TopologyParams): {
+  members: RingMember[];
+  rf: number;
+  bits: number;
+  epoch: number;
+  width: number;
+} {
+  const members = normaliseMembers(params.members);
+  const rf = params.replicationFactor ?? replicationFactorDefault;
+  checkReplicationFactor(rf);
+  const bits = checkPartitions(params.partitions ?? partitionsDefault, params.leafBits ?? leafBitsDefault);
+  const epoch = params.epoch ?? 1;
+  if (!Number.isSafeInteger(epoch) || epoch < 0)
+    throw invalid(`ring: epoch ${epoch} must be a non-negative integer`);
+  return { members, rf, bits, epoch, width: Math.min(rf, members.length) };
 }
 
 /** Runs of consecutive partitions as [first, last] pairs, for compact display ("0-63, 128-191"). */
