@@ -141,6 +141,7 @@ test('converge diff previews the repair without writing; converge repair perform
     assert.equal(diff.code, 0, diff.stderr);
     const preview = JSON.parse(diff.stdout) as {
       divergent: number;
+      range: string;
       entries: Array<{ key: string; direction: string; reason: string }>;
     };
     assert.ok(preview.divergent >= 25, `preview found ${preview.divergent}`);
@@ -150,6 +151,10 @@ test('converge diff previews the repair without writing; converge repair perform
       'every divergent key is listed, whole ranges included',
     );
     assert.ok(preview.entries.every((e) => e.direction === 'pull' && /missing locally/.test(e.reason)));
+    // Every node holds every partition here (N = RF = 3): the preview compares them all.
+    assert.equal(preview.range, 'all');
+    const text = await cli(['diff', '--node', cluster.url('n3'), '--peer', 'n1', '--limit', '3']);
+    assert.match(text.stdout, /first 3 shown; nothing was written\ncompared over every partition, found by /);
     const short = await cli(['diff', '--node', cluster.url('n3'), '--peer', 'n1', '--limit', '10', '--json']);
     const cut = JSON.parse(short.stdout) as { truncated: boolean; entries: unknown[] };
     assert.equal(cut.entries.length, 10, 'the listing stops at --limit');

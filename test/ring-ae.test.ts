@@ -55,6 +55,12 @@ test('5 nodes RF 3, hints and read repair off: a restarted node converges by ant
     );
     const out = await cli(['status', '--node', urls[0]!]);
     assert.match(out.stdout, /converged: every range's replicas hold the same records/);
+    // A preview with a peer compares the partitions the two share, and says so.
+    const shared = ring.sharedPartitions('n5', 'n1').length;
+    const diff = await cli(['diff', '--node', urls[4]!, '--peer', 'n1']);
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.match(diff.stdout, /no differences: n1 and this node hold identical records/);
+    assert.match(diff.stdout, new RegExp(`compared over ${shared} shared partitions \\(`));
     // No node holds a record of a partition it does not own: the counts sum to exactly 3x the keys.
     const counts = await Promise.all(urls.map(async (u) => (await status(u)).keys));
     assert.equal(

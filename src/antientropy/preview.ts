@@ -16,7 +16,7 @@ import { describeRange, sessionRange } from './ring.js';
 import { reconcilerOptions } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import { discoverBySymbols, symbolPathSkipped } from './symbol-session.js';
-import type { DiscoveryNote, RepairPreviewEntry } from './types.js';
+import type { RepairPreview, RepairPreviewEntry } from './types.js';
 
 const printable = (key: Uint8Array): string => {
   try {
@@ -36,20 +36,7 @@ interface PreviewListing {
   readonly boundMs: number;
 }
 
-export async function previewRepairs(
-  env: SessionEnv,
-  peer: string,
-  limit: number,
-): Promise<{
-  peer: string;
-  entries: RepairPreviewEntry[];
-  truncated: boolean;
-  divergent: number;
-  partitions: number;
-  ranges: Array<[number, number]>;
-  /** How the difference was found: the path a session would take. */
-  discovery: DiscoveryNote['path'];
-}> {
+export async function previewRepairs(env: SessionEnv, peer: string, limit: number): Promise<RepairPreview> {
   // The same partitions a session with the peer would compare, and no others.
   const range = sessionRange(env.topology(), env.id, peer);
   const salt = Math.floor(env.random.next() * 2 ** 32) >>> 0;
@@ -71,10 +58,11 @@ export async function previewRepairs(
     });
   await listRemoteRanges(env, listing, call);
   const { entries, divergent } = listing;
-  const { partitions, ranges } = describeRange(range);
+  const { range: rangeText, partitions, ranges } = describeRange(range);
   const discovery =
     symbols === undefined ? 'tree' : symbols.outcome?.kind === 'decoded' ? 'symbols' : 'symbols-then-tree';
-  return { peer, entries, truncated: divergent > entries.length, divergent, partitions, ranges, discovery };
+  const truncated = divergent > entries.length;
+  return { peer, entries, truncated, divergent, range: rangeText, partitions, ranges, discovery };
 }
 
 function listDiff(env: SessionEnv, listing: PreviewListing, d: Difference): void {

@@ -45,6 +45,20 @@ export interface DiscoveryNote {
   readonly estimate: number;
 }
 
+/** `converge diff`: what a session with `peer` would repair, over which partitions, found by which path. */
+export interface RepairPreview {
+  readonly peer: string;
+  readonly entries: readonly RepairPreviewEntry[];
+  readonly truncated: boolean;
+  readonly divergent: number;
+  /** The partitions the two share and the preview compared: `all`, or runs such as `1,8,12-13`. */
+  readonly range: string;
+  readonly partitions: number;
+  readonly ranges: ReadonlyArray<readonly [number, number]>;
+  /** How the difference was found: the path a session would take. */
+  readonly discovery: DiscoveryNote['path'];
+}
+
 export interface SessionHistoryEntry extends SessionCounts {
   readonly id: string;
   readonly peer: string;

@@ -3,7 +3,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { SessionProgress } from '../antientropy/types.js';
-import type { Client, SessionHistoryEntry } from '../client/index.js';
+import type { Client, RepairPreview, SessionHistoryEntry } from '../client/index.js';
 import { type ClientFlags, clientFor, longTimeoutMs, withClientOptions } from './client.js';
 import { age, plural, print, table } from './output.js';
 
@@ -35,23 +35,37 @@ function registerDiff(program: Command): void {
       const res = await clientFor(opts).previewRepair(opts.peer, Number(opts.limit), {
         timeoutMs: longTimeoutMs(opts, previewTimeoutMs),
       });
-      const text =
-        res.divergent === 0
-          ? `no differences: ${opts.peer} and this node hold identical records`
-          : [
-              table([
-                ['KEY', 'DIRECTION', 'WHY'],
-                ...res.entries.map((e) => [
-                  e.key,
-                  e.direction === 'pull' ? `${opts.peer} → here` : `here → ${opts.peer}`,
-                  e.reason,
-                ]),
-              ]),
-              '',
-              `${plural(res.divergent, 'divergent key')}${res.truncated ? `, first ${res.entries.length} shown` : ''}; nothing was written`,
-            ].join('\n');
+      const text = [...previewLines(opts.peer, res), previewScope(res)].join('\n');
       print(opts, res, text);
     });
+}
+
+/** The keys a preview found, which way each would go and why. */
+function previewLines(peer: string, res: RepairPreview): string[] {
+  if (res.divergent === 0) return [`no differences: ${peer} and this node hold identical records`];
+  const rows = res.entries.map((e) => [
+    e.key,
+    e.direction === 'pull' ? `${peer} → here` : `here → ${peer}`,
+    e.reason,
+  ]);
+  const shown = res.truncated ? `, first ${res.entries.length} shown` : '';
+  return [
+    table([['KEY', 'DIRECTION', 'WHY'], ...rows]),
+    '',
+    `${plural(res.divergent, 'divergent key')}${shown}; nothing was written`,
+  ];
+}
+
+/** Which partitions the preview compared (a session compares the same), and how it found the difference. */
+function previewScope(res: RepairPreview): string {
+  const over =
+    res.range === 'all' ? 'every partition' : `${plural(res.partitions, 'shared partition')} (${res.range})`;
+  const how = {
+    symbols: 'coded symbols',
+    'symbols-then-tree': 'coded symbols, then the tree',
+    tree: 'the tree',
+  };
+  return `compared over ${over}, found by ${how[res.discovery]}`;
 }
 
 export interface BarState {

@@ -5,7 +5,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import type {
   AntiEntropyStatus,
-  RepairPreviewEntry,
+  RepairPreview,
   SessionHistoryEntry,
   Throttle,
 } from '../antientropy/types.js';
@@ -77,13 +77,6 @@ export interface ReadValue {
   readonly version: string;
   /** Replicas whose answers the read merged. */
   readonly replied: readonly string[];
-}
-
-export interface RepairPreview {
-  readonly peer: string;
-  readonly entries: readonly RepairPreviewEntry[];
-  readonly truncated: boolean;
-  readonly divergent: number;
 }
 
 interface Shared {

@@ -1,6 +1,11 @@
 // The TypeScript client of a converge node: `import { Client } from 'converge/client'` (docs/client.md).
 
-export type { AntiEntropyStatus, SessionHistoryEntry } from '../antientropy/types.js';
+export type {
+  AntiEntropyStatus,
+  RepairPreview,
+  RepairPreviewEntry,
+  SessionHistoryEntry,
+} from '../antientropy/types.js';
 export type { BatchKeyResult, BatchResult, Consistency } from '../cluster/node-types.js';
 export type { ErrorCode } from '../core/errors.js';
 export { ConvergeError, errorCodes } from '../core/errors.js';
@@ -10,7 +15,6 @@ export type {
   CallOptions,
   ClientOptions,
   ReadValue,
-  RepairPreview,
   WriteResult,
 } from './client.js';
 export { Client, clientDefaults, normaliseUrl } from './client.js';

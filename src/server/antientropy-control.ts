@@ -3,7 +3,7 @@
 import type {
   AntiEntropyStatus,
   OperatorActionEntry,
-  RepairPreviewEntry,
+  RepairPreview,
   SessionHistoryEntry,
 } from '../antientropy/types.js';
 
@@ -20,8 +20,5 @@ export interface AntiEntropyControl {
    * Puts a control's call into the history: who (token name, null when open), which control, its parameters.
    */
   recordOperatorAction?(entry: Omit<OperatorActionEntry, 'atMs'>): OperatorActionEntry;
-  preview(
-    peer: string,
-    limit: number,
-  ): Promise<{ peer: string; entries: RepairPreviewEntry[]; truncated: boolean; divergent: number }>;
+  preview(peer: string, limit: number): Promise<RepairPreview>;
 }
