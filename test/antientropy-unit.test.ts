@@ -13,6 +13,8 @@ import { decodeJson, encodeRecords } from '../src/cluster/codec.js';
 import { TransportFaults } from '../src/cluster/faults.js';
 import { LoopbackNetwork } from '../src/cluster/loopback-transport.js';
 import { type ConvergeNode, createNode } from '../src/cluster/node.js';
+import type { Transport } from '../src/cluster/transport.js';
+import { ConvergeError } from '../src/core/errors.js';
 import { seededRandom } from '../src/core/random.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { decodePushResponse, encodePushRequest } from '../src/core/wire-repair.js';
@@ -47,6 +49,8 @@ interface Setup {
   readonly graceMs: number;
   readonly intervalMs: number;
   readonly limits?: Partial<SessionLimits>;
+  /** Stands between a member's anti-entropy and the network, to shape how its calls fail. */
+  readonly aeTransport?: (id: string, inner: Transport) => Transport;
 }
 
 async function boot(h: Setup, m: Omit<Member, 'node' | 'replica' | 'ae'>, seed: number) {
@@ -64,10 +68,11 @@ async function boot(h: Setup, m: Omit<Member, 'node' | 'replica' | 'ae'>, seed: 
     tickMs: 20,
     limits: { requestTimeoutMs: 500 },
   });
+  const aeInner = h.network.transport(m.id, m.faults);
   const ae = createAntiEntropy({
     node,
     replica,
-    transport: h.network.transport(m.id, m.faults),
+    transport: h.aeTransport?.(m.id, aeInner) ?? aeInner,
     peers: h.ids.filter((id) => id !== m.id),
     clock: systemClock,
     random: seededRandom(seed + 1),
@@ -89,10 +94,18 @@ async function harness(
   graceMs = 0,
   intervalMs = quietIntervalMs,
   limits?: Partial<SessionLimits>,
+  aeTransport?: Setup['aeTransport'],
 ): Promise<Harness> {
   const network = new LoopbackNetwork();
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const setup: Setup = { network, ids, graceMs, intervalMs, ...(limits === undefined ? {} : { limits }) };
+  const setup: Setup = {
+    network,
+    ids,
+    graceMs,
+    intervalMs,
+    ...(limits === undefined ? {} : { limits }),
+    ...(aeTransport === undefined ? {} : { aeTransport }),
+  };
   const members: Member[] = [];
   for (const [i, id] of ids.entries()) {
     const base = { id, storage: createMemoryStorage(), faults: new TransportFaults(seededRandom(i + 1)) };
@@ -233,6 +246,38 @@ test('the throttle bounds the repair rate and can be changed at run time', async
       entry.durationMs >= ((n - recordsPerSecondMax * burstSeconds) / recordsPerSecondMax) * 1000 * 0.9,
       `took only ${entry.durationMs} ms`,
     );
+  } finally {
+    await h.close();
+  }
+});
+
+test('a session cancelled while a call is in flight records the operator reason, not the failed call', async () => {
+  // Like the HTTP transport, this one turns an aborted call into an unreachable peer; the call after the
+  // session's first round hangs until the session is cancelled.
+  let held = 0;
+  const hanging = (id: string, inner: Transport): Transport => ({
+    async call(peer, request) {
+      if (id !== 'n1' || request.route !== 'ae/msg' || held++ === 0) return inner.call(peer, request);
+      return new Promise((_, reject) => {
+        const fail = (): void =>
+          reject(new ConvergeError('UNAVAILABLE', `${peer} is unreachable: AbortError`));
+        if (request.signal?.aborted) fail();
+        request.signal?.addEventListener('abort', fail, { once: true });
+      });
+    },
+  });
+  const h = await harness(2, 0, quietIntervalMs, undefined, hanging);
+  try {
+    const [a, b] = h.members as [Member, Member];
+    for (let k = 0; k < 50; k++)
+      await a.replica.apply([makeRecord(keyToBytes(`c${k}`), a.node.hlc.now(), text('v'))], 'client');
+    await b.replica.apply([makeRecord(keyToBytes('only-b'), a.node.hlc.now(), text('v'))], 'client');
+    const session = a.ae.runNow('n2');
+    await eventually(() => held > 1, 10_000, 'a call in flight');
+    assert.deepEqual(a.ae.cancel('n2'), ['n2']);
+    const [entry] = await session;
+    assert.equal(entry?.result, 'cancelled');
+    assert.equal(entry?.error, 'cancelled by an operator');
   } finally {
     await h.close();
   }

@@ -228,7 +228,9 @@ export class SessionRunner {
       // The peer is busy (its sessionsMax, or its own session with us): no session began, none is recorded.
       if (!begun && refused(err)) throw err;
       result = signal.aborted ? 'cancelled' : 'failed';
-      error = err instanceof Error ? err.message : String(err);
+      // A cancelled session says why it was cancelled, not how the call in flight failed when it was.
+      const cause = signal.aborted ? signal.reason : err;
+      error = cause instanceof Error ? cause.message : String(cause);
     }
     const entry = this.entry(run, result, error);
     if (result !== 'failed' && result !== 'cancelled') {
