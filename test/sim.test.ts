@@ -11,7 +11,11 @@ import { type PlantedBug, plantedBugs } from '../src/sim/planted-bugs.js';
 /** The default campaign of `npm test`; CONVERGE_SIM_SEEDS runs more (or fewer) locally. */
 const defaultSeeds = Number(process.env.CONVERGE_SIM_SEEDS ?? 300);
 
-test(`${defaultSeeds} simulated histories keep every property`, async () => {
+// The campaign takes about two minutes on a quiet 2-core machine and three on a busy one: its own timeout is
+// wide, so a slow machine does not fail it; a hang still ends.
+const campaignTimeoutMs = 900_000;
+
+test(`${defaultSeeds} simulated histories keep every property`, { timeout: campaignTimeoutMs }, async () => {
   const summary = await runCampaign({ first: 1, seeds: defaultSeeds });
   const report = summary.failed
     .map((f) => `seed ${f.seed}: ${f.failures.join('; ')}\n  replay: ${replayCommand(f)}`)
