@@ -101,7 +101,9 @@ export async function runSymbolPath(
   run.discovery = {
     path: decoded ? 'symbols' : 'symbols-then-tree',
     reason:
-      path.outcome?.kind === 'fallback' ? `${path.outcome.reason}${over}` : `decoded ${s.items} differing items${over}`,
+      path.outcome?.kind === 'fallback'
+        ? `${path.outcome.reason}${over}`
+        : `decoded ${s.items} differing items${over}`,
     estimate: s.estimate,
   };
   if (path.differences.length > 0) {

@@ -3,9 +3,9 @@
 
 import { DigestTree } from './digest.js';
 import { tokenOf } from './hash.js';
+import { PartitionSymbols } from './partition-symbols.js';
 import type { ReplicaReader } from './reconcile-types.js';
 import { supersedes, type VersionedRecord } from './record.js';
-import { PartitionSymbols } from './partition-symbols.js';
 import { CodedSymbols } from './riblt.js';
 
 const id = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
@@ -21,7 +21,11 @@ export class MemoryReplica implements ReplicaReader {
    * `symbolsMax`: keep that many coded symbols beside the digest (0: none); `partitions`: also keep `size`
    * symbols for each of 2^bits partitions.
    */
-  constructor(leafBits: number, symbolsMax = 0, partitions?: { readonly bits: number; readonly size: number }) {
+  constructor(
+    leafBits: number,
+    symbolsMax = 0,
+    partitions?: { readonly bits: number; readonly size: number },
+  ) {
     this.digest = new DigestTree(leafBits);
     this.symbols = symbolsMax > 0 ? new CodedSymbols(symbolsMax) : undefined;
     this.partitionSymbols =

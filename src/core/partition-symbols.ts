@@ -98,7 +98,7 @@ export class PartitionSymbols {
 
   copyFrom(other: PartitionSymbols): void {
     assert(other.size === this.size && other.parts.length === this.parts.length, 'same symbol layout');
-    this.parts.forEach((part, p) => part.copyFrom(other.parts[p]!));
+    for (const [p, part] of this.parts.entries()) part.copyFrom(other.parts[p]!);
   }
 
   clear(): void {

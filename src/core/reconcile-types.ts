@@ -2,8 +2,8 @@
 // The replica (src/replica) implements it; tests use an in-memory one.
 
 import type { DigestTree } from './digest.js';
-import type { VersionedRecord } from './record.js';
 import type { PartitionSymbols } from './partition-symbols.js';
+import type { VersionedRecord } from './record.js';
 import type { CodedSymbols } from './riblt.js';
 import type { RecordHeader } from './wire.js';
 

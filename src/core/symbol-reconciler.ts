@@ -131,7 +131,8 @@ export class SymbolReconciler {
         scope,
         root: this.root,
         // The sketch's digest nodes span every partition: a scoped probe sizes its difference by symbols.
-        sketch: scope === undefined ? paritySketch(this.reader.digest, sketchLevel, sketchBits, salt) : noSketch,
+        sketch:
+          scope === undefined ? paritySketch(this.reader.digest, sketchLevel, sketchBits, salt) : noSketch,
         symbols: this.mine.triples(0, Math.min(this.options.probeSymbols, this.mine.size)),
       });
     } else if (s.step === 'symbols') {

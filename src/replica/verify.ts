@@ -138,7 +138,8 @@ export class DigestVerifier {
         ? null
         : {
             symbols: own === undefined ? undefined : new CodedSymbols(own.size),
-            partitions: parts === undefined ? undefined : new PartitionSymbols(parts.partitionBits, parts.size),
+            partitions:
+              parts === undefined ? undefined : new PartitionSymbols(parts.partitionBits, parts.size),
             leafEnd: 0,
           };
     replica.symbolShadow = shadow;
