@@ -52,7 +52,7 @@ export async function discoverScopedTree(
   return { path: 'tree', bytes, roundTrips: rec.stats.roundTrips, ms: performance.now() - start, records };
 }
 
-/** What a scoped session discovers: the symbol path over the scope, then the scoped descent if it fell back. */
+/** A scoped session's discovery: the symbol path over the scope, then the scoped descent on a fallback. */
 export async function discoverScoped(
   a: LocalReplica,
   b: LocalReplica,

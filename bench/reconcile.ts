@@ -4,7 +4,8 @@
 //   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
 //                       every record in a differing leaf is streamed (Cassandra's validation +
 // overstreaming). The converge rows are timed N times each (default 5), interleaved, and give the median.
-// Plus a session over the partitions two members of a 5-node RF 3 ring share (reconcile-scoped.ts), the bulk path (an empty initiator's whole repair traffic, `converge-bulk`) beside the full list, and
+// Plus a session over the partitions two members of a 5-node RF 3 ring share (reconcile-scoped.ts), the
+// bulk path (an empty initiator's whole repair traffic, `converge-bulk`) beside the full list, and
 // the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';

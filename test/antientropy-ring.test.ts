@@ -106,8 +106,8 @@ async function notOwnedDropped(m: Member): Promise<number> {
 }
 
 /**
- * Every key written to its replicas only, n4 missing every tenth key it holds; one round of n4's sessions must
- * bring exactly those, each session over its shared partitions, discovering them by `path`.
+ * Every key written to its replicas only, n4 missing every tenth key it holds; one round of n4's sessions
+ * must bring exactly those, each session over its shared partitions, discovering them by `path`.
  */
 async function missedWritesRepaired(
   symbolBudgetOf: SymbolBudgetOf,
@@ -161,11 +161,11 @@ async function missedWritesRepaired(
   }
 }
 
-test('5 nodes, RF 3: sessions over the shared partitions take the symbol path and move exactly the missed records', async () => {
+test('5 nodes, RF 3: scoped sessions take the symbol path and move exactly the missed records', async () => {
   await missedWritesRepaired(() => 2 ** 14, 'symbols');
 });
 
-test('5 nodes, RF 3, peers without per-partition symbols: the symbol path falls back to the scoped descent', async () => {
+test('5 nodes, RF 3, peers without per-partition symbols: the symbol path falls back', async () => {
   await missedWritesRepaired((id) => (id === 'n4' ? 2 ** 14 : 0), 'symbols-then-tree');
 });
 

@@ -76,7 +76,7 @@ export interface NodeConfig {
   readonly replicationFactor: number;
   /** Coded symbols kept for the symbol path (16 bytes each); 0 turns the path off. */
   readonly symbolsMax: number;
-  /** Coded symbols kept per partition, all partitions together (16 bytes each); 0: scoped sessions use the tree. */
+  /** Coded symbols per partition, all partitions together (16 bytes each); 0: scoped sessions descend. */
   readonly partitionSymbolsBudget: number;
   /**
    * Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts).

@@ -40,7 +40,7 @@ export const serveOptions: readonly ServeOption[] = [
   {
     name: 'ae-partition-symbols',
     arg: 'n',
-    help: 'coded symbols kept per partition, all partitions together, for sessions over some partitions (0: off)',
+    help: 'coded symbols kept per partition, all partitions together, for scoped sessions (0: off)',
   },
   { name: 'leaf-bits', arg: 'n', help: 'digest leaves = 2^n (all replicas must agree)' },
   {

@@ -64,7 +64,7 @@ function bruteForce(a: MemoryReplica, b: MemoryReplica, partitions: readonly num
   return out;
 }
 
-/** A scoped session's discovery: the symbol path over the scope, then the scoped tree descent if it fell back. */
+/** A scoped session's discovery: the symbol path over the scope, then the scoped descent if it fell back. */
 async function discover(a: MemoryReplica, b: MemoryReplica, scope: SymbolScope, salt: number) {
   const exchange = (req: Uint8Array) => respond(b, noApply, req);
   const path = new SymbolReconciler(a, { ...symbolPathOptionsDefault, salt, scope });
@@ -112,7 +112,7 @@ test('per-partition symbols summed over any set of partitions equal the symbols 
   );
 });
 
-test('a scoped exchange (with its fallback) finds exactly the brute-force difference inside the scope', async () => {
+test('a scoped exchange (and its fallback) finds exactly the brute-force difference in scope', async () => {
   const outcomes = { decoded: 0, fallback: 0 };
   await fc.assert(
     fc.asyncProperty(

@@ -1,4 +1,4 @@
-// Coded symbols kept per ring partition: one prefix of M symbols for each of the P partitions (M chosen from a
+// Coded symbols kept per ring partition: one prefix of M symbols for each of the P partitions (M from a
 // total budget), so a session over a set of shared partitions can send symbols of exactly those records.
 // The coded symbols of disjoint sets add up to the symbols of their union (XOR of the item, fingerprint and
 // checksum words; sum of the counts), so the prefix of a scope is the element-wise sum of its partitions'
@@ -9,7 +9,7 @@ import type { Hash64 } from './hash.js';
 import { tokenHi } from './hash.js';
 import { CodedSymbols, symbolsMaxLimit, symbolsMaxMin } from './riblt.js';
 
-/** The total of per-partition symbols by default: 4 MiB, 1,024 per partition at the default 256 partitions. */
+/** The total of per-partition symbols by default: 4 MiB, 1,024 per partition at the default P = 256. */
 export const partitionSymbolsBudgetDefault = 2 ** 18;
 /** Largest total accepted (256 MiB). */
 export const partitionSymbolsBudgetLimit = 2 ** 24;

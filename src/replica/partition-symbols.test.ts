@@ -34,7 +34,7 @@ function fromRecords(replica: LocalReplica): PartitionSymbols {
   return fresh;
 }
 
-test('replica: per-partition symbols follow every apply and rebuild; verification repairs their drift', async () => {
+test('replica: per-partition symbols follow applies and rebuilds; verification repairs drift', async () => {
   const storage = createMemoryStorage();
   const replica = await ready(storage);
   assert.equal(replica.partitionSymbols?.size, 128, 'the budget split over 8 partitions');

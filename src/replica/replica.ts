@@ -44,7 +44,7 @@ export interface ReplicaOptions {
   readonly symbolsMax?: number;
   /** The ring's partitions as bits (P = 2^bits): with P > 1 symbols are also kept per partition. */
   readonly partitionBits?: number;
-  /** Coded symbols kept over all partitions together, split evenly (0: none; scoped sessions use the tree). */
+  /** Coded symbols kept over all partitions together, split evenly (0: none; scoped sessions descend). */
   readonly partitionSymbolsBudget?: number;
   readonly onRebuildProgress?: (progress: RebuildProgress) => void;
   /** Lets the event loop run between rebuild slices; the simulation passes its own. */

@@ -145,7 +145,7 @@ export class DigestVerifier {
     replica.symbolShadow = shadow;
     try {
       let found = await this.leaves(signal);
-      // A rebuild during the pass cleared the maintained symbols, not the copies: nothing to compare this time.
+      // A rebuild during the pass cleared the maintained symbols, not the copies: nothing to compare now.
       if (signal?.aborted || shadow === null || replica.rebuilds !== rebuilds || !replica.digestReady) {
         return found;
       }
