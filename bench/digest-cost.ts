@@ -1,10 +1,12 @@
-// The cost of maintaining the digest and the coded symbols on the write path: replica applies with both
-// updates, with the digest alone, and with neither, in the same run, on fresh lmdb replicas.
+// The cost of maintaining the digest and the coded symbols (whole-keyspace and per-partition) on the write
+// path: replica applies with every update, with the digest alone, and with neither, in the same run, on fresh
+// lmdb replicas.
 
 import { DigestTree } from '../src/core/digest.js';
 import { tokenOf } from '../src/core/hash.js';
+import { PartitionSymbols, partitionSymbolsBudgetDefault } from '../src/core/partition-symbols.js';
 import { CodedSymbols } from '../src/core/riblt.js';
-import { leafBits, openBenchReplica, recordOf } from './reconcile-fixtures.js';
+import { leafBits, openBenchReplica, partitionBits, recordOf } from './reconcile-fixtures.js';
 import type { Report } from './report.js';
 
 export async function digestCost(report: Report, root: string, n: number): Promise<void> {
@@ -16,7 +18,7 @@ export async function digestCost(report: Report, root: string, n: number): Promi
   ] as const;
   // The share of a write the updates take, timed alone right after each write-rate run of `converge` (the
   // rates move by ±15% from run to run on a shared machine: a share from one alternation is less so).
-  const shares: Array<{ digestUs: number; symbolsUs: number; share: number }> = [];
+  const shares: Array<ReturnType<typeof timeUpdates>> = [];
   for (const [impl, maintain] of [...kinds, ...kinds, ...kinds]) {
     const { replica, storage } = await openBenchReplica(
       root,
@@ -24,6 +26,7 @@ export async function digestCost(report: Report, root: string, n: number): Promi
     );
     if (maintain === 0) replica.digest.update = () => {};
     if (maintain < 2 && replica.symbols !== undefined) replica.symbols.update = () => {};
+    if (maintain < 2 && replica.partitionSymbols !== undefined) replica.partitionSymbols.update = () => {};
     const records = Array.from({ length: n }, (_, i) => recordOf(i, 3));
     const start = performance.now();
     for (let i = 0; i < n; i += 1000) await replica.apply(records.slice(i, i + 1000), 'client');
@@ -52,23 +55,31 @@ export async function digestCost(report: Report, root: string, n: number): Promi
     overhead: overhead('converge'),
   });
   shares.sort((x, y) => x.share - y.share);
-  const { digestUs, symbolsUs, share } = shares[shares.length >> 1]!;
+  const { digestUs, symbolsUs, partitionSymbolsUs, share } = shares[shares.length >> 1]!;
   report.add({
     bench: 'digest-maintenance',
     impl: 'converge-upkeep',
     n,
     digestUs: Number(digestUs.toFixed(3)),
     symbolsUs: Number(symbolsUs.toFixed(3)),
+    partitionSymbolsUs: Number(partitionSymbolsUs.toFixed(3)),
     overhead: Number(share.toFixed(3)),
   });
 }
 
-/** Microseconds per digest and per symbol update of an overwrite, and their share of a write at `rate`. */
-function timeUpdates(n: number, rate: number): { digestUs: number; symbolsUs: number; share: number } {
+/**
+ * Microseconds per digest, whole-keyspace symbol and per-partition symbol update of an overwrite, and their
+ * share of a write at `rate`.
+ */
+function timeUpdates(
+  n: number,
+  rate: number,
+): { digestUs: number; symbolsUs: number; partitionSymbolsUs: number; share: number } {
   const records = Array.from({ length: n }, (_, i) => recordOf(i, 3));
   const tokens = records.map((r) => tokenOf(r.key));
   const digest = new DigestTree(leafBits);
   const symbols = new CodedSymbols();
+  const parts = PartitionSymbols.forBudget(partitionBits, partitionSymbolsBudgetDefault)!;
   let start = performance.now();
   for (let i = 0; i < n; i++) digest.update(tokens[i]!, null, records[i]!.fp);
   const digestUs = ((performance.now() - start) * 1000) / n;
@@ -76,5 +87,9 @@ function timeUpdates(n: number, rate: number): { digestUs: number; symbolsUs: nu
   for (let i = 0; i < n; i++) symbols.update(tokens[i]!, null, records[i]!.fp);
   // An overwrite moves two items (old out, new in): twice an insert.
   const symbolsUs = (2 * (performance.now() - start) * 1000) / n;
-  return { digestUs, symbolsUs, share: ((digestUs + symbolsUs) * rate) / 1e6 };
+  start = performance.now();
+  for (let i = 0; i < n; i++) parts.update(tokens[i]!, null, records[i]!.fp);
+  const partitionSymbolsUs = (2 * (performance.now() - start) * 1000) / n;
+  const share = ((digestUs + symbolsUs + partitionSymbolsUs) * rate) / 1e6;
+  return { digestUs, symbolsUs, partitionSymbolsUs, share };
 }

@@ -11,6 +11,8 @@ import { openLmdbStorage } from '../src/storage/lmdb.js';
 import type { Storage } from '../src/storage/storage.js';
 
 export const leafBits = 18;
+/** The ring's default 256 partitions: the replicas keep coded symbols per partition as a node does. */
+export const partitionBits = 8;
 export const valueBytes = 100;
 const baseMs = 1_760_000_000_000;
 
@@ -32,7 +34,7 @@ export async function openBenchReplica(
   name: string,
 ): Promise<{ replica: LocalReplica; storage: Storage }> {
   const storage = openLmdbStorage({ path: join(root, name), sync: 'none' });
-  const replica = await openReplica({ id: name, storage, leafBits });
+  const replica = await openReplica({ id: name, storage, leafBits, partitionBits });
   await replica.whenDigestReady();
   return { replica, storage };
 }

@@ -4,7 +4,8 @@
 //   baseline-merkle-15: each side builds a depth-15 Merkle tree by a full scan, the trees are exchanged, and
 //                       every record in a differing leaf is streamed (Cassandra's validation +
 // overstreaming). The converge rows are timed N times each (default 5), interleaved, and give the median.
-// Plus the bulk path (an empty initiator's whole repair traffic, `converge-bulk`) beside the full list, and
+// Plus a session over the partitions two members of a 5-node RF 3 ring share (reconcile-scoped.ts), the
+// bulk path (an empty initiator's whole repair traffic, `converge-bulk`) beside the full list, and
 // the digest maintenance cost: replica puts with and without the digest update.
 
 import { rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import type { LocalReplica } from '../src/replica/replica.js';
 import { digestCost } from './digest-cost.js';
 import { type BulkResult, bulkPull, fullListThenRecords } from './reconcile-bulk.js';
 import { benchRoot, fill, fullList, merkleLeaves, openBenchReplica, recordOf } from './reconcile-fixtures.js';
+import { measureScoped } from './reconcile-scoped.js';
 import { progress, Report, withPeakRss } from './report.js';
 
 interface Case {
@@ -46,6 +48,14 @@ export async function run(args: string[]): Promise<void> {
       await diverge(b.replica, offset, d);
       offset += d;
       await measureCase(report, { n, d }, a.replica, b.replica, reps);
+      const timing = { median, range, wanMs, collect };
+      await measureScoped(
+        report,
+        { n, d },
+        { a: a.replica, b: b.replica },
+        d > repsLargeD ? 1 : reps,
+        timing,
+      );
       await repairAll(a.replica, b.replica);
     }
     const empty = await openBenchReplica(root, 'empty');
@@ -61,6 +71,7 @@ export async function run(args: string[]): Promise<void> {
     'impl',
     'n',
     'd',
+    'partitions',
     'path',
     'bytes',
     'roundTrips',
@@ -73,6 +84,7 @@ export async function run(args: string[]): Promise<void> {
     'opsPerSec',
     'digestUs',
     'symbolsUs',
+    'partitionSymbolsUs',
     'overhead',
   ]);
 }

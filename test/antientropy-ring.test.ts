@@ -30,8 +30,12 @@ interface Member {
 
 const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
 
+/** Per-partition coded symbols each node keeps (all partitions together); 0 keeps none. */
+type SymbolBudgetOf = (id: string) => number;
+
 async function ring(
   graceMs = 60_000,
+  symbolBudgetOf: SymbolBudgetOf = () => 2 ** 14,
 ): Promise<{ members: Member[]; topology: LiveTopology; close(): Promise<void> }> {
   const network = new LoopbackNetwork();
   const topology = new LiveTopology(
@@ -39,7 +43,13 @@ async function ring(
   );
   const members: Member[] = [];
   for (const [i, id] of ids.entries()) {
-    const replica = await openReplica({ id, storage: createMemoryStorage(), leafBits: 8 });
+    const replica = await openReplica({
+      id,
+      storage: createMemoryStorage(),
+      leafBits: 8,
+      partitionBits: 5,
+      partitionSymbolsBudget: symbolBudgetOf(id),
+    });
     await replica.whenDigestReady();
     const transport = network.transport(id, new TransportFaults(seededRandom(i + 1)));
     const node = createNode({
@@ -95,13 +105,19 @@ async function notOwnedDropped(m: Member): Promise<number> {
   return metric?.values[0]?.value ?? 0;
 }
 
-test('5 nodes, RF 3: sessions cover the shared partitions and move exactly the records a replica missed', async () => {
-  const r = await ring();
+/**
+ * Every key written to its replicas only, n4 missing every tenth key it holds; one round of n4's sessions
+ * must bring exactly those, each session over its shared partitions, discovering them by `path`.
+ */
+async function missedWritesRepaired(
+  symbolBudgetOf: SymbolBudgetOf,
+  path: 'symbols' | 'symbols-then-tree' | 'tree',
+): Promise<void> {
+  const r = await ring(60_000, symbolBudgetOf);
   try {
     const t = r.topology.current;
     const byId = new Map(r.members.map((m) => [m.id, m]));
     const missed: VersionedRecord[] = [];
-    // Every key written to its replicas only; n4 misses the writes of every tenth key it holds.
     for (let i = 0; i < 400; i++) {
       const record = makeRecord(keyAt(i), r.members[0]!.node.hlc.now(), new TextEncoder().encode(`v${i}`));
       for (const id of t.replicasForKey(record.key)) {
@@ -120,7 +136,7 @@ test('5 nodes, RF 3: sessions cover the shared partitions and move exactly the r
       const shared = t.sharedPartitions('n4', e.peer);
       assert.equal(e.partitions, shared.length, `${e.peer}: the session covers the shared partitions`);
       assert.notEqual(e.range, 'all');
-      assert.equal(e.discovery?.path, 'tree', 'a scoped session skips the symbol path');
+      assert.equal(e.discovery?.path, path, `${e.peer}: ${e.discovery?.reason}`);
     }
     const pulled = entries.reduce((sum, e) => sum + e.keysPulled, 0);
     const pushed = entries.reduce((sum, e) => sum + e.keysPushed, 0);
@@ -143,6 +159,18 @@ test('5 nodes, RF 3: sessions cover the shared partitions and move exactly the r
   } finally {
     await r.close();
   }
+}
+
+test('5 nodes, RF 3: scoped sessions take the symbol path and move exactly the missed records', async () => {
+  await missedWritesRepaired(() => 2 ** 14, 'symbols');
+});
+
+test('5 nodes, RF 3, peers without per-partition symbols: the symbol path falls back', async () => {
+  await missedWritesRepaired((id) => (id === 'n4' ? 2 ** 14 : 0), 'symbols-then-tree');
+});
+
+test('5 nodes, RF 3, no per-partition symbols: scoped sessions take the tree descent', async () => {
+  await missedWritesRepaired(() => 0, 'tree');
 });
 
 test('a pushed record of a partition the receiver does not hold is dropped and counted, not written', async () => {

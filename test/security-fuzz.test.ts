@@ -597,23 +597,34 @@ const aeMessage = fc
     }),
   );
 
-/** Symbol-path requests (a probe or an item-headers request), valid before they are cut or extended. */
+/**
+ * Symbol-path requests (a probe, a scoped probe or request for more symbols, or an item-headers request),
+ * valid before they are cut or extended.
+ */
 const symbolMessage = fc
-  .record({ salt: fc.nat({ max: 2 ** 32 - 1 }), n: fc.integer({ min: 0, max: 8 }), probe: fc.boolean() })
-  .map(({ salt, n, probe }) =>
-    probe
-      ? encodeSymbolRequest({
-          kind: 'probe',
-          salt,
-          root: { hi: salt, lo: n, count: n },
-          sketch: { level: 4, bits: 16, parities: new Uint8Array(2) },
-          symbols: new Uint32Array(3 * n).fill(salt),
-        })
-      : encodeItemHeadersRequest({
-          items: Array.from({ length: n }, (_, i) => [salt, i] as const),
-          keyKnown: Array.from({ length: n }, (_, i) => i % 2 === 0),
-        }),
-  );
+  .record({
+    salt: fc.nat({ max: 2 ** 32 - 1 }),
+    n: fc.integer({ min: 0, max: 8 }),
+    kind: fc.constantFrom('probe', 'scoped-probe', 'scoped-more', 'headers'),
+  })
+  .map(({ salt, n, kind }) => {
+    const scope = { partitionBits: 8, partitions: [n, n + 1, 100 + n, 255] };
+    if (kind === 'scoped-more') return encodeSymbolRequest({ kind: 'more', from: n, to: 2 * n + 1, scope });
+    if (kind === 'headers') {
+      return encodeItemHeadersRequest({
+        items: Array.from({ length: n }, (_, i) => [salt, i] as const),
+        keyKnown: Array.from({ length: n }, (_, i) => i % 2 === 0),
+      });
+    }
+    return encodeSymbolRequest({
+      kind: 'probe',
+      salt,
+      scope: kind === 'scoped-probe' ? scope : undefined,
+      root: { hi: salt, lo: n, count: n },
+      sketch: { level: 4, bits: 16, parities: new Uint8Array(2) },
+      symbols: new Uint32Array(3 * n).fill(salt),
+    });
+  });
 
 /** Bodies that are correctly signed but malformed by construction, for each internal route. */
 const badRecord = fc.oneof(

@@ -48,8 +48,8 @@ export async function previewRepairs(env: SessionEnv, peer: string, limit: numbe
   // The symbol path first, as a session chooses it. Nothing is repaired in between, so after a fallback the
   // descent finds everything again: only a decoded difference is listed from the symbol path.
   const symbols =
-    range.scope === undefined && symbolPathSkipped(env.replica) === undefined
-      ? await discoverBySymbols(env.replica, salt, call)
+    symbolPathSkipped(env.replica, range.scope) === undefined
+      ? await discoverBySymbols(env.replica, salt, call, undefined, range.scope)
       : undefined;
   if (symbols?.outcome?.kind === 'decoded') for (const d of symbols.differences) listDiff(env, listing, d);
   else

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { partitionSymbolsBudgetDefault, partitionSymbolsBudgetLimit } from '../core/partition-symbols.js';
 import { symbolsMaxLimit, symbolsMaxMin } from '../core/riblt.js';
 import {
   partitionsDefault,
@@ -75,6 +76,8 @@ export interface NodeConfig {
   readonly replicationFactor: number;
   /** Coded symbols kept for the symbol path (16 bytes each); 0 turns the path off. */
   readonly symbolsMax: number;
+  /** Coded symbols per partition, all partitions together (16 bytes each); 0: scoped sessions descend. */
+  readonly partitionSymbolsBudget: number;
   /**
    * Tombstones younger than the cluster watermark minus this are never purged (clock skew, write timeouts).
    */
@@ -173,6 +176,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   partitions: String(partitionsDefault),
   'replication-factor': String(replicationFactorDefault),
   'ae-symbols': '65536',
+  'ae-partition-symbols': String(partitionSymbolsBudgetDefault),
   'tombstone-grace': '60s',
   'max-clock-drift': '60s',
   'ae-records-per-second': '50000',
@@ -286,6 +290,12 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     leafBits,
     ...parseRing(id, peers, leafBits, str),
     symbolsMax: parseSymbols(str('ae-symbols')),
+    partitionSymbolsBudget: parseInteger(
+      '--ae-partition-symbols',
+      str('ae-partition-symbols'),
+      0,
+      partitionSymbolsBudgetLimit,
+    ),
     tombstoneGraceMs: parseDuration('--tombstone-grace', str('tombstone-grace')),
     maxClockDriftMs: parseDuration('--max-clock-drift', str('max-clock-drift')),
     ...parseAntiEntropy(str, bool),

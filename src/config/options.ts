@@ -37,6 +37,11 @@ export const serveOptions: readonly ServeOption[] = [
     arg: 'n',
     help: 'coded symbols kept for one-round-trip discovery (16 bytes each; 0: off)',
   },
+  {
+    name: 'ae-partition-symbols',
+    arg: 'n',
+    help: 'coded symbols kept per partition, all partitions together, for scoped sessions (0: off)',
+  },
   { name: 'leaf-bits', arg: 'n', help: 'digest leaves = 2^n (all replicas must agree)' },
   {
     name: 'partitions',

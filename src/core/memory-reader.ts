@@ -3,6 +3,7 @@
 
 import { DigestTree } from './digest.js';
 import { tokenOf } from './hash.js';
+import { PartitionSymbols } from './partition-symbols.js';
 import type { ReplicaReader } from './reconcile-types.js';
 import { supersedes, type VersionedRecord } from './record.js';
 import { CodedSymbols } from './riblt.js';
@@ -12,13 +13,23 @@ const id = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
 export class MemoryReplica implements ReplicaReader {
   readonly digest: DigestTree;
   readonly symbols: CodedSymbols | undefined;
+  readonly partitionSymbols: PartitionSymbols | undefined;
   private readonly records = new Map<string, { token: Uint8Array; record: VersionedRecord }>();
   private sorted: string[] | null = null;
 
-  /** `symbolsMax`: keep that many coded symbols beside the digest (0: none). */
-  constructor(leafBits: number, symbolsMax = 0) {
+  /**
+   * `symbolsMax`: keep that many coded symbols beside the digest (0: none); `partitions`: also keep `size`
+   * symbols for each of 2^bits partitions.
+   */
+  constructor(
+    leafBits: number,
+    symbolsMax = 0,
+    partitions?: { readonly bits: number; readonly size: number },
+  ) {
     this.digest = new DigestTree(leafBits);
     this.symbols = symbolsMax > 0 ? new CodedSymbols(symbolsMax) : undefined;
+    this.partitionSymbols =
+      partitions === undefined ? undefined : new PartitionSymbols(partitions.bits, partitions.size);
   }
 
   get(key: Uint8Array): VersionedRecord | undefined {
@@ -35,6 +46,7 @@ export class MemoryReplica implements ReplicaReader {
       const token = cur?.token ?? tokenOf(r.key);
       this.digest.update(token, cur?.record.fp ?? null, r.fp);
       this.symbols?.update(token, cur?.record.fp ?? null, r.fp);
+      this.partitionSymbols?.update(token, cur?.record.fp ?? null, r.fp);
       if (cur === undefined) this.sorted = null;
       this.records.set(k, { token, record: r });
       applied += 1;

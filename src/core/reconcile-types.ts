@@ -2,6 +2,7 @@
 // The replica (src/replica) implements it; tests use an in-memory one.
 
 import type { DigestTree } from './digest.js';
+import type { PartitionSymbols } from './partition-symbols.js';
 import type { VersionedRecord } from './record.js';
 import type { CodedSymbols } from './riblt.js';
 import type { RecordHeader } from './wire.js';
@@ -10,6 +11,8 @@ export interface ReplicaReader {
   readonly digest: DigestTree;
   /** Coded symbols over the same records, when the replica keeps them (the symbol path needs them). */
   readonly symbols?: CodedSymbols | undefined;
+  /** Coded symbols per ring partition, when kept: the symbol path of a session over some partitions. */
+  readonly partitionSymbols?: PartitionSymbols | undefined;
   get(key: Uint8Array): VersionedRecord | undefined;
   scanTokens(
     start: Uint8Array,

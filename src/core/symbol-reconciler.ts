@@ -5,14 +5,14 @@
 
 import { assert } from './errors.js';
 import type { Difference, ReplicaReader } from './reconcile-types.js';
-import type { CodedSymbols } from './riblt.js';
 import { type DiffItem, estimateItems, peel, subtractSymbols } from './riblt-decode.js';
 import {
   estimateFromSketch,
   paritySketch,
   recordsAt,
-  rootOf,
+  type SymbolSource,
   splitItems,
+  symbolSource,
   symbolsFor,
   type TokenRecord,
   tokenLo,
@@ -24,7 +24,9 @@ import {
   encodeSymbolRequest,
   type ItemHeader,
   itemHeadersPerRequestMax,
+  noSketch,
   type SymbolRoot,
+  type SymbolScope,
   symbolsPerMessageMax,
 } from './wire-symbols.js';
 
@@ -37,6 +39,8 @@ export interface SymbolPathOptions {
   readonly sketchBits: number;
   /** Margin on the symbols asked for once a prefix did not decode. */
   readonly overshoot: number;
+  /** The partitions of a scoped session (RF < N); absent, the whole keyspace. */
+  readonly scope?: SymbolScope | undefined;
 }
 
 export const symbolPathOptionsDefault: Omit<SymbolPathOptions, 'salt'> = {
@@ -87,7 +91,7 @@ export class SymbolReconciler {
    * rest of its work): each decode reads the prefix it needs and the root together, in one synchronous step,
    * so the two always describe the same records; writes between steps only make the final checks fail.
    */
-  private readonly mine: CodedSymbols;
+  private readonly mine: SymbolSource;
   /** The root as of the probe, then as of the last decode of the peer's symbols. */
   private root: SymbolRoot;
   private theirRoot: SymbolRoot | undefined;
@@ -104,9 +108,10 @@ export class SymbolReconciler {
     private readonly reader: ReplicaReader,
     private readonly options: SymbolPathOptions,
   ) {
-    assert(reader.symbols !== undefined, 'the symbol path needs maintained symbols');
-    this.mine = reader.symbols;
-    this.root = rootOf(reader.digest);
+    const source = symbolSource(reader, options.scope);
+    assert(typeof source !== 'string', 'the symbol path needs maintained symbols');
+    this.mine = source;
+    this.root = source.root();
   }
 
   get done(): boolean {
@@ -118,17 +123,20 @@ export class SymbolReconciler {
     let bytes: Uint8Array;
     if (s.step === 'done') return null;
     if (s.step === 'probe') {
-      const { salt, sketchLevel, sketchBits } = this.options;
-      this.root = rootOf(this.reader.digest);
+      const { salt, sketchLevel, sketchBits, scope } = this.options;
+      this.root = this.mine.root();
       bytes = encodeSymbolRequest({
         kind: 'probe',
         salt,
+        scope,
         root: this.root,
-        sketch: paritySketch(this.reader.digest, sketchLevel, sketchBits, salt),
+        // The sketch's digest nodes span every partition: a scoped probe sizes its difference by symbols.
+        sketch:
+          scope === undefined ? paritySketch(this.reader.digest, sketchLevel, sketchBits, salt) : noSketch,
         symbols: this.mine.triples(0, Math.min(this.options.probeSymbols, this.mine.size)),
       });
     } else if (s.step === 'symbols') {
-      bytes = encodeSymbolRequest({ kind: 'more', from: s.from, to: s.to });
+      bytes = encodeSymbolRequest({ kind: 'more', from: s.from, to: s.to, scope: this.options.scope });
     } else {
       // The split that found these items read their prefixes already: no second storage read.
       const keyKnown = s.items.map((item) => this.held.has(item[0]));
@@ -159,7 +167,7 @@ export class SymbolReconciler {
       return;
     }
     if (res.estimate > 0) this.stats.estimate = res.estimate;
-    if (res.sketch.bits > 0) {
+    if (res.sketch.bits > 0 && this.options.scope === undefined) {
       const keys = estimateFromSketch(this.reader.digest, res.sketch, this.options.salt);
       if (Number.isFinite(keys)) this.sized = 2 * keys;
     }
@@ -179,10 +187,14 @@ export class SymbolReconciler {
   /** Peels this side's prefix against the peer's; on failure asks for more, or falls back. */
   private decodeTheirs(peerExhausted: boolean): void {
     const k = Math.min(this.theirs.length / 3, this.mine.size);
-    this.root = rootOf(this.reader.digest);
+    this.root = this.mine.root();
     const diff = subtractSymbols(this.mine.triples(0, k), this.theirs.subarray(0, 3 * k));
     const unpeeled = diff.slice();
     const peeled = peel(diff);
+    if (peeled.complete && !peeled.items.every((item) => this.mine.covers(item[0]))) {
+      this.fallBack('decoded an item outside the session scope');
+      return;
+    }
     if (peeled.complete) {
       const { own, theirs, held } = splitItems(this.reader, peeled.items);
       this.held = held;
@@ -224,6 +236,11 @@ export class SymbolReconciler {
     remote: ReadonlyArray<{ item: DiffItem; header: ItemHeader }>,
     initiator: readonly DiffItem[],
   ): void {
+    const covered = (item: DiffItem): boolean => this.mine.covers(item[0]);
+    if (!initiator.every(covered) || !remote.every((e) => covered(e.item))) {
+      this.fallBack('the peer decoded an item outside the session scope');
+      return;
+    }
     const { own, theirs } = splitItems(this.reader, initiator);
     if (theirs.length > 0) {
       this.fallBack('the peer decoded items this replica does not hold');

@@ -4,16 +4,17 @@
 // answers with its own symbols for the initiator to decode, or says the replicas are too different for the
 // symbol path.
 
+import { ConvergeError } from './errors.js';
 import type { ReplicaReader } from './reconcile-types.js';
-import type { CodedSymbols } from './riblt.js';
 import { type DiffItem, estimateItems, peel, subtractSymbols } from './riblt-decode.js';
-import type { TokenRecord } from './symbol-shared.js';
+import type { SymbolSource, TokenRecord } from './symbol-shared.js';
 import {
   estimateFromSketch,
   paritySketch,
   recordsAt,
   rootOf,
   splitItems,
+  symbolSource,
   symbolsFor,
   tokenLo,
 } from './symbol-shared.js';
@@ -49,16 +50,23 @@ export const symbolResponderLimitsDefault: SymbolResponderLimits = {
 
 type Reader = ReplicaReader;
 
-/** Answers a symbol request (probe or more symbols). */
+/** Answers a symbol request (probe or more symbols), over the whole keyspace or the request's scope. */
 export function respondSymbols(
   reader: Reader,
   bytes: Uint8Array,
   limits = symbolResponderLimitsDefault,
 ): Uint8Array {
   const req = decodeSymbolRequest(bytes);
-  const own = reader.symbols;
-  const root = rootOf(reader.digest);
-  if (own === undefined) return encodeSymbolResponse({ kind: 'too-different', root, estimate: 0 });
+  const own = symbolSource(reader, req.scope);
+  if (typeof own === 'string') {
+    if (req.scope === undefined) {
+      return encodeSymbolResponse({ kind: 'too-different', root: rootOf(reader.digest), estimate: 0 });
+    }
+    // A scope this replica cannot sum (no per-partition symbols, another partition count): the initiator
+    // takes it as a refusal of the path and descends the tree.
+    throw new ConvergeError('PROTOCOL_INVALID', `cannot answer a scoped symbol request: ${own}`);
+  }
+  const root = own.root();
   if (req.kind === 'more') {
     const to = Math.min(req.to, own.size);
     const from = Math.min(req.from, to);
@@ -76,17 +84,18 @@ export function respondSymbols(
 
 function answerProbe(
   reader: Reader,
-  own: CodedSymbols,
+  own: SymbolSource,
   req: Extract<SymbolRequest, { kind: 'probe' }>,
   limits: SymbolResponderLimits,
 ): SymbolResponse {
-  const root = rootOf(reader.digest);
+  const root = own.root();
   const k = Math.min(req.symbols.length / 3, own.size);
   const diff = subtractSymbols(req.symbols.subarray(0, 3 * k), own.triples(0, k));
   // Sized (if it does not decode) before peeling, while the differing items are spread at random.
   const unpeeled = diff.slice();
   const peeled = peel(diff);
-  if (peeled.complete && peeled.items.length <= itemsPerMessageMax) {
+  const inScope = peeled.complete && peeled.items.every((item) => own.covers(item[0]));
+  if (inScope && peeled.items.length <= itemsPerMessageMax) {
     const decoded = describeDecoded(reader, req.root.count - root.count, peeled.items);
     if (decoded !== undefined) return { kind: 'decoded', root, ...decoded };
   }
@@ -94,19 +103,18 @@ function answerProbe(
   const floor = Math.abs(req.root.count - root.count);
   if (symbolsFor(floor, 1) > own.size) return { kind: 'too-different', root, estimate: floor };
   const fromSymbols = estimateItems(unpeeled);
+  // A scoped probe carries no sketch (its digest nodes span every partition): symbols alone size it.
   const fromSketch = 2 * estimateFromSketch(reader.digest, req.sketch, req.salt);
   // Empty symbols size small differences well; the sketch sizes larger ones.
   const sized = Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : fromSketch;
   const limit = Math.min(own.size, symbolsPerMessageMax);
   if (!Number.isFinite(sized)) {
     // Too many changes for the probe's sketch: a first batch, and parities of a deeper level to size the
-    // rest.
-    const sketch = paritySketch(
-      reader.digest,
-      req.sketch.level + limits.deeperLevels,
-      req.sketch.bits,
-      req.salt,
-    );
+    // rest (none for a scope).
+    const sketch =
+      req.scope === undefined
+        ? paritySketch(reader.digest, req.sketch.level + limits.deeperLevels, req.sketch.bits, req.salt)
+        : noSketch;
     const to = Math.min(limit, Math.max(k, limits.unsizedSymbols));
     return { kind: 'symbols', root, estimate: 0, sketch, from: 0, symbols: own.triples(0, to) };
   }

@@ -9,11 +9,72 @@ import type { ReplicaReader } from './reconcile-types.js';
 import type { VersionedRecord } from './record.js';
 import type { DiffItem } from './riblt-decode.js';
 import { estimateFromParities } from './riblt-decode.js';
-import type { Sketch, SymbolRoot } from './wire-symbols.js';
+import type { Sketch, SymbolRoot, SymbolScope } from './wire-symbols.js';
 
 export interface TokenRecord {
   readonly token: Uint8Array;
   readonly record: VersionedRecord;
+}
+
+/**
+ * What one side of a symbol-path exchange sums up: the whole keyspace (the replica's own symbols and digest
+ * root), or the partitions of a scope (the sum of their symbols, the XOR of their digest nodes).
+ */
+export interface SymbolSource {
+  readonly scope: SymbolScope | undefined;
+  /** Symbols available: a prefix of this length. */
+  readonly size: number;
+  triples(from: number, to: number): Uint32Array;
+  root(): SymbolRoot;
+  /** Whether an item (by its token's top 32 bits) belongs to the records summed up. */
+  covers(hi: number): boolean;
+}
+
+/** The source for a scope (or the whole keyspace), or why this replica cannot offer one. */
+export function symbolSource(
+  reader: Pick<ReplicaReader, 'digest' | 'symbols' | 'partitionSymbols'>,
+  scope?: SymbolScope,
+): SymbolSource | string {
+  if (scope === undefined) {
+    const own = reader.symbols;
+    if (own === undefined) return 'no coded symbols kept';
+    return {
+      scope,
+      size: own.size,
+      triples: (from, to) => own.triples(from, to),
+      root: () => rootOf(reader.digest),
+      covers: () => true,
+    };
+  }
+  const parts = reader.partitionSymbols;
+  if (parts === undefined) return 'no coded symbols kept per partition';
+  const bits = scope.partitionBits;
+  if (parts.partitionBits !== bits || bits > reader.digest.leafBits) {
+    return `symbols kept for ${parts.partitions} partitions, not ${2 ** bits}`;
+  }
+  const member = new Uint8Array(parts.partitions);
+  for (const p of scope.partitions) member[p] = 1;
+  return {
+    scope,
+    size: parts.size,
+    triples: (from, to) => parts.triples(scope.partitions, from, to),
+    root: () => scopedRoot(reader.digest, scope),
+    covers: (hi) => member[parts.partitionOf(hi)] === 1,
+  };
+}
+
+/** The digest nodes of a scope's partitions merged: XOR of the fingerprints, sum of the counts. */
+export function scopedRoot(digest: DigestTree, scope: SymbolScope): SymbolRoot {
+  let hi = 0;
+  let lo = 0;
+  let count = 0;
+  for (const p of scope.partitions) {
+    const n = digest.node(scope.partitionBits, p);
+    hi ^= n.hi;
+    lo ^= n.lo;
+    count += n.count;
+  }
+  return { hi: hi >>> 0, lo: lo >>> 0, count };
 }
 
 /** Records whose token starts with these 32 bits (almost always one or none). */

@@ -5,6 +5,7 @@
 
 import { ConvergeError } from './errors.js';
 import type { Version } from './hlc.js';
+import { partitionRuns } from './topology.js';
 import { keyBytesWireMax, readHeader, wireVersion } from './wire.js';
 import { invalid, WireReader, WireWriter } from './wire-buffer.js';
 
@@ -33,17 +34,37 @@ export interface SymbolRoot {
   readonly count: number;
 }
 
+/**
+ * The partitions a scoped session covers (a ring with RF < N): the symbols, root and items of a scoped
+ * message are those of the records in these partitions only. Absent: the whole keyspace.
+ */
+export interface SymbolScope {
+  /** P = 2^partitionBits partitions, numbered by the top bits of a token. */
+  readonly partitionBits: number;
+  /** Ascending, without repeats. */
+  readonly partitions: readonly number[];
+}
+
+/** Partition bits a scope may name (the ring's partitionsMax = 2^16). */
+export const scopePartitionBitsMax = 16;
+
 export type SymbolRequest =
   | {
       readonly kind: 'probe';
       readonly salt: number;
+      readonly scope?: SymbolScope | undefined;
       readonly root: SymbolRoot;
       /** Parities of the initiator's digest nodes, to size a difference its symbols alone cannot. */
       readonly sketch: Sketch;
       /** The initiator's symbols [0, n), as triples. */
       readonly symbols: Uint32Array;
     }
-  | { readonly kind: 'more'; readonly from: number; readonly to: number };
+  | {
+      readonly kind: 'more';
+      readonly from: number;
+      readonly to: number;
+      readonly scope?: SymbolScope | undefined;
+    };
 
 /** What the peer says of one of its records named by an item: enough to plan its repair. */
 export interface ItemHeader {
@@ -115,7 +136,8 @@ export interface ItemHeadersRequest {
   readonly keyKnown: readonly boolean[];
 }
 
-const requestKinds = { probe: 1, more: 2 } as const;
+/** Scoped requests are kinds of their own: an older node refuses them (a fallback), never misreads them. */
+const requestKinds = { probe: 1, more: 2, scopedProbe: 3, scopedMore: 4 } as const;
 const responseKinds = { decoded: 1, symbols: 2, 'too-different': 3 } as const;
 const estimateMax = 2 ** 48;
 
@@ -151,14 +173,50 @@ function readSymbols(r: WireReader): { from: number; symbols: Uint32Array } {
   return { from, symbols };
 }
 
+/** A scope as runs of consecutive partitions: its bits, the run count, then each run's first and last. */
+function writeScope(w: WireWriter, scope: SymbolScope): void {
+  const runs = partitionRuns(scope.partitions);
+  w.u8(scope.partitionBits);
+  w.varuint(runs.length);
+  for (const [first, last] of runs) {
+    w.varuint(first);
+    w.varuint(last);
+  }
+}
+
+function readScope(r: WireReader): SymbolScope {
+  const partitionBits = r.u8('scope partition bits');
+  if (partitionBits < 1 || partitionBits > scopePartitionBitsMax) {
+    throw invalid(`scope of ${partitionBits} partition bits`);
+  }
+  const partitionCount = 2 ** partitionBits;
+  const runCount = r.varuint('scope runs', partitionCount);
+  if (runCount === 0) throw invalid('an empty scope');
+  const partitions: number[] = [];
+  let next = 0;
+  for (let i = 0; i < runCount; i++) {
+    const first = r.varuint('scope partition', partitionCount - 1);
+    const last = r.varuint('scope partition', partitionCount - 1);
+    // Ascending and disjoint, so the list is at most P long whatever the message claims.
+    if (first < next || last < first) throw invalid(`scope run [${first}, ${last}] out of order`);
+    for (let p = first; p <= last; p++) partitions.push(p);
+    next = last + 1;
+  }
+  return { partitionBits, partitions };
+}
+
 export function encodeSymbolRequest(req: SymbolRequest): Uint8Array {
   const w = start(SymbolMessageType.symbolRequest);
-  w.u8(requestKinds[req.kind]);
+  const scoped = req.scope !== undefined;
   if (req.kind === 'more') {
+    w.u8(scoped ? requestKinds.scopedMore : requestKinds.more);
+    if (req.scope !== undefined) writeScope(w, req.scope);
     w.varuint(req.from);
     w.varuint(req.to);
     return w.finish();
   }
+  w.u8(scoped ? requestKinds.scopedProbe : requestKinds.probe);
+  if (req.scope !== undefined) writeScope(w, req.scope);
   w.u32(req.salt);
   writeRoot(w, req.root);
   writeSketch(w, req.sketch);
@@ -170,21 +228,26 @@ export function decodeSymbolRequest(bytes: Uint8Array): SymbolRequest {
   const r = new WireReader(bytes);
   readHeader(r, SymbolMessageType.symbolRequest, bytes);
   const kind = r.u8('request kind');
-  if (kind === requestKinds.more) {
+  if (kind < requestKinds.probe || kind > requestKinds.scopedMore) {
+    throw invalid(`unknown symbol request kind ${kind}`);
+  }
+  const scoped = kind === requestKinds.scopedProbe || kind === requestKinds.scopedMore;
+  const scope = scoped ? readScope(r) : undefined;
+  if (kind === requestKinds.more || kind === requestKinds.scopedMore) {
     const from = r.varuint('first symbol', symbolsPerMessageMax * 4);
     const to = r.varuint('end symbol', symbolsPerMessageMax * 4);
     if (to < from || to - from > symbolsPerMessageMax) throw invalid(`symbol range [${from}, ${to})`);
     r.end('symbol request');
-    return { kind: 'more', from, to };
+    return scope === undefined ? { kind: 'more', from, to } : { kind: 'more', from, to, scope };
   }
-  if (kind !== requestKinds.probe) throw invalid(`unknown symbol request kind ${kind}`);
   const salt = r.u32('salt');
   const root = readRoot(r);
   const sketch = readSketch(r);
   const { from, symbols } = readSymbols(r);
   if (from !== 0) throw invalid('a probe starts at symbol 0');
   r.end('symbol request');
-  return { kind: 'probe', salt, root, sketch, symbols };
+  const probe = { kind: 'probe', salt, root, sketch, symbols } as const;
+  return scope === undefined ? probe : { ...probe, scope };
 }
 
 function writeItem(w: WireWriter, item: readonly [number, number]): void {

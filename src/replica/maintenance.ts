@@ -75,7 +75,8 @@ export function verifyLeaf(replica: LocalReplica, leaf: number): VerifyLeafResul
       if (!fpEquals(recomputeFingerprint(e.record), e.record.fp))
         rotten.push({ key: e.record.key, record: e.record });
       // The stored fingerprint is what the digest holds; rot is reported separately.
-      shadow?.symbols.update(e.token, null, e.record.fp);
+      shadow?.symbols?.update(e.token, null, e.record.fp);
+      shadow?.partitions?.update(e.token, null, e.record.fp);
       hi = (hi ^ e.record.fp[0]) >>> 0;
       lo = (lo ^ e.record.fp[1]) >>> 0;
       count += 1;

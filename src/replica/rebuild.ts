@@ -34,6 +34,7 @@ export async function rebuildDigest(replica: LocalReplica, options: RebuildOptio
       if (e.record === null) continue;
       replica.digest.update(e.token, null, e.record.fp);
       replica.symbols?.update(e.token, null, e.record.fp);
+      replica.partitionSymbols?.update(e.token, null, e.record.fp);
     }
     scanned += page.entries.length;
     if (page.next === undefined) {

@@ -9,6 +9,7 @@ import { assert, ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
+import { PartitionSymbols, partitionSymbolsBudgetDefault } from '../core/partition-symbols.js';
 import { decodeRecordValue, encodeRecordValue, supersedes, type VersionedRecord } from '../core/record.js';
 import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { writeRefusal } from '../storage/guarded.js';
@@ -41,6 +42,10 @@ export interface ReplicaOptions {
   readonly leafBits?: number;
   /** Coded symbols kept beside the digest (16 bytes each); 0 keeps none and turns the symbol path off. */
   readonly symbolsMax?: number;
+  /** The ring's partitions as bits (P = 2^bits): with P > 1 symbols are also kept per partition. */
+  readonly partitionBits?: number;
+  /** Coded symbols kept over all partitions together, split evenly (0: none; scoped sessions descend). */
+  readonly partitionSymbolsBudget?: number;
   readonly onRebuildProgress?: (progress: RebuildProgress) => void;
   /** Lets the event loop run between rebuild slices; the simulation passes its own. */
   readonly yieldNow?: () => Promise<void>;
@@ -81,17 +86,26 @@ interface Batch {
   written?: Promise<void>;
 }
 
+/** Verification's copies of the coded symbols, rebuilt leaf by leaf beside the maintained ones. */
+export interface SymbolShadow {
+  readonly symbols: CodedSymbols | undefined;
+  readonly partitions: PartitionSymbols | undefined;
+  leafEnd: number;
+}
+
 export class LocalReplica implements Replica {
   readonly id: string;
   readonly storage: Storage;
   readonly digest: DigestTree;
   /** The first M coded symbols over the same records as the digest, kept in step with it. */
   readonly symbols: CodedSymbols | undefined;
+  /** The first M' coded symbols of each ring partition's records (P > 1), kept in step the same way. */
+  readonly partitionSymbols: PartitionSymbols | undefined;
   /**
    * While verification rebuilds the symbols beside the maintained ones: changes to leaves below `leafEnd`
-   * (those it has read) go into its copy too.
+   * (those it has read) go into its copies too.
    */
-  symbolShadow: { readonly symbols: CodedSymbols; leafEnd: number } | null = null;
+  symbolShadow: SymbolShadow | null = null;
   /** Counts digest rebuilds: a verification pass spanning one cannot compare symbols. */
   rebuilds = 0;
   /** Not-yet-committed records by latin1 storage key; `record: null` is a pending removal. */
@@ -132,6 +146,10 @@ export class LocalReplica implements Replica {
     this.digest = new DigestTree(options.leafBits ?? leafBitsDefault);
     const symbolsMax = options.symbolsMax ?? symbolsMaxDefault;
     this.symbols = symbolsMax > 0 ? new CodedSymbols(symbolsMax) : undefined;
+    this.partitionSymbols = PartitionSymbols.forBudget(
+      options.partitionBits ?? 0,
+      options.partitionSymbolsBudget ?? partitionSymbolsBudgetDefault,
+    );
   }
 
   get digestReady(): boolean {
@@ -148,6 +166,7 @@ export class LocalReplica implements Replica {
     const generation = ++this.rebuildGeneration;
     this.digest.clear();
     this.symbols?.clear();
+    this.partitionSymbols?.clear();
     this.rebuilds += 1;
     this.rebuildCursor = toLatin1(recordBound(new Uint8Array(0)));
     const finished = await rebuildDigest(this, {
@@ -469,10 +488,13 @@ export class LocalReplica implements Replica {
     if (this.writeEpochs !== null) Atomics.add(this.writeEpochs, writeEpochBucket(token), 1);
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
       this.updateDigest(token, currentFp, next?.fp ?? null);
-      this.symbols?.update(token, currentFp, next?.fp ?? null);
+      const fp = next?.fp ?? null;
+      this.symbols?.update(token, currentFp, fp);
+      this.partitionSymbols?.update(token, currentFp, fp);
       const shadow = this.symbolShadow;
       if (shadow !== null && this.digest.leafOf(token) < shadow.leafEnd) {
-        shadow.symbols.update(token, currentFp, next?.fp ?? null);
+        shadow.symbols?.update(token, currentFp, fp);
+        shadow.partitions?.update(token, currentFp, fp);
       }
     }
     return { lkey, entry };

@@ -6,9 +6,10 @@
 
 import { backgroundFailures, logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
+import { PartitionSymbols } from '../core/partition-symbols.js';
 import { CodedSymbols } from '../core/riblt.js';
 import type { Timers } from '../core/timers.js';
-import type { LocalReplica } from './replica.js';
+import type { LocalReplica, SymbolShadow } from './replica.js';
 
 export interface VerificationMismatch {
   /** symbol-drift: the maintained coded symbols differed from the records at the end of a pass (leaf -1). */
@@ -131,14 +132,29 @@ export class DigestVerifier {
     const { replica } = this.options;
     const rebuilds = replica.rebuilds;
     const own = replica.symbols;
-    const shadow = own === undefined ? null : { symbols: new CodedSymbols(own.size), leafEnd: 0 };
+    const parts = replica.partitionSymbols;
+    const shadow: SymbolShadow | null =
+      own === undefined && parts === undefined
+        ? null
+        : {
+            symbols: own === undefined ? undefined : new CodedSymbols(own.size),
+            partitions:
+              parts === undefined ? undefined : new PartitionSymbols(parts.partitionBits, parts.size),
+            leafEnd: 0,
+          };
     replica.symbolShadow = shadow;
     try {
       let found = await this.leaves(signal);
-      if (signal?.aborted || shadow === null || own === undefined) return found;
-      // A rebuild during the pass cleared the maintained symbols, not the copy: nothing to compare this time.
-      if (replica.rebuilds === rebuilds && replica.digestReady && !shadow.symbols.equals(own)) {
+      // A rebuild during the pass cleared the maintained symbols, not the copies: nothing to compare now.
+      if (signal?.aborted || shadow === null || replica.rebuilds !== rebuilds || !replica.digestReady) {
+        return found;
+      }
+      if (own !== undefined && shadow.symbols !== undefined && !shadow.symbols.equals(own)) {
         own.copyFrom(shadow.symbols);
+        found += this.report({ kind: 'symbol-drift', leaf: -1 });
+      }
+      if (parts !== undefined && shadow.partitions !== undefined && !shadow.partitions.equals(parts)) {
+        parts.copyFrom(shadow.partitions);
         found += this.report({ kind: 'symbol-drift', leaf: -1 });
       }
       return found;

@@ -97,6 +97,8 @@ export interface NodeServices {
 export function createNodeServices(world: NodeWorld, settings: NodeServicesSettings): NodeServices {
   const storage = world.openStorage();
   const replica = (world.makeReplica ?? ((o: ReplicaOptions) => new LocalReplica(o)))({
+    // Symbols per partition follow the ring's partitions (a scoped session sums those it covers).
+    partitionBits: Math.log2(settings.ring?.partitions ?? partitionsDefault),
     ...settings.replica,
     id: settings.id,
     storage,

@@ -18,6 +18,8 @@ export function settingsFromConfig(
       leafBits: config.leafBits,
       maxClockDriftMs: config.maxClockDriftMs,
       symbolsMax: config.symbolsMax,
+      partitionBits: Math.log2(config.partitions),
+      partitionSymbolsBudget: config.partitionSymbolsBudget,
       storageWritesInFlightMax: config.storageWritesInFlightMax,
       ...(onRebuildProgress === undefined ? {} : { onRebuildProgress }),
     },

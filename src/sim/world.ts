@@ -211,6 +211,9 @@ export class World {
       replica: {
         leafBits: simLeafBits,
         symbolsMax: 1024,
+        partitionBits: Math.log2(config.partitions),
+        // 64 symbols for each partition (the least kept), whatever P the history runs with.
+        partitionSymbolsBudget: 64 * config.partitions,
         rebuildSliceRecords: 128,
         maxClockDriftMs: config.maxClockDriftMs,
       },
