@@ -1,4 +1,5 @@
-// `npm run bench -- write [--json] [--runs N] [--duration D_MS] [--only cluster,single,etcd,pipeline,lmdb]`:
+// `npm run bench -- write [--json] [--runs N] [--duration D_MS] [--warm W_MS]
+// [--only cluster,single,etcd,pipeline,lmdb]`:
 // the write path as deployed, every node its own process. In each run, with one undici load generator and
 // 100-byte values on fresh keys: a 3-node converge cluster at one, quorum and all with 32 and 128 in flight,
 // and its batch API at quorum; one converge node with no peers; a 3-member etcd cluster (Raft, an fsync per
@@ -141,9 +142,18 @@ async function measured(procs: Procs, phase: () => Promise<Measured>): Promise<M
   return m;
 }
 
-/** Sends load for a moment so that every process has compiled its hot paths before the measured phase. */
+/**
+ * Load before the first measured phase, so that every process has compiled its hot paths: a node's paths
+ * that run once per message (a replica sees a message per ~20 writes) take seconds of load to leave V8's
+ * baseline tiers. Measured on a 3-node cluster at quorum, 32 in flight (2026-12-07, loaded machine): the
+ * 5 s after 1.5 s of warm-up cost 400–520 ms of cluster CPU per 1,000 writes, after 12 s 335 (the converge
+ * bench found latency settling over ~10 s the same way). etcd gets the same warm-up. `--warm MS`.
+ */
+const warmMsDefault = 10_000;
+let warmMs = warmMsDefault;
+
 async function warm(send: (i: number) => Promise<number>): Promise<void> {
-  await closedLoop(32, 1500, send);
+  await closedLoop(32, warmMs, send);
 }
 
 async function withProcs<T>(start: () => Promise<Procs>, fn: (procs: Procs) => Promise<T>): Promise<T> {
@@ -265,6 +275,7 @@ export async function run(args: string[]): Promise<void> {
   const only = new Set(args.flatMap((a, i) => (a === '--only' ? (args[i + 1] ?? '').split(',') : [])));
   const wants = (part: string): boolean => only.size === 0 || only.has(part);
   const durationMs = option(args, '--duration', 5000);
+  warmMs = option(args, '--warm', warmMsDefault);
   const root = benchRoot();
   const port = 23_000 + Math.floor(Math.random() * 40) * 20;
   const withEtcd = etcdAvailable();

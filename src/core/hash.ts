@@ -48,6 +48,11 @@ export function putU32(out: Uint8Array, at: number, x: number): void {
   out[at + 3] = x;
 }
 
+/** Big-endian u32 from bytes (the counterpart of putU32). */
+export function getU32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
 /** The first 32 bits of a token as a number (leaf and prefix arithmetic uses them). */
 export function tokenHi(token: Uint8Array): number {
   return ((token[0]! << 24) | (token[1]! << 16) | (token[2]! << 8) | token[3]!) >>> 0;

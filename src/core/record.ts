@@ -3,7 +3,7 @@
 // commutative and associative, so the order and repetition of deliveries never matter.
 
 import { assert, ConvergeError } from './errors.js';
-import { fingerprintOf, type Hash64, putU32, valueHash } from './hash.js';
+import { fingerprintOf, getU32, type Hash64, putU32, valueHash } from './hash.js';
 import { compareVersions, counterMax, msMax, nodeIdBytesMax, type Version } from './hlc.js';
 
 export interface VersionedRecord {
@@ -116,20 +116,42 @@ function writeVersion(out: Uint8Array, at: number, ms: number, counter: number, 
 /** Decodes a version at `at`; returns it with the offset after it. Throws PROTOCOL_INVALID on bad bytes. */
 export function decodeVersion(buf: Uint8Array, at: number): { version: Version; end: number } {
   if (at + 9 > buf.length) throw new ConvergeError('PROTOCOL_INVALID', 'truncated version');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const ms = view.getUint16(at) * 2 ** 32 + view.getUint32(at + 2);
-  const counter = view.getUint16(at + 6);
+  // Byte by byte: a DataView per version costs more than the reads (see putU32).
+  const ms = ((buf[at]! << 8) | buf[at + 1]!) * 2 ** 32 + getU32(buf, at + 2);
+  const counter = (buf[at + 6]! << 8) | buf[at + 7]!;
   const len = buf[at + 8]!;
   if (len === 0 || len > nodeIdBytesMax)
     throw new ConvergeError('PROTOCOL_INVALID', 'bad node id length in version');
   if (at + 9 + len > buf.length) throw new ConvergeError('PROTOCOL_INVALID', 'truncated version node id');
-  let node: string;
+  return { version: { ms, counter, node: decodeNodeId(buf, at + 9, len) }, end: at + 9 + len };
+}
+
+/**
+ * Node ids decoded lately, most recent first: every version names one of a cluster's few nodes, and comparing
+ * a few bytes costs far less than a UTF-8 decode and a string per record.
+ */
+const nodeIdsDecoded: Array<{ bytes: Uint8Array; id: string }> = [];
+const nodeIdsDecodedMax = 8;
+
+function decodeNodeId(buf: Uint8Array, at: number, len: number): string {
+  for (const cached of nodeIdsDecoded) {
+    if (cached.bytes.length === len && bytesAt(buf, at, cached.bytes)) return cached.id;
+  }
+  const bytes = buf.slice(at, at + len);
+  let id: string;
   try {
-    node = textDecoder.decode(buf.subarray(at + 9, at + 9 + len));
+    id = textDecoder.decode(bytes);
   } catch {
     throw new ConvergeError('PROTOCOL_INVALID', 'node id in version is not UTF-8');
   }
-  return { version: { ms, counter, node }, end: at + 9 + len };
+  if (nodeIdsDecoded.length >= nodeIdsDecodedMax) nodeIdsDecoded.pop();
+  nodeIdsDecoded.unshift({ bytes, id });
+  return id;
+}
+
+function bytesAt(buf: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (buf[at + i] !== bytes[i]) return false;
+  return true;
 }
 
 const recordFormat = 1;
@@ -145,9 +167,8 @@ export function encodeRecordValue(r: VersionedRecord): Uint8Array {
   out.set(version, 1);
   let at = 1 + version.length;
   out[at] = r.tombstone ? 1 : 0;
-  const view = new DataView(out.buffer);
-  view.setUint32(at + 1, r.fp[0]);
-  view.setUint32(at + 5, r.fp[1]);
+  putU32(out, at + 1, r.fp[0]);
+  putU32(out, at + 5, r.fp[1]);
   at += 9;
   out.set(r.value, at);
   return out;
@@ -160,8 +181,7 @@ export function decodeRecordValue(key: Uint8Array, buf: Uint8Array): VersionedRe
   const { version, end } = decodeVersion(buf, 1);
   if (end + 9 > buf.length) throw new ConvergeError('STORAGE_FAILED', 'truncated record');
   const flags = buf[end]!;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const fp: Hash64 = [view.getUint32(end + 1), view.getUint32(end + 5)];
+  const fp: Hash64 = [getU32(buf, end + 1), getU32(buf, end + 5)];
   return { key, version, tombstone: (flags & 1) === 1, value: buf.subarray(end + 9), fp };
 }
 

@@ -509,17 +509,19 @@ export class LocalReplica implements Replica {
     const digest = this.digest;
     const leaf = digest.leafOf(token);
     const before = digest.node(digest.leafBits, leaf);
-    assert(oldFp === null || before.count > 0, `a stored record is counted in digest leaf ${leaf}`);
+    // The messages are built only on failure: this runs once per record written.
+    if (oldFp !== null && before.count === 0)
+      assert(false, `a stored record is counted in digest leaf ${leaf}`);
     digest.updateLeaf(leaf, oldFp, newFp);
     const after = digest.node(digest.leafBits, leaf);
     const dcount = (newFp === null ? 0 : 1) - (oldFp === null ? 0 : 1);
-    const xor = (i: 0 | 1): number => ((oldFp?.[i] ?? 0) ^ (newFp?.[i] ?? 0)) >>> 0;
-    assert(
+    const xhi = ((oldFp?.[0] ?? 0) ^ (newFp?.[0] ?? 0)) >>> 0;
+    const xlo = ((oldFp?.[1] ?? 0) ^ (newFp?.[1] ?? 0)) >>> 0;
+    const moved =
       after.count === before.count + dcount &&
-        after.hi >>> 0 === (before.hi ^ xor(0)) >>> 0 &&
-        after.lo >>> 0 === (before.lo ^ xor(1)) >>> 0,
-      `digest leaf ${leaf} moved by exactly the staged change`,
-    );
+      after.hi >>> 0 === (before.hi ^ xhi) >>> 0 &&
+      after.lo >>> 0 === (before.lo ^ xlo) >>> 0;
+    if (!moved) assert(false, `digest leaf ${leaf} moved by exactly the staged change`);
   }
 
   private enqueue(ops: WriteOp[], entries: Batch['entries']): Promise<void> {

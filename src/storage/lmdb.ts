@@ -75,7 +75,9 @@ export class LmdbStorage implements Storage {
 
   get(key: Uint8Array): Uint8Array | undefined {
     this.checkOpen();
-    const value = this.db.getBinary(Buffer.from(key.buffer, key.byteOffset, key.byteLength));
+    // lmdb-js copies a binary key with TypedArray.set, so any Uint8Array does: a Buffer view over a small key
+    // would make V8 move the key's bytes off its heap first, which costs more than the read.
+    const value = this.db.getBinary(key as Buffer);
     return value === undefined ? undefined : new Uint8Array(value);
   }
 
@@ -100,7 +102,9 @@ export class LmdbStorage implements Storage {
       // Inside a transaction callback put/remove write straight into the one atomic transaction.
       const committed = this.db.transaction(() => {
         for (const op of ops) {
-          const key = Buffer.from(op.key);
+          // Keys are copied by lmdb-js (as in get). Values are copied into Node's pooled buffers: lmdb-js
+          // caches a native address per ArrayBuffer, and a pool slab has one for many values.
+          const key = op.key as Buffer;
           if (op.value === null) this.db.remove(key);
           else this.db.put(key, Buffer.from(op.value));
         }
