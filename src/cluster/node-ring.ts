@@ -63,6 +63,11 @@ export class NodeRing {
   private ordered: { epoch: number; lists: Array<readonly string[] | undefined> } | null = null;
   /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
   private readonly sharedCache = new Map<string, { epoch: number; partitions: readonly number[] }>();
+  /**
+   * With a membership service: members and epochs differ between peers while a change spreads, so a ping
+   * compares only the parameters (partitions, RF); requests are checked by membership header instead.
+   */
+  membershipMode = false;
 
   constructor(
     readonly live: LiveTopology,
@@ -192,6 +197,8 @@ export class NodeRing {
     if ((ring as { fingerprint?: unknown } | null)?.fingerprint === mine.fingerprint) return undefined;
     try {
       const m = compareRings(mine, parseRingDescription(ring), peer);
+      const params = m?.field === 'partitions' || m?.field === 'replicationFactor';
+      if (this.membershipMode && !params) return undefined;
       return m === null ? undefined : ringMismatchError(m).message;
     } catch (err) {
       return `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;

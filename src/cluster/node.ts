@@ -17,6 +17,7 @@ import {
 import type { Random } from '../core/random.js';
 import { keyToBytes, makeRecord, type VersionedRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
+import type { Topology } from '../core/topology.js';
 import type { LiveTopology } from '../core/topology-describe.js';
 import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
@@ -29,6 +30,12 @@ import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator
 import { type HintLimits, HintStore, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
+import {
+  changeSetsFor,
+  checkMembershipRequest,
+  followMembers,
+  type NodeMembership,
+} from './node-membership.js';
 import { type NodeRing, nodeRingOf } from './node-ring.js';
 import type {
   BatchKeyResult,
@@ -75,6 +82,11 @@ export interface NodeOptions {
   readonly defer?: (fn: () => void) => void;
   /** The ring (who holds which key); without it every member (id + peers) holds every key, P 256. */
   readonly topology?: LiveTopology;
+  /**
+   * The membership (membership-service.ts): with it the peers follow the installed members, requests carry
+   * and are checked by its header instead of the ring's fingerprint, and moving partitions count per group.
+   */
+  readonly membership?: NodeMembership;
 }
 
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
@@ -105,6 +117,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
     this.ring = nodeRingOf(this.id, peers, options.replica, options.topology);
+    this.ring.membershipMode = options.membership !== undefined;
     const mechanisms: Mechanisms = { ...mechanismsDefault, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
     const hints = mechanisms.hints
@@ -144,6 +157,9 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       channels,
       admission,
       replicasFor: (key) => this.ring.replicasFor(key),
+      ...(options.membership === undefined
+        ? {}
+        : { changeSetsFor: (key: Uint8Array) => changeSetsFor(options.membership!, key) }),
       markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();
@@ -153,6 +169,34 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       },
     };
     this.registerRoutes();
+    if (options.membership !== undefined && options.topology !== undefined)
+      this.followMembership(options.membership, options.topology, channels, events);
+  }
+
+  /** Peers follow the installed membership: channels, hints and pings for members who joined. */
+  private followMembership(
+    membership: NodeMembership,
+    topology: LiveTopology,
+    channels: Map<string, ReplicationChannel>,
+    events: ConstructorParameters<typeof ReplicationChannel>[3],
+  ): void {
+    const { transport, defer, warn } = this.options;
+    const tables = {
+      self: this.id,
+      peers: this.ctx.peers as PeerConfig[],
+      hints: this.ctx.hints,
+      addChannel: (id: string) =>
+        channels.set(id, new ReplicationChannel(id, transport, this.ctx.limits, events, defer)),
+      removeChannel: (id: string) => channels.delete(id),
+      addSeen: (id: string) => this.seen.set(id, { ok: false, atMs: null }),
+      removeSeen: (id: string) => this.seen.delete(id),
+      ...(warn === undefined ? {} : { warn }),
+    };
+    const follow = (next: Topology): void => {
+      followMembers(tables, next, (id) => membership.addressOf(id));
+    };
+    follow(topology.current);
+    topology.subscribe(follow);
   }
 
   /** The internal routes of the write and read paths, and the ping (clock and ring). */
@@ -168,6 +212,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
         root: this.ctx.replica.digest.rootHex(),
         nowMs: this.options.clock.now(),
         ...this.ring.pingFields(from),
+        ...(this.options.membership === undefined ? {} : { membership: this.options.membership.header() }),
       }),
     );
   }
@@ -386,7 +431,8 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     if (this.closed) throw new ConvergeError('UNAVAILABLE', `node ${this.id} is shutting down`);
     const handler = this.routes.get(route);
     if (handler === undefined) throw new ConvergeError('NOT_FOUND', `no internal route ${route}`);
-    this.ring.checkRequest(route, from, ring);
+    if (this.options.membership === undefined) this.ring.checkRequest(route, from, ring);
+    else checkMembershipRequest(this.options.membership, this.id, route, from, ring);
     // A request from a peer shows it is up and sends, not that it answers: its replication channel is marked
     // up again only by an answer from it (a message's or a ping's), or a peer that sends but never answers
     // would flap between down and up and hold admission each time.
@@ -493,6 +539,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
             (err: unknown) => {
               this.ctx.markSeen(p.id, false);
               this.ring.onPingFailed(p.id);
+              this.options.membership?.onPingFailed(p.id);
               // Cluster authentication refuses a request whose timestamp is outside its window
               // (server/auth/cluster-auth.ts): the peer's clock and this one are that far apart.
               const auth = err instanceof ConvergeError && err.code === 'UNAUTHORIZED';
@@ -506,7 +553,8 @@ export class ConvergeNode implements NodeApi, InternalRouter {
 
   /** A peer whose ring differs is refused (it is not counted as reachable), and said so once in the log. */
   private onPingAnswer(peer: string, sent: ReturnType<ClockCheck['begin']>, body: unknown): void {
-    const answer = body as { nowMs?: unknown; ring?: unknown; shared?: unknown } | null;
+    const answer = body as { nowMs?: unknown; ring?: unknown; shared?: unknown; membership?: unknown } | null;
+    if (typeof answer?.membership === 'string') this.options.membership?.observe(peer, answer.membership);
     const mismatch = this.ring.onPingAnswer(peer, answer);
     if (mismatch !== null) this.options.warn?.(`refusing peer ${peer}: ${mismatch}`);
     if (this.ring.mismatchOf(peer) !== undefined) {

@@ -1,0 +1,173 @@
+// Membership changes wired into real nodes on 127.0.0.1 (HTTP between them): a node started with --join
+// becomes a member every node knows, the state survives a restart, a second change is refused naming the
+// first, writes of a moving partition reach its new owner too, a moved partition fences writes coordinated
+// under an older membership, and a cancel through another member restores the ring.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { LocalCluster } from '../src/cli/cluster.js';
+import { encodeRecords } from '../src/cluster/codec.js';
+import type { MembersView } from '../src/cluster/membership-api.js';
+import type { MembershipService } from '../src/cluster/membership-service.js';
+import { resolveConfig } from '../src/config/config.js';
+import { tokenOf } from '../src/core/hash.js';
+import { membershipHeader } from '../src/core/membership-gossip.js';
+import { markStreamed, moveOwnership } from '../src/core/membership-moves.js';
+import { keyToBytes, makeRecord } from '../src/core/record.js';
+import { type RunningNode, startNode } from '../src/server/server.js';
+import { eventually, http, startCluster } from './helpers.js';
+
+const ring = { partitions: '16', 'replication-factor': '3', 'ae-interval': '1s', sync: 'none' };
+
+const members = async (url: string): Promise<MembersView> =>
+  (await http('GET', `${url}/cluster/members`)).json as MembersView;
+
+function serviceOf(node: RunningNode): MembershipService {
+  const m = node.ctx.services.membership;
+  assert.ok(m !== undefined, 'the node runs a membership service');
+  return m;
+}
+
+async function startJoiner(cluster: LocalCluster, id: string, offset: number): Promise<RunningNode> {
+  const base = cluster.configs[0]!.listen.port - 1;
+  const config = resolveConfig(
+    { 'leaf-bits': '16', 'log-level': 'warn', ...ring },
+    { id, listen: `127.0.0.1:${base + offset}`, data: join(cluster.dataRoot, id), join: cluster.url('n1') },
+  );
+  return startNode({ config });
+}
+
+test('a node started with --join becomes a member of every node, and the state survives a restart', async () => {
+  const cluster = await startCluster({ nodes: 3, settings: ring });
+  let n4: RunningNode | undefined;
+  try {
+    const before = await members(cluster.url('n1'));
+    assert.equal(before.change, null);
+    assert.deepEqual(
+      before.members.map((m) => [m.id, m.state]),
+      [
+        ['n1', 'normal'],
+        ['n2', 'normal'],
+        ['n3', 'normal'],
+      ],
+    );
+    n4 = await startJoiner(cluster, 'n4', 4);
+    const urls = [...['n1', 'n2', 'n3'].map((id) => cluster.url(id)), n4.url];
+    // Every member, the joiner included, installs the join, with n1 (the member it asked) driving it.
+    await eventually(
+      async () =>
+        (await Promise.all(urls.map(members))).every(
+          (v) => v.epoch === before.epoch + 1 && v.change?.kind === 'join' && v.change.member === 'n4',
+        ),
+      20_000,
+      'every member to install the join of n4',
+    );
+    const view = await members(cluster.url('n3'));
+    assert.equal(view.driver, 'n1');
+    assert.equal(view.members.find((m) => m.id === 'n4')?.state, 'joining');
+    assert.equal(view.addresses.n4, n4.url);
+    assert.ok(serviceOf(cluster.node('n1')).drives());
+    assert.ok(!serviceOf(cluster.node('n3')).drives());
+    // Dynamic peers: the old members ping the newcomer and it pings them, nobody restarted.
+    await eventually(
+      () =>
+        ['n1', 'n2', 'n3'].every((id) =>
+          cluster
+            .node(id)
+            .ctx.status()
+            .peers.some((p) => p.id === 'n4' && p.reachable),
+        ) && n4!.ctx.status().peers.filter((p) => p.reachable).length === 3,
+      20_000,
+      'every member to reach n4 and n4 them',
+    );
+
+    // A second change anywhere is refused, naming the first.
+    const second = await http('POST', `${cluster.url('n2')}/cluster/decommission?id=n3`);
+    assert.equal(second.status, 409, second.body);
+    const error = (second.json as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'CHANGE_IN_PROGRESS');
+    assert.match(error.message, /join of n4/);
+
+    // Writes to a pending partition go to its old owners and to n4 (n4 does not count yet).
+    const state = serviceOf(cluster.node('n1')).current();
+    const moving = new Set(state.change!.moves.filter((m) => m.to.includes('n4')).map((m) => m.partition));
+    const keys = Array.from({ length: 60 }, (_, i) => `k-${i}`).filter((k) =>
+      moving.has(state.ring.partitionOf(tokenOf(keyToBytes(k)))),
+    );
+    assert.ok(keys.length > 5, `${keys.length} keys of moving partitions`);
+    for (const k of keys) {
+      const res = await http('PUT', `${cluster.url('n2')}/kv/${k}?consistency=quorum`, `v-${k}`);
+      assert.equal(res.status, 200, res.body);
+    }
+    await eventually(
+      () => keys.every((k) => n4!.ctx.replica.get(keyToBytes(k)) !== undefined),
+      20_000,
+      'n4 to hold every write of its pending partitions',
+    );
+
+    // A restart loads the stored state (n2's --peers name only n1..n3).
+    await cluster.stop('n2');
+    await cluster.start('n2');
+    const restarted = await members(cluster.url('n2'));
+    assert.equal(restarted.epoch, before.epoch + 1);
+    assert.equal(restarted.change?.member, 'n4');
+    assert.equal(restarted.addresses.n4, n4.url);
+
+    // Cancelled through another member: the ring as it was, one epoch later, on every member.
+    const cancelled = await http('POST', `${cluster.url('n3')}/cluster/cancel`);
+    assert.equal(cancelled.status, 200, cancelled.body);
+    await eventually(
+      async () =>
+        (await Promise.all(urls.slice(0, 3).map(members))).every(
+          (v) => v.epoch === before.epoch + 2 && v.change === null && v.members.length === 3,
+        ),
+      20_000,
+      'every member to install the cancel',
+    );
+  } finally {
+    await n4?.stop();
+    await cluster.close();
+  }
+});
+
+test('a replica that installed a move refuses a replicated write coordinated under an older membership', async () => {
+  const cluster = await startCluster({ nodes: 3, settings: ring });
+  let n4: RunningNode | undefined;
+  try {
+    n4 = await startJoiner(cluster, 'n4', 4);
+    const driver = serviceOf(cluster.node('n1'));
+    const joined = driver.current();
+    const move = joined.change!.moves.find((m) => m.from.includes('n1') && m.to.includes('n1'))!;
+    const same = new Map(joined.members.map((m) => [m.id, 'equal']));
+    const streamed = markStreamed(joined, move.partition, same);
+    await driver.install(streamed);
+    const moved = moveOwnership(streamed, move.partition, same, Date.now());
+    await driver.install(moved);
+    assert.equal(driver.fenceEpoch(), moved.epoch);
+    const key = Array.from({ length: 2000 }, (_, i) => `f-${i}`).find(
+      (k) => joined.ring.partitionOf(tokenOf(keyToBytes(k))) === move.partition,
+    )!;
+    const body = encodeRecords([
+      makeRecord(keyToBytes(key), { ms: Date.now(), counter: 0, node: 'n2' }, null),
+    ]);
+    const old = membershipHeader(joined);
+    await assert.rejects(
+      cluster.node('n1').ctx.node.handleInternal('replicate', body, 'n2', `${old.epoch}.${old.fingerprint}`),
+      (err: { code?: string }) => err.code === 'MEMBERSHIP_STALE',
+    );
+    const now = membershipHeader(moved);
+    await cluster
+      .node('n1')
+      .ctx.node.handleInternal('replicate', body, 'n2', `${now.epoch}.${now.fingerprint}`);
+    // The moved state spreads: every member installs it.
+    await eventually(
+      async () => (await members(cluster.url('n3'))).epoch === moved.epoch,
+      20_000,
+      'n3 to install the move',
+    );
+  } finally {
+    await n4?.stop();
+    await cluster.close();
+  }
+});
