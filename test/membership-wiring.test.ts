@@ -16,7 +16,7 @@ import { membershipHeader } from '../src/core/membership-gossip.js';
 import { markStreamed, moveOwnership } from '../src/core/membership-moves.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { type RunningNode, startNode } from '../src/server/server.js';
-import { eventually, http, startCluster } from './helpers.js';
+import { cli, eventually, http, startCluster } from './helpers.js';
 
 const ring = { partitions: '16', 'replication-factor': '3', 'ae-interval': '1s', sync: 'none' };
 
@@ -81,6 +81,18 @@ test('a node started with --join becomes a member of every node, and the state s
       20_000,
       'every member to reach n4 and n4 them',
     );
+
+    // The CLI shows the members and the change, as text and as JSON.
+    const text = await cli(['cluster', 'members', '--node', cluster.url('n2')]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /n4\s+joining/);
+    assert.match(text.stdout, /change: join of n4 since epoch \d+, driven by n1/);
+    const json = await cli(['cluster', 'members', '--node', n4.url, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as MembersView).change?.member, 'n4');
+    const refused = await cli(['cluster', 'decommission', 'n3', '--node', cluster.url('n3')]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /CHANGE_IN_PROGRESS|join of n4/);
 
     // A second change anywhere is refused, naming the first.
     const second = await http('POST', `${cluster.url('n2')}/cluster/decommission?id=n3`);

@@ -68,7 +68,7 @@ export class MembershipService implements MembershipHandle {
   private readonly epochs = new Map<string, number>();
   private readonly downSet = new Set<string>();
   private readonly fetching = new Set<string>();
-  private reservation: { fingerprint: string; what: string; untilMs: number } | null = null;
+  private reservation: { epoch: number; fingerprint: string; what: string; untilMs: number } | null = null;
   /** Replicated writes coordinated under an epoch below this one are refused (a partition moved at it). */
   private fenceEpochValue = 0;
   driverView: MembershipDriverView | null = null;
@@ -200,7 +200,7 @@ export class MembershipService implements MembershipHandle {
     if (header === null) return;
     this.downSet.delete(peer);
     this.epochs.set(peer, header.epoch);
-    if (!shouldAdopt(membershipHeader(this.record.state), header) || this.fetching.has(peer)) return;
+    if (header.epoch <= this.record.state.epoch || this.fetching.has(peer)) return;
     this.fetching.add(peer);
     void this.fetchFrom(peer)
       .catch(logFailure('membership fetch', 'debug'))
@@ -222,8 +222,26 @@ export class MembershipService implements MembershipHandle {
 
   /** Adopts a record if it comes later in the gossip order than the installed one. */
   offer(record: MembershipRecord): Promise<boolean> {
-    const remote = membershipHeader(record.state);
-    return this.adopt(record, (current) => shouldAdopt(membershipHeader(current), remote));
+    return this.adopt(record, (current) => this.adoptable(current, record.state));
+  }
+
+  /**
+   * Only a later epoch of the same ring shape is adopted. Two states at one epoch are a fork (members started
+   * with other --peers, or two changes begun at once despite the reservations): neither side adopts the
+   * other's, and requests between them are refused (RING_MISMATCH) until one side moves on.
+   */
+  private adoptable(current: MembershipState, incoming: MembershipState): boolean {
+    if (incoming.epoch <= current.epoch) return false;
+    const same =
+      incoming.ring.partitions === current.ring.partitions &&
+      incoming.ring.replicationFactor === current.ring.replicationFactor;
+    if (!same) {
+      this.options.warn?.(
+        `refusing a membership of ${incoming.ring.partitions} partitions, RF ${incoming.ring.replicationFactor}: ` +
+          `this node runs ${current.ring.partitions}, RF ${current.ring.replicationFactor}`,
+      );
+    }
+    return same;
   }
 
   private pushToAll(): void {
@@ -312,13 +330,15 @@ export class MembershipService implements MembershipHandle {
     }
     const now = this.options.clock.now();
     const r = this.reservation;
-    if (r !== null && r.untilMs > now && r.fingerprint !== p.fingerprint) {
+    // A reservation ends at its expiry or once an epoch at or above it is installed (the change began).
+    if (r !== null && r.untilMs > now && r.epoch > s.epoch && r.fingerprint !== p.fingerprint) {
       throw new ConvergeError(
         'CHANGE_IN_PROGRESS',
         `another membership change is being begun: ${r.what}; one change runs at a time`,
       );
     }
     this.reservation = {
+      epoch: p.epoch,
       fingerprint: p.fingerprint,
       what: `${p.what} by ${p.driver}`,
       untilMs: now + (this.options.reservationMs ?? reservationMsDefault),

@@ -8,6 +8,7 @@ import { tokenOf } from '../core/hash.js';
 import type { MembershipState } from '../core/membership.js';
 import { type ReplicaSets, replicaSetsOf } from '../core/membership-replicas.js';
 import type { Topology } from '../core/topology.js';
+import type { LiveTopology } from '../core/topology-describe.js';
 import type { HintStore } from './hints.js';
 import { parseMembershipHeader } from './membership-record.js';
 import type { PeerConfig } from './node-types.js';
@@ -39,7 +40,8 @@ export function checkMembershipRequest(
   from: string | undefined,
   text: string | undefined,
 ): void {
-  if (route === 'ping' || route.startsWith('membership/')) return;
+  // Without a header (a tool, a test speaking to /internal/ by hand) nothing is compared, as before rings.
+  if (text === undefined || route === 'ping' || route.startsWith('membership/')) return;
   const theirs = parseMembershipHeader(text);
   const who = from ?? 'the sender';
   if (theirs === null) {
@@ -122,4 +124,13 @@ export function followMembers(
     t.hints?.addPeer(id);
   }
   return { added, removed };
+}
+
+/** Keeps the node's peers equal to the installed members, now and on every later install. */
+export function followMembership(m: NodeMembership, topology: LiveTopology, tables: PeerTables): void {
+  const follow = (next: Topology): void => {
+    followMembers(tables, next, (id) => m.addressOf(id));
+  };
+  follow(topology.current);
+  topology.subscribe(follow);
 }

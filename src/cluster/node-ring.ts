@@ -196,9 +196,11 @@ export class NodeRing {
     const mine = this.description();
     if ((ring as { fingerprint?: unknown } | null)?.fingerprint === mine.fingerprint) return undefined;
     try {
-      const m = compareRings(mine, parseRingDescription(ring), peer);
+      const theirs = parseRingDescription(ring);
+      const m = compareRings(mine, theirs, peer);
       const params = m?.field === 'partitions' || m?.field === 'replicationFactor';
-      if (this.membershipMode && !params) return undefined;
+      // A peer at another membership epoch is behind or ahead while a change spreads: not a mismatch.
+      if (this.membershipMode && !params && theirs.epoch !== mine.epoch) return undefined;
       return m === null ? undefined : ringMismatchError(m).message;
     } catch (err) {
       return `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;

@@ -17,7 +17,6 @@ import {
 import type { Random } from '../core/random.js';
 import { keyToBytes, makeRecord, type VersionedRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
-import type { Topology } from '../core/topology.js';
 import type { LiveTopology } from '../core/topology-describe.js';
 import { type AheadScan, dropAhead, scanAhead } from '../replica/ahead.js';
 import type { LocalReplica } from '../replica/replica.js';
@@ -33,7 +32,7 @@ import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault }
 import {
   changeSetsFor,
   checkMembershipRequest,
-  followMembers,
+  followMembership,
   type NodeMembership,
 } from './node-membership.js';
 import { type NodeRing, nodeRingOf } from './node-ring.js';
@@ -169,34 +168,19 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       },
     };
     this.registerRoutes();
-    if (options.membership !== undefined && options.topology !== undefined)
-      this.followMembership(options.membership, options.topology, channels, events);
-  }
-
-  /** Peers follow the installed membership: channels, hints and pings for members who joined. */
-  private followMembership(
-    membership: NodeMembership,
-    topology: LiveTopology,
-    channels: Map<string, ReplicationChannel>,
-    events: ConstructorParameters<typeof ReplicationChannel>[3],
-  ): void {
-    const { transport, defer, warn } = this.options;
-    const tables = {
-      self: this.id,
-      peers: this.ctx.peers as PeerConfig[],
-      hints: this.ctx.hints,
-      addChannel: (id: string) =>
-        channels.set(id, new ReplicationChannel(id, transport, this.ctx.limits, events, defer)),
-      removeChannel: (id: string) => channels.delete(id),
-      addSeen: (id: string) => this.seen.set(id, { ok: false, atMs: null }),
-      removeSeen: (id: string) => this.seen.delete(id),
-      ...(warn === undefined ? {} : { warn }),
-    };
-    const follow = (next: Topology): void => {
-      followMembers(tables, next, (id) => membership.addressOf(id));
-    };
-    follow(topology.current);
-    topology.subscribe(follow);
+    if (options.membership !== undefined && options.topology !== undefined) {
+      const { transport, defer, warn } = options;
+      followMembership(options.membership, options.topology, {
+        self: this.id,
+        peers,
+        hints,
+        addChannel: (id) => channels.set(id, new ReplicationChannel(id, transport, limits, events, defer)),
+        removeChannel: (id) => channels.delete(id),
+        addSeen: (id) => this.seen.set(id, { ok: false, atMs: null }),
+        removeSeen: (id) => this.seen.delete(id),
+        ...(warn === undefined ? {} : { warn }),
+      });
+    }
   }
 
   /** The internal routes of the write and read paths, and the ping (clock and ring). */
