@@ -29,11 +29,17 @@ function serviceOf(node: RunningNode): MembershipService {
   return m;
 }
 
-async function startJoiner(cluster: LocalCluster, id: string, offset: number): Promise<RunningNode> {
+async function startJoiner(
+  cluster: LocalCluster,
+  id: string,
+  offset: number,
+  extra: Record<string, string> = {},
+): Promise<RunningNode> {
   const base = cluster.configs[0]!.listen.port - 1;
   const config = resolveConfig(
     { 'leaf-bits': '16', 'log-level': 'warn', ...ring },
     { id, listen: `127.0.0.1:${base + offset}`, data: join(cluster.dataRoot, id), join: cluster.url('n1') },
+    extra,
   );
   return startNode({ config });
 }
@@ -180,6 +186,42 @@ test('a replica that installed a move refuses a replicated write coordinated und
     );
   } finally {
     await n4?.stop();
+    await cluster.close();
+  }
+});
+
+test("serve --join --replace: the new node takes a dead member's place, writes of its partitions reach it", async () => {
+  const cluster = await startCluster({ nodes: 3, settings: ring });
+  let n5: RunningNode | undefined;
+  try {
+    await cluster.stop('n3');
+    n5 = await startJoiner(cluster, 'n5', 5, { replace: 'n3' });
+    const urls = [cluster.url('n1'), cluster.url('n2'), n5.url];
+    await eventually(
+      async () =>
+        (await Promise.all(urls.map(members))).every(
+          (v) => v.change?.kind === 'replace' && v.change.replaced === 'n3' && v.change.member === 'n5',
+        ),
+      20_000,
+      'every live member to install the replace of n3 by n5',
+    );
+    const view = await members(cluster.url('n2'));
+    assert.equal(view.members.find((m) => m.id === 'n3')?.state, 'leaving');
+    assert.equal(view.members.find((m) => m.id === 'n5')?.state, 'joining');
+    // Quorum writes go on with n3 dead (the two survivors count), and n5 takes every one of them.
+    const keys = Array.from({ length: 30 }, (_, i) => `r-${i}`);
+    for (const k of keys) {
+      const res = await http('PUT', `${cluster.url('n1')}/kv/${k}?consistency=quorum`, `v-${k}`);
+      assert.equal(res.status, 200, res.body);
+      assert.ok(!(res.json as { acknowledged: string[] }).acknowledged.includes('n3'));
+    }
+    await eventually(
+      () => keys.every((k) => n5!.ctx.replica.get(keyToBytes(k)) !== undefined),
+      20_000,
+      "n5 to hold every write (RF 3 of 3 members: n5 takes all of n3's partitions)",
+    );
+  } finally {
+    await n5?.stop();
     await cluster.close();
   }
 });
