@@ -58,6 +58,12 @@ test('a node started with --join becomes a member of every node, and the state s
         ['n3', 'normal'],
       ],
     );
+    // Keys written before the join reach n4 through ordinary anti-entropy sessions over its pending ranges.
+    const earlier = Array.from({ length: 40 }, (_, i) => `pre-${i}`);
+    for (const k of earlier) {
+      const res = await http('PUT', `${cluster.url('n1')}/kv/${k}?consistency=all`, `v-${k}`);
+      assert.equal(res.status, 200, res.body);
+    }
     n4 = await startJoiner(cluster, 'n4', 4);
     const urls = [...['n1', 'n2', 'n3'].map((id) => cluster.url(id)), n4.url];
     // Every member, the joiner included, installs the join, with n1 (the member it asked) driving it.
@@ -122,6 +128,13 @@ test('a node started with --join becomes a member of every node, and the state s
       () => keys.every((k) => n4!.ctx.replica.get(keyToBytes(k)) !== undefined),
       20_000,
       'n4 to hold every write of its pending partitions',
+    );
+    const streamed = earlier.filter((k) => moving.has(state.ring.partitionOf(tokenOf(keyToBytes(k)))));
+    assert.ok(streamed.length > 5, `${streamed.length} earlier keys of moving partitions`);
+    await eventually(
+      () => streamed.every((k) => n4!.ctx.replica.get(keyToBytes(k)) !== undefined),
+      30_000,
+      'anti-entropy to bring n4 the earlier keys of its pending partitions',
     );
 
     // A restart loads the stored state (n2's --peers name only n1..n3).
