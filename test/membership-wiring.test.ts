@@ -238,3 +238,51 @@ test("serve --join --replace: the new node takes a dead member's place, writes o
     await cluster.close();
   }
 });
+
+test('two changes begun at once on two members: at most one begins, and every member keeps the same state', async () => {
+  const cluster = await startCluster({ nodes: 3, settings: ring });
+  try {
+    const urls = ['n1', 'n2', 'n3'].map((id) => cluster.url(id));
+    const [a, b] = await Promise.all([
+      http('POST', `${urls[0]}/cluster/decommission?id=n3`),
+      http('POST', `${urls[1]}/cluster/decommission?id=n2`),
+    ]);
+    const begun = [a, b].filter((r) => r.status === 200);
+    assert.ok(begun.length <= 1, `${a.body} / ${b.body}`);
+    for (const r of [a, b].filter((x) => x.status !== 200)) {
+      assert.equal(r.status, 409, r.body);
+      assert.equal((r.json as { error: { code: string } }).error.code, 'CHANGE_IN_PROGRESS');
+    }
+    if (begun.length === 0) {
+      // Both refused each other's reservation: a later attempt (after the reservations) begins.
+      await eventually(
+        async () => (await http('POST', `${urls[2]}/cluster/decommission?id=n3`)).status === 200,
+        30_000,
+        'a decommission to begin once the reservations ended',
+      );
+    }
+    await eventually(
+      async () => {
+        const views = await Promise.all(urls.map(members));
+        return views.every(
+          (v) =>
+            v.epoch === views[0]!.epoch && v.change?.kind === 'decommission' && v.driver === views[0]!.driver,
+        );
+      },
+      20_000,
+      'every member to install the one decommission',
+    );
+    const view = await members(urls[2]!);
+    assert.equal(view.members.find((m) => m.id === view.change!.member)?.state, 'leaving');
+    // The cancel (through a member that does not drive it) spreads too.
+    const cancelled = await http('POST', `${urls[2]}/cluster/cancel`);
+    assert.equal(cancelled.status, 200, cancelled.body);
+    await eventually(
+      async () => (await Promise.all(urls.map(members))).every((v) => v.change === null),
+      20_000,
+      'every member to install the cancel',
+    );
+  } finally {
+    await cluster.close();
+  }
+});
