@@ -36,7 +36,7 @@ export const serveOptions: readonly ServeOption[] = [
     name: 'advertise',
     arg: 'url',
     help: 'the base URL other members reach this node at',
-    otherwise: 'http(s)://--listen',
+    otherwise: 'the --listen address',
   },
   { name: 'ae-interval', arg: 'duration', help: 'anti-entropy interval, with a unit: 500ms, 2s, 10m' },
   { name: 'sync', arg: 'policy', help: 'always | group | none (see docs/operations.md)' },
