@@ -46,7 +46,8 @@ function changeLine(v: MembershipStatus & { driver?: string | null; streaming?: 
   const streaming = v.streaming === false ? ' (no driver loop on this build: nothing streams)' : '';
   return (
     `change: ${what} since epoch ${c.sinceEpoch}${driver}: ${p.total} partitions moving ` +
-    `(${p.pending} pending, ${p.streamed} streamed, ${p.moved} moved, ${p.cleaned} cleaned), ${eta}${streaming}`
+    `(${p.pending} pending, ${p.streamed} streamed, ${p.moved} moved, ${p.cleaned} cleaned), ` +
+    `${eta}${streaming}`
   );
 }
 
@@ -84,7 +85,7 @@ export function registerMembership(program: Command): void {
     .option('--node <url>', 'the node that begins and drives the change', nodeDefault)
     .option('--json', 'machine-readable output')
     .action(async (dead: string, opts: MembersOpts & { with: string; url: string }) => {
-      const q = `dead=${encodeURIComponent(dead)}&with=${encodeURIComponent(opts.with)}&url=${encodeURIComponent(opts.url)}`;
+      const q = new URLSearchParams({ dead, with: opts.with, url: opts.url }).toString();
       const res = await clientFor(opts).requestJson<MembershipStatus>('POST', `/cluster/replace?${q}`, {
         idempotent: false,
       });

@@ -237,7 +237,8 @@ export class MembershipService implements MembershipHandle {
       incoming.ring.replicationFactor === current.ring.replicationFactor;
     if (!same) {
       this.options.warn?.(
-        `refusing a membership of ${incoming.ring.partitions} partitions, RF ${incoming.ring.replicationFactor}: ` +
+        `refusing a membership of ${incoming.ring.partitions} partitions, ` +
+          `RF ${incoming.ring.replicationFactor}: ` +
           `this node runs ${current.ring.partitions}, RF ${current.ring.replicationFactor}`,
       );
     }
