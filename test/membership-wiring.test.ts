@@ -13,7 +13,7 @@ import type { MembershipService } from '../src/cluster/membership-service.js';
 import { resolveConfig } from '../src/config/config.js';
 import { tokenOf } from '../src/core/hash.js';
 import { membershipHeader } from '../src/core/membership-gossip.js';
-import { markStreamed, moveOwnership } from '../src/core/membership-moves.js';
+import { applyMoveSteps, markStreamed, moveOwnership } from '../src/core/membership-moves.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { type RunningNode, startNode } from '../src/server/server.js';
 import { cli, eventually, http, startCluster } from './helpers.js';
@@ -283,6 +283,77 @@ test('two changes begun at once on two members: at most one begins, and every me
       'every member to install the cancel',
     );
   } finally {
+    await cluster.close();
+  }
+});
+
+/** Runs the change in progress to its end on its driver, by hand (what the driver loop does with evidence). */
+async function driveToEnd(service: MembershipService): Promise<void> {
+  const steps = ['streamed', 'moved', 'cleaned'] as const;
+  for (const kind of steps) {
+    const s = service.current();
+    const same = new Map(s.members.map((m) => [m.id, 'equal']));
+    const moves = s.change!.moves.map((m) =>
+      kind === 'cleaned' ? { kind, partition: m.partition } : { kind, partition: m.partition, digests: same },
+    );
+    await service.install(applyMoveSteps(s, moves, Date.now(), 0));
+  }
+}
+
+test('a change run to its end: the final ring on every member; a decommissioned member leaves the peers, its hints dropped and counted', async () => {
+  const cluster = await startCluster({ nodes: 3, settings: ring });
+  let n4: RunningNode | undefined;
+  try {
+    n4 = await startJoiner(cluster, 'n4', 4);
+    await driveToEnd(serviceOf(cluster.node('n1')));
+    const urls = [...['n1', 'n2', 'n3'].map((id) => cluster.url(id)), n4.url];
+    await eventually(
+      async () =>
+        (await Promise.all(urls.map(members))).every(
+          (v) => v.change === null && v.members.length === 4 && v.members.every((m) => m.state === 'normal'),
+        ),
+      20_000,
+      'every member to install the finished join',
+    );
+    assert.ok(
+      (await members(urls[0]!)).members.every((m) => m.owned === 12),
+      'P 16 x RF 3 over 4 members',
+    );
+
+    // n4 leaves: n2 drives it; n4 is down meanwhile, so n1 keeps hints for it.
+    const begun = await http('POST', `${cluster.url('n2')}/cluster/decommission?id=n4`);
+    assert.equal(begun.status, 200, begun.body);
+    await eventually(
+      async () => (await members(cluster.url('n1'))).change?.member === 'n4',
+      20_000,
+      'n1 to install the decommission',
+    );
+    await n4.stop();
+    n4 = undefined;
+    const n1 = cluster.node('n1').ctx.node;
+    for (let i = 0; i < 40 && (n1.ctx.hints?.pending('n4') ?? 0) === 0; i++) {
+      const res = await http('PUT', `${cluster.url('n1')}/kv/h-${i}?consistency=quorum`, 'v');
+      assert.equal(res.status, 200, res.body);
+    }
+    assert.ok((n1.ctx.hints?.pending('n4') ?? 0) > 0, 'n1 holds hints for the stopped n4');
+    await driveToEnd(serviceOf(cluster.node('n2')));
+    await eventually(
+      () => !n1.status().peers.some((p) => p.id === 'n4'),
+      20_000,
+      'n1 to drop n4 from its peers',
+    );
+    await eventually(
+      () => (n1.ctx.hints?.counters.dropped.removed ?? 0) > 0 && n1.ctx.hints?.pending('n4') === 0,
+      20_000,
+      "n1 to drop n4's hints, counted",
+    );
+    const view = await members(cluster.url('n3'));
+    assert.deepEqual(
+      view.members.map((m) => m.id),
+      ['n1', 'n2', 'n3'],
+    );
+  } finally {
+    await n4?.stop();
     await cluster.close();
   }
 });
