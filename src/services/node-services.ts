@@ -136,6 +136,8 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     ...(world.defer === undefined ? {} : { defer: world.defer }),
   });
   membership?.registerRoutes(node);
+  // Stored before the storage may close (a node stopped at once must not fail the write).
+  const stored = membership?.persistInitial().catch(logFailure('membership store'));
   // h20d's driver loop goes here: createMembershipDriver(membership, deps), started and stopped with the
   // node, its view given to membership.driverView. Without it changes begin and spread, and routing follows
   // them, but nothing streams or moves.
@@ -172,6 +174,7 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
       await antiEntropy.stop().catch(logFailure('shutdown step'));
       await worker?.close?.().catch(logFailure('shutdown step'));
       await node.close();
+      await stored;
       await storage.close();
     },
   };
@@ -209,7 +212,6 @@ function membershipOf(
     requestTimeoutMs: settings.node.limits?.requestTimeoutMs ?? nodeLimitsDefault.requestTimeoutMs,
     ...(world.warn === undefined ? {} : { warn: world.warn }),
   });
-  void service.persistInitial().catch(logFailure('membership store'));
   return service;
 }
 
