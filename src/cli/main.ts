@@ -6,6 +6,7 @@ import { registerAntiEntropyCommands } from './antientropy.js';
 import { closeClients } from './client.js';
 import { registerClock } from './clock.js';
 import { registerKv } from './kv.js';
+import { registerMembership } from './membership.js';
 import { endQuietlyOnClosedPipe, failureLine, usageLine } from './output.js';
 import { registerDemo, registerServe } from './serve.js';
 import { registerSim } from './sim.js';
@@ -27,6 +28,7 @@ registerAntiEntropyCommands(program);
 registerSim(program);
 endQuietlyOnClosedPipe();
 registerClock(program);
+registerMembership(program);
 
 try {
   await program.parseAsync(process.argv);

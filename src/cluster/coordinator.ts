@@ -8,6 +8,7 @@
 
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
+import { acksNeeded, type CountingGroup, levelMet } from '../core/membership-replicas.js';
 import { fpEquals, merge, type VersionedRecord } from '../core/record.js';
 import { decodeOptionalRecord, encodeKey } from './codec.js';
 import type { NodeContext } from './node-context.js';
@@ -50,7 +51,13 @@ export async function coordinateWrites(
 ): Promise<Array<WriteOutcome | ConvergeError>> {
   const plans = records.map((record) => {
     const replicas = ctx.replicasFor(record.key);
-    return new WriteTracker(ctx, record, replicas, required(consistency, replicas.length), consistency);
+    // A partition a membership change moves: sent to old and new owners, counted per group.
+    const counting = ctx.changeSetsFor?.(record.key)?.counting;
+    const need =
+      counting === undefined
+        ? required(consistency, replicas.length)
+        : counting.reduce((n, g) => n + acksNeeded(g, consistency), 0);
+    return new WriteTracker(ctx, record, replicas, need, consistency, counting);
   });
   const demand: Demand = new Map();
   for (const plan of plans) {
@@ -116,6 +123,8 @@ class WriteTracker {
     readonly replicas: readonly string[],
     private readonly need: number,
     private readonly consistency: Consistency,
+    /** The groups that must each meet the level (a moving partition); absent: `need` of `replicas`. */
+    private readonly counting?: readonly CountingGroup[],
   ) {
     this.result = new Promise((resolve) => {
       this.resolve = resolve;
@@ -156,7 +165,11 @@ class WriteTracker {
     this.settled += 1;
     if (this.done) return;
     const o = this.outcome;
-    if (o.acknowledged.length >= this.need) {
+    const met =
+      this.counting === undefined
+        ? o.acknowledged.length >= this.need
+        : levelMet(this.counting, new Set(o.acknowledged), this.consistency);
+    if (met) {
       this.done = true;
       this.resolve({
         acknowledged: [...o.acknowledged],
@@ -232,7 +245,7 @@ export async function coordinateRead(
   key: Uint8Array,
   consistency: Consistency,
 ): Promise<ReadOutcome> {
-  const replicas = ctx.replicasFor(key);
+  const replicas = ctx.changeSetsFor?.(key)?.read ?? ctx.replicasFor(key);
   const total = replicas.length;
   const need = required(consistency, total);
   const answers = new Map<string, VersionedRecord | undefined>();

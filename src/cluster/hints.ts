@@ -44,7 +44,8 @@ interface PeerHints {
 export interface HintCounters {
   stored: number;
   replayed: number;
-  dropped: Record<'full' | 'expired' | 'rejected' | 'storage', number>;
+  /** `removed`: hints for a member that left the ring (decommissioned or replaced), deleted with it. */
+  dropped: Record<'full' | 'expired' | 'rejected' | 'storage', number> & { removed?: number };
 }
 
 const te = new TextEncoder();
@@ -107,6 +108,27 @@ export class HintStore {
     }
     this.totalBytes += state.bytes;
     return state;
+  }
+
+  /** A member that joined: its hints are kept from now on (and any a previous run stored are counted). */
+  addPeer(peer: string): void {
+    if (!this.peers.has(peer)) this.peers.set(peer, this.load(peer));
+  }
+
+  /**
+   * A member that left the ring (decommissioned, or replaced while dead): its hints can never be delivered,
+   * so they are deleted and counted as dropped (`removed`). Resolves with how many.
+   */
+  async removePeer(peer: string): Promise<number> {
+    const state = this.peers.get(peer);
+    if (state === undefined) return 0;
+    this.peers.delete(peer);
+    const { start, end } = peerBounds(peer);
+    const keys = [...this.storage.scan(start, end)].map(({ key }) => ({ key, value: null }));
+    if (keys.length > 0) await this.storage.write(keys);
+    this.totalBytes -= state.bytes;
+    this.counters.dropped.removed = (this.counters.dropped.removed ?? 0) + state.count;
+    return state.count;
   }
 
   async add(peer: string, record: VersionedRecord): Promise<boolean> {

@@ -1,6 +1,7 @@
 // What the coordinator and the internal handlers of one node share.
 
 import type { HybridLogicalClock } from '../core/hlc.js';
+import type { ReplicaSets } from '../core/membership-replicas.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { Timers } from '../core/timers.js';
 import type { LocalReplica } from '../replica/replica.js';
@@ -61,6 +62,11 @@ export interface NodeContext {
    * partitioned ring replaces this one function.
    */
   replicasFor(key: Uint8Array): readonly string[];
+  /**
+   * While a membership change moves the key's partition: whose acknowledgements count (per group) and who
+   * serves its reads (membership-replicas.ts). Undefined (or absent) when it does not move.
+   */
+  changeSetsFor?(key: Uint8Array): ReplicaSets | undefined;
   markSeen(peer: string, ok: boolean): void;
   /** True (counted and logged) when a record read from a replica is stamped too far ahead of this clock. */
   refusesAhead(record: VersionedRecord): boolean;

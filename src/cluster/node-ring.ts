@@ -63,6 +63,11 @@ export class NodeRing {
   private ordered: { epoch: number; lists: Array<readonly string[] | undefined> } | null = null;
   /** Partitions shared with each peer, computed once per epoch (pings ask on every tick). */
   private readonly sharedCache = new Map<string, { epoch: number; partitions: readonly number[] }>();
+  /**
+   * With a membership service: members and epochs differ between peers while a change spreads, so a ping
+   * compares only the parameters (partitions, RF); requests are checked by membership header instead.
+   */
+  membershipMode = false;
 
   constructor(
     readonly live: LiveTopology,
@@ -191,7 +196,11 @@ export class NodeRing {
     const mine = this.description();
     if ((ring as { fingerprint?: unknown } | null)?.fingerprint === mine.fingerprint) return undefined;
     try {
-      const m = compareRings(mine, parseRingDescription(ring), peer);
+      const theirs = parseRingDescription(ring);
+      const m = compareRings(mine, theirs, peer);
+      const params = m?.field === 'partitions' || m?.field === 'replicationFactor';
+      // A peer at another membership epoch is behind or ahead while a change spreads: not a mismatch.
+      if (this.membershipMode && !params && theirs.epoch !== mine.epoch) return undefined;
       return m === null ? undefined : ringMismatchError(m).message;
     } catch (err) {
       return `peer ${peer} sent an unreadable ring: ${(err as Error).message}`;

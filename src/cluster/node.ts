@@ -29,6 +29,12 @@ import { coordinateRead, coordinateWrite, coordinateWrites } from './coordinator
 import { type HintLimits, HintStore, hintLimitsDefault } from './hints.js';
 import { type ClusterMetrics, createClusterMetrics, registerReplicationMetrics } from './metrics.js';
 import { type Mechanisms, type NodeContext, type NodeLimits, nodeLimitsDefault } from './node-context.js';
+import {
+  changeSetsFor,
+  checkMembershipRequest,
+  followMembership,
+  type NodeMembership,
+} from './node-membership.js';
 import { type NodeRing, nodeRingOf } from './node-ring.js';
 import type {
   BatchKeyResult,
@@ -75,6 +81,11 @@ export interface NodeOptions {
   readonly defer?: (fn: () => void) => void;
   /** The ring (who holds which key); without it every member (id + peers) holds every key, P 256. */
   readonly topology?: LiveTopology;
+  /**
+   * The membership (membership-service.ts): with it the peers follow the installed members, requests carry
+   * and are checked by its header instead of the ring's fingerprint, and moving partitions count per group.
+   */
+  readonly membership?: NodeMembership;
 }
 
 /** Refusals of future-stamped records are logged at most this often (each line says how many since). */
@@ -105,6 +116,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.clockCheck = new ClockCheck(options.clock, monotonicNow, maxClockDriftMs);
     const peers = options.peers.filter((p) => p.id !== options.id);
     this.ring = nodeRingOf(this.id, peers, options.replica, options.topology);
+    this.ring.membershipMode = options.membership !== undefined;
     const mechanisms: Mechanisms = { ...mechanismsDefault, ...options.mechanisms };
     const limits: NodeLimits = { ...nodeLimitsDefault, ...options.limits };
     const hints = mechanisms.hints
@@ -144,6 +156,9 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       channels,
       admission,
       replicasFor: (key) => this.ring.replicasFor(key),
+      ...(options.membership === undefined
+        ? {}
+        : { changeSetsFor: (key: Uint8Array) => changeSetsFor(options.membership!, key) }),
       markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();
@@ -153,6 +168,19 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       },
     };
     this.registerRoutes();
+    if (options.membership !== undefined && options.topology !== undefined) {
+      const { transport, defer, warn } = options;
+      followMembership(options.membership, options.topology, {
+        self: this.id,
+        peers,
+        hints,
+        addChannel: (id) => channels.set(id, new ReplicationChannel(id, transport, limits, events, defer)),
+        removeChannel: (id) => channels.delete(id),
+        addSeen: (id) => this.seen.set(id, { ok: false, atMs: null }),
+        removeSeen: (id) => this.seen.delete(id),
+        ...(warn === undefined ? {} : { warn }),
+      });
+    }
   }
 
   /** The internal routes of the write and read paths, and the ping (clock and ring). */
@@ -168,6 +196,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
         root: this.ctx.replica.digest.rootHex(),
         nowMs: this.options.clock.now(),
         ...this.ring.pingFields(from),
+        ...(this.options.membership === undefined ? {} : { membership: this.options.membership.header() }),
       }),
     );
   }
@@ -386,7 +415,8 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     if (this.closed) throw new ConvergeError('UNAVAILABLE', `node ${this.id} is shutting down`);
     const handler = this.routes.get(route);
     if (handler === undefined) throw new ConvergeError('NOT_FOUND', `no internal route ${route}`);
-    this.ring.checkRequest(route, from, ring);
+    if (this.options.membership === undefined) this.ring.checkRequest(route, from, ring);
+    else checkMembershipRequest(this.options.membership, this.id, route, from, ring);
     // A request from a peer shows it is up and sends, not that it answers: its replication channel is marked
     // up again only by an answer from it (a message's or a ping's), or a peer that sends but never answers
     // would flap between down and up and hold admission each time.
@@ -493,6 +523,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
             (err: unknown) => {
               this.ctx.markSeen(p.id, false);
               this.ring.onPingFailed(p.id);
+              this.options.membership?.onPingFailed(p.id);
               // Cluster authentication refuses a request whose timestamp is outside its window
               // (server/auth/cluster-auth.ts): the peer's clock and this one are that far apart.
               const auth = err instanceof ConvergeError && err.code === 'UNAUTHORIZED';
@@ -506,7 +537,8 @@ export class ConvergeNode implements NodeApi, InternalRouter {
 
   /** A peer whose ring differs is refused (it is not counted as reachable), and said so once in the log. */
   private onPingAnswer(peer: string, sent: ReturnType<ClockCheck['begin']>, body: unknown): void {
-    const answer = body as { nowMs?: unknown; ring?: unknown; shared?: unknown } | null;
+    const answer = body as { nowMs?: unknown; ring?: unknown; shared?: unknown; membership?: unknown } | null;
+    if (typeof answer?.membership === 'string') this.options.membership?.observe(peer, answer.membership);
     const mismatch = this.ring.onPingAnswer(peer, answer);
     if (mismatch !== null) this.options.warn?.(`refusing peer ${peer}: ${mismatch}`);
     if (this.ring.mismatchOf(peer) !== undefined) {

@@ -28,6 +28,12 @@ export interface NodeConfig {
   readonly listen: { readonly host: string; readonly port: number };
   readonly dataDir: string;
   readonly peers: ReadonlyArray<{ readonly id: string; readonly url: string }>;
+  /** `--join URL` (a member to join the cluster through), `--replace DEAD`, `--advertise URL`. */
+  readonly membership: {
+    readonly join: string | null;
+    readonly replace: string | null;
+    readonly advertise: string | null;
+  };
   readonly sync: SyncPolicy;
   /** The storage engine (storage/engines.ts): lmdb, or memory (nothing survives a restart). */
   readonly engine: StorageEngine;
@@ -268,6 +274,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     listen: parseListen('--listen', str('listen')),
     dataDir: str('data'),
     peers,
+    membership: parseMembershipFlags(optional),
     sync,
     engine,
     aeIntervalMs: parseDuration('--ae-interval', str('ae-interval')),
@@ -481,4 +488,27 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
   const found = allowed.find((a) => a === value);
   if (found === undefined) throw configError(`--${flag}: "${value}" must be one of ${allowed.join(', ')}`);
   return found;
+}
+
+const urlPattern = /^https?:\/\/[^\s/]+\/?$/;
+
+/** `--join`, `--replace` (only with --join) and `--advertise`, each checked. */
+function parseMembershipFlags(optional: (k: string) => string | null): NodeConfig['membership'] {
+  const join = optional('join');
+  const replace = optional('replace');
+  const advertise = optional('advertise');
+  for (const [flag, url] of [
+    ['--join', join],
+    ['--advertise', advertise],
+  ] as const) {
+    if (url !== null && !urlPattern.test(url))
+      throw configError(`${flag}: ${url} is not a base URL like http://10.0.0.1:7101`);
+  }
+  if (replace !== null && join === null)
+    throw configError('--replace needs --join URL: the member that begins the replace');
+  return {
+    join: join?.replace(/\/$/, '') ?? null,
+    replace: replace === null ? null : validateNodeId('--replace', replace),
+    advertise: advertise?.replace(/\/$/, '') ?? null,
+  };
 }

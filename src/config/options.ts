@@ -25,6 +25,19 @@ export const serveOptions: readonly ServeOption[] = [
     required: true,
   },
   { name: 'peers', arg: 'list', help: 'the other replicas: ID=URL,ID=URL', otherwise: 'none' },
+  {
+    name: 'join',
+    arg: 'url',
+    help: "join a running cluster through this member's URL: the node takes its share of the ring",
+    otherwise: 'none',
+  },
+  { name: 'replace', arg: 'id', help: 'with --join: take the place of this dead member', otherwise: 'none' },
+  {
+    name: 'advertise',
+    arg: 'url',
+    help: 'the base URL other members reach this node at',
+    otherwise: 'the --listen address',
+  },
   { name: 'ae-interval', arg: 'duration', help: 'anti-entropy interval, with a unit: 500ms, 2s, 10m' },
   { name: 'sync', arg: 'policy', help: 'always | group | none (see docs/operations.md)' },
   {

@@ -110,6 +110,8 @@ export class Topology {
     rf: number,
     epoch: number,
     table: Int32Array,
+    /** Lists of their own widths (fromWriteSets); the table is then empty. */
+    ragged?: ReadonlyArray<readonly number[]>,
   ) {
     this.members = Object.freeze(members.map((m) => Object.freeze(m)));
     this.partitionBits = partitionBits;
@@ -122,8 +124,9 @@ export class Topology {
     const owned: number[][] = members.map(() => []);
     for (let p = 0; p < this.partitions; p++) {
       const list: string[] = [];
-      for (let r = 0; r < this.replicas; r++) {
-        const m = table[p * this.replicas + r]!;
+      const width = ragged === undefined ? this.replicas : ragged[p]!.length;
+      for (let r = 0; r < width; r++) {
+        const m = ragged === undefined ? table[p * this.replicas + r]! : ragged[p]![r]!;
         assert(m !== claimHole && !list.includes(members[m]!.id), 'topology: distinct replicas, no hole');
         list.push(members[m]!.id);
         owned[m]!.push(p);
@@ -198,6 +201,30 @@ export class Topology {
       }
     }
     return new Topology(members, bits, rf, epoch, table);
+  }
+
+  /**
+   * The routing view of a ring under a membership change: each partition lists every member a write goes to
+   * (old and new owners while it moves), so the lists may be wider than RF and differ in width. Not a ring a
+   * claim could make: the node and anti-entropy read who holds what from it (src/cluster/membership-*.ts).
+   */
+  static fromWriteSets(
+    params: TopologyParams & { readonly lists: ReadonlyArray<readonly string[]> },
+  ): Topology {
+    const { members, rf, bits, epoch } = checkParams(params);
+    if (params.lists.length !== 2 ** bits)
+      throw invalid(`ring: ${params.lists.length} write sets for ${2 ** bits} partitions`);
+    const index = new Map(members.map((m, i) => [m.id, i]));
+    const ragged = params.lists.map((list, p) => {
+      if (list.length === 0 || new Set(list).size !== list.length)
+        throw invalid(`ring: partition ${p} must list distinct replicas, not [${list.join(', ')}]`);
+      return list.map((id) => {
+        const m = index.get(id);
+        if (m === undefined) throw invalid(`ring: partition ${p} names ${id}, who is not a member`);
+        return m;
+      });
+    });
+    return new Topology(members, bits, rf, epoch, new Int32Array(0), ragged);
   }
 
   /** The partition of a token (8 bytes, big-endian): its top partitionBits bits. */

@@ -5,11 +5,12 @@ import { Registry } from 'prom-client';
 import { type RepairWorker, startRepairWorker } from '../antientropy/repair-worker.js';
 import { TransportFaults } from '../cluster/faults.js';
 import { HttpTransport, outgoingAddress } from '../cluster/http-transport.js';
+import { registerJoinRoute } from '../cluster/membership-api.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import type { Transport } from '../cluster/transport.js';
 import type { NodeConfig } from '../config/config.js';
 import { repairResponderLimitsDefault } from '../core/reconcile-driver.js';
-import { describeTopology, type LiveTopology } from '../core/topology-describe.js';
+import type { LiveTopology } from '../core/topology-describe.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
 import type { LocalReplica } from '../replica/replica.js';
 import { eventLoopProbe } from '../runtime/load-probe.js';
@@ -22,6 +23,7 @@ import { GuardedStorage } from '../storage/guarded.js';
 import type { Storage } from '../storage/storage.js';
 import type { AntiEntropyControl } from './antientropy-control.js';
 import { registerTransportMetrics } from './health-metrics.js';
+import { joinThrough, selfUrlOf } from './membership-join.js';
 
 export interface NodeContextOptions {
   readonly config: NodeConfig;
@@ -60,12 +62,11 @@ export async function createServiceContext(options: NodeContextOptions): Promise
   // Opened first: a data directory another process holds fails the start before anything else exists.
   const storage = openGuardedStorage(config, log);
   const faults = new TransportFaults(systemRandom);
-  // The transport sends the ring's fingerprint with every internal request; the ring is built with the rest
-  // of the graph below, before any request leaves.
-  let ring: LiveTopology | undefined;
-  const transport = createTransport(options, faults, () =>
-    ring === undefined ? '' : describeTopology(ring.current).fingerprint,
-  );
+  // The transport sends the membership's header with every internal request; the membership is built with
+  // the rest of the graph below, before any request leaves (a join's first call goes without one).
+  let services: NodeServices | undefined;
+  const addresses = new Map(config.peers.map((p) => [p.id, p.url]));
+  const transport = createTransport(options, faults, addresses, () => services?.membership?.header() ?? '');
   const registry = new Registry();
   registerTransportMetrics(registry, () => transport.abandoned);
   const world: NodeWorld = {
@@ -83,23 +84,37 @@ export async function createServiceContext(options: NodeContextOptions): Promise
     warn: (line) => process.stderr.write(`converge: WARNING: node ${config.id}: ${line}\n`),
     defer: (fn) => setImmediate(fn),
   };
-  const services = createNodeServices(world, settingsFromConfig(config, options.onRebuildProgress));
-  ring = services.topology;
-  services.start();
+  const selfUrl = selfUrlOf(config);
+  const seed =
+    config.membership.join === null
+      ? undefined
+      : await joinThrough(transport, addresses, config, selfUrl).catch(async (err: unknown) => {
+          await transport.close();
+          await storage.close();
+          throw err;
+        });
+  const settings = settingsFromConfig(config, options.onRebuildProgress);
+  const built = createNodeServices(world, {
+    ...settings,
+    membership: { addresses, selfUrl, ...(seed === undefined ? {} : { seed }) },
+  });
+  services = built;
+  if (built.membership !== undefined) registerJoinRoute(built.node, built.membership);
+  built.start();
   return {
     config,
-    services,
+    services: built,
     storage,
-    replica: services.replica,
+    replica: built.replica,
     transport,
     faults,
-    node: services.node,
+    node: built.node,
     registry,
-    antiEntropy: config.mechanisms.antiEntropy ? services.antiEntropy : undefined,
-    topology: services.topology,
-    status: () => services.status(),
+    antiEntropy: config.mechanisms.antiEntropy ? built.antiEntropy : undefined,
+    topology: built.topology,
+    status: () => built.status(),
     async close() {
-      await services.close();
+      await built.close();
       await transport.close();
     },
   };
@@ -145,6 +160,7 @@ function openGuardedStorage(config: NodeConfig, log: (line: string) => void): Gu
 function createTransport(
   options: NodeContextOptions,
   faults: TransportFaults,
+  addresses: Map<string, string>,
   ringFingerprint: () => string,
 ): HttpTransport {
   const { config } = options;
@@ -153,7 +169,7 @@ function createTransport(
     connectTimeoutMs: config.limits.requestTimeoutMs,
     ...(localAddress === undefined ? {} : { localAddress }),
     self: config.id,
-    peers: new Map(config.peers.map((p) => [p.id, p.url])),
+    peers: addresses,
     faults,
     ringFingerprint,
     ...(options.sign === undefined ? {} : { sign: options.sign }),

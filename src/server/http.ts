@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { parseBatch } from '../cluster/batch.js';
+import type { MembershipService } from '../cluster/membership-service.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ringHeader } from '../cluster/node-ring.js';
 import { type Consistency, consistencyLevels } from '../cluster/node-types.js';
@@ -21,12 +22,15 @@ import type { AntiEntropyControl } from './antientropy-control.js';
 import { registerWhoami } from './auth/operator-audit.js';
 import { trackRoutes } from './auth/route-roles.js';
 import { registerClock } from './clock-routes.js';
+import { registerMembership } from './membership-routes.js';
 
 export interface HttpOptions {
   readonly node: ConvergeNode;
   /** /status, composed from the node's and anti-entropy's own statuses (services/node-services.ts). */
   readonly status: () => NodeStatus;
   readonly antiEntropy: () => AntiEntropyControl | undefined;
+  /** The membership (GET /cluster/members and the changes); absent in a bare server. */
+  readonly membership?: () => MembershipService | undefined;
   readonly bodyBytesMax: number;
   /** Hooks that run before any route (authentication lands here). */
   readonly onRequest?: ReadonlyArray<(req: FastifyRequest, reply: FastifyReply) => Promise<void>>;
@@ -103,6 +107,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerAntiEntropy(app, options.antiEntropy);
   registerWhoami(app, options.tokensOn === true);
   registerClock(app, options.node);
+  registerMembership(app, options.membership ?? (() => undefined));
   registerInternal(app, options.node);
   return app;
 }

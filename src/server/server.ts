@@ -116,6 +116,7 @@ function buildApp(
     node: ctx.node,
     status: () => ctx.status(),
     antiEntropy: () => ctx.antiEntropy,
+    membership: () => ctx.services.membership,
     bodyBytesMax: config.limits.bodyBytesMax,
     onRequest: [
       ...(verifier === undefined ? [] : [verifier.onRequest]),

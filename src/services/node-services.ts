@@ -11,12 +11,15 @@ import {
   createAntiEntropy,
 } from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
+import { MembershipService } from '../cluster/membership-service.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
+import { nodeLimitsDefault } from '../cluster/node-context.js';
 import type { PeerConfig } from '../cluster/node-types.js';
 import type { Transport } from '../cluster/transport.js';
 import { leafBitsDefault } from '../core/digest.js';
 import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
+import { createMembership } from '../core/membership.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import { partitionsDefault, replicationFactorDefault, Topology } from '../core/topology.js';
@@ -76,6 +79,18 @@ export interface NodeServicesSettings {
     AntiEntropyOptions,
     FromWorld | 'node' | 'busyNow' | 'loadProbe' | 'repairWorker'
   >;
+  /**
+   * Membership changes (membership-service.ts): the state is stored, spread and followed by the node and
+   * anti-entropy. Absent (the simulator): the ring is fixed at construction.
+   */
+  readonly membership?: {
+    /** The transport's address book (id → URL), which the service keeps up to date. */
+    readonly addresses: Map<string, string>;
+    /** This node's own base URL, for the address book. */
+    readonly selfUrl?: string;
+    /** The record a member answered `serve --join` with. */
+    readonly seed?: Uint8Array;
+  };
 }
 
 export interface NodeServices {
@@ -86,6 +101,8 @@ export interface NodeServices {
   readonly node: ConvergeNode;
   readonly antiEntropy: AntiEntropyProcess;
   readonly repairWorker: RepairWorkerHandle | undefined;
+  /** The membership state and its spreading; undefined without `settings.membership`. */
+  readonly membership: MembershipService | undefined;
   /** /status: the node's own status and anti-entropy's, side by side. */
   status(): NodeStatus;
   /** Starts the node's tick, then anti-entropy's loops (stopped by close() or the signal). */
@@ -96,20 +113,14 @@ export interface NodeServices {
 
 export function createNodeServices(world: NodeWorld, settings: NodeServicesSettings): NodeServices {
   const storage = world.openStorage();
-  const replica = (world.makeReplica ?? ((o: ReplicaOptions) => new LocalReplica(o)))({
-    // Symbols per partition follow the ring's partitions (a scoped session sums those it covers).
-    partitionBits: Math.log2(settings.ring?.partitions ?? partitionsDefault),
-    ...settings.replica,
-    id: settings.id,
-    storage,
-    clock: world.clock,
-    ...(world.yieldNow === undefined ? {} : { yieldNow: world.yieldNow }),
-  });
-  void replica.rebuild().catch(logFailure('digest rebuild'));
+  const replica = replicaOf(world, settings, storage);
   const peers = settings.peers.filter((p) => p.id !== settings.id);
-  // The ring is built here, once, and both the node and anti-entropy read who holds what from it.
-  const topology = ringOf(settings, peers);
+  // The ring is built here, once, and both the node and anti-entropy read who holds what from it: with a
+  // membership, its routing view (each partition's write set), advanced on every install.
+  const membership = membershipOf(world, settings, replica, ringOf(settings, peers).current);
+  const topology = membership?.live ?? ringOf(settings, peers);
   const node = createNode({
+    ...(membership === undefined ? {} : { membership }),
     ...settings.node,
     id: settings.id,
     peers,
@@ -124,6 +135,12 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     ...(world.warn === undefined ? {} : { warn: world.warn }),
     ...(world.defer === undefined ? {} : { defer: world.defer }),
   });
+  membership?.registerRoutes(node);
+  // Stored before the storage may close (a node stopped at once must not fail the write).
+  const stored = membership?.persistInitial().catch(logFailure('membership store'));
+  // h20d's driver loop goes here: createMembershipDriver(membership, deps), started and stopped with the
+  // node, its view given to membership.driverView. Without it changes begin and spread, and routing follows
+  // them, but nothing streams or moves.
   const worker = settings.antiEntropy.enabled ? world.repairWorker?.(replica) : undefined;
   const antiEntropy = createAntiEntropy({
     ...settings.antiEntropy,
@@ -147,6 +164,7 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     node,
     antiEntropy,
     repairWorker: worker,
+    membership,
     status: () => ({ ...node.status(), antiEntropy: antiEntropy.status() }),
     start(signal) {
       node.start();
@@ -156,9 +174,47 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
       await antiEntropy.stop().catch(logFailure('shutdown step'));
       await worker?.close?.().catch(logFailure('shutdown step'));
       await node.close();
+      await stored;
       await storage.close();
     },
   };
+}
+
+function replicaOf(world: NodeWorld, settings: NodeServicesSettings, storage: Storage): LocalReplica {
+  const replica = (world.makeReplica ?? ((o: ReplicaOptions) => new LocalReplica(o)))({
+    // Symbols per partition follow the ring's partitions (a scoped session sums those it covers).
+    partitionBits: Math.log2(settings.ring?.partitions ?? partitionsDefault),
+    ...settings.replica,
+    id: settings.id,
+    storage,
+    clock: world.clock,
+    ...(world.yieldNow === undefined ? {} : { yieldNow: world.yieldNow }),
+  });
+  void replica.rebuild().catch(logFailure('digest rebuild'));
+  return replica;
+}
+
+function membershipOf(
+  world: NodeWorld,
+  settings: NodeServicesSettings,
+  replica: LocalReplica,
+  ring: Topology,
+): MembershipService | undefined {
+  const m = settings.membership;
+  if (m === undefined) return undefined;
+  const service = new MembershipService({
+    self: settings.id,
+    ...(m.selfUrl === undefined ? {} : { selfUrl: m.selfUrl }),
+    meta: replica,
+    transport: world.transport,
+    addresses: m.addresses,
+    initial: createMembership(ring),
+    ...(m.seed === undefined ? {} : { seed: m.seed }),
+    clock: world.clock,
+    requestTimeoutMs: settings.node.limits?.requestTimeoutMs ?? nodeLimitsDefault.requestTimeoutMs,
+    ...(world.warn === undefined ? {} : { warn: world.warn }),
+  });
+  return service;
 }
 
 /** The ring of this node and its peers with the configured P and RF (the same on every member). */

@@ -34,6 +34,12 @@ export const routeRoles: Readonly<Record<string, RouteRole>> = {
   'POST /antientropy/throttle': 'operator',
   'POST /antientropy/cancel': 'operator',
   'POST /internal/*': 'cluster',
+  // Membership (docs/operations.md, "Growing, shrinking, replacing"): the members are a read; a change moves
+  // data between nodes: operator work.
+  'GET /cluster/members': 'read',
+  'POST /cluster/decommission': 'operator',
+  'POST /cluster/replace': 'operator',
+  'POST /cluster/cancel': 'operator',
   // The dashboard: its page and code are public (no data in them), its JSON needs a token, and its actions on
   // any node are the anti-entropy controls.
   'GET /': 'public',

@@ -1,0 +1,393 @@
+// A member's membership: the state it has installed (durable in its replica's metadata, loaded on restart),
+// the address book, and the spreading of both. Every ping answer and internal request carries the sender's
+// `epoch.fingerprint`; a member that sees a later one fetches the peer's record and adopts it (the total
+// order of membership-gossip.ts). A change begins at one member, which drives it: it first asks every
+// member to reserve the next epoch for it (a majority must, and none may have another change), so a second
+// change anywhere is refused with CHANGE_IN_PROGRESS naming the first. The routing view (each partition's
+// write set) is advanced in the LiveTopology the node and anti-entropy share.
+
+import { ConvergeError } from '../core/errors.js';
+import { logFailure } from '../core/failures.js';
+import type { Clock } from '../core/hlc.js';
+import { describeChange, type MembershipState } from '../core/membership.js';
+import { membershipHeader, shouldAdopt } from '../core/membership-gossip.js';
+import { quorumOf } from '../core/topology.js';
+import { LiveTopology } from '../core/topology-describe.js';
+import type { MembershipDriverView, MembershipHandle } from './membership-handle.js';
+import {
+  decodeMembershipRecord,
+  encodeMembershipRecord,
+  formatMembershipHeader,
+  type MembershipRecord,
+  movedBetween,
+  parseMembershipHeader,
+  writeSetTopology,
+} from './membership-record.js';
+import type { InternalRouter, Transport } from './transport.js';
+
+/** The replica metadata name the record is stored under. */
+export const membershipMetaName = 'membership';
+/** How long a member holds the next epoch for a change being begun elsewhere. */
+export const reservationMsDefault = 10_000;
+
+/** The routes members answer each other on (no ring check: a joiner has none yet). */
+export const membershipRoutes = {
+  state: 'membership/state',
+  push: 'membership/push',
+  propose: 'membership/propose',
+  join: 'membership/join',
+} as const;
+
+export interface MembershipServiceOptions {
+  readonly self: string;
+  /** This node's own base URL, put in the address book. */
+  readonly selfUrl?: string;
+  readonly meta: {
+    getMeta(name: string): Uint8Array | undefined;
+    putMeta(name: string, value: Uint8Array): Promise<void>;
+  };
+  readonly transport: Transport;
+  /** The transport's address book: the service adds every member's URL to it. */
+  readonly addresses: Map<string, string>;
+  /** The membership when nothing is stored (the configured ring, every member normal). */
+  readonly initial: MembershipState;
+  /** A record received when joining (`serve --join`): kept if later than the stored one. */
+  readonly seed?: Uint8Array;
+  readonly clock: Clock;
+  readonly requestTimeoutMs: number;
+  readonly warn?: (line: string) => void;
+  readonly reservationMs?: number;
+}
+
+export class MembershipService implements MembershipHandle {
+  readonly self: string;
+  private record: MembershipRecord;
+  private headerText: string;
+  readonly live: LiveTopology;
+  private readonly listeners: Array<(s: MembershipState) => void> = [];
+  private readonly epochs = new Map<string, number>();
+  private readonly downSet = new Set<string>();
+  private readonly fetching = new Set<string>();
+  private reservation: { epoch: number; fingerprint: string; what: string; untilMs: number } | null = null;
+  /** Replicated writes coordinated under an epoch below this one are refused (a partition moved at it). */
+  private fenceEpochValue = 0;
+  driverView: MembershipDriverView | null = null;
+  /** Installs run one after the other. */
+  private installing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: MembershipServiceOptions) {
+    this.self = options.self;
+    const stored = options.meta.getMeta(membershipMetaName);
+    let record: MembershipRecord = {
+      state: options.initial,
+      addresses: new Map(options.addresses),
+      driver: null,
+    };
+    if (stored !== undefined) record = decodeMembershipRecord(stored);
+    if (options.seed !== undefined) {
+      const seed = decodeMembershipRecord(options.seed);
+      if (shouldAdopt(membershipHeader(record.state), membershipHeader(seed.state))) record = seed;
+    }
+    this.record = withSelf(record, options.self, options.selfUrl);
+    // After a restart in the middle of a change, the moves already made fence at the stored epoch.
+    if (movedBetween({ ...this.record.state, change: null }, this.record.state) > 0)
+      this.fenceEpochValue = this.record.state.epoch;
+    this.headerText = headerOf(this.record.state);
+    for (const [id, url] of this.record.addresses) if (id !== this.self) options.addresses.set(id, url);
+    this.epochs.set(this.self, this.record.state.epoch);
+    this.live = new LiveTopology(writeSetTopology(this.record.state));
+  }
+
+  /** Stores the record it began with (a restart, a join's seed): called once before the node serves. */
+  async persistInitial(): Promise<void> {
+    await this.options.meta.putMeta(membershipMetaName, encodeMembershipRecord(this.record));
+  }
+
+  current(): MembershipState {
+    return this.record.state;
+  }
+
+  addressOf(id: string): string | undefined {
+    return this.record.addresses.get(id);
+  }
+
+  addresses(): ReadonlyMap<string, string> {
+    return this.record.addresses;
+  }
+
+  driver(): string | null {
+    return this.record.driver;
+  }
+
+  header(): string {
+    return this.headerText;
+  }
+
+  fenceEpoch(): number {
+    return this.fenceEpochValue;
+  }
+
+  installedEpochs(): ReadonlyMap<string, number> {
+    return this.epochs;
+  }
+
+  down(): ReadonlySet<string> {
+    return this.downSet;
+  }
+
+  drives(): boolean {
+    return this.record.state.change !== null && this.record.driver === this.self;
+  }
+
+  onInstalled(listener: (state: MembershipState) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** The driver's step: stored here, then pushed to every member (pings spread it too). */
+  async install(next: MembershipState): Promise<void> {
+    const installed = await this.adopt(
+      { ...this.record, state: next, driver: next.change === null ? null : this.self },
+      (current) => next.epoch > current.epoch,
+    );
+    if (!installed) {
+      throw new ConvergeError(
+        'MEMBERSHIP_STALE',
+        `membership epoch ${next.epoch} is not above the installed ${this.record.state.epoch}`,
+      );
+    }
+    this.pushToAll();
+  }
+
+  /**
+   * Stores and installs a record if `accept` still holds once the earlier installs are done (one at a time,
+   * so the stored record is always the installed one): the routing view, the address book, the listeners.
+   */
+  private adopt(record: MembershipRecord, accept: (current: MembershipState) => boolean): Promise<boolean> {
+    const run = this.installing.then(async () => {
+      const before = this.record.state;
+      if (!accept(before)) return false;
+      const merged = new Map(this.record.addresses);
+      for (const [id, url] of record.addresses) merged.set(id, url);
+      const next = withSelf({ ...record, addresses: merged }, this.self, this.options.selfUrl);
+      await this.options.meta.putMeta(membershipMetaName, encodeMembershipRecord(next));
+      this.record = next;
+      this.headerText = headerOf(next.state);
+      this.epochs.set(this.self, next.state.epoch);
+      if (movedBetween(before, next.state) > 0) this.fenceEpochValue = next.state.epoch;
+      for (const [id, url] of merged) if (id !== this.self) this.options.addresses.set(id, url);
+      this.live.advance(writeSetTopology(next.state));
+      for (const listener of [...this.listeners]) listener(next.state);
+      return true;
+    });
+    this.installing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  encoded(): Uint8Array {
+    return encodeMembershipRecord(this.record);
+  }
+
+  /** A peer's header (a ping answer, a request): its installed epoch noted, a later state fetched. */
+  observe(peer: string, text: string | undefined): void {
+    const header = parseMembershipHeader(text);
+    if (header === null) return;
+    this.downSet.delete(peer);
+    this.epochs.set(peer, header.epoch);
+    if (header.epoch <= this.record.state.epoch || this.fetching.has(peer)) return;
+    this.fetching.add(peer);
+    void this.fetchFrom(peer)
+      .catch(logFailure('membership fetch', 'debug'))
+      .finally(() => this.fetching.delete(peer));
+  }
+
+  onPingFailed(peer: string): void {
+    this.downSet.add(peer);
+  }
+
+  private async fetchFrom(peer: string): Promise<void> {
+    const body = await this.options.transport.call(peer, {
+      route: membershipRoutes.state,
+      body: new Uint8Array(0),
+      timeoutMs: this.options.requestTimeoutMs,
+    });
+    await this.offer(decodeMembershipRecord(body));
+  }
+
+  /** Adopts a record if it comes later in the gossip order than the installed one. */
+  offer(record: MembershipRecord): Promise<boolean> {
+    return this.adopt(record, (current) => this.adoptable(current, record.state));
+  }
+
+  /**
+   * Only a later epoch of the same ring shape is adopted. Two states at one epoch are a fork (members started
+   * with other --peers, or two changes begun at once despite the reservations): neither side adopts the
+   * other's, and requests between them are refused (RING_MISMATCH) until one side moves on.
+   */
+  private adoptable(current: MembershipState, incoming: MembershipState): boolean {
+    if (incoming.epoch <= current.epoch) return false;
+    const same =
+      incoming.ring.partitions === current.ring.partitions &&
+      incoming.ring.replicationFactor === current.ring.replicationFactor;
+    if (!same) {
+      this.options.warn?.(
+        `refusing a membership of ${incoming.ring.partitions} partitions, ` +
+          `RF ${incoming.ring.replicationFactor}: ` +
+          `this node runs ${current.ring.partitions}, RF ${current.ring.replicationFactor}`,
+      );
+    }
+    return same;
+  }
+
+  private pushToAll(): void {
+    const body = this.encoded();
+    for (const m of this.record.state.members) {
+      if (m.id === this.self || !this.options.addresses.has(m.id)) continue;
+      void this.options.transport
+        .call(m.id, { route: membershipRoutes.push, body, timeoutMs: this.options.requestTimeoutMs })
+        .catch(logFailure('membership push', 'debug'));
+    }
+  }
+
+  /**
+   * Begins a change made by `make` from the installed state, driven by this member: every reachable member
+   * is asked to reserve the next epoch for it first; one that has a change in progress (or reserved for
+   * another) refuses with CHANGE_IN_PROGRESS naming it, and a majority of the members must agree.
+   */
+  async begin(
+    make: (s: MembershipState) => MembershipState,
+    newAddresses: ReadonlyMap<string, string> = new Map(),
+  ): Promise<MembershipState> {
+    const before = this.record.state;
+    const next = make(before);
+    const proposal = {
+      epoch: next.epoch,
+      fingerprint: membershipHeader(next).fingerprint,
+      what: next.change === null ? 'a change' : describeChange(next.change),
+      driver: this.self,
+    };
+    this.reserve(proposal);
+    for (const [id, url] of newAddresses) this.options.addresses.set(id, url);
+    const voters = before.members.filter((m) => m.id !== this.self).map((m) => m.id);
+    const body = new TextEncoder().encode(JSON.stringify(proposal));
+    const answers = await Promise.allSettled(
+      voters.map((id) =>
+        this.options.transport.call(id, {
+          route: membershipRoutes.propose,
+          body,
+          timeoutMs: this.options.requestTimeoutMs,
+        }),
+      ),
+    );
+    const refusal = answers.find(
+      (a): a is PromiseRejectedResult =>
+        a.status === 'rejected' &&
+        a.reason instanceof ConvergeError &&
+        (a.reason.code === 'CHANGE_IN_PROGRESS' || a.reason.code === 'MEMBERSHIP_STALE'),
+    );
+    const agreed = 1 + answers.filter((a) => a.status === 'fulfilled').length;
+    if (refusal !== undefined || agreed < quorumOf(before.members.length)) {
+      this.reservation = null;
+      if (refusal !== undefined) throw refusal.reason as ConvergeError;
+      throw new ConvergeError(
+        'UNAVAILABLE',
+        `${agreed} of ${before.members.length} members agreed to ${proposal.what}; a majority ` +
+          `(${quorumOf(before.members.length)}) must be reachable to begin a change`,
+      );
+    }
+    const addresses = new Map(this.record.addresses);
+    for (const [id, url] of newAddresses) addresses.set(id, url);
+    const driver = next.change === null ? null : this.self;
+    const installed = await this.adopt({ state: next, addresses, driver }, (current) => current === before);
+    this.reservation = null;
+    if (!installed)
+      throw new ConvergeError('MEMBERSHIP_STALE', 'the membership changed while the change was being begun');
+    this.pushToAll();
+    return next;
+  }
+
+  /** A peer asks this member to reserve the next epoch for its change. */
+  private reserve(p: { epoch: number; fingerprint: string; what: string; driver: string }): void {
+    const s = this.record.state;
+    if (s.change !== null) {
+      throw new ConvergeError(
+        'CHANGE_IN_PROGRESS',
+        `a membership change is in progress: ${describeChange(s.change)}, driven by ` +
+          `${this.record.driver ?? 'an unknown member'}; one change runs at a time`,
+        { kind: s.change.kind, member: s.change.member, sinceEpoch: s.change.sinceEpoch },
+      );
+    }
+    if (p.epoch <= s.epoch) {
+      throw new ConvergeError(
+        'MEMBERSHIP_STALE',
+        `${p.driver} proposes membership epoch ${p.epoch}, ${this.self} has installed ${s.epoch}`,
+      );
+    }
+    const now = this.options.clock.now();
+    const r = this.reservation;
+    // A reservation ends at its expiry or once an epoch at or above it is installed (the change began).
+    if (r !== null && r.untilMs > now && r.epoch > s.epoch && r.fingerprint !== p.fingerprint) {
+      throw new ConvergeError(
+        'CHANGE_IN_PROGRESS',
+        `another membership change is being begun: ${r.what}; one change runs at a time`,
+      );
+    }
+    this.reservation = {
+      epoch: p.epoch,
+      fingerprint: p.fingerprint,
+      what: `${p.what} by ${p.driver}`,
+      untilMs: now + (this.options.reservationMs ?? reservationMsDefault),
+    };
+  }
+
+  /** The internal routes: fetch, push, propose (join is the server's: membership-api.ts). */
+  registerRoutes(router: InternalRouter): void {
+    router.registerInternal(membershipRoutes.state, async () => this.encoded());
+    router.registerInternal(membershipRoutes.push, async (_r, body) => {
+      const adopted = await this.offer(decodeMembershipRecord(body));
+      return new TextEncoder().encode(JSON.stringify({ adopted, epoch: this.record.state.epoch }));
+    });
+    router.registerInternal(membershipRoutes.propose, async (_r, body) => {
+      const p = parseProposal(body);
+      this.reserve(p);
+      return new TextEncoder().encode(JSON.stringify({ reserved: true, epoch: this.record.state.epoch }));
+    });
+  }
+}
+
+function parseProposal(body: Uint8Array): {
+  epoch: number;
+  fingerprint: string;
+  what: string;
+  driver: string;
+} {
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
+  } catch {
+    throw new ConvergeError('PROTOCOL_INVALID', 'membership proposal: not JSON');
+  }
+  const ok =
+    Number.isSafeInteger(v.epoch) &&
+    typeof v.fingerprint === 'string' &&
+    typeof v.what === 'string' &&
+    typeof v.driver === 'string';
+  if (!ok) throw new ConvergeError('PROTOCOL_INVALID', 'membership proposal: missing fields');
+  return v as { epoch: number; fingerprint: string; what: string; driver: string };
+}
+
+function headerOf(s: MembershipState): string {
+  const h = membershipHeader(s);
+  return formatMembershipHeader(h.epoch, h.fingerprint);
+}
+
+function withSelf(r: MembershipRecord, self: string, url: string | undefined): MembershipRecord {
+  if (url === undefined || r.addresses.get(self) === url) return r;
+  return { ...r, addresses: new Map([...r.addresses, [self, url]]) };
+}
