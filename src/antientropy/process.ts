@@ -71,6 +71,11 @@ export interface AntiEntropyOptions {
   readonly repairWorker?: RepairWorkerHandle;
   /** A pause or throttle set by hand and in force longer than this shows as a warning in the status. */
   readonly operatorActionWarnAfterMs?: number;
+  /**
+   * Whether `peer` may run a membership change's streaming session with this node (a new owner that shares
+   * no partition with it yet). Absent: the configured peers and the ring's members may.
+   */
+  readonly admitsStreaming?: (peer: string) => boolean;
 }
 
 /** Purge batches run at once when a peer's bound is adopted; the purge tick does any rest. */
@@ -137,7 +142,17 @@ export class AntiEntropyProcess {
     );
     this.runner = this.createRunner(metrics);
     this.verifier = this.createVerifier(metrics);
-    registerResponder(options.node, options.replica, this.runner, this.watermark, options.repairWorker);
+    const admits =
+      options.admitsStreaming ??
+      ((peer: string) => options.peers.includes(peer) || this.topology.current.isMember(peer));
+    registerResponder(
+      options.node,
+      options.replica,
+      this.runner,
+      this.watermark,
+      options.repairWorker,
+      admits,
+    );
     // The replica enforces the bound this process proves, per partition, on every path
     // (LocalReplica.underPurgeBound).
     options.replica.followPurgeBound((token) => this.purgedBeforeMs(token));
@@ -349,6 +364,28 @@ export class AntiEntropyProcess {
     const out: SessionHistoryEntry[] = [];
     for (const p of peers) out.push(await this.runner.run(p, this.abort.signal, { wait: true }));
     return out;
+  }
+
+  /**
+   * Runs a membership change's streaming session with `source` over `partitions` (this node being their new
+   * owner): the bulk path, throttled and checkpointed like any session; it waits its turn (one session per
+   * pair, sessionsMax). `epoch` is the change's, so a checkpoint resumes while the change runs.
+   */
+  async runStreaming(
+    source: string,
+    partitions: readonly number[],
+    epoch: number,
+  ): Promise<SessionHistoryEntry> {
+    if (!this.options.enabled)
+      throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    await this.options.replica.whenDigestReady();
+    return this.runner.run(source, this.abort.signal, { wait: true, streaming: { partitions, epoch } });
+  }
+
+  /** Cancels the streaming sessions this node runs (a cancelled change); resolves once they have ended. */
+  async cancelStreaming(reason: string): Promise<void> {
+    this.runner.cancelStreaming(reason);
+    await this.runner.idle();
   }
 
   private get paused(): boolean {

@@ -11,6 +11,7 @@ import {
   createAntiEntropy,
 } from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
+import { registerMembershipRoutes } from '../cluster/membership-routes.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
 import type { PeerConfig } from '../cluster/node-types.js';
 import type { Transport } from '../cluster/transport.js';
@@ -137,6 +138,16 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     timers: world.timers,
     registry: world.registry,
     ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
+  });
+  // A member's side of membership changes (streaming, digests, drops); the driver loop calls these routes.
+  registerMembershipRoutes({
+    router: node,
+    replica,
+    antiEntropy,
+    hints: node.ctx.hints,
+    topology,
+    registry: world.registry,
+    yieldNow: world.yieldNow ?? (() => world.timers.sleep(0)),
   });
   return {
     storage,
