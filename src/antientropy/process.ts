@@ -108,6 +108,10 @@ export class AntiEntropyProcess {
   /** Peers whose session loop runs. */
   private readonly looping = new Set<string>();
   private readonly unsubscribeRing: () => void;
+  /** Stops the streaming sessions of a cancelled change (and any still waiting their turn). */
+  private streamingAbort = new AbortController();
+  /** Streaming for a change begun at this epoch or before was cancelled here: refused from now on. */
+  private streamingFencedEpoch = -1;
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.topology =
@@ -378,12 +382,26 @@ export class AntiEntropyProcess {
   ): Promise<SessionHistoryEntry> {
     if (!this.options.enabled)
       throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    this.refuseFenced(epoch);
     await this.options.replica.whenDigestReady();
-    return this.runner.run(source, this.abort.signal, { wait: true, streaming: { partitions, epoch } });
+    this.refuseFenced(epoch);
+    const signal = this.streamingAbort.signal;
+    return this.runner.run(source, signal, { wait: true, streaming: { partitions, epoch } });
   }
 
-  /** Cancels the streaming sessions this node runs (a cancelled change); resolves once they have ended. */
-  async cancelStreaming(reason: string): Promise<void> {
+  private refuseFenced(epoch: number): void {
+    if (epoch <= this.streamingFencedEpoch)
+      throw new ConvergeError('CONFLICT', `the membership change of epoch ${epoch} was cancelled`);
+  }
+
+  /**
+   * Cancels the streaming sessions this node runs or that wait their turn (a cancelled change), and refuses
+   * later ones of a change begun at `epoch` or before (a request still on its way); resolves once they ended.
+   */
+  async cancelStreaming(reason: string, epoch: number): Promise<void> {
+    this.streamingFencedEpoch = Math.max(this.streamingFencedEpoch, epoch);
+    this.streamingAbort.abort(new ConvergeError('CONFLICT', reason));
+    this.streamingAbort = new AbortController();
     this.runner.cancelStreaming(reason);
     await this.runner.idle();
   }
@@ -500,6 +518,7 @@ export class AntiEntropyProcess {
 
   async stop(): Promise<void> {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
+    this.streamingAbort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
     this.unsubscribeRing();
     await this.runner.idle();
     await this.operatorActions.flushed();

@@ -197,6 +197,8 @@ export async function dropCopies(
   env: ActionEnv,
   drops: ReadonlyArray<{ readonly partition: number; readonly members: readonly string[] }>,
   reason: DropReason,
+  /** The change's epoch (sinceEpoch): a discard fences that change's streaming on the member. */
+  epoch: number,
 ): Promise<number[]> {
   const byMember = new Map<string, number[]>();
   for (const d of drops)
@@ -208,7 +210,7 @@ export async function dropCopies(
       return;
     }
     try {
-      const body = encodeJson({ partitions, reason });
+      const body = encodeJson({ partitions, reason, epoch });
       await env.call(member, membershipRoutes.drop, body, env.settings.requestTimeoutMs, env.signal);
     } catch (err) {
       failed.add(member);

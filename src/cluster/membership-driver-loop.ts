@@ -98,9 +98,20 @@ function cancelledIn(prev: MembershipChange, next: MembershipState): boolean {
 }
 
 /** What a cancelled change leaves to discard: each partition's partial copies on the owners it would add. */
-function discardsOf(change: MembershipChange): Array<{ partition: number; members: string[] }> {
+interface Discard {
+  readonly partition: number;
+  readonly members: string[];
+  /** The cancelled change's sinceEpoch. */
+  readonly epoch: number;
+}
+
+function discardsOf(change: MembershipChange): Discard[] {
   return change.moves
-    .map((m) => ({ partition: m.partition, members: m.to.filter((id) => !m.from.includes(id)) }))
+    .map((m) => ({
+      partition: m.partition,
+      members: m.to.filter((id) => !m.from.includes(id)),
+      epoch: change.sinceEpoch,
+    }))
     .filter((d) => d.members.length > 0);
 }
 
@@ -124,7 +135,7 @@ class DriverLoop implements MembershipDriver {
   private lock: Promise<unknown> = Promise.resolve();
   /** The change seen last while this node drove it, to tell a cancel by another node. */
   private seen: MembershipChange | null = null;
-  private discards: Array<{ partition: number; members: string[] }> = [];
+  private discards: Discard[] = [];
   /** Per replace (by its sinceEpoch): the members that dropped the dead member's hints. */
   private hintsDropped = new Map<number, Set<string>>();
   private readonly unsubscribe: () => void;
@@ -254,7 +265,7 @@ class DriverLoop implements MembershipDriver {
     for (const p of moving) this.attempts.set(p, (this.attempts.get(p) ?? 0) + 1);
     const drops = actions.flatMap((a) => (a.kind === 'drop' ? [a] : []));
     if (drops.length > 0) {
-      const done = await dropCopies(env, drops, 'cleanup');
+      const done = await dropCopies(env, drops, 'cleanup', s.change!.sinceEpoch);
       reports.push(...done.map((partition) => ({ kind: 'dropped' as const, partition })));
     }
     return reports;
@@ -324,7 +335,8 @@ class DriverLoop implements MembershipDriver {
     if (this.discards.length === 0) return;
     const todo = this.discards;
     this.discards = [];
-    const done = new Set(await dropCopies(this.actionEnv(), todo, 'discard'));
+    const epoch = Math.max(...todo.map((d) => d.epoch));
+    const done = new Set(await dropCopies(this.actionEnv(), todo, 'discard', epoch));
     this.discards.push(...todo.filter((d) => !done.has(d.partition)));
   }
 

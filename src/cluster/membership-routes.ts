@@ -134,8 +134,11 @@ export function registerMembershipRoutes(options: MembershipRoutesOptions): void
     const partitions = partitionsOf(msg.partitions, t.partitions);
     if (msg.reason !== 'cleanup' && msg.reason !== 'discard') throw bad('reason must be cleanup or discard');
     const reason: DropReason = msg.reason;
-    // A discarded copy may still be arriving: its streaming sessions end first.
-    if (reason === 'discard') await antiEntropy.cancelStreaming('the membership change was cancelled');
+    // A discarded copy may still be arriving: its streaming sessions end first, and later ones are refused.
+    if (reason === 'discard') {
+      if (!Number.isSafeInteger(msg.epoch)) throw bad('a discard names the epoch of the cancelled change');
+      await antiEntropy.cancelStreaming('the membership change was cancelled', msg.epoch as number);
+    }
     let count = 0;
     for (const p of partitions) {
       const { start, end } = t.partitionRange(p);
