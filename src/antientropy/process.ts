@@ -71,6 +71,11 @@ export interface AntiEntropyOptions {
   readonly repairWorker?: RepairWorkerHandle;
   /** A pause or throttle set by hand and in force longer than this shows as a warning in the status. */
   readonly operatorActionWarnAfterMs?: number;
+  /**
+   * Whether `peer` may run a membership change's streaming session with this node (a new owner that shares
+   * no partition with it yet). Absent: the configured peers and the ring's members may.
+   */
+  readonly admitsStreaming?: (peer: string) => boolean;
 }
 
 /** Purge batches run at once when a peer's bound is adopted; the purge tick does any rest. */
@@ -103,6 +108,10 @@ export class AntiEntropyProcess {
   /** Peers whose session loop runs. */
   private readonly looping = new Set<string>();
   private readonly unsubscribeRing: () => void;
+  /** Stops the streaming sessions of a cancelled change (and any still waiting their turn). */
+  private streamingAbort = new AbortController();
+  /** Streaming for a change begun at this epoch or before was cancelled here: refused from now on. */
+  private streamingFencedEpoch = -1;
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.topology =
@@ -137,7 +146,17 @@ export class AntiEntropyProcess {
     );
     this.runner = this.createRunner(metrics);
     this.verifier = this.createVerifier(metrics);
-    registerResponder(options.node, options.replica, this.runner, this.watermark, options.repairWorker);
+    const admits =
+      options.admitsStreaming ??
+      ((peer: string) => options.peers.includes(peer) || this.topology.current.isMember(peer));
+    registerResponder(
+      options.node,
+      options.replica,
+      this.runner,
+      this.watermark,
+      options.repairWorker,
+      admits,
+    );
     // The replica enforces the bound this process proves, per partition, on every path
     // (LocalReplica.underPurgeBound).
     options.replica.followPurgeBound((token) => this.purgedBeforeMs(token));
@@ -351,6 +370,42 @@ export class AntiEntropyProcess {
     return out;
   }
 
+  /**
+   * Runs a membership change's streaming session with `source` over `partitions` (this node being their new
+   * owner): the bulk path, throttled and checkpointed like any session; it waits its turn (one session per
+   * pair, sessionsMax). `epoch` is the change's, so a checkpoint resumes while the change runs.
+   */
+  async runStreaming(
+    source: string,
+    partitions: readonly number[],
+    epoch: number,
+  ): Promise<SessionHistoryEntry> {
+    if (!this.options.enabled)
+      throw new ConvergeError('UNAVAILABLE', 'anti-entropy is switched off on this node (--no-anti-entropy)');
+    this.refuseFenced(epoch);
+    await this.options.replica.whenDigestReady();
+    this.refuseFenced(epoch);
+    const signal = this.streamingAbort.signal;
+    return this.runner.run(source, signal, { wait: true, streaming: { partitions, epoch } });
+  }
+
+  private refuseFenced(epoch: number): void {
+    if (epoch <= this.streamingFencedEpoch)
+      throw new ConvergeError('CONFLICT', `the membership change of epoch ${epoch} was cancelled`);
+  }
+
+  /**
+   * Cancels the streaming sessions this node runs or that wait their turn (a cancelled change), and refuses
+   * later ones of a change begun at `epoch` or before (a request still on its way); resolves once they ended.
+   */
+  async cancelStreaming(reason: string, epoch: number): Promise<void> {
+    this.streamingFencedEpoch = Math.max(this.streamingFencedEpoch, epoch);
+    this.streamingAbort.abort(new ConvergeError('CONFLICT', reason));
+    this.streamingAbort = new AbortController();
+    this.runner.cancelStreaming(reason);
+    await this.runner.idle();
+  }
+
   private get paused(): boolean {
     return this.state.pausedSinceMs !== null;
   }
@@ -463,6 +518,7 @@ export class AntiEntropyProcess {
 
   async stop(): Promise<void> {
     this.abort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
+    this.streamingAbort.abort(new ConvergeError('UNAVAILABLE', 'anti-entropy stopped'));
     this.unsubscribeRing();
     await this.runner.idle();
     await this.operatorActions.flushed();

@@ -27,6 +27,8 @@ interface BeginMessage {
   purgedBeforeMs?: number;
   /** Its bound per shared partition as runs [first, last, ms] (absent from older nodes). */
   purgeBoundsMs?: Array<[number, number, number]>;
+  /** A membership change's streaming session: the partitions it covers (runner.ts). */
+  streaming?: number[];
 }
 
 interface EndMessage {
@@ -93,16 +95,19 @@ export function registerResponder(
   runner: SessionRunner,
   watermark: Watermark,
   worker?: RepairWorkerHandle,
+  admitsStreaming: (peer: string) => boolean = () => false,
 ): void {
   const requirePeer = (from: string | undefined): string => {
-    if (from === undefined || !runner.knows(from))
+    if (from === undefined || !(runner.knows(from) || runner.streamingFrom(from)))
       throw new ConvergeError('FORBIDDEN', `anti-entropy only with known peers (got ${from ?? 'none'})`);
     return from;
   };
   node.registerInternal('ae/begin', async (_route, body, from) => {
-    const peer = requirePeer(from);
     const msg = parse<BeginMessage>(body, ['id', 'watermarkMs']);
-    runner.acceptIncoming(peer, msg.id);
+    // A new owner streaming a membership change's partitions may share nothing with this node yet.
+    const streaming = Array.isArray(msg.streaming) && from !== undefined && admitsStreaming(from);
+    const peer = streaming ? from! : requirePeer(from);
+    runner.acceptIncoming(peer, msg.id, streaming);
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
       await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);

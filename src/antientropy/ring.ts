@@ -30,6 +30,11 @@ export interface SessionRange {
   readonly partitions: readonly number[];
   /** Undefined when every partition is shared: the session walks the whole tree from the root. */
   readonly scope: ReconcileScope | undefined;
+  /**
+   * A streaming session of a membership change (a new owner catching up from a source): the partitions this
+   * node takes records of although the ring does not give them to it yet. Absent for ordinary sessions.
+   */
+  readonly receiving?: ReadonlySet<number>;
 }
 
 export function sessionRange(t: Topology, self: string, peer: string): SessionRange {
@@ -37,6 +42,20 @@ export function sessionRange(t: Topology, self: string, peer: string): SessionRa
   const scope =
     partitions.length === t.partitions ? undefined : { level: t.partitionBits, indexes: partitions };
   return { epoch: t.epoch, partitions, scope };
+}
+
+/**
+ * What a streaming session covers: the named partitions (ascending, distinct), whoever holds them, under the
+ * membership change's epoch (a checkpoint stays good while the change runs, whatever the ring's epoch does).
+ */
+export function streamingRange(t: Topology, partitions: readonly number[], epoch: number): SessionRange {
+  const sorted = [...new Set(partitions)].sort((a, b) => a - b);
+  return {
+    epoch,
+    partitions: sorted,
+    scope: { level: t.partitionBits, indexes: sorted },
+    receiving: new Set(sorted),
+  };
 }
 
 /** The `range` text names this many runs at most (`ranges` has them all). */

@@ -9,7 +9,7 @@ import { logFailure } from '../core/failures.js';
 import { Reconciler } from '../core/reconciler.js';
 import type { Topology } from '../core/topology.js';
 import type { AntiEntropyMetrics } from './metrics.js';
-import { boundRuns, describeRange, type SessionRange, sessionRange } from './ring.js';
+import { boundRuns, describeRange, type SessionRange, sessionRange, streamingRange } from './ring.js';
 import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
 import { assertOutcome } from './session-phase.js';
@@ -36,6 +36,12 @@ function partitionToken(t: Topology, partition: number): Uint8Array {
   return t.partitionRange(partition).start;
 }
 
+/** A membership change's streaming session: these partitions, under the change's epoch (ring.ts). */
+export interface StreamingScope {
+  readonly partitions: readonly number[];
+  readonly epoch: number;
+}
+
 /** How long a session that has to wait its turn (`wait`) sleeps before asking again. */
 const busyRetryMs = 50;
 
@@ -57,7 +63,7 @@ export class SessionRunner {
     { run: SessionRun; done: Promise<SessionHistoryEntry>; cancel: AbortController }
   >();
   /** Sessions peers run with us, with a lease that each of their messages renews. */
-  private readonly incoming = new Map<string, { id: string; leaseUntilMs: number }>();
+  private readonly incoming = new Map<string, { id: string; leaseUntilMs: number; streaming: boolean }>();
   private seq = 0;
 
   constructor(
@@ -92,11 +98,12 @@ export class SessionRunner {
   /**
    * Runs one session with `peer`. Without `wait`, a session already running with it is left alone and a busy
    * node or peer throws CONFLICT (the scheduler tries again next interval); with `wait`, it waits its turn.
+   * With `streaming`, the session covers those partitions alone and takes their records (a new owner).
    */
   async run(
     peer: string,
     signal: AbortSignal,
-    options: { wait?: boolean } = {},
+    options: { wait?: boolean; streaming?: StreamingScope } = {},
   ): Promise<SessionHistoryEntry> {
     for (;;) {
       const active = this.outgoing.get(peer);
@@ -109,7 +116,7 @@ export class SessionRunner {
         ? `${peer} is running a session with this node`
         : this.busyWithOthers(peer);
       if (busy === null) {
-        const run = this.newRun(peer);
+        const run = this.newRun(peer, options.streaming);
         // Its own signal, so an operator can cancel this session alone (cancel()); stopping the process still
         // cancels it through `signal`.
         const cancel = new AbortController();
@@ -141,8 +148,11 @@ export class SessionRunner {
     return running >= max ? `${this.env.id} is running ${running} sessions (sessionsMax ${max})` : null;
   }
 
-  private newRun(peer: string): SessionRun {
-    const range = this.rangeWith(peer);
+  private newRun(peer: string, streaming?: StreamingScope): SessionRun {
+    const range =
+      streaming === undefined
+        ? this.rangeWith(peer)
+        : streamingRange(this.env.topology(), streaming.partitions, streaming.epoch);
     const cp = this.env.state.checkpoint(peer);
     // A checkpoint of another ring epoch or range holds a frontier of another scope: start afresh.
     if (cp !== undefined && sameRange(cp, range)) {
@@ -191,6 +201,8 @@ export class SessionRunner {
       // Older nodes read the one bound: the lowest of the shared partitions' holds for all of them.
       purgedBeforeMs: bounds.size === 0 ? env.purgedBeforeMs() : Math.min(...bounds.values()),
       purgeBoundsMs: boundRuns(shared, (p) => bounds.get(p)!),
+      // The responder admits a streaming session from a node it shares nothing with yet (responder.ts).
+      ...(run.range.receiving === undefined ? {} : { streaming: run.range.partitions }),
     };
   }
 
@@ -238,7 +250,7 @@ export class SessionRunner {
       await env.transport
         .call(run.peer, {
           route: 'ae/end',
-          body: encodeJson({ entry, ...this.watermarkAfter(entry) }),
+          body: encodeJson({ entry, ...this.watermarkAfter(entry, run.range.receiving !== undefined) }),
           timeoutMs: env.limits.requestTimeoutMs,
         })
         .then((b) => this.watermark.heard(run.peer, (decodeJson(b) ?? {}) as HeardWatermark))
@@ -253,10 +265,15 @@ export class SessionRunner {
   }
 
   /** Our watermark inputs as they will be once this entry is recorded (so the peer hears fresh values). */
-  private watermarkAfter(entry: SessionHistoryEntry): {
+  private watermarkAfter(
+    entry: SessionHistoryEntry,
+    streaming: boolean,
+  ): {
     watermarkMs: number | null;
     pairStartsMs: Record<string, number | null>;
   } {
+    // A streaming session is no success of the pair (state.ts): the watermark inputs stay as they are.
+    if (streaming) return { watermarkMs: this.watermark.local(), pairStartsMs: this.watermark.pairStarts() };
     const p = this.env.state.peer(entry.peer);
     const before = p.lastSuccessStartedAtMs;
     p.lastSuccessStartedAtMs = Math.max(before ?? 0, Math.min(entry.startedAtMs, this.env.clock.now()));
@@ -281,6 +298,7 @@ export class SessionRunner {
       resumed: run.resumed,
       ...run.counts,
       ...(run.discovery === undefined ? {} : { discovery: run.discovery }),
+      ...(run.range.receiving === undefined ? {} : { streaming: true }),
     };
   }
 
@@ -293,6 +311,12 @@ export class SessionRunner {
     if (active === undefined || active.cancel.signal.aborted) return false;
     active.cancel.abort(new Error(reason));
     return true;
+  }
+
+  /** Cancels every streaming session this node runs as initiator. */
+  cancelStreaming(reason: string): void {
+    for (const [peer, active] of this.outgoing)
+      if (active.run.range.receiving !== undefined) this.cancel(peer, reason);
   }
 
   progress(peer: string): SessionProgress | null {
@@ -315,7 +339,12 @@ export class SessionRunner {
     };
   }
 
-  acceptIncoming(peer: string, id: string): void {
+  /** Whether `peer` runs a streaming session with this node now (a new owner, not yet a ring peer). */
+  streamingFrom(peer: string): boolean {
+    return this.incoming.get(peer)?.streaming === true && this.incomingActive(peer);
+  }
+
+  acceptIncoming(peer: string, id: string, streaming = false): void {
     // Both sides began at once: the node with the smaller id keeps its session, the other yields.
     if (this.outgoing.has(peer) && this.env.id < peer) {
       throw new ConvergeError('CONFLICT', `${this.env.id} is already running a session with ${peer}`);
@@ -325,6 +354,7 @@ export class SessionRunner {
     this.incoming.set(peer, {
       id,
       leaseUntilMs: this.leaseNow() + 2 * this.env.limits.requestTimeoutMs,
+      streaming,
     });
   }
 

@@ -221,10 +221,15 @@ function checkRangeShared(run: SessionRun, r: { level: number; index: number }):
   assert(run.range.partitions.includes(p), `session with ${run.peer}: range in unshared partition ${p}`);
 }
 
+/** Whether this node takes records of the partition: it holds it, or a streaming session brings it. */
+function takes(env: SessionEnv, run: SessionRun, partition: number): boolean {
+  return run.range.receiving?.has(partition) === true || env.topology().holds(env.id, partition);
+}
+
 /** Records this node pulled of partitions it does not hold are dropped (and counted), never written. */
-function ownedOnly(env: SessionEnv, records: readonly VersionedRecord[]): VersionedRecord[] {
+function ownedOnly(env: SessionEnv, run: SessionRun, records: readonly VersionedRecord[]): VersionedRecord[] {
   const t = env.topology();
-  const kept = records.filter((r) => t.holds(env.id, t.partitionOf(tokenOf(r.key))));
+  const kept = records.filter((r) => takes(env, run, t.partitionOf(tokenOf(r.key))));
   if (kept.length < records.length) env.metrics.notOwned(records.length - kept.length);
   return kept;
 }
@@ -320,7 +325,7 @@ async function pullBatch(
     run.counts.bytesReceived += bytes;
     await env.throttle.take(res.records.length, bytes, signal);
     await env.timers.sleep(0, signal);
-    const owned = ownedOnly(env, res.records);
+    const owned = ownedOnly(env, run, res.records);
     const applied = owned.length === 0 ? { applied: 0 } : await env.replica.apply(owned, 'anti-entropy');
     run.counts.keysPulled += applied.applied;
     env.metrics.repaired('pull', applied.applied, bytes);
@@ -361,7 +366,7 @@ async function fetchRanges(
   // back. A record of a partition this node does not hold is never written either (ownedOnly counts those).
   const t = env.topology();
   const wanted = (r: VersionedRecord): boolean =>
-    t.holds(env.id, t.partitionOf(tokenOf(r.key))) && !env.replica.underPurgeBound(r, 'anti-entropy');
+    takes(env, run, t.partitionOf(tokenOf(r.key))) && !env.replica.underPurgeBound(r, 'anti-entropy');
   const batch = ranges.slice(from, from + perRequest);
   const req = encodeRangeFetchRequest({
     ranges: batch,
@@ -399,7 +404,7 @@ async function fetchRanges(
       from,
       purged,
       apply: async () => {
-        const records = ownedOnly(env, res.records).filter(wanted);
+        const records = ownedOnly(env, run, res.records).filter(wanted);
         return records.length === 0 ? 0 : (await env.replica.apply(records, 'anti-entropy')).applied;
       },
     };

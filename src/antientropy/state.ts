@@ -99,7 +99,7 @@ export class AntiEntropyState {
   async record(entry: SessionHistoryEntry, nowMs?: number): Promise<void> {
     this.history.unshift(entry);
     if (this.history.length > historyEntriesMax) this.history.length = historyEntriesMax;
-    if (entry.result === 'converged' || entry.result === 'repaired') {
+    if ((entry.result === 'converged' || entry.result === 'repaired') && entry.streaming !== true) {
       const p = this.peer(entry.peer);
       const startedAtMs = nowMs === undefined ? entry.startedAtMs : Math.min(entry.startedAtMs, nowMs);
       // A session counts from when it began; a later-finishing but earlier-started one never moves it back.

@@ -74,6 +74,11 @@ export interface SessionHistoryEntry extends SessionCounts {
   readonly error: string | null;
   readonly resumed: boolean;
   readonly discovery?: DiscoveryNote;
+  /**
+   * A membership change's streaming session (a new owner catching up on some partitions): it proves nothing
+   * of the pair's other shared partitions, so it never counts as the pair's last success (watermark).
+   */
+  readonly streaming?: boolean;
 }
 
 export interface PeerAntiEntropyState {

@@ -44,8 +44,8 @@ interface PeerHints {
 export interface HintCounters {
   stored: number;
   replayed: number;
-  /** `removed`: hints for a member that left the ring (decommissioned or replaced), deleted with it. */
-  dropped: Record<'full' | 'expired' | 'rejected' | 'storage', number> & { removed?: number };
+  /** `removed`: the hints of a member a membership change replaced or removed (dropPeer). */
+  dropped: Record<'full' | 'expired' | 'rejected' | 'storage' | 'removed', number>;
 }
 
 const te = new TextEncoder();
@@ -81,7 +81,7 @@ export class HintStore {
   readonly counters: HintCounters = {
     stored: 0,
     replayed: 0,
-    dropped: { full: 0, expired: 0, rejected: 0, storage: 0 },
+    dropped: { full: 0, expired: 0, rejected: 0, storage: 0, removed: 0 },
   };
   private totalBytes = 0;
   /** Peers whose replay is under way: one batch per peer at a time. */
@@ -162,6 +162,23 @@ export class HintStore {
     }
     this.counters.stored += 1;
     return true;
+  }
+
+  /**
+   * Drops every hint held for `peer` (a member replaced or removed: nobody will take them) and counts them
+   * as `removed`; returns how many. Anti-entropy gives the records to the partitions' current owners.
+   */
+  async dropPeer(peer: string): Promise<number> {
+    const state = this.peers.get(peer);
+    if (state === undefined || state.count === 0) return 0;
+    const { start, end } = peerBounds(peer);
+    const keys = [...this.storage.scan(start, end)].map(({ key }) => ({ key, value: null }));
+    await this.storage.write(keys);
+    this.totalBytes -= state.bytes;
+    this.counters.dropped.removed += keys.length;
+    state.count = 0;
+    state.bytes = 0;
+    return keys.length;
   }
 
   pending(peer?: string): number {

@@ -125,6 +125,13 @@ export interface NodeConfig {
     readonly startDelayMs: number;
   };
   readonly logLevel: string;
+  /** The membership change driver (src/cluster/membership-driver-loop.ts; docs/operations.md). */
+  readonly membershipDriver: {
+    readonly cleanupGraceMs: number;
+    readonly streamingConcurrency: number;
+    readonly partitionsPerSessionMax: number;
+    readonly tickMs: number;
+  };
   /**
    * Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers.
    */
@@ -197,6 +204,10 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-adapt-interval': '200ms',
   'ae-records-per-second-min': '1000',
   'ae-serve-worker': true,
+  'membership-cleanup-grace': '10m',
+  'membership-streaming-concurrency': '2',
+  'membership-partitions-per-session': '64',
+  'membership-tick': '1s',
   'verify-interval': '10m',
   'verify-records-per-second': '20000',
   'verify-start-delay': '1m',
@@ -308,6 +319,7 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
     ...parseAntiEntropy(str, bool),
     aeServeWorker: bool('ae-serve-worker'),
     verification: parseVerification(str),
+    membershipDriver: parseMembership(str),
     logLevel: str('log-level'),
     tls,
     clientTokensFile: optional('client-tokens-file'),
@@ -317,6 +329,26 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
       str('operator-action-warn-after'),
     ),
     http: parseHttpLimits(str),
+  };
+}
+
+/** The membership change driver's settings. */
+function parseMembership(str: (k: string) => string): NodeConfig['membershipDriver'] {
+  return {
+    cleanupGraceMs: parseDuration('--membership-cleanup-grace', str('membership-cleanup-grace')),
+    streamingConcurrency: parseInteger(
+      '--membership-streaming-concurrency',
+      str('membership-streaming-concurrency'),
+      1,
+      64,
+    ),
+    partitionsPerSessionMax: parseInteger(
+      '--membership-partitions-per-session',
+      str('membership-partitions-per-session'),
+      1,
+      65_536,
+    ),
+    tickMs: parseDuration('--membership-tick', str('membership-tick')),
   };
 }
 

@@ -157,6 +157,22 @@ export const serveOptions: readonly ServeOption[] = [
   },
   { name: 'ae-adapt-interval', arg: 'duration', help: 'adaptive repair rate: how often the load is read' },
   { name: 'ae-records-per-second-min', arg: 'n', help: 'adaptive repair rate: never slower than this' },
+  {
+    name: 'membership-cleanup-grace',
+    arg: 'duration',
+    help: 'membership change: how long old owners keep a moved partition before dropping it',
+  },
+  {
+    name: 'membership-streaming-concurrency',
+    arg: 'n',
+    help: 'membership change: streaming sessions the driving node keeps running at once',
+  },
+  {
+    name: 'membership-partitions-per-session',
+    arg: 'n',
+    help: 'membership change: partitions one streaming session covers at most',
+  },
+  { name: 'membership-tick', arg: 'duration', help: 'membership change: how often the driver plans again' },
   { name: 'verify-interval', arg: 'duration', help: 'digest verification: pause between complete passes' },
   {
     name: 'verify-records-per-second',

@@ -12,6 +12,7 @@ import {
 } from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
 import { MembershipService } from '../cluster/membership-service.js';
+import { registerMembershipRoutes } from '../cluster/membership-routes.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
 import { nodeLimitsDefault } from '../cluster/node-context.js';
 import type { PeerConfig } from '../cluster/node-types.js';
@@ -156,6 +157,16 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     timers: world.timers,
     registry: world.registry,
     ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
+  });
+  // A member's side of membership changes (streaming, digests, drops); the driver loop calls these routes.
+  registerMembershipRoutes({
+    router: node,
+    replica,
+    antiEntropy,
+    hints: node.ctx.hints,
+    topology,
+    registry: world.registry,
+    yieldNow: world.yieldNow ?? (() => world.timers.sleep(0)),
   });
   return {
     storage,

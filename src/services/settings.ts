@@ -1,6 +1,7 @@
 // A node's settings from its configuration: what `converge serve`, the demo, the library's startNode and the
 // benches run with. The simulator makes its own from its SimConfig (sim/world.ts).
 
+import type { MembershipDriverSettings } from '../cluster/membership-driver-loop.js';
 import type { NodeConfig } from '../config/config.js';
 import type { RebuildProgress } from '../replica/rebuild.js';
 import type { NodeServicesSettings } from './node-services.js';
@@ -51,5 +52,15 @@ export function settingsFromConfig(
         recordsPerSecondMin: aeAdaptive.recordsPerSecondMin,
       },
     },
+  };
+}
+
+/** The membership change driver's settings from the configuration (createMembershipDriver's deps). */
+export function membershipDriverSettingsFromConfig(config: NodeConfig): Partial<MembershipDriverSettings> {
+  return {
+    cleanupGraceMs: config.membershipDriver.cleanupGraceMs,
+    streamingConcurrency: config.membershipDriver.streamingConcurrency,
+    partitionsPerSessionMax: config.membershipDriver.partitionsPerSessionMax,
+    tickMs: config.membershipDriver.tickMs,
   };
 }
