@@ -11,8 +11,8 @@ import {
   createAntiEntropy,
 } from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
-import { MembershipService } from '../cluster/membership-service.js';
 import { registerMembershipRoutes } from '../cluster/membership-routes.js';
+import { MembershipService } from '../cluster/membership-service.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
 import { nodeLimitsDefault } from '../cluster/node-context.js';
 import type { PeerConfig } from '../cluster/node-types.js';
