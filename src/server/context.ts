@@ -16,7 +16,7 @@ import type { LocalReplica } from '../replica/replica.js';
 import { eventLoopProbe } from '../runtime/load-probe.js';
 import { systemClock, systemRandom, systemTimers } from '../runtime/system.js';
 import { createNodeServices, type NodeServices, type NodeWorld } from '../services/node-services.js';
-import { settingsFromConfig } from '../services/settings.js';
+import { membershipDriverSettingsFromConfig, settingsFromConfig } from '../services/settings.js';
 import type { NodeStatus } from '../services/status.js';
 import { openStorageEngine } from '../storage/engines.js';
 import { GuardedStorage } from '../storage/guarded.js';
@@ -96,7 +96,12 @@ export async function createServiceContext(options: NodeContextOptions): Promise
   const settings = settingsFromConfig(config, options.onRebuildProgress);
   const built = createNodeServices(world, {
     ...settings,
-    membership: { addresses, selfUrl, ...(seed === undefined ? {} : { seed }) },
+    membership: {
+      addresses,
+      selfUrl,
+      ...(seed === undefined ? {} : { seed }),
+      driver: membershipDriverSettingsFromConfig(config),
+    },
   });
   services = built;
   if (built.membership !== undefined) registerJoinRoute(built.node, built.membership);

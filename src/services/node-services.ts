@@ -11,6 +11,11 @@ import {
   createAntiEntropy,
 } from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
+import {
+  createMembershipDriver,
+  type MembershipDriverSettings,
+  memberCallOf,
+} from '../cluster/membership-driver-loop.js';
 import { registerMembershipRoutes } from '../cluster/membership-routes.js';
 import { MembershipService } from '../cluster/membership-service.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
@@ -91,6 +96,8 @@ export interface NodeServicesSettings {
     readonly selfUrl?: string;
     /** The record a member answered `serve --join` with. */
     readonly seed?: Uint8Array;
+    /** The driver loop's settings (cleanup grace, streaming concurrency, tick). */
+    readonly driver?: Partial<MembershipDriverSettings>;
   };
 }
 
@@ -139,9 +146,17 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
   membership?.registerRoutes(node);
   // Stored before the storage may close (a node stopped at once must not fail the write).
   const stored = membership?.persistInitial().catch(logFailure('membership store'));
-  // h20d's driver loop goes here: createMembershipDriver(membership, deps), started and stopped with the
-  // node, its view given to membership.driverView. Without it changes begin and spread, and routing follows
-  // them, but nothing streams or moves.
+  // The loop that drives a change this node began (streaming, verifying, moving, cleanup); idle otherwise.
+  const driver =
+    membership === undefined
+      ? undefined
+      : createMembershipDriver(membership, {
+          call: memberCallOf(node, world.transport),
+          clock: world.clock,
+          timers: world.timers,
+          ...(settings.membership?.driver === undefined ? {} : { settings: settings.membership.driver }),
+        });
+  if (membership !== undefined && driver !== undefined) membership.driverView = driver.view;
   const worker = settings.antiEntropy.enabled ? world.repairWorker?.(replica) : undefined;
   const antiEntropy = createAntiEntropy({
     ...settings.antiEntropy,
@@ -180,8 +195,10 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     start(signal) {
       node.start();
       antiEntropy.start(signal);
+      driver?.start();
     },
     async close() {
+      await driver?.stop().catch(logFailure('shutdown step'));
       await antiEntropy.stop().catch(logFailure('shutdown step'));
       await worker?.close?.().catch(logFailure('shutdown step'));
       await node.close();
