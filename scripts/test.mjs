@@ -24,7 +24,7 @@ if (only.length === 0) {
 }
 const res = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=900000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(res.status ?? 1);
