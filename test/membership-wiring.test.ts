@@ -18,7 +18,15 @@ import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { type RunningNode, startNode } from '../src/server/server.js';
 import { cli, eventually, http, startCluster } from './helpers.js';
 
-const ring = { partitions: '16', 'replication-factor': '3', 'ae-interval': '1s', sync: 'none' };
+// No repair worker thread: these tests stop nodes moments after they start, and a worker still opening its
+// lmdb reader then can abort the process (seen once under load: FATAL napi_throw in repair-worker-thread).
+const ring = {
+  partitions: '16',
+  'replication-factor': '3',
+  'ae-interval': '1s',
+  sync: 'none',
+  'ae-serve-worker': false,
+};
 
 const members = async (url: string): Promise<MembersView> =>
   (await http('GET', `${url}/cluster/members`)).json as MembersView;
