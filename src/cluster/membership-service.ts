@@ -1,7 +1,7 @@
 // A member's membership: the state it has installed (durable in its replica's metadata, loaded on restart),
 // the address book, and the spreading of both. Every ping answer and internal request carries the sender's
-// `epoch.fingerprint`; a member that sees a later one fetches the peer's record and adopts it (the total
-// order of membership-gossip.ts). A change begins at one member, which drives it: it first asks every
+// `epoch.fingerprint`; a member that sees a later epoch fetches the peer's record and adopts it (only a
+// later epoch: two states at one epoch are a fork, refused both ways, see adoptable). A change begins at one member, which drives it: it first asks every
 // member to reserve the next epoch for it (a majority must, and none may have another change), so a second
 // change anywhere is refused with CHANGE_IN_PROGRESS naming the first. The routing view (each partition's
 // write set) is advanced in the LiveTopology the node and anti-entropy share.

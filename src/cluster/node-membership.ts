@@ -112,10 +112,7 @@ export function followMembers(
     );
     t.removeChannel(id);
     t.removeSeen(id);
-    void t.hints?.removePeer(id).then(
-      (n) => n > 0 && t.warn?.(`dropped ${n} hints for ${id}, no longer a member`),
-      (err: unknown) => t.warn?.(`dropping the hints for ${id} failed: ${String(err)}`),
-    );
+    dropHints(t, id);
   }
   for (const id of added) {
     t.peers.push({ id, url: addressOf(id) ?? '' });
@@ -130,7 +127,20 @@ export function followMembers(
 export function followMembership(m: NodeMembership, topology: LiveTopology, tables: PeerTables): void {
   const follow = (next: Topology): void => {
     followMembers(tables, next, (id) => m.addressOf(id));
+    // A replace's dead member is in no replica set from the start: its hints can never be delivered.
+    // (After a cancel it is a replica again, and its hints are kept again.)
+    const dead = m.current().change?.replaced ?? null;
+    for (const p of tables.peers) if (p.id !== dead) tables.hints?.addPeer(p.id);
+    if (dead !== null) dropHints(tables, dead);
   };
   follow(topology.current);
   topology.subscribe(follow);
+}
+
+/** Deletes (and counts) the hints kept for a member that will never take them; logged when there were any. */
+function dropHints(t: PeerTables, id: string): void {
+  void t.hints?.removePeer(id).then(
+    (n) => n > 0 && t.warn?.(`dropped ${n} hints for ${id}: it is no longer a replica of anything`),
+    (err: unknown) => t.warn?.(`dropping the hints for ${id} failed: ${String(err)}`),
+  );
 }

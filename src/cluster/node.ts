@@ -168,19 +168,27 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       },
     };
     this.registerRoutes();
-    if (options.membership !== undefined && options.topology !== undefined) {
-      const { transport, defer, warn } = options;
-      followMembership(options.membership, options.topology, {
-        self: this.id,
-        peers,
-        hints,
-        addChannel: (id) => channels.set(id, new ReplicationChannel(id, transport, limits, events, defer)),
-        removeChannel: (id) => channels.delete(id),
-        addSeen: (id) => this.seen.set(id, { ok: false, atMs: null }),
-        removeSeen: (id) => this.seen.delete(id),
-        ...(warn === undefined ? {} : { warn }),
-      });
-    }
+    this.followMembers(channels, events);
+  }
+
+  /** With a membership, the peers follow the installed members: channels, hints and pings. */
+  private followMembers(
+    channels: Map<string, ReplicationChannel>,
+    events: ConstructorParameters<typeof ReplicationChannel>[3],
+  ): void {
+    const { membership, topology, transport, defer, warn } = this.options;
+    if (membership === undefined || topology === undefined) return;
+    followMembership(membership, topology, {
+      self: this.id,
+      peers: this.ctx.peers as PeerConfig[],
+      hints: this.ctx.hints,
+      addChannel: (id) =>
+        channels.set(id, new ReplicationChannel(id, transport, this.ctx.limits, events, defer)),
+      removeChannel: (id) => channels.delete(id),
+      addSeen: (id) => this.seen.set(id, { ok: false, atMs: null }),
+      removeSeen: (id) => this.seen.delete(id),
+      ...(warn === undefined ? {} : { warn }),
+    });
   }
 
   /** The internal routes of the write and read paths, and the ping (clock and ring). */
