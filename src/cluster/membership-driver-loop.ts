@@ -24,6 +24,7 @@ import {
   dropHintsFor,
   type MemberCall,
   type MembershipDriverSettings,
+  measureMoves,
   streamAndMeasure,
 } from './membership-driver-actions.js';
 import { StreamingMeter } from './membership-driver-progress.js';
@@ -262,6 +263,14 @@ class DriverLoop implements MembershipDriver {
     // still routing by an older state) is caught up before the evidence is measured, not refused forever.
     const moving = this.wave(actions);
     const reports = await streamAndMeasure(env, s, moving);
+    // The pending partitions this wave left out are measured too: the progress counts every one of them.
+    const rest = s.change!.moves.filter((m) => m.state === 'pending' && !moving.includes(m.partition));
+    if (rest.length > 0 && !env.signal.aborted)
+      await measureMoves(
+        env,
+        s,
+        rest.map((m) => m.partition),
+      );
     for (const p of moving) this.attempts.set(p, (this.attempts.get(p) ?? 0) + 1);
     const drops = actions.flatMap((a) => (a.kind === 'drop' ? [a] : []));
     if (drops.length > 0) {

@@ -139,16 +139,7 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     registry: world.registry,
     ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
   });
-  // A member's side of membership changes (streaming, digests, drops); the driver loop calls these routes.
-  registerMembershipRoutes({
-    router: node,
-    replica,
-    antiEntropy,
-    hints: node.ctx.hints,
-    topology,
-    registry: world.registry,
-    yieldNow: world.yieldNow ?? (() => world.timers.sleep(0)),
-  });
+  registerMemberRoutes(world, node, antiEntropy);
   return {
     storage,
     replica,
@@ -168,6 +159,19 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
       await storage.close();
     },
   };
+}
+
+/** A member's side of membership changes (streaming, digests, drops): the driver loop calls these routes. */
+function registerMemberRoutes(world: NodeWorld, node: ConvergeNode, antiEntropy: AntiEntropyProcess): void {
+  registerMembershipRoutes({
+    router: node,
+    replica: node.ctx.replica,
+    antiEntropy,
+    hints: node.ctx.hints,
+    topology: antiEntropy.topology,
+    registry: world.registry,
+    yieldNow: world.yieldNow ?? (() => world.timers.sleep(0)),
+  });
 }
 
 /** The ring of this node and its peers with the configured P and RF (the same on every member). */
