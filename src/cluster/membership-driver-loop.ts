@@ -38,7 +38,9 @@ export const membershipDriverDefaults: MembershipDriverSettings = {
   streamingConcurrency: 2,
   tickMs: 1000,
   partitionsPerSessionMax: 64,
-  streamTimeoutMs: 5 * 60_000,
+  // Below the transport's own bound on a response (peerResponseTimeoutMsMax): a longer session goes on on the
+  // new owner, and the next wave's call waits for it there.
+  streamTimeoutMs: 100_000,
   requestTimeoutMs: 60_000,
 };
 
