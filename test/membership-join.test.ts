@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { LocalCluster } from '../src/cli/cluster.js';
 import { beginJoin } from '../src/core/membership.js';
 import { eventually, startCluster } from './helpers.js';
 import {
@@ -11,6 +12,7 @@ import {
   droppedRecords,
   fast,
   membership,
+  readQuorum,
   settings,
   settled,
   writeKeys,
@@ -27,8 +29,11 @@ test('a 4th node joins a 3-node ring under a write load: every key ends on exact
     const moving = m.state.change!.moves.length;
     const driver = m.driver('n1', fast);
     driver.start();
+    // Deletes during the join too: a deleted key must not come back from a copy that moved or was dropped.
+    const deleted = base.slice(0, 300);
     try {
       await eventually(() => driver.view.progress() !== null, 60_000, 'streaming progress');
+      await deleteKeys(cluster, ['n1', 'n2', 'n3'], deleted);
       await eventually(() => m.state.change === null, 180_000, 'the join to finish');
     } finally {
       await driver.stop();
@@ -44,11 +49,33 @@ test('a 4th node joins a 3-node ring under a write load: every key ends on exact
       dropped.reduce((a, b) => a + b, 0) > 0,
       `old copies dropped and counted: ${dropped.join(', ')}`,
     );
-    await assertReadable(cluster, 'n4', [...base, ...acked]);
+    await assertReadable(cluster, 'n4', [...base.slice(300), ...acked]);
+    await assertDeleted(cluster, 'n2', deleted);
   } finally {
     await cluster.close();
   }
 });
+
+/** Deletes the keys at quorum (each retried until acknowledged). */
+async function deleteKeys(cluster: LocalCluster, via: string[], keys: readonly string[]): Promise<void> {
+  for (const [i, key] of keys.entries()) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await cluster.node(via[i % via.length]!).ctx.node.del(key, 'quorum');
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+      }
+    }
+  }
+}
+
+async function assertDeleted(cluster: LocalCluster, via: string, keys: readonly string[]): Promise<void> {
+  for (const key of keys) {
+    const r = await readQuorum(cluster, via, key);
+    assert.equal(r.found, false, `${key} stays deleted`);
+  }
+}
 
 test('a driver stopped mid-stream is replaced by another that resumes from the installed state', async () => {
   const cluster = await startCluster({ nodes: 4, settings });
