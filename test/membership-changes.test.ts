@@ -100,3 +100,35 @@ test('a decommission, then a replace of a dead member: data on the final owners,
     await cluster.close();
   }
 });
+
+test('the new owner stopped mid-stream and restarted: its partitions stall meanwhile, then the join ends', async () => {
+  const cluster = await startCluster({ nodes: 4, settings });
+  try {
+    const m = membership(cluster, ['n1', 'n2', 'n3']);
+    const base = await writeKeys(cluster, ['n1', 'n2', 'n3'], 'base', 2000);
+    m.begin(beginJoin(m.state, 'n4'));
+    const driver = m.driver('n1', { ...fast, streamingConcurrency: 1, partitionsPerSessionMax: 2 });
+    driver.start();
+    try {
+      await eventually(
+        () => cluster.node('n4').ctx.replica.digest.count() > 0,
+        60_000,
+        'n4 to receive part of its share',
+      );
+      await cluster.stop('n4');
+      m.downSet.add('n4');
+      await eventually(() => driver.view.stalled().length > 0, 30_000, 'the partitions of n4 stalled');
+      assert.match(driver.view.stalled()[0]!.reason, /new owner n4 is down/);
+      await cluster.start('n4');
+      m.respread();
+      m.downSet.delete('n4');
+      await settled(cluster, m, ['n1', 'n2', 'n3', 'n4']);
+    } finally {
+      await driver.stop();
+    }
+    assert.ok(m.state.ring.ownedBy('n4').length > 0);
+    await assertReadable(cluster, 'n4', base);
+  } finally {
+    await cluster.close();
+  }
+});

@@ -65,6 +65,11 @@ export class MemoryMembership {
     }
   }
 
+  /** A restarted node runs the ring of its configuration: the state's ring is given to it again. */
+  respread(): void {
+    this.spread(this.state);
+  }
+
   /** Lets the lagging members catch up (their installed epoch becomes the current one). */
   catchUp(): void {
     this.lagging.clear();

@@ -130,6 +130,8 @@ class DriverLoop implements MembershipDriver {
   private readonly logger: Logger;
   private readonly meter = new StreamingMeter();
   private readonly attempts = new Map<number, number>();
+  /** Per partition: waves whose session failed (they go to the back, so one broken owner starves none). */
+  private readonly failures = new Map<number, number>();
   private stalledNow: Array<{ partition: number; reason: string }> = [];
   private abort = new AbortController();
   private running: Promise<void> | null = null;
@@ -204,6 +206,7 @@ class DriverLoop implements MembershipDriver {
       if (cancelledIn(prev, s)) this.discards.push(...discardsOf(prev));
       this.meter.reset();
       this.attempts.clear();
+      this.failures.clear();
       this.stalledNow = [];
     }
   }
@@ -264,7 +267,7 @@ class DriverLoop implements MembershipDriver {
     // A verify also runs a short session first: a write that reached the old owners alone (a coordinator
     // still routing by an older state) is caught up before the evidence is measured, not refused forever.
     const moving = this.wave(actions);
-    const reports = await streamAndMeasure(env, s, moving);
+    const { reports, failed } = await streamAndMeasure(env, s, moving);
     // The pending partitions this wave left out are measured too: the progress counts every one of them.
     const rest = s.change!.moves.filter((m) => m.state === 'pending' && !moving.includes(m.partition));
     if (rest.length > 0 && !env.signal.aborted)
@@ -273,7 +276,12 @@ class DriverLoop implements MembershipDriver {
         s,
         rest.map((m) => m.partition),
       );
-    for (const p of moving) this.attempts.set(p, (this.attempts.get(p) ?? 0) + 1);
+    // A session that ended without the evidence turns to another source next time; one that failed (a new
+    // owner restarting) keeps its source, and goes after the partitions not tried yet.
+    for (const p of moving) {
+      const count = failed.has(p) ? this.failures : this.attempts;
+      count.set(p, (count.get(p) ?? 0) + 1);
+    }
     const drops = actions.flatMap((a) => (a.kind === 'drop' ? [a] : []));
     if (drops.length > 0) {
       const done = await dropCopies(env, drops, 'cleanup', s.change!.sinceEpoch);
@@ -289,7 +297,7 @@ class DriverLoop implements MembershipDriver {
    */
   private wave(actions: readonly DriverAction[]): number[] {
     const all = actions.flatMap((a) => (a.kind === 'stream' || a.kind === 'verify' ? [a.partition] : []));
-    const tried = (p: number): number => this.attempts.get(p) ?? 0;
+    const tried = (p: number): number => (this.attempts.get(p) ?? 0) + (this.failures.get(p) ?? 0);
     all.sort((a, b) => tried(a) - tried(b) || a - b);
     return all.slice(0, this.settings.streamingConcurrency * this.settings.partitionsPerSessionMax);
   }
@@ -335,6 +343,7 @@ class DriverLoop implements MembershipDriver {
     this.abort = new AbortController();
     this.meter.reset();
     this.attempts.clear();
+    this.failures.clear();
     this.stalledNow = [];
     if (wasRunning) {
       this.running = null;
