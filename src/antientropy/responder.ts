@@ -89,6 +89,13 @@ function holdsAll(runner: SessionRunner): boolean {
   return t.ownedBy(runner.env.id).length === t.partitions;
 }
 
+/** The peer a request comes from: a ring peer, or a node running a streaming session with this one. */
+function requirePeer(runner: SessionRunner, from: string | undefined): string {
+  if (from === undefined || !(runner.knows(from) || runner.streamingFrom(from)))
+    throw new ConvergeError('FORBIDDEN', `anti-entropy only with known peers (got ${from ?? 'none'})`);
+  return from;
+}
+
 export function registerResponder(
   node: InternalRouter,
   replica: LocalReplica,
@@ -97,16 +104,11 @@ export function registerResponder(
   worker?: RepairWorkerHandle,
   admitsStreaming: (peer: string) => boolean = () => false,
 ): void {
-  const requirePeer = (from: string | undefined): string => {
-    if (from === undefined || !(runner.knows(from) || runner.streamingFrom(from)))
-      throw new ConvergeError('FORBIDDEN', `anti-entropy only with known peers (got ${from ?? 'none'})`);
-    return from;
-  };
   node.registerInternal('ae/begin', async (_route, body, from) => {
     const msg = parse<BeginMessage>(body, ['id', 'watermarkMs']);
     // A new owner streaming a membership change's partitions may share nothing with this node yet.
     const streaming = Array.isArray(msg.streaming) && from !== undefined && admitsStreaming(from);
-    const peer = streaming ? from! : requirePeer(from);
+    const peer = streaming ? from! : requirePeer(runner, from);
     runner.acceptIncoming(peer, msg.id, streaming);
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
@@ -115,7 +117,7 @@ export function registerResponder(
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {
-    requirePeer(from);
+    requirePeer(runner, from);
     return encodeJson({ purgedBeforeMs: runner.env.purgedBeforeMs() });
   });
   // The same bound as this node's own round requests: one answer never holds the event loop for long.
@@ -134,7 +136,7 @@ export function registerResponder(
     return { ...res, ignored: res.ignored + records.length - kept.length };
   };
   node.registerInternal('ae/msg', async (_route, body, from) => {
-    const peer = requirePeer(from);
+    const peer = requirePeer(runner, from);
     runner.touchIncoming(peer);
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
     if (worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
@@ -154,7 +156,7 @@ export function registerResponder(
     return respond(replica, apply, body, limits);
   });
   node.registerInternal('ae/end', async (_route, body, from) => {
-    const peer = requirePeer(from);
+    const peer = requirePeer(runner, from);
     const msg = parse<EndMessage>(body, ['entry', 'watermarkMs']);
     watermark.heard(peer, msg);
     await runner.finishIncoming(peer, msg.entry);

@@ -96,25 +96,26 @@ function streamJobs(env: ActionEnv, s: MembershipState, partitions: readonly num
   );
 }
 
-async function runJob(env: ActionEnv, s: MembershipState, job: StreamJob): Promise<void> {
+/** Whether the session ended (converged or repaired); false when it failed or the call did. */
+async function runJob(env: ActionEnv, s: MembershipState, job: StreamJob): Promise<boolean> {
   const body = encodeJson({ source: job.source, partitions: job.partitions, epoch: s.change!.sinceEpoch });
   try {
     const answer = decodeJson(
       await env.call(job.target, membershipRoutes.stream, body, env.settings.streamTimeoutMs, env.signal),
     ) as StreamAnswer;
     env.meter.streamed(answer.keysPulled, env.nowMs());
-    if (answer.result === 'failed' || answer.result === 'cancelled') {
-      env.logger.debug(
-        { target: job.target, source: job.source, error: answer.error },
-        'membership streaming session ended early',
-      );
-    }
+    if (answer.result !== 'failed' && answer.result !== 'cancelled') return true;
+    env.logger.debug(
+      { target: job.target, source: job.source, error: answer.error },
+      'membership streaming session ended early',
+    );
   } catch (err) {
     env.logger.debug(
       { target: job.target, source: job.source, err: (err as Error).message },
       'membership streaming session failed',
     );
   }
+  return false;
 }
 
 /** Partition digests per partition, from every member asked (a member that did not answer is left out). */
@@ -180,13 +181,14 @@ export async function streamAndMeasure(
   env: ActionEnv,
   s: MembershipState,
   partitions: readonly number[],
-): Promise<DriverReport[]> {
-  if (partitions.length === 0) return [];
-  await inPool(streamJobs(env, s, partitions), env.settings.streamingConcurrency, (job) =>
-    runJob(env, s, job),
-  );
-  if (env.signal.aborted) return [];
-  return measureMoves(env, s, partitions);
+): Promise<{ reports: DriverReport[]; failed: Set<number> }> {
+  const failed = new Set<number>();
+  if (partitions.length === 0) return { reports: [], failed };
+  await inPool(streamJobs(env, s, partitions), env.settings.streamingConcurrency, async (job) => {
+    if (!(await runJob(env, s, job))) for (const p of job.partitions) failed.add(p);
+  });
+  if (env.signal.aborted) return { reports: [], failed };
+  return { reports: await measureMoves(env, s, partitions), failed };
 }
 
 /**

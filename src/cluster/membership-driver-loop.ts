@@ -24,6 +24,7 @@ import {
   dropHintsFor,
   type MemberCall,
   type MembershipDriverSettings,
+  measureMoves,
   streamAndMeasure,
 } from './membership-driver-actions.js';
 import { StreamingMeter } from './membership-driver-progress.js';
@@ -37,7 +38,9 @@ export const membershipDriverDefaults: MembershipDriverSettings = {
   streamingConcurrency: 2,
   tickMs: 1000,
   partitionsPerSessionMax: 64,
-  streamTimeoutMs: 5 * 60_000,
+  // Below the transport's own bound on a response (peerResponseTimeoutMsMax): a longer session goes on on the
+  // new owner, and the next wave's call waits for it there.
+  streamTimeoutMs: 100_000,
   requestTimeoutMs: 60_000,
 };
 
@@ -127,6 +130,8 @@ class DriverLoop implements MembershipDriver {
   private readonly logger: Logger;
   private readonly meter = new StreamingMeter();
   private readonly attempts = new Map<number, number>();
+  /** Per partition: waves whose session failed (they go to the back, so one broken owner starves none). */
+  private readonly failures = new Map<number, number>();
   private stalledNow: Array<{ partition: number; reason: string }> = [];
   private abort = new AbortController();
   private running: Promise<void> | null = null;
@@ -201,6 +206,7 @@ class DriverLoop implements MembershipDriver {
       if (cancelledIn(prev, s)) this.discards.push(...discardsOf(prev));
       this.meter.reset();
       this.attempts.clear();
+      this.failures.clear();
       this.stalledNow = [];
     }
   }
@@ -261,8 +267,21 @@ class DriverLoop implements MembershipDriver {
     // A verify also runs a short session first: a write that reached the old owners alone (a coordinator
     // still routing by an older state) is caught up before the evidence is measured, not refused forever.
     const moving = this.wave(actions);
-    const reports = await streamAndMeasure(env, s, moving);
-    for (const p of moving) this.attempts.set(p, (this.attempts.get(p) ?? 0) + 1);
+    const { reports, failed } = await streamAndMeasure(env, s, moving);
+    // The pending partitions this wave left out are measured too: the progress counts every one of them.
+    const rest = s.change!.moves.filter((m) => m.state === 'pending' && !moving.includes(m.partition));
+    if (rest.length > 0 && !env.signal.aborted)
+      await measureMoves(
+        env,
+        s,
+        rest.map((m) => m.partition),
+      );
+    // A session that ended without the evidence turns to another source next time; one that failed (a new
+    // owner restarting) keeps its source, and goes after the partitions not tried yet.
+    for (const p of moving) {
+      const count = failed.has(p) ? this.failures : this.attempts;
+      count.set(p, (count.get(p) ?? 0) + 1);
+    }
     const drops = actions.flatMap((a) => (a.kind === 'drop' ? [a] : []));
     if (drops.length > 0) {
       const done = await dropCopies(env, drops, 'cleanup', s.change!.sinceEpoch);
@@ -278,7 +297,7 @@ class DriverLoop implements MembershipDriver {
    */
   private wave(actions: readonly DriverAction[]): number[] {
     const all = actions.flatMap((a) => (a.kind === 'stream' || a.kind === 'verify' ? [a.partition] : []));
-    const tried = (p: number): number => this.attempts.get(p) ?? 0;
+    const tried = (p: number): number => (this.attempts.get(p) ?? 0) + (this.failures.get(p) ?? 0);
     all.sort((a, b) => tried(a) - tried(b) || a - b);
     return all.slice(0, this.settings.streamingConcurrency * this.settings.partitionsPerSessionMax);
   }
@@ -324,6 +343,7 @@ class DriverLoop implements MembershipDriver {
     this.abort = new AbortController();
     this.meter.reset();
     this.attempts.clear();
+    this.failures.clear();
     this.stalledNow = [];
     if (wasRunning) {
       this.running = null;

@@ -6,7 +6,6 @@
 // `membership/drop-hints`: the hints kept for a member that a change replaced.
 
 import { Counter, type Registry } from 'prom-client';
-import type { AntiEntropyProcess } from '../antientropy/process.js';
 import { ConvergeError } from '../core/errors.js';
 import { backgroundFailures, type Logger } from '../core/failures.js';
 import { partitionRuns } from '../core/topology.js';
@@ -42,10 +41,16 @@ export interface StreamAnswer {
   readonly resumed: boolean;
 }
 
+/** What the routes need of anti-entropy (AntiEntropyProcess: runStreaming, cancelStreaming). */
+export interface StreamingSessions {
+  runStreaming(source: string, partitions: readonly number[], epoch: number): Promise<StreamAnswer>;
+  cancelStreaming(reason: string, epoch: number): Promise<void>;
+}
+
 export interface MembershipRoutesOptions {
   readonly router: InternalRouter;
   readonly replica: LocalReplica;
-  readonly antiEntropy: AntiEntropyProcess;
+  readonly antiEntropy: StreamingSessions;
   readonly hints: HintStore | undefined;
   /** The ring: its number of partitions and their token ranges. */
   readonly topology: LiveTopology;
@@ -92,6 +97,41 @@ export function digestCount(digest: string): number {
   return Number.isFinite(n) ? n : 0;
 }
 
+/** The drop route: every record of the partitions removed, counted by reason and logged once. */
+function dropHandler(options: MembershipRoutesOptions, dropped: Counter<'reason'>, logger: Logger) {
+  const { router, replica, antiEntropy, topology } = options;
+  return async (_r: string, body: Uint8Array, from: string | undefined): Promise<Uint8Array> => {
+    requireFrom(from);
+    const msg = objectOf(body);
+    const t = topology.current;
+    const partitions = partitionsOf(msg.partitions, t.partitions);
+    if (msg.reason !== 'cleanup' && msg.reason !== 'discard') throw bad('reason must be cleanup or discard');
+    const reason: DropReason = msg.reason;
+    // A discarded copy may still be arriving: its streaming sessions end first, and later ones are refused.
+    if (reason === 'discard') {
+      if (!Number.isSafeInteger(msg.epoch)) throw bad('a discard names the epoch of the cancelled change');
+      await antiEntropy.cancelStreaming('the membership change was cancelled', msg.epoch as number);
+    }
+    let count = 0;
+    for (const p of partitions) {
+      const { start, end } = t.partitionRange(p);
+      count += await dropRange(replica, start, end, {
+        batchRecordsMax: options.dropBatchRecordsMax ?? dropBatchRecordsMaxDefault,
+        yieldNow: options.yieldNow,
+      });
+    }
+    dropped.inc({ reason }, count);
+    const runs = partitionRuns(partitions).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
+    const why =
+      reason === 'cleanup' ? 'moved to their new owners, grace over' : 'a cancelled membership change';
+    logger.info(
+      { node: router.id, reason, partitions: partitions.length, records: count },
+      `dropped ${count} records of partitions ${runs.join(',')} (${why})`,
+    );
+    return encodeJson({ dropped: count });
+  };
+}
+
 export function registerMembershipRoutes(options: MembershipRoutesOptions): void {
   const { router, replica, antiEntropy, topology } = options;
   const logger = options.logger ?? backgroundFailures.logger;
@@ -127,34 +167,7 @@ export function registerMembershipRoutes(options: MembershipRoutesOptions): void
     for (const p of partitions) digests[p] = partitionDigest(replica, t.partitionBits, p);
     return encodeJson({ digests });
   });
-  router.registerInternal(membershipRoutes.drop, async (_r, body, from) => {
-    requireFrom(from);
-    const msg = objectOf(body);
-    const t = topology.current;
-    const partitions = partitionsOf(msg.partitions, t.partitions);
-    if (msg.reason !== 'cleanup' && msg.reason !== 'discard') throw bad('reason must be cleanup or discard');
-    const reason: DropReason = msg.reason;
-    // A discarded copy may still be arriving: its streaming sessions end first, and later ones are refused.
-    if (reason === 'discard') {
-      if (!Number.isSafeInteger(msg.epoch)) throw bad('a discard names the epoch of the cancelled change');
-      await antiEntropy.cancelStreaming('the membership change was cancelled', msg.epoch as number);
-    }
-    let count = 0;
-    for (const p of partitions) {
-      const { start, end } = t.partitionRange(p);
-      count += await dropRange(replica, start, end, {
-        batchRecordsMax: options.dropBatchRecordsMax ?? dropBatchRecordsMaxDefault,
-        yieldNow: options.yieldNow,
-      });
-    }
-    dropped.inc({ reason }, count);
-    const runs = partitionRuns(partitions).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
-    logger.info(
-      { node: router.id, reason, partitions: partitions.length, records: count },
-      `dropped ${count} records of partitions ${runs.join(',')} (${reason === 'cleanup' ? 'moved to their new owners, grace over' : 'a cancelled membership change'})`,
-    );
-    return encodeJson({ dropped: count });
-  });
+  router.registerInternal(membershipRoutes.drop, dropHandler(options, dropped, logger));
   router.registerInternal(membershipRoutes.dropHints, async (_r, body, from) => {
     requireFrom(from);
     const member = objectOf(body).member;

@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { parseBatch } from '../cluster/batch.js';
+import { membershipRoutes } from '../cluster/membership-routes.js';
 import type { MembershipService } from '../cluster/membership-service.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ringHeader } from '../cluster/node-ring.js';
@@ -151,7 +152,18 @@ function registerInternal(app: FastifyInstance, node: ConvergeNode): void {
     const route = (req.params as { '*': string })['*'];
     const [from, ring] = [headerText(req, 'x-converge-from'), headerText(req, ringHeader)];
     checkPeerFormat(req.headers[formatHeader], from);
-    const body = await node.handleInternal(route, bodyOf(req), from, ring);
+    // A membership change's streaming session (or a partition drop) answers when done, which may outlast
+    // --idle-timeout while nothing moves on the connection: its idle timer is lifted meanwhile.
+    const long = route === membershipRoutes.stream || route === membershipRoutes.drop;
+    const socket = long && typeof req.raw.socket?.setTimeout === 'function' ? req.raw.socket : undefined;
+    const idleMs = socket?.timeout ?? 0;
+    socket?.setTimeout(0);
+    let body: Uint8Array;
+    try {
+      body = await node.handleInternal(route, bodyOf(req), from, ring);
+    } finally {
+      if (socket !== undefined && !socket.destroyed) socket.setTimeout(idleMs);
+    }
     return reply
       .type('application/octet-stream')
       .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));

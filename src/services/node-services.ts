@@ -172,17 +172,12 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
     timers: world.timers,
     registry: world.registry,
     ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
+    // A joiner is in the membership before the ring gives it anything: the sources admit its streaming.
+    ...(membership === undefined
+      ? {}
+      : { admitsStreaming: (peer: string) => membership.current().members.some((m) => m.id === peer) }),
   });
-  // A member's side of membership changes (streaming, digests, drops); the driver loop calls these routes.
-  registerMembershipRoutes({
-    router: node,
-    replica,
-    antiEntropy,
-    hints: node.ctx.hints,
-    topology,
-    registry: world.registry,
-    yieldNow: world.yieldNow ?? (() => world.timers.sleep(0)),
-  });
+  registerMemberRoutes(world, node, antiEntropy);
   return {
     storage,
     replica,
@@ -243,6 +238,19 @@ function membershipOf(
     ...(world.warn === undefined ? {} : { warn: world.warn }),
   });
   return service;
+}
+
+/** A member's side of membership changes (streaming, digests, drops): the driver loop calls these routes. */
+function registerMemberRoutes(world: NodeWorld, node: ConvergeNode, antiEntropy: AntiEntropyProcess): void {
+  registerMembershipRoutes({
+    router: node,
+    replica: node.ctx.replica,
+    antiEntropy,
+    hints: node.ctx.hints,
+    topology: antiEntropy.topology,
+    registry: world.registry,
+    yieldNow: world.yieldNow ?? (() => world.timers.sleep(0)),
+  });
 }
 
 /** The ring of this node and its peers with the configured P and RF (the same on every member). */
