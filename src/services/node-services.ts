@@ -13,6 +13,7 @@ import {
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
 import {
   createMembershipDriver,
+  type MembershipDriver,
   type MembershipDriverSettings,
   memberCallOf,
 } from '../cluster/membership-driver-loop.js';
@@ -146,37 +147,9 @@ export function createNodeServices(world: NodeWorld, settings: NodeServicesSetti
   membership?.registerRoutes(node);
   // Stored before the storage may close (a node stopped at once must not fail the write).
   const stored = membership?.persistInitial().catch(logFailure('membership store'));
-  // The loop that drives a change this node began (streaming, verifying, moving, cleanup); idle otherwise.
-  const driver =
-    membership === undefined
-      ? undefined
-      : createMembershipDriver(membership, {
-          call: memberCallOf(node, world.transport),
-          clock: world.clock,
-          timers: world.timers,
-          ...(settings.membership?.driver === undefined ? {} : { settings: settings.membership.driver }),
-        });
-  if (membership !== undefined && driver !== undefined) membership.driverView = driver.view;
+  const driver = driverOf(world, settings, node, membership);
   const worker = settings.antiEntropy.enabled ? world.repairWorker?.(replica) : undefined;
-  const antiEntropy = createAntiEntropy({
-    ...settings.antiEntropy,
-    ...(worker === undefined ? {} : { repairWorker: worker }),
-    node,
-    replica,
-    transport: world.transport,
-    peers: peers.map((p) => p.id),
-    topology,
-    clock: world.clock,
-    busyNow: world.monotonicNow,
-    random: world.random(),
-    timers: world.timers,
-    registry: world.registry,
-    ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
-    // A joiner is in the membership before the ring gives it anything: the sources admit its streaming.
-    ...(membership === undefined
-      ? {}
-      : { admitsStreaming: (peer: string) => membership.current().members.some((m) => m.id === peer) }),
-  });
+  const antiEntropy = antiEntropyOf(world, settings, { node, replica, topology, worker, membership });
   registerMemberRoutes(world, node, antiEntropy);
   return {
     storage,
@@ -238,6 +211,58 @@ function membershipOf(
     ...(world.warn === undefined ? {} : { warn: world.warn }),
   });
   return service;
+}
+
+/** Anti-entropy over the node's replica and ring, with the repair worker when there is one. */
+function antiEntropyOf(
+  world: NodeWorld,
+  settings: NodeServicesSettings,
+  parts: {
+    node: ConvergeNode;
+    replica: LocalReplica;
+    topology: LiveTopology;
+    worker: RepairWorkerHandle | undefined;
+    membership: MembershipService | undefined;
+  },
+): AntiEntropyProcess {
+  const { node, replica, topology, worker, membership } = parts;
+  return createAntiEntropy({
+    ...settings.antiEntropy,
+    ...(worker === undefined ? {} : { repairWorker: worker }),
+    node,
+    replica,
+    transport: world.transport,
+    peers: settings.peers.filter((p) => p.id !== settings.id).map((p) => p.id),
+    topology,
+    clock: world.clock,
+    busyNow: world.monotonicNow,
+    random: world.random(),
+    timers: world.timers,
+    registry: world.registry,
+    ...(world.loadProbe === undefined ? {} : { loadProbe: world.loadProbe }),
+    // A joiner is in the membership before the ring gives it anything: the sources admit its streaming.
+    ...(membership === undefined
+      ? {}
+      : { admitsStreaming: (peer: string) => membership.current().members.some((m) => m.id === peer) }),
+  });
+}
+
+/** The loop that drives a change this node began (streaming, verifying, moving, cleanup); idle otherwise. */
+function driverOf(
+  world: NodeWorld,
+  settings: NodeServicesSettings,
+  node: ConvergeNode,
+  membership: MembershipService | undefined,
+): MembershipDriver | undefined {
+  if (membership === undefined) return undefined;
+  const driver = createMembershipDriver(membership, {
+    call: memberCallOf(node, world.transport),
+    clock: world.clock,
+    timers: world.timers,
+    ...(settings.membership?.driver === undefined ? {} : { settings: settings.membership.driver }),
+  });
+  membership.driverView = driver.view;
+  return driver;
 }
 
 /** A member's side of membership changes (streaming, digests, drops): the driver loop calls these routes. */
