@@ -23,6 +23,22 @@ export function partitionSymbolsSize(partitionBits: number, budget: number): num
   return size < partitionSymbolsMin ? 0 : size;
 }
 
+/**
+ * Updates the whole-keyspace symbols and the partition's together, walking the item's indices once (the walk,
+ * not the memory, is most of an update's cost). Either may be absent.
+ */
+export function updateSymbols(
+  whole: CodedSymbols | undefined,
+  parts: PartitionSymbols | undefined,
+  token: Uint8Array,
+  oldFp: Hash64 | null,
+  newFp: Hash64 | null,
+): void {
+  const part = parts?.ofToken(token);
+  if (whole !== undefined) whole.updateAlso(part, token, oldFp, newFp);
+  else part?.update(token, oldFp, newFp);
+}
+
 export class PartitionSymbols {
   readonly partitionBits: number;
   /** Symbols kept for each partition. */
@@ -65,6 +81,11 @@ export class PartitionSymbols {
   /** Replaces a record's old fingerprint by its new one in its partition's symbols. */
   update(token: Uint8Array, oldFp: Hash64 | null, newFp: Hash64 | null): void {
     this.parts[this.partitionOf(tokenHi(token))]!.update(token, oldFp, newFp);
+  }
+
+  /** Its partition's symbols of a token (to update beside the whole keyspace's, `updateSymbols`). */
+  ofToken(token: Uint8Array): CodedSymbols {
+    return this.parts[this.partitionOf(tokenHi(token))]!;
   }
 
   /** Symbols [from, to) of the union of `partitions` as wire triples: the XOR of each partition's. */
