@@ -29,12 +29,8 @@ export async function digestCost(report: Report, root: string, n: number): Promi
       `cost-${impl}-${Math.random().toString(36).slice(2)}`,
     );
     if (maintain === 0) replica.digest.update = () => {};
-    if (maintain < 2 && replica.symbols !== undefined) {
-      // Both kinds of symbols are updated through the whole keyspace's (one walk serves both).
-      replica.symbols.update = () => {};
-      replica.symbols.updateAlso = () => {};
-    }
-    if (maintain < 2 && replica.partitionSymbols !== undefined) replica.partitionSymbols.update = () => {};
+    // Both kinds of symbols are updated in one walk (updateSymbols): without them, the replica keeps none.
+    if (maintain < 2) Object.assign(replica, { symbols: undefined, partitionSymbols: undefined });
     const records = Array.from({ length: n }, (_, i) => recordOf(i, 3));
     const start = performance.now();
     for (let i = 0; i < n; i += 1000) await replica.apply(records.slice(i, i + 1000), 'client');

@@ -24,8 +24,8 @@ export function itemCheck(hi: number, lo: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** One step of a 32-bit counter-based generator (splitmix-style); returns [nextState, output]. */
-function nextRandom(state: number): number {
+/** One step of a 32-bit counter-based generator (splitmix-style): the output for a state. */
+export function nextRandom(state: number): number {
   let z = (state + 0x9e3779b9) | 0;
   z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
   z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
@@ -66,8 +66,8 @@ export class CodedSymbols {
   readonly size: number;
   /** Symbol i at 4i: XOR of token hi, XOR of fingerprint hi, XOR of checksums, count (mod 2^32). */
   readonly words: Uint32Array;
-  /** `words` seen as signed 32-bit integers (the same memory). */
-  private readonly signed: Int32Array;
+  /** `words` seen as signed 32-bit integers (the same memory); partition-symbols.ts updates through it too. */
+  readonly signed: Int32Array;
 
   constructor(size: number = symbolsMaxDefault) {
     assert(Number.isInteger(size) && size >= symbolsMaxMin && size <= symbolsMaxLimit, 'symbols in range');
@@ -78,59 +78,30 @@ export class CodedSymbols {
 
   /** Replaces a record's old fingerprint by its new one (either may be null: an insert or a removal). */
   update(token: Uint8Array, oldFp: Hash64 | null, newFp: Hash64 | null): void {
-    this.updateAlso(undefined, token, oldFp, newFp);
-  }
-
-  /** `update` here and in `other` (when given) with one walk of the item's indices. */
-  updateAlso(
-    other: CodedSymbols | undefined,
-    token: Uint8Array,
-    oldFp: Hash64 | null,
-    newFp: Hash64 | null,
-  ): void {
     const hi = tokenHi(token);
     if (oldFp !== null && newFp !== null && oldFp[0] === newFp[0]) return; // the same item: nothing moves
-    if (oldFp !== null) this.toggleAlso(other, hi, oldFp[0], -1);
-    if (newFp !== null) this.toggleAlso(other, hi, newFp[0], 1);
+    if (oldFp !== null) this.toggle(hi, oldFp[0], -1);
+    if (newFp !== null) this.toggle(hi, newFp[0], 1);
   }
 
   /** Adds (dcount 1) or removes (dcount -1) one item. */
   toggle(hi: number, lo: number, dcount: number): void {
-    this.toggleAlso(undefined, hi, lo, dcount);
-  }
-
-  /**
-   * Toggles one item here and, when given, in `other` too: an item's indices are the same in any set of
-   * symbols, so one walk of them serves both (a replica keeps the whole keyspace's and its partition's).
-   */
-  toggleAlso(other: CodedSymbols | undefined, hi: number, lo: number, dcount: number): void {
     // The same memory as signed words: XOR and add stay in 32-bit integers, never heap numbers (a Uint32Array
     // hands out values of 2^31 and up as doubles), which halves the cost of a write's update.
     const w = this.signed;
-    const v = other === undefined ? w : other.signed;
     const h = hi | 0;
     const l = lo | 0;
     const check = itemCheck(hi, lo) | 0;
     let state = itemCheck(lo, hi);
     let index = 0;
     const size = this.size;
-    const otherSize = other === undefined ? 0 : other.size;
-    const end = Math.max(size, otherSize);
     // forEachIndex inlined: this runs on every write.
-    while (index < end) {
+    while (index < size) {
       const at = words * index;
-      if (index < size) {
-        w[at] = w[at]! ^ h;
-        w[at + 1] = w[at + 1]! ^ l;
-        w[at + 2] = w[at + 2]! ^ check;
-        w[at + 3] = (w[at + 3]! + dcount) | 0;
-      }
-      if (index < otherSize) {
-        v[at] = v[at]! ^ h;
-        v[at + 1] = v[at + 1]! ^ l;
-        v[at + 2] = v[at + 2]! ^ check;
-        v[at + 3] = (v[at + 3]! + dcount) | 0;
-      }
+      w[at] = w[at]! ^ h;
+      w[at + 1] = w[at + 1]! ^ l;
+      w[at + 2] = w[at + 2]! ^ check;
+      w[at + 3] = (w[at + 3]! + dcount) | 0;
       state = (state + 0x6d2b79f5) | 0;
       const r = nextRandom(state);
       const gap = Math.ceil((index + 1.5) * (65_536 / Math.sqrt(2 ** 32 - r) - 1));
