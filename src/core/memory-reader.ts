@@ -3,7 +3,7 @@
 
 import { DigestTree } from './digest.js';
 import { tokenOf } from './hash.js';
-import { PartitionSymbols } from './partition-symbols.js';
+import { PartitionSymbols, updateSymbols } from './partition-symbols.js';
 import type { ReplicaReader } from './reconcile-types.js';
 import { supersedes, type VersionedRecord } from './record.js';
 import { CodedSymbols } from './riblt.js';
@@ -45,8 +45,7 @@ export class MemoryReplica implements ReplicaReader {
       if (!supersedes(r, cur?.record)) continue;
       const token = cur?.token ?? tokenOf(r.key);
       this.digest.update(token, cur?.record.fp ?? null, r.fp);
-      this.symbols?.update(token, cur?.record.fp ?? null, r.fp);
-      this.partitionSymbols?.update(token, cur?.record.fp ?? null, r.fp);
+      updateSymbols(this.symbols, this.partitionSymbols, token, cur?.record.fp ?? null, r.fp);
       if (cur === undefined) this.sorted = null;
       this.records.set(k, { token, record: r });
       applied += 1;

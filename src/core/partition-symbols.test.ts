@@ -155,6 +155,23 @@ test('a scoped exchange decodes in one round trip though other partitions differ
   assert.deepEqual(keys, bruteForce(a, b, scope.partitions));
 });
 
+test("a scoped difference too large for the probe is sized by the scope's own parity sketch", async () => {
+  const ops: Op[] = Array.from({ length: 3000 }, (_, key) => ({ key, ms: 1, value: 1, side: 'both' }));
+  const scope = { partitionBits: bits, partitions: [2, 5] };
+  let inScope = 0;
+  for (let key = 0; key < 3000; key++) {
+    const inside = scope.partitions.includes(partitionOf(keyToBytes(`key-${key}`)));
+    if (inside && inScope++ < 60) ops.push({ key, ms: 2, value: 2, side: 'b' });
+    if (!inside && key % 2 === 0) ops.push({ key, ms: 3, value: 3, side: 'a' });
+  }
+  const { a, b } = build(ops, 2048);
+  const { keys, path } = await discover(a, b, scope, 3);
+  assert.equal(path.outcome?.kind, 'decoded');
+  assert.equal(keys.size, 60);
+  // 120 differing items: a few hundred symbols, not the 2,048 an unsized difference would be sent.
+  assert.ok(path.stats.symbolsReceived < 600, `received ${path.stats.symbolsReceived} symbols`);
+});
+
 test('a replica without symbols for the scope refuses it with a protocol error', async () => {
   const a = new MemoryReplica(8, 256, { bits, size: 64 });
   const b = new MemoryReplica(8, 256, { bits: 4, size: 64 });

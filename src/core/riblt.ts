@@ -24,8 +24,8 @@ export function itemCheck(hi: number, lo: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** One step of a 32-bit counter-based generator (splitmix-style); returns [nextState, output]. */
-function nextRandom(state: number): number {
+/** One step of a 32-bit counter-based generator (splitmix-style): the output for a state. */
+export function nextRandom(state: number): number {
   let z = (state + 0x9e3779b9) | 0;
   z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
   z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
@@ -66,8 +66,8 @@ export class CodedSymbols {
   readonly size: number;
   /** Symbol i at 4i: XOR of token hi, XOR of fingerprint hi, XOR of checksums, count (mod 2^32). */
   readonly words: Uint32Array;
-  /** `words` seen as signed 32-bit integers (the same memory). */
-  private readonly signed: Int32Array;
+  /** `words` seen as signed 32-bit integers (the same memory); partition-symbols.ts updates through it too. */
+  readonly signed: Int32Array;
 
   constructor(size: number = symbolsMaxDefault) {
     assert(Number.isInteger(size) && size >= symbolsMaxMin && size <= symbolsMaxLimit, 'symbols in range');

@@ -11,6 +11,7 @@ import {
   paritySketch,
   recordsAt,
   type SymbolSource,
+  scopedSketchLevel,
   splitItems,
   symbolSource,
   symbolsFor,
@@ -24,7 +25,6 @@ import {
   encodeSymbolRequest,
   type ItemHeader,
   itemHeadersPerRequestMax,
-  noSketch,
   type SymbolRoot,
   type SymbolScope,
   symbolsPerMessageMax,
@@ -130,9 +130,14 @@ export class SymbolReconciler {
         salt,
         scope,
         root: this.root,
-        // The sketch's digest nodes span every partition: a scoped probe sizes its difference by symbols.
-        sketch:
-          scope === undefined ? paritySketch(this.reader.digest, sketchLevel, sketchBits, salt) : noSketch,
+        // A scoped sketch covers the scope's nodes only, at the deepest level where they fit in its bits.
+        sketch: paritySketch(
+          this.reader.digest,
+          scope === undefined ? sketchLevel : scopedSketchLevel(this.reader.digest, scope, sketchBits),
+          sketchBits,
+          salt,
+          scope,
+        ),
         symbols: this.mine.triples(0, Math.min(this.options.probeSymbols, this.mine.size)),
       });
     } else if (s.step === 'symbols') {
@@ -167,8 +172,8 @@ export class SymbolReconciler {
       return;
     }
     if (res.estimate > 0) this.stats.estimate = res.estimate;
-    if (res.sketch.bits > 0 && this.options.scope === undefined) {
-      const keys = estimateFromSketch(this.reader.digest, res.sketch, this.options.salt);
+    if (res.sketch.bits > 0) {
+      const keys = estimateFromSketch(this.reader.digest, res.sketch, this.options.salt, this.options.scope);
       if (Number.isFinite(keys)) this.sized = 2 * keys;
     }
     const expected = s.step === 'symbols' ? s.from : 0;

@@ -103,18 +103,15 @@ function answerProbe(
   const floor = Math.abs(req.root.count - root.count);
   if (symbolsFor(floor, 1) > own.size) return { kind: 'too-different', root, estimate: floor };
   const fromSymbols = estimateItems(unpeeled);
-  // A scoped probe carries no sketch (its digest nodes span every partition): symbols alone size it.
-  const fromSketch = 2 * estimateFromSketch(reader.digest, req.sketch, req.salt);
+  const fromSketch = 2 * estimateFromSketch(reader.digest, req.sketch, req.salt, req.scope);
   // Empty symbols size small differences well; the sketch sizes larger ones.
   const sized = Number.isFinite(fromSymbols) && fromSymbols < k ? fromSymbols : fromSketch;
   const limit = Math.min(own.size, symbolsPerMessageMax);
   if (!Number.isFinite(sized)) {
     // Too many changes for the probe's sketch: a first batch, and parities of a deeper level to size the
-    // rest (none for a scope).
-    const sketch =
-      req.scope === undefined
-        ? paritySketch(reader.digest, req.sketch.level + limits.deeperLevels, req.sketch.bits, req.salt)
-        : noSketch;
+    // rest (over the same scope's nodes, for a scoped probe).
+    const level = req.sketch.level + limits.deeperLevels;
+    const sketch = paritySketch(reader.digest, level, req.sketch.bits, req.salt, req.scope);
     const to = Math.min(limit, Math.max(k, limits.unsizedSymbols));
     return { kind: 'symbols', root, estimate: 0, sketch, from: 0, symbols: own.triples(0, to) };
   }

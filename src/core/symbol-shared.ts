@@ -92,21 +92,67 @@ export function rootOf(digest: DigestTree): SymbolRoot {
   return { hi: r.hi, lo: r.lo, count: r.count };
 }
 
-/** One parity bit per node of `level`, for its first `bits` nodes, from the session-salted node hash. */
-export function paritySketch(digest: DigestTree, level: number, bits: number, salt: number): Sketch {
-  const at = Math.min(level, digest.leafBits);
-  const n = Math.min(bits, 2 ** at);
+/**
+ * The digest nodes a sketch covers at `level`: the level's first nodes, or within a scope its partitions'
+ * nodes in order (each partition's 2^(level - partitionBits) nodes, partition by partition).
+ */
+function sketchNodes(
+  level: number,
+  scope: SymbolScope | undefined,
+): { total: number; at(i: number): number } {
+  if (scope === undefined) return { total: 2 ** level, at: (i) => i };
+  const per = 2 ** (level - scope.partitionBits);
+  return {
+    total: scope.partitions.length * per,
+    at: (i) => scope.partitions[Math.floor(i / per)]! * per + (i % per),
+  };
+}
+
+/** The deepest level whose nodes inside the scope fit in `bits` (at least the partitions' own level). */
+export function scopedSketchLevel(digest: DigestTree, scope: SymbolScope, bits: number): number {
+  let level = scope.partitionBits;
+  while (
+    level < digest.leafBits &&
+    scope.partitions.length * 2 ** (level + 1 - scope.partitionBits) <= bits
+  ) {
+    level += 1;
+  }
+  return level;
+}
+
+/**
+ * One parity bit per node of `level` (within the scope, when given), for its first `bits` nodes, from the
+ * session-salted node hash.
+ */
+export function paritySketch(
+  digest: DigestTree,
+  level: number,
+  bits: number,
+  salt: number,
+  scope?: SymbolScope,
+): Sketch {
+  const at = Math.max(Math.min(level, digest.leafBits), scope?.partitionBits ?? 0);
+  const nodes = sketchNodes(at, scope);
+  const n = Math.min(bits, nodes.total);
   const parities = new Uint8Array(Math.ceil(n / 8));
   for (let i = 0; i < n; i++) {
-    if ((saltedHash(digest.node(at, i), salt) & 1) === 1) parities[i >> 3]! |= 1 << (i & 7);
+    if ((saltedHash(digest.node(at, nodes.at(i)), salt) & 1) === 1) parities[i >> 3]! |= 1 << (i & 7);
   }
   return { level: at, bits: n, parities };
 }
 
-/** Differing keys estimated by comparing a peer's parity sketch with this digest's. */
-export function estimateFromSketch(digest: DigestTree, sketch: Sketch, salt: number): number {
+/** Differing keys (in the scope, when given) estimated by comparing a peer's parity sketch with this digest's. */
+export function estimateFromSketch(
+  digest: DigestTree,
+  sketch: Sketch,
+  salt: number,
+  scope?: SymbolScope,
+): number {
   if (sketch.bits === 0 || sketch.level > digest.leafBits) return Number.POSITIVE_INFINITY;
-  const own = paritySketch(digest, sketch.level, sketch.bits, salt).parities;
+  if (scope !== undefined && sketch.level < scope.partitionBits) return Number.POSITIVE_INFINITY;
+  const nodes = sketchNodes(sketch.level, scope);
+  if (sketch.bits > nodes.total) return Number.POSITIVE_INFINITY;
+  const own = paritySketch(digest, sketch.level, sketch.bits, salt, scope).parities;
   let differing = 0;
   for (let i = 0; i < own.length; i++) {
     let x = own[i]! ^ sketch.parities[i]!;
@@ -115,7 +161,7 @@ export function estimateFromSketch(digest: DigestTree, sketch: Sketch, salt: num
       x >>>= 1;
     }
   }
-  return estimateFromParities(differing, sketch.bits, 2 ** sketch.level);
+  return estimateFromParities(differing, sketch.bits, nodes.total);
 }
 
 /**

@@ -3,6 +3,7 @@
 // bookkeeping as applies.
 
 import { prefixRange } from '../core/digest.js';
+import { updateSymbols } from '../core/partition-symbols.js';
 import { fpEquals, recomputeFingerprint, type VersionedRecord } from '../core/record.js';
 import { recordBound, splitTombstoneKey, tombstoneBound } from './layout.js';
 import type { LocalReplica } from './replica.js';
@@ -75,8 +76,7 @@ export function verifyLeaf(replica: LocalReplica, leaf: number): VerifyLeafResul
       if (!fpEquals(recomputeFingerprint(e.record), e.record.fp))
         rotten.push({ key: e.record.key, record: e.record });
       // The stored fingerprint is what the digest holds; rot is reported separately.
-      shadow?.symbols?.update(e.token, null, e.record.fp);
-      shadow?.partitions?.update(e.token, null, e.record.fp);
+      if (shadow !== null) updateSymbols(shadow.symbols, shadow.partitions, e.token, null, e.record.fp);
       hi = (hi ^ e.record.fp[0]) >>> 0;
       lo = (lo ^ e.record.fp[1]) >>> 0;
       count += 1;

@@ -57,7 +57,7 @@ test('replica: per-partition symbols follow applies and rebuilds; verification r
   assert.ok(rebuilt.partitionSymbols!.equals(parts), 'a rebuild from storage gives the maintained symbols');
   // Drift planted in one partition: the next pass finds it and restores what the records give, also with a
   // write landing while it runs.
-  parts.of(5).toggle(123, 456, 1);
+  parts.toggle(5, 123, 456, 1);
   const found: string[] = [];
   let wrote = false;
   const verifier = new DigestVerifier({

@@ -2,6 +2,7 @@
 // writes go on: writes to keys the scan has passed update the digest directly; writes to keys ahead of it are
 // left for the scan to count.
 
+import { updateSymbols } from '../core/partition-symbols.js';
 import { recordBound } from './layout.js';
 import { fromLatin1 } from './overlay.js';
 import type { LocalReplica } from './replica.js';
@@ -33,8 +34,7 @@ export async function rebuildDigest(replica: LocalReplica, options: RebuildOptio
     for (const e of page.entries) {
       if (e.record === null) continue;
       replica.digest.update(e.token, null, e.record.fp);
-      replica.symbols?.update(e.token, null, e.record.fp);
-      replica.partitionSymbols?.update(e.token, null, e.record.fp);
+      updateSymbols(replica.symbols, replica.partitionSymbols, e.token, null, e.record.fp);
     }
     scanned += page.entries.length;
     if (page.next === undefined) {

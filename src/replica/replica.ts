@@ -9,7 +9,7 @@ import { assert, ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { type Hash64, tokenOf } from '../core/hash.js';
 import { type Clock, isAheadOfClock, maxClockDriftMsDefault } from '../core/hlc.js';
-import { PartitionSymbols, partitionSymbolsBudgetDefault } from '../core/partition-symbols.js';
+import { PartitionSymbols, partitionSymbolsBudgetDefault, updateSymbols } from '../core/partition-symbols.js';
 import { decodeRecordValue, encodeRecordValue, supersedes, type VersionedRecord } from '../core/record.js';
 import { CodedSymbols, symbolsMaxDefault } from '../core/riblt.js';
 import { writeRefusal } from '../storage/guarded.js';
@@ -489,12 +489,10 @@ export class LocalReplica implements Replica {
     if (this.rebuildCursor === null || lkey < this.rebuildCursor) {
       this.updateDigest(token, currentFp, next?.fp ?? null);
       const fp = next?.fp ?? null;
-      this.symbols?.update(token, currentFp, fp);
-      this.partitionSymbols?.update(token, currentFp, fp);
+      updateSymbols(this.symbols, this.partitionSymbols, token, currentFp, fp);
       const shadow = this.symbolShadow;
       if (shadow !== null && this.digest.leafOf(token) < shadow.leafEnd) {
-        shadow.symbols?.update(token, currentFp, fp);
-        shadow.partitions?.update(token, currentFp, fp);
+        updateSymbols(shadow.symbols, shadow.partitions, token, currentFp, fp);
       }
     }
     return { lkey, entry };
