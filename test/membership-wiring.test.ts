@@ -20,12 +20,15 @@ import { cli, eventually, http, startCluster } from './helpers.js';
 
 // No repair worker thread: these tests stop nodes moments after they start, and a worker still opening its
 // lmdb reader then can abort the process (seen once under load: FATAL napi_throw in repair-worker-thread).
+// These tests look at a change while it is in progress and step it by hand: the driver loop plans once at
+// start (nothing to do) and then not for an hour (test/membership-driver*.test.ts test the loop).
 const ring = {
   partitions: '16',
   'replication-factor': '3',
   'ae-interval': '1s',
   sync: 'none',
   'ae-serve-worker': false,
+  'membership-tick': '1h',
 };
 
 const members = async (url: string): Promise<MembersView> =>
