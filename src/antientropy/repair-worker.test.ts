@@ -197,6 +197,22 @@ test('after close, answers are left to the caller and no failure is reported', a
   rmSync(dir, { recursive: true, force: true });
 });
 
+test('workers closed the moment they start (their storage still opening) end cleanly, the process with them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
+  let failures = 0;
+  for (let i = 0; i < 8; i++) {
+    const worker = startRepairWorker({
+      reader: lmdbReader(dir),
+      responseBytesMax,
+      onFailure: () => (failures += 1),
+    });
+    await worker.close();
+    assert.equal(worker.running(), false);
+  }
+  assert.equal(failures, 0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('the worker prepares pulled records; the replica stages them and re-merges keys written meanwhile', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-serve-worker-'));
   const storage = openLmdbStorage({ path: dir, sync: 'none' });

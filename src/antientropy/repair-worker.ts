@@ -111,7 +111,14 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
   let nice: number | null = null;
   let gone = false;
   let closing = false;
+  // Terminating the thread while lmdb's native open runs in it aborts the whole process (napi_throw): close()
+  // waits until the thread said it is ready, or is gone, first.
+  let started: () => void = () => {};
+  const startedOrGone = new Promise<void>((resolve) => {
+    started = resolve;
+  });
   const fail = (err: Error): void => {
+    started();
     if (gone) return;
     gone = true;
     for (const p of pending.values()) p.resolve(undefined);
@@ -119,8 +126,10 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
     if (!closing) options.onFailure?.(err);
   };
   worker.on('message', (m: Reply) => {
-    if (m.kind === 'ready') nice = m.nice;
-    else settle(pending, m);
+    if (m.kind === 'ready') {
+      nice = m.nice;
+      started();
+    } else settle(pending, m);
   });
   worker.on('error', (err) => fail(err));
   worker.on('exit', (code) => fail(new Error(`the repair worker exited with code ${code}`)));
@@ -145,9 +154,25 @@ export function startRepairWorker(options: RepairWorkerOptions): RepairWorker {
     running: () => !gone,
     close: async () => {
       closing = true;
+      await untilOrAfter(startedOrGone, workerStartWaitMsMax);
       await worker.terminate();
     },
   };
+}
+
+/** How long close() waits for a thread still starting (opening its storage) before terminating it anyway. */
+const workerStartWaitMsMax = 10_000;
+
+/** Resolves when `p` does, or after `ms` (a timer that does not hold the process open). */
+function untilOrAfter(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**
