@@ -111,6 +111,8 @@ const specific: Record<string, (f: Figures) => void> = {
     assert.ok(fig(f, 'moves') > 0);
     assert.equal(fig(f, 'misplaced'), 0);
     assert.equal(fig(f, 'missing'), 0);
+    const dropped = ['n1', 'n2', 'n3'].reduce((a, id) => a + fig(f, `cleanup.${id}`), 0);
+    assert.ok(dropped > 0, 'the old owners dropped what moved away');
   },
 };
 

@@ -93,28 +93,45 @@ async function doubleWrite(n: Narrator, cluster: LocalCluster, s: MembershipStat
   return reached;
 }
 
-/** Progress lines while the change runs: partition states, the streaming rate and n4's records. */
+/** Progress lines while the change runs: partition states, n4's records and how fast they grow. */
 async function watchProgress(n: Narrator, cluster: LocalCluster): Promise<boolean> {
   const deadline = Date.now() + changeMs;
   let last = '';
-  let lastShownMs = 0;
+  let lastShownMs = Date.now();
+  let lastCount = cluster.node('n4').ctx.replica.digest.count();
   while (Date.now() < deadline) {
     const v = membersView(service(cluster, 'n1'));
     if (v.change === null) return true;
     const p = v.change.partitions;
-    const rate = service(cluster, 'n1').driverView?.progress()?.recordsPerSec ?? 0;
-    const line =
-      `pending ${p.pending}, streamed ${p.streamed}, moved ${p.moved}, cleaned ${p.cleaned} ` +
-      `of ${p.total}; n4 holds ${cluster.node('n4').ctx.replica.digest.count().toLocaleString('en-US')} ` +
-      `records; streaming ${Math.round(rate).toLocaleString('en-US')} records/s`;
-    if (line !== last && Date.now() - lastShownMs >= 500) {
-      n.detail(line);
-      last = line;
+    const count = cluster.node('n4').ctx.replica.digest.count();
+    const state = `pending ${p.pending}, streamed ${p.streamed}, moved ${p.moved}, cleaned ${p.cleaned}`;
+    const elapsedMs = Date.now() - lastShownMs;
+    if ((state !== last && elapsedMs >= 300) || elapsedMs >= 2_000) {
+      const rate = Math.round(((count - lastCount) * 1000) / elapsedMs);
+      n.detail(
+        `${state} of ${p.total}; n4 holds ${count.toLocaleString('en-US')} records ` +
+          `(+${rate.toLocaleString('en-US')}/s)`,
+      );
+      last = state;
       lastShownMs = Date.now();
+      lastCount = count;
     }
     await pause(100);
   }
   return false;
+}
+
+/** Records each old owner dropped after the cleanup grace (converge_membership_dropped_records_total). */
+async function showCleanup(n: Narrator, cluster: LocalCluster): Promise<void> {
+  for (const id of ['n1', 'n2', 'n3']) {
+    const metric = cluster.node(id).ctx.registry.getSingleMetric('converge_membership_dropped_records_total');
+    const values = (await metric?.get())?.values ?? [];
+    const dropped = values.filter((v) => v.labels.reason === 'cleanup').reduce((a, v) => a + v.value, 0);
+    n.detail(
+      `${id} dropped ${n.figure(`cleanup.${id}`, dropped)} records of the partitions it gave to n4 ` +
+        '(after the cleanup grace, counted in converge_membership_dropped_records_total)',
+    );
+  }
 }
 
 /** Records held by members that do not own their partition (none once the cleanup is done). */
@@ -187,6 +204,7 @@ async function finish(
     const keys = cluster.node(id).ctx.replica.digest.count();
     n.detail(`${id}: owns ${owned} partitions, holds ${n.figure(`final.${id}.keys`, keys)} records`);
   }
+  await showCleanup(n, cluster);
   n.detail(
     `records left on a node that no longer owns their partition: ${n.figure('misplaced', misplaced(cluster))}`,
   );
