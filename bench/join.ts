@@ -1,4 +1,4 @@
-// `npm run bench -- join [--json] [--quick]`: a 4th `converge serve` process joins a 3-node cluster (RF 3)
+// `npm run bench -- join [--json] [--quick] [--concurrency N]`: a 4th `converge serve` process joins a 3-node cluster (RF 3)
 // holding 20,000 keys while a steady quorum write load runs. Measured in the same run:
 // - the join's streaming rate: the records of the joiner's partitions it received, over the time from the
 //   change's start until no partition is pending; against the raw lmdb put rate (target at least 0.5x);
@@ -31,7 +31,7 @@ interface Cluster {
   close(): Promise<void>;
 }
 
-function cluster(root: string, basePort: number): Cluster {
+function cluster(root: string, basePort: number, streaming: readonly string[]): Cluster {
   const url = (id: string): string => `http://127.0.0.1:${basePort + Number(id.slice(1))}`;
   const peers = ['n1', 'n2', 'n3'].map((id) => `${id}=${url(id)}`).join(',');
   const children: ChildProcess[] = [];
@@ -56,6 +56,7 @@ function cluster(root: string, basePort: number): Cluster {
         ...['--peers', peers, '--partitions', String(partitions), '--replication-factor', '3'],
         ...['--sync', 'none', '--ae-interval', '5s', '--log-level', 'warn'],
         ...['--membership-cleanup-grace', '1s', '--membership-tick', '200ms'],
+        ...streaming,
         ...extra,
       ];
       const child = spawn(process.execPath, ['bin/converge.js', 'serve', ...args], {
@@ -192,7 +193,10 @@ export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
   const keys = args.includes('--quick') ? 5_000 : 20_000;
   const root = mkdtempSync(join(tmpdir(), 'converge-bench-join-'));
-  const c = cluster(root, 21_000 + Math.floor(Math.random() * 80) * 100);
+  // `--concurrency N`: the driver's streaming sessions at once (--membership-streaming-concurrency).
+  const at = args.indexOf('--concurrency');
+  const streaming = at >= 0 ? ['--membership-streaming-concurrency', args[at + 1] ?? '2'] : [];
+  const c = cluster(root, 21_000 + Math.floor(Math.random() * 80) * 100, streaming);
   try {
     const rawPerSecond = await rawLmdbPutsPerSecond(root, 'none', keys, valueBytes, 64);
     for (const id of ['n1', 'n2', 'n3']) await c.start(id);
@@ -201,7 +205,7 @@ export async function run(args: string[]): Promise<void> {
     const rate = r.streamed / (r.streamingMs / 1000);
     const report = new Report(json);
     report.add({
-      case: `join of n4 into 3 nodes, RF 3, ${keys} keys`,
+      case: `join of n4 into 3 nodes, RF 3, ${keys} keys${at >= 0 ? `, ${streaming[1]} sessions` : ''}`,
       recordsStreamed: r.streamed,
       streamingMs: Math.round(r.streamingMs),
       streamingPerSecond: Math.round(rate),
