@@ -34,7 +34,7 @@ async function changeDone(urls: readonly string[], epochAbove: number): Promise<
   return seen!;
 }
 
-test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, then one is decommissioned', async () => {
+test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, then one is decommissioned', async (t) => {
   const c = processCluster(randomBasePort(), 4);
   try {
     await c.startAll(['n1', 'n2', 'n3']);
@@ -49,6 +49,7 @@ test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, th
     );
     const view = await changeDone(c.urls(['n1', 'n2', 'n3', 'n4']), before.epoch);
     const joined = await load.stop();
+    t.diagnostic(`join: ${joined.acked.length} load writes, ${joined.retried} retried`);
     assert.equal(joined.failed, 0, `quorum writes failed during the join: ${joined.errors.join('; ')}`);
     assert.ok(joined.acked.length > 0, 'the load wrote during the join');
     assert.deepEqual(
@@ -65,6 +66,7 @@ test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, th
     assert.equal(begun.status, 200, begun.body);
     const left = await changeDone(c.urls(['n1', 'n3', 'n4']), view.epoch);
     const during = await load2.stop();
+    t.diagnostic(`second change: ${during.acked.length} load writes, ${during.retried} retried`);
     assert.equal(
       during.failed,
       0,
@@ -82,7 +84,7 @@ test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, th
   }
 });
 
-test('a killed member is replaced by a new process; a joiner killed with SIGKILL mid-stream resumes', async () => {
+test('a killed member is replaced by a new process; a joiner killed with SIGKILL mid-stream resumes', async (t) => {
   const c = processCluster(randomBasePort(), 5, ['--membership-partitions-per-session', '2']);
   try {
     await c.startAll(['n1', 'n2', 'n3']);
@@ -103,6 +105,7 @@ test('a killed member is replaced by a new process; a joiner killed with SIGKILL
     await c.start('n4', ['--join', c.url('n1')]);
     const view = await changeDone(c.urls(['n1', 'n2', 'n3', 'n4']), before.epoch);
     const joined = await load.stop();
+    t.diagnostic(`join: ${joined.acked.length} load writes, ${joined.retried} retried`);
     assert.equal(joined.failed, 0, `quorum writes failed: ${joined.errors.join('; ')}`);
     assert.equal(view.members.length, 4);
     const keys = [...base, ...joined.acked];
@@ -114,6 +117,7 @@ test('a killed member is replaced by a new process; a joiner killed with SIGKILL
     await c.start('n5', ['--join', c.url('n2'), '--replace', 'n3']);
     const replaced = await changeDone(c.urls(['n1', 'n2', 'n4', 'n5']), view.epoch);
     const during = await load2.stop();
+    t.diagnostic(`second change: ${during.acked.length} load writes, ${during.retried} retried`);
     assert.equal(during.failed, 0, `quorum writes failed during the replace: ${during.errors.join('; ')}`);
     assert.deepEqual(
       replaced.members.map((m) => m.id),
