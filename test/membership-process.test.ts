@@ -5,7 +5,7 @@
 // it once the (short) cleanup grace has passed.
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { MembersView } from '../src/cluster/membership-api.js';
 import { eventually, http, randomBasePort } from './helpers.js';
 import {
@@ -34,6 +34,16 @@ async function changeDone(urls: readonly string[], epochAbove: number): Promise<
   return seen!;
 }
 
+/**
+ * The known gap (a coordinator that has not installed the latest move is fenced and does not retry by itself,
+ * /work/notes/h20p.md): recorded as a TODO subtest, which reports the failure without failing the run.
+ */
+function firstAttempts(t: TestContext, what: string, retried: number): Promise<void> {
+  return t.test(`${what}: no quorum write refused at its first attempt`, { todo: 'fenced coordinator' }, () =>
+    assert.equal(retried, 0, `${retried} writes refused at their first attempt`),
+  );
+}
+
 test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, then one is decommissioned', async (t) => {
   const c = processCluster(randomBasePort(), 4);
   try {
@@ -50,6 +60,7 @@ test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, th
     const view = await changeDone(c.urls(['n1', 'n2', 'n3', 'n4']), before.epoch);
     const joined = await load.stop();
     t.diagnostic(`join: ${joined.acked.length} load writes, ${joined.retried} retried`);
+    await firstAttempts(t, 'join', joined.retried);
     assert.equal(joined.failed, 0, `quorum writes failed during the join: ${joined.errors.join('; ')}`);
     assert.ok(joined.acked.length > 0, 'the load wrote during the join');
     assert.deepEqual(
@@ -67,6 +78,7 @@ test('a 4th process joins a 3-node cluster of 20,000 keys under a write load, th
     const left = await changeDone(c.urls(['n1', 'n3', 'n4']), view.epoch);
     const during = await load2.stop();
     t.diagnostic(`second change: ${during.acked.length} load writes, ${during.retried} retried`);
+    await firstAttempts(t, 'second change', during.retried);
     assert.equal(
       during.failed,
       0,
@@ -106,6 +118,7 @@ test('a killed member is replaced by a new process; a joiner killed with SIGKILL
     const view = await changeDone(c.urls(['n1', 'n2', 'n3', 'n4']), before.epoch);
     const joined = await load.stop();
     t.diagnostic(`join: ${joined.acked.length} load writes, ${joined.retried} retried`);
+    await firstAttempts(t, 'join', joined.retried);
     assert.equal(joined.failed, 0, `quorum writes failed: ${joined.errors.join('; ')}`);
     assert.equal(view.members.length, 4);
     const keys = [...base, ...joined.acked];
@@ -118,6 +131,7 @@ test('a killed member is replaced by a new process; a joiner killed with SIGKILL
     const replaced = await changeDone(c.urls(['n1', 'n2', 'n4', 'n5']), view.epoch);
     const during = await load2.stop();
     t.diagnostic(`second change: ${during.acked.length} load writes, ${during.retried} retried`);
+    await firstAttempts(t, 'second change', during.retried);
     assert.equal(during.failed, 0, `quorum writes failed during the replace: ${during.errors.join('; ')}`);
     assert.deepEqual(
       replaced.members.map((m) => m.id),
