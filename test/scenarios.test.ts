@@ -24,6 +24,7 @@ const vocabulary: Record<string, RegExp[]> = {
   ],
   'dropped-writes': [/lost/, /divergent keys/, /anti-entropy/, /injected loss/],
   tombstones: [/tombstone/, /watermark/, /resurrection/, /purged/],
+  join: [/partition \d+: n\d,n\d,n\d → /, /pending/, /n4 holds it too/, /streamed/, /cleanup grace/],
 };
 
 type Figures = Readonly<Record<string, number>>;
@@ -105,6 +106,13 @@ const specific: Record<string, (f: Figures) => void> = {
   tombstones: (f) => {
     assert.equal(fig(f, 'purged.before'), 0);
     assert.ok(fig(f, 'purged.after') >= 1);
+  },
+  join: (f) => {
+    assert.ok(fig(f, 'moves') > 0);
+    assert.equal(fig(f, 'misplaced'), 0);
+    assert.equal(fig(f, 'missing'), 0);
+    const dropped = ['n1', 'n2', 'n3'].reduce((a, id) => a + fig(f, `cleanup.${id}`), 0);
+    assert.ok(dropped > 0, 'the old owners dropped what moved away');
   },
 };
 

@@ -105,6 +105,22 @@ export class LocalCluster implements DemoControls {
     this.applyFaults();
   }
 
+  /**
+   * Starts a new node `id` (the next port) with --join through the first node: it becomes a member by a
+   * membership change (the `join` scenario). It is then one of the cluster's nodes (stop, start, close).
+   */
+  async join(id: string): Promise<void> {
+    if (this.configs.some((c) => c.id === id)) throw new ConvergeError('CONFLICT', `node ${id} exists`);
+    const port = this.options.basePort + this.configs.length + 1;
+    const config = resolveConfig(
+      { 'ae-interval': '2s', sync: 'group', 'leaf-bits': '16', 'log-level': 'warn' },
+      this.options.settings ?? {},
+      { id, listen: `127.0.0.1:${port}`, data: join(this.dataRoot, id), join: this.url(this.configs[0]!.id) },
+    );
+    this.configs.push(config);
+    await this.start(id);
+  }
+
   async writeBurst(count: number, nodeId: string | undefined): Promise<WriteBurstResult> {
     const id =
       nodeId ?? [...this.running.keys()].find((k) => !this.isolated.has(k)) ?? [...this.running.keys()][0];

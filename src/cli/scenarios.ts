@@ -6,6 +6,7 @@
 import type { RawSettings } from '../config/config.js';
 import type { LocalCluster } from './cluster.js';
 import { droppedWrites } from './scenarios/dropped-writes.js';
+import { joinStory } from './scenarios/join.js';
 import { Narrator, type Pace, type Say, unpaced } from './scenarios/narrate.js';
 import { noAntiEntropy, partition } from './scenarios/partition.js';
 import { syncAll } from './scenarios/sync-all.js';
@@ -17,12 +18,23 @@ const stories: Record<string, (n: Narrator, cluster: LocalCluster) => Promise<bo
   'sync-all': syncAll,
   'dropped-writes': droppedWrites,
   tombstones,
+  join: joinStory,
 };
 
 export const scenarioNames: string[] = Object.keys(stories);
 
 /** Settings every scenario's cluster runs with: anti-entropy alone heals, quickly enough to watch. */
-export function scenarioSettings(_name: string): RawSettings {
+export function scenarioSettings(name: string): RawSettings {
+  if (name === 'join') {
+    // A ring of 16 partitions (a readable list of moves), a short cleanup grace and tick: watchable in a minute.
+    return {
+      partitions: '16',
+      'replication-factor': '3',
+      'ae-interval': '500ms',
+      'membership-cleanup-grace': '2s',
+      'membership-tick': '200ms',
+    };
+  }
   return {
     hints: false,
     'read-repair': false,
