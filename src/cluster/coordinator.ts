@@ -49,6 +49,36 @@ export async function coordinateWrites(
   records: readonly VersionedRecord[],
   consistency: Consistency,
 ): Promise<Array<WriteOutcome | ConvergeError>> {
+  const plans = await sendWrites(ctx, records, consistency);
+  const results = await Promise.all(plans.map((p) => p.result));
+  const fenced = plans.flatMap((p, i) =>
+    results[i] instanceof ConvergeError && p.fencedBy.size > 0 ? [i] : [],
+  );
+  if (fenced.length === 0 || ctx.catchUpMembership === undefined) return results;
+  // A replica had installed a partition move this node had not: learn it, then send those records once more
+  // to the owners it names (the same versions: a replica that already holds one keeps it as it is).
+  const peers = new Set(fenced.flatMap((i) => [...plans[i]!.fencedBy]));
+  const caughtUp = logFailure('membership catch-up');
+  await Promise.all([...peers].map((peer) => ctx.catchUpMembership!(peer).catch(caughtUp)));
+  const again = await Promise.all(
+    (
+      await sendWrites(
+        ctx,
+        fenced.map((i) => records[i]!),
+        consistency,
+      )
+    ).map((p) => p.result),
+  );
+  for (const [j, i] of fenced.entries()) results[i] = again[j]!;
+  return results;
+}
+
+/** Plans each record's write, admits them as one and starts them; the plans settle as replicas answer. */
+async function sendWrites(
+  ctx: NodeContext,
+  records: readonly VersionedRecord[],
+  consistency: Consistency,
+): Promise<WriteTracker[]> {
   const plans = records.map((record) => {
     const replicas = ctx.replicasFor(record.key);
     // A partition a membership change moves: sent to old and new owners, counted per group.
@@ -71,7 +101,7 @@ export async function coordinateWrites(
     }
   }
   await ctx.admission.admit(demand, () => startWrites(ctx, plans));
-  return Promise.all(plans.map((p) => p.result));
+  return plans;
 }
 
 /** Applies locally and queues to every peer, synchronously (admission found the room a moment ago). */
@@ -116,6 +146,8 @@ class WriteTracker {
   private readonly storageFailed = new Map<string, ConvergeError>();
   private settled = 0;
   private done = false;
+  /** Replicas that refused the write as coordinated under an older membership (MEMBERSHIP_STALE). */
+  readonly fencedBy = new Set<string>();
 
   constructor(
     private readonly ctx: NodeContext,
@@ -137,6 +169,7 @@ class WriteTracker {
   }
 
   fail(id: string, err: unknown): void {
+    if (err instanceof ConvergeError && err.code === 'MEMBERSHIP_STALE') this.fencedBy.add(id);
     if (isStorageError(err)) this.storageFailed.set(id, err);
     else this.outcome.unreachable.push(id);
     this.settle();
@@ -187,7 +220,12 @@ class WriteTracker {
 }
 
 /** A replica that answered with one of these would refuse the hint too (or runs another ring). */
-const refusals: ReadonlySet<string> = new Set(['CONFLICT', 'RING_MISMATCH', 'PARTITION_NOT_OWNED']);
+const refusals: ReadonlySet<string> = new Set([
+  'CONFLICT',
+  'RING_MISMATCH',
+  'PARTITION_NOT_OWNED',
+  'MEMBERSHIP_STALE',
+]);
 
 const isStorageError = (err: unknown): err is ConvergeError =>
   err instanceof ConvergeError && (err.code === 'DISK_FULL' || err.code === 'STORAGE_FAILED');

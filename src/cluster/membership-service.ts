@@ -211,6 +211,11 @@ export class MembershipService implements MembershipHandle {
     this.downSet.add(peer);
   }
 
+  /** A replica fenced a write of this node's: its membership is later; fetch and install it now. */
+  catchUp(peer: string): Promise<void> {
+    return this.fetchFrom(peer);
+  }
+
   private async fetchFrom(peer: string): Promise<void> {
     const body = await this.options.transport.call(peer, {
       route: membershipRoutes.state,

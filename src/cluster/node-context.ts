@@ -67,6 +67,11 @@ export interface NodeContext {
    * serves its reads (membership-replicas.ts). Undefined (or absent) when it does not move.
    */
   changeSetsFor?(key: Uint8Array): ReplicaSets | undefined;
+  /**
+   * A replica refused a write as coordinated under an older membership (MEMBERSHIP_STALE): fetch that
+   * replica's membership and install it, so the write can be sent again to the owners it names.
+   */
+  catchUpMembership?(peer: string): Promise<void>;
   markSeen(peer: string, ok: boolean): void;
   /** True (counted and logged) when a record read from a replica is stamped too far ahead of this clock. */
   refusesAhead(record: VersionedRecord): boolean;

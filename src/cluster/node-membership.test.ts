@@ -20,6 +20,7 @@ function fake(header: string, fenceEpoch: number): NodeMembership & { seen: stri
     onPingFailed: () => undefined,
     addressOf: () => undefined,
     current: () => state,
+    catchUp: async () => undefined,
   };
 }
 

@@ -24,6 +24,8 @@ export interface NodeMembership {
   onPingFailed(peer: string): void;
   addressOf(id: string): string | undefined;
   current(): MembershipState;
+  /** Fetches a peer's membership and installs it when it is later than this node's. */
+  catchUp(peer: string): Promise<void>;
 }
 
 /** The routes that carry replicated writes: fenced by the membership epoch they were coordinated under. */

@@ -158,7 +158,10 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       replicasFor: (key) => this.ring.replicasFor(key),
       ...(options.membership === undefined
         ? {}
-        : { changeSetsFor: (key: Uint8Array) => changeSetsFor(options.membership!, key) }),
+        : {
+            changeSetsFor: (key: Uint8Array) => changeSetsFor(options.membership!, key),
+            catchUpMembership: (peer: string) => options.membership!.catchUp(peer),
+          }),
       markSeen,
       refusesAhead: (r) => {
         const nowMs = options.clock.now();
