@@ -106,16 +106,14 @@ export interface LoadResult {
   readonly acked: string[];
   /** Writes that still failed after the retries. */
   readonly failed: number;
-  /** Writes whose first attempt failed (then retried): see the report of the fenced-coordinator gap. */
+  /** Writes whose first attempt failed (then retried). */
   readonly retried: number;
   readonly errors: string[];
 }
 
 /**
  * A steady write load (new keys, quorum, 3 writers) through `urls` until stopped. A refused write is tried
- * again, as a client would, at most 3 more times: a coordinator that has not yet installed the latest
- * partition move is fenced by the replicas that have (MEMBERSHIP_STALE, answered as UNAVAILABLE) and does
- * not retry by itself (reported in /work/notes/h20p.md).
+ * again, as a client would, at most 3 more times, and counted: the tests expect none.
  */
 export function writeLoad(urls: readonly string[], prefix: string): { stop(): Promise<LoadResult> } {
   let stopped = false;
