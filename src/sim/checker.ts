@@ -331,6 +331,9 @@ function checkKeys(
     // Acknowledged by a node whose clock ran away while no peer could tell it: the operator removes those
     // (docs/operations.md), so they are not expected to survive.
     if (aheadMs(op.version!) > maxClockDriftMs) continue;
+    // Acknowledged only by a member that then died for good (a replace): lost with its disk, as a write at
+    // `one` is when its only replica is.
+    if (op.acknowledged?.every((id) => world.deadForGood.has(id))) continue;
     const prev = latestAcked.get(op.key);
     if (prev === undefined || compareVersions(parseVersion(op.version!), parseVersion(prev.version!)) > 0)
       latestAcked.set(op.key, op);

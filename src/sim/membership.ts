@@ -58,6 +58,7 @@ export class MembershipNemesis {
   private killForGood(): string {
     const { world } = this;
     const victim = world.nodes[world.random.int(world.nodes.length)]!;
+    world.deadForGood.add(victim.id);
     this.retire(victim, 'dies for good');
     return victim.id;
   }

@@ -97,6 +97,8 @@ export class World {
   readonly nodes: SimNode[];
   /** Nodes gone for good: decommissioned once the change finished, or dead and replaced. */
   readonly retired: SimNode[] = [];
+  /** Members that died for good (and were replaced): what only they held is lost, as it would be. */
+  readonly deadForGood = new Set<string>();
   /** Every record a client write created, by version: the checker's ground truth. */
   readonly created = new Map<string, CreatedRecord>();
   /** How many times the checker has sampled the running history. */
