@@ -152,6 +152,7 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
     const mismatches = node.ae!.verifier.mismatches;
     if (mismatches > 0) fail(`${node.id}'s background verification found ${mismatches} digest mismatches`);
   }
+  for (const left of world.leftHolding) fail(left);
   const first = maps[0]!;
   const byKey = fullRing(world) ? first.records : compareKeyReplicas(world, maps, fail);
   if (fullRing(world)) {

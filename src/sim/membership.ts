@@ -168,7 +168,12 @@ export class MembershipNemesis {
     this.world.trace.log(`membership: the change has finished at epoch ${latest.epoch}`);
     if (this.joiner !== null) this.joiner.joinRequest = null;
     for (const n of [...this.world.nodes]) {
-      if (!latest.members.some((m) => m.id === n.id)) this.retire(n, 'left the ring');
+      if (latest.members.some((m) => m.id === n.id)) continue;
+      // Its copies were dropped after the grace, before the change finished (its disk is checked here: the
+      // node stops now and the final checks see only the members).
+      const held = n.up ? [...n.replica!.scanTokens(new Uint8Array(0), undefined)].length : 0;
+      if (held > 0) this.world.leftHolding.push(`${n.id} left the ring still holding ${held} records`);
+      this.retire(n, 'left the ring');
     }
   }
 

@@ -99,6 +99,8 @@ export class World {
   readonly retired: SimNode[] = [];
   /** Members that died for good (and were replaced): what only they held is lost, as it would be. */
   readonly deadForGood = new Set<string>();
+  /** Members that left the ring (decommissioned) still holding records when the change finished. */
+  readonly leftHolding: string[] = [];
   /** Every record a client write created, by version: the checker's ground truth. */
   readonly created = new Map<string, CreatedRecord>();
   /** How many times the checker has sampled the running history. */
