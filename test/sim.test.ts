@@ -39,6 +39,18 @@ test('a seed replays the same history, event for event', async () => {
   assert.notEqual(other.signature, a.signature, 'another seed is another history');
 });
 
+test('a membership history (a join, interrupted) replays the same history', async () => {
+  const a = await runHistory(7);
+  const b = await runHistory(7);
+  assert.match(a.trace[0]!, /a join \(interrupted\)/);
+  assert.ok(
+    a.trace.some((line) => /membership: the change has finished/.test(line)),
+    'the join finished',
+  );
+  assert.equal(b.signature, a.signature);
+  assert.deepEqual(b.trace, a.trace);
+});
+
 for (const bug of plantedBugs.filter((b): b is Exclude<PlantedBug, 'none'> => b !== 'none')) {
   test(`the planted bug ${bug} fails a history within the default seeds`, async () => {
     const summary = await runCampaign({

@@ -2,7 +2,9 @@
 // running past its bound, no protocol crash. After it: all replicas converged, each replica's digest equal to
 // a digest rebuilt from its records, no acknowledged write lost unless a newer one superseded it, no deleted
 // key resurrected, no value that no client wrote, no record stamped further ahead than the drift bound (so no
-// acknowledged write overridden by one), and reads that returned only values a client wrote.
+// acknowledged write overridden by one), and reads that returned only values a client wrote. With a
+// membership change, replicas are compared by the latest installed membership: once the change finished,
+// every key is on exactly its partition's final owners (and a member that left holds nothing).
 
 import { DigestTree } from '../core/digest.js';
 import { tokenOf } from '../core/hash.js';
