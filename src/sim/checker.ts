@@ -2,9 +2,12 @@
 // running past its bound, no protocol crash. After it: all replicas converged, each replica's digest equal to
 // a digest rebuilt from its records, no acknowledged write lost unless a newer one superseded it, no deleted
 // key resurrected, no value that no client wrote, no record stamped further ahead than the drift bound (so no
-// acknowledged write overridden by one), and reads that returned only values a client wrote.
+// acknowledged write overridden by one), and reads that returned only values a client wrote. With a
+// membership change, replicas are compared by the latest installed membership: once the change finished,
+// every key is on exactly its partition's final owners (and a member that left holds nothing).
 
 import { DigestTree } from '../core/digest.js';
+import { tokenOf } from '../core/hash.js';
 import { compareVersions, type Version, versionToString } from '../core/hlc.js';
 import type { VersionedRecord } from '../core/record.js';
 import type { ClientOp } from './workload.js';
@@ -79,7 +82,30 @@ function checkDigest(node: SimNode, fail: Fail): void {
 
 /** Whether every node holds every key (RF = N): then whole digests compare, as before the ring. */
 function fullRing(world: World): boolean {
-  return world.config.replicationFactor >= world.config.nodes;
+  // A membership change makes the ring a partitioned one (a joiner to RF = N), so those compare by partition.
+  return world.config.membershipChange === null && world.config.replicationFactor >= world.config.nodes;
+}
+
+/**
+ * A partition's replicas the world runs: those of the ring (with membership, of the latest installed
+ * state's write sets, so a change that did not finish is checked as installed), less any retired member.
+ */
+function replicasOf(world: World, partition: number): string[] {
+  const running = new Set(world.nodes.map((n) => n.id));
+  return world
+    .ring()
+    .replicasOf(partition)
+    .filter((id) => running.has(id));
+}
+
+/**
+ * Who may also hold a partition: with a change that did not finish, the old owners of a partition that moved
+ * and whose cleanup grace may not have passed yet.
+ */
+function mayHold(world: World, partition: number): readonly string[] {
+  const change = world.latestMembership()?.current().change ?? null;
+  const move = change?.moves.find((m) => m.partition === partition && m.state === 'moved');
+  return move?.from ?? [];
 }
 
 /**
@@ -94,11 +120,12 @@ export function converged(world: World): boolean {
 
 /** The partitions whose replicas' digest nodes differ (every replica up). */
 function divergentPartitions(world: World): number[] {
-  const t = world.topology.current;
+  const t = world.ring();
   const byId = new Map(world.nodes.map((n) => [n.id, n]));
   const out: number[] = [];
   for (let p = 0; p < t.partitions; p++) {
-    const nodes = t.replicasOf(p).map((id) => byId.get(id)!.replica!.digest.node(t.partitionBits, p));
+    const nodes = replicasOf(world, p).map((id) => byId.get(id)!.replica!.digest.node(t.partitionBits, p));
+    if (nodes.length === 0) continue;
     if (nodes.some((d) => d.hi !== nodes[0]!.hi || d.lo !== nodes[0]!.lo || d.count !== nodes[0]!.count))
       out.push(p);
   }
@@ -127,6 +154,7 @@ export function checkFinal(world: World, ops: readonly ClientOp[], fail: Fail): 
     const mismatches = node.ae!.verifier.mismatches;
     if (mismatches > 0) fail(`${node.id}'s background verification found ${mismatches} digest mismatches`);
   }
+  for (const left of world.leftHolding) fail(left);
   const first = maps[0]!;
   const byKey = fullRing(world) ? first.records : compareKeyReplicas(world, maps, fail);
   if (fullRing(world)) {
@@ -166,17 +194,23 @@ function compareKeyReplicas(
   maps: ReadonlyArray<{ node: SimNode; records: Map<string, VersionedRecord> }>,
   fail: Fail,
 ): Map<string, VersionedRecord> {
-  const t = world.topology.current;
+  const t = world.ring();
   const byId = new Map(maps.map((m) => [m.node.id, m]));
   const encoder = new TextEncoder();
   const out = new Map<string, VersionedRecord>();
   const keys = new Set(maps.flatMap((m) => [...m.records.keys()]));
   for (const key of keys) {
-    const replicas = t.replicasForKey(encoder.encode(key));
+    const partition = t.partitionOf(tokenOf(encoder.encode(key)));
+    const replicas = replicasOf(world, partition);
+    const extra = mayHold(world, partition);
     for (const { node, records } of maps) {
-      if (!replicas.includes(node.id) && records.has(key))
-        fail(`${node.id} holds ${key} (${show(records.get(key))}), of a partition it does not hold`);
+      if (!replicas.includes(node.id) && !extra.includes(node.id) && records.has(key))
+        fail(
+          `${node.id} holds ${key} (${show(records.get(key))}), of partition ${partition} it does not hold ` +
+            `(its replicas: ${replicas.join(',')})`,
+        );
     }
+    if (replicas.length === 0) continue;
     const first = byId.get(replicas[0]!)!;
     const a = first.records.get(key);
     if (a !== undefined) out.set(key, a);
@@ -300,6 +334,9 @@ function checkKeys(
     // Acknowledged by a node whose clock ran away while no peer could tell it: the operator removes those
     // (docs/operations.md), so they are not expected to survive.
     if (aheadMs(op.version!) > maxClockDriftMs) continue;
+    // Acknowledged only by a member that then died for good (a replace): lost with its disk, as a write at
+    // `one` is when its only replica is.
+    if (op.acknowledged?.every((id) => world.deadForGood.has(id))) continue;
     const prev = latestAcked.get(op.key);
     if (prev === undefined || compareVersions(parseVersion(op.version!), parseVersion(prev.version!)) > 0)
       latestAcked.set(op.key, op);

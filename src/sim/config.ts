@@ -56,6 +56,25 @@ export interface SimConfig {
   /** Sessions running longer than this count as stuck. */
   readonly sessionMsMax: number;
   readonly plantedBug: PlantedBug;
+  /**
+   * A membership change the history runs (sim/membership.ts), or null: the ring stays fixed, as before
+   * membership changes. Seeds 7, 17, 27, ... (every tenth) run one.
+   */
+  readonly membershipChange: MembershipChangePlan | null;
+  /** Between a partition's move and its old owners dropping their copies (the driver's cleanup grace). */
+  readonly cleanupGraceMs: number;
+  /** After the heal, the change must finish (cleanup included) within this much virtual time. */
+  readonly changeBoundMs: number;
+}
+
+export type SimChangeKind = 'join' | 'decommission' | 'replace';
+
+export interface MembershipChangePlan {
+  readonly kind: SimChangeKind;
+  /** Virtual time when the operator (or the joining node) asks for it. */
+  readonly atMs: number;
+  /** Whether a crash, power loss or partition of the streaming node or its source interrupts it. */
+  readonly interrupted: boolean;
 }
 
 export interface SimOverrides {
@@ -78,8 +97,8 @@ export function configFor(
       : { hints: random.next() < 0.7, readRepair: random.next() < 0.7 };
   // Drawn as before on every seed, so the rest of a history's draws stay as they were.
   const fullNodes = 3 + (random.next() < 0.25 ? random.int(3) : 0);
-  const ring = ringFor(seed);
-  return {
+  const ring = ringFor(seed) ?? changeRingFor(seed);
+  const config: Omit<SimConfig, 'membershipChange'> = {
     seed,
     nodes: ring?.nodes ?? fullNodes,
     replicationFactor: ring?.replicationFactor ?? fullNodes,
@@ -117,7 +136,44 @@ export function configFor(
     faultGapMsMean: 600 + random.int(2400),
     sessionMsMax: 20_000,
     plantedBug: overrides.plantedBug ?? 'none',
+    cleanupGraceMs: 2000,
+    changeBoundMs: 60_000,
   };
+  // Drawn last, so the rest of a history's draws stay as they were.
+  return { ...config, membershipChange: changePlanFor(seed, random, config.activeMs) };
+}
+
+/** Seeds 7, 17, 27, ... run a change: join, decommission and replace in turn. */
+function changeKindOf(seed: number): SimChangeKind | undefined {
+  if (seed % 10 !== 7) return undefined;
+  return (['join', 'decommission', 'replace'] as const)[Math.floor(seed / 10) % 3];
+}
+
+/**
+ * The ring of a change seed: 3 or 4 members, RF 2 or 3 (a decommission keeps at least RF members; a join
+ * or a replace sometimes starts from RF = N), 16 partitions, from the seed alone.
+ */
+function changeRingFor(
+  seed: number,
+): { nodes: number; replicationFactor: number; partitions: number } | undefined {
+  const kind = changeKindOf(seed);
+  if (kind === undefined) return undefined;
+  const n = Math.floor(seed / 30);
+  const replicationFactor = 2 + (n % 2);
+  // Three members at least: a replace leaves a majority of them to agree, a decommission RF of them.
+  const nodes =
+    kind === 'decommission' || replicationFactor === 2 ? replicationFactor + 1 : 3 + (Math.floor(n / 2) % 2);
+  return { nodes, replicationFactor, partitions: ringPartitionsMin };
+}
+
+function changePlanFor(
+  seed: number,
+  random: Random & { int(n: number): number },
+  activeMs: number,
+): MembershipChangePlan | null {
+  const kind = changeKindOf(seed);
+  if (kind === undefined) return null;
+  return { kind, atMs: 500 + random.int(Math.floor(activeMs / 2)), interrupted: random.next() < 0.6 };
 }
 
 /** Partitions of a ring history: 16 or 32 (the digest has 256 leaves; a history holds a few hundred keys). */
@@ -147,5 +203,9 @@ export function describeConfig(c: SimConfig): string {
   if (!c.aeWorker) mech.push('no-ae-worker');
   const ring =
     c.replicationFactor < c.nodes ? ` (RF ${c.replicationFactor}, ${c.partitions} partitions)` : '';
-  return `${c.nodes} nodes${ring}, ${mech.join(', ')}, sync ${c.sync}, ${c.keys} hot and ${c.coldKeys} cold keys, ${(c.activeMs / 1000).toFixed(1)} s of faults${c.plantedBug === 'none' ? '' : `, planted bug ${c.plantedBug}`}`;
+  const change =
+    c.membershipChange === null
+      ? ''
+      : `, a ${c.membershipChange.kind}${c.membershipChange.interrupted ? ' (interrupted)' : ''}`;
+  return `${c.nodes} nodes${ring}${change}, ${mech.join(', ')}, sync ${c.sync}, ${c.keys} hot and ${c.coldKeys} cold keys, ${(c.activeMs / 1000).toFixed(1)} s of faults${c.plantedBug === 'none' ? '' : `, planted bug ${c.plantedBug}`}`;
 }

@@ -6,6 +6,7 @@ import { hash64 } from '../core/hash.js';
 import { seededRandom } from '../core/random.js';
 import { checkFinal, checkRunning, converged, describeRoots } from './checker.js';
 import { configFor, describeConfig, type SimConfig, type SimOverrides } from './config.js';
+import { MembershipNemesis } from './membership.js';
 import { Nemesis } from './nemesis.js';
 import { LivelockError, type Owner, Scheduler } from './scheduler.js';
 import { Trace } from './trace.js';
@@ -63,7 +64,9 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
     trace.log(`seed ${seed}: ${describeConfig(config)}`);
     for (const n of world.nodes) world.boot(n);
     const checker: Owner = { name: 'checker', alive: true };
+    const changes = new MembershipNemesis(world);
     const sample = (): void => {
+      changes.follow();
       checkRunning(world, fail);
       scheduler.schedule(checker, checkEveryMs, sample);
     };
@@ -71,11 +74,15 @@ export async function runHistory(seed: number, options: HistoryOptions = {}): Pr
     const nemesis = new Nemesis(world);
     workload.start();
     nemesis.start();
+    changes.start();
     await scheduler.runUntil(config.activeMs, failed);
     workload.stop();
     nemesis.stop();
+    changes.stop();
     if (!failed()) {
       nemesis.healAll();
+      changes.heal();
+      await awaitChange(world, changes, failed);
       convergedAfterMs = await awaitConvergence(world, failed);
       if (convergedAfterMs === null) {
         if (!failed())
@@ -132,6 +139,24 @@ function resultOf(
     messages: { ...world.network.counts },
     signature: `${hi.toString(16).padStart(8, '0')}${lo.toString(16).padStart(8, '0')}`,
   };
+}
+
+/**
+ * Runs until the membership change has finished, cleanup included (or the bound passes: the checks then
+ * apply to the ring as installed).
+ */
+async function awaitChange(world: World, changes: MembershipNemesis, failed: () => boolean): Promise<void> {
+  const { scheduler, config } = world;
+  if (changes.progress() === null) return;
+  const from = scheduler.nowMs;
+  await scheduler.runUntil(from + config.changeBoundMs, () => {
+    changes.follow();
+    return changes.progress() === null || failed();
+  });
+  const left = changes.progress();
+  if (left === null)
+    world.trace.log(`the change finished ${(scheduler.nowMs - from).toFixed(0)} ms after the heal`);
+  else world.trace.log(`the change did not finish within ${config.changeBoundMs} ms of the heal: ${left}`);
 }
 
 /** Runs until all digests are equal (returns how long it took) or the convergence bound passes (null). */

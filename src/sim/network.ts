@@ -4,7 +4,7 @@
 // (UNAVAILABLE), like a closed port. A handler that throws something other than a ConvergeError, or an
 // INTERNAL one, is a protocol crash: recorded for the checker, answered with INTERNAL.
 
-import type { InternalHandler, Transport, TransportRequest } from '../cluster/transport.js';
+import type { Transport, TransportRequest } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Random } from '../core/random.js';
 import type { Owner, Scheduler } from './scheduler.js';
@@ -31,9 +31,17 @@ export const calmNetwork: NetworkConditions = {
   spikeMsMax: 0,
 };
 
+/** A node's internal routes; `header` is the sender's membership header (x-converge-ring over HTTP). */
+export type SimHandler = (
+  route: string,
+  body: Uint8Array,
+  from: string,
+  header: string | undefined,
+) => Promise<Uint8Array>;
+
 interface Endpoint {
   readonly owner: Owner;
-  readonly handler: InternalHandler;
+  readonly handler: SimHandler;
 }
 
 export interface ProtocolCrash {
@@ -61,7 +69,7 @@ export class SimNetwork {
     private readonly random: Random,
   ) {}
 
-  register(node: string, owner: Owner, handler: InternalHandler): void {
+  register(node: string, owner: Owner, handler: SimHandler): void {
     this.endpoints.set(node, { owner, handler });
   }
 
@@ -89,12 +97,21 @@ export class SimNetwork {
     return [...this.blocked].sort();
   }
 
-  /** The transport one node incarnation uses; its answers stop arriving once the incarnation dies. */
-  transport(self: string, caller: Owner): Transport {
-    return { call: (peer, request) => this.call(self, caller, peer, request) };
+  /**
+   * The transport one node incarnation uses; its answers stop arriving once the incarnation dies. `header`:
+   * the membership header every request carries, as the HTTP transport sends it (none without membership).
+   */
+  transport(self: string, caller: Owner, header: () => string | undefined = () => undefined): Transport {
+    return { call: (peer, request) => this.call(self, caller, peer, request, header()) };
   }
 
-  private call(self: string, caller: Owner, peer: string, request: TransportRequest): Promise<Uint8Array> {
+  private call(
+    self: string,
+    caller: Owner,
+    peer: string,
+    request: TransportRequest,
+    header: string | undefined,
+  ): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (outcome: () => void): void => {
@@ -128,10 +145,10 @@ export class SimNetwork {
           settle(() => ('ok' in result ? resolve(result.ok.slice()) : reject(result.err))),
         );
       };
-      this.deliver(self, peer, target, request, answer);
+      this.deliver(self, peer, target, { ...request, header }, answer);
       if (this.random.next() < this.conditions.dupRate) {
         this.counts.duplicated += 1;
-        this.deliver(self, peer, target, request, () => {});
+        this.deliver(self, peer, target, { ...request, header }, () => {});
       }
     });
   }
@@ -141,7 +158,7 @@ export class SimNetwork {
     self: string,
     peer: string,
     target: Endpoint,
-    request: TransportRequest,
+    request: TransportRequest & { readonly header: string | undefined },
     answer: (result: { ok: Uint8Array } | { err: ConvergeError }) => void,
   ): void {
     this.counts.sent += 1;
@@ -150,7 +167,7 @@ export class SimNetwork {
     this.scheduler.schedule(this.owner, this.delayMs(), () => {
       // A restarted node is a new process: a message meant for the old one finds no connection.
       if (this.endpoints.get(peer) !== target || !target.owner.alive) return;
-      target.handler(request.route, body, self).then(
+      target.handler(request.route, body, self, request.header).then(
         (ok) => {
           if (target.owner.alive) answer({ ok });
         },

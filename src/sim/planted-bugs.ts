@@ -3,13 +3,22 @@
 // simulator: the shipped code has no switch that turns them on.
 
 import type { AntiEntropyProcess } from '../antientropy/process.js';
+import { encodeJson } from '../cluster/codec.js';
+import { membershipRoutes } from '../cluster/membership-routes.js';
+import type { InternalRouter } from '../cluster/transport.js';
 import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import type { VersionedRecord } from '../core/record.js';
 import { LocalReplica, type ReplicaOptions } from '../replica/replica.js';
 import type { ApplyResult, ApplySource } from '../replica/types.js';
 
-export const plantedBugs = ['none', 'purge-early', 'ack-before-persist', 'accept-future'] as const;
+export const plantedBugs = [
+  'none',
+  'purge-early',
+  'ack-before-persist',
+  'accept-future',
+  'keep-old-copies',
+] as const;
 export type PlantedBug = (typeof plantedBugs)[number];
 
 /**
@@ -49,4 +58,12 @@ export function plantPurgeEarly(ae: AntiEntropyProcess, clock: Clock, graceMs: n
     const bound = clock.now() - graceMs;
     return new Map(ae.topology.current.ownedBy(ae.runner.env.id).map((p) => [p, bound]));
   };
+}
+
+/**
+ * A member answers the driver's cleanup (and a cancel's discard) as done without dropping anything: the old
+ * owners keep their copies of a partition that moved away, so keys end up on more than their final owners.
+ */
+export function plantKeepOldCopies(router: InternalRouter): void {
+  router.registerInternal(membershipRoutes.drop, async () => encodeJson({ dropped: 0 }));
 }

@@ -20,6 +20,8 @@ export interface ClientOp {
   outcome: 'pending' | 'ok' | 'failed' | 'unknown';
   /** Version of the write, or of the record a read returned. */
   version?: string;
+  /** Of a write: the replicas that acknowledged it. */
+  acknowledged?: readonly string[];
   /** What a read returned. */
   found?: boolean;
   readValue?: string;
@@ -93,6 +95,7 @@ export class Workload {
           settle('ok', result.found ? `found ${op.readValue} ${result.version}` : 'not found');
         } else {
           op.version = result.version;
+          op.acknowledged = result.acknowledged;
           settle('ok', `${result.version} acked by ${result.acknowledged.join(',')}`);
         }
       },

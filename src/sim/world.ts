@@ -6,6 +6,8 @@
 
 import { Registry } from 'prom-client';
 import type { AntiEntropyProcess } from '../antientropy/process.js';
+import { registerJoinRoute } from '../cluster/membership-api.js';
+import type { MembershipService } from '../cluster/membership-service.js';
 import type { ConvergeNode } from '../cluster/node.js';
 import { ConvergeError } from '../core/errors.js';
 import type { Clock } from '../core/hlc.js';
@@ -23,7 +25,7 @@ import { MemoryStorage } from '../storage/memory.js';
 import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import type { SimConfig } from './config.js';
 import { SimNetwork } from './network.js';
-import { makeReplica, maxClockDriftMsFor, plantPurgeEarly } from './planted-bugs.js';
+import { makeReplica, maxClockDriftMsFor, plantKeepOldCopies, plantPurgeEarly } from './planted-bugs.js';
 import type { Owner, Scheduler } from './scheduler.js';
 import type { Trace } from './trace.js';
 import { simWorker } from './worker.js';
@@ -60,6 +62,12 @@ export class SimNode {
   node: ConvergeNode | null = null;
   replica: LocalReplica | null = null;
   ae: AntiEntropyProcess | null = null;
+  membership: MembershipService | null = null;
+  /**
+   * A node started to join (or to replace `replace`): every incarnation first asks a member to make it one,
+   * as `serve --join` does, until the change that added it has finished.
+   */
+  joinRequest: { readonly replace: string | null } | null = null;
 
   constructor(
     readonly id: string,
@@ -72,14 +80,27 @@ export class SimNode {
     });
   }
 
+  /** Running and serving (a joiner still asking a member to make it one is not up yet). */
   get up(): boolean {
-    return this.owner?.alive === true;
+    return this.owner?.alive === true && this.node !== null;
   }
+}
+
+/** The address a simulated member has in the membership's address book (the network routes by id). */
+export function simUrlOf(id: string): string {
+  return `http://${id}.sim`;
 }
 
 export class World {
   readonly network: SimNetwork;
+  /** The members the workload, the nemesis and the checker see (a joiner once it runs, none retired). */
   readonly nodes: SimNode[];
+  /** Nodes gone for good: decommissioned once the change finished, or dead and replaced. */
+  readonly retired: SimNode[] = [];
+  /** Members that died for good (and were replaced): what only they held is lost, as it would be. */
+  readonly deadForGood = new Set<string>();
+  /** Members that left the ring (decommissioned) still holding records when the change finished. */
+  readonly leftHolding: string[] = [];
   /** Every record a client write created, by version: the checker's ground truth. */
   readonly created = new Map<string, CreatedRecord>();
   /** How many times the checker has sampled the running history. */
@@ -129,6 +150,25 @@ export class World {
   /** The ring every node runs with (the same parameters on every member, so one object serves all). */
   readonly topology: LiveTopology;
 
+  /**
+   * The ring the checker compares replicas by: the fixed one, or with membership the routing view (each
+   * partition's write set) of the latest state a running member has installed.
+   */
+  ring(): Topology {
+    const latest = this.latestMembership();
+    return latest === null ? this.topology.current : latest.live.current;
+  }
+
+  /** The running member's membership with the highest installed epoch (null without membership). */
+  latestMembership(): MembershipService | null {
+    let best: MembershipService | null = null;
+    for (const n of this.nodes) {
+      const m = n.up ? n.membership : null;
+      if (m !== null && (best === null || m.current().epoch > best.current().epoch)) best = m;
+    }
+    return best;
+  }
+
   constructor(
     readonly config: SimConfig,
     readonly scheduler: Scheduler,
@@ -167,7 +207,7 @@ export class World {
   }
 
   /** The simulator's world for one incarnation: virtual clock (with the node's offset), timers and network. */
-  private worldOf(node: SimNode, owner: Owner): NodeWorld {
+  private worldOf(node: SimNode, owner: Owner, header: () => string | undefined): NodeWorld {
     const { config, scheduler } = this;
     const clock = this.clockOf(node);
     return {
@@ -176,7 +216,7 @@ export class World {
       timers: scheduler.timers(owner),
       // Virtual time without the node's offset: what its wall clock should read, and what times rounds.
       monotonicNow: () => scheduler.nowMs,
-      transport: this.network.transport(node.id, owner),
+      transport: this.network.transport(node.id, owner, header),
       openStorage: () => this.openStorage(node, owner, clock),
       registry: new Registry(),
       makeReplica: (options) => {
@@ -200,11 +240,28 @@ export class World {
   }
 
   /** What every simulated node runs with: small digests, short timeouts, anti-entropy always on. */
-  private settingsOf(node: SimNode): NodeServicesSettings {
+  private settingsOf(node: SimNode, seed: Uint8Array | undefined): NodeServicesSettings {
     const { config } = this;
+    // The configured members (the first `config.nodes`): what `--peers` says on every node, joiners too.
+    const configured = Array.from({ length: config.nodes }, (_, i) => `n${i + 1}`);
     return {
       id: node.id,
-      peers: this.nodes.map((n) => ({ id: n.id, url: `sim://${n.id}` })),
+      peers: configured.map((id) => ({ id, url: simUrlOf(id) })),
+      ...(config.membershipChange === null
+        ? {}
+        : {
+            membership: {
+              addresses: new Map(configured.map((id) => [id, simUrlOf(id)])),
+              selfUrl: simUrlOf(node.id),
+              ...(seed === undefined ? {} : { seed }),
+              driver: {
+                cleanupGraceMs: config.cleanupGraceMs,
+                tickMs: config.tickMs,
+                streamTimeoutMs: config.sessionMsMax,
+                requestTimeoutMs: config.aeRequestTimeoutMs,
+              },
+            },
+          }),
       // The same ring as the checker's (World.topology).
       ring: { partitions: config.partitions, replicationFactor: config.replicationFactor },
       // Small like the digest: histories hold a few hundred keys, and the symbol path still runs.
@@ -236,17 +293,62 @@ export class World {
     };
   }
 
-  /** Starts a new incarnation of `node` on its disk. */
+  /** Starts a new incarnation of `node` on its disk (a joiner's first asks a member to make it one). */
   boot(node: SimNode): void {
+    // A joiner still asking to join is restarted: the process asking dies first.
+    if (node.owner !== null) node.owner.alive = false;
     const owner: Owner = { name: `${node.id}#${node.incarnations}`, alive: true };
     node.incarnations += 1;
-    const world = this.worldOf(node, owner);
-    const services = createNodeServices(world, this.settingsOf(node));
+    node.owner = owner;
+    if (node.joinRequest === null) this.start(node, owner, undefined);
+    else void this.joinThenStart(node, owner, node.joinRequest.replace);
+  }
+
+  /** `serve --join` (and `--replace DEAD`): asks a running member until one answers the record. */
+  private async joinThenStart(node: SimNode, owner: Owner, replace: string | null): Promise<void> {
+    const transport = this.network.transport(node.id, owner);
+    const body = new TextEncoder().encode(JSON.stringify({ id: node.id, url: simUrlOf(node.id), replace }));
+    while (owner.alive) {
+      const up = this.nodes.filter((n) => n.up && n !== node);
+      const via = up[this.random.int(Math.max(1, up.length))];
+      if (via !== undefined) {
+        try {
+          const seed = await transport.call(via.id, {
+            route: 'membership/join',
+            body,
+            timeoutMs: this.config.requestTimeoutMs * 4,
+          });
+          if (!owner.alive) return;
+          this.trace.log(
+            `${node.id} joined through ${via.id}${replace === null ? '' : `, replacing ${replace}`}`,
+          );
+          this.start(node, owner, seed);
+          return;
+        } catch (err) {
+          this.trace.log(`${node.id}: join through ${via.id} failed: ${String(err)}`);
+        }
+      }
+      await this.scheduler.sleep(owner, 1000);
+    }
+  }
+
+  private start(node: SimNode, owner: Owner, seed: Uint8Array | undefined): void {
+    let membership: MembershipService | undefined;
+    const world = this.worldOf(node, owner, () => membership?.header());
+    const services = createNodeServices(world, this.settingsOf(node, seed));
+    membership = services.membership;
     const { node: converge, replica, antiEntropy: ae } = services;
     if (this.config.plantedBug === 'purge-early')
       plantPurgeEarly(ae, world.clock, this.config.tombstoneGraceMs);
-    this.network.register(node.id, owner, (route, body, from) => converge.handleInternal(route, body, from));
-    Object.assign(node, { owner, node: converge, replica, ae });
+    if (membership !== undefined) {
+      registerJoinRoute(converge, membership);
+      if (this.config.plantedBug === 'keep-old-copies') plantKeepOldCopies(converge);
+    }
+    this.network.register(node.id, owner, (route, body, from, header) =>
+      converge.handleInternal(route, body, from, header),
+    );
+    Object.assign(node, { owner, node: converge, replica, ae, membership: membership ?? null });
+    if (!this.nodes.includes(node)) this.nodes.push(node);
     services.start();
   }
 
@@ -257,7 +359,7 @@ export class World {
     this.network.unregister(node.id);
     if (kind === 'power') node.disk.powerLoss();
     else node.disk.crash();
-    Object.assign(node, { owner: null, node: null, replica: null, ae: null });
+    Object.assign(node, { owner: null, node: null, replica: null, ae: null, membership: null });
   }
 
   /** Records what each client write created, so the checker knows every version that ever existed. */
