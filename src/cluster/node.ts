@@ -6,6 +6,7 @@
 import { Counter, Registry } from 'prom-client';
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
+import { tokenOf } from '../core/hash.js';
 import {
   type Clock,
   HybridLogicalClock,
@@ -257,6 +258,27 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.refusals.loggedAtMs = nowMs;
   }
 
+  /**
+   * A client write's record, stamped now. Under its partition's tombstone purge bound it would sort before
+   * deletes already purged everywhere, and bring a deleted key back once anti-entropy spread it. Every bound
+   * lies at least the tombstone grace behind a reading of this node's own clock, so such a stamp means the
+   * clock went back (a restart while no peer could check it): refused as a skewed clock, before anything is
+   * applied, as replication and hints are refused under the bound on every other replica.
+   */
+  private stamp(key: Uint8Array, value: Uint8Array | null): VersionedRecord {
+    const record = makeRecord(key, this.hlc.now(), value);
+    const boundMs = this.ctx.replica.purgedBeforeMs(tokenOf(key));
+    if (record.version.ms < boundMs) {
+      throw new ConvergeError(
+        'CLOCK_SKEWED',
+        `node ${this.id} does not coordinate writes: its clock stamps ${versionToString(record.version)}, ` +
+          `${boundMs - record.version.ms} ms behind the tombstone purge bound of the key's partition ` +
+          `(${boundMs}); a write stamped there would sort before deletes already purged`,
+      );
+    }
+    return record;
+  }
+
   async put(key: string, value: Uint8Array, consistency: Consistency): Promise<WriteResult> {
     const k = this.validateKey(key);
     if (value.length > this.ctx.limits.valueBytesMax) {
@@ -266,13 +288,13 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       );
     }
     await this.admitWrite();
-    return this.write(makeRecord(k, this.hlc.now(), value), consistency, 'put');
+    return this.write(this.stamp(k, value), consistency, 'put');
   }
 
   async del(key: string, consistency: Consistency): Promise<WriteResult> {
     const k = this.validateKey(key);
     await this.admitWrite();
-    return this.write(makeRecord(k, this.hlc.now(), null), consistency, 'del');
+    return this.write(this.stamp(k, null), consistency, 'del');
   }
 
   /**
@@ -283,7 +305,7 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     await this.admitWrite();
     const end = this.ctx.metrics.requestSeconds.startTimer({ op: 'batch' });
     try {
-      const records = ops.map((o) => makeRecord(o.keyBytes, this.hlc.now(), o.value));
+      const records = ops.map((o) => this.stamp(o.keyBytes, o.value));
       const outcomes = await coordinateWrites(this.ctx, records, consistency);
       let succeeded = 0;
       const results = ops.map((o, i): BatchKeyResult => {
