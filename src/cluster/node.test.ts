@@ -130,3 +130,30 @@ test('concurrent writes to one key converge to the same winner everywhere', asyn
     await c.close();
   }
 });
+
+test('a client write stamped under its partition purge bound is refused before anything is applied', async () => {
+  // Simulation seed 1027: a node whose clock went back 33 s restarted while isolated (no peer to check its
+  // clock) and acknowledged a write stamped behind a delete whose tombstone was already purged everywhere;
+  // anti-entropy then spread that write and the deleted key was back. The purge bound is the node's own
+  // durable evidence that its clock went back: a bound always lies the grace behind a reading of it.
+  const c = await startTestCluster(3, { hints: false });
+  try {
+    c.isolate(0);
+    const n1 = c.nodes[0]!;
+    let boundMs = Date.now() + 30_000;
+    n1.ctx.replica.followPurgeBound(() => boundMs);
+    const refused = { code: 'CLOCK_SKEWED', message: /ms behind the tombstone purge bound/ };
+    await assert.rejects(n1.put('k11', text('late'), 'one'), refused);
+    await assert.rejects(n1.del('k12', 'one'), refused);
+    const batch = [{ op: 'put' as const, key: 'k13', keyBytes: keyToBytes('k13'), value: text('x') }];
+    await assert.rejects(n1.batch(batch, 'one'), refused);
+    for (const key of ['k11', 'k12', 'k13']) assert.equal(n1.ctx.replica.get(keyToBytes(key)), undefined);
+    // Its clock past the bound again: it coordinates as before.
+    boundMs = Date.now() - 1000;
+    const w = await n1.put('k11', text('fresh'), 'one');
+    assert.deepEqual(w.acknowledged, ['n1']);
+    assert.equal(Buffer.from(n1.ctx.replica.get(keyToBytes('k11'))!.value!).toString(), 'fresh');
+  } finally {
+    await c.close();
+  }
+});
