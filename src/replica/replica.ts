@@ -275,7 +275,8 @@ export class LocalReplica implements Replica {
    * The one rule of the purge bound, per source. A tombstone older than the bound is garbage on every replica:
    * it is never written again, whoever brings it. Hints, replication and read repair bring nothing older than
    * the bound at all (a value that old was deleted and purged, or is a straggler anti-entropy settles).
-   * A client's write and a bulk load are stamped now, so the bound never applies to them.
+   * A client's write and a bulk load are stamped now, so the bound never applies to them here: the
+   * coordinator refuses to stamp a client write under it (ConvergeNode's stamp: a clock gone back).
    */
   underPurgeBound(
     record: Pick<VersionedRecord, 'key' | 'tombstone' | 'version'>,
