@@ -173,17 +173,30 @@ function keysIn(owned: ReadonlyArray<readonly [number, number]>, keys: number): 
 
 /**
  * The joiner's sessions that brought it records (its streaming sessions, and any repair session that pulled
- * some): the records they pulled, and the time they ran (first start to last end, gaps between them included).
+ * some): the records they pulled, and the time at least one of them ran (the union of their intervals: a
+ * verification's catch-up session seconds later adds its own run time, not the gap before it).
  */
 function sessionsThatPulled(ae: AntiEntropyStatus) {
   const pulled = ae.history.filter((h) => h.keysPulled > 0);
-  const startMs = Math.min(...pulled.map((h) => h.startedAtMs));
-  const endMs = Math.max(...pulled.map((h) => h.endedAtMs));
+  const spans = pulled.map((h) => [h.startedAtMs, h.endedAtMs] as const).sort((a, b) => a[0] - b[0]);
+  let ms = 0;
+  let until = Number.NEGATIVE_INFINITY;
+  for (const [start, end] of spans) {
+    ms += Math.max(0, end - Math.max(start, until));
+    until = Math.max(until, end);
+  }
   return {
     count: pulled.length,
     streaming: pulled.filter((h) => h.streaming === true).length,
     records: pulled.reduce((n, h) => n + h.keysPulled, 0),
-    ms: pulled.length === 0 ? Number.NaN : endMs - startMs,
+    ms: pulled.length === 0 ? Number.NaN : ms,
+    detail: pulled.map((h) => ({
+      peer: h.peer,
+      streaming: h.streaming === true,
+      startMs: h.startedAtMs - (spans[0]?.[0] ?? 0),
+      durationMs: h.durationMs,
+      pulled: h.keysPulled,
+    })),
   };
 }
 
@@ -244,6 +257,10 @@ export async function run(args: string[]): Promise<void> {
       fgFailedDuring: r.during.failed,
       fgP99BeforeMs: p99(r.before.latenciesMs),
       fgP99DuringMs: p99(r.during.latenciesMs),
+      // Each session that pulled: peer, streaming (s) or repair (r), start from the first (ms), duration, records.
+      sessionsDetail: r.sessions.detail
+        .map((d) => `${d.peer}/${d.streaming ? 's' : 'r'}@${d.startMs}+${d.durationMs}:${d.pulled}`)
+        .join(' '),
     });
     report.print([
       'case',
