@@ -1,5 +1,6 @@
 // Runs sessions: one per pair of replicas at a time (whichever side began it) and at most `sessionsMax` per
-// node (so peers take turns repairing a node that fell behind instead of sending it the same records), with
+// node (so peers take turns repairing a node that fell behind instead of sending it the same records; a
+// membership change's streaming sessions are bounded by the driver instead), with
 // begin/end messages that exchange watermarks, a durable checkpoint after every round, and a history entry
 // per session. A session the peer refuses to begin (busy) is no session: nothing is recorded.
 
