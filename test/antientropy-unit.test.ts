@@ -585,3 +585,38 @@ test('a session takes the symbol path for a small difference and records it; an 
     await h.close();
   }
 });
+
+test('a membership streaming session is not held back by sessionsMax: it runs while repair holds the only slot', async () => {
+  const h = await harness(3);
+  try {
+    const [a, b, c] = h.members as [Member, Member, Member];
+    const n = 3000;
+    for (let k = 0; k < n; k++) {
+      const record = makeRecord(keyToBytes(`stream${k}`), a.node.hlc.now(), text(`v${k}`));
+      await a.replica.apply([record], 'client');
+      await b.replica.apply([record], 'client');
+    }
+    // A very slow throttle keeps n1's repair session with n3 running (sessionsMax 1 on n3) for a minute.
+    a.ae.setThrottle({ recordsPerSecondMax: 50 });
+    const repairing = a.ae.runNow('n3');
+    await eventually(
+      () => (a.ae.runner.progress('n3')?.keysPushed ?? 0) > 0,
+      10_000,
+      'n1 to be repairing n3',
+    );
+    // n3 streams the whole ring (one partition) from n2 meanwhile: neither side makes it wait its turn.
+    const streamed = await c.ae.runStreaming('n2', [0], 1);
+    assert.ok(
+      streamed.result === 'repaired' || streamed.result === 'converged',
+      `the streaming session ran: ${streamed.result} ${streamed.error}`,
+    );
+    assert.equal(streamed.streaming, true);
+    assert.ok(streamed.keysPulled > 0, 'n3 pulled the records n1 had not pushed yet');
+    assert.ok(a.ae.runner.progress('n3') !== null, "n1's repair session was still running meanwhile");
+    a.ae.setThrottle({ recordsPerSecondMax: 1_000_000 });
+    await repairing;
+    assert.ok(allEqual(roots(h)));
+  } finally {
+    await h.close();
+  }
+});

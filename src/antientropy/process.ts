@@ -372,8 +372,9 @@ export class AntiEntropyProcess {
 
   /**
    * Runs a membership change's streaming session with `source` over `partitions` (this node being their new
-   * owner): the bulk path, throttled and checkpointed like any session; it waits its turn (one session per
-   * pair, sessionsMax). `epoch` is the change's, so a checkpoint resumes while the change runs.
+   * owner): the bulk path, throttled and checkpointed like any session; it waits its turn with that pair (one
+   * session per pair) but not for sessionsMax: the driver bounds streaming sessions by its own concurrency.
+   * `epoch` is the change's, so a checkpoint resumes while the change runs.
    */
   async runStreaming(
     source: string,

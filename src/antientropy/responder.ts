@@ -139,7 +139,10 @@ export function registerResponder(
     const peer = requirePeer(runner, from);
     runner.touchIncoming(peer);
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
-    if (worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
+    // A membership change's streaming session is answered here, not by the worker thread: the worker runs at
+    // the lowest OS priority and starves on a busy machine, which bounded a join's streaming (BENCHMARKS.md).
+    const viaWorker = !runner.streamingFrom(peer);
+    if (viaWorker && worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
       // Validated here, so a malformed request gets its protocol error whether or not the worker answers.
       decodeRangeFetchRequest(body);
       const out = await worker.answer(body);

@@ -1,5 +1,6 @@
 // Runs sessions: one per pair of replicas at a time (whichever side began it) and at most `sessionsMax` per
-// node (so peers take turns repairing a node that fell behind instead of sending it the same records), with
+// node (so peers take turns repairing a node that fell behind instead of sending it the same records; a
+// membership change's streaming sessions are bounded by the driver instead), with
 // begin/end messages that exchange watermarks, a durable checkpoint after every round, and a history entry
 // per session. A session the peer refuses to begin (busy) is no session: nothing is recorded.
 
@@ -112,9 +113,13 @@ export class SessionRunner {
         await active.done.catch(logFailure('session awaited by another run', 'debug'));
         continue;
       }
+      // A membership change's streaming sessions are bounded by the driver (--membership-streaming-concurrency),
+      // not by sessionsMax: a new owner streams from each source at once, and repair does not hold it back.
       const busy = this.incomingActive(peer)
         ? `${peer} is running a session with this node`
-        : this.busyWithOthers(peer);
+        : options.streaming === undefined
+          ? this.busyWithOthers(peer)
+          : null;
       if (busy === null) {
         const run = this.newRun(peer, options.streaming);
         // Its own signal, so an operator can cancel this session alone (cancel()); stopping the process still
@@ -142,8 +147,8 @@ export class SessionRunner {
   private busyWithOthers(peer: string): string | null {
     const now = this.leaseNow();
     let running = 0;
-    for (const p of this.outgoing.keys()) if (p !== peer) running += 1;
-    for (const [p, s] of this.incoming) if (p !== peer && s.leaseUntilMs > now) running += 1;
+    for (const [p, a] of this.outgoing) if (p !== peer && a.run.range.receiving === undefined) running += 1;
+    for (const [p, s] of this.incoming) if (p !== peer && !s.streaming && s.leaseUntilMs > now) running += 1;
     const max = this.env.limits.sessionsMax;
     return running >= max ? `${this.env.id} is running ${running} sessions (sessionsMax ${max})` : null;
   }
@@ -349,7 +354,7 @@ export class SessionRunner {
     if (this.outgoing.has(peer) && this.env.id < peer) {
       throw new ConvergeError('CONFLICT', `${this.env.id} is already running a session with ${peer}`);
     }
-    const busy = this.busyWithOthers(peer);
+    const busy = streaming ? null : this.busyWithOthers(peer);
     if (busy !== null) throw new ConvergeError('CONFLICT', busy);
     this.incoming.set(peer, {
       id,

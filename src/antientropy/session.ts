@@ -374,7 +374,9 @@ async function fetchRanges(
     ...(after === undefined ? {} : { after }),
   });
   const body = await call(req);
-  const prepared = await env.repairWorker?.prepareRange(body);
+  // A streaming session (a new owner) applies on the event loop: the worker thread runs at the lowest OS
+  // priority, and a membership change should stream as fast as the node can (BENCHMARKS.md, join).
+  const prepared = run.range.receiving === undefined ? await env.repairWorker?.prepareRange(body) : undefined;
   let got: Fetched;
   if (prepared !== undefined) {
     got = {

@@ -35,7 +35,7 @@ export type { MembershipDriverSettings } from './membership-driver-actions.js';
 
 export const membershipDriverDefaults: MembershipDriverSettings = {
   cleanupGraceMs: cleanupGraceMsDefault,
-  streamingConcurrency: 2,
+  streamingConcurrency: 4,
   tickMs: 1000,
   partitionsPerSessionMax: 64,
   // Below the transport's own bound on a response (peerResponseTimeoutMsMax): a longer session goes on on the

@@ -205,7 +205,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-records-per-second-min': '1000',
   'ae-serve-worker': true,
   'membership-cleanup-grace': '10m',
-  'membership-streaming-concurrency': '2',
+  'membership-streaming-concurrency': '4',
   'membership-partitions-per-session': '64',
   'membership-tick': '1s',
   'verify-interval': '10m',
