@@ -3,17 +3,23 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DigestTree } from '../core/digest.js';
 import { ConvergeError } from '../core/errors.js';
 import { keyToBytes, makeRecord, type VersionedRecord } from '../core/record.js';
 import { createMemoryStorage } from '../storage/memory.js';
 import type { Storage, StorageEntry, WriteOp } from '../storage/storage.js';
 import { LocalReplica } from './replica.js';
 
-/** A storage whose writes apply when called (in order) and become durable, or fail, when the test says. */
+/**
+ * A storage whose writes become durable, or fail, when the test says. They apply when called (in order), or,
+ * with `applyWhenDurable`, only when the test makes them durable (a slow disk: the simulation's).
+ */
 class HeldStorage implements Storage {
   readonly engine = 'held';
   readonly inner = createMemoryStorage();
   readonly held: Array<{ ops: readonly WriteOp[]; durable: () => void; fail: (err: unknown) => void }> = [];
+
+  constructor(private readonly applyWhenDurable = false) {}
 
   get(key: Uint8Array): Uint8Array | undefined {
     return this.inner.get(key);
@@ -24,9 +30,11 @@ class HeldStorage implements Storage {
   }
 
   write(ops: readonly WriteOp[]): Promise<void> {
-    const applied = this.inner.write(ops);
+    const late = this.applyWhenDurable;
+    const applied = late ? undefined : this.inner.write(ops);
     return new Promise((resolve, reject) => {
-      this.held.push({ ops, durable: () => void applied.then(resolve, reject), fail: reject });
+      const durable = (): void => void (applied ?? this.inner.write(ops)).then(resolve, reject);
+      this.held.push({ ops, durable, fail: reject });
     });
   }
 
@@ -125,4 +133,35 @@ test('replica: a failed write fails those in flight beside it, refuses applies u
   await turn();
   storage.held[2]!.durable();
   await after;
+});
+
+/** Whenever the replica says its digest is ready, it must equal one computed from its records. */
+function assertDigestTrue(replica: LocalReplica, when: string): void {
+  if (!replica.digestReady) return;
+  const counted = new DigestTree(replica.digest.leafBits);
+  for (const { token, record } of replica.scanTokens(new Uint8Array(0), undefined))
+    counted.update(token, null, record.fp);
+  assert.equal(replica.digest.rootHex(), counted.rootHex(), `digest ready and true ${when}`);
+}
+
+// Simulation seed 1257: a full disk failed one write while earlier ones were still reaching a slow disk. The
+// digest was rebuilt at once and said it was ready; then those earlier writes landed, uncounted.
+test('replica: writes that land after a failed one beside them are never missing from a ready digest', async () => {
+  const storage = new HeldStorage(true);
+  const replica = await replicaOver(storage);
+  const applies = ['k1', 'k2', 'k3'].map((k) => answered(replica.apply([rec(k, 1, k)], 'client')));
+  for (let i = 0; i < 100 && storage.held.length < 3; i++) await turn();
+  assert.equal(storage.held.length, 3, 'three writes in flight');
+  storage.held[2]!.fail(new ConvergeError('DISK_FULL', 'full (test)'));
+  for (const a of applies) await assert.rejects(a.promise, { code: 'DISK_FULL' });
+  assertDigestTrue(replica, 'after the failure');
+  // The first straggler lands; the second is still on its way.
+  storage.held[0]!.durable();
+  for (let i = 0; i < 10; i++) await turn();
+  assertDigestTrue(replica, 'after one straggler landed');
+  await assert.rejects(replica.apply([rec('k4', 1, 'd')], 'client'), { code: 'STORAGE_FAILED' });
+  storage.held[1]!.durable();
+  await replica.whenDigestReady();
+  assertDigestTrue(replica, 'once every straggler settled');
+  assert.ok(replica.get(keyToBytes('k2')), 'the straggler that landed is there');
 });

@@ -163,12 +163,7 @@ export class LocalReplica implements Replica {
 
   /** Rebuilds the digest from storage in slices, without blocking reads and writes. */
   async rebuild(): Promise<void> {
-    const generation = ++this.rebuildGeneration;
-    this.digest.clear();
-    this.symbols?.clear();
-    this.partitionSymbols?.clear();
-    this.rebuilds += 1;
-    this.rebuildCursor = toLatin1(recordBound(new Uint8Array(0)));
+    const generation = this.forgetDigest();
     const finished = await rebuildDigest(this, {
       sliceRecords: this.options.rebuildSliceRecords ?? 20_000,
       yieldNow: this.options.yieldNow ?? (() => new Promise((resolve) => setImmediate(resolve))),
@@ -176,6 +171,20 @@ export class LocalReplica implements Replica {
       current: () => generation === this.rebuildGeneration,
     });
     if (finished) for (const wake of this.readyWaiters.splice(0)) wake();
+  }
+
+  /**
+   * Clears the digest and the symbols and marks them not ready (nothing counted yet); a rebuild running
+   * stops. Returns the new rebuild generation.
+   */
+  private forgetDigest(): number {
+    const generation = ++this.rebuildGeneration;
+    this.digest.clear();
+    this.symbols?.clear();
+    this.partitionSymbols?.clear();
+    this.rebuilds += 1;
+    this.rebuildCursor = toLatin1(recordBound(new Uint8Array(0)));
+    return generation;
   }
 
   get(key: Uint8Array): VersionedRecord | undefined {
@@ -566,8 +575,8 @@ export class LocalReplica implements Replica {
   /**
    * A failed storage write fails every queued and in-flight apply too (they were merged against the failed
    * state); the overlay is dropped and the digest rebuilt from storage, so digest == storage holds again.
-   * Writes begun beside the failed one may still land: until they settle applies are refused, and once they
-   * have the digest is rebuilt again.
+   * Writes begun beside the failed one may still land: until they settle applies are refused and the digest
+   * is not ready, and once they have it is rebuilt.
    */
   private failAll(err: unknown): void {
     this.writeGeneration += 1;
@@ -580,9 +589,14 @@ export class LocalReplica implements Replica {
       for (let b = 0; b < writeEpochBuckets; b++) Atomics.add(this.writeEpochs, b, 1);
     const error = err instanceof ConvergeError ? err : new ConvergeError('STORAGE_FAILED', String(err));
     for (const batch of failed) batch.reject(error);
-    void this.rebuild();
     const stragglers = failed.flatMap((b) => (b.written === undefined ? [] : [b.written]));
-    if (stragglers.length <= 1) return; // only the failed write itself, which has settled
+    if (stragglers.length <= 1) {
+      void this.rebuild(); // only the failed write itself, which has settled: storage holds still
+      return;
+    }
+    // The stragglers may still land, each whenever storage gets to it: a digest rebuilt now would miss
+    // them while claiming to be ready. It stays not ready (nothing counted) until they have all settled.
+    this.forgetDigest();
     this.settling = Promise.allSettled(stragglers).then(() => {
       this.settling = null;
       void this.rebuild();
