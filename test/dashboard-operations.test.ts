@@ -55,6 +55,17 @@ describe('dashboard operator routes on a demo cluster', () => {
 
   test('the throttle is set through the serving node, and a slow session is cancelled from it', async () => {
     await Promise.all([...cluster.running.values()].map((r) => r.ctx.antiEntropy?.pause()));
+    // A pause starts no new session but lets a running one finish: once the throttle is down to 20 records/s,
+    // a session still running (the previous test's isolation leaves repair to do) would hold the one below
+    // behind it for longer than the test waits.
+    await eventually(
+      () =>
+        [...cluster.running.values()].every((r) =>
+          r.ctx.antiEntropy?.status().peers.every((p) => p.running === null),
+        ),
+      30_000,
+      'sessions idle',
+    );
     // Without hints, so that n2 lacks the burst when the session begins (replayed hints would fill it first).
     await cluster.setMechanism(undefined, 'hints', false);
     await cluster.isolate('n2');
