@@ -120,15 +120,11 @@ export class HintStore {
    * so they are deleted and counted as dropped (`removed`). Resolves with how many.
    */
   async removePeer(peer: string): Promise<number> {
-    const state = this.peers.get(peer);
-    if (state === undefined) return 0;
+    // dropPeer reads the peer's hints before its first await: deleting the peer now means no hint is added
+    // for it while they are removed.
+    const dropped = this.dropPeer(peer);
     this.peers.delete(peer);
-    const { start, end } = peerBounds(peer);
-    const keys = [...this.storage.scan(start, end)].map(({ key }) => ({ key, value: null }));
-    if (keys.length > 0) await this.storage.write(keys);
-    this.totalBytes -= state.bytes;
-    this.counters.dropped.removed = (this.counters.dropped.removed ?? 0) + state.count;
-    return state.count;
+    return dropped;
   }
 
   async add(peer: string, record: VersionedRecord): Promise<boolean> {
@@ -173,7 +169,7 @@ export class HintStore {
     if (state === undefined || state.count === 0) return 0;
     const { start, end } = peerBounds(peer);
     const keys = [...this.storage.scan(start, end)].map(({ key }) => ({ key, value: null }));
-    await this.storage.write(keys);
+    if (keys.length > 0) await this.storage.write(keys);
     this.totalBytes -= state.bytes;
     this.counters.dropped.removed += keys.length;
     state.count = 0;
