@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
+import type { AntiEntropyStatus } from '../src/antientropy/types.js';
 import type { LocalCluster } from '../src/cli/cluster.js';
 import { artifactsDir, openBrowser } from './dashboard-browser-scenario.js';
 import { eventually, startCluster } from './helpers.js';
@@ -93,7 +94,15 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
     await cluster.writeBurst(400, 'n1');
     await cluster.heal();
     await cluster.setMechanism(undefined, 'hints', true);
-    cluster.node('n1').ctx.antiEntropy?.setThrottle({ recordsPerSecondMax: 20 });
+    // 400 records at 10 records/s: the session lasts about 40 s unless it is cancelled.
+    cluster.node('n1').ctx.antiEntropy?.setThrottle({ recordsPerSecondMax: 10 });
+    const n1 = (): AntiEntropyStatus => cluster.node('n1').ctx.antiEntropy!.status();
+    const describe = (): string => {
+      const st = n1();
+      const peer = st.peers.find((p) => p.peer === 'n2');
+      const last = st.history.slice(0, 3).map((e) => `${e.peer} ${e.result} (${e.error ?? 'no error'})`);
+      return `n1→n2 running: ${peer?.running?.phase ?? 'no'}; last sessions: ${last.join('; ')}`;
+    };
     // Its outcome is read from the page; a run still waiting its turn when the cluster closes rejects then.
     const slow = cluster
       .node('n1')
@@ -102,9 +111,33 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
         () => null,
         (err: unknown) => err,
       );
-    await click(page, '[data-testid=running-session][data-node=n1][data-peer=n2] [data-action=cancel]');
-    const row = page.locator('[data-testid=history-row][data-result=cancelled]');
-    await row
+    await eventually(
+      () => n1().peers.find((p) => p.peer === 'n2')?.running != null,
+      waitMs,
+      'the slow session running',
+    ).catch((err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${describe()}`);
+    });
+    const running = (): boolean => n1().peers.find((p) => p.peer === 'n2')?.running != null;
+    const cancelledOnNode = (): boolean =>
+      n1().history.some((e) => e.peer === 'n2' && e.result === 'cancelled');
+    // A poll can redraw the panel between the pointer's press and release, and the click then lands beside
+    // the new row's button; the session is still running then, and the button is pressed again.
+    for (let attempt = 1; !cancelledOnNode(); attempt++) {
+      await click(
+        page,
+        '[data-testid=running-session][data-node=n1][data-peer=n2] [data-action=cancel]',
+      ).catch(async (err: unknown) => {
+        const live = await page.locator('[data-testid=live]').innerText();
+        throw new Error(`${err instanceof Error ? err.message : String(err)}; page: ${live}; ${describe()}`);
+      });
+      await eventually(() => cancelledOnNode() || !running(), 10_000, 'the cancel').catch(() => undefined);
+      if (cancelledOnNode()) break;
+      if (attempt >= 3 || !running())
+        assert.fail(`no cancelled session after ${attempt} clicks; ${describe()}`);
+    }
+    await page
+      .locator('[data-testid=history-row][data-result=cancelled]')
       .locator('[data-testid=session-error]', { hasText: 'cancelled by an operator' })
       .first()
       .waitFor({ timeout: waitMs });

@@ -50,7 +50,12 @@ let level = levelDefault;
 let levelSettled = false;
 let controls: ControlsHandle | null = null;
 let operations: OperationsHandle | null = null;
-let pointerDown = false;
+/**
+ * When a button was pressed and not yet released (null: none). Renders wait while it is recent; a release the
+ * page never sees (the pointer left the window, a cancelled gesture) must not freeze the dashboard.
+ */
+let pointerDownAtMs: number | null = null;
+const pointerHoldMaxMs = 3_000;
 let pollTimer: ReturnType<typeof setTimeout> | undefined;
 
 const dashboardEl = h('main', { class: 'dashboard' });
@@ -115,7 +120,8 @@ function ensureControls(c: ClusterView): void {
 }
 
 function render(): void {
-  if (cluster === null || pointerDown) return;
+  if (cluster === null) return;
+  if (pointerDownAtMs !== null && Date.now() - pointerDownAtMs < pointerHoldMaxMs) return;
   ensureControls(cluster);
   controls?.update(cluster);
   operations?.update(cluster);
@@ -174,6 +180,8 @@ async function poll(): Promise<void> {
     statusEl.textContent = `no answer from the node (${err instanceof Error ? err.message : String(err)})`;
     statusEl.className = 'live bad';
   }
+  // An action's poll may overlap the timer's: only one next poll stays scheduled.
+  clearTimeout(pollTimer);
   pollTimer = setTimeout(() => void poll(), pollIntervalMs);
 }
 
@@ -263,12 +271,15 @@ function start(): void {
   buildShell(app);
   // A refresh between mousedown and mouseup would swallow the click: hold renders while a button is pressed.
   document.addEventListener('pointerdown', () => {
-    pointerDown = true;
+    pointerDownAtMs = Date.now();
   });
-  document.addEventListener('pointerup', () => {
-    pointerDown = false;
+  const released = (): void => {
+    pointerDownAtMs = null;
     setTimeout(render, 0);
-  });
+  };
+  document.addEventListener('pointerup', released);
+  document.addEventListener('pointercancel', released);
+  window.addEventListener('blur', released);
   window.addEventListener('hashchange', route);
   route();
   // With client tokens on, nothing is polled before the node accepts a token.
