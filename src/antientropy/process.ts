@@ -176,6 +176,16 @@ export class AntiEntropyProcess {
         random: options.random,
         timers: options.timers,
         throttle: this.throttle,
+        // Its own records rate: the repair rate (50k/s by default, shared by every session) would cap a join.
+        streamThrottle: new TokenBucket(
+          {
+            recordsPerSecondMax:
+              options.limits?.streamRecordsPerSecondMax ?? sessionLimitsDefault.streamRecordsPerSecondMax,
+            bytesPerSecondMax: Number.POSITIVE_INFINITY,
+          },
+          options.clock,
+          options.timers,
+        ),
         state: this.state,
         limits: { ...sessionLimitsDefault, ...options.limits },
         metrics: {

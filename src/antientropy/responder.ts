@@ -5,10 +5,11 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { InternalRouter } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import { tokenOf } from '../core/hash.js';
-import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
+import { answerRangeFetch, repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import type { VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
+import { decodeStreamRequest, encodeStreamResponse, StreamMessageType } from '../core/wire-stream.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplyResult } from '../replica/types.js';
 import type { RepairWorkerHandle } from './repair-worker.js';
@@ -89,6 +90,20 @@ function holdsAll(runner: SessionRunner): boolean {
   return t.ownedBy(runner.env.id).length === t.partitions;
 }
 
+/**
+ * A page of the streaming fast path (stream-session.ts): every record under the ranges in token order, within
+ * the peer's bounds and this node's own. A node with the fast path off answers as one that does not know it.
+ */
+function answerStream(runner: SessionRunner, replica: LocalReplica, body: Uint8Array): Uint8Array {
+  const { streamPageRecordsMax, streamPageBytesMax } = runner.env.limits;
+  if (streamPageRecordsMax === 0)
+    throw new ConvergeError('PROTOCOL_INVALID', 'the streaming fast path is off on this node');
+  const req = decodeStreamRequest(body);
+  const recordsMax = Math.min(req.recordsMax, streamPageRecordsMax);
+  const page = answerRangeFetch(replica, { ...req, recordsMax }, Math.min(req.bytesMax, streamPageBytesMax));
+  return encodeStreamResponse(page);
+}
+
 /** The peer a request comes from: a ring peer, or a node running a streaming session with this one. */
 function requirePeer(runner: SessionRunner, from: string | undefined): string {
   if (from === undefined || !(runner.knows(from) || runner.streamingFrom(from)))
@@ -141,6 +156,7 @@ export function registerResponder(
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
     // A membership change's streaming session is answered here, not by the worker thread: the worker runs at
     // the lowest OS priority and starves on a busy machine, which bounded a join's streaming (BENCHMARKS.md).
+    if (peekType(body) === StreamMessageType.streamRequest) return answerStream(runner, replica, body);
     const viaWorker = !runner.streamingFrom(peer);
     if (viaWorker && worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
       // Validated here, so a malformed request gets its protocol error whether or not the worker answers.

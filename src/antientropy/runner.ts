@@ -15,6 +15,7 @@ import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
 import { assertOutcome } from './session-phase.js';
 import type { SessionCheckpoint } from './state.js';
+import { isStreamState } from './stream-session.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { HeardWatermark, Watermark } from './watermark.js';
 
@@ -176,6 +177,7 @@ export class SessionRunner {
         phase: 'discovering',
         reconciler,
         range,
+        ...(isStreamState(cp.stream) ? { stream: cp.stream } : {}),
       };
     }
     const salt = Math.floor(this.env.random.next() * 2 ** 32) >>> 0;

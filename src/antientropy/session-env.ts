@@ -31,6 +31,17 @@ export interface SessionLimits {
   readonly repairBatchRecordsMax: number;
   /** Repair batches in flight at once in one session: the next is read and sent while the last commits. */
   readonly repairBatchesInFlightMax: number;
+  /**
+   * Records per page of a membership change's streaming fast path (stream-session.ts), one storage commit
+   * each on the new owner; 0 turns the fast path off (streaming sessions reconcile like any other).
+   */
+  readonly streamPageRecordsMax: number;
+  /** A streaming page stops adding records past this many bytes (at least one record always goes). */
+  readonly streamPageBytesMax: number;
+  /** Pages in flight at once in one streaming session: its partitions are split into this many chains. */
+  readonly streamPagesInFlightMax: number;
+  /** Records per second the streaming fast path applies, all its sessions together (the repair rate aside). */
+  readonly streamRecordsPerSecondMax: number;
 }
 
 export const sessionLimitsDefault: SessionLimits = {
@@ -42,6 +53,10 @@ export const sessionLimitsDefault: SessionLimits = {
   sessionsMax: 1,
   repairBatchRecordsMax: 250,
   repairBatchesInFlightMax: 2,
+  streamPageRecordsMax: 8192,
+  streamPageBytesMax: 4 * 2 ** 20,
+  streamPagesInFlightMax: 3,
+  streamRecordsPerSecondMax: 500_000,
 };
 
 export interface SessionMetricsSink {
@@ -63,6 +78,11 @@ export interface SessionEnv {
   readonly random: Random;
   readonly timers: Timers;
   readonly throttle: TokenBucket;
+  /**
+   * The records rate of the streaming fast path (its bytes go through `throttle`); `throttle` alone when
+   * absent.
+   */
+  readonly streamThrottle?: TokenBucket;
   readonly state: AntiEntropyState;
   readonly limits: SessionLimits;
   readonly metrics: SessionMetricsSink;

@@ -33,6 +33,8 @@ export interface SessionCheckpoint {
    */
   readonly epoch?: number;
   readonly partitions?: readonly number[];
+  /** A streaming session's fast path: where each chain of pages stands (stream-session.ts). */
+  readonly stream?: unknown;
 }
 
 const enc = new TextEncoder();
