@@ -49,12 +49,26 @@ function parse<T>(body: Uint8Array, fields: string[]): T {
   return msg as T;
 }
 
+/**
+ * A streaming session's partitions as this node counts their records (its digest): the new owner copies whole
+ * only the partitions it holds much less of (stream-session.ts).
+ */
+function streamCounts(replica: LocalReplica, runner: SessionRunner, partitions: unknown[]): number[] {
+  const t = runner.env.topology();
+  return partitions.map((p) =>
+    Number.isInteger(p) && (p as number) >= 0 && (p as number) < t.partitions
+      ? replica.digest.node(t.partitionBits, p as number).count
+      : 0,
+  );
+}
+
 /** The responder's answer to ae/begin: its watermark inputs and purge bounds for the shared partitions. */
 function beginAnswer(
   replica: LocalReplica,
   runner: SessionRunner,
   watermark: Watermark,
   peer: string,
+  streaming: unknown[] | undefined,
 ): Record<string, unknown> {
   const shared = runner.rangeWith(peer).partitions;
   const t = runner.env.topology();
@@ -65,6 +79,7 @@ function beginAnswer(
     digestReady: replica.digestReady,
     purgedBeforeMs: shared.length === 0 ? runner.env.purgedBeforeMs() : Math.min(...shared.map(boundOf)),
     purgeBoundsMs: boundRuns(shared, boundOf),
+    ...(streaming === undefined ? {} : { streamCounts: streamCounts(replica, runner, streaming) }),
   };
 }
 
@@ -128,7 +143,7 @@ export function registerResponder(
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
       await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
-    return encodeJson(beginAnswer(replica, runner, watermark, peer));
+    return encodeJson(beginAnswer(replica, runner, watermark, peer, streaming ? msg.streaming : undefined));
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {

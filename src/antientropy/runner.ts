@@ -15,7 +15,7 @@ import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
 import { assertOutcome } from './session-phase.js';
 import type { SessionCheckpoint } from './state.js';
-import { isStreamState } from './stream-session.js';
+import { fastPathNote, isStreamState } from './stream-session.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { HeardWatermark, Watermark } from './watermark.js';
 
@@ -231,8 +231,14 @@ export class SessionRunner {
         pairStartsMs?: unknown;
         purgedBeforeMs?: unknown;
         purgeBoundsMs?: unknown;
+        streamCounts?: unknown;
       };
       begun = true;
+      const counts = begin.streamCounts;
+      if (Array.isArray(counts) && counts.length === run.range.partitions.length)
+        run.sourceCounts = counts.map((n) =>
+          Number.isSafeInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER,
+        );
       this.watermark.heard(run.peer, begin);
       // The peer purged to at least these bounds before answering: do the same, so neither side's purges
       // differ.
@@ -306,6 +312,7 @@ export class SessionRunner {
       ...run.counts,
       ...(run.discovery === undefined ? {} : { discovery: run.discovery }),
       ...(run.range.receiving === undefined ? {} : { streaming: true }),
+      ...(run.stream === undefined ? {} : { fastPath: fastPathNote(run.stream) }),
     };
   }
 

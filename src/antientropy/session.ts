@@ -47,6 +47,8 @@ export interface SessionRun {
   readonly range: SessionRange;
   /** A streaming session's fast path, once begun (stream-session.ts). */
   stream?: StreamState;
+  /** A streaming session's source: its record count of each partition of the range (ae/begin answer). */
+  sourceCounts?: readonly number[];
 }
 
 export function reconcilerOptions(env: SessionEnv, salt: number, scope?: ReconcileScope): ReconcilerOptions {

@@ -17,6 +17,7 @@ import { recordBytes } from './repair-worker-tasks.js';
 import type { SessionRun } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import { enterPhase } from './session-phase.js';
+import type { FastPathNote } from './types.js';
 
 type Call = (body: Uint8Array) => Promise<Uint8Array>;
 
@@ -30,10 +31,20 @@ export interface StreamChain {
 /** Where a session's fast path stands (checkpointed with the session). */
 export interface StreamState {
   chains: StreamChain[];
+  /** Partitions it copies, pages and records received so far. */
+  partitions: number;
+  pages: number;
+  records: number;
   /** The fast path ended (every chain drained, or the source does not speak it): reconciliation runs. */
   done: boolean;
   /** Why it ended early, if it did: the source refused the fast path. */
   fallback?: string;
+}
+
+/** What a history entry says of the fast path. */
+export function fastPathNote(s: StreamState): FastPathNote {
+  const { partitions, pages, records, fallback } = s;
+  return { partitions, pages, records, ...(fallback === undefined ? {} : { fallback }) };
 }
 
 /** Whether a checkpointed value is a stream state this code wrote (anything else is discarded). */
@@ -42,6 +53,7 @@ export function isStreamState(v: unknown): v is StreamState {
   const s = v as Partial<StreamState>;
   return (
     typeof s.done === 'boolean' &&
+    [s.partitions, s.pages, s.records].every((n) => Number.isInteger(n)) &&
     Array.isArray(s.chains) &&
     s.chains.every(
       (c) =>
@@ -65,6 +77,21 @@ export function planChains(partitions: readonly number[], chains: number): Strea
     if (to > from) out.push({ partitions: partitions.slice(from, to) });
   }
   return out;
+}
+
+/**
+ * The partitions worth copying whole: those this node holds less than half as many records of as the source
+ * (by the counts in its answer to ae/begin; all of them when it sent none). A session after a copy, or one
+ * that resumes a change mostly done, reconciles instead of copying again.
+ */
+export function lackingPartitions(env: SessionEnv, run: SessionRun): number[] {
+  const counts = run.sourceCounts;
+  const level = run.range.scope?.level ?? 0;
+  const digest = env.replica.digest;
+  return run.range.partitions.filter((p, i) => {
+    const theirs = counts?.[i];
+    return theirs === undefined || 2 * digest.node(level, p).count < theirs;
+  });
 }
 
 /** Whether the session streams first: a new owner's session with the fast path enabled and not yet done. */
@@ -95,11 +122,18 @@ export async function runStreamPath(
 ): Promise<void> {
   const level = run.range.scope?.level;
   if (level === undefined) throw new ConvergeError('INTERNAL', 'a streaming session without a scope');
-  run.stream ??= {
-    chains: planChains(run.range.partitions, env.limits.streamPagesInFlightMax),
-    done: false,
-  };
+  if (run.stream === undefined) {
+    const lacking = lackingPartitions(env, run);
+    run.stream = {
+      chains: planChains(lacking, env.limits.streamPagesInFlightMax),
+      partitions: lacking.length,
+      pages: 0,
+      records: 0,
+      done: lacking.length === 0,
+    };
+  }
   const state = run.stream;
+  if (state.done) return;
   enterPhase(run, 'repairing');
   // Checkpoints are written one at a time, each with every chain's latest position.
   let saving: Promise<void> = Promise.resolve();
@@ -147,6 +181,8 @@ async function streamChain(
       pending = left.length > 0 ? fetch(left, page.next) : undefined;
       await applyPage(env, run, page.records, signal);
       chain.partitions = left;
+      run.stream!.pages += 1;
+      run.stream!.records += page.records.length;
       if (page.next === undefined) delete chain.after;
       else chain.after = fromCursor(page.next);
       await save();
