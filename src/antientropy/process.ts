@@ -76,6 +76,8 @@ export interface AntiEntropyOptions {
    * no partition with it yet). Absent: the configured peers and the ring's members may.
    */
   readonly admitsStreaming?: (peer: string) => boolean;
+  /** The partitions a membership change is streaming to a member (SessionEnv.streamedTo). */
+  readonly streamedTo?: (member: string) => ReadonlySet<number>;
 }
 
 /** Purge batches run at once when a peer's bound is adopted; the purge tick does any rest. */
@@ -196,6 +198,7 @@ export class AntiEntropyProcess {
           notOwned: (n) => metrics.notOwnedDropped.inc(n),
         },
         topology: () => this.topology.current,
+        ...(options.streamedTo === undefined ? {} : { streamedTo: options.streamedTo }),
         purgedBeforeMs: (token) =>
           token === undefined ? this.state.purgedBeforeMs : this.purgedBeforeMs(token),
         adoptPurgeBound: (boundMs, peer, msg) => this.adoptPurgeBound(boundMs, peer, msg),

@@ -82,7 +82,7 @@ export class SessionRunner {
 
   /** What a session with `peer` covers under the ring as it is now. */
   rangeWith(peer: string): SessionRange {
-    return sessionRange(this.env.topology(), this.env.id, peer);
+    return sessionRange(this.env.topology(), this.env.id, peer, this.env.streamedTo);
   }
 
   /** Leases run on the monotonic clock: a wall clock set back must not hold a lease for as long. */

@@ -91,6 +91,11 @@ export interface SessionEnv {
   /** The ring as it is now: who holds which partition. */
   topology(): Topology;
   /**
+   * The partitions a membership change is streaming to `member` now (it is among their new owners, not their
+   * old ones): repair sessions leave them to the streaming sessions. Absent: no change streams anything.
+   */
+  readonly streamedTo?: (member: string) => ReadonlySet<number>;
+  /**
    * The purge bound of the partition `token` falls in; without a token, the floor that holds for every
    * partition this node holds (safe anywhere: a lower bound only keeps tombstones a little longer).
    */
