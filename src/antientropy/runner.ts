@@ -159,7 +159,7 @@ export class SessionRunner {
       streaming === undefined
         ? this.rangeWith(peer)
         : streamingRange(this.env.topology(), streaming.partitions, streaming.epoch);
-    const cp = this.env.state.checkpoint(peer);
+    const cp = this.env.state.checkpoint(peer, streaming !== undefined);
     // A checkpoint of another ring epoch or range holds a frontier of another scope: start afresh.
     if (cp !== undefined && sameRange(cp, range)) {
       const reconciler = Reconciler.resume(
@@ -259,7 +259,7 @@ export class SessionRunner {
     }
     const entry = this.entry(run, result, error);
     if (result !== 'failed' && result !== 'cancelled') {
-      await env.state.clearCheckpoint(run.peer);
+      await env.state.clearCheckpoint(run.peer, run.range.receiving !== undefined);
       await env.transport
         .call(run.peer, {
           route: 'ae/end',

@@ -107,17 +107,20 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
 
 /** The frontier and counts, so that a crash resumes the session where it stopped. */
 function saveCheckpoint(env: SessionEnv, run: SessionRun): Promise<void> {
-  return env.state.saveCheckpoint({
-    id: run.id,
-    peer: run.peer,
-    startedAtMs: run.startedAtMs,
-    salt: run.salt,
-    counts: { ...run.counts },
-    frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
-    epoch: run.range.epoch,
-    ...(run.range.scope === undefined ? {} : { partitions: run.range.partitions }),
-    ...(run.stream === undefined ? {} : { stream: run.stream }),
-  });
+  return env.state.saveCheckpoint(
+    {
+      id: run.id,
+      peer: run.peer,
+      startedAtMs: run.startedAtMs,
+      salt: run.salt,
+      counts: { ...run.counts },
+      frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
+      epoch: run.range.epoch,
+      ...(run.range.scope === undefined ? {} : { partitions: run.range.partitions }),
+      ...(run.stream === undefined ? {} : { stream: run.stream }),
+    },
+    run.range.receiving !== undefined,
+  );
 }
 
 /** What a round's differences ask for: keys to pull and push, whole ranges either way, purges to do here. */
