@@ -5,7 +5,7 @@ import { decodeJson, encodeJson } from '../cluster/codec.js';
 import type { InternalRouter } from '../cluster/transport.js';
 import { ConvergeError } from '../core/errors.js';
 import { tokenOf } from '../core/hash.js';
-import { answerRangeFetch, repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
+import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.js';
 import type { VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
@@ -16,6 +16,7 @@ import type { RepairWorkerHandle } from './repair-worker.js';
 import { boundRuns } from './ring.js';
 import type { SessionRunner } from './runner.js';
 import { busyClock } from './session-env.js';
+import { answerStreamPage } from './stream-session.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -110,13 +111,16 @@ function holdsAll(runner: SessionRunner): boolean {
  * the peer's bounds and this node's own. A node with the fast path off answers as one that does not know it.
  */
 function answerStream(runner: SessionRunner, replica: LocalReplica, body: Uint8Array): Uint8Array {
-  const { streamPageRecordsMax, streamPageBytesMax } = runner.env.limits;
+  const { streamPageRecordsMax, streamPageBytesMax, streamPageBusyMsMax } = runner.env.limits;
   if (streamPageRecordsMax === 0)
     throw new ConvergeError('PROTOCOL_INVALID', 'the streaming fast path is off on this node');
   const req = decodeStreamRequest(body);
-  const recordsMax = Math.min(req.recordsMax, streamPageRecordsMax);
-  const page = answerRangeFetch(replica, { ...req, recordsMax }, Math.min(req.bytesMax, streamPageBytesMax));
-  return encodeStreamResponse(page);
+  const bounded = {
+    ...req,
+    recordsMax: Math.min(req.recordsMax, streamPageRecordsMax),
+    bytesMax: Math.min(req.bytesMax, streamPageBytesMax),
+  };
+  return encodeStreamResponse(answerStreamPage(replica, bounded, streamPageBusyMsMax, busyClock(runner.env)));
 }
 
 /** The peer a request comes from: a ring peer, or a node running a streaming session with this one. */

@@ -38,6 +38,11 @@ export interface SessionLimits {
   readonly streamPageRecordsMax: number;
   /** A streaming page stops adding records past this many bytes (at least one record always goes). */
   readonly streamPageBytesMax: number;
+  /**
+   * A source stops adding records to a page after this long: reading and encoding a large page must not hold
+   * the event loop (and the foreground requests behind it) for long. The new owner asks for the rest next.
+   */
+  readonly streamPageBusyMsMax: number;
   /** Pages in flight at once in one streaming session: its partitions are split into this many chains. */
   readonly streamPagesInFlightMax: number;
   /** Records per second the streaming fast path applies, all its sessions together (the repair rate aside). */
@@ -55,6 +60,7 @@ export const sessionLimitsDefault: SessionLimits = {
   repairBatchesInFlightMax: 2,
   streamPageRecordsMax: 8192,
   streamPageBytesMax: 4 * 2 ** 20,
+  streamPageBusyMsMax: 25,
   streamPagesInFlightMax: 3,
   streamRecordsPerSecondMax: 500_000,
 };

@@ -10,9 +10,16 @@
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import { tokenOf } from '../core/hash.js';
+import { answerRangeFetch } from '../core/reconcile-driver.js';
+import type { ReplicaReader } from '../core/reconcile-types.js';
 import type { VersionedRecord } from '../core/record.js';
-import type { RangeCursor } from '../core/wire-repair.js';
-import { decodeStreamResponse, encodeStreamRequest, type StreamResponse } from '../core/wire-stream.js';
+import { type RangeCursor, recordWireBytes } from '../core/wire-repair.js';
+import {
+  decodeStreamResponse,
+  encodeStreamRequest,
+  type StreamRequest,
+  type StreamResponse,
+} from '../core/wire-stream.js';
 import { recordBytes } from './repair-worker-tasks.js';
 import type { SessionRun } from './session.js';
 import type { SessionEnv } from './session-env.js';
@@ -244,4 +251,45 @@ async function applyPage(
   run.counts.keysDivergent += applied;
   run.counts.keysPulled += applied;
   env.metrics.repaired('pull', applied, bytes);
+}
+
+/** Records a source reads per step of a page: between steps it checks the page's time bound. */
+const answerStepRecords = 256;
+
+/**
+ * A source's page: every record under the ranges in token order, after the cursor, until the records or
+ * bytes bound is reached, or the page has held the event loop for `busyMsMax` (foreground requests queue
+ * behind it; the new owner asks for the rest next). Read a step at a time, each resumed from the last cursor.
+ */
+export function answerStreamPage(
+  reader: Pick<ReplicaReader, 'scanTokens'>,
+  req: StreamRequest,
+  busyMsMax: number,
+  busyNow: () => number,
+): StreamResponse {
+  const startedMs = busyNow();
+  const records: VersionedRecord[] = [];
+  let bytes = 0;
+  let processed = 0;
+  let after = req.after;
+  while (processed < req.ranges.length) {
+    const step = answerRangeFetch(
+      reader,
+      {
+        ranges: req.ranges.slice(processed),
+        recordsMax: Math.min(answerStepRecords, req.recordsMax - records.length),
+        ...(after === undefined ? {} : { after }),
+      },
+      req.bytesMax - bytes,
+    );
+    for (const r of step.records) {
+      records.push(r);
+      bytes += recordWireBytes(r);
+    }
+    processed += step.processed;
+    after = step.next;
+    const full = records.length >= req.recordsMax || bytes >= req.bytesMax;
+    if (full || busyNow() - startedMs >= busyMsMax) break;
+  }
+  return after === undefined ? { processed, records } : { processed, next: after, records };
 }

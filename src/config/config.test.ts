@@ -76,6 +76,7 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     repairBatchesInFlightMax: 2,
     streamPageRecordsMax: 8192,
     streamPageBytesMax: 4 * 2 ** 20,
+    streamPageBusyMsMax: 25,
     streamPagesInFlightMax: 3,
     streamRecordsPerSecondMax: 500_000,
   });
@@ -106,6 +107,7 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     repairBatchesInFlightMax: 4,
     streamPageRecordsMax: 0,
     streamPageBytesMax: 2 ** 20,
+    streamPageBusyMsMax: 25,
     streamPagesInFlightMax: 2,
     streamRecordsPerSecondMax: 100_000,
   });

@@ -106,6 +106,7 @@ export interface NodeConfig {
     readonly repairBatchesInFlightMax: number;
     readonly streamPageRecordsMax: number;
     readonly streamPageBytesMax: number;
+    readonly streamPageBusyMsMax: number;
     readonly streamPagesInFlightMax: number;
     readonly streamRecordsPerSecondMax: number;
   };
@@ -207,6 +208,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-repair-batches-in-flight': '2',
   'ae-stream-page-records-max': '8192',
   'ae-stream-page-bytes-max': '4MiB',
+  'ae-stream-page-busy-max': '25ms',
   'ae-stream-pages-in-flight': '3',
   'ae-stream-records-per-second': '500000',
   'ae-adaptive': false,
@@ -497,6 +499,7 @@ function parseStreaming(str: (k: string) => string) {
       recordsPerMessageMax,
     ),
     streamPageBytesMax: bytesMax,
+    streamPageBusyMsMax: parseDuration('--ae-stream-page-busy-max', str('ae-stream-page-busy-max')),
     streamPagesInFlightMax: parseInteger(
       '--ae-stream-pages-in-flight',
       str('ae-stream-pages-in-flight'),

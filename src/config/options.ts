@@ -156,6 +156,11 @@ export const serveOptions: readonly ServeOption[] = [
   },
   { name: 'ae-stream-page-bytes-max', arg: 'size', help: 'bytes per page of the streaming fast path' },
   {
+    name: 'ae-stream-page-busy-max',
+    arg: 'duration',
+    help: 'how long a source may hold its event loop reading one streaming page',
+  },
+  {
     name: 'ae-stream-pages-in-flight',
     arg: 'n',
     help: 'pages one streaming session keeps in flight (its partitions split into as many chains)',
