@@ -38,7 +38,7 @@ interface PreviewListing {
 
 export async function previewRepairs(env: SessionEnv, peer: string, limit: number): Promise<RepairPreview> {
   // The same partitions a session with the peer would compare, and no others.
-  const range = sessionRange(env.topology(), env.id, peer, env.streamedTo);
+  const range = sessionRange(env.topology(), env.id, peer);
   const salt = Math.floor(env.random.next() * 2 ** 32) >>> 0;
   const reconciler = new Reconciler(env.replica, reconcilerOptions(env, salt, range.scope));
   const call = (body: Uint8Array): Promise<Uint8Array> =>

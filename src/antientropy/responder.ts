@@ -31,6 +31,8 @@ interface BeginMessage {
   purgeBoundsMs?: Array<[number, number, number]>;
   /** A membership change's streaming session: the partitions it covers (runner.ts). */
   streaming?: number[];
+  /** Partitions whose record counts the initiator asks for (its streaming fast path, stream-session.ts). */
+  countsOf?: number[];
 }
 
 interface EndMessage {
@@ -147,7 +149,8 @@ export function registerResponder(
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
       await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
-    return encodeJson(beginAnswer(replica, runner, watermark, peer, streaming ? msg.streaming : undefined));
+    const counted = Array.isArray(msg.countsOf) ? msg.countsOf : streaming ? msg.streaming : undefined;
+    return encodeJson(beginAnswer(replica, runner, watermark, peer, counted));
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {

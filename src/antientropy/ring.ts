@@ -37,19 +37,8 @@ export interface SessionRange {
   readonly receiving?: ReadonlySet<number>;
 }
 
-export function sessionRange(
-  t: Topology,
-  self: string,
-  peer: string,
-  streamedTo?: (member: string) => ReadonlySet<number>,
-): SessionRange {
-  // A partition a membership change is streaming to either side is the streaming sessions' to fill: a repair
-  // session would copy the same records the slow way, at the same time (both sides leave it out alike).
-  const mine = streamedTo?.(self);
-  const theirs = streamedTo?.(peer);
-  const partitions = t
-    .sharedPartitions(self, peer)
-    .filter((p) => mine?.has(p) !== true && theirs?.has(p) !== true);
+export function sessionRange(t: Topology, self: string, peer: string): SessionRange {
+  const partitions = t.sharedPartitions(self, peer);
   const scope =
     partitions.length === t.partitions ? undefined : { level: t.partitionBits, indexes: partitions };
   return { epoch: t.epoch, partitions, scope };

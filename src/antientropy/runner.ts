@@ -15,7 +15,7 @@ import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
 import { assertOutcome } from './session-phase.js';
 import type { SessionCheckpoint } from './state.js';
-import { fastPathNote, isStreamState } from './stream-session.js';
+import { copiesOf, fastPathNote, isStreamState } from './stream-session.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { HeardWatermark, Watermark } from './watermark.js';
 
@@ -82,7 +82,7 @@ export class SessionRunner {
 
   /** What a session with `peer` covers under the ring as it is now. */
   rangeWith(peer: string): SessionRange {
-    return sessionRange(this.env.topology(), this.env.id, peer, this.env.streamedTo);
+    return sessionRange(this.env.topology(), this.env.id, peer);
   }
 
   /** Leases run on the monotonic clock: a wall clock set back must not hold a lease for as long. */
@@ -177,6 +177,7 @@ export class SessionRunner {
         phase: 'discovering',
         reconciler,
         range,
+        copies: copiesOf(this.env, range),
         ...(isStreamState(cp.stream) ? { stream: cp.stream } : {}),
       };
     }
@@ -193,6 +194,7 @@ export class SessionRunner {
       phase: 'discovering',
       reconciler,
       range,
+      copies: copiesOf(this.env, range),
     };
   }
 
@@ -210,6 +212,8 @@ export class SessionRunner {
       purgeBoundsMs: boundRuns(shared, (p) => bounds.get(p)!),
       // The responder admits a streaming session from a node it shares nothing with yet (responder.ts).
       ...(run.range.receiving === undefined ? {} : { streaming: run.range.partitions }),
+      // The source's record counts of the partitions the fast path may copy (stream-session.ts).
+      ...(run.copies.length === 0 ? {} : { countsOf: run.copies }),
     };
   }
 
@@ -235,7 +239,7 @@ export class SessionRunner {
       };
       begun = true;
       const counts = begin.streamCounts;
-      if (Array.isArray(counts) && counts.length === run.range.partitions.length)
+      if (Array.isArray(counts) && counts.length === run.copies.length)
         run.sourceCounts = counts.map((n) =>
           Number.isSafeInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER,
         );

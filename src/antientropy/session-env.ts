@@ -98,7 +98,7 @@ export interface SessionEnv {
   topology(): Topology;
   /**
    * The partitions a membership change is streaming to `member` now (it is among their new owners, not their
-   * old ones): repair sessions leave them to the streaming sessions. Absent: no change streams anything.
+   * old ones): a repair session of this node copies them by the streaming fast path too. Absent: none.
    */
   readonly streamedTo?: (member: string) => ReadonlySet<number>;
   /**

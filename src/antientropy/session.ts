@@ -45,9 +45,14 @@ export interface SessionRun {
   discovery?: DiscoveryNote;
   /** The ring epoch and partitions the session covers (scope undefined: every partition, from the root). */
   readonly range: SessionRange;
-  /** A streaming session's fast path, once begun (stream-session.ts). */
+  /**
+   * The partitions the streaming fast path may copy: a streaming session's, or those of a repair session a
+   * membership change is streaming to this node (stream-session.ts). Empty: none.
+   */
+  readonly copies: readonly number[];
+  /** The fast path, once begun. */
   stream?: StreamState;
-  /** A streaming session's source: its record count of each partition of the range (ae/begin answer). */
+  /** The peer's record count of each partition of `copies` (its ae/begin answer). */
   sourceCounts?: readonly number[];
 }
 

@@ -21,6 +21,7 @@ import {
   type StreamResponse,
 } from '../core/wire-stream.js';
 import { recordBytes } from './repair-worker-tasks.js';
+import type { SessionRange } from './ring.js';
 import type { SessionRun } from './session.js';
 import type { SessionEnv } from './session-env.js';
 import { enterPhase } from './session-phase.js';
@@ -95,17 +96,27 @@ export function lackingPartitions(env: SessionEnv, run: SessionRun): number[] {
   const counts = run.sourceCounts;
   const level = run.range.scope?.level ?? 0;
   const digest = env.replica.digest;
-  return run.range.partitions.filter((p, i) => {
+  return run.copies.filter((p, i) => {
     const theirs = counts?.[i];
     return theirs === undefined || 2 * digest.node(level, p).count < theirs;
   });
 }
 
+/**
+ * The partitions a session may copy by the fast path: a streaming session's own, and those of a repair
+ * session that a membership change is streaming to this node (its write-set ring gives them to it already, so
+ * its repair sessions cover them and would otherwise copy them the slow way, beside the streaming sessions).
+ */
+export function copiesOf(env: SessionEnv, range: SessionRange): readonly number[] {
+  if (range.receiving !== undefined) return range.partitions;
+  if (range.scope === undefined) return [];
+  const streamed = env.streamedTo?.(env.id);
+  return streamed === undefined || streamed.size === 0 ? [] : range.partitions.filter((p) => streamed.has(p));
+}
+
 /** Whether the session streams first: a new owner's session with the fast path enabled and not yet done. */
 export function streamsFirst(env: SessionEnv, run: SessionRun): boolean {
-  return (
-    run.range.receiving !== undefined && env.limits.streamPageRecordsMax > 0 && run.stream?.done !== true
-  );
+  return run.copies.length > 0 && env.limits.streamPageRecordsMax > 0 && run.stream?.done !== true;
 }
 
 const toCursor = (a: StreamChain['after']): RangeCursor | undefined =>
