@@ -1,7 +1,8 @@
 // The streaming fast path of a membership change's session (src/antientropy/stream-session.ts) over the
 // loopback transport and memory storage: it copies in pages without overwriting newer versions the new owner
 // already holds, falls back to the ordinary session when the source does not speak it, and resumes after a
-// crash from the last page it applied. Every wait is a condition with a deadline.
+// crash from the last page it applied; and a whole join over loopback HTTP takes it. Every wait is a condition
+// with a deadline.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,6 +13,7 @@ import { eventually } from '../src/cluster/cluster-test-helpers.js';
 import { LoopbackNetwork } from '../src/cluster/loopback-transport.js';
 import { type ConvergeNode, createNode } from '../src/cluster/node.js';
 import type { Transport } from '../src/cluster/transport.js';
+import { beginJoin } from '../src/core/membership.js';
 import { seededRandom } from '../src/core/random.js';
 import { keyToBytes, makeRecord } from '../src/core/record.js';
 import { peekType } from '../src/core/wire.js';
@@ -19,6 +21,16 @@ import { decodeStreamRequest, StreamMessageType, type StreamRequest } from '../s
 import { type LocalReplica, openReplica } from '../src/replica/replica.js';
 import { systemClock, systemTimers } from '../src/runtime/system.js';
 import { createMemoryStorage, type MemoryStorage } from '../src/storage/memory.js';
+import { startCluster } from './helpers.js';
+import {
+  assertReadable,
+  fast,
+  membership,
+  settings,
+  settled,
+  writeKeys,
+  writeLoad,
+} from './membership-harness.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const ids = ['n1', 'n2', 'n3'];
@@ -229,5 +241,34 @@ test('a new owner killed mid-stream resumes after the last page it applied, and 
     assert.equal(c.member('n3').ae.state.checkpoint('n1', true), undefined, 'a finished session leaves none');
   } finally {
     await c.close();
+  }
+});
+
+test('a 4th node joins over loopback HTTP through the fast path: every key on its final owners, writes during the join kept', async () => {
+  const cluster = await startCluster({ nodes: 4, settings });
+  try {
+    const m = membership(cluster, ['n1', 'n2', 'n3']);
+    const base = await writeKeys(cluster, ['n1', 'n2', 'n3'], 'base', 3000);
+    const load = writeLoad(cluster, ['n1', 'n2', 'n3'], 'load');
+    m.begin(beginJoin(m.state, 'n4'));
+    const driver = m.driver('n1', fast);
+    driver.start();
+    try {
+      await eventually(() => m.state.change === null, 180_000, 'the join to finish');
+    } finally {
+      await driver.stop();
+    }
+    const { acked } = await load.stop();
+    assert.ok(acked.length > 0, 'the load wrote during the join');
+    await settled(cluster, m, ['n1', 'n2', 'n3', 'n4']);
+    const copied = cluster
+      .node('n4')
+      .ctx.antiEntropy!.status()
+      .history.filter((h) => h.fastPath !== undefined && h.fastPath.records > 0);
+    assert.ok(copied.length > 0, 'n4 copied partitions through the fast path');
+    assert.ok(copied.every((h) => h.fastPath!.fallback === undefined));
+    await assertReadable(cluster, 'n4', [...base, ...acked]);
+  } finally {
+    await cluster.close();
   }
 });
