@@ -1,4 +1,5 @@
-// `npm run bench -- join [--json] [--quick] [--concurrency N]`: a 4th `converge serve` process joins a 3-node cluster (RF 3)
+// `npm run bench -- join [--json] [--quick] [--concurrency N] [--no-stream]
+// [--cpu-prof DIR]`: a 4th `converge serve` process joins a 3-node cluster (RF 3)
 // holding 20,000 keys while a steady quorum write load runs. Measured in the same run:
 // - the join's streaming rate: the records the joiner's sessions pulled, over the time those sessions ran
 //   (first start to last end), against the raw lmdb put rate (target at least 0.5x); and the change's own
@@ -34,7 +35,12 @@ interface Cluster {
   close(): Promise<void>;
 }
 
-function cluster(root: string, basePort: number, streaming: readonly string[]): Cluster {
+function cluster(
+  root: string,
+  basePort: number,
+  streaming: readonly string[],
+  profileDir: string | undefined,
+): Cluster {
   const url = (id: string): string => `http://127.0.0.1:${basePort + Number(id.slice(1))}`;
   const peers = ['n1', 'n2', 'n3'].map((id) => `${id}=${url(id)}`).join(',');
   const children: ChildProcess[] = [];
@@ -62,7 +68,9 @@ function cluster(root: string, basePort: number, streaming: readonly string[]): 
         ...streaming,
         ...extra,
       ];
-      const child = spawn(process.execPath, ['bin/converge.js', 'serve', ...args], {
+      // `--cpu-prof DIR`: each node writes a CPU profile there when it exits (SIGTERM at the end).
+      const prof = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+      const child = spawn(process.execPath, [...prof, 'bin/converge.js', 'serve', ...args], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
@@ -75,7 +83,7 @@ function cluster(root: string, basePort: number, streaming: readonly string[]): 
     },
     send,
     async close() {
-      for (const c of children) c.kill('SIGKILL');
+      for (const c of children) c.kill(profileDir === undefined ? 'SIGKILL' : 'SIGTERM');
       await Promise.all(
         children.map((c) =>
           c.exitCode !== null || c.signalCode !== null
@@ -193,6 +201,8 @@ function sessionsThatPulled(ae: AntiEntropyStatus) {
     detail: pulled.map((h) => ({
       peer: h.peer,
       streaming: h.streaming === true,
+      byPeer: h.initiator !== 'n4',
+      roundTrips: h.roundTrips,
       startMs: h.startedAtMs - (spans[0]?.[0] ?? 0),
       durationMs: h.durationMs,
       pulled: h.keysPulled,
@@ -228,8 +238,13 @@ export async function run(args: string[]): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'converge-bench-join-'));
   // `--concurrency N`: the driver's streaming sessions at once (--membership-streaming-concurrency).
   const at = args.indexOf('--concurrency');
-  const streaming = at >= 0 ? ['--membership-streaming-concurrency', args[at + 1] ?? '2'] : [];
-  const c = cluster(root, 21_000 + Math.floor(Math.random() * 80) * 100, streaming);
+  const concurrency = at >= 0 ? ['--membership-streaming-concurrency', args[at + 1] ?? '2'] : [];
+  // `--no-stream`: the ordinary sessions alone, without the streaming fast path (for comparison).
+  const oldPath = args.includes('--no-stream');
+  const streaming = [...concurrency, ...(oldPath ? ['--ae-stream-page-records-max', '0'] : [])];
+  const prof = args.indexOf('--cpu-prof');
+  const profileDir = prof >= 0 ? args[prof + 1] : undefined;
+  const c = cluster(root, 21_000 + Math.floor(Math.random() * 80) * 100, streaming, profileDir);
   try {
     const rawPerSecond = await rawLmdbPutsPerSecond(root, 'none', keys, valueBytes, 64);
     for (const id of ['n1', 'n2', 'n3']) await c.start(id);
@@ -240,7 +255,9 @@ export async function run(args: string[]): Promise<void> {
     const rate = r.sessions.records / (r.sessions.ms / 1000);
     const report = new Report(json);
     report.add({
-      case: `join of n4 into 3 nodes, RF 3, ${keys} keys${at >= 0 ? `, ${streaming[1]} sessions` : ''}`,
+      case:
+        `join of n4 into 3 nodes, RF 3, ${keys} keys${at >= 0 ? `, ${concurrency[1]} sessions` : ''}` +
+        (oldPath ? ', no fast path' : ''),
       recordsInJoinerPartitions: r.streamed,
       recordsStreamed: r.sessions.records,
       sessions: r.sessions.count,
@@ -257,9 +274,14 @@ export async function run(args: string[]): Promise<void> {
       fgFailedDuring: r.during.failed,
       fgP99BeforeMs: p99(r.before.latenciesMs),
       fgP99DuringMs: p99(r.during.latenciesMs),
-      // Each session that pulled: peer, streaming (s) or repair (r), start from the first (ms), duration, records.
+      // Each session that pulled: peer, streaming (s) or repair (r), `<` when the peer began it, start from the
+      // first (ms), duration, records, round trips.
       sessionsDetail: r.sessions.detail
-        .map((d) => `${d.peer}/${d.streaming ? 's' : 'r'}@${d.startMs}+${d.durationMs}:${d.pulled}`)
+        .map(
+          (d) =>
+            `${d.peer}/${d.streaming ? 's' : 'r'}${d.byPeer ? '<' : ''}@${d.startMs}+${d.durationMs}:${d.pulled}` +
+            `/${d.roundTrips}rt`,
+        )
         .join(' '),
     });
     report.print([

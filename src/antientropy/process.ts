@@ -76,6 +76,8 @@ export interface AntiEntropyOptions {
    * no partition with it yet). Absent: the configured peers and the ring's members may.
    */
   readonly admitsStreaming?: (peer: string) => boolean;
+  /** The partitions a membership change is streaming to a member (SessionEnv.streamedTo). */
+  readonly streamedTo?: (member: string) => ReadonlySet<number>;
 }
 
 /** Purge batches run at once when a peer's bound is adopted; the purge tick does any rest. */
@@ -176,6 +178,16 @@ export class AntiEntropyProcess {
         random: options.random,
         timers: options.timers,
         throttle: this.throttle,
+        // Its own records rate: the repair rate (50k/s by default, shared by every session) would cap a join.
+        streamThrottle: new TokenBucket(
+          {
+            recordsPerSecondMax:
+              options.limits?.streamRecordsPerSecondMax ?? sessionLimitsDefault.streamRecordsPerSecondMax,
+            bytesPerSecondMax: Number.POSITIVE_INFINITY,
+          },
+          options.clock,
+          options.timers,
+        ),
         state: this.state,
         limits: { ...sessionLimitsDefault, ...options.limits },
         metrics: {
@@ -186,6 +198,7 @@ export class AntiEntropyProcess {
           notOwned: (n) => metrics.notOwnedDropped.inc(n),
         },
         topology: () => this.topology.current,
+        ...(options.streamedTo === undefined ? {} : { streamedTo: options.streamedTo }),
         purgedBeforeMs: (token) =>
           token === undefined ? this.state.purgedBeforeMs : this.purgedBeforeMs(token),
         adoptPurgeBound: (boundMs, peer, msg) => this.adoptPurgeBound(boundMs, peer, msg),

@@ -9,12 +9,14 @@ import { repairResponderLimitsDefault, respond } from '../core/reconcile-driver.
 import type { VersionedRecord } from '../core/record.js';
 import { MessageType, peekType } from '../core/wire.js';
 import { decodeRangeFetchRequest, encodePushResponse } from '../core/wire-repair.js';
+import { decodeStreamRequest, encodeStreamResponse, StreamMessageType } from '../core/wire-stream.js';
 import type { LocalReplica } from '../replica/replica.js';
 import type { ApplyResult } from '../replica/types.js';
 import type { RepairWorkerHandle } from './repair-worker.js';
 import { boundRuns } from './ring.js';
 import type { SessionRunner } from './runner.js';
 import { busyClock } from './session-env.js';
+import { answerStreamPage } from './stream-session.js';
 import type { SessionHistoryEntry } from './types.js';
 import type { Watermark } from './watermark.js';
 
@@ -29,6 +31,8 @@ interface BeginMessage {
   purgeBoundsMs?: Array<[number, number, number]>;
   /** A membership change's streaming session: the partitions it covers (runner.ts). */
   streaming?: number[];
+  /** Partitions whose record counts the initiator asks for (its streaming fast path, stream-session.ts). */
+  countsOf?: number[];
 }
 
 interface EndMessage {
@@ -48,12 +52,26 @@ function parse<T>(body: Uint8Array, fields: string[]): T {
   return msg as T;
 }
 
+/**
+ * A streaming session's partitions as this node counts their records (its digest): the new owner copies whole
+ * only the partitions it holds much less of (stream-session.ts).
+ */
+function streamCounts(replica: LocalReplica, runner: SessionRunner, partitions: unknown[]): number[] {
+  const t = runner.env.topology();
+  return partitions.map((p) =>
+    Number.isInteger(p) && (p as number) >= 0 && (p as number) < t.partitions
+      ? replica.digest.node(t.partitionBits, p as number).count
+      : 0,
+  );
+}
+
 /** The responder's answer to ae/begin: its watermark inputs and purge bounds for the shared partitions. */
 function beginAnswer(
   replica: LocalReplica,
   runner: SessionRunner,
   watermark: Watermark,
   peer: string,
+  streaming: unknown[] | undefined,
 ): Record<string, unknown> {
   const shared = runner.rangeWith(peer).partitions;
   const t = runner.env.topology();
@@ -64,6 +82,7 @@ function beginAnswer(
     digestReady: replica.digestReady,
     purgedBeforeMs: shared.length === 0 ? runner.env.purgedBeforeMs() : Math.min(...shared.map(boundOf)),
     purgeBoundsMs: boundRuns(shared, boundOf),
+    ...(streaming === undefined ? {} : { streamCounts: streamCounts(replica, runner, streaming) }),
   };
 }
 
@@ -87,6 +106,23 @@ function wantedPushes(runner: SessionRunner): (r: VersionedRecord) => boolean {
 function holdsAll(runner: SessionRunner): boolean {
   const t = runner.env.topology();
   return t.ownedBy(runner.env.id).length === t.partitions;
+}
+
+/**
+ * A page of the streaming fast path (stream-session.ts): every record under the ranges in token order, within
+ * the peer's bounds and this node's own. A node with the fast path off answers as one that does not know it.
+ */
+function answerStream(runner: SessionRunner, replica: LocalReplica, body: Uint8Array): Uint8Array {
+  const { streamPageRecordsMax, streamPageBytesMax, streamPageBusyMsMax } = runner.env.limits;
+  if (streamPageRecordsMax === 0)
+    throw new ConvergeError('PROTOCOL_INVALID', 'the streaming fast path is off on this node');
+  const req = decodeStreamRequest(body);
+  const bounded = {
+    ...req,
+    recordsMax: Math.min(req.recordsMax, streamPageRecordsMax),
+    bytesMax: Math.min(req.bytesMax, streamPageBytesMax),
+  };
+  return encodeStreamResponse(answerStreamPage(replica, bounded, streamPageBusyMsMax, busyClock(runner.env)));
 }
 
 /** The peer a request comes from: a ring peer, or a node running a streaming session with this one. */
@@ -113,7 +149,8 @@ export function registerResponder(
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
       await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
-    return encodeJson(beginAnswer(replica, runner, watermark, peer));
+    const counted = Array.isArray(msg.countsOf) ? msg.countsOf : streaming ? msg.streaming : undefined;
+    return encodeJson(beginAnswer(replica, runner, watermark, peer, counted));
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {
@@ -141,6 +178,7 @@ export function registerResponder(
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
     // A membership change's streaming session is answered here, not by the worker thread: the worker runs at
     // the lowest OS priority and starves on a busy machine, which bounded a join's streaming (BENCHMARKS.md).
+    if (peekType(body) === StreamMessageType.streamRequest) return answerStream(runner, replica, body);
     const viaWorker = !runner.streamingFrom(peer);
     if (viaWorker && worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {
       // Validated here, so a malformed request gets its protocol error whether or not the worker answers.

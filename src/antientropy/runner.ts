@@ -15,6 +15,7 @@ import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
 import { assertOutcome } from './session-phase.js';
 import type { SessionCheckpoint } from './state.js';
+import { copiesOf, fastPathNote, isStreamState } from './stream-session.js';
 import type { SessionHistoryEntry, SessionProgress, SessionResult } from './types.js';
 import type { HeardWatermark, Watermark } from './watermark.js';
 
@@ -158,7 +159,7 @@ export class SessionRunner {
       streaming === undefined
         ? this.rangeWith(peer)
         : streamingRange(this.env.topology(), streaming.partitions, streaming.epoch);
-    const cp = this.env.state.checkpoint(peer);
+    const cp = this.env.state.checkpoint(peer, streaming !== undefined);
     // A checkpoint of another ring epoch or range holds a frontier of another scope: start afresh.
     if (cp !== undefined && sameRange(cp, range)) {
       const reconciler = Reconciler.resume(
@@ -176,6 +177,8 @@ export class SessionRunner {
         phase: 'discovering',
         reconciler,
         range,
+        copies: copiesOf(this.env, range),
+        ...(isStreamState(cp.stream) ? { stream: cp.stream } : {}),
       };
     }
     const salt = Math.floor(this.env.random.next() * 2 ** 32) >>> 0;
@@ -191,6 +194,7 @@ export class SessionRunner {
       phase: 'discovering',
       reconciler,
       range,
+      copies: copiesOf(this.env, range),
     };
   }
 
@@ -208,6 +212,8 @@ export class SessionRunner {
       purgeBoundsMs: boundRuns(shared, (p) => bounds.get(p)!),
       // The responder admits a streaming session from a node it shares nothing with yet (responder.ts).
       ...(run.range.receiving === undefined ? {} : { streaming: run.range.partitions }),
+      // The source's record counts of the partitions the fast path may copy (stream-session.ts).
+      ...(run.copies.length === 0 ? {} : { countsOf: run.copies }),
     };
   }
 
@@ -229,8 +235,14 @@ export class SessionRunner {
         pairStartsMs?: unknown;
         purgedBeforeMs?: unknown;
         purgeBoundsMs?: unknown;
+        streamCounts?: unknown;
       };
       begun = true;
+      const counts = begin.streamCounts;
+      if (Array.isArray(counts) && counts.length === run.copies.length)
+        run.sourceCounts = counts.map((n) =>
+          Number.isSafeInteger(n) && n >= 0 ? n : Number.MAX_SAFE_INTEGER,
+        );
       this.watermark.heard(run.peer, begin);
       // The peer purged to at least these bounds before answering: do the same, so neither side's purges
       // differ.
@@ -251,7 +263,7 @@ export class SessionRunner {
     }
     const entry = this.entry(run, result, error);
     if (result !== 'failed' && result !== 'cancelled') {
-      await env.state.clearCheckpoint(run.peer);
+      await env.state.clearCheckpoint(run.peer, run.range.receiving !== undefined);
       await env.transport
         .call(run.peer, {
           route: 'ae/end',
@@ -304,6 +316,7 @@ export class SessionRunner {
       ...run.counts,
       ...(run.discovery === undefined ? {} : { discovery: run.discovery }),
       ...(run.range.receiving === undefined ? {} : { streaming: true }),
+      ...(run.stream === undefined ? {} : { fastPath: fastPathNote(run.stream) }),
     };
   }
 

@@ -31,6 +31,22 @@ export interface SessionLimits {
   readonly repairBatchRecordsMax: number;
   /** Repair batches in flight at once in one session: the next is read and sent while the last commits. */
   readonly repairBatchesInFlightMax: number;
+  /**
+   * Records per page of a membership change's streaming fast path (stream-session.ts), one storage commit
+   * each on the new owner; 0 turns the fast path off (streaming sessions reconcile like any other).
+   */
+  readonly streamPageRecordsMax: number;
+  /** A streaming page stops adding records past this many bytes (at least one record always goes). */
+  readonly streamPageBytesMax: number;
+  /**
+   * A source stops adding records to a page after this long: reading and encoding a large page must not hold
+   * the event loop (and the foreground requests behind it) for long. The new owner asks for the rest next.
+   */
+  readonly streamPageBusyMsMax: number;
+  /** Pages in flight at once in one streaming session: its partitions are split into this many chains. */
+  readonly streamPagesInFlightMax: number;
+  /** Records per second the streaming fast path applies, all its sessions together (the repair rate aside). */
+  readonly streamRecordsPerSecondMax: number;
 }
 
 export const sessionLimitsDefault: SessionLimits = {
@@ -42,6 +58,11 @@ export const sessionLimitsDefault: SessionLimits = {
   sessionsMax: 1,
   repairBatchRecordsMax: 250,
   repairBatchesInFlightMax: 2,
+  streamPageRecordsMax: 8192,
+  streamPageBytesMax: 4 * 2 ** 20,
+  streamPageBusyMsMax: 25,
+  streamPagesInFlightMax: 3,
+  streamRecordsPerSecondMax: 500_000,
 };
 
 export interface SessionMetricsSink {
@@ -63,6 +84,11 @@ export interface SessionEnv {
   readonly random: Random;
   readonly timers: Timers;
   readonly throttle: TokenBucket;
+  /**
+   * The records rate of the streaming fast path (its bytes go through `throttle`); `throttle` alone when
+   * absent.
+   */
+  readonly streamThrottle?: TokenBucket;
   readonly state: AntiEntropyState;
   readonly limits: SessionLimits;
   readonly metrics: SessionMetricsSink;
@@ -70,6 +96,11 @@ export interface SessionEnv {
   readonly repairWorker?: RepairWorkerTasks;
   /** The ring as it is now: who holds which partition. */
   topology(): Topology;
+  /**
+   * The partitions a membership change is streaming to `member` now (it is among their new owners, not their
+   * old ones): a repair session of this node copies them by the streaming fast path too. Absent: none.
+   */
+  readonly streamedTo?: (member: string) => ReadonlySet<number>;
   /**
    * The purge bound of the partition `token` falls in; without a token, the floor that holds for every
    * partition this node holds (safe anywhere: a lower bound only keeps tombstones a little longer).

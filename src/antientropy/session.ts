@@ -25,6 +25,7 @@ import { recordBytes } from './repair-worker-tasks.js';
 import type { SessionRange } from './ring.js';
 import { busyClock, type SessionEnv, sessionLimitsDefault } from './session-env.js';
 import { enterPhase } from './session-phase.js';
+import { runStreamPath, type StreamState, streamsFirst } from './stream-session.js';
 import { runSymbolPath } from './symbol-session.js';
 import type { DiscoveryNote, SessionCounts, SessionProgress } from './types.js';
 
@@ -44,6 +45,15 @@ export interface SessionRun {
   discovery?: DiscoveryNote;
   /** The ring epoch and partitions the session covers (scope undefined: every partition, from the root). */
   readonly range: SessionRange;
+  /**
+   * The partitions the streaming fast path may copy: a streaming session's, or those of a repair session a
+   * membership change is streaming to this node (stream-session.ts). Empty: none.
+   */
+  readonly copies: readonly number[];
+  /** The fast path, once begun. */
+  stream?: StreamState;
+  /** The peer's record count of each partition of `copies` (its ae/begin answer). */
+  sourceCounts?: readonly number[];
 }
 
 export function reconcilerOptions(env: SessionEnv, salt: number, scope?: ReconcileScope): ReconcilerOptions {
@@ -62,6 +72,8 @@ export function reconcilerOptions(env: SessionEnv, salt: number, scope?: Reconci
 export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortSignal): Promise<void> {
   const call = (body: Uint8Array): Promise<Uint8Array> =>
     env.transport.call(run.peer, { route: 'ae/msg', body, timeoutMs: env.limits.requestTimeoutMs, signal });
+  // A new owner copies what it receives in bulk first; reconciliation then checks it and finds what moved.
+  if (streamsFirst(env, run)) await runStreamPath(env, run, call, signal, saveCheckpoint);
   // A resumed session continues its tree descent; a fresh one tries the symbol path first.
   if (
     !run.resumed &&
@@ -100,16 +112,20 @@ export async function runRounds(env: SessionEnv, run: SessionRun, signal: AbortS
 
 /** The frontier and counts, so that a crash resumes the session where it stopped. */
 function saveCheckpoint(env: SessionEnv, run: SessionRun): Promise<void> {
-  return env.state.saveCheckpoint({
-    id: run.id,
-    peer: run.peer,
-    startedAtMs: run.startedAtMs,
-    salt: run.salt,
-    counts: { ...run.counts },
-    frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
-    epoch: run.range.epoch,
-    ...(run.range.scope === undefined ? {} : { partitions: run.range.partitions }),
-  });
+  return env.state.saveCheckpoint(
+    {
+      id: run.id,
+      peer: run.peer,
+      startedAtMs: run.startedAtMs,
+      salt: run.salt,
+      counts: { ...run.counts },
+      frontier: Buffer.from(run.reconciler.checkpoint()).toString('base64'),
+      epoch: run.range.epoch,
+      ...(run.range.scope === undefined ? {} : { partitions: run.range.partitions }),
+      ...(run.stream === undefined ? {} : { stream: run.stream }),
+    },
+    run.range.receiving !== undefined,
+  );
 }
 
 /** What a round's differences ask for: keys to pull and push, whole ranges either way, purges to do here. */

@@ -33,9 +33,15 @@ export interface SessionCheckpoint {
    */
   readonly epoch?: number;
   readonly partitions?: readonly number[];
+  /** A streaming session's fast path: where each chain of pages stands (stream-session.ts). */
+  readonly stream?: unknown;
 }
 
 const enc = new TextEncoder();
+
+function checkpointName(peer: string, streaming: boolean): string {
+  return streaming ? `ae/checkpoint-streaming/${peer}` : `ae/checkpoint/${peer}`;
+}
 const dec = new TextDecoder();
 
 function readJson<T>(replica: LocalReplica, name: string): T | undefined {
@@ -152,15 +158,20 @@ export class AntiEntropyState {
     return changed;
   }
 
-  checkpoint(peer: string): SessionCheckpoint | undefined {
-    return readJson<SessionCheckpoint>(this.replica, `ae/checkpoint/${peer}`);
+  /**
+   * The checkpoint of the session with `peer`: a repair session's, or (`streaming`) a membership change's
+   * streaming session's. They are kept apart: a repair session with the same peer must not discard a copy
+   * part-way done, nor the copy the repair's frontier.
+   */
+  checkpoint(peer: string, streaming = false): SessionCheckpoint | undefined {
+    return readJson<SessionCheckpoint>(this.replica, checkpointName(peer, streaming));
   }
 
-  saveCheckpoint(c: SessionCheckpoint): Promise<void> {
-    return this.replica.putMeta(`ae/checkpoint/${c.peer}`, enc.encode(JSON.stringify(c)));
+  saveCheckpoint(c: SessionCheckpoint, streaming = false): Promise<void> {
+    return this.replica.putMeta(checkpointName(c.peer, streaming), enc.encode(JSON.stringify(c)));
   }
 
-  clearCheckpoint(peer: string): Promise<void> {
-    return this.replica.deleteMeta(`ae/checkpoint/${peer}`);
+  clearCheckpoint(peer: string, streaming = false): Promise<void> {
+    return this.replica.deleteMeta(checkpointName(peer, streaming));
   }
 }

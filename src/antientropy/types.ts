@@ -79,6 +79,17 @@ export interface SessionHistoryEntry extends SessionCounts {
    * of the pair's other shared partitions, so it never counts as the pair's last success (watermark).
    */
   readonly streaming?: boolean;
+  /** A streaming session's fast path (stream-session.ts): what it copied, or why the source refused it. */
+  readonly fastPath?: FastPathNote;
+}
+
+export interface FastPathNote {
+  /** Partitions it copied (those the new owner held less than half of, by the source's count). */
+  readonly partitions: number;
+  readonly pages: number;
+  readonly records: number;
+  /** Set when the source does not speak the fast path: the session reconciled instead. */
+  readonly fallback?: string;
 }
 
 export interface PeerAntiEntropyState {

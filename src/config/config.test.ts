@@ -74,6 +74,11 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     roundBusyMsMax: 2,
     repairBatchRecordsMax: 250,
     repairBatchesInFlightMax: 2,
+    streamPageRecordsMax: 8192,
+    streamPageBytesMax: 4 * 2 ** 20,
+    streamPageBusyMsMax: 25,
+    streamPagesInFlightMax: 3,
+    streamRecordsPerSecondMax: 500_000,
   });
   assert.deepEqual(defaults.aeAdaptive, {
     enabled: false,
@@ -87,6 +92,10 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     'ae-loop-busy-target': '40',
     'ae-repair-batch-records-max': '100',
     'ae-repair-batches-in-flight': '4',
+    'ae-stream-page-records-max': '0',
+    'ae-stream-page-bytes-max': '1MiB',
+    'ae-stream-pages-in-flight': '2',
+    'ae-stream-records-per-second': '100000',
   });
   assert.equal(c.aeAdaptive.enabled, true);
   assert.equal(c.aeAdaptive.loopBusyPercentTarget, 40);
@@ -96,7 +105,16 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     roundBusyMsMax: 5,
     repairBatchRecordsMax: 100,
     repairBatchesInFlightMax: 4,
+    streamPageRecordsMax: 0,
+    streamPageBytesMax: 2 ** 20,
+    streamPageBusyMsMax: 25,
+    streamPagesInFlightMax: 2,
+    streamRecordsPerSecondMax: 100_000,
   });
+  assert.throws(
+    () => resolveConfig({ ...base, 'ae-stream-page-bytes-max': '64MiB' }),
+    /--ae-stream-page-bytes-max must be/,
+  );
   assert.throws(
     () => resolveConfig({ ...base, 'ae-loop-busy-target': '0' }),
     /--ae-loop-busy-target: "0" must be an integer from 1 to 100/,

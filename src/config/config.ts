@@ -12,6 +12,8 @@ import {
   replicationFactorMax,
   Topology,
 } from '../core/topology.js';
+import { recordsPerMessageMax } from '../core/wire.js';
+import { streamPageBytesLimit } from '../core/wire-stream.js';
 import { type StorageEngine, type SyncPolicy, storageEngines, syncPolicies } from '../storage/storage.js';
 import {
   configError,
@@ -102,6 +104,11 @@ export interface NodeConfig {
     readonly roundBusyMsMax: number;
     readonly repairBatchRecordsMax: number;
     readonly repairBatchesInFlightMax: number;
+    readonly streamPageRecordsMax: number;
+    readonly streamPageBytesMax: number;
+    readonly streamPageBusyMsMax: number;
+    readonly streamPagesInFlightMax: number;
+    readonly streamRecordsPerSecondMax: number;
   };
   /**
    * The repair rate backing off while the node's event loop is busier than the target (docs/anti-entropy.md).
@@ -199,6 +206,11 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-round-busy-max': '2ms',
   'ae-repair-batch-records-max': '250',
   'ae-repair-batches-in-flight': '2',
+  'ae-stream-page-records-max': '8192',
+  'ae-stream-page-bytes-max': '4MiB',
+  'ae-stream-page-busy-max': '25ms',
+  'ae-stream-pages-in-flight': '3',
+  'ae-stream-records-per-second': '500000',
   'ae-adaptive': false,
   'ae-loop-busy-target': '60',
   'ae-adapt-interval': '200ms',
@@ -474,6 +486,35 @@ function parseSymbols(raw: string): number {
   return n;
 }
 
+/** The streaming fast path of a membership change's sessions (src/antientropy/stream-session.ts). */
+function parseStreaming(str: (k: string) => string) {
+  const bytesMax = parseSize('--ae-stream-page-bytes-max', str('ae-stream-page-bytes-max'));
+  if (bytesMax < 1 || bytesMax > streamPageBytesLimit)
+    throw configError(`--ae-stream-page-bytes-max must be 1B..${streamPageBytesLimit}B, got ${bytesMax}B`);
+  return {
+    streamPageRecordsMax: parseInteger(
+      '--ae-stream-page-records-max',
+      str('ae-stream-page-records-max'),
+      0,
+      recordsPerMessageMax,
+    ),
+    streamPageBytesMax: bytesMax,
+    streamPageBusyMsMax: parseDuration('--ae-stream-page-busy-max', str('ae-stream-page-busy-max')),
+    streamPagesInFlightMax: parseInteger(
+      '--ae-stream-pages-in-flight',
+      str('ae-stream-pages-in-flight'),
+      1,
+      64,
+    ),
+    streamRecordsPerSecondMax: parseInteger(
+      '--ae-stream-records-per-second',
+      str('ae-stream-records-per-second'),
+      1,
+      1e9,
+    ),
+  };
+}
+
 /** The anti-entropy settings: throttle, sessions, and the adaptive rate. */
 function parseAntiEntropy(
   str: (k: string) => string,
@@ -500,6 +541,7 @@ function parseAntiEntropy(
         1,
         64,
       ),
+      ...parseStreaming(str),
     },
     aeAdaptive: {
       enabled: bool('ae-adaptive'),

@@ -149,6 +149,27 @@ export const serveOptions: readonly ServeOption[] = [
     arg: 'n',
     help: 'repair batches one session keeps in flight: the next is sent while the last commits',
   },
+  {
+    name: 'ae-stream-page-records-max',
+    arg: 'n',
+    help: "records per page of a join's streaming fast path (one commit each on the new owner); 0: off",
+  },
+  { name: 'ae-stream-page-bytes-max', arg: 'size', help: 'bytes per page of the streaming fast path' },
+  {
+    name: 'ae-stream-page-busy-max',
+    arg: 'duration',
+    help: 'how long a source may hold its event loop reading one streaming page',
+  },
+  {
+    name: 'ae-stream-pages-in-flight',
+    arg: 'n',
+    help: 'pages one streaming session keeps in flight (its partitions split into as many chains)',
+  },
+  {
+    name: 'ae-stream-records-per-second',
+    arg: 'n',
+    help: 'records per second the streaming fast path applies, all its sessions together',
+  },
   { name: 'ae-adaptive', help: "pace repair by the event loop's load as well as the throttle" },
   {
     name: 'ae-loop-busy-target',

@@ -85,7 +85,7 @@ function start(type: number, bytes = 256): WireWriter {
   return w;
 }
 
-function writeRecords(w: WireWriter, records: readonly VersionedRecord[]): void {
+export function writeRecords(w: WireWriter, records: readonly VersionedRecord[]): void {
   w.varuint(records.length);
   for (const r of records) {
     w.lengthPrefixed(r.key);
@@ -95,7 +95,7 @@ function writeRecords(w: WireWriter, records: readonly VersionedRecord[]): void 
   }
 }
 
-function readRecords(r: WireReader): VersionedRecord[] {
+export function readRecords(r: WireReader): VersionedRecord[] {
   const n = r.varuint('record count', recordsPerMessageMax);
   const out: VersionedRecord[] = [];
   for (let i = 0; i < n; i++) {
@@ -179,7 +179,7 @@ export function decodePushResponse(bytes: Uint8Array): PushResponse {
   return res;
 }
 
-function writeCursor(w: WireWriter, c: RangeCursor | undefined): void {
+export function writeCursor(w: WireWriter, c: RangeCursor | undefined): void {
   w.u8(c === undefined ? 0 : 1);
   if (c === undefined) return;
   if (c.token.length !== tokenBytes)
@@ -188,7 +188,7 @@ function writeCursor(w: WireWriter, c: RangeCursor | undefined): void {
   w.lengthPrefixed(c.key);
 }
 
-function readCursor(r: WireReader): RangeCursor | undefined {
+export function readCursor(r: WireReader): RangeCursor | undefined {
   const flag = r.u8('cursor flag');
   if (flag > 1) throw invalid(`unknown cursor flag ${flag}`);
   if (flag === 0) return undefined;

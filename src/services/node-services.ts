@@ -26,7 +26,7 @@ import type { Transport } from '../cluster/transport.js';
 import { leafBitsDefault } from '../core/digest.js';
 import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
-import { createMembership } from '../core/membership.js';
+import { createMembership, type MembershipState } from '../core/membership.js';
 import type { Random } from '../core/random.js';
 import type { Timers } from '../core/timers.js';
 import { partitionsDefault, replicationFactorDefault, Topology } from '../core/topology.js';
@@ -243,8 +243,20 @@ function antiEntropyOf(
     // A joiner is in the membership before the ring gives it anything: the sources admit its streaming.
     ...(membership === undefined
       ? {}
-      : { admitsStreaming: (peer: string) => membership.current().members.some((m) => m.id === peer) }),
+      : {
+          admitsStreaming: (peer: string) => membership.current().members.some((m) => m.id === peer),
+          // Its pending partitions are filled by the streaming sessions alone (src/antientropy/ring.ts).
+          streamedTo: (member: string) => pendingTo(membership.current(), member),
+        }),
   });
+}
+
+/** The partitions a membership change still streams to `member` (pending, and `member` a new owner). */
+function pendingTo(state: MembershipState, member: string): ReadonlySet<number> {
+  const out = new Set<number>();
+  for (const m of state.change?.moves ?? [])
+    if (m.state === 'pending' && m.to.includes(member) && !m.from.includes(member)) out.add(m.partition);
+  return out;
 }
 
 /** The loop that drives a change this node began (streaming, verifying, moving, cleanup); idle otherwise. */
