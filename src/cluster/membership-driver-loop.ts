@@ -2,8 +2,9 @@
 // tick it plans from the installed state (the core's planChange, so a restart resumes from the stored state
 // alone), streams the pending partitions to their new owners through anti-entropy sessions, measures their
 // digests, hands the evidence to the core (driveChange) and installs the next state; after the grace it has
-// the old owners drop their copies. A cancel discards the partial copies; a replace drops the dead member's
-// hints on every member. What it measures feeds `converge cluster members` (MembershipDriverView).
+// the old owners drop their copies. A cancel discards the partial copies at once where it can (each member
+// also keeps its own durable list, carried out after the grace); a replace drops the dead member's hints on
+// every member. What it measures feeds `converge cluster members` (MembershipDriverView).
 
 import { ConvergeError } from '../core/errors.js';
 import { backgroundFailures, type Logger, logFailure } from '../core/failures.js';
@@ -357,7 +358,14 @@ class DriverLoop implements MembershipDriver {
     this.discards = [];
     const epoch = Math.max(...todo.map((d) => d.epoch));
     const done = new Set(await dropCopies(this.actionEnv(), todo, 'discard', epoch));
-    this.discards.push(...todo.filter((d) => !done.has(d.partition)));
+    // Tried once: a member not reached discards its copies itself after the grace, from the list it stored
+    // when it installed the end of the change (membership-discards.ts), whatever becomes of this node.
+    const left = todo.filter((d) => !done.has(d.partition)).length;
+    if (left > 0)
+      this.logger.info(
+        { partitions: left },
+        'discards not reached now: left to the members, after the grace',
+      );
   }
 
   /** A replace: every member but the dead one drops the hints it keeps for it (once per member). */

@@ -72,6 +72,11 @@ export class MembershipService implements MembershipHandle {
   /** Replicated writes coordinated under an epoch below this one are refused (a partition moved at it). */
   private fenceEpochValue = 0;
   driverView: MembershipDriverView | null = null;
+  /**
+   * Called before a record is stored, with the state installed and the one about to be: what a change that
+   * ends leaves to discard here is stored first (membership-discards.ts), so no restart forgets it.
+   */
+  beforeStore: ((before: MembershipState, after: MembershipState) => Promise<void>) | null = null;
   /** Installs run one after the other. */
   private installing: Promise<void> = Promise.resolve();
 
@@ -149,6 +154,7 @@ export class MembershipService implements MembershipHandle {
 
   /** The driver's step: stored here, then pushed to every member (pings spread it too). */
   async install(next: MembershipState): Promise<void> {
+    const before = this.record.state.members.map((m) => m.id);
     const installed = await this.adopt(
       { ...this.record, state: next, driver: next.change === null ? null : this.self },
       (current) => next.epoch > current.epoch,
@@ -159,7 +165,8 @@ export class MembershipService implements MembershipHandle {
         `membership epoch ${next.epoch} is not above the installed ${this.record.state.epoch}`,
       );
     }
-    this.pushToAll();
+    // A member the step removes (a cancelled joiner) learns it at once too: it has copies to discard.
+    this.pushToAll(before);
   }
 
   /**
@@ -173,6 +180,7 @@ export class MembershipService implements MembershipHandle {
       const merged = new Map(this.record.addresses);
       for (const [id, url] of record.addresses) merged.set(id, url);
       const next = withSelf({ ...record, addresses: merged }, this.self, this.options.selfUrl);
+      await this.beforeStore?.(before, next.state);
       await this.options.meta.putMeta(membershipMetaName, encodeMembershipRecord(next));
       this.record = next;
       this.headerText = headerOf(next.state);
@@ -250,12 +258,13 @@ export class MembershipService implements MembershipHandle {
     return same;
   }
 
-  private pushToAll(): void {
+  private pushToAll(also: readonly string[] = []): void {
     const body = this.encoded();
-    for (const m of this.record.state.members) {
-      if (m.id === this.self || !this.options.addresses.has(m.id)) continue;
+    const ids = new Set([...this.record.state.members.map((m) => m.id), ...also]);
+    for (const id of ids) {
+      if (id === this.self || !this.options.addresses.has(id)) continue;
       void this.options.transport
-        .call(m.id, { route: membershipRoutes.push, body, timeoutMs: this.options.requestTimeoutMs })
+        .call(id, { route: membershipRoutes.push, body, timeoutMs: this.options.requestTimeoutMs })
         .catch(logFailure('membership push', 'debug'));
     }
   }
