@@ -23,6 +23,8 @@ export interface MembershipDriverSettings {
   readonly streamTimeoutMs: number;
   /** A digest measurement, a drop or a hint drop on one member. */
   readonly requestTimeoutMs: number;
+  /** How long the driver of a change is unreachable before another member takes the change over. */
+  readonly takeoverAfterMs: number;
 }
 
 export type MemberCall = (

@@ -43,6 +43,7 @@ export const membershipDriverDefaults: MembershipDriverSettings = {
   // new owner, and the next wave's call waits for it there.
   streamTimeoutMs: 100_000,
   requestTimeoutMs: 60_000,
+  takeoverAfterMs: 60_000,
 };
 
 /**
@@ -91,6 +92,23 @@ export function installedEverywhere(s: MembershipState, installed: ReadonlyMap<s
     low = Math.min(low, installed.get(m.id) ?? 0);
   }
   return low;
+}
+
+/**
+ * The member that takes over a change whose driver is unreachable: the lowest id among the normal members
+ * this node believes up (each member decides from its own view; should two decide differently, the majority
+ * reservation lets one of them through). Null: none.
+ */
+export function takeoverCandidate(
+  s: MembershipState,
+  down: ReadonlySet<string>,
+  driver: string,
+): string | null {
+  const ids = s.members
+    .filter((m) => m.state === 'normal' && m.id !== driver && !down.has(m.id) && m.id !== s.change?.replaced)
+    .map((m) => m.id)
+    .sort();
+  return ids[0] ?? null;
 }
 
 /** Whether `next` (no change) is `prev`'s change cancelled rather than finished: the ring is the old one. */
@@ -144,6 +162,8 @@ class DriverLoop implements MembershipDriver {
   private discards: Discard[] = [];
   /** Per replace (by its sinceEpoch): the members that dropped the dead member's hints. */
   private hintsDropped = new Map<number, Set<string>>();
+  /** Since when this node has seen the change's driver unreachable (another member's change). */
+  private driverDownSince: { driver: string; sinceMs: number } | null = null;
   private readonly unsubscribe: () => void;
 
   readonly view: MembershipDriverView = {
@@ -245,8 +265,10 @@ class DriverLoop implements MembershipDriver {
     const s = this.handle.current();
     if (s.change === null || !this.handle.drives()) {
       this.stalledNow = [];
+      if (s.change !== null) await this.watchDriver(s);
       return false;
     }
+    this.driverDownSince = null;
     this.seen = s.change;
     const env = this.actionEnv();
     await this.dropReplacedHints(env, s);
@@ -366,6 +388,31 @@ class DriverLoop implements MembershipDriver {
         { partitions: left },
         'discards not reached now: left to the members, after the grace',
       );
+  }
+
+  /**
+   * Another member drives the change: once it has been unreachable from here for takeoverAfterMs, and this
+   * node is the one to take over, it becomes the driver (majority-reserved epoch) and the next pass resumes
+   * the change from the installed state.
+   */
+  private async watchDriver(s: MembershipState): Promise<void> {
+    const driver = this.handle.driver?.() ?? null;
+    const self = this.handle.self;
+    const down = this.handle.down();
+    if (driver === null || self === undefined || this.handle.takeOver === undefined || !down.has(driver)) {
+      this.driverDownSince = null;
+      return;
+    }
+    const now = this.deps.clock.now();
+    if (this.driverDownSince?.driver !== driver) this.driverDownSince = { driver, sinceMs: now };
+    if (now - this.driverDownSince.sinceMs < this.settings.takeoverAfterMs) return;
+    if (takeoverCandidate(s, down, driver) !== self) return;
+    this.logger.warn(
+      { driver, unreachableMs: now - this.driverDownSince.sinceMs },
+      `membership change driver ${driver} unreachable: ${self} takes the change over`,
+    );
+    await this.handle.takeOver();
+    this.driverDownSince = null;
   }
 
   /** A replace: every member but the dead one drops the hints it keeps for it (once per member). */
