@@ -1,5 +1,6 @@
-// A member's own list of partial copies to remove after a membership change ended without giving it the
-// partition (a cancel, seen here or learned later by gossip): kept in the replica's metadata, written BEFORE
+// A member's own list of copies to remove that a membership change left it: partial copies of partitions a
+// change ended without giving it (a cancel, seen here or learned later by gossip), and old copies of
+// partitions moved away whose cleanup the driver could not ask of it (it was down): kept in the replica's metadata, written BEFORE
 // the membership record that ends the change is stored (membership-service.ts), so a restart at any moment
 // still finds it; carried out after the cleanup grace by the member itself, whatever became of the driver.
 // A partition this node is again given (a later change, or the change finished after all) is kept.
@@ -10,6 +11,7 @@ import type { Clock } from '../core/hlc.js';
 import type { MembershipState } from '../core/membership.js';
 import { replicaSetsOf } from '../core/membership-replicas.js';
 import type { Timers } from '../core/timers.js';
+import type { DropReason } from './membership-routes.js';
 
 /** The replica metadata name the list is stored under (beside the membership record). */
 export const discardsMetaName = 'membership-discards';
@@ -21,6 +23,9 @@ export const pendingDiscardsMax = 1 << 20;
 
 export interface PendingDiscard {
   readonly partition: number;
+  /** discard: a copy this node received for a change that did not give it the partition; cleanup: a copy it
+   * held before a change moved the partition away, which the driver could not have it drop (it was down). */
+  readonly reason: DropReason;
   /** The ended change's sinceEpoch (fences that change's streaming sessions on this node). */
   readonly epoch: number;
   /** Not removed before this time (the cleanup grace after this node learned the change ended). */
@@ -28,20 +33,32 @@ export interface PendingDiscard {
 }
 
 /**
- * The partitions `self` would have gained from `before`'s change, once `after` no longer runs that change
- * (cancelled or finished, possibly with later changes in between: which partitions to keep is decided when
- * the discard falls due, from the state installed then).
+ * What `self` may have to remove once `after` is installed over `before`: the partitions `before`'s change
+ * would have given it, when `after` no longer runs that change (cancelled or finished, possibly with later
+ * changes in between), and those the change moved away from it, once their move is cleaned or the change
+ * over. Which of them are really removed is decided when they fall due, from the state installed then
+ * (holdsPartition), so a finished change's partitions, or one given back, stay.
  */
-export function gainedInEndedChange(
+export function leftToDiscard(
   self: string,
   before: MembershipState,
   after: MembershipState,
-): Array<{ partition: number; epoch: number }> {
+): Array<{ partition: number; epoch: number; reason: DropReason }> {
   const change = before.change;
-  if (change === null || after.change?.sinceEpoch === change.sinceEpoch) return [];
-  return change.moves
-    .filter((m) => m.to.includes(self) && !m.from.includes(self))
-    .map((m) => ({ partition: m.partition, epoch: change.sinceEpoch }));
+  if (change === null) return [];
+  const ended = after.change?.sinceEpoch !== change.sinceEpoch;
+  const cleaned = new Set(
+    ended ? [] : after.change!.moves.filter((m) => m.state === 'cleaned').map((m) => m.partition),
+  );
+  const out: Array<{ partition: number; epoch: number; reason: DropReason }> = [];
+  for (const m of change.moves) {
+    const gained = m.to.includes(self) && !m.from.includes(self);
+    const lost = m.from.includes(self) && !m.to.includes(self) && m.state !== 'cleaned';
+    if (gained && ended) out.push({ partition: m.partition, epoch: change.sinceEpoch, reason: 'discard' });
+    if (lost && (ended || cleaned.has(m.partition)))
+      out.push({ partition: m.partition, epoch: change.sinceEpoch, reason: 'cleanup' });
+  }
+  return out;
 }
 
 /** Whether `self` holds or receives partition `p` under `s` (its write set): such a copy is kept. */
@@ -50,7 +67,7 @@ export function holdsPartition(s: MembershipState, self: string, p: number): boo
 }
 
 export function encodeDiscards(list: readonly PendingDiscard[]): Uint8Array {
-  const discards = list.map((d) => [d.partition, d.epoch, d.dueMs]);
+  const discards = list.map((d) => [d.partition, d.epoch, d.dueMs, d.reason === 'cleanup' ? 1 : 0]);
   return new TextEncoder().encode(JSON.stringify({ format: discardsFormat, discards }));
 }
 
@@ -65,10 +82,15 @@ export function decodeDiscards(bytes: Uint8Array): PendingDiscard[] {
   if (v?.format !== discardsFormat) throw invalid(`format ${String(v?.format)} is not ${discardsFormat}`);
   if (!Array.isArray(v.discards) || v.discards.length > pendingDiscardsMax) throw invalid('not a list');
   return v.discards.map((e: unknown) => {
-    const ok = Array.isArray(e) && e.length === 3 && e.every((n) => Number.isSafeInteger(n) && n >= 0);
-    if (!ok) throw invalid(`entry ${JSON.stringify(e)} is not [partition, epoch, dueMs]`);
-    const [partition, epoch, dueMs] = e as number[];
-    return { partition: partition!, epoch: epoch!, dueMs: dueMs! };
+    const ok =
+      Array.isArray(e) &&
+      e.length === 4 &&
+      e.every((n) => Number.isSafeInteger(n) && n >= 0) &&
+      (e[3] === 0 || e[3] === 1);
+    if (!ok) throw invalid(`entry ${JSON.stringify(e)} is not [partition, epoch, dueMs, 0|1]`);
+    const [partition, epoch, dueMs, r] = e as number[];
+    const reason: DropReason = r === 1 ? 'cleanup' : 'discard';
+    return { partition: partition!, epoch: epoch!, dueMs: dueMs!, reason };
   });
 }
 
@@ -86,8 +108,8 @@ export interface MembershipDiscardsOptions {
   readonly tickMs?: number;
   /** The state installed now (which partitions this node holds or receives). */
   readonly current: () => MembershipState;
-  /** Removes this node's records of the partitions (the `membership/drop` route, reason discard). */
-  readonly drop: (partitions: number[], epoch: number) => Promise<number>;
+  /** Removes this node's records of the partitions (the `membership/drop` route). */
+  readonly drop: (partitions: number[], reason: DropReason, epoch: number) => Promise<number>;
   readonly logger?: Logger;
 }
 
@@ -114,20 +136,22 @@ export class MembershipDiscards {
    * node, if `after` ends that change, are added to the stored list (due after the grace).
    */
   async changeEnding(before: MembershipState, after: MembershipState): Promise<void> {
-    const gained = gainedInEndedChange(this.options.self, before, after);
+    const gained = leftToDiscard(this.options.self, before, after);
     if (gained.length === 0) return;
     const dueMs = this.options.clock.now() + this.options.graceMs;
     let added = 0;
     await this.store((list) => {
-      const known = new Set(list.map((d) => `${d.partition}:${d.epoch}`));
-      const fresh = gained.filter((g) => !known.has(`${g.partition}:${g.epoch}`));
+      const key = (d: { partition: number; epoch: number; reason: DropReason }) =>
+        `${d.partition}:${d.epoch}:${d.reason}`;
+      const known = new Set(list.map(key));
+      const fresh = gained.filter((g) => !known.has(key(g)));
       added = fresh.length;
       return [...list, ...fresh.map((g) => ({ ...g, dueMs }))];
     });
     if (added === 0) return;
     this.logger.info(
       { node: this.options.self, partitions: added, dueMs },
-      `${added} partitions of an ended membership change to discard after the grace`,
+      `${added} partitions left by a membership change to remove after the grace`,
     );
   }
 
@@ -149,13 +173,16 @@ export class MembershipDiscards {
     const due = this.list.filter((d) => d.dueMs <= now);
     if (due.length === 0) return 0;
     const s = this.options.current();
-    const byEpoch = new Map<number, number[]>();
+    const groups = new Map<string, { reason: DropReason; epoch: number; partitions: number[] }>();
     for (const d of due) {
       if (holdsPartition(s, this.options.self, d.partition)) continue;
-      byEpoch.set(d.epoch, [...(byEpoch.get(d.epoch) ?? []), d.partition]);
+      const k = `${d.reason}:${d.epoch}`;
+      const g = groups.get(k) ?? { reason: d.reason, epoch: d.epoch, partitions: [] };
+      g.partitions.push(d.partition);
+      groups.set(k, g);
     }
     let records = 0;
-    for (const [epoch, partitions] of byEpoch) records += await this.options.drop(partitions, epoch);
+    for (const g of groups.values()) records += await this.options.drop(g.partitions, g.reason, g.epoch);
     const done = new Set(due);
     await this.store((list) => list.filter((d) => !done.has(d)));
     return records;

@@ -84,11 +84,18 @@ export interface MembershipDriver {
   readonly view: MembershipDriverView;
 }
 
-/** The lowest epoch every member has installed (the dead member of a replace never will, and is not asked). */
-export function installedEverywhere(s: MembershipState, installed: ReadonlyMap<string, number>): number {
+/**
+ * The lowest epoch every member has installed (the dead member of a replace never will, and is not asked;
+ * nor are `gone` members, down for longer than the takeover limit: a dead member coordinates no write).
+ */
+export function installedEverywhere(
+  s: MembershipState,
+  installed: ReadonlyMap<string, number>,
+  gone: ReadonlySet<string> = new Set(),
+): number {
   let low = s.epoch;
   for (const m of s.members) {
-    if (m.id === s.change?.replaced) continue;
+    if (m.id === s.change?.replaced || gone.has(m.id)) continue;
     low = Math.min(low, installed.get(m.id) ?? 0);
   }
   return low;
@@ -164,6 +171,8 @@ class DriverLoop implements MembershipDriver {
   private hintsDropped = new Map<number, Set<string>>();
   /** Since when this node has seen the change's driver unreachable (another member's change). */
   private driverDownSince: { driver: string; sinceMs: number } | null = null;
+  /** Since when each member this node believes down has been so. */
+  private readonly downSince = new Map<string, number>();
   private readonly unsubscribe: () => void;
 
   readonly view: MembershipDriverView = {
@@ -232,12 +241,22 @@ class DriverLoop implements MembershipDriver {
     }
   }
 
+  /** Members down for at least takeoverAfterMs (tracked from this node's view, pass after pass). */
+  private gone(): Set<string> {
+    const now = this.deps.clock.now();
+    const down = this.handle.down();
+    for (const id of [...this.downSince.keys()]) if (!down.has(id)) this.downSince.delete(id);
+    for (const id of down) if (!this.downSince.has(id)) this.downSince.set(id, now);
+    const limit = this.settings.takeoverAfterMs;
+    return new Set([...this.downSince].filter(([, since]) => now - since >= limit).map(([id]) => id));
+  }
+
   private context(s: MembershipState): DriverContext {
     return {
       nowMs: this.deps.clock.now(),
       graceMs: this.settings.cleanupGraceMs,
       down: this.handle.down(),
-      installedEpoch: installedEverywhere(s, this.handle.installedEpochs()),
+      installedEpoch: installedEverywhere(s, this.handle.installedEpochs(), this.gone()),
     };
   }
 

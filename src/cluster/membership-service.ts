@@ -328,7 +328,7 @@ export class MembershipService implements MembershipHandle {
 
   /**
    * Asks every voter of `before` to reserve `next`'s epoch for this member; throws unless a majority did.
-   * Members believed down are not asked. A `begin` refused anywhere (a change in progress, a member ahead)
+   * A `begin` refused anywhere (a change in progress, a member ahead)
    * fails at once, naming why.
    */
   private async propose(kind: ProposalKind, before: MembershipState, next: MembershipState): Promise<void> {
@@ -341,7 +341,7 @@ export class MembershipService implements MembershipHandle {
     };
     this.reserve(p);
     const body = encodeProposal(p, this.encoded());
-    const voters = votersOf(before).filter((id) => id !== this.self && !this.downSet.has(id));
+    const voters = votersOf(before).filter((id) => id !== this.self);
     const answers = await Promise.allSettled(
       voters.map((id) =>
         this.options.transport.call(id, {
@@ -363,10 +363,12 @@ export class MembershipService implements MembershipHandle {
     if (agreed >= needed && (kind !== 'begin' || refusals.length === 0)) return;
     this.reservation = null;
     if (refusals.length > 0) throw refusals[0]!;
+    const failure = answers.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    const why = failure === undefined ? '' : ` (${(failure.reason as Error).message})`;
     throw new ConvergeError(
       'UNAVAILABLE',
       `${agreed} of ${votersOf(before).length} members agreed to ${p.what}; a majority (${needed}) must ` +
-        `be reachable to install membership epoch ${p.epoch}`,
+        `be reachable to install membership epoch ${p.epoch}${why}`,
     );
   }
 

@@ -275,8 +275,8 @@ function driverOf(
     timers: world.timers,
     graceMs: chosen.cleanupGraceMs,
     current: () => membership.current(),
-    drop: async (partitions, epoch) => {
-      const body = encodeJson({ partitions, reason: 'discard', epoch });
+    drop: async (partitions, reason, epoch) => {
+      const body = encodeJson({ partitions, reason, epoch });
       const answer = decodeJson(await node.handleInternal(membershipRoutes.drop, body, node.id));
       return (answer as { dropped: number }).dropped;
     },
