@@ -48,6 +48,7 @@ function misplaced(nodes: Map<string, RunningNode>, s: MembershipState): string 
   for (let p = 0; p < s.ring.partitions; p++) {
     const owners = s.ring.replicasOf(p);
     for (const [id, node] of nodes) {
+      if (!node.ctx.services.replica.digestReady) return `${id}'s digest is being rebuilt`;
       const n = node.ctx.services.replica.digest.node(s.ring.partitionBits, p);
       if (!owners.includes(id) && n.count > 0) return `${id} holds ${n.count} records of partition ${p}`;
     }
