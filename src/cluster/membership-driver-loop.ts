@@ -30,9 +30,11 @@ import {
 } from './membership-driver-actions.js';
 import { StreamingMeter } from './membership-driver-progress.js';
 import type { MembershipDriverView, MembershipHandle } from './membership-handle.js';
+import { DownTimes, installedEverywhere, takeoverCandidate } from './membership-liveness.js';
 import type { Transport } from './transport.js';
 
 export type { MembershipDriverSettings } from './membership-driver-actions.js';
+export { installedEverywhere, takeoverCandidate } from './membership-liveness.js';
 
 export const membershipDriverDefaults: MembershipDriverSettings = {
   cleanupGraceMs: cleanupGraceMsDefault,
@@ -82,40 +84,6 @@ export interface MembershipDriver {
   /** One pass now (the tick calls it; tests may too); true when it streamed (more may follow at once). */
   tick(): Promise<boolean>;
   readonly view: MembershipDriverView;
-}
-
-/**
- * The lowest epoch every member has installed (the dead member of a replace never will, and is not asked;
- * nor are `gone` members, down for longer than the takeover limit: a dead member coordinates no write).
- */
-export function installedEverywhere(
-  s: MembershipState,
-  installed: ReadonlyMap<string, number>,
-  gone: ReadonlySet<string> = new Set(),
-): number {
-  let low = s.epoch;
-  for (const m of s.members) {
-    if (m.id === s.change?.replaced || gone.has(m.id)) continue;
-    low = Math.min(low, installed.get(m.id) ?? 0);
-  }
-  return low;
-}
-
-/**
- * The member that takes over a change whose driver is unreachable: the lowest id among the normal members
- * this node believes up (each member decides from its own view; should two decide differently, the majority
- * reservation lets one of them through). Null: none.
- */
-export function takeoverCandidate(
-  s: MembershipState,
-  down: ReadonlySet<string>,
-  driver: string,
-): string | null {
-  const ids = s.members
-    .filter((m) => m.state === 'normal' && m.id !== driver && !down.has(m.id) && m.id !== s.change?.replaced)
-    .map((m) => m.id)
-    .sort();
-  return ids[0] ?? null;
 }
 
 /** Whether `next` (no change) is `prev`'s change cancelled rather than finished: the ring is the old one. */
@@ -172,7 +140,7 @@ class DriverLoop implements MembershipDriver {
   /** Since when this node has seen the change's driver unreachable (another member's change). */
   private driverDownSince: { driver: string; sinceMs: number } | null = null;
   /** Since when each member this node believes down has been so. */
-  private readonly downSince = new Map<string, number>();
+  private readonly downTimes = new DownTimes();
   private readonly unsubscribe: () => void;
 
   readonly view: MembershipDriverView = {
@@ -241,22 +209,16 @@ class DriverLoop implements MembershipDriver {
     }
   }
 
-  /** Members down for at least takeoverAfterMs (tracked from this node's view, pass after pass). */
-  private gone(): Set<string> {
-    const now = this.deps.clock.now();
-    const down = this.handle.down();
-    for (const id of [...this.downSince.keys()]) if (!down.has(id)) this.downSince.delete(id);
-    for (const id of down) if (!this.downSince.has(id)) this.downSince.set(id, now);
-    const limit = this.settings.takeoverAfterMs;
-    return new Set([...this.downSince].filter(([, since]) => now - since >= limit).map(([id]) => id));
-  }
-
   private context(s: MembershipState): DriverContext {
     return {
       nowMs: this.deps.clock.now(),
       graceMs: this.settings.cleanupGraceMs,
       down: this.handle.down(),
-      installedEpoch: installedEverywhere(s, this.handle.installedEpochs(), this.gone()),
+      installedEpoch: installedEverywhere(
+        s,
+        this.handle.installedEpochs(),
+        this.downTimes.downFor(this.handle.down(), this.deps.clock.now(), this.settings.takeoverAfterMs),
+      ),
     };
   }
 
