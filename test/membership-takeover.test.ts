@@ -120,3 +120,55 @@ test('a change whose driver dies is taken over by another member and finished; t
     await cluster.close();
   }
 });
+
+test('a driver cut off (not dead) is taken over; it installs nothing meanwhile, and no two states fork', async () => {
+  const cluster = await startCluster({ nodes: 3, settings });
+  try {
+    for (let i = 0; i < 600; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, j) => {
+          const res = await http('PUT', `${cluster.url('n2')}/kv/c-${i + j}?consistency=all`, 'v');
+          assert.equal(res.status, 200, res.body);
+        }),
+      );
+    }
+    await cluster.join('n4');
+    await eventually(
+      async () => (await members(cluster.url('n2'))).change !== null,
+      60_000,
+      'the join on n2',
+    );
+    // n1, the driver, is isolated both ways: it runs on, but reaches no member and no member reaches it.
+    await cluster.isolate('n1');
+    const cutOff = stateOf(cluster.node('n1')).epoch;
+    await eventually(
+      async () => (await members(cluster.url('n2'))).driver === 'n2',
+      60_000,
+      'n2 to take the change over',
+    );
+    const urls = ['n2', 'n3', 'n4'].map((id) => cluster.url(id));
+    await eventually(
+      async () => (await Promise.all(urls.map(members))).every((v) => v.change === null),
+      180_000,
+      'the change to finish without n1',
+    );
+    // Cut off, n1 could not get a majority for any step after the moment it was isolated (one in flight then
+    // may have landed): it never installed anything the others did not.
+    const isolatedEpoch = stateOf(cluster.node('n1')).epoch;
+    assert.ok(isolatedEpoch <= cutOff + 1, `n1 went from ${cutOff} to ${isolatedEpoch} while cut off`);
+    await cluster.heal();
+    const header = (id: string) => cluster.node(id).ctx.services.membership!.header();
+    await eventually(
+      () => new Set(['n1', 'n2', 'n3', 'n4'].map(header)).size === 1,
+      60_000,
+      'every member to install one and the same state',
+    );
+    assert.equal(cluster.node('n1').ctx.services.membership?.drives(), false, 'n1 does not drive');
+    const final = stateOf(cluster.node('n1'));
+    assert.equal(final.change, null);
+    const all = new Map(['n1', 'n2', 'n3', 'n4'].map((id) => [id, cluster.node(id)]));
+    await eventually(() => misplaced(all, final) === null, 120_000, 'every partition on its owners only');
+  } finally {
+    await cluster.close();
+  }
+});
