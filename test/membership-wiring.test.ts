@@ -208,6 +208,15 @@ test('a replica that installed a move refuses a replicated write coordinated und
       20_000,
       'n3 to install the move',
     );
+    // Past a move a cancel is refused through any member, naming the driver and whether it is reachable.
+    const refused = await http('POST', `${cluster.url('n3')}/cluster/cancel`);
+    assert.equal(refused.status, 409, refused.body);
+    assert.match(refused.body, /CHANGE_NOT_CANCELLABLE/);
+    assert.match(refused.body, /driven by n1 \((un)?reachable\).*--membership-takeover-after/);
+    // A step from a member that is not the recorded driver is refused (no majority would reserve it either).
+    const n3 = serviceOf(cluster.node('n3'));
+    await assert.rejects(n3.install({ ...moved, epoch: moved.epoch + 1 }), /no longer drives|agreed/);
+    assert.equal(n3.current().epoch, moved.epoch, 'n3 installed nothing');
   } finally {
     await n4?.stop();
     await cluster.close();

@@ -69,9 +69,25 @@ export function replace(
 }
 
 /** Cancels the change in progress from this member, which drives what is left (the ring as before). */
-export function cancel(service: MembershipService): Promise<MembershipState> {
-  const next = cancelChange(service.current());
-  return service.install(next).then(() => next);
+export async function cancel(service: MembershipService): Promise<MembershipState> {
+  const s = service.current();
+  let next: MembershipState;
+  try {
+    next = cancelChange(s);
+  } catch (err) {
+    // After a move the way back is the end of the change: say who drives it and what happens if it is gone.
+    if (!(err instanceof ConvergeError) || err.code !== 'CHANGE_NOT_CANCELLABLE') throw err;
+    const driver = service.driver();
+    const state = driver === null ? '' : service.down().has(driver) ? ' (unreachable)' : ' (reachable)';
+    throw new ConvergeError(
+      'CHANGE_NOT_CANCELLABLE',
+      `${err.message}; it is driven by ${driver ?? 'nobody'}${state}: it goes on to its end, and if its ` +
+        'driver stays unreachable for --membership-takeover-after another member takes it over',
+      err.details,
+    );
+  }
+  await service.install(next, 'cancel');
+  return next;
 }
 
 /** `membership/join`: a node started with --join (and maybe --replace) asks to become a member. */

@@ -23,6 +23,8 @@ export interface MembershipDriverSettings {
   readonly streamTimeoutMs: number;
   /** A digest measurement, a drop or a hint drop on one member. */
   readonly requestTimeoutMs: number;
+  /** How long the driver of a change is unreachable before another member takes the change over. */
+  readonly takeoverAfterMs: number;
 }
 
 export type MemberCall = (
@@ -207,6 +209,12 @@ export async function dropCopies(
     for (const m of d.members) byMember.set(m, [...(byMember.get(m) ?? []), d.partition]);
   const failed = new Set<string>();
   await inPool([...byMember], env.settings.streamingConcurrency, async ([member, partitions]) => {
+    // An old owner down at its cleanup does not hold the change back: it removes its copy itself, after the
+    // grace, once it installs the state that says the partition moved away (membership-discards.ts).
+    if (env.down.has(member) && reason === 'cleanup') {
+      env.logger.info({ member, partitions: partitions.length }, 'old owner down: it cleans up on its own');
+      return;
+    }
     if (env.down.has(member)) {
       failed.add(member);
       return;

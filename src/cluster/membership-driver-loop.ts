@@ -2,8 +2,9 @@
 // tick it plans from the installed state (the core's planChange, so a restart resumes from the stored state
 // alone), streams the pending partitions to their new owners through anti-entropy sessions, measures their
 // digests, hands the evidence to the core (driveChange) and installs the next state; after the grace it has
-// the old owners drop their copies. A cancel discards the partial copies; a replace drops the dead member's
-// hints on every member. What it measures feeds `converge cluster members` (MembershipDriverView).
+// the old owners drop their copies. A cancel discards the partial copies at once where it can (each member
+// also keeps its own durable list, carried out after the grace); a replace drops the dead member's hints on
+// every member. What it measures feeds `converge cluster members` (MembershipDriverView).
 
 import { ConvergeError } from '../core/errors.js';
 import { backgroundFailures, type Logger, logFailure } from '../core/failures.js';
@@ -29,9 +30,11 @@ import {
 } from './membership-driver-actions.js';
 import { StreamingMeter } from './membership-driver-progress.js';
 import type { MembershipDriverView, MembershipHandle } from './membership-handle.js';
+import { DownTimes, installedEverywhere, takeoverCandidate } from './membership-liveness.js';
 import type { Transport } from './transport.js';
 
 export type { MembershipDriverSettings } from './membership-driver-actions.js';
+export { installedEverywhere, takeoverCandidate } from './membership-liveness.js';
 
 export const membershipDriverDefaults: MembershipDriverSettings = {
   cleanupGraceMs: cleanupGraceMsDefault,
@@ -42,6 +45,7 @@ export const membershipDriverDefaults: MembershipDriverSettings = {
   // new owner, and the next wave's call waits for it there.
   streamTimeoutMs: 100_000,
   requestTimeoutMs: 60_000,
+  takeoverAfterMs: 60_000,
 };
 
 /**
@@ -80,16 +84,6 @@ export interface MembershipDriver {
   /** One pass now (the tick calls it; tests may too); true when it streamed (more may follow at once). */
   tick(): Promise<boolean>;
   readonly view: MembershipDriverView;
-}
-
-/** The lowest epoch every member has installed (the dead member of a replace never will, and is not asked). */
-export function installedEverywhere(s: MembershipState, installed: ReadonlyMap<string, number>): number {
-  let low = s.epoch;
-  for (const m of s.members) {
-    if (m.id === s.change?.replaced) continue;
-    low = Math.min(low, installed.get(m.id) ?? 0);
-  }
-  return low;
 }
 
 /** Whether `next` (no change) is `prev`'s change cancelled rather than finished: the ring is the old one. */
@@ -143,6 +137,10 @@ class DriverLoop implements MembershipDriver {
   private discards: Discard[] = [];
   /** Per replace (by its sinceEpoch): the members that dropped the dead member's hints. */
   private hintsDropped = new Map<number, Set<string>>();
+  /** Since when this node has seen the change's driver unreachable (another member's change). */
+  private driverDownSince: { driver: string; sinceMs: number } | null = null;
+  /** Since when each member this node believes down has been so. */
+  private readonly downTimes = new DownTimes();
   private readonly unsubscribe: () => void;
 
   readonly view: MembershipDriverView = {
@@ -216,7 +214,11 @@ class DriverLoop implements MembershipDriver {
       nowMs: this.deps.clock.now(),
       graceMs: this.settings.cleanupGraceMs,
       down: this.handle.down(),
-      installedEpoch: installedEverywhere(s, this.handle.installedEpochs()),
+      installedEpoch: installedEverywhere(
+        s,
+        this.handle.installedEpochs(),
+        this.downTimes.downFor(this.handle.down(), this.deps.clock.now(), this.settings.takeoverAfterMs),
+      ),
     };
   }
 
@@ -244,8 +246,10 @@ class DriverLoop implements MembershipDriver {
     const s = this.handle.current();
     if (s.change === null || !this.handle.drives()) {
       this.stalledNow = [];
+      if (s.change !== null) await this.watchDriver(s);
       return false;
     }
+    this.driverDownSince = null;
     this.seen = s.change;
     const env = this.actionEnv();
     await this.dropReplacedHints(env, s);
@@ -357,7 +361,39 @@ class DriverLoop implements MembershipDriver {
     this.discards = [];
     const epoch = Math.max(...todo.map((d) => d.epoch));
     const done = new Set(await dropCopies(this.actionEnv(), todo, 'discard', epoch));
-    this.discards.push(...todo.filter((d) => !done.has(d.partition)));
+    // Tried once: a member not reached discards its copies itself after the grace, from the list it stored
+    // when it installed the end of the change (membership-discards.ts), whatever becomes of this node.
+    const left = todo.filter((d) => !done.has(d.partition)).length;
+    if (left > 0)
+      this.logger.info(
+        { partitions: left },
+        'discards not reached now: left to the members, after the grace',
+      );
+  }
+
+  /**
+   * Another member drives the change: once it has been unreachable from here for takeoverAfterMs, and this
+   * node is the one to take over, it becomes the driver (majority-reserved epoch) and the next pass resumes
+   * the change from the installed state.
+   */
+  private async watchDriver(s: MembershipState): Promise<void> {
+    const driver = this.handle.driver?.() ?? null;
+    const self = this.handle.self;
+    const down = this.handle.down();
+    if (driver === null || self === undefined || this.handle.takeOver === undefined || !down.has(driver)) {
+      this.driverDownSince = null;
+      return;
+    }
+    const now = this.deps.clock.now();
+    if (this.driverDownSince?.driver !== driver) this.driverDownSince = { driver, sinceMs: now };
+    if (now - this.driverDownSince.sinceMs < this.settings.takeoverAfterMs) return;
+    if (takeoverCandidate(s, down, driver) !== self) return;
+    this.logger.warn(
+      { driver, unreachableMs: now - this.driverDownSince.sinceMs },
+      `membership change driver ${driver} unreachable: ${self} takes the change over`,
+    );
+    await this.handle.takeOver();
+    this.driverDownSince = null;
   }
 
   /** A replace: every member but the dead one drops the hints it keeps for it (once per member). */

@@ -24,6 +24,12 @@ export interface MembershipHandle {
   drives(): boolean;
   /** Called after every install, whether by this node or adopted from a peer. Returns an unsubscribe. */
   onInstalled(listener: (state: MembershipState) => void): () => void;
+  /** This node's id (a handle without it never takes a change over). */
+  readonly self?: string;
+  /** The member recorded as driving the change in progress (null: none). */
+  driver?(): string | null;
+  /** Makes this node the driver of the change in progress (a majority must agree: the epoch fencing). */
+  takeOver?(): Promise<MembershipState>;
 }
 
 /** What the driver loop shows of itself; the service folds it into the members' status. */

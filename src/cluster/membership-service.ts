@@ -11,9 +11,18 @@ import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
 import { describeChange, type MembershipState } from '../core/membership.js';
 import { membershipHeader, shouldAdopt } from '../core/membership-gossip.js';
-import { quorumOf } from '../core/topology.js';
 import { LiveTopology } from '../core/topology-describe.js';
 import type { MembershipDriverView, MembershipHandle } from './membership-handle.js';
+import {
+  agreementsNeeded,
+  checkProposal,
+  encodeProposal,
+  type Proposal,
+  type ProposalKind,
+  parseProposal,
+  type Reservation,
+  votersOf,
+} from './membership-proposals.js';
 import {
   decodeMembershipRecord,
   encodeMembershipRecord,
@@ -68,10 +77,15 @@ export class MembershipService implements MembershipHandle {
   private readonly epochs = new Map<string, number>();
   private readonly downSet = new Set<string>();
   private readonly fetching = new Set<string>();
-  private reservation: { epoch: number; fingerprint: string; what: string; untilMs: number } | null = null;
+  private reservation: Reservation | null = null;
   /** Replicated writes coordinated under an epoch below this one are refused (a partition moved at it). */
   private fenceEpochValue = 0;
   driverView: MembershipDriverView | null = null;
+  /**
+   * Called before a record is stored, with the state installed and the one about to be: what a change that
+   * ends leaves to discard here is stored first (membership-discards.ts), so no restart forgets it.
+   */
+  beforeStore: ((before: MembershipState, after: MembershipState) => Promise<void>) | null = null;
   /** Installs run one after the other. */
   private installing: Promise<void> = Promise.resolve();
 
@@ -147,11 +161,18 @@ export class MembershipService implements MembershipHandle {
     };
   }
 
-  /** The driver's step: stored here, then pushed to every member (pings spread it too). */
-  async install(next: MembershipState): Promise<void> {
+  /**
+   * The driver's step (or a cancel through any member): while a change runs, a majority must first reserve
+   * the epoch for this member (membership-proposals.ts), so a member that lost the change to a takeover, or
+   * raced a cancel, installs nothing. Stored here, then pushed to every member (pings spread it too).
+   */
+  async install(next: MembershipState, kind: 'step' | 'cancel' = 'step'): Promise<void> {
+    const prev = this.record.state;
+    const before = prev.members.map((m) => m.id);
+    if (prev.change !== null) await this.propose(kind, prev, next);
     const installed = await this.adopt(
       { ...this.record, state: next, driver: next.change === null ? null : this.self },
-      (current) => next.epoch > current.epoch,
+      (current) => (prev.change === null ? next.epoch > current.epoch : current === prev),
     );
     if (!installed) {
       throw new ConvergeError(
@@ -159,7 +180,8 @@ export class MembershipService implements MembershipHandle {
         `membership epoch ${next.epoch} is not above the installed ${this.record.state.epoch}`,
       );
     }
-    this.pushToAll();
+    // A member the step removes (a cancelled joiner) learns it at once too: it has copies to discard.
+    this.pushToAll(before);
   }
 
   /**
@@ -173,6 +195,7 @@ export class MembershipService implements MembershipHandle {
       const merged = new Map(this.record.addresses);
       for (const [id, url] of record.addresses) merged.set(id, url);
       const next = withSelf({ ...record, addresses: merged }, this.self, this.options.selfUrl);
+      await this.beforeStore?.(before, next.state);
       await this.options.meta.putMeta(membershipMetaName, encodeMembershipRecord(next));
       this.record = next;
       this.headerText = headerOf(next.state);
@@ -250,12 +273,13 @@ export class MembershipService implements MembershipHandle {
     return same;
   }
 
-  private pushToAll(): void {
+  private pushToAll(also: readonly string[] = []): void {
     const body = this.encoded();
-    for (const m of this.record.state.members) {
-      if (m.id === this.self || !this.options.addresses.has(m.id)) continue;
+    const ids = new Set([...this.record.state.members.map((m) => m.id), ...also]);
+    for (const id of ids) {
+      if (id === this.self || !this.options.addresses.has(id)) continue;
       void this.options.transport
-        .call(m.id, { route: membershipRoutes.push, body, timeoutMs: this.options.requestTimeoutMs })
+        .call(id, { route: membershipRoutes.push, body, timeoutMs: this.options.requestTimeoutMs })
         .catch(logFailure('membership push', 'debug'));
     }
   }
@@ -271,41 +295,8 @@ export class MembershipService implements MembershipHandle {
   ): Promise<MembershipState> {
     const before = this.record.state;
     const next = make(before);
-    const proposal = {
-      epoch: next.epoch,
-      fingerprint: membershipHeader(next).fingerprint,
-      what: next.change === null ? 'a change' : describeChange(next.change),
-      driver: this.self,
-    };
-    this.reserve(proposal);
     for (const [id, url] of newAddresses) this.options.addresses.set(id, url);
-    const voters = before.members.filter((m) => m.id !== this.self).map((m) => m.id);
-    const body = new TextEncoder().encode(JSON.stringify(proposal));
-    const answers = await Promise.allSettled(
-      voters.map((id) =>
-        this.options.transport.call(id, {
-          route: membershipRoutes.propose,
-          body,
-          timeoutMs: this.options.requestTimeoutMs,
-        }),
-      ),
-    );
-    const refusal = answers.find(
-      (a): a is PromiseRejectedResult =>
-        a.status === 'rejected' &&
-        a.reason instanceof ConvergeError &&
-        (a.reason.code === 'CHANGE_IN_PROGRESS' || a.reason.code === 'MEMBERSHIP_STALE'),
-    );
-    const agreed = 1 + answers.filter((a) => a.status === 'fulfilled').length;
-    if (refusal !== undefined || agreed < quorumOf(before.members.length)) {
-      this.reservation = null;
-      if (refusal !== undefined) throw refusal.reason as ConvergeError;
-      throw new ConvergeError(
-        'UNAVAILABLE',
-        `${agreed} of ${before.members.length} members agreed to ${proposal.what}; a majority ` +
-          `(${quorumOf(before.members.length)}) must be reachable to begin a change`,
-      );
-    }
+    await this.propose('begin', before, next);
     const addresses = new Map(this.record.addresses);
     for (const [id, url] of newAddresses) addresses.set(id, url);
     const driver = next.change === null ? null : this.self;
@@ -317,38 +308,91 @@ export class MembershipService implements MembershipHandle {
     return next;
   }
 
-  /** A peer asks this member to reserve the next epoch for its change. */
-  private reserve(p: { epoch: number; fingerprint: string; what: string; driver: string }): void {
-    const s = this.record.state;
-    if (s.change !== null) {
-      throw new ConvergeError(
-        'CHANGE_IN_PROGRESS',
-        `a membership change is in progress: ${describeChange(s.change)}, driven by ` +
-          `${this.record.driver ?? 'an unknown member'}; one change runs at a time`,
-        { kind: s.change.kind, member: s.change.member, sinceEpoch: s.change.sinceEpoch },
-      );
-    }
-    if (p.epoch <= s.epoch) {
-      throw new ConvergeError(
-        'MEMBERSHIP_STALE',
-        `${p.driver} proposes membership epoch ${p.epoch}, ${this.self} has installed ${s.epoch}`,
-      );
-    }
-    const now = this.options.clock.now();
-    const r = this.reservation;
-    // A reservation ends at its expiry or once an epoch at or above it is installed (the change began).
-    if (r !== null && r.untilMs > now && r.epoch > s.epoch && r.fingerprint !== p.fingerprint) {
-      throw new ConvergeError(
-        'CHANGE_IN_PROGRESS',
-        `another membership change is being begun: ${r.what}; one change runs at a time`,
-      );
-    }
-    this.reservation = {
-      epoch: p.epoch,
-      fingerprint: p.fingerprint,
-      what: `${p.what} by ${p.driver}`,
-      untilMs: now + (this.options.reservationMs ?? reservationMsDefault),
+  /** A member (this one included) reserves the next epoch for a proposer, or throws why it will not. */
+  private reserve(p: Proposal): void {
+    const nowMs = this.options.clock.now();
+    checkProposal(
+      {
+        self: this.self,
+        state: this.record.state,
+        driver: this.record.driver,
+        down: this.downSet,
+        reservation: this.reservation,
+        nowMs,
+      },
+      p,
+    );
+    const what = `${p.what} by ${p.driver}`;
+    this.reservation = { ...p, what, untilMs: nowMs + (this.options.reservationMs ?? reservationMsDefault) };
+  }
+
+  /**
+   * Asks every voter of `before` to reserve `next`'s epoch for this member; throws unless a majority did.
+   * A `begin` refused anywhere (a change in progress, a member ahead)
+   * fails at once, naming why.
+   */
+  private async propose(kind: ProposalKind, before: MembershipState, next: MembershipState): Promise<void> {
+    const p: Proposal = {
+      kind,
+      epoch: next.epoch,
+      fingerprint: membershipHeader(next).fingerprint,
+      what: kind === 'takeover' || next.change === null ? `${kind} of a change` : describeChange(next.change),
+      driver: this.self,
     };
+    this.reserve(p);
+    const body = encodeProposal(p, this.encoded());
+    const voters = votersOf(before).filter((id) => id !== this.self);
+    const answers = await Promise.allSettled(
+      voters.map((id) =>
+        this.options.transport.call(id, {
+          route: membershipRoutes.propose,
+          body,
+          timeoutMs: this.options.requestTimeoutMs,
+        }),
+      ),
+    );
+    const refusals = answers.flatMap((a) =>
+      a.status === 'rejected' &&
+      a.reason instanceof ConvergeError &&
+      (a.reason.code === 'CHANGE_IN_PROGRESS' || a.reason.code === 'MEMBERSHIP_STALE')
+        ? [a.reason]
+        : [],
+    );
+    const agreed = 1 + answers.filter((a) => a.status === 'fulfilled').length;
+    const needed = agreementsNeeded(before);
+    if (agreed >= needed && (kind !== 'begin' || refusals.length === 0)) return;
+    this.reservation = null;
+    if (refusals.length > 0) throw refusals[0]!;
+    const failure = answers.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    const why = failure === undefined ? '' : ` (${(failure.reason as Error).message})`;
+    throw new ConvergeError(
+      'UNAVAILABLE',
+      `${agreed} of ${votersOf(before).length} members agreed to ${p.what}; a majority (${needed}) must ` +
+        `be reachable to install membership epoch ${p.epoch}${why}`,
+    );
+  }
+
+  /**
+   * This member becomes the driver of the change in progress (its driver unreachable for long): the same
+   * state one epoch later, recorded with this member as driver, once a majority reserved that epoch for it.
+   * The former driver, should it come back, finds its next step refused (the epoch is taken, and it is no
+   * longer the recorded driver) and adopts the later state by gossip. Returns the installed state.
+   */
+  async takeOver(): Promise<MembershipState> {
+    const before = this.record.state;
+    if (before.change === null)
+      throw new ConvergeError('NO_CHANGE_IN_PROGRESS', 'no membership change is in progress');
+    if (this.record.driver === this.self) return before;
+    const next: MembershipState = { ...before, epoch: before.epoch + 1 };
+    await this.propose('takeover', before, next);
+    const record = { ...this.record, state: next, driver: this.self };
+    const installed = await this.adopt(record, (current) => current === before);
+    this.reservation = null;
+    if (!installed)
+      throw new ConvergeError('MEMBERSHIP_STALE', 'the membership changed while taking the change over');
+    this.options.warn?.(`took over ${describeChange(next.change!)} at epoch ${next.epoch}`);
+    this.pushToAll();
+    return next;
   }
 
   /** The internal routes: fetch, push, propose (join is the server's: membership-api.ts). */
@@ -359,32 +403,13 @@ export class MembershipService implements MembershipHandle {
       return new TextEncoder().encode(JSON.stringify({ adopted, epoch: this.record.state.epoch }));
     });
     router.registerInternal(membershipRoutes.propose, async (_r, body) => {
-      const p = parseProposal(body);
-      this.reserve(p);
+      const { proposal, record } = parseProposal(body);
+      // A member behind the proposer catches up first (the proposal is judged against the same state).
+      if (record !== null) await this.offer(decodeMembershipRecord(record));
+      this.reserve(proposal);
       return new TextEncoder().encode(JSON.stringify({ reserved: true, epoch: this.record.state.epoch }));
     });
   }
-}
-
-function parseProposal(body: Uint8Array): {
-  epoch: number;
-  fingerprint: string;
-  what: string;
-  driver: string;
-} {
-  let v: Record<string, unknown>;
-  try {
-    v = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
-  } catch {
-    throw new ConvergeError('PROTOCOL_INVALID', 'membership proposal: not JSON');
-  }
-  const ok =
-    Number.isSafeInteger(v.epoch) &&
-    typeof v.fingerprint === 'string' &&
-    typeof v.what === 'string' &&
-    typeof v.driver === 'string';
-  if (!ok) throw new ConvergeError('PROTOCOL_INVALID', 'membership proposal: missing fields');
-  return v as { epoch: number; fingerprint: string; what: string; driver: string };
 }
 
 function headerOf(s: MembershipState): string {

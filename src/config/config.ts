@@ -138,6 +138,7 @@ export interface NodeConfig {
     readonly streamingConcurrency: number;
     readonly partitionsPerSessionMax: number;
     readonly tickMs: number;
+    readonly takeoverAfterMs: number;
   };
   /**
    * Certificate files (PEM); with cert and key the node serves HTTPS, with a CA it verifies https:// peers.
@@ -220,6 +221,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'membership-streaming-concurrency': '4',
   'membership-partitions-per-session': '64',
   'membership-tick': '1s',
+  'membership-takeover-after': '1m',
   'verify-interval': '10m',
   'verify-records-per-second': '20000',
   'verify-start-delay': '1m',
@@ -361,6 +363,7 @@ function parseMembership(str: (k: string) => string): NodeConfig['membershipDriv
       65_536,
     ),
     tickMs: parseDuration('--membership-tick', str('membership-tick')),
+    takeoverAfterMs: parseDuration('--membership-takeover-after', str('membership-takeover-after')),
   };
 }
 

@@ -194,6 +194,11 @@ export const serveOptions: readonly ServeOption[] = [
     help: 'membership change: partitions one streaming session covers at most',
   },
   { name: 'membership-tick', arg: 'duration', help: 'membership change: how often the driver plans again' },
+  {
+    name: 'membership-takeover-after',
+    arg: 'duration',
+    help: 'membership change: how long its driver is unreachable before another member takes it over',
+  },
   { name: 'verify-interval', arg: 'duration', help: 'digest verification: pause between complete passes' },
   {
     name: 'verify-records-per-second',

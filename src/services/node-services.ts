@@ -11,13 +11,15 @@ import {
   createAntiEntropy,
 } from '../antientropy/process.js';
 import type { RepairWorkerHandle } from '../antientropy/repair-worker.js';
+import { decodeJson, encodeJson } from '../cluster/codec.js';
+import { MembershipDiscards } from '../cluster/membership-discards.js';
 import {
   createMembershipDriver,
-  type MembershipDriver,
   type MembershipDriverSettings,
   memberCallOf,
+  membershipDriverDefaults,
 } from '../cluster/membership-driver-loop.js';
-import { registerMembershipRoutes } from '../cluster/membership-routes.js';
+import { membershipRoutes, registerMembershipRoutes } from '../cluster/membership-routes.js';
 import { MembershipService } from '../cluster/membership-service.js';
 import { type ConvergeNode, createNode, type NodeOptions } from '../cluster/node.js';
 import { nodeLimitsDefault } from '../cluster/node-context.js';
@@ -259,22 +261,49 @@ function pendingTo(state: MembershipState, member: string): ReadonlySet<number> 
   return out;
 }
 
-/** The loop that drives a change this node began (streaming, verifying, moving, cleanup); idle otherwise. */
+/**
+ * The loop that drives a change this node began (streaming, verifying, moving, cleanup), idle otherwise; and
+ * this node's durable list of partial copies to discard after a change ended without giving it them.
+ */
 function driverOf(
   world: NodeWorld,
   settings: NodeServicesSettings,
   node: ConvergeNode,
   membership: MembershipService | undefined,
-): MembershipDriver | undefined {
+): { start(): void; stop(): Promise<void> } | undefined {
   if (membership === undefined) return undefined;
+  const chosen = { ...membershipDriverDefaults, ...settings.membership?.driver };
   const driver = createMembershipDriver(membership, {
     call: memberCallOf(node, world.transport),
     clock: world.clock,
     timers: world.timers,
-    ...(settings.membership?.driver === undefined ? {} : { settings: settings.membership.driver }),
+    settings: chosen,
   });
   membership.driverView = driver.view;
-  return driver;
+  const discards = new MembershipDiscards({
+    self: settings.id,
+    meta: node.ctx.replica,
+    clock: world.clock,
+    timers: world.timers,
+    graceMs: chosen.cleanupGraceMs,
+    current: () => membership.current(),
+    drop: async (partitions, reason, epoch) => {
+      const body = encodeJson({ partitions, reason, epoch });
+      const answer = decodeJson(await node.handleInternal(membershipRoutes.drop, body, node.id));
+      return (answer as { dropped: number }).dropped;
+    },
+  });
+  membership.beforeStore = (before, after) => discards.changeEnding(before, after);
+  return {
+    start() {
+      driver.start();
+      discards.start();
+    },
+    async stop() {
+      await driver.stop();
+      await discards.stop();
+    },
+  };
 }
 
 /** A member's side of membership changes (streaming, digests, drops): the driver loop calls these routes. */

@@ -62,5 +62,6 @@ export function membershipDriverSettingsFromConfig(config: NodeConfig): Partial<
     streamingConcurrency: config.membershipDriver.streamingConcurrency,
     partitionsPerSessionMax: config.membershipDriver.partitionsPerSessionMax,
     tickMs: config.membershipDriver.tickMs,
+    takeoverAfterMs: config.membershipDriver.takeoverAfterMs,
   };
 }
