@@ -80,6 +80,9 @@ async function doubleWrite(n: Narrator, cluster: LocalCluster, s: MembershipStat
     moving.has(s.ring.partitionOf(tokenOf(keyToBytes(k)))),
   );
   if (key === undefined) return false;
+  // n2 coordinates by the membership it has installed: until the change reached it, the write would go to the
+  // old owners only and reach n4 by streaming alone (slow when streaming is throttled).
+  await until(() => ['n2', 'n4'].every((id) => service(cluster, id).current().epoch >= s.epoch), 10_000);
   const out = await cluster.node('n2').ctx.node.put(key, bytes(`v:${key}`), 'quorum');
   const reached = await until(
     () => cluster.node('n4').ctx.replica.get(keyToBytes(key)) !== undefined,
