@@ -4,7 +4,7 @@
 
 import type { SessionProgress } from '../src/antientropy/types.js';
 import type { ChangeStatus } from '../src/core/membership-status.js';
-import type { ClusterView, NodeMembershipView } from '../src/server/dashboard/types.js';
+import type { ClusterDigestView, ClusterView, NodeMembershipView } from '../src/server/dashboard/types.js';
 
 export interface MemberRow {
   readonly id: string;
@@ -25,9 +25,16 @@ export interface StreamingSession {
   readonly node: string;
   readonly peer: string;
   readonly range: string;
-  readonly fraction: number;
+  /** Records found missing on the puller so far, and those it pulled (the session's own progress). */
+  readonly divergent: number;
   readonly pulled: number;
   readonly etaMs: number | null;
+}
+
+/** How far a joining member's partitions are filled: its records there against the fullest old copy. */
+export interface FillEstimate {
+  readonly held: number;
+  readonly target: number;
 }
 
 export interface ChangeView extends ChangeStatus {
@@ -36,6 +43,8 @@ export interface ChangeView extends ChangeStatus {
   readonly stalled: ReadonlyArray<{ readonly partition: number; readonly reason: string }>;
   /** Running sessions of the new owners with the old ones: the streaming itself. */
   readonly sessions: readonly StreamingSession[];
+  /** A join's or replace's newcomer against its partitions' fullest copies; null when it cannot be told. */
+  readonly fill: FillEstimate | null;
 }
 
 export interface MembershipView {
@@ -80,7 +89,7 @@ function streamingSessions(cluster: ClusterView, change: ChangeStatus): Streamin
         node: n.id,
         peer: s.peer,
         range: s.range,
-        fraction: s.fraction,
+        divergent: s.keysDivergent,
         pulled: s.keysPulled,
         etaMs: s.etaMs,
       });
@@ -89,7 +98,52 @@ function streamingSessions(cluster: ClusterView, change: ChangeStatus): Streamin
   return out;
 }
 
-export function membershipView(cluster: ClusterView): MembershipView | null {
+/** Records per partition on one node, from a digest level at least as fine as the partitions; else null. */
+function perPartition(digest: ClusterDigestView, id: string, partitionBits: number): number[] | null {
+  const d = digest.nodes.find((n) => n.id === id)?.digest ?? null;
+  if (d === null || digest.level < partitionBits) return null;
+  const out = new Array<number>(2 ** partitionBits).fill(0);
+  const shift = digest.level - partitionBits;
+  d.counts.forEach((c, prefix) => {
+    out[prefix >>> shift] = (out[prefix >>> shift] ?? 0) + c;
+  });
+  return out;
+}
+
+/**
+ * The newcomer's records in the partitions it takes, against the most any other member holds of each: how
+ * far streaming (and the double writes) have filled it. Null without a fine enough digest level.
+ */
+export function fillEstimate(
+  cluster: ClusterView,
+  digest: ClusterDigestView | null,
+  member: string,
+): FillEstimate | null {
+  const ring = cluster.nodes.find((n) => n.id === member)?.status?.ring;
+  if (digest === null || ring === undefined) return null;
+  const bits = Math.log2(ring.partitions);
+  const mine = perPartition(digest, member, bits);
+  if (mine === null) return null;
+  const others = cluster.nodes
+    .filter((n) => n.id !== member)
+    .map((n) => perPartition(digest, n.id, bits))
+    .filter((c): c is number[] => c !== null);
+  if (others.length === 0) return null;
+  let held = 0;
+  let target = 0;
+  for (const [first, last] of ring.owned) {
+    for (let p = first; p <= last; p++) {
+      held += mine[p] ?? 0;
+      target += Math.max(...others.map((c) => c[p] ?? 0));
+    }
+  }
+  return { held, target };
+}
+
+export function membershipView(
+  cluster: ClusterView,
+  digest: ClusterDigestView | null = null,
+): MembershipView | null {
   const ref = reference(cluster);
   if (ref === null) return null;
   const members = ref.members.map((m) => {
@@ -111,6 +165,7 @@ export function membershipView(cluster: ClusterView): MembershipView | null {
           driver: ref.driver,
           stalled: measured.stalled,
           sessions: streamingSessions(cluster, ref.change),
+          fill: ref.change.kind === 'decommission' ? null : fillEstimate(cluster, digest, ref.change.member),
         };
   return {
     epoch: ref.epoch,

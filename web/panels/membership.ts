@@ -3,10 +3,11 @@
 // fill the new owners, the ETA, and what each old owner removed once the cleanup grace was over.
 
 import { h } from '../dom.js';
-import { count, durationMs, percent } from '../format.js';
+import { count, durationMs, nounFor, percent } from '../format.js';
 import {
   type ChangeView,
   changeFraction,
+  type FillEstimate,
   type MemberRow,
   type MembershipView,
   membershipView,
@@ -95,27 +96,48 @@ function stepsBar(c: ChangeView): HTMLElement {
 
 function sessionLine(s: StreamingSession): HTMLElement {
   const eta = s.etaMs === null ? '' : ` · ETA ${durationMs(s.etaMs)}`;
+  const share = s.divergent > 0 ? ` (${percent(s.pulled / s.divergent)})` : '';
   return h(
     'li',
     { 'data-testid': 'streaming-session', 'data-node': s.node, 'data-peer': s.peer, 'data-pulled': s.pulled },
     h('strong', {}, `${s.node} ← ${s.peer}`),
-    ` partitions ${s.range}: ${percent(s.fraction)}, ${count(s.pulled)} records pulled${eta}`,
+    ` partitions ${s.range}: ${count(s.pulled)} of ${count(s.divergent)} missing records pulled${share}${eta}`,
   );
 }
 
-function streaming(v: MembershipView, c: ChangeView): HTMLElement {
+/** The newcomer's fill as a bar: its records in its partitions against the fullest old copies. */
+function fillBar(member: string, fill: FillEstimate): HTMLElement {
+  const fraction = fill.target === 0 ? 1 : Math.min(1, fill.held / fill.target);
+  return h(
+    'div',
+    {
+      class: 'progress fill',
+      role: 'progressbar',
+      'data-testid': 'membership-fill',
+      'data-held': fill.held,
+      'data-target': fill.target,
+      'aria-valuenow': Math.round(fraction * 100),
+      'aria-valuemin': 0,
+      'aria-valuemax': 100,
+      title: `${member}'s records in the partitions it takes, against the most any other member holds of each`,
+    },
+    h('div', { class: 'bar', style: `width: ${percent(fraction)}` }),
+    h(
+      'span',
+      { class: 'progress-label' },
+      `${member} holds ${count(fill.held)} of ≈ ${count(fill.target)} records of its partitions (${percent(fraction)})`,
+    ),
+  );
+}
+
+function streaming(c: ChangeView): HTMLElement {
   const pulled = c.sessions.reduce((n, s) => n + s.pulled, 0);
-  const target = v.members.find((m) => m.id === c.member);
   const eta =
     c.partitions.pending === 0
       ? 'every range streamed'
       : c.etaMs === null
         ? 'ETA: measuring the rate'
         : `ETA ${durationMs(c.etaMs)}`;
-  const holds =
-    c.kind === 'decommission' || target?.records == null
-      ? ''
-      : `${c.member} holds ${count(target.records)} records · `;
   return h(
     'div',
     {
@@ -125,7 +147,13 @@ function streaming(v: MembershipView, c: ChangeView): HTMLElement {
       'data-pulled': pulled,
       'data-eta-ms': c.etaMs ?? '',
     },
-    h('div', {}, `Streaming: ${holds}${count(pulled)} pulled by the running sessions · ${eta}`),
+    c.fill === null ? null : fillBar(c.member, c.fill),
+    h(
+      'div',
+      {},
+      `Streaming: ${count(c.sessions.length)} ${nounFor(c.sessions.length, 'session')} running, `,
+      `${count(pulled)} records pulled so far · ${eta}`,
+    ),
     c.sessions.length === 0 ? null : h('ul', { class: 'streaming-sessions' }, ...c.sessions.map(sessionLine)),
     c.stalled.length === 0
       ? null
@@ -137,7 +165,7 @@ function streaming(v: MembershipView, c: ChangeView): HTMLElement {
   );
 }
 
-function changeBlock(v: MembershipView, c: ChangeView): HTMLElement {
+function changeBlock(c: ChangeView): HTMLElement {
   const p = c.partitions;
   const what =
     c.kind === 'replace' ? `replace of ${c.replaced ?? '?'} by ${c.member}` : `${c.kind} of ${c.member}`;
@@ -162,7 +190,7 @@ function changeBlock(v: MembershipView, c: ChangeView): HTMLElement {
       `${count(p.total)} partitions move. A pending partition's writes go to its old and new owners.`,
     ),
     stepsBar(c),
-    streaming(v, c),
+    streaming(c),
   );
 }
 
@@ -181,7 +209,7 @@ function cleanupLine(v: MembershipView): HTMLElement {
 }
 
 export function renderMembership(view: ViewState): HTMLElement | null {
-  const v = membershipView(view.cluster);
+  const v = membershipView(view.cluster, view.digest);
   if (v === null) return null;
   return h(
     'div',
@@ -193,7 +221,7 @@ export function renderMembership(view: ViewState): HTMLElement | null {
     },
     v.change === null
       ? h('p', { class: 'muted' }, `Membership epoch ${v.epoch}: no change in progress.`)
-      : changeBlock(v, v.change),
+      : changeBlock(v.change),
     membersTable(v),
     cleanupLine(v),
   );
