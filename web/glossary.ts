@@ -152,6 +152,12 @@ export const glossary: readonly Term[] = [
     definition:
       'The version number of the ring (its members and their partitions). Members compare rings on every ping; a member with other partitions, replication factor, members or epoch is refused until it runs the same ring.',
   },
+  {
+    term: 'membership change',
+    panels: ['ring'],
+    definition:
+      'A member joins (joining), leaves (leaving) or replaces a dead one while the cluster serves. Each partition that changes owners is pending while anti-entropy sessions stream it to its new owners (its writes go to old and new owners, only the old count), streamed once their range digests are equal, moved when the new owners serve it, and cleaned when the old owners have removed their copy after the cleanup grace.',
+  },
 ];
 
 export function termsForPanel(panel: PanelId): readonly Term[] {

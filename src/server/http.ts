@@ -108,7 +108,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   registerAntiEntropy(app, options.antiEntropy);
   registerWhoami(app, options.tokensOn === true);
   registerClock(app, options.node);
-  registerMembership(app, options.membership ?? (() => undefined));
+  registerMembership(app, options.membership ?? (() => undefined), options.node.registry);
   registerInternal(app, options.node);
   return app;
 }

@@ -7,6 +7,7 @@ import { h } from '../dom.js';
 import { count } from '../format.js';
 import { ownedPartitions } from '../model.js';
 import type { ViewState } from '../view.js';
+import { renderMembership } from './membership.js';
 
 /** A strip of one cell per partition is drawn up to this many partitions; beyond, the runs as text. */
 const stripPartitionsMax = 1024;
@@ -15,11 +16,22 @@ function runsText(runs: ReadonlyArray<readonly [number, number]>): string {
   return runs.map(([a, b]) => (a === b ? String(a) : `${a}–${b}`)).join(', ');
 }
 
-function strip(owned: ReadonlySet<number>, partitions: number): HTMLElement {
+/** A joining member's partitions are all on their way to it; a leaving member's are on their way out. */
+function strip(owned: ReadonlySet<number>, partitions: number, state: string | undefined): HTMLElement {
+  const moving = state === 'joining' ? 'incoming' : state === 'leaving' ? 'outgoing' : '';
   const cells = Array.from({ length: partitions }, (_, p) =>
-    h('span', { class: `ring-cell ${owned.has(p) ? 'held' : ''}`.trim(), title: `partition ${p}` }),
+    h('span', {
+      class: `ring-cell ${owned.has(p) ? `held ${moving}` : ''}`.trim(),
+      title: `partition ${p}${owned.has(p) && moving !== '' ? ` (${moving})` : ''}`,
+    }),
   );
   return h('div', { class: 'ring-strip', 'data-testid': 'ring-strip' }, ...cells);
+}
+
+/** The member's state as the serving node installed it (joining, normal, leaving); undefined without one. */
+function memberState(view: ViewState, id: string): string | undefined {
+  const self = view.cluster.nodes.find((n) => n.self)?.membership;
+  return self?.members.find((m) => m.id === id)?.state;
 }
 
 function peerBadges(n: ClusterNodeView): HTMLElement {
@@ -53,6 +65,7 @@ function peerBadges(n: ClusterNodeView): HTMLElement {
 function row(view: ViewState, n: ClusterNodeView): HTMLElement {
   const ring = n.status?.ring;
   const owned = ownedPartitions(view.cluster, n.id);
+  const state = memberState(view, n.id);
   const what =
     ring === undefined || owned === null
       ? 'no ring reported'
@@ -60,10 +73,24 @@ function row(view: ViewState, n: ClusterNodeView): HTMLElement {
         (owned.owned.size < ring.partitions ? `: ${runsText(ring.owned)}` : ' (every one)');
   return h(
     'div',
-    { class: 'ring-row', 'data-testid': 'ring-row', 'data-node': n.id, 'data-held': owned?.owned.size ?? '' },
-    h('div', { class: 'ring-head' }, h('strong', {}, n.id), ' ', h('span', { class: 'ring-what' }, what)),
+    {
+      class: 'ring-row',
+      'data-testid': 'ring-row',
+      'data-node': n.id,
+      'data-held': owned?.owned.size ?? '',
+      'data-state': state ?? '',
+    },
+    h(
+      'div',
+      { class: 'ring-head' },
+      h('strong', {}, n.id),
+      ' ',
+      state === undefined || state === 'normal' ? null : h('span', { class: `member-state ${state}` }, state),
+      ' ',
+      h('span', { class: 'ring-what' }, what),
+    ),
     owned !== null && ring !== undefined && ring.partitions <= stripPartitionsMax
-      ? strip(owned.owned, ring.partitions)
+      ? strip(owned.owned, ring.partitions, state)
       : null,
     peerBadges(n),
   );
@@ -78,6 +105,7 @@ export function renderRing(body: HTMLElement, view: ViewState): void {
         `${count(ring.partitions)} partitions, ring epoch ${ring.epoch}.`;
   body.replaceChildren(
     h('p', { class: 'ring-summary', 'data-testid': 'ring-summary' }, summary),
+    renderMembership(view) ?? '',
     ...view.cluster.nodes.map((n) => row(view, n)),
     h(
       'p',

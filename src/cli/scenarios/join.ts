@@ -80,6 +80,9 @@ async function doubleWrite(n: Narrator, cluster: LocalCluster, s: MembershipStat
     moving.has(s.ring.partitionOf(tokenOf(keyToBytes(k)))),
   );
   if (key === undefined) return false;
+  // n2 coordinates by the membership it has installed: until the change reached it, the write would go to the
+  // old owners only and reach n4 by streaming alone (slow when streaming is throttled).
+  await until(() => ['n2', 'n4'].every((id) => service(cluster, id).current().epoch >= s.epoch), 10_000);
   const out = await cluster.node('n2').ctx.node.put(key, bytes(`v:${key}`), 'quorum');
   const reached = await until(
     () => cluster.node('n4').ctx.replica.get(keyToBytes(key)) !== undefined,
@@ -147,21 +150,37 @@ function misplaced(cluster: LocalCluster): number {
   return off;
 }
 
-async function allReadable(cluster: LocalCluster, keys: readonly string[]): Promise<number> {
+/** A read that fails (a timeout on a loaded machine, not an answer) is tried this many times in all. */
+const readAttemptsMax = 5;
+const readsInFlightMax = 50;
+
+/** Whether `key` reads at quorum through n4; a failed read is tried again, a "not found" is the answer. */
+async function readable(cluster: LocalCluster, key: string, failures: string[]): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await cluster.node('n4').ctx.node.get(key, 'quorum')).found;
+    } catch (err) {
+      failures.push(err instanceof Error ? err.message : String(err));
+      if (attempt >= readAttemptsMax) return false;
+      await pause(100 * attempt);
+    }
+  }
+}
+
+/** Reads every key at quorum through n4: how many were not found, and the reads that failed on the way. */
+async function allReadable(
+  cluster: LocalCluster,
+  keys: readonly string[],
+): Promise<{ missing: number; failures: string[] }> {
   let missing = 0;
-  for (let i = 0; i < keys.length; i += 100) {
+  const failures: string[] = [];
+  for (let i = 0; i < keys.length; i += readsInFlightMax) {
     const found = await Promise.all(
-      keys.slice(i, i + 100).map(async (k) => {
-        const r = await cluster
-          .node('n4')
-          .ctx.node.get(k, 'quorum')
-          .catch(() => null);
-        return r?.found === true;
-      }),
+      keys.slice(i, i + readsInFlightMax).map((k) => readable(cluster, k, failures)),
     );
     missing += found.filter((f) => !f).length;
   }
-  return missing;
+  return { missing, failures };
 }
 
 export async function joinStory(n: Narrator, cluster: LocalCluster): Promise<boolean> {
@@ -209,8 +228,10 @@ async function finish(
     `records left on a node that no longer owns their partition: ${n.figure('misplaced', misplaced(cluster))}`,
   );
   n.detail(`quorum writes refused during the join: ${n.figure('load.failed', r.failed)}`);
-  const missing = await allReadable(cluster, r.keys);
+  const { missing, failures } = await allReadable(cluster, r.keys);
   n.detail(`acknowledged writes not readable at quorum: ${n.figure('missing', missing)} of ${r.keys.length}`);
+  if (failures.length > 0)
+    n.detail(`(${failures.length} reads failed and were tried again; the first: ${failures[0]})`);
   return n.check(
     r.finished && r.doubled && cleaned && missing === 0,
     'n4 joined while writes went on: pending ranges were written twice, streamed, moved, and the old copies dropped; every acknowledged write is readable',

@@ -6,7 +6,7 @@ import { Agent, request } from 'undici';
 import type { AntiEntropyStatus } from '../../antientropy/types.js';
 import type { PeerConfig } from '../../cluster/node-types.js';
 import type { NodeStatus } from '../../services/status.js';
-import type { ClusterNodeView, DigestLevelView } from './types.js';
+import type { ClusterNodeView, DigestLevelView, NodeMembershipView } from './types.js';
 
 export const peerTimeoutMsDefault = 800;
 /** Responses larger than this are refused: a digest level of 2^10 prefixes is about 25 KiB. */
@@ -100,6 +100,15 @@ function asNodeStatus(value: unknown): NodeStatus {
   return v as NodeStatus;
 }
 
+/** A member's `/cluster/members` answer, or null when it is not one (an older node, a foreign answer). */
+export function asMembership(value: unknown): NodeMembershipView | null {
+  const v = value as Partial<NodeMembershipView> | null;
+  if (v === null || typeof v !== 'object' || !Array.isArray(v.members) || typeof v.epoch !== 'number')
+    return null;
+  if (typeof v.droppedRecords?.cleanup !== 'number') return null;
+  return v as NodeMembershipView;
+}
+
 export function asAntiEntropy(value: unknown): AntiEntropyStatus | null {
   const v = value as Partial<AntiEntropyStatus> | null;
   if (v === null || typeof v !== 'object' || !Array.isArray(v.peers) || !Array.isArray(v.history))
@@ -117,9 +126,10 @@ export async function peerView(
   authorization?: string,
 ): Promise<ClusterNodeView> {
   const started = performance.now();
-  const [status, ae] = await Promise.allSettled([
+  const [status, ae, members] = await Promise.allSettled([
     client.getJson(peer.url, '/status', authorization),
     client.getJson(peer.url, '/antientropy', authorization),
+    client.getJson(peer.url, '/cluster/members', authorization),
   ]);
   const latencyMs = Math.round(performance.now() - started);
   const base = { id: peer.id, url: peer.url, self: false };
@@ -131,18 +141,25 @@ export async function peerView(
       latencyMs: null,
       status: null,
       antiEntropy: null,
+      membership: null,
     };
   }
+  const membership = members.status === 'fulfilled' ? asMembership(members.value) : null;
   try {
     const nodeStatus = asNodeStatus(status.value);
     const antiEntropy = ae.status === 'fulfilled' ? asAntiEntropy(ae.value) : null;
-    return { ...base, reachable: true, error: null, latencyMs, status: nodeStatus, antiEntropy };
+    return { ...base, reachable: true, error: null, latencyMs, status: nodeStatus, antiEntropy, membership };
   } catch (err) {
-    return { ...base, reachable: true, error: describe(err), latencyMs, status: null, antiEntropy: null };
+    const failed = { status: null, antiEntropy: null, membership };
+    return { ...base, reachable: true, error: describe(err), latencyMs, ...failed };
   }
 }
 
-export function selfView(status: NodeStatus, antiEntropy: AntiEntropyStatus | null): ClusterNodeView {
+export function selfView(
+  status: NodeStatus,
+  antiEntropy: AntiEntropyStatus | null,
+  membership: NodeMembershipView | null = null,
+): ClusterNodeView {
   return {
     id: status.id,
     url: null,
@@ -152,6 +169,7 @@ export function selfView(status: NodeStatus, antiEntropy: AntiEntropyStatus | nu
     latencyMs: 0,
     status,
     antiEntropy,
+    membership,
   };
 }
 

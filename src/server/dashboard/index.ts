@@ -14,6 +14,7 @@ export type {
   DemoState,
   DigestLevelView,
   MechanismName,
+  NodeMembershipView,
   RepairRunPair,
   RepairRunView,
   WriteBurstResult,

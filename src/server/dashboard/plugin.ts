@@ -16,11 +16,19 @@ import { ConvergeError } from '../../core/errors.js';
 import type { NodeStatus } from '../../services/status.js';
 import { registerAntiEntropyProxy } from './ae-proxy.js';
 import { dashboardBundle } from './bundle.js';
-import { asAntiEntropy, errorText, PeerClient, peerDigestLevel, peerView, selfView } from './cluster-view.js';
+import {
+  asAntiEntropy,
+  asMembership,
+  errorText,
+  PeerClient,
+  peerDigestLevel,
+  peerView,
+  selfView,
+} from './cluster-view.js';
 import { registerDemoRoutes } from './demo-routes.js';
 import { digestLevelView, parseLevel } from './digest-level.js';
 import { RepairRun, registerRepairRun } from './repair-run.js';
-import type { ClusterDigestView, ClusterView, DemoControls } from './types.js';
+import type { ClusterDigestView, ClusterView, DemoControls, NodeMembershipView } from './types.js';
 
 export interface DashboardOptions {
   /** This node's status (the same object `GET /status` serialises). */
@@ -91,8 +99,9 @@ function registerClusterRoutes(
 ): void {
   app.get('/cluster', async (req): Promise<ClusterView> => {
     const status = options.status();
-    const own = selfView(status, await ownAntiEntropy(app, options, req.headers.authorization));
     const auth = req.headers.authorization;
+    const [ae, members] = await Promise.all([ownAntiEntropy(app, options, auth), ownMembership(app, auth)]);
+    const own = selfView(status, ae, members);
     const peers = await Promise.all(
       status.peers.map((p) => peerView(client, { id: p.id, url: p.url }, auth)),
     );
@@ -136,6 +145,16 @@ function registerClusterRoutes(
     );
     return { level, nodes: [own, ...peers] };
   });
+}
+
+/** This node's `GET /cluster/members` (through inject, no socket); null without a membership service. */
+async function ownMembership(
+  app: FastifyInstance,
+  authorization: string | undefined,
+): Promise<NodeMembershipView | null> {
+  const headers = authorization === undefined ? {} : { authorization };
+  const res = await app.inject({ method: 'GET', url: '/cluster/members', headers });
+  return res.statusCode === 200 ? asMembership(res.json()) : null;
 }
 
 async function ownAntiEntropy(

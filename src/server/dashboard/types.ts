@@ -3,6 +3,7 @@
 // browser bundle can import them without pulling server code.
 
 import type { AntiEntropyStatus } from '../../antientropy/types.js';
+import type { MembersView } from '../../cluster/membership-api.js';
 import type { NodeStatus } from '../../services/status.js';
 
 export type MechanismName = 'hints' | 'readRepair' | 'antiEntropy';
@@ -41,6 +42,12 @@ export interface DemoControls {
   setMechanism?(nodeId: string | undefined, mechanism: MechanismName, enabled: boolean): Promise<void>;
 }
 
+/** A node's `GET /cluster/members`: the membership as it has installed it, and what it dropped itself. */
+export interface NodeMembershipView extends MembersView {
+  /** Records this node removed because a change moved their partition away (cleanup) or was cancelled. */
+  readonly droppedRecords: { readonly cleanup: number; readonly discard: number };
+}
+
 /** One node as the serving node sees it: its own status, or a peer's fetched over HTTP. */
 export interface ClusterNodeView {
   readonly id: string;
@@ -54,6 +61,8 @@ export interface ClusterNodeView {
   readonly status: NodeStatus | null;
   /** null when the node is unreachable or its anti-entropy process is not running. */
   readonly antiEntropy: AntiEntropyStatus | null;
+  /** Its `GET /cluster/members`; null when it did not answer it (no membership service, or unreachable). */
+  readonly membership?: NodeMembershipView | null;
 }
 
 /** One pair of a repair run: a session begun by `a` with `b`. */
