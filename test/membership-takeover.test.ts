@@ -20,7 +20,7 @@ const settings = {
   sync: 'none',
   'ae-serve-worker': false,
   'membership-tick': '200ms',
-  'membership-cleanup-grace': '3s',
+  'membership-cleanup-grace': '8s',
   'membership-takeover-after': '2s',
   'membership-partitions-per-session': '2',
 };
@@ -75,7 +75,7 @@ test('a change whose driver dies is taken over by another member and finished; t
       60_000,
       'the join on n2',
     );
-    // The driver dies while the change runs (its cleanup grace alone keeps it running for seconds).
+    // The driver dies while the change runs (its cleanup grace alone keeps it running for 8 s at least).
     await cluster.stop('n1');
     const during = await members(cluster.url('n2'));
     assert.notEqual(during.change, null, 'the change is still in progress');

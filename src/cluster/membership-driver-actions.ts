@@ -39,6 +39,8 @@ export interface ActionEnv {
   readonly call: MemberCall;
   readonly settings: MembershipDriverSettings;
   readonly down: ReadonlySet<string>;
+  /** Members down for at least the takeover limit (taken for dead: their cleanup is theirs to do later). */
+  readonly gone: ReadonlySet<string>;
   readonly meter: StreamingMeter;
   readonly nowMs: () => number;
   readonly signal: AbortSignal;
@@ -80,7 +82,12 @@ function streamJobs(env: ActionEnv, s: MembershipState, partitions: readonly num
     if (move === undefined) continue;
     const sources = sourcesOf(s, move, env.down);
     if (sources.length === 0) continue;
-    const source = sources[(p + (env.attempts.get(p) ?? 0)) % sources.length]!;
+    // A member that loses the partition is streamed from first: what it alone holds (a write acknowledged
+    // by it alone, at `one`) reaches the new owners before its copy is dropped; later attempts rotate.
+    const losing = sources.filter((id) => !move.to.includes(id));
+    const tried = env.attempts.get(p) ?? 0;
+    const source =
+      tried === 0 && losing.length > 0 ? losing[p % losing.length]! : sources[(p + tried) % sources.length]!;
     for (const target of ownersToVerify(move)) {
       if (env.down.has(target)) continue;
       const key = `${target}\u0000${source}`;
@@ -209,9 +216,10 @@ export async function dropCopies(
     for (const m of d.members) byMember.set(m, [...(byMember.get(m) ?? []), d.partition]);
   const failed = new Set<string>();
   await inPool([...byMember], env.settings.streamingConcurrency, async ([member, partitions]) => {
-    // An old owner down at its cleanup does not hold the change back: it removes its copy itself, after the
-    // grace, once it installs the state that says the partition moved away (membership-discards.ts).
-    if (env.down.has(member) && reason === 'cleanup') {
+    // An old owner down for longer than the takeover limit does not hold the change back: it removes its copy
+    // itself, after the grace, once it installs the state that says the partition moved away
+    // (membership-discards.ts). One down for less is waited for (a decommissioned member leaves empty).
+    if (env.gone.has(member) && reason === 'cleanup') {
       env.logger.info({ member, partitions: partitions.length }, 'old owner down: it cleans up on its own');
       return;
     }

@@ -209,16 +209,17 @@ class DriverLoop implements MembershipDriver {
     }
   }
 
+  /** Members down for at least the takeover limit, from this node's view. */
+  private gone(): Set<string> {
+    return this.downTimes.downFor(this.handle.down(), this.deps.clock.now(), this.settings.takeoverAfterMs);
+  }
+
   private context(s: MembershipState): DriverContext {
     return {
       nowMs: this.deps.clock.now(),
       graceMs: this.settings.cleanupGraceMs,
       down: this.handle.down(),
-      installedEpoch: installedEverywhere(
-        s,
-        this.handle.installedEpochs(),
-        this.downTimes.downFor(this.handle.down(), this.deps.clock.now(), this.settings.takeoverAfterMs),
-      ),
+      installedEpoch: installedEverywhere(s, this.handle.installedEpochs(), this.gone()),
     };
   }
 
@@ -227,6 +228,7 @@ class DriverLoop implements MembershipDriver {
       call: this.deps.call,
       settings: this.settings,
       down: this.handle.down(),
+      gone: this.gone(),
       meter: this.meter,
       nowMs: () => this.deps.clock.now(),
       signal: this.abort.signal,

@@ -1,11 +1,12 @@
 // A member's membership: the state it has installed (durable in its replica's metadata, loaded on restart),
 // the address book, and the spreading of both. Every ping answer and internal request carries the sender's
 // `epoch.fingerprint`; a member that sees a later epoch fetches the peer's record and adopts it (only a
-// later epoch: two states at one epoch are a fork, refused both ways, see adoptable). A change begins at one member, which drives it: it first asks every
-// member to reserve the next epoch for it (a majority must, and none may have another change), so a second
-// change anywhere is refused with CHANGE_IN_PROGRESS naming the first. The routing view (each partition's
-// write set) is advanced in the LiveTopology the node and anti-entropy share.
-
+// later epoch: two states at one epoch are a fork, refused both ways, see adoptable). A change begins at one
+// member, which drives it; every new epoch (the beginning, each step, a cancel, a takeover by another member
+// when the driver is gone) is first reserved at a majority of the members (membership-proposals.ts), so a
+// second change anywhere is refused with CHANGE_IN_PROGRESS naming the first, and two would-be drivers never
+// both install an epoch. The routing view (each partition's write set) is advanced in the LiveTopology the
+// node and anti-entropy share.
 import { ConvergeError } from '../core/errors.js';
 import { logFailure } from '../core/failures.js';
 import type { Clock } from '../core/hlc.js';
@@ -327,9 +328,9 @@ export class MembershipService implements MembershipHandle {
   }
 
   /**
-   * Asks every voter of `before` to reserve `next`'s epoch for this member; throws unless a majority did.
-   * A `begin` refused anywhere (a change in progress, a member ahead)
-   * fails at once, naming why.
+   * Asks every voter of `before` to reserve `next`'s epoch for this member; throws unless a majority did
+   * (naming the first refusal, or how many agreed). A `begin` refused anywhere (a change in progress, a
+   * member ahead) fails even with a majority: the operator is told about the change that runs.
    */
   private async propose(kind: ProposalKind, before: MembershipState, next: MembershipState): Promise<void> {
     const p: Proposal = {
