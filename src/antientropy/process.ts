@@ -183,7 +183,8 @@ export class AntiEntropyProcess {
           {
             recordsPerSecondMax:
               options.limits?.streamRecordsPerSecondMax ?? sessionLimitsDefault.streamRecordsPerSecondMax,
-            bytesPerSecondMax: Number.POSITIVE_INFINITY,
+            // Its bytes go through the repair throttle. Finite: a rate of Infinity times 0 s is NaN.
+            bytesPerSecondMax: Number.MAX_SAFE_INTEGER,
           },
           options.clock,
           options.timers,

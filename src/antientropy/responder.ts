@@ -65,6 +65,11 @@ function streamCounts(replica: LocalReplica, runner: SessionRunner, partitions: 
   );
 }
 
+/** The partitions whose counts the initiator asks for: named, or a streaming session's own. */
+function countsAsked(msg: BeginMessage, streaming: boolean): unknown[] | undefined {
+  return Array.isArray(msg.countsOf) ? msg.countsOf : streaming ? msg.streaming : undefined;
+}
+
 /** The responder's answer to ae/begin: its watermark inputs and purge bounds for the shared partitions. */
 function beginAnswer(
   replica: LocalReplica,
@@ -149,8 +154,7 @@ export function registerResponder(
     watermark.heard(peer, msg);
     if (typeof msg.purgedBeforeMs === 'number')
       await runner.env.adoptPurgeBound?.(msg.purgedBeforeMs, peer, msg);
-    const counted = Array.isArray(msg.countsOf) ? msg.countsOf : streaming ? msg.streaming : undefined;
-    return encodeJson(beginAnswer(replica, runner, watermark, peer, counted));
+    return encodeJson(beginAnswer(replica, runner, watermark, peer, countsAsked(msg, streaming)));
   });
   // A preview compares under the larger of the two bounds, as the session it previews would.
   node.registerInternal('ae/purge-bound', async (_route, _body, from) => {
@@ -176,8 +180,7 @@ export function registerResponder(
     const peer = requirePeer(runner, from);
     runner.touchIncoming(peer);
     if (!replica.digestReady) throw new ConvergeError('UNAVAILABLE', 'digest is still being rebuilt');
-    // A membership change's streaming session is answered here, not by the worker thread: the worker runs at
-    // the lowest OS priority and starves on a busy machine, which bounded a join's streaming (BENCHMARKS.md).
+    // Streaming pages, and a streaming peer's fetches, skip the niced worker (it starves on a busy machine).
     if (peekType(body) === StreamMessageType.streamRequest) return answerStream(runner, replica, body);
     const viaWorker = !runner.streamingFrom(peer);
     if (viaWorker && worker?.answer !== undefined && peekType(body) === MessageType.rangeFetchRequest) {

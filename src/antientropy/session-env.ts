@@ -60,7 +60,7 @@ export const sessionLimitsDefault: SessionLimits = {
   repairBatchesInFlightMax: 2,
   streamPageRecordsMax: 8192,
   streamPageBytesMax: 4 * 2 ** 20,
-  streamPageBusyMsMax: 25,
+  streamPageBusyMsMax: 10,
   streamPagesInFlightMax: 3,
   streamRecordsPerSecondMax: 500_000,
 };

@@ -258,11 +258,26 @@ async function applyPage(
     else if (!env.replica.underPurgeBound(r, 'anti-entropy', token)) kept.push(r);
   }
   if (notOwned > 0) env.metrics.notOwned(notOwned);
-  const applied = kept.length === 0 ? 0 : (await env.replica.apply(kept, 'anti-entropy')).applied;
+  // Merged a slice at a time, the foreground served between slices: merging a whole page at once held the
+  // event loop for 50-150 ms on a loaded machine (BENCHMARKS.md, join). The slices are staged one after the
+  // other and join the storage's next write batch; the page counts as applied once all are durable.
+  const writes: Promise<{ applied: number }>[] = [];
+  for (let i = 0; i < kept.length; i += applySliceRecords) {
+    if (i > 0) await env.timers.sleep(0, signal);
+    const write = env.replica.apply(kept.slice(i, i + applySliceRecords), 'anti-entropy');
+    // Awaited below; a cancellation between slices leaves the earlier ones behind, handled.
+    write.catch(logFailure('stream apply slice', 'debug'));
+    writes.push(write);
+  }
+  let applied = 0;
+  for (const w of await Promise.all(writes)) applied += w.applied;
   run.counts.keysDivergent += applied;
   run.counts.keysPulled += applied;
   env.metrics.repaired('pull', applied, bytes);
 }
+
+/** Records of a page merged in one go on the new owner (one event-loop turn). */
+const applySliceRecords = 512;
 
 /** Records a source reads per step of a page: between steps it checks the page's time bound. */
 const answerStepRecords = 256;

@@ -76,7 +76,7 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     repairBatchesInFlightMax: 2,
     streamPageRecordsMax: 8192,
     streamPageBytesMax: 4 * 2 ** 20,
-    streamPageBusyMsMax: 25,
+    streamPageBusyMsMax: 10,
     streamPagesInFlightMax: 3,
     streamRecordsPerSecondMax: 500_000,
   });
@@ -107,7 +107,7 @@ test('configuration: the anti-entropy session limits and the adaptive repair rat
     repairBatchesInFlightMax: 4,
     streamPageRecordsMax: 0,
     streamPageBytesMax: 2 ** 20,
-    streamPageBusyMsMax: 25,
+    streamPageBusyMsMax: 10,
     streamPagesInFlightMax: 2,
     streamRecordsPerSecondMax: 100_000,
   });

@@ -209,7 +209,7 @@ export const configDefaults: Readonly<Record<string, string | boolean>> = {
   'ae-repair-batches-in-flight': '2',
   'ae-stream-page-records-max': '8192',
   'ae-stream-page-bytes-max': '4MiB',
-  'ae-stream-page-busy-max': '25ms',
+  'ae-stream-page-busy-max': '10ms',
   'ae-stream-pages-in-flight': '3',
   'ae-stream-records-per-second': '500000',
   'ae-adaptive': false,
