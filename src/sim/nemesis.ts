@@ -213,11 +213,9 @@ export class Nemesis {
     node.clockRanAway = false;
     node.offsetMs = Math.round((world.random.next() * 2 - 1) * world.config.clockSkewMsMax);
     world.trace.log(`operator: clock of ${node.id} fixed (${was} -> ${node.offsetMs} ms)`);
-    void node.node!.dropAhead(world.config.maxClockDriftMs, 1_000_000).then(
-      (r) => world.trace.log(`operator: removed ${r.dropped} record(s) ${node.id} held stamped ahead`),
-      (err: unknown) =>
-        world.trace.log(`operator: removing records stamped ahead on ${node.id} failed: ${String(err)}`),
-    );
+    // A joiner restarted with --join runs only once a member answers it: the removal waits for that start.
+    if (node.node === null) node.dropAheadAtStart = true;
+    else world.dropAhead(node);
   }
 
   private strike(): void {

@@ -54,6 +54,8 @@ export class SimNode {
   offsetMs = 0;
   /** The clock ran away beyond the drift bound at some point: the heal runs the operator's procedure. */
   clockRanAway = false;
+  /** The operator fixed this node's clock while it was not running: remove what it stamped ahead at start. */
+  dropAheadAtStart = false;
   slowDisk = false;
   /** Every commit fails (DISK_FULL) while set; the node stays up. */
   diskFull = false;
@@ -350,6 +352,19 @@ export class World {
     Object.assign(node, { owner, node: converge, replica, ae, membership: membership ?? null });
     if (!this.nodes.includes(node)) this.nodes.push(node);
     services.start();
+    if (node.dropAheadAtStart) {
+      node.dropAheadAtStart = false;
+      this.dropAhead(node);
+    }
+  }
+
+  /** The operator's removal of what a node whose clock ran away stamped ahead (the node must be running). */
+  dropAhead(node: SimNode): void {
+    void node.node!.dropAhead(this.config.maxClockDriftMs, 1_000_000).then(
+      (r) => this.trace.log(`operator: removed ${r.dropped} record(s) ${node.id} held stamped ahead`),
+      (err: unknown) =>
+        this.trace.log(`operator: removing records stamped ahead on ${node.id} failed: ${String(err)}`),
+    );
   }
 
   /** Kills the running incarnation: a process crash, or a power loss that also drops un-fsynced writes. */
