@@ -114,8 +114,11 @@ function startWrites(ctx: NodeContext, plans: readonly WriteTracker[]): void {
         'client',
       )
       .then(
-        () => {
-          for (const p of local) p.ack(ctx.id);
+        (result) => {
+          for (const p of local) {
+            if (result.heldAhead?.has(p.record) === true) p.fail(ctx.id, heldAheadError(ctx.id));
+            else p.ack(ctx.id);
+          }
         },
         (err: unknown) => {
           for (const p of local) p.fail(ctx.id, asStorageError(err));
@@ -226,6 +229,14 @@ const refusals: ReadonlySet<string> = new Set([
   'PARTITION_NOT_OWNED',
   'MEMBERSHIP_STALE',
 ]);
+
+/** This node holds a version of the key it stamped while its clock ran away; the write would go with it. */
+const heldAheadError = (id: string): ConvergeError =>
+  new ConvergeError(
+    'CLOCK_AHEAD',
+    `${id} holds a version of the key stamped more than --max-clock-drift ahead of its clock; ` +
+      'the write was not kept there',
+  );
 
 const isStorageError = (err: unknown): err is ConvergeError =>
   err instanceof ConvergeError && (err.code === 'DISK_FULL' || err.code === 'STORAGE_FAILED');

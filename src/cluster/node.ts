@@ -384,7 +384,19 @@ export class ConvergeNode implements NodeApi, InternalRouter {
     this.ring.refuseNotOwned(records, source, from);
     // The replica refuses what lies under the purge bound; the clock observes only what it may keep.
     for (const r of records) if (!this.ctx.replica.underPurgeBound(r, source)) this.hlc.observe(r.version);
-    const { purged = 0, ...result } = await this.ctx.replica.apply(records, source);
+    const { purged = 0, heldAhead, ...result } = await this.ctx.replica.apply(records, source);
+    if (heldAhead !== undefined || this.clockCheck.view().skewed) {
+      // Not an acknowledgement either: the version that hid them is removed once the clock is fixed.
+      throw new ConvergeError(
+        'CLOCK_AHEAD',
+        heldAhead === undefined
+          ? `${this.id}'s clock is off from its peers' by more than --max-clock-drift: it acknowledges no ` +
+              'write until it is fixed (the records were applied)'
+          : `${heldAhead.size} of ${records.length} records lost to versions ${this.id} stamped more than ` +
+              '--max-clock-drift ahead of its clock; not kept (the others were applied)',
+        { refused: heldAhead?.size ?? records.length, applied: result.applied },
+      );
+    }
     if (result.refusedAhead !== undefined) {
       // Not an acknowledgement: the sender must not count this replica as holding the refused records.
       throw new ConvergeError(
@@ -430,7 +442,20 @@ export class ConvergeNode implements NodeApi, InternalRouter {
       group.push(record);
       bySource.set(source, group);
     }
-    await Promise.all([...bySource].map(([source, records]) => this.ctx.replica.apply(records, source)));
+    const results = await Promise.all(
+      [...bySource].map(([source, records]) => this.ctx.replica.apply(records, source)),
+    );
+    // A record that lost only to a version stamped ahead of this node's clock is not kept once that version
+    // is removed (the operator's procedure for a clock that ran away): refused, never acknowledged.
+    const heldAhead = results.flatMap((r) => (r.heldAhead === undefined ? [] : [...r.heldAhead]));
+    if (heldAhead.length > 0) {
+      const refused = new Set(heldAhead);
+      for (const [i, { record }] of entries.entries())
+        if (refused.has(record)) statuses[i] = AckStatus.refused;
+    }
+    // While this node's clock is off from most of its peers', what it stamped ahead does not look ahead to
+    // it: it keeps what it receives but acknowledges none of it, as it coordinates none.
+    if (this.clockCheck.view().skewed) statuses.fill(AckStatus.refused);
     return encodeReplicationAck(statuses);
   }
 

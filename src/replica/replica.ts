@@ -36,6 +36,8 @@ import { type RebuildProgress, rebuildDigest } from './rebuild.js';
 import { prefixedSpace, type StorageSpace } from './space.js';
 import type { ApplyResult, ApplySource, Replica, TokenEntry } from './types.js';
 
+const acknowledgedSources: ReadonlySet<ApplySource> = new Set(['client', 'replication', 'hint']);
+
 export interface ReplicaOptions {
   readonly id: string;
   readonly storage: Storage;
@@ -213,6 +215,8 @@ export class LocalReplica implements Replica {
     const losers: Promise<void>[] = [];
     let applied = 0;
     let purged = 0;
+    let heldAhead: Set<VersionedRecord> | undefined;
+    const aheadOf = this.heldAheadCheck(source);
     for (const r of records) {
       const token = tokenOf(r.key);
       if (this.underPurgeBound(r, source, token)) {
@@ -223,6 +227,10 @@ export class LocalReplica implements Replica {
       const lkey = toLatin1(skey);
       const current = this.readAt(lkey, skey, r.key);
       if (!supersedes(r, current)) {
+        if (current !== undefined && aheadOf?.(current) === true) {
+          heldAhead ??= new Set();
+          heldAhead.add(r);
+        }
         // Ignored in favour of a version not yet committed: answer only once that version is durable, or a
         // crash could lose both while the sender believes this replica holds one of them.
         const pending = this.overlay.get(lkey)?.committed;
@@ -245,7 +253,20 @@ export class LocalReplica implements Replica {
       ignored: records.length - applied,
       ...(refusedAhead > 0 ? { refusedAhead } : {}),
       ...(purged > 0 ? { purged } : {}),
+      ...(heldAhead === undefined ? {} : { heldAhead }),
     };
+  }
+
+  /**
+   * For writes that are acknowledged (client, replication, hints): whether a stored version is stamped beyond
+   * the clock bound. The other paths acknowledge nothing to a client and need no check.
+   */
+  private heldAheadCheck(source: ApplySource): ((current: VersionedRecord) => boolean) | undefined {
+    const clock = this.options.clock;
+    if (clock === undefined || !acknowledgedSources.has(source)) return undefined;
+    const nowMs = clock.now();
+    const driftMs = this.options.maxClockDriftMs ?? maxClockDriftMsDefault;
+    return (current) => isAheadOfClock(current.version, nowMs, driftMs);
   }
 
   /** The records within the clock bound; the others are counted and reported, never stored. */

@@ -19,6 +19,12 @@ export interface ApplyResult {
    * the ignored ones, the other paths' not (they refuse them).
    */
   readonly purged?: number;
+  /**
+   * Client, replication and hint records that lost only to a stored version stamped beyond the clock bound
+   * (written while this node's clock ran away). Not acknowledged: the operator's procedure removes that
+   * version (`converge repair --drop-ahead`), and the write it hid would be gone with it.
+   */
+  readonly heldAhead?: ReadonlySet<VersionedRecord>;
 }
 
 /** A record as listed in token order: the token plus the record (value included). */
