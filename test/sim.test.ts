@@ -56,7 +56,7 @@ test('a membership history (a join, interrupted) replays the same history', asyn
 // bound of its key's partition, behind a delete already purged; anti-entropy spread it (docs/simulation.md).
 // 1257 (a replace history) had a full disk fail a write while earlier ones were still reaching the slow
 // disk: the digest, rebuilt at once, said it was ready and then missed those writes as they landed.
-const regressionSeeds = [1027, 1257];
+const regressionSeeds = [1027, 1257, 47];
 
 test(`seeds that once failed keep every property: ${regressionSeeds.join(', ')}`, async () => {
   for (const seed of regressionSeeds) {

@@ -508,3 +508,40 @@ test('a record stamped further ahead of the clock than the bound is refused by e
   });
   assert.deepEqual(refused.slice(0, 2), ['far/replication', 'far/hint']);
 });
+
+test('a write that loses only to a version stamped ahead of the clock is reported, for acknowledged sources alone', async () => {
+  // The clock ran away (+60 s) while `k` was written, and was then set right.
+  let nowMs = 1_060_000;
+  const replica = await openReplica({
+    id: 'a',
+    storage: createMemoryStorage(),
+    leafBits,
+    yieldNow: async () => {},
+    clock: { now: () => nowMs },
+    maxClockDriftMs: 5000,
+  });
+  await replica.whenDigestReady();
+  const stampedAhead = makeRecord(
+    keyToBytes('k'),
+    { ms: 1_060_000, counter: 0, node: 'a' },
+    new Uint8Array([1]),
+  );
+  await replica.apply([stampedAhead], 'client');
+  nowMs = 1_000_000;
+  const del = makeRecord(keyToBytes('k'), { ms: 1_000_500, counter: 0, node: 'b' }, null);
+  const fresh = makeRecord(
+    keyToBytes('other'),
+    { ms: 1_000_500, counter: 0, node: 'b' },
+    new Uint8Array([2]),
+  );
+  for (const source of ['client', 'replication', 'hint'] as const) {
+    const res = await replica.apply([del, fresh], source);
+    assert.deepEqual([...(res.heldAhead ?? [])], [del], source);
+  }
+  for (const source of ['anti-entropy', 'read-repair'] as const) {
+    assert.equal((await replica.apply([del], source)).heldAhead, undefined, source);
+  }
+  // A version stamped within the bound hides nothing the procedure would remove: nothing is reported.
+  nowMs = 1_056_000;
+  assert.equal((await replica.apply([del], 'replication')).heldAhead, undefined);
+});
