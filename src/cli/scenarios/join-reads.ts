@@ -38,7 +38,7 @@ export interface UnreadableKey {
 export interface ReadCheck {
   readonly keys: number;
   readonly unreadable: readonly UnreadableKey[];
-  /** Failed reads that a later attempt of the same key got past. */
+  /** Failed attempts that were followed by another attempt of the same key. */
   readonly retried: number;
   /** Every failed attempt (retried or last) by error code. */
   readonly failedAttempts: ReadonlyMap<string, number>;
