@@ -11,6 +11,7 @@ import type {
   NodeMembershipView,
 } from '../src/server/dashboard/index.js';
 import { changeFraction, fillEstimate, membershipView } from '../web/membership-model.js';
+import { convergence, incomingMembers, type PairDiff } from '../web/model.js';
 
 const joining = {
   kind: 'join' as const,
@@ -140,4 +141,50 @@ test("fill: the newcomer's records in its partitions against the fullest other c
   const c = cluster([node('n1', null), node('n2', null), node('n4', null)]);
   assert.deepEqual(fillEstimate(c, digest, 'n4'), { held: 3, target: 11 + 4 + 2 });
   assert.equal(fillEstimate(c, { ...digest, level: 1 }, 'n4'), null, 'a level coarser than the partitions');
+});
+
+function pair(a: string, b: string, keysEstimate: number): PairDiff {
+  const differing = keysEstimate === 0 ? [] : [0];
+  return {
+    a,
+    b,
+    comparable: true,
+    rootsEqual: keysEstimate === 0,
+    differing,
+    keysByPrefix: new Map(differing.map((i) => [i, keysEstimate])),
+    keysEstimate,
+    shared: 3,
+  };
+}
+
+test("a join's streaming pairs are set apart from drift in the headline", () => {
+  const during = cluster(['n1', 'n2', 'n3', 'n4'].map((id) => node(id, members())));
+  assert.deepEqual([...incomingMembers(during)], ['n4']);
+  // Only the newcomer's pairs differ: no drift, the streaming counted apart.
+  const filling = [pair('n1', 'n2', 0), pair('n1', 'n4', 900), pair('n2', 'n4', 1_000)];
+  assert.deepEqual(convergence(during, filling), {
+    kind: 'diverging',
+    keysEstimate: 0,
+    pairs: 0,
+    unreachable: [],
+    streaming: { members: ['n4'], pairs: 2, keysEstimate: 1_000 },
+  });
+  // Old owners that differ among themselves are drift, still shown beside the streaming.
+  const both = convergence(during, [pair('n1', 'n2', 3), pair('n1', 'n4', 900)]);
+  assert.equal(both.kind, 'diverging');
+  assert.ok(both.kind === 'diverging');
+  assert.deepEqual([both.pairs, both.keysEstimate, both.streaming?.pairs], [1, 3, 1]);
+  // Once the change is done, n4 is a member like the others: its pairs differing are drift.
+  const settled = members({
+    change: null,
+    members: members().members.map((m) => ({ ...m, state: 'normal' as const })),
+  });
+  const after = cluster(['n1', 'n2', 'n3', 'n4'].map((id) => node(id, settled)));
+  assert.equal(incomingMembers(after).size, 0);
+  assert.deepEqual(convergence(after, [pair('n1', 'n4', 5)]), {
+    kind: 'diverging',
+    keysEstimate: 5,
+    pairs: 1,
+    unreachable: [],
+  });
 });

@@ -147,19 +147,60 @@ export type Convergence =
   | { readonly kind: 'converged'; readonly nodes: number }
   | {
       readonly kind: 'diverging';
+      /** Drift only: pairs of replicas that should agree and do not, and their estimated keys. */
       readonly keysEstimate: number;
       readonly pairs: number;
       readonly unreachable: readonly string[];
+      /** Pairs with a member whose partitions are still streaming to it (a join): expected, not drift. */
+      readonly streaming?: StreamingPairs;
     }
   | { readonly kind: 'unknown'; readonly unreachable: readonly string[] };
 
-/** The headline: converged when every node answered and every pair of digests is equal. */
+export interface StreamingPairs {
+  /** The members being filled, and how many of their pairs differ (≈ keys still to stream, at most). */
+  readonly members: readonly string[];
+  readonly pairs: number;
+  readonly keysEstimate: number;
+}
+
+/**
+ * Members whose partitions are on their way in while a membership change runs: `joining` in the serving
+ * node's membership (a join's newcomer, a replace's new member). Every partition such a member holds is
+ * pending or streaming to it until the change is done, so its pairs differ by design, not by drift.
+ */
+export function incomingMembers(cluster: ClusterView): Set<string> {
+  const ref =
+    cluster.nodes.find((n) => n.self)?.membership ??
+    cluster.nodes.find((n) => n.membership != null)?.membership ??
+    null;
+  if (ref == null || ref.change === null) return new Set();
+  return new Set(ref.members.filter((m) => m.state === 'joining').map((m) => m.id));
+}
+
+/**
+ * The headline: converged when every node answered and every pair of digests is equal. Pairs with a member
+ * still being filled by a membership change are set apart (`streaming`); only the others count as drift.
+ */
 export function convergence(cluster: ClusterView, pairs: readonly PairDiff[]): Convergence {
   const unreachable = cluster.nodes.filter((n) => !n.reachable || n.status === null).map((n) => n.id);
+  const incoming = incomingMembers(cluster);
   const differing = pairs.filter((p) => !p.rootsEqual);
+  const filling = differing.filter((p) => incoming.has(p.a) || incoming.has(p.b));
+  const drift = differing.filter((p) => !incoming.has(p.a) && !incoming.has(p.b));
   if (differing.length > 0) {
-    const keysEstimate = Math.max(...differing.map((p) => p.keysEstimate));
-    return { kind: 'diverging', keysEstimate, pairs: differing.length, unreachable };
+    const keysEstimate = drift.length === 0 ? 0 : Math.max(...drift.map((p) => p.keysEstimate));
+    const streaming: StreamingPairs = {
+      members: [...incoming].filter((id) => filling.some((p) => p.a === id || p.b === id)),
+      pairs: filling.length,
+      keysEstimate: Math.max(...filling.map((p) => p.keysEstimate), 0),
+    };
+    return {
+      kind: 'diverging',
+      keysEstimate,
+      pairs: drift.length,
+      unreachable,
+      ...(filling.length === 0 ? {} : { streaming }),
+    };
   }
   if (unreachable.length > 0) return { kind: 'unknown', unreachable };
   // Nodes holding different partitions have different roots by design: the pairs above said it all.

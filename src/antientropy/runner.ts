@@ -13,6 +13,7 @@ import type { AntiEntropyMetrics } from './metrics.js';
 import { boundRuns, describeRange, type SessionRange, sessionRange, streamingRange } from './ring.js';
 import { reconcilerOptions, runRounds, type SessionRun } from './session.js';
 import { busyClock, type SessionEnv } from './session-env.js';
+import { sessionFraction } from './session-fraction.js';
 import { assertOutcome } from './session-phase.js';
 import type { SessionCheckpoint } from './state.js';
 import { copiesOf, fastPathNote, isStreamState } from './stream-session.js';
@@ -341,7 +342,8 @@ export class SessionRunner {
     const active = this.outgoing.get(peer);
     if (active === undefined) return null;
     const { run } = active;
-    const fraction = Math.min(1, run.reconciler.stats.fraction);
+    const streaming = run.range.receiving !== undefined;
+    const fraction = sessionFraction(run.reconciler.stats.fraction, streaming, run.counts);
     const elapsed = this.env.clock.now() - run.startedAtMs;
     return {
       id: run.id,

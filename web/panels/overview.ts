@@ -3,7 +3,7 @@
 import { h, replace } from '../dom.js';
 import { count, durationMs, nounFor } from '../format.js';
 import { keysRepaired } from '../history-store.js';
-import { type Convergence, convergence, stalePairs } from '../model.js';
+import { type Convergence, convergence, incomingMembers, stalePairs } from '../model.js';
 import type { ViewState } from '../view.js';
 
 function stat(label: string, value: string, testid: string): HTMLElement {
@@ -15,6 +15,18 @@ function stat(label: string, value: string, testid: string): HTMLElement {
   );
 }
 
+const joined = (ids: readonly string[]): string => ids.join(', ');
+
+/** The pairs with a member a membership change is filling: expected to differ until streamed. */
+function streamingNote(c: Convergence): string {
+  if (c.kind !== 'diverging' || c.streaming === undefined) return '';
+  const s = c.streaming;
+  return (
+    `${s.pairs} pair(s) with ${joined(s.members)} differ on partitions still streaming to it ` +
+    '(expected until the change moves them, not drift)'
+  );
+}
+
 /** [css class, title, subtitle] of the headline. */
 function headlineOf(c: Convergence): [string, string, string] {
   if (c.kind === 'converged')
@@ -22,10 +34,16 @@ function headlineOf(c: Convergence): [string, string, string] {
   if (c.kind === 'unknown')
     return ['unknown', 'Unknown', `cannot compare: ${c.unreachable.join(', ')} unreachable`];
   const away = c.unreachable.length > 0 ? `; ${c.unreachable.join(', ')} unreachable` : '';
+  // Only a membership change's streaming differs: no drift to warn of, the newcomer is being filled.
+  if (c.pairs === 0 && c.streaming !== undefined) {
+    const members = joined(c.streaming.members);
+    return ['streaming', `${members} joining: streaming`, `${streamingNote(c)}${away}`];
+  }
+  const also = c.streaming === undefined ? '' : `; besides, ${streamingNote(c)}`;
   return [
     'diverging',
     `Diverging · ≈ ${count(c.keysEstimate)} keys`,
-    `${c.pairs} pair(s) of replicas differ${away}`,
+    `${c.pairs} pair(s) of replicas differ${also}${away}`,
   ];
 }
 
@@ -43,7 +61,12 @@ export function renderOverview(body: HTMLElement, view: ViewState): void {
   const repaired = sessions.reduce((k, e) => k + keysRepaired(e), 0);
   const keys = c.kind === 'diverging' ? c.keysEstimate : c.kind === 'converged' ? 0 : null;
   const headline = headlineOf(c);
-  const stale = stalePairs(view.cluster, view.staleAfterMs);
+  // A member being filled has had no successful session with its sources yet: its streaming sessions are
+  // still running (shown in the membership block), which is not a pair left unrepaired.
+  const incoming = incomingMembers(view.cluster);
+  const stale = stalePairs(view.cluster, view.staleAfterMs).filter(
+    (p) => !incoming.has(p.a) && !incoming.has(p.b),
+  );
   const staleLine =
     stale.length === 0
       ? null
@@ -60,7 +83,8 @@ export function renderOverview(body: HTMLElement, view: ViewState): void {
       {
         class: `headline ${headline[0]}`,
         'data-testid': 'divergence',
-        'data-state': c.kind,
+        'data-state': headline[0],
+        'data-streaming-pairs': c.kind === 'diverging' ? (c.streaming?.pairs ?? 0) : 0,
         'data-keys': keys ?? '',
       },
       h('div', { class: 'headline-title' }, headline[1]),

@@ -10,6 +10,7 @@ import type { MembershipState } from '../../core/membership.js';
 import { keyToBytes } from '../../core/record.js';
 import type { LocalCluster } from '../cluster.js';
 import { pause, until } from './evidence.js';
+import { checkReads, narrateReads } from './join-reads.js';
 import type { Narrator } from './narrate.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -150,39 +151,6 @@ function misplaced(cluster: LocalCluster): number {
   return off;
 }
 
-/** A read that fails (a timeout on a loaded machine, not an answer) is tried this many times in all. */
-const readAttemptsMax = 5;
-const readsInFlightMax = 50;
-
-/** Whether `key` reads at quorum through n4; a failed read is tried again, a "not found" is the answer. */
-async function readable(cluster: LocalCluster, key: string, failures: string[]): Promise<boolean> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return (await cluster.node('n4').ctx.node.get(key, 'quorum')).found;
-    } catch (err) {
-      failures.push(err instanceof Error ? err.message : String(err));
-      if (attempt >= readAttemptsMax) return false;
-      await pause(100 * attempt);
-    }
-  }
-}
-
-/** Reads every key at quorum through n4: how many were not found, and the reads that failed on the way. */
-async function allReadable(
-  cluster: LocalCluster,
-  keys: readonly string[],
-): Promise<{ missing: number; failures: string[] }> {
-  let missing = 0;
-  const failures: string[] = [];
-  for (let i = 0; i < keys.length; i += readsInFlightMax) {
-    const found = await Promise.all(
-      keys.slice(i, i + readsInFlightMax).map((k) => readable(cluster, k, failures)),
-    );
-    missing += found.filter((f) => !f).length;
-  }
-  return { missing, failures };
-}
-
 export async function joinStory(n: Narrator, cluster: LocalCluster): Promise<boolean> {
   n.title('join: a fourth node joins a loaded 3-node cluster, its ranges streamed by anti-entropy');
   const base = await preload(cluster);
@@ -228,12 +196,10 @@ async function finish(
     `records left on a node that no longer owns their partition: ${n.figure('misplaced', misplaced(cluster))}`,
   );
   n.detail(`quorum writes refused during the join: ${n.figure('load.failed', r.failed)}`);
-  const { missing, failures } = await allReadable(cluster, r.keys);
-  n.detail(`acknowledged writes not readable at quorum: ${n.figure('missing', missing)} of ${r.keys.length}`);
-  if (failures.length > 0)
-    n.detail(`(${failures.length} reads failed and were tried again; the first: ${failures[0]})`);
+  const reads = await checkReads(cluster, 'n4', r.keys);
+  narrateReads(n, reads);
   return n.check(
-    r.finished && r.doubled && cleaned && missing === 0,
+    r.finished && r.doubled && cleaned && reads.unreadable.length === 0,
     'n4 joined while writes went on: pending ranges were written twice, streamed, moved, and the old copies dropped; every acknowledged write is readable',
   );
 }
