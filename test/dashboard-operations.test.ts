@@ -93,7 +93,15 @@ describe('dashboard operator routes on a demo cluster', () => {
     );
     const cancel = await post('/cluster/nodes/n1/antientropy/cancel?peer=n2');
     assert.equal(cancel.status, 200, cancel.body);
-    assert.deepEqual(JSON.parse(cancel.body), { cancelled: ['n2'] });
+    // Should the session have ended first, the message says how (what it repaired, how long it ran).
+    const sessions = ae('n1')
+      .history.slice(0, 3)
+      .map((h) => `${h.peer} ${h.result} pushed ${h.keysPushed} in ${h.durationMs} ms`);
+    assert.deepEqual(
+      JSON.parse(cancel.body),
+      { cancelled: ['n2'] },
+      `n1's last sessions: ${sessions.join('; ')}`,
+    );
     await eventually(
       () => ae('n1').history.some((h) => h.result === 'cancelled'),
       30_000,

@@ -4,10 +4,26 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ConvergeNode } from '../cluster/node.js';
 import { type NodeConfig, type RawSettings, resolveConfig } from '../config/config.js';
 import { ConvergeError } from '../core/errors.js';
 import type { DemoControls, DemoState, MechanismName, WriteBurstResult } from '../server/dashboard/types.js';
 import { type RunningNode, startNode } from '../server/server.js';
+
+/** How long a burst waits for its copies to leave the coordinator's replication queues. */
+const burstSettleWaitMsMax = 30_000;
+
+/**
+ * At `one` a write returns once the coordinator holds it, while its copies to the other replicas may still be
+ * queued. The burst waits until they were sent or failed: a node isolated during the burst then misses every
+ * one of them, and a heal right after it delivers none of them late.
+ */
+async function replicationSettled(node: ConvergeNode): Promise<void> {
+  const deadline = Date.now() + burstSettleWaitMsMax;
+  const pending = (): boolean => [...node.ctx.channels.values()].some((c) => c.pendingRecords > 0);
+  while (pending() && Date.now() < deadline) await delay(5);
+}
 
 export interface LocalClusterOptions {
   readonly nodes: number;
@@ -142,6 +158,7 @@ export class LocalCluster implements DemoControls {
       );
       for (const r of results) r.status === 'fulfilled' ? written++ : failed++;
     }
+    await replicationSettled(node);
     return { written, failed };
   }
 
