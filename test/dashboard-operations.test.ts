@@ -43,9 +43,17 @@ describe('dashboard operator routes on a demo cluster', () => {
       assert.ok(res.status === 200 || res.status === 202, res.body);
       await eventually(
         () => ae('n1').history.some((h) => h.peer === 'n3' && h.result === 'failed'),
-        30_000,
+        60_000,
         'a failed session',
-      );
+      ).catch((err: unknown) => {
+        const running = ae('n1').peers.map((p) => `${p.peer}: ${p.running?.phase ?? 'idle'}`);
+        const last = ae('n1')
+          .history.slice(0, 3)
+          .map((h) => `${h.peer} ${h.result} ${h.error ?? ''}`);
+        throw new Error(
+          `${String(err)}; run answered ${res.status}; n1 ${running.join(', ')}; ${last.join('; ')}`,
+        );
+      });
       const failed = ae('n1').history.find((h) => h.peer === 'n3' && h.result === 'failed');
       assert.match(failed?.error ?? '', /n3 is unreachable/);
     } finally {
@@ -88,9 +96,18 @@ describe('dashboard operator routes on a demo cluster', () => {
     assert.equal(run.status, 202, 'a session throttled to 20 records/s outlasts the proxy wait');
     await eventually(
       () => ae('n1').peers.some((p) => p.peer === 'n2' && p.running !== null),
-      30_000,
+      60_000,
       'the session running',
-    );
+    ).catch((err: unknown) => {
+      const states = [...cluster.running.values()].map((r) => {
+        const st = r.ctx.antiEntropy!.status();
+        const running = st.peers
+          .filter((p) => p.running !== null)
+          .map((p) => `${p.peer} ${p.running!.phase}`);
+        return `${r.ctx.node.id}: paused ${st.paused}, running [${running.join(', ')}], last ${st.history[0]?.peer} ${st.history[0]?.result}`;
+      });
+      throw new Error(`${String(err)}; ${states.join('; ')}`);
+    });
     const cancel = await post('/cluster/nodes/n1/antientropy/cancel?peer=n2');
     assert.equal(cancel.status, 200, cancel.body);
     // Should the session have ended first, the message says how (what it repaired, how long it ran).
@@ -104,7 +121,7 @@ describe('dashboard operator routes on a demo cluster', () => {
     );
     await eventually(
       () => ae('n1').history.some((h) => h.result === 'cancelled'),
-      30_000,
+      60_000,
       'the session cancelled',
     );
     assert.equal(ae('n1').history.find((h) => h.result === 'cancelled')?.error, 'cancelled by an operator');
