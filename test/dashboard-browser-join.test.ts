@@ -57,9 +57,13 @@ async function seeJoinInProgress(page: Page): Promise<void> {
   await page.locator(`${row('n4')}[data-state=joining]`).waitFor({ timeout: pageWaitMs });
   const change = '[data-testid=membership-change][data-kind=join][data-member=n4]';
   await page.locator(change).waitFor({ timeout: pageWaitMs });
-  assert.ok((await numberAttr(page, change, 'data-pending')) > 0, 'some partitions are pending');
-  assert.equal(await numberAttr(page, row('n4'), 'data-owned'), 0, 'n4 owns nothing before the move');
-  assert.ok((await numberAttr(page, row('n4'), 'data-owned-after')) > 0, 'n4 gets a share');
+  // The change may be drawn before its moves are planned: the counts are awaited, not read once.
+  await waitForAttr(page, change, 'data-pending', 1);
+  await waitForAttr(page, row('n4'), 'data-owned-after', 1);
+  // A partition with nothing to stream may already have moved; the rest are still on their way.
+  const owned = await numberAttr(page, row('n4'), 'data-owned');
+  const after = await numberAttr(page, row('n4'), 'data-owned-after');
+  assert.ok(owned < after, `n4 owns ${owned} of its ${after} partitions while it joins`);
   // Streaming progress: sessions of n4 with an old owner, records pulled into n4.
   await waitForAttr(page, '[data-testid=membership-streaming]', 'data-pulled', 1);
   await page
@@ -144,6 +148,9 @@ test('dashboard during the join scenario: n4 joining and streaming, then normal,
   const settings = {
     ...scenarioSettings('join'),
     'ae-records-per-second': String(streamingRecordsPerSecondThrottled),
+    // The streaming fast path has its own rate, set at start; without it the join streams through ordinary
+    // sessions, which the repair throttle slows while the page is looked at and lets go afterwards.
+    'ae-stream-page-records-max': '0',
   };
   const demo = await startCluster({ settings, scenario: 'join' }).catch(async (err) => {
     await browser.close();
