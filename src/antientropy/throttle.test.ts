@@ -42,3 +42,25 @@ test('concurrent takers queue behind each other: together they keep to the rate'
   await Promise.all(takes);
   assert.deepEqual(done, [250, 500, 750, 1000], '1,000 records past the burst take one second at 1,000/s');
 });
+
+test('a new rate applies at once: waits queued at the old rate do not hold back later takers', async () => {
+  const now = 0;
+  const sleeps: number[] = [];
+  const clock = { now: () => now };
+  const timers = {
+    sleep: (ms: number) => {
+      sleeps.push(ms);
+      return new Promise<void>(() => {}); // never due in this test
+    },
+    schedule: () => () => {},
+  };
+  const bucket = new TokenBucket({ recordsPerSecondMax: 20, bytesPerSecondMax: 1e9 }, clock, timers);
+  // A slow session's batch: owed for about 12 s at 20 records/s (and then cancelled).
+  void bucket.take(250, 0);
+  await Promise.resolve();
+  assert.ok(sleeps[0]! > 12_000, `the batch waits ${sleeps[0]} ms`);
+  bucket.set({ recordsPerSecondMax: 50_000 });
+  void bucket.take(250, 0);
+  await Promise.resolve();
+  assert.ok(sleeps[1]! < 10, `the next batch waits ${sleeps[1]} ms at 50,000 records/s`);
+});

@@ -36,8 +36,14 @@ export class TokenBucket {
     return this.limits;
   }
 
+  /**
+   * A new rate applies at once. Waits already queued at the old rate end when they were due, but later takers
+   * are not queued behind them: a session cancelled at 20 records/s would otherwise hold back every session
+   * after it, at any rate, until the time its batches were owed had passed.
+   */
   set(limits: Partial<Throttle>): void {
     this.limits = { ...this.limits, ...limits };
+    this.lastMs = Math.min(this.lastMs, this.clock.now());
   }
 
   /** The records rate in force: the configured one, or the cap while one is set. */
