@@ -111,8 +111,10 @@ async function sessions(page: Page, cluster: LocalCluster): Promise<void> {
         () => null,
         (err: unknown) => err,
       );
+    // Repairing, not just running: an attempt that n2 refuses (busy a moment after the heal) shows as running
+    // until it is refused, and a cancel between two attempts finds nothing to cancel.
     await eventually(
-      () => n1().peers.find((p) => p.peer === 'n2')?.running != null,
+      () => n1().peers.find((p) => p.peer === 'n2')?.running?.phase === 'repairing',
       waitMs,
       'the slow session running',
     ).catch((err: unknown) => {

@@ -94,8 +94,10 @@ describe('dashboard operator routes on a demo cluster', () => {
   async function cancelSlowSession(): Promise<void> {
     const run = await post('/cluster/nodes/n1/antientropy/run?peer=n2');
     assert.equal(run.status, 202, 'a session throttled to 20 records/s outlasts the proxy wait');
+    // Repairing, not just running: an attempt that n2 refuses (busy a moment after the heal) shows as running
+    // until it is refused, and a cancel between two attempts finds nothing to cancel.
     await eventually(
-      () => ae('n1').peers.some((p) => p.peer === 'n2' && p.running !== null),
+      () => ae('n1').peers.some((p) => p.peer === 'n2' && p.running?.phase === 'repairing'),
       60_000,
       'the session running',
     ).catch((err: unknown) => {
@@ -149,7 +151,8 @@ describe('dashboard operator routes on a demo cluster', () => {
           .run;
         return latest?.endedAtMs !== null;
       },
-      60_000,
+      // Its first pair resumes the cancelled session; on a loaded machine the run has taken close to a minute.
+      180_000,
       'the run to end',
     );
     const run = latest as unknown as RepairRunView;
