@@ -202,20 +202,22 @@ export function encodeRangeFetchRequest(req: RangeFetchRequest): Uint8Array {
     throw new ConvergeError('PROTOCOL_TOO_LARGE', 'too many ranges for one fetch');
   const w = start(MessageType.rangeFetchRequest);
   w.varuint(req.recordsMax);
-  w.varuint(req.ranges.length);
-  for (const { level, index } of req.ranges) {
-    w.u8(level);
-    w.u32(index);
-  }
+  writeRanges(w, req.ranges);
   writeCursor(w, req.after);
   return w.finish();
 }
 
-export function decodeRangeFetchRequest(bytes: Uint8Array): RangeFetchRequest {
-  const r = new WireReader(bytes);
-  readHeader(r, MessageType.rangeFetchRequest, bytes);
-  const recordsMax = r.varuint('records max', recordsPerMessageMax);
-  if (recordsMax === 0) throw invalid('a range fetch must allow at least one record');
+/** A list of digest prefixes (level, index): range fetches and stream pages name what they cover with it. */
+export function writeRanges(w: WireWriter, ranges: ReadonlyArray<{ level: number; index: number }>): void {
+  w.varuint(ranges.length);
+  for (const { level, index } of ranges) {
+    w.u8(level);
+    w.u32(index);
+  }
+}
+
+/** Reads what writeRanges wrote, refusing a level deeper than 32 bits or an index outside its level. */
+export function readRanges(r: WireReader): Array<{ level: number; index: number }> {
   const n = r.varuint('range count', roundItemsMax);
   const ranges: Array<{ level: number; index: number }> = [];
   for (let i = 0; i < n; i++) {
@@ -225,6 +227,15 @@ export function decodeRangeFetchRequest(bytes: Uint8Array): RangeFetchRequest {
     if (index >= 2 ** level) throw invalid(`index ${index} out of range for level ${level}`);
     ranges.push({ level, index });
   }
+  return ranges;
+}
+
+export function decodeRangeFetchRequest(bytes: Uint8Array): RangeFetchRequest {
+  const r = new WireReader(bytes);
+  readHeader(r, MessageType.rangeFetchRequest, bytes);
+  const recordsMax = r.varuint('records max', recordsPerMessageMax);
+  if (recordsMax === 0) throw invalid('a range fetch must allow at least one record');
+  const ranges = readRanges(r);
   const after = readCursor(r);
   r.end('range fetch request');
   return after === undefined ? { ranges, recordsMax } : { ranges, after, recordsMax };

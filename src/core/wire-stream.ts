@@ -9,9 +9,11 @@ import { invalid, WireReader, WireWriter } from './wire-buffer.js';
 import {
   type RangeCursor,
   readCursor,
+  readRanges,
   readRecords,
   recordBytes,
   writeCursor,
+  writeRanges,
   writeRecords,
 } from './wire-repair.js';
 
@@ -56,11 +58,7 @@ export function encodeStreamRequest(req: StreamRequest): Uint8Array {
   const w = start(StreamMessageType.streamRequest, 32 + 5 * req.ranges.length);
   w.varuint(req.recordsMax);
   w.varuint(req.bytesMax);
-  w.varuint(req.ranges.length);
-  for (const { level, index } of req.ranges) {
-    w.u8(level);
-    w.u32(index);
-  }
+  writeRanges(w, req.ranges);
   writeCursor(w, req.after);
   return w.finish();
 }
@@ -72,16 +70,8 @@ export function decodeStreamRequest(bytes: Uint8Array): StreamRequest {
   if (recordsMax === 0) throw invalid('a stream request must allow at least one record');
   const bytesMax = r.varuint('bytes max', streamPageBytesLimit);
   if (bytesMax === 0) throw invalid('a stream request must allow at least one byte');
-  const n = r.varuint('range count', roundItemsMax);
-  if (n === 0) throw invalid('a stream request names at least one range');
-  const ranges: Array<{ level: number; index: number }> = [];
-  for (let i = 0; i < n; i++) {
-    const level = r.u8('level');
-    if (level > 32) throw invalid(`level ${level} is deeper than a 32-bit prefix`);
-    const index = r.u32('index');
-    if (index >= 2 ** level) throw invalid(`index ${index} out of range for level ${level}`);
-    ranges.push({ level, index });
-  }
+  const ranges = readRanges(r);
+  if (ranges.length === 0) throw invalid('a stream request names at least one range');
   const after = readCursor(r);
   r.end('stream request');
   return after === undefined ? { ranges, recordsMax, bytesMax } : { ranges, after, recordsMax, bytesMax };
